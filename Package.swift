@@ -1,0 +1,46 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SluiceCore", targets: ["SluiceCore"]),
+        .library(name: "SluiceStore", targets: ["SluiceStore"]),
+        .library(name: "SluiceEngine", targets: ["SluiceEngine"]),
+        .executable(name: "sluice", targets: ["sluice"]),
+        .executable(name: "sluice-bench", targets: ["sluice-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Pure domain: no storage, network or process imports.
+        .target(name: "SluiceCore"),
+        // The storage protocol and its SQLite implementation.
+        .target(
+            name: "SluiceStore",
+            dependencies: ["SluiceCore", .product(name: "GRDB", package: "GRDB.swift")],
+            resources: [.copy("Migrations")]
+        ),
+        // The four services over a store.
+        .target(name: "SluiceEngine", dependencies: ["SluiceCore", "SluiceStore"]),
+        // The command-line commands, in a library so in-process tests cover them.
+        .target(
+            name: "SluiceCLI",
+            dependencies: [
+                "SluiceCore", "SluiceStore", "SluiceEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "sluice", dependencies: ["SluiceCLI"]),
+        .executableTarget(name: "sluice-bench", dependencies: ["SluiceCore", "SluiceStore", "SluiceEngine"]),
+        .target(name: "SluiceTesting", dependencies: ["SluiceCore", "SluiceStore", "SluiceEngine"]),
+        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),
+        .testTarget(name: "SluiceStoreTests", dependencies: ["SluiceStore", "SluiceTesting"]),
+        .testTarget(name: "SluiceEngineTests", dependencies: ["SluiceEngine", "SluiceTesting"]),
+        .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCLI", "SluiceTesting"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,124 @@
+import Foundation
+
+/// Any JSON value. Numbers keep their exact decimal value (no binary floating point).
+public enum JSONValue: Hashable, Sendable {
+    case null
+    case bool(Bool)
+    case number(Decimal)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    /// Parses JSON text.
+    ///
+    /// - Parameter what: names the input in the error ("--metadata").
+    /// - Throws: ``SluiceError`` with code `invalidInput` saying why the text is not JSON.
+    public static func parse(_ text: String, what: String) throws -> JSONValue {
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        } catch {
+            throw SluiceError.invalidInput("invalid JSON in \(what): \(JSONValue.describe(error))")
+        }
+    }
+
+    /// Parses JSON text that must be an object.
+    public static func parseObject(_ text: String, what: String) throws -> [String: JSONValue] {
+        guard case .object(let object) = try parse(text, what: what) else {
+            throw SluiceError.invalidInput("invalid JSON in \(what): expected an object ({…})")
+        }
+        return object
+    }
+
+    /// The value as compact JSON text with sorted keys.
+    public var jsonText: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(self)) ?? Data("null".utf8), as: UTF8.self)
+    }
+
+    /// The string, if this is one.
+    public var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    /// The number, if this is one.
+    public var numberValue: Decimal? {
+        if case .number(let value) = self { return value }
+        return nil
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? DecodingError {
+            switch error {
+            case .dataCorrupted(let context):
+                let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+                return underlying ?? context.debugDescription
+            case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context):
+                let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+                return (path.isEmpty ? "" : "at \(path): ") + context.debugDescription
+            @unknown default:
+                return "\(error)"
+            }
+        }
+        if let error = error as? SluiceError { return error.message }
+        return "\(error)"
+    }
+}
+
+extension JSONValue: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Decimal.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else if let value = try? container.decode([String: JSONValue].self) {
+            self = .object(value)
+        } else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a JSON value")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+}
+
+/// Encodes and decodes records as Sluice writes them: snake_case keys as declared, sorted.
+public enum SluiceJSON {
+    /// A compact encoder with sorted keys.
+    public static func encoder(pretty: Bool = false) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// Encodes a value as one line of JSON.
+    public static func line<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try encoder().encode(value), as: UTF8.self)
+    }
+
+    /// Decodes a value from JSON text, turning decoding failures into `invalidInput` errors.
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data, what: String) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch {
+            throw SluiceError.invalidInput("invalid JSON in \(what): \(JSONValue.describe(error))")
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import SluiceCore
+import SluiceStore
+
+/// CostTracker: exact records of what work cost, with totals per currency.
+public struct CostService: Sendable {
+    let context: EngineContext
+
+    public init(_ context: EngineContext) {
+        self.context = context
+    }
+
+    /// Records a cost. When `amount` is nil, it is `usage.quantity × usage.rate`, exactly.
+    ///
+    /// - Throws: `invalidInput` for a negative amount, a missing amount and usage, an amount that
+    ///   disagrees with its usage, or an empty project; `conflict` when the id is taken.
+    @discardableResult
+    public func record(
+        type: ResourceType, amount: ExactDecimal?, currency: Currency = .usd, project: String? = nil,
+        request: ExecutionRequestID? = nil, resourceName: String? = nil, usage: CostUsage? = nil,
+        metadata: [String: JSONValue] = [:], id: CostID? = nil
+    ) throws -> CostRecord {
+        if let project, project.isEmpty { throw SluiceError.invalidInput("a project id must not be empty") }
+        let resolved: ExactDecimal
+        if let amount {
+            resolved = amount
+        } else if let usage {
+            resolved = try usage.quantity.multiplied(by: usage.rate)
+        } else {
+            throw SluiceError.invalidInput("a cost needs an amount, or a quantity and a rate")
+        }
+        let now = context.clock.now()
+        let record = try CostRecord(
+            costID: id ?? CostID.make(context.ids), executionRequestID: request, projectID: project, resourceType: type,
+            resourceName: resourceName, amount: resolved, currency: currency, usage: usage, recordedAt: now,
+            metadata: metadata)
+        try context.storage.insertCost(
+            record,
+            event: context.event(
+                .cost, record.costID.description, from: nil, to: "recorded", at: now,
+                payload: ["amount": .number(resolved.decimal), "currency": .string(currency.code)]))
+        return record
+    }
+
+    /// The cost record with this id. - Throws: `notFound`.
+    public func get(_ id: CostID) throws -> CostRecord {
+        guard let cost = try context.storage.cost(id) else { throw SluiceError.notFound("cost record", id.description) }
+        return cost
+    }
+
+    /// Exact totals, one per currency (one only when the filter names a currency).
+    public func total(_ filter: CostFilter = CostFilter()) throws -> [CostTotal] {
+        try context.storage.costTotals(filter)
+    }
+
+    /// Exact totals per resource type and currency.
+    public func breakdown(_ filter: CostFilter = CostFilter()) throws -> [CostBreakdownRow] {
+        try context.storage.costBreakdown(filter)
+    }
+
+    /// Records, newest first.
+    public func list(_ filter: CostFilter = CostFilter(), limit: Int? = nil) throws -> [CostRecord] {
+        if let limit, limit < 0 { throw SluiceError.invalidInput("limit must be 0 or more, got \(limit)") }
+        return try context.storage.costs(filter, limit: limit)
+    }
+
+    /// Deletes a record; the event log keeps what was deleted.
+    @discardableResult
+    public func delete(_ id: CostID) throws -> CostRecord {
+        let context = self.context
+        return try context.storage.deleteCost(id) { deleted in
+            let payload: [String: JSONValue]
+            if case .object(let object) = (try? JSONValue.parse(SluiceJSON.line(deleted), what: "record")) ?? .null {
+                payload = ["deleted": .object(object)]
+            } else {
+                payload = [:]
+            }
+            return context.event(
+                .cost, id.description, from: "recorded", to: "deleted", reason: "deleted", at: context.clock.now(),
+                payload: payload)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import SluiceCore
+import SluiceStore
+
+/// TestGate: quality gates that run a check, compare its results with criteria and decide.
+public struct GateService: Sendable {
+    let context: EngineContext
+
+    public init(_ context: EngineContext) {
+        self.context = context
+    }
+
+    /// Creates a pending gate.
+    ///
+    /// - Throws: `invalidInput` for an empty name or out-of-range criteria.
+    @discardableResult
+    public func create(
+        name: String, type: GateType, project: String? = nil, request: ExecutionRequestID? = nil,
+        criteria: GateCriteria = GateCriteria(), metadata: [String: JSONValue] = [:]
+    ) throws -> TestGateRecord {
+        guard !name.isEmpty else { throw SluiceError.invalidInput("a gate needs a name") }
+        let now = context.clock.now()
+        let gate = TestGateRecord(
+            gateID: GateID.make(context.ids), name: name, gateType: type, projectID: project,
+            executionRequestID: request, criteria: try criteria.validated(), metadata: metadata, at: now)
+        try context.storage.insertGate(
+            gate, event: context.event(.gate, gate.gateID.description, from: nil, to: GateState.pending.rawValue, at: now))
+        return gate
+    }
+
+    /// Starts a pending gate, recording the command and the start time.
+    @discardableResult
+    public func start(_ id: GateID, command: String? = nil) throws -> TestGateRecord {
+        try apply(.start(command: command), id)
+    }
+
+    /// Completes a running gate with its exit code and parsed results; the criteria decide
+    /// `passed` or `failed` (or `error` when the results cannot be trusted).
+    @discardableResult
+    public func complete(_ id: GateID, exitCode: Int?, results: GateResults?) throws -> TestGateRecord {
+        try apply(.complete(exitCode: exitCode, results: results), id)
+    }
+
+    /// Ends a running gate in `error`: the check gave no trustworthy results.
+    @discardableResult
+    public func fail(_ id: GateID, error message: String, exitCode: Int? = nil) throws -> TestGateRecord {
+        try apply(.error(message: message, exitCode: exitCode), id)
+    }
+
+    /// Skips a pending or running gate.
+    @discardableResult
+    public func skip(_ id: GateID, reason: String) throws -> TestGateRecord { try apply(.skip(reason: reason), id) }
+
+    /// The gate with this id. - Throws: `notFound`.
+    public func get(_ id: GateID) throws -> TestGateRecord {
+        guard let gate = try context.storage.gate(id) else { throw SluiceError.notFound("gate", id.description) }
+        return gate
+    }
+
+    /// Gates, newest first.
+    public func list(_ filter: GateFilter = GateFilter()) throws -> [TestGateRecord] {
+        try context.storage.gates(filter)
+    }
+
+    private func apply(_ event: GateEvent, _ id: GateID) throws -> TestGateRecord {
+        let context = self.context
+        return try context.storage.updateGate(id) { current in
+            let now = context.clock.now()
+            let next = try current.applying(event, at: now)
+            return (
+                next,
+                context.event(
+                    .gate, id.description, from: current.state.rawValue, to: next.state.rawValue,
+                    reason: next.decision?.reason, at: now, payload: ["operation": .string(event.name)])
+            )
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import SluiceCore
+import SluiceStore
+
+/// WorkerLifecycle: creates workers and moves them through their states.
+public struct WorkerService: Sendable {
+    let context: EngineContext
+
+    public init(_ context: EngineContext) {
+        self.context = context
+    }
+
+    /// Creates an idle worker.
+    ///
+    /// - Parameter id: a caller-supplied id; a new ULID when nil.
+    /// - Throws: `invalidInput` for a bad config, `conflict` when the id is taken.
+    @discardableResult
+    public func create(
+        type: WorkerType, id: WorkerID? = nil, config: WorkerConfig = WorkerConfig(),
+        metadata: [String: JSONValue] = [:]
+    ) throws -> WorkerRecord {
+        let now = context.clock.now()
+        let worker = WorkerRecord(
+            workerID: id ?? WorkerID.make(context.ids), workerType: type, config: try config.validated(),
+            metadata: metadata, at: now)
+        try context.storage.insertWorker(
+            worker,
+            event: context.event(.worker, worker.workerID.description, from: nil, to: WorkerState.idle.rawValue, at: now))
+        return worker
+    }
+
+    /// Gives an idle worker a task.
+    @discardableResult
+    public func assign(_ id: WorkerID, task: String) throws -> WorkerRecord {
+        try apply(.assign(taskID: task), to: id, reason: "task \(task)")
+    }
+
+    /// Records that a busy worker finished its task.
+    @discardableResult
+    public func complete(_ id: WorkerID, success: Bool = true, executionSeconds: Double = 0) throws -> WorkerRecord {
+        try apply(
+            .complete(success: success, executionSeconds: executionSeconds), to: id,
+            reason: success ? "task succeeded" : "task failed")
+    }
+
+    /// Pauses an idle or busy worker.
+    @discardableResult
+    public func pause(_ id: WorkerID) throws -> WorkerRecord { try apply(.pause, to: id, reason: nil) }
+
+    /// Resumes a paused worker: busy if it holds a task, else idle.
+    @discardableResult
+    public func resume(_ id: WorkerID) throws -> WorkerRecord { try apply(.resume, to: id, reason: nil) }
+
+    /// Records a crash; the worker's task is released.
+    @discardableResult
+    public func crash(_ id: WorkerID, error message: String, stackTrace: String? = nil) throws -> WorkerRecord {
+        guard !message.isEmpty else { throw SluiceError.invalidInput("a crash needs an error message") }
+        return try apply(.crash(errorMessage: message, stackTrace: stackTrace), to: id, reason: message)
+    }
+
+    /// Shuts a worker down; its task is released.
+    @discardableResult
+    public func shutdown(_ id: WorkerID) throws -> WorkerRecord { try apply(.shutdown, to: id, reason: nil) }
+
+    /// Renews a live worker's lease.
+    ///
+    /// - Throws: `notFound` for an unknown worker, `invalidTransition` for a stopped or crashed one.
+    @discardableResult
+    public func heartbeat(_ id: WorkerID) throws -> WorkerRecord {
+        try context.storage.renewLease(id, at: context.clock.now())
+    }
+
+    /// The worker with this id. - Throws: `notFound`.
+    public func get(_ id: WorkerID) throws -> WorkerRecord {
+        guard let worker = try context.storage.worker(id) else {
+            throw SluiceError.notFound("worker", id.description)
+        }
+        return worker
+    }
+
+    /// Workers, newest first.
+    public func list(state: WorkerState? = nil, type: WorkerType? = nil) throws -> [WorkerRecord] {
+        try context.storage.workers(state: state, type: type)
+    }
+
+    /// Non-terminal workers whose lease, by the database's clock, is older than `timeout` seconds.
+    public func stale(timeout: Double) throws -> [WorkerRecord] {
+        guard timeout.isFinite, timeout >= 0 else {
+            throw SluiceError.invalidInput("the stale timeout must be a finite number of seconds ≥ 0")
+        }
+        return try context.storage.staleWorkers(olderThan: timeout)
+    }
+
+    private func apply(_ event: WorkerEvent, to id: WorkerID, reason: String?) throws -> WorkerRecord {
+        let context = self.context
+        return try context.storage.updateWorker(id) { current in
+            let now = context.clock.now()
+            let next = try current.applying(event, at: now)
+            var payload: [String: JSONValue] = ["operation": .string(event.name)]
+            if let task = current.currentTaskID ?? next.currentTaskID { payload["task_id"] = .string(task) }
+            return (
+                next,
+                context.event(
+                    .worker, id.description, from: current.state.rawValue, to: next.state.rawValue, reason: reason,
+                    at: now, payload: payload)
+            )
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import GRDB
+import SluiceCore
+
+extension SQLiteStorage {
+    public func insertCost(_ cost: CostRecord, event: Event) throws {
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO costs (cost_id, execution_request_id, project_id, resource_type, resource_name,
+                        amount_units, currency, usage_quantity_units, usage_unit, usage_rate_units, recorded_at, metadata)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    cost.costID.description, cost.executionRequestID?.description, cost.projectID,
+                    cost.resourceType.rawValue, cost.resourceName, cost.amount.units, cost.currency.code,
+                    cost.usage?.quantity.units, cost.usage?.unit, cost.usage?.rate.units, cost.recordedAt.description,
+                    JSONValue.object(cost.metadata).jsonText,
+                ])
+            try Self.append(event, db)
+        }
+    }
+
+    public func deleteCost(_ id: CostID, event: @Sendable (CostRecord) -> Event) throws -> CostRecord {
+        try write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM costs WHERE cost_id = ?", arguments: [id.description])
+            else { throw SluiceError.notFound("cost record", id.description) }
+            let cost = try Self.decodeCost(row)
+            try db.execute(sql: "DELETE FROM costs WHERE cost_id = ?", arguments: [id.description])
+            try Self.append(event(cost), db)
+            return cost
+        }
+    }
+
+    public func cost(_ id: CostID) throws -> CostRecord? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM costs WHERE cost_id = ?", arguments: [id.description])
+                .map(Self.decodeCost)
+        }
+    }
+
+    public func costs(_ filter: CostFilter, limit: Int?) throws -> [CostRecord] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM costs
+                    WHERE (?1 IS NULL OR execution_request_id = ?1) AND (?2 IS NULL OR project_id = ?2)
+                      AND (?3 IS NULL OR resource_type = ?3) AND (?4 IS NULL OR currency = ?4)
+                    ORDER BY recorded_at DESC, cost_id DESC LIMIT ?5
+                    """, arguments: Self.filterArguments(filter) + [limit ?? -1]
+            ).map(Self.decodeCost)
+        }
+    }
+
+    public func costTotals(_ filter: CostFilter) throws -> [CostTotal] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT currency, SUM(total_units) AS units, SUM(record_count) AS n FROM cost_rollups
+                    WHERE \(Self.rollupWhere) GROUP BY currency HAVING n > 0 ORDER BY currency
+                    """, arguments: Self.filterArguments(filter)
+            ).map { row in
+                CostTotal(
+                    currency: try Currency(Column.string(row, "currency")), amount: ExactDecimal(units: row["units"]),
+                    count: row["n"])
+            }
+        }
+    }
+
+    public func costBreakdown(_ filter: CostFilter) throws -> [CostBreakdownRow] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT resource_type, currency, SUM(total_units) AS units, SUM(record_count) AS n
+                    FROM cost_rollups WHERE \(Self.rollupWhere)
+                    GROUP BY resource_type, currency HAVING n > 0 ORDER BY resource_type, currency
+                    """, arguments: Self.filterArguments(filter)
+            ).map { row in
+                CostBreakdownRow(
+                    resourceType: try Column.enumeration(row, "resource_type"),
+                    currency: try Currency(Column.string(row, "currency")), amount: ExactDecimal(units: row["units"]),
+                    count: row["n"])
+            }
+        }
+    }
+
+    // MARK: - Mapping
+
+    private static let rollupWhere = """
+        (?1 IS NULL OR request_key = ?1) AND (?2 IS NULL OR project_key = ?2)
+        AND (?3 IS NULL OR resource_type = ?3) AND (?4 IS NULL OR currency = ?4)
+        """
+
+    private static func filterArguments(_ filter: CostFilter) -> StatementArguments {
+        [
+            filter.executionRequestID?.description, filter.projectID, filter.resourceType?.rawValue,
+            filter.currency?.code,
+        ]
+    }
+
+    static func decodeCost(_ row: Row) throws -> CostRecord {
+        var usage: CostUsage?
+        if let quantity: Int64 = row["usage_quantity_units"], let rate: Int64 = row["usage_rate_units"] {
+            usage = CostUsage(
+                quantity: ExactDecimal(units: quantity), unit: row["usage_unit"] ?? "",
+                rate: ExactDecimal(units: rate))
+        }
+        return try CostRecord(
+            costID: Column.id(row, "cost_id"), executionRequestID: Column.optionalID(row, "execution_request_id"),
+            projectID: row["project_id"], resourceType: Column.enumeration(row, "resource_type"),
+            resourceName: row["resource_name"], amount: ExactDecimal(units: row["amount_units"]),
+            currency: Currency(Column.string(row, "currency")), usage: usage,
+            recordedAt: Column.timestamp(row, "recorded_at"),
+            metadata: Column.json(row, "metadata", as: [String: JSONValue].self))
+    }
+}

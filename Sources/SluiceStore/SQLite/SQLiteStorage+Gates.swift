@@ -1,0 +1,87 @@
+import GRDB
+import SluiceCore
+
+extension SQLiteStorage {
+    public func insertGate(_ gate: TestGateRecord, event: Event) throws {
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO test_gates (name, gate_type, state, project_id, execution_request_id, criteria,
+                        started_at, completed_at, duration_seconds, command, exit_code, results, decision, created_at,
+                        updated_at, metadata, gate_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: Self.gateArguments(gate) + [gate.gateID.description])
+            try Self.append(event, db)
+        }
+    }
+
+    public func updateGate(_ id: GateID, _ change: Change<TestGateRecord>) throws -> TestGateRecord {
+        try transition(
+            table: "test_gates", idColumn: "gate_id", id: id.description, noun: "gate",
+            decode: { _, row in try Self.decodeGate(row) }, state: { $0.state.rawValue },
+            write: { db, gate, expected in
+                try db.execute(
+                    sql: """
+                        UPDATE test_gates SET name = ?, gate_type = ?, state = ?, project_id = ?,
+                            execution_request_id = ?, criteria = ?, started_at = ?, completed_at = ?,
+                            duration_seconds = ?, command = ?, exit_code = ?, results = ?, decision = ?, created_at = ?,
+                            updated_at = ?, metadata = ?
+                        WHERE gate_id = ? AND state = ?
+                        """, arguments: Self.gateArguments(gate) + [gate.gateID.description, expected])
+            }, change: change)
+    }
+
+    public func gate(_ id: GateID) throws -> TestGateRecord? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM test_gates WHERE gate_id = ?", arguments: [id.description])
+                .map(Self.decodeGate)
+        }
+    }
+
+    public func gates(_ filter: GateFilter) throws -> [TestGateRecord] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM test_gates
+                    WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR state = ?2)
+                      AND (?3 IS NULL OR gate_type = ?3)
+                    ORDER BY created_at DESC, gate_id DESC
+                    """, arguments: [filter.projectID, filter.state?.rawValue, filter.gateType?.rawValue]
+            ).map(Self.decodeGate)
+        }
+    }
+
+    // MARK: - Mapping
+
+    static func gateArguments(_ gate: TestGateRecord) -> StatementArguments {
+        let values: [(any DatabaseValueConvertible)?] = [
+            gate.name, gate.gateType.rawValue, gate.state.rawValue, gate.projectID,
+            gate.executionRequestID?.description, gate.criteria.jsonColumn, gate.execution.startedAt?.description,
+            gate.execution.completedAt?.description, gate.execution.durationSeconds, gate.execution.command,
+            gate.execution.exitCode, gate.results?.jsonColumn, gate.decision?.jsonColumn, gate.createdAt.description,
+            gate.updatedAt.description, JSONValue.object(gate.metadata).jsonText,
+        ]
+        return StatementArguments(values)
+    }
+
+    static func decodeGate(_ row: Row) throws -> TestGateRecord {
+        var gate = TestGateRecord(
+            gateID: try Column.id(row, "gate_id"), name: try Column.string(row, "name"),
+            gateType: try Column.enumeration(row, "gate_type"), projectID: row["project_id"],
+            executionRequestID: try Column.optionalID(row, "execution_request_id"),
+            criteria: try Column.json(row, "criteria", as: GateCriteria.self),
+            metadata: try Column.json(row, "metadata", as: [String: JSONValue].self),
+            at: try Column.timestamp(row, "created_at"))
+        gate.state = try Column.enumeration(row, "state")
+        gate.updatedAt = try Column.timestamp(row, "updated_at")
+        gate.execution.startedAt = try Column.optionalTimestamp(row, "started_at")
+        gate.execution.completedAt = try Column.optionalTimestamp(row, "completed_at")
+        gate.execution.durationSeconds = row["duration_seconds"]
+        gate.execution.command = row["command"]
+        gate.execution.exitCode = row["exit_code"]
+        gate.results = try Column.optionalJSON(row, "results", as: GateResults.self)
+        gate.decision = try Column.optionalJSON(row, "decision", as: GateDecision.self)
+        return gate
+    }
+}

@@ -1,0 +1,127 @@
+import GRDB
+import SluiceCore
+
+extension SQLiteStorage {
+    public func insertWorker(_ worker: WorkerRecord, event: Event) throws {
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO workers (worker_id, worker_type, state, current_task_id, started_at, last_heartbeat,
+                        lease_renewed_at, stopped_at, crashed_at, crash_error_message, crash_stack_trace,
+                        tasks_completed, tasks_failed, total_execution_time, max_parallel_tasks, heartbeat_interval,
+                        timeout_seconds, metadata)
+                    VALUES (?, ?, ?, ?, ?, ?, sluice_db_now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: Self.workerArguments(worker, leading: [worker.workerID.description]))
+            try Self.append(event, db)
+        }
+    }
+
+    public func updateWorker(_ id: WorkerID, _ change: Change<WorkerRecord>) throws -> WorkerRecord {
+        try transition(
+            table: "workers", idColumn: "worker_id", id: id.description, noun: "worker",
+            decode: { _, row in try Self.decodeWorker(row) }, state: { $0.state.rawValue },
+            write: { db, worker, expected in
+                var arguments = Self.workerArguments(worker, leading: [])
+                arguments += [worker.workerID.description, expected]
+                try db.execute(
+                    sql: """
+                        UPDATE workers SET worker_type = ?, state = ?, current_task_id = ?, started_at = ?,
+                            last_heartbeat = ?, stopped_at = ?, crashed_at = ?, crash_error_message = ?,
+                            crash_stack_trace = ?, tasks_completed = ?, tasks_failed = ?, total_execution_time = ?,
+                            max_parallel_tasks = ?, heartbeat_interval = ?, timeout_seconds = ?, metadata = ?
+                        WHERE worker_id = ? AND state = ?
+                        """, arguments: arguments)
+            }, change: change)
+    }
+
+    public func renewLease(_ id: WorkerID, at: Timestamp) throws -> WorkerRecord {
+        try write { db in
+            try db.execute(
+                sql: """
+                    UPDATE workers SET last_heartbeat = ?, lease_renewed_at = sluice_db_now()
+                    WHERE worker_id = ? AND state NOT IN ('stopped', 'crashed')
+                    """, arguments: [at.description, id.description])
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM workers WHERE worker_id = ?", arguments: [id.description])
+            else { throw SluiceError.notFound("worker", id.description) }
+            let worker = try Self.decodeWorker(row)
+            guard db.changesCount == 1 else {
+                throw SluiceError.invalidTransition(
+                    "heartbeat", "worker", id.description, from: worker.state.rawValue,
+                    needs: ["idle", "busy", "paused"])
+            }
+            return worker
+        }
+    }
+
+    public func worker(_ id: WorkerID) throws -> WorkerRecord? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM workers WHERE worker_id = ?", arguments: [id.description])
+                .map(Self.decodeWorker)
+        }
+    }
+
+    public func workers(state: WorkerState?, type: WorkerType?) throws -> [WorkerRecord] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM workers WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR worker_type = ?2)
+                    ORDER BY started_at DESC, worker_id DESC
+                    """, arguments: [state?.rawValue, type?.rawValue]
+            ).map(Self.decodeWorker)
+        }
+    }
+
+    public func staleWorkers(olderThan seconds: Double) throws -> [WorkerRecord] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM workers
+                    WHERE state NOT IN ('stopped', 'crashed') AND lease_renewed_at < sluice_db_now() - ?
+                    ORDER BY lease_renewed_at, worker_id
+                    """, arguments: [seconds]
+            ).map(Self.decodeWorker)
+        }
+    }
+
+    // MARK: - Mapping
+
+    /// Arguments in the column order shared by the INSERT (after `leading`) and the UPDATE.
+    static func workerArguments(_ worker: WorkerRecord, leading: [String]) -> StatementArguments {
+        var values: [(any DatabaseValueConvertible)?] = leading
+        values += [worker.workerType.rawValue, worker.state.rawValue, worker.currentTaskID]
+        values += [worker.startedAt.description, worker.lastHeartbeat.description]
+        values += [worker.stoppedAt?.description, worker.crashInfo?.crashedAt.description]
+        values += [worker.crashInfo?.errorMessage, worker.crashInfo?.stackTrace]
+        values += [worker.statistics.tasksCompleted, worker.statistics.tasksFailed]
+        values += [worker.statistics.totalExecutionTime, worker.config.maxParallelTasks]
+        values += [worker.config.heartbeatInterval, worker.config.timeoutSeconds]
+        values += [JSONValue.object(worker.metadata).jsonText]
+        return StatementArguments(values)
+    }
+
+    static func decodeWorker(_ row: Row) throws -> WorkerRecord {
+        var worker = WorkerRecord(
+            workerID: try Column.id(row, "worker_id"), workerType: try Column.enumeration(row, "worker_type"),
+            config: WorkerConfig(
+                maxParallelTasks: row["max_parallel_tasks"], heartbeatInterval: row["heartbeat_interval"],
+                timeoutSeconds: row["timeout_seconds"]),
+            metadata: try Column.json(row, "metadata", as: [String: JSONValue].self),
+            at: try Column.timestamp(row, "started_at"))
+        worker.state = try Column.enumeration(row, "state")
+        worker.currentTaskID = row["current_task_id"]
+        worker.lastHeartbeat = try Column.timestamp(row, "last_heartbeat")
+        worker.stoppedAt = try Column.optionalTimestamp(row, "stopped_at")
+        if let crashedAt = try Column.optionalTimestamp(row, "crashed_at") {
+            worker.crashInfo = CrashInfo(
+                crashedAt: crashedAt, errorMessage: row["crash_error_message"] ?? "",
+                stackTrace: row["crash_stack_trace"])
+        }
+        worker.statistics = WorkerStatistics(
+            tasksCompleted: row["tasks_completed"], tasksFailed: row["tasks_failed"],
+            totalExecutionTime: row["total_execution_time"])
+        return worker
+    }
+}

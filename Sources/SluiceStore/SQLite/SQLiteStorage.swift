@@ -1,0 +1,201 @@
+import Foundation
+import GRDB
+import SluiceCore
+
+/// ``Storage`` in one SQLite file (or in memory), through GRDB.
+///
+/// The connection runs in WAL mode with `synchronous=FULL` by default, a busy timeout and foreign
+/// keys on. Every write is an IMMEDIATE transaction, so a read-modify-write holds the write lock
+/// from its first read: concurrent writers, in this process or others, are serialised.
+public final class SQLiteStorage: Storage {
+    /// How hard SQLite works to make a commit durable.
+    public enum Synchronous: String, Sendable {
+        /// Survives power loss (the default).
+        case full = "FULL"
+        /// Survives a crash of the process, may lose the last commits on power loss.
+        case normal = "NORMAL"
+    }
+
+    /// Connection settings.
+    public struct Options: Sendable {
+        public var synchronous: Synchronous
+        /// How long a writer waits for another writer's lock before failing.
+        public var busyTimeout: TimeInterval
+        /// The database's clock, in Unix seconds: the only clock worker leases are judged by.
+        /// Tests replace it; the product uses the machine's clock as SQLite itself does.
+        public var databaseClock: @Sendable () -> Double
+
+        public init(
+            synchronous: Synchronous = .full, busyTimeout: TimeInterval = 30,
+            databaseClock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        ) {
+            self.synchronous = synchronous
+            self.busyTimeout = busyTimeout
+            self.databaseClock = databaseClock
+        }
+    }
+
+    let queue: DatabaseQueue
+
+    /// The file the database lives in; nil in memory.
+    public let path: String?
+
+    /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
+    ///
+    /// - Throws: ``SluiceError`` (`storage`) when the file cannot be opened or migrated.
+    public init(path: String, options: Options = Options()) throws {
+        self.path = path
+        do {
+            self.queue = try DatabaseQueue(path: path, configuration: SQLiteStorage.configuration(options, wal: true))
+            try SQLiteStorage.migrator.migrate(queue)
+        } catch {
+            throw SQLiteStorage.translate(error, while: "opening the database at \(path)")
+        }
+    }
+
+    /// Opens a private in-memory database with the current schema.
+    public init(inMemory options: Options = Options()) throws {
+        self.path = nil
+        do {
+            self.queue = try DatabaseQueue(configuration: SQLiteStorage.configuration(options, wal: false))
+            try SQLiteStorage.migrator.migrate(queue)
+        } catch {
+            throw SQLiteStorage.translate(error, while: "opening an in-memory database")
+        }
+    }
+
+    /// The names of the migrations applied to this database, in order.
+    public func appliedMigrations() throws -> [String] {
+        try read { db in try SQLiteStorage.migrator.appliedMigrations(db) }
+    }
+
+    /// Reads a PRAGMA's value (for checks of the connection settings).
+    public func pragma(_ name: String) throws -> String? {
+        try read { db in try String.fetchOne(db, sql: "PRAGMA \(name)") }
+    }
+
+    private static func configuration(_ options: Options, wal: Bool) -> Configuration {
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(options.busyTimeout)
+        if wal { config.journalMode = .wal }
+        let clock = options.databaseClock
+        let synchronous = options.synchronous.rawValue
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            db.add(function: DatabaseFunction("sluice_db_now", argumentCount: 0, pure: false) { _ in clock() })
+        }
+        return config
+    }
+
+    // MARK: - Migrations
+
+    /// The numbered SQL files under `Migrations/`, applied in order and recorded in `grdb_migrations`.
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        for (name, sql) in migrationFiles() {
+            migrator.registerMigration(name) { db in try db.execute(sql: sql) }
+        }
+        return migrator
+    }()
+
+    static func migrationFiles() -> [(String, String)] {
+        guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil),
+            let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path)
+        else {
+            fatalError("the SluiceStore resource bundle has no Migrations folder")
+        }
+        return names.filter { $0.hasSuffix(".sql") }.sorted().map { name in
+            let url = directory.appendingPathComponent(name)
+            guard let sql = try? String(contentsOf: url, encoding: .utf8) else {
+                fatalError("cannot read migration \(name)")
+            }
+            return (String(name.dropLast(4)), sql)
+        }
+    }
+
+    // MARK: - Transactions
+
+    /// Runs `body` in one IMMEDIATE transaction; any throw rolls everything back.
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            var result: T?
+            try queue.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+            }
+            return result!
+        } catch {
+            throw SQLiteStorage.translate(error, while: "writing")
+        }
+    }
+
+    /// Runs `body` in a read transaction.
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try queue.read { db in try body(db) }
+        } catch {
+            throw SQLiteStorage.translate(error, while: "reading")
+        }
+    }
+
+    /// Reads one row, applies `change`, writes with a compare-and-set on the state read, appends the event.
+    func transition<Record>(
+        table: String, idColumn: String, id: String, noun: String, decode: (Database, Row) throws -> Record,
+        state: (Record) -> String, write: (Database, Record, _ expectedState: String) throws -> Void,
+        change: Change<Record>
+    ) throws -> Record {
+        try self.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM \(table) WHERE \(idColumn) = ?", arguments: [id])
+            else { throw SluiceError.notFound(noun, id) }
+            let current = try decode(db, row)
+            let (next, event) = try change(current)
+            try write(db, next, state(current))
+            guard db.changesCount == 1 else {
+                // Only reachable if another writer changed the row inside our transaction's window,
+                // which IMMEDIATE transactions prevent; kept as the compare-and-set's guard.
+                throw SluiceError(
+                    code: .lostRace, message: "cannot change \(noun) \(id): another writer changed it first",
+                    currentState: state(current))
+            }
+            try SQLiteStorage.append(event, db)
+            return next
+        }
+    }
+
+    static func append(_ event: Event, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO events (entity_kind, entity_id, from_state, to_state, reason, at, actor, payload)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                event.entityKind.rawValue, event.entityID, event.fromState, event.toState, event.reason,
+                event.at.description, event.actor, JSONValue.object(event.payload).jsonText,
+            ])
+    }
+
+    // MARK: - Errors
+
+    static func translate(_ error: any Error, while doing: String) -> SluiceError {
+        if let error = error as? SluiceError { return error }
+        if let error = error as? DatabaseError {
+            if error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
+                || error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
+            {
+                return SluiceError(
+                    code: .conflict, message: "a record with that id already exists",
+                    detail: error.message)
+            }
+            return SluiceError(
+                code: .storage, message: "database error while \(doing): \(error.message ?? "\(error.resultCode)")",
+                detail: error.sql)
+        }
+        return SluiceError(code: .storage, message: "storage failed while \(doing): \(error)")
+    }
+}
+
+// DatabaseQueue serialises all access to its connection, and the class holds no other mutable state.
+extension SQLiteStorage: @unchecked Sendable {}
