@@ -1,1 +1,4 @@
-print("x")
+import Foundation
+import SluiceCLI
+
+exit(SluiceRunner.run(Array(CommandLine.arguments.dropFirst())))

@@ -1,0 +1,147 @@
+import ArgumentParser
+import SluiceCore
+import SluiceEngine
+
+/// `sluice cost …`: the CostTracker.
+struct CostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cost", abstract: "Record costs exactly and total them per currency.",
+        subcommands: [Record.self, Show.self, Total.self, Breakdown.self, List.self, Delete.self])
+
+    /// Filters shared by total, breakdown and list.
+    struct Filters: ParsableArguments {
+        @Option(help: "Only this project.") var project: String?
+        @Option(help: "Only this execution request (ULID).") var request: String?
+        @Option(help: "Only this resource type.") var type: String?
+        @Option(help: "Only this currency.") var currency: String?
+
+        func filter() throws -> CostFilter {
+            CostFilter(
+                executionRequestID: try Parse.optionalID(request), projectID: project,
+                resourceType: try Parse.optionalEnumeration(type, option: "--type"),
+                currency: try currency.map { try Currency($0) })
+        }
+    }
+
+    static func describe(_ cost: CostRecord) -> String {
+        Output.fields([
+            ("cost", cost.costID.description), ("type", cost.resourceType.rawValue), ("resource", cost.resourceName),
+            ("amount", cost.money.description), ("project", cost.projectID),
+            ("request", cost.executionRequestID?.description),
+            ("usage", cost.usage.map { "\($0.quantity) \($0.unit) × \($0.rate)" }),
+            ("recorded", cost.recordedAt.description),
+        ])
+    }
+
+    struct Record: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record a cost; without --amount, amount = quantity × rate, exactly.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "api_call, compute_time, storage, network, tool_usage or custom.") var type: String
+        @Option(parsing: .unconditional, help: "The amount, in plain decimal notation (≥ 0).") var amount: String?
+        @Option(help: "ISO 4217 code.") var currency: String = "USD"
+        @Option(help: "The project.") var project: String?
+        @Option(help: "The execution request (ULID).") var request: String?
+        @Option(help: "What was used, such as a model name.") var resource: String?
+        @Option(parsing: .unconditional, help: "How much was used.") var quantity: String?
+        @Option(help: "The unit of the quantity (tokens, seconds).") var unit: String?
+        @Option(parsing: .unconditional, help: "The price per unit.") var rate: String?
+        @Option(help: "A JSON object: model, tokens_input, tokens_output, duration_seconds, …") var metadata: String?
+
+        func validate() throws {
+            if (quantity == nil) != (rate == nil) { throw ValidationError("--quantity and --rate go together") }
+            if amount == nil && quantity == nil { throw ValidationError("give --amount, or --quantity and --rate") }
+        }
+
+        func run() throws {
+            let type: ResourceType = try Parse.enumeration(type, option: "--type")
+            let currency = try Currency(currency)
+            let amount = try amount.map { try Parse.amount($0, option: "--amount") }
+            var usage: CostUsage?
+            if let quantity, let rate {
+                usage = CostUsage(
+                    quantity: try Parse.amount(quantity, option: "--quantity"), unit: unit ?? "unit",
+                    rate: try Parse.amount(rate, option: "--rate"))
+            }
+            let request: ExecutionRequestID? = try Parse.optionalID(request)
+            let metadata = try Parse.object(metadata, option: "--metadata")
+            let cost = try global.engine().costs.record(
+                type: type, amount: amount, currency: currency, project: project, request: request,
+                resourceName: resource, usage: usage, metadata: metadata)
+            try Output(global).record(cost, "recorded \(cost.money) (\(cost.resourceType.rawValue)) as \(cost.costID)")
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one cost record.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The cost record's id.") var id: String
+
+        func run() throws {
+            let cost = try global.engine().costs.get(try Parse.id(id))
+            try Output(global).record(cost, CostCommand.describe(cost))
+        }
+    }
+
+    struct Total: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Exact totals, one per currency.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var filters: Filters
+
+        func run() throws {
+            let totals = try global.engine().costs.total(try filters.filter())
+            try Output(global).list(
+                totals, empty: "total: 0 (no cost records)",
+                columns: [
+                    ("CURRENCY", { $0.currency.code }), ("TOTAL", { $0.amount.description }),
+                    ("RECORDS", { String($0.count) }),
+                ])
+        }
+    }
+
+    struct Breakdown: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Exact totals per resource type and currency.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var filters: Filters
+
+        func run() throws {
+            let rows = try global.engine().costs.breakdown(try filters.filter())
+            try Output(global).list(
+                rows, empty: "no cost records",
+                columns: [
+                    ("TYPE", { $0.resourceType.rawValue }), ("CURRENCY", { $0.currency.code }),
+                    ("TOTAL", { $0.amount.description }), ("RECORDS", { String($0.count) }),
+                ])
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List cost records, newest first.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var filters: Filters
+        @Option(help: "At most this many.") var limit: Int?
+
+        func run() throws {
+            let costs = try global.engine().costs.list(try filters.filter(), limit: limit)
+            try Output(global).list(
+                costs, empty: "no cost records",
+                columns: [
+                    ("COST", { $0.costID.description }), ("TYPE", { $0.resourceType.rawValue }),
+                    ("AMOUNT", { $0.money.description }), ("PROJECT", { $0.projectID ?? "-" }),
+                    ("RECORDED", { $0.recordedAt.description }),
+                ])
+        }
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a cost record (the event log keeps what was deleted).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The cost record's id.") var id: String
+
+        func run() throws {
+            let cost = try global.engine().costs.delete(try Parse.id(id))
+            try Output(global).record(cost, "deleted cost \(cost.costID) (\(cost.money))")
+        }
+    }
+}

@@ -1,0 +1,228 @@
+import ArgumentParser
+import SluiceCore
+import SluiceEngine
+import SluiceStore
+
+/// `sluice patch …`: the PatchLedger. These verbs record outcomes decided elsewhere.
+struct PatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "patch", abstract: "Record patches and their way through validation, the queue, gates and commit.",
+        subcommands: [
+            Create.self, Show.self, History.self, List.self, Validate.self, Queue.self, Apply.self, Verify.self,
+            Commit.self, Rollback.self, Quarantine.self, Drop.self,
+        ])
+
+    static func describe(_ entry: PatchLedgerEntry) -> String {
+        var pairs: [(String, String?)] = [
+            ("ledger", entry.ledgerID.description), ("patch", entry.patchID.description),
+            ("project", entry.projectID), ("workstream", entry.workstreamID), ("phase", entry.phaseID),
+            ("state", entry.state.rawValue), ("created", entry.createdAt.description),
+            ("updated", entry.updatedAt.description),
+            (
+                "checks",
+                "format \(entry.validation.formatOK ? "ok" : "no"), scope \(entry.validation.scopeOK ? "ok" : "no"), "
+                    + "constraints \(entry.validation.constraintsOK ? "ok" : "no"), tests "
+                    + (entry.validation.testsRan ? (entry.validation.testsPassed ? "passed" : "failed") : "not run")
+            ),
+            ("apply attempts", String(entry.apply.attempts)), ("workspace", entry.apply.workspacePath),
+        ]
+        if let code = entry.apply.lastErrorCode {
+            pairs.append(("last error", "\(code): \(entry.apply.lastErrorMessage ?? "")"))
+        }
+        if !entry.validation.validationErrors.isEmpty {
+            pairs.append(("validation errors", entry.validation.validationErrors.joined(separator: "; ")))
+        }
+        if entry.quarantine.isQuarantined {
+            pairs.append(("quarantined", "\(entry.quarantine.quarantineReason ?? "") (\(entry.quarantine.quarantinePath ?? "no path"))"))
+        }
+        if let original = entry.relations.rollbackOfPatchID { pairs.append(("reverts", original.description)) }
+        return Output.fields(pairs)
+    }
+
+    /// Runs one transition and prints the entry after it; a rejected patch exits 1.
+    static func transition(
+        _ global: GlobalOptions, _ id: String, _ body: (PatchService, LedgerID) throws -> PatchLedgerEntry
+    ) throws {
+        let engine = try global.engine()
+        let entry = try body(engine.patches, try Parse.id(id))
+        let last = entry.stateHistory.last
+        let reason = last?.reason.map { " (\($0))" } ?? ""
+        try Output(global).record(entry, "patch \(entry.ledgerID) is now \(entry.state.rawValue)\(reason)")
+    }
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a ledger entry (state: created).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The project the patch belongs to.") var project: String
+        @Option(help: "A ULID for the patch (default: a new one).") var patchId: String?
+        @Option(help: "The phase id.") var phase: String?
+        @Option(help: "The workstream id.") var workstream: String?
+        @Option(help: "The execution request's ULID.") var request: String?
+
+        func run() throws {
+            let patchID: PatchID? = try Parse.optionalID(patchId)
+            let request: ExecutionRequestID? = try Parse.optionalID(request)
+            let entry = try global.engine().patches.create(
+                project: project, patchID: patchID, phase: phase, workstream: workstream, request: request)
+            try Output(global).record(entry, "created patch \(entry.ledgerID) (patch id \(entry.patchID))")
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one ledger entry (by ledger or patch id).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The ledger id or patch id.") var id: String
+
+        func run() throws {
+            let entry = try global.engine().patches.get(try Parse.id(id))
+            try Output(global).record(entry, PatchCommand.describe(entry))
+        }
+    }
+
+    struct History: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show an entry's state history.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The ledger id or patch id.") var id: String
+
+        func run() throws {
+            let entry = try global.engine().patches.get(try Parse.id(id))
+            try Output(global).list(
+                entry.stateHistory, empty: "no history",
+                columns: [("AT", { $0.at.description }), ("STATE", { $0.state.rawValue }), ("REASON", { $0.reason ?? "" })])
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List ledger entries, newest first.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Only this project.") var project: String?
+        @Option(help: "Only this state.") var state: String?
+        @Option(help: "Only this workstream.") var workstream: String?
+
+        func run() throws {
+            let state: PatchState? = try Parse.optionalEnumeration(state, option: "--state")
+            let entries = try global.engine().patches.list(
+                PatchFilter(projectID: project, state: state, workstreamID: workstream))
+            try Output(global).list(
+                entries, empty: "no patches",
+                columns: [
+                    ("LEDGER", { $0.ledgerID.description }), ("PROJECT", { $0.projectID }),
+                    ("STATE", { $0.state.rawValue }), ("WORKSTREAM", { $0.workstreamID ?? "-" }),
+                    ("UPDATED", { $0.updatedAt.description }),
+                ])
+        }
+    }
+
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record the checks: → validated when all pass, else → apply_failed (exit 1).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The ledger id or patch id.") var id: String
+        @Flag(help: "The diff is well formed.") var formatOk = false
+        @Flag(help: "Every path is in scope.") var scopeOk = false
+        @Flag(help: "The patch keeps the constraints.") var constraintsOk = false
+        @Option(help: "A validation error (repeatable).") var error: [String] = []
+
+        func run() throws {
+            try PatchCommand.transition(global, id) {
+                try $0.validate($1, formatOK: formatOk, scopeOK: scopeOk, constraintsOK: constraintsOk, errors: error)
+            }
+            if !(formatOk && scopeOk && constraintsOk) { throw reportFailure() }
+        }
+    }
+
+    struct Queue: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Queue a validated patch (or retry a failed one).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The ledger id or patch id.") var id: String
+
+        func run() throws { try PatchCommand.transition(global, id) { try $0.queue($1) } }
+    }
+
+    struct Apply: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record an application attempt: --ok with the workspace and files, or --failed with the error.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The ledger id or patch id.") var id: String
+        @Flag(help: "The patch applied.") var ok = false
+        @Flag(help: "The patch did not apply.") var failed = false
+        @Option(help: "Where it was applied.") var workspace: String?
+        @Option(help: "A file it changed (repeatable).") var file: [String] = []
+        @Option(help: "Why it failed, as a code.") var errorCode: String?
+        @Option(help: "Why it failed, in words.") var errorMessage: String?
+
+        func validate() throws {
+            guard ok != failed else { throw ValidationError("give exactly one of --ok and --failed") }
+            if ok, workspace == nil { throw ValidationError("--ok needs --workspace") }
+            if failed, errorCode == nil || errorMessage == nil {
+                throw ValidationError("--failed needs --error-code and --error-message")
+            }
+        }
+
+        func run() throws {
+            if ok {
+                try PatchCommand.transition(global, id) { try $0.applied($1, workspace: workspace!, files: file) }
+            } else {
+                try PatchCommand.transition(global, id) {
+                    try $0.applyFailed($1, code: errorCode!, message: errorMessage!)
+                }
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record the test outcome: --passed → verified, --failed → apply_failed.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The ledger id or patch id.") var id: String
+        @Flag(help: "The tests passed.") var passed = false
+        @Flag(help: "The tests failed.") var failed = false
+        @Option(help: "Why (recorded in the history).") var reason: String?
+
+        func validate() throws {
+            guard passed != failed else { throw ValidationError("give exactly one of --passed and --failed") }
+        }
+
+        func run() throws {
+            try PatchCommand.transition(global, id) { try $0.verify($1, passed: passed, reason: reason) }
+        }
+    }
+
+    struct Commit: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Mark a verified patch committed.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The ledger id or patch id.") var id: String
+
+        func run() throws { try PatchCommand.transition(global, id) { try $0.commit($1) } }
+    }
+
+    struct Rollback: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Roll back an applied or verified patch.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The ledger id or patch id.") var id: String
+        @Option(help: "Why.") var reason: String
+
+        func run() throws { try PatchCommand.transition(global, id) { try $0.rollback($1, reason: reason) } }
+    }
+
+    struct Quarantine: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a patch aside with the reason.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The ledger id or patch id.") var id: String
+        @Option(help: "Why.") var reason: String
+        @Option(help: "Where the patch is kept.") var path: String?
+
+        func run() throws {
+            try PatchCommand.transition(global, id) { try $0.quarantine($1, reason: reason, path: path) }
+        }
+    }
+
+    struct Drop: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Abandon a patch.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The ledger id or patch id.") var id: String
+        @Option(help: "Why.") var reason: String
+
+        func run() throws { try PatchCommand.transition(global, id) { try $0.drop($1, reason: reason) } }
+    }
+}

@@ -1,0 +1,181 @@
+import ArgumentParser
+import Foundation
+import SluiceCore
+import SluiceEngine
+
+/// `sluice worker …`: the WorkerLifecycle.
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "Create workers and move them through their lifecycle.",
+        subcommands: [
+            Create.self, List.self, Show.self, Assign.self, Complete.self, Heartbeat.self, Pause.self, Resume.self,
+            Crash.self, Stop.self, Stale.self,
+        ])
+
+    static func describe(_ worker: WorkerRecord) -> String {
+        Output.fields([
+            ("worker", worker.workerID.description), ("type", worker.workerType.rawValue),
+            ("state", worker.state.rawValue), ("task", worker.currentTaskID),
+            ("started", worker.startedAt.description), ("heartbeat", worker.lastHeartbeat.description),
+            ("stopped", worker.stoppedAt?.description),
+            ("crash", worker.crashInfo.map { "\($0.errorMessage) at \($0.crashedAt)" }),
+            (
+                "tasks",
+                "\(worker.statistics.tasksCompleted) completed, \(worker.statistics.tasksFailed) failed, "
+                    + "\(worker.statistics.totalExecutionTime) s, avg \(worker.statistics.avgTaskDuration) s"
+            ),
+        ])
+    }
+
+    static func printList(_ workers: [WorkerRecord], _ global: GlobalOptions, empty: String) throws {
+        try Output(global).list(
+            workers, empty: empty,
+            columns: [
+                ("WORKER", { $0.workerID.description }), ("TYPE", { $0.workerType.rawValue }),
+                ("STATE", { $0.state.rawValue }), ("TASK", { $0.currentTaskID ?? "-" }),
+                ("HEARTBEAT", { $0.lastHeartbeat.description }),
+            ])
+    }
+
+    /// Runs one transition and prints the worker after it.
+    static func transition(
+        _ global: GlobalOptions, _ id: String, _ verb: String,
+        _ body: (WorkerService, WorkerID) throws -> WorkerRecord
+    ) throws {
+        let engine = try global.engine()
+        let worker = try body(engine.workers, try Parse.id(id))
+        try Output(global).record(worker, "worker \(worker.workerID) \(verb): now \(worker.state.rawValue)")
+    }
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an idle worker.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "executor, monitor, validator, scheduler or custom.") var type: String
+        @Option(help: "A ULID to use as the worker's id (default: a new one).") var id: String?
+        @Option(help: "JSON: {max_parallel_tasks, heartbeat_interval, timeout_seconds}.") var config: String?
+        @Option(help: "A JSON object kept with the worker.") var metadata: String?
+
+        func run() throws {
+            let type: WorkerType = try Parse.enumeration(type, option: "--type")
+            let id: WorkerID? = try Parse.optionalID(id)
+            var workerConfig = WorkerConfig()
+            if let config {
+                _ = try JSONValue.parseObject(config, what: "--config")
+                workerConfig = try SluiceJSON.decode(WorkerConfig.self, from: Data(config.utf8), what: "--config")
+            }
+            let metadata = try Parse.object(metadata, option: "--metadata")
+            let worker = try global.engine().workers.create(type: type, id: id, config: workerConfig, metadata: metadata)
+            try Output(global).record(worker, "created worker \(worker.workerID) (\(worker.workerType.rawValue), idle)")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List workers, newest first.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Only workers in this state.") var state: String?
+        @Option(help: "Only workers of this type.") var type: String?
+
+        func run() throws {
+            let state: WorkerState? = try Parse.optionalEnumeration(state, option: "--state")
+            let type: WorkerType? = try Parse.optionalEnumeration(type, option: "--type")
+            try WorkerCommand.printList(
+                try global.engine().workers.list(state: state, type: type), global, empty: "no workers")
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one worker.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The worker's id.") var id: String
+
+        func run() throws {
+            let worker = try global.engine().workers.get(try Parse.id(id))
+            try Output(global).record(worker, WorkerCommand.describe(worker))
+        }
+    }
+
+    struct Assign: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Give an idle worker a task (→ busy).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The worker's id.") var id: String
+        @Option(help: "The task's id.") var task: String
+
+        func run() throws {
+            try WorkerCommand.transition(global, id, "assigned \(task)") { try $0.assign($1, task: task) }
+        }
+    }
+
+    struct Complete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record that a busy worker finished its task (→ idle).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The worker's id.") var id: String
+        @Flag(help: "The task failed.") var failed = false
+        @Option(help: "Seconds the task took.") var seconds: String = "0"
+
+        func run() throws {
+            let seconds = try Parse.seconds(seconds, option: "--seconds")
+            try WorkerCommand.transition(global, id, failed ? "failed its task" : "completed its task") {
+                try $0.complete($1, success: !failed, executionSeconds: seconds)
+            }
+        }
+    }
+
+    struct Heartbeat: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Renew a live worker's lease.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The worker's id.") var id: String
+
+        func run() throws {
+            try WorkerCommand.transition(global, id, "renewed its lease") { try $0.heartbeat($1) }
+        }
+    }
+
+    struct Pause: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Pause an idle or busy worker (it keeps its task).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The worker's id.") var id: String
+
+        func run() throws { try WorkerCommand.transition(global, id, "paused") { try $0.pause($1) } }
+    }
+
+    struct Resume: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Resume a paused worker (→ busy if it holds a task, else idle).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The worker's id.") var id: String
+
+        func run() throws { try WorkerCommand.transition(global, id, "resumed") { try $0.resume($1) } }
+    }
+
+    struct Crash: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record a crash (→ crashed; the task is released).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The worker's id.") var id: String
+        @Option(help: "What went wrong.") var error: String
+        @Option(help: "The stack trace, if any.") var stackTrace: String?
+
+        func run() throws {
+            try WorkerCommand.transition(global, id, "crashed") { try $0.crash($1, error: error, stackTrace: stackTrace) }
+        }
+    }
+
+    struct Stop: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Shut a worker down (→ stopped; the task is released).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The worker's id.") var id: String
+
+        func run() throws { try WorkerCommand.transition(global, id, "stopped") { try $0.shutdown($1) } }
+    }
+
+    struct Stale: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List live workers whose lease is older than the timeout, by the database's clock.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Seconds without a heartbeat.") var timeout: String = "300"
+
+        func run() throws {
+            let timeout = try Parse.seconds(timeout, option: "--timeout")
+            try WorkerCommand.printList(try global.engine().workers.stale(timeout: timeout), global, empty: "no stale workers")
+        }
+    }
+}

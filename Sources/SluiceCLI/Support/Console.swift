@@ -1,0 +1,61 @@
+import Foundation
+import Synchronization
+
+/// Where commands write. The executable writes through to the process's streams; in-process
+/// tests capture into buffers.
+public final class Console: Sendable {
+    private struct Buffers {
+        var out = ""
+        var err = ""
+    }
+
+    private let buffers = Mutex(Buffers())
+    private let passthrough: Bool
+    /// Text given to commands that read standard input (`-`), for in-process tests.
+    let input: String?
+
+    /// A console that writes to the process's standard output and error.
+    public static let standard = Console(passthrough: true, input: nil)
+
+    /// A console that captures what commands write; `input` stands in for standard input.
+    public static func capturing(input: String? = nil) -> Console {
+        Console(passthrough: false, input: input)
+    }
+
+    private init(passthrough: Bool, input: String?) {
+        self.passthrough = passthrough
+        self.input = input
+    }
+
+    /// The console commands write to in the current task.
+    @TaskLocal public static var current: Console = .standard
+
+    /// Everything written to standard output so far (capturing consoles only).
+    public var standardOutput: String { buffers.withLock { $0.out } }
+    /// Everything written to standard error so far (capturing consoles only).
+    public var standardError: String { buffers.withLock { $0.err } }
+
+    /// Writes one line to standard output.
+    func line(_ text: String) {
+        if passthrough {
+            FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        } else {
+            buffers.withLock { $0.out += text + "\n" }
+        }
+    }
+
+    /// Writes one line to standard error.
+    func errorLine(_ text: String) {
+        if passthrough {
+            FileHandle.standardError.write(Data((text + "\n").utf8))
+        } else {
+            buffers.withLock { $0.err += text + "\n" }
+        }
+    }
+
+    /// Reads all of standard input.
+    func readStandardInput() -> Data {
+        if let input { return Data(input.utf8) }
+        return FileHandle.standardInput.readDataToEndOfFile()
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import SluiceCore
+
+/// Turns command-line text into domain values, with errors that name the option.
+enum Parse {
+    static func id<Kind>(_ text: String, as _: Identifier<Kind>.Type = Identifier<Kind>.self) throws -> Identifier<Kind>
+    {
+        try Identifier<Kind>(parsing: text)
+    }
+
+    static func optionalID<Kind>(_ text: String?) throws -> Identifier<Kind>? {
+        try text.map { try Identifier<Kind>(parsing: $0) }
+    }
+
+    static func enumeration<E: RawRepresentable & CaseIterable>(_ text: String, option: String) throws -> E
+    where E.RawValue == String {
+        guard let value = E(rawValue: text) else {
+            let allowed = E.allCases.map(\.rawValue).joined(separator: ", ")
+            throw SluiceError.invalidInput("unknown value '\(text)' for \(option); expected one of: \(allowed)")
+        }
+        return value
+    }
+
+    static func optionalEnumeration<E: RawRepresentable & CaseIterable>(_ text: String?, option: String) throws -> E?
+    where E.RawValue == String {
+        try text.map { try enumeration($0, option: option) }
+    }
+
+    static func amount(_ text: String, option: String) throws -> ExactDecimal {
+        do {
+            return try ExactDecimal(parsing: text)
+        } catch let error as SluiceError {
+            throw SluiceError.invalidInput("\(option): \(error.message)")
+        }
+    }
+
+    static func object(_ text: String?, option: String) throws -> [String: JSONValue] {
+        guard let text else { return [:] }
+        return try JSONValue.parseObject(text, what: option)
+    }
+
+    static func seconds(_ text: String, option: String) throws -> Double {
+        guard let value = Double(text), value.isFinite, value >= 0 else {
+            throw SluiceError.invalidInput("\(option) must be a number of seconds ≥ 0, got '\(text)'")
+        }
+        return value
+    }
+
+    /// Reads a file, or standard input for `-`.
+    static func contents(of path: String, option: String) throws -> Data {
+        if path == "-" { return Console.current.readStandardInput() }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SluiceError.invalidInput("\(option): cannot read '\(path)'")
+        }
+        return data
+    }
+}
