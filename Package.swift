@@ -38,7 +38,10 @@ let package = Package(
         .executableTarget(name: "sluice-bench", dependencies: ["SluiceCore", "SluiceStore", "SluiceEngine"]),
         .target(name: "SluiceTesting", dependencies: ["SluiceCore", "SluiceStore", "SluiceEngine"]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),
-        .testTarget(name: "SluiceStoreTests", dependencies: ["SluiceStore", "SluiceTesting"]),
+        .testTarget(
+            name: "SluiceStoreTests",
+            dependencies: ["SluiceStore", "SluiceTesting", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "SluiceEngineTests", dependencies: ["SluiceEngine", "SluiceTesting"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCLI", "SluiceTesting"]),
     ],
