@@ -78,10 +78,11 @@ public final class SQLiteStorage: Storage {
         var config = Configuration()
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(options.busyTimeout)
-        if wal { config.journalMode = .wal }
         let clock = options.databaseClock
         let synchronous = options.synchronous.rawValue
         config.prepareDatabase { db in
+            // Set here rather than through GRDB's `.wal` option, which also lowers synchronous to NORMAL.
+            if wal { try db.execute(sql: "PRAGMA journal_mode = WAL") }
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             db.add(function: DatabaseFunction("sluice_db_now", argumentCount: 0, pure: false) { _ in clock() })
         }

@@ -1,0 +1,111 @@
+import Foundation
+import GRDB
+import SluiceCore
+import SluiceStore
+import SluiceTesting
+import Testing
+
+/// What is particular to the SQLite backend: connection settings, migrations, schema guards.
+@Suite("SQLite storage")
+struct SQLiteStorageTests {
+    @Test("a file database runs in WAL mode with synchronous=FULL, foreign keys and a busy timeout")
+    func pragmas() throws {
+        let directory = TemporaryDirectory()
+        let storage = try SQLiteStorage(path: directory.file("s.db"))
+        #expect(try storage.pragma("journal_mode") == "wal")
+        #expect(try storage.pragma("synchronous") == "2")
+        #expect(try storage.pragma("foreign_keys") == "1")
+        #expect(try Int(storage.pragma("busy_timeout") ?? "0") ?? 0 >= 1000)
+    }
+
+    @Test("synchronous can be relaxed to NORMAL explicitly")
+    func synchronousNormal() throws {
+        let directory = TemporaryDirectory()
+        let storage = try SQLiteStorage(path: directory.file("s.db"), options: .init(synchronous: .normal))
+        #expect(try storage.pragma("synchronous") == "1")
+    }
+
+    @Test("migrations are applied in order, recorded, and not applied twice")
+    func migrations() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("s.db")
+        let first = try SQLiteStorage(path: path)
+        #expect(try first.appliedMigrations() == ["0001_initial"])
+        let again = try SQLiteStorage(path: path)
+        #expect(try again.appliedMigrations() == ["0001_initial"])
+    }
+
+    func rawConnection(_ path: String) throws -> DatabaseQueue {
+        try DatabaseQueue(path: path)
+    }
+
+    func seeded() throws -> (TemporaryDirectory, SQLiteStorage, WorkerID) {
+        let directory = TemporaryDirectory()
+        let storage = try SQLiteStorage(path: directory.file("s.db"))
+        let engine = makeEngine(over: storage)
+        let worker = try engine.workers.create(type: .executor)
+        return (directory, storage, worker.workerID)
+    }
+
+    @Test("the event log refuses updates and deletes")
+    func appendOnly() throws {
+        let (directory, _, _) = try seeded()
+        let raw = try rawConnection(directory.file("s.db"))
+        #expect(throws: DatabaseError.self) { try raw.write { try $0.execute(sql: "UPDATE events SET reason = 'x'") } }
+        #expect(throws: DatabaseError.self) { try raw.write { try $0.execute(sql: "DELETE FROM events") } }
+        #expect(try raw.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM events") } == 1)
+    }
+
+    @Test("CHECK constraints refuse unknown enum values and inconsistent rows")
+    func checks() throws {
+        let (directory, _, id) = try seeded()
+        let raw = try rawConnection(directory.file("s.db"))
+        for sql in [
+            "UPDATE workers SET state = 'sleeping'",
+            "UPDATE workers SET worker_type = 'robot'",
+            "UPDATE workers SET state = 'idle', current_task_id = 't'",
+            "UPDATE workers SET state = 'busy', current_task_id = NULL",
+            "UPDATE workers SET tasks_completed = -1",
+            "UPDATE workers SET metadata = '{bad'",
+        ] {
+            #expect(throws: DatabaseError.self, "\(sql)") { try raw.write { try $0.execute(sql: sql) } }
+        }
+        #expect(try raw.read { try String.fetchOne($0, sql: "SELECT state FROM workers WHERE worker_id = ?", arguments: [id.description]) } == "idle")
+        #expect(throws: DatabaseError.self) {
+            try raw.write {
+                try $0.execute(
+                    sql: """
+                        INSERT INTO costs (cost_id, resource_type, amount_units, currency, recorded_at)
+                        VALUES ('01ARZ3NDEKTSV4RRFFQ69G5FAV', 'api_call', -1, 'USD', 'x')
+                        """)
+            }
+        }
+        #expect(throws: DatabaseError.self) {
+            try raw.write {
+                try $0.execute(
+                    sql: """
+                        INSERT INTO costs (cost_id, resource_type, amount_units, currency, recorded_at)
+                        VALUES ('01ARZ3NDEKTSV4RRFFQ69G5FAV', 'api_call', 1, 'usd', 'x')
+                        """)
+            }
+        }
+    }
+
+    @Test("cost records are immutable in the table")
+    func costsImmutable() throws {
+        let (directory, storage, _) = try seeded()
+        _ = try makeEngine(over: storage).costs.record(type: .apiCall, amount: ExactDecimal(parsing: "1"))
+        let raw = try rawConnection(directory.file("s.db"))
+        #expect(throws: DatabaseError.self) { try raw.write { try $0.execute(sql: "UPDATE costs SET amount_units = 5") } }
+    }
+
+    @Test("an unopenable path is a storage error naming the path")
+    func badPath() {
+        #expect {
+            try SQLiteStorage(path: "/nonexistent-dir/x/y.db")
+        } throws: { error in
+            let error = error as? SluiceError
+            return error?.code == .storage && error?.message.contains("/nonexistent-dir/x/y.db") == true
+        }
+    }
+}

@@ -1,0 +1,232 @@
+import SluiceCore
+import SluiceStore
+import SluiceTesting
+import Testing
+
+/// The storage contract, written once and run against every backend in `StorageFactory.all`.
+@Suite("Storage conformance")
+struct StorageConformanceTests {
+    let now = Timestamp(milliseconds: 1_767_225_600_000)
+
+    func event(_ kind: EntityKind, _ id: String, from: String?, to: String?) -> Event {
+        Event(entityKind: kind, entityID: id, fromState: from, toState: to, reason: nil, at: now, actor: "test")
+    }
+
+    func makeWorker(_ storage: any Storage, at: Timestamp? = nil) throws -> WorkerRecord {
+        let worker = WorkerRecord(
+            workerID: .make(), workerType: .executor, metadata: ["k": .string("v")], at: at ?? now)
+        try storage.insertWorker(worker, event: event(.worker, worker.workerID.description, from: nil, to: "idle"))
+        return worker
+    }
+
+    @Test("a worker round-trips", arguments: StorageFactory.all)
+    func workerRoundTrip(factory: StorageFactory) throws {
+        let (storage, directory) = try factory.make(FakeDatabaseClock())
+        defer { withExtendedLifetime(directory) {} }
+        let worker = try makeWorker(storage)
+        #expect(try storage.worker(worker.workerID) == worker)
+        #expect(try storage.worker(.make()) == nil)
+    }
+
+    @Test("inserting an id twice is a conflict and changes nothing", arguments: StorageFactory.all)
+    func duplicate(factory: StorageFactory) throws {
+        let (storage, directory) = try factory.make(FakeDatabaseClock())
+        defer { withExtendedLifetime(directory) {} }
+        let worker = try makeWorker(storage)
+        #expect {
+            try storage.insertWorker(worker, event: event(.worker, worker.workerID.description, from: nil, to: "idle"))
+        } throws: { ($0 as? SluiceError)?.code == .conflict }
+        #expect(try storage.events(entityID: worker.workerID.description, after: 0, limit: nil).count == 1)
+    }
+
+    @Test("an update writes the record and appends its event in one step", arguments: StorageFactory.all)
+    func update(factory: StorageFactory) throws {
+        let (storage, directory) = try factory.make(FakeDatabaseClock())
+        defer { withExtendedLifetime(directory) {} }
+        let worker = try makeWorker(storage)
+        let id = worker.workerID
+        let updated = try storage.updateWorker(id) { current in
+            var next = current
+            next.state = .busy
+            next.currentTaskID = "t"
+            return (next, self.event(.worker, id.description, from: "idle", to: "busy"))
+        }
+        #expect(updated.state == .busy)
+        #expect(try storage.worker(id)?.currentTaskID == "t")
+        let events = try storage.events(entityID: id.description, after: 0, limit: nil)
+        #expect(events.map(\.toState) == ["idle", "busy"])
+        #expect(events[1].sequence > events[0].sequence)
+    }
+
+    @Test("a change that throws writes nothing", arguments: StorageFactory.all)
+    func throwingChange(factory: StorageFactory) throws {
+        let (storage, directory) = try factory.make(FakeDatabaseClock())
+        defer { withExtendedLifetime(directory) {} }
+        let worker = try makeWorker(storage)
+        #expect(throws: SluiceError.self) {
+            try storage.updateWorker(worker.workerID) { _ in throw SluiceError.invalidInput("no") }
+        }
+        #expect(try storage.worker(worker.workerID) == worker)
+        #expect(try storage.events(entityID: nil, after: 0, limit: nil).count == 1)
+    }
+
+    @Test("updating an unknown record is notFound", arguments: StorageFactory.all)
+    func updateUnknown(factory: StorageFactory) throws {
+        let (storage, directory) = try factory.make(FakeDatabaseClock())
+        defer { withExtendedLifetime(directory) {} }
+        #expect {
+            try storage.updateWorker(.make()) { ($0, self.event(.worker, "x", from: nil, to: nil)) }
+        } throws: { ($0 as? SluiceError)?.code == .notFound }
+        #expect {
+            try storage.updatePatch(.make()) { ($0, self.event(.patch, "x", from: nil, to: nil)) }
+        } throws: { ($0 as? SluiceError)?.code == .notFound }
+        #expect {
+            try storage.updateGate(.make()) { ($0, self.event(.gate, "x", from: nil, to: nil)) }
+        } throws: { ($0 as? SluiceError)?.code == .notFound }
+        #expect {
+            try storage.deleteCost(.make()) { _ in self.event(.cost, "x", from: nil, to: nil) }
+        } throws: { ($0 as? SluiceError)?.code == .notFound }
+        #expect {
+            try storage.renewLease(.make(), at: now)
+        } throws: { ($0 as? SluiceError)?.code == .notFound }
+    }
+
+    @Test("staleness is judged by the database's clock, not by heartbeat timestamps", arguments: StorageFactory.all)
+    func staleByDatabaseClock(factory: StorageFactory) throws {
+        let databaseClock = FakeDatabaseClock()
+        let (storage, directory) = try factory.make(databaseClock)
+        defer { withExtendedLifetime(directory) {} }
+        // A worker whose own timestamps claim a time far in the past is still fresh by the database's clock.
+        let liar = try makeWorker(storage, at: Timestamp(milliseconds: 0))
+        let quiet = try makeWorker(storage)
+        #expect(try storage.staleWorkers(olderThan: 60).isEmpty)
+        databaseClock.advance(seconds: 61)
+        _ = try storage.renewLease(liar.workerID, at: Timestamp(milliseconds: 0))
+        #expect(try storage.staleWorkers(olderThan: 60).map(\.workerID) == [quiet.workerID])
+        // Terminal workers are never stale.
+        _ = try storage.updateWorker(quiet.workerID) { current in
+            var next = current
+            next.state = .stopped
+            return (next, self.event(.worker, current.workerID.description, from: "idle", to: "stopped"))
+        }
+        #expect(try storage.staleWorkers(olderThan: 60).isEmpty)
+        #expect {
+            try storage.renewLease(quiet.workerID, at: now)
+        } throws: { ($0 as? SluiceError)?.currentState == "stopped" }
+    }
+
+    @Test("workers list newest first and filter by state and type", arguments: StorageFactory.all)
+    func workerList(factory: StorageFactory) throws {
+        let (storage, directory) = try factory.make(FakeDatabaseClock())
+        defer { withExtendedLifetime(directory) {} }
+        let first = try makeWorker(storage, at: now)
+        let second = try makeWorker(storage, at: now.adding(milliseconds: 10))
+        #expect(try storage.workers(state: nil, type: nil).map(\.workerID) == [second.workerID, first.workerID])
+        #expect(try storage.workers(state: .busy, type: nil).isEmpty)
+        #expect(try storage.workers(state: .idle, type: .executor).count == 2)
+        #expect(try storage.workers(state: nil, type: .monitor).isEmpty)
+    }
+
+    @Test("a patch round-trips with its history from the event log", arguments: StorageFactory.all)
+    func patchRoundTrip(factory: StorageFactory) throws {
+        let (storage, directory) = try factory.make(FakeDatabaseClock())
+        defer { withExtendedLifetime(directory) {} }
+        let entry = PatchLedgerEntry(
+            ledgerID: .make(), patchID: .make(), projectID: "p", phaseID: "ph", workstreamID: "ws",
+            executionRequestID: .make(), relations: PatchRelations(chainID: "c"), at: now)
+        try storage.insertPatch(entry, event: event(.patch, entry.ledgerID.description, from: nil, to: "created"))
+        #expect(try storage.patch(entry.ledgerID) == entry)
+        #expect(try storage.patch(patchID: entry.patchID) == entry)
+        let later = now.adding(milliseconds: 5)
+        let changed = try storage.updatePatch(entry.ledgerID) { current in
+            let next = try current.applying(
+                .validate(formatOK: false, scopeOK: true, constraintsOK: true, errors: ["format: bad hunk"]), at: later)
+            return (
+                next,
+                Event(
+                    entityKind: .patch, entityID: current.ledgerID.description, fromState: "created",
+                    toState: "apply_failed", reason: "format: bad hunk", at: later, actor: "test")
+            )
+        }
+        let stored = try storage.patch(entry.ledgerID)
+        #expect(stored == changed)
+        #expect(stored?.stateHistory.map(\.state) == [.created, .applyFailed])
+        #expect(try storage.patches(PatchFilter(projectID: "p", state: .applyFailed, workstreamID: "ws")).count == 1)
+        #expect(try storage.patches(PatchFilter(projectID: "other")).isEmpty)
+    }
+
+    @Test("a gate round-trips with criteria, results and decision", arguments: StorageFactory.all)
+    func gateRoundTrip(factory: StorageFactory) throws {
+        let (storage, directory) = try factory.make(FakeDatabaseClock())
+        defer { withExtendedLifetime(directory) {} }
+        let gate = TestGateRecord(
+            gateID: .make(), name: "unit", gateType: .unitTests, projectID: "p",
+            criteria: GateCriteria(minCoverage: 80.5, maxFailures: 1, requiredTests: ["a.b"], timeoutSeconds: 60),
+            metadata: ["n": .number(3)], at: now)
+        try storage.insertGate(gate, event: event(.gate, gate.gateID.description, from: nil, to: "pending"))
+        #expect(try storage.gate(gate.gateID) == gate)
+        let done = try storage.updateGate(gate.gateID) { current in
+            let running = try current.applying(.start(command: "make test"), at: now)
+            let results = GateResults(
+                testCases: [TestCaseResult(name: "b", classname: "a", status: .passed, durationSeconds: 0.5)],
+                coveragePercent: 90)
+            let next = try running.applying(.complete(exitCode: 0, results: results), at: now.adding(milliseconds: 1500))
+            return (next, self.event(.gate, current.gateID.description, from: "pending", to: next.state.rawValue))
+        }
+        #expect(done.state == .passed)
+        #expect(try storage.gate(gate.gateID) == done)
+        #expect(try storage.gates(GateFilter(projectID: "p", state: .passed, gateType: .unitTests)).count == 1)
+        #expect(try storage.gates(GateFilter(state: .failed)).isEmpty)
+    }
+
+    @Test("costs total exactly per currency and deletion updates the totals", arguments: StorageFactory.all)
+    func costTotals(factory: StorageFactory) throws {
+        let (storage, directory) = try factory.make(FakeDatabaseClock())
+        defer { withExtendedLifetime(directory) {} }
+        let tenth = try ExactDecimal(parsing: "0.1")
+        var ids: [CostID] = []
+        for index in 0..<10 {
+            let cost = try CostRecord(
+                costID: .make(), projectID: index < 5 ? "a" : "b", resourceType: index % 2 == 0 ? .apiCall : .computeTime,
+                amount: tenth, currency: .usd, recordedAt: now.adding(milliseconds: Int64(index)))
+            try storage.insertCost(cost, event: event(.cost, cost.costID.description, from: nil, to: "recorded"))
+            ids.append(cost.costID)
+        }
+        let euro = try CostRecord(
+            costID: .make(), resourceType: .storage, amount: ExactDecimal(parsing: "2.5"), currency: Currency("EUR"),
+            recordedAt: now)
+        try storage.insertCost(euro, event: event(.cost, euro.costID.description, from: nil, to: "recorded"))
+
+        #expect(
+            try storage.costTotals(CostFilter()) == [
+                CostTotal(currency: try Currency("EUR"), amount: try ExactDecimal(parsing: "2.5"), count: 1),
+                CostTotal(currency: .usd, amount: try ExactDecimal(parsing: "1"), count: 10),
+            ])
+        #expect(try storage.costTotals(CostFilter(projectID: "a")).first?.amount == (try ExactDecimal(parsing: "0.5")))
+        let breakdown = try storage.costBreakdown(CostFilter(currency: .usd))
+        #expect(breakdown.map(\.resourceType) == [.apiCall, .computeTime])
+        #expect(breakdown.map(\.amount.description) == ["0.5", "0.5"])
+
+        let deleted = try storage.deleteCost(ids[0]) { record in
+            self.event(.cost, record.costID.description, from: "recorded", to: "deleted")
+        }
+        #expect(deleted.costID == ids[0])
+        #expect(try storage.cost(ids[0]) == nil)
+        #expect(try storage.costTotals(CostFilter(currency: .usd)).first?.amount == (try ExactDecimal(parsing: "0.9")))
+        #expect(try storage.costs(CostFilter(), limit: 3).map(\.costID) == [ids[9], ids[8], ids[7]])
+        #expect(try storage.costs(CostFilter(resourceType: .storage), limit: nil) == [euro])
+    }
+
+    @Test("the event log reads in order, by entity and after a sequence", arguments: StorageFactory.all)
+    func eventLog(factory: StorageFactory) throws {
+        let (storage, directory) = try factory.make(FakeDatabaseClock())
+        defer { withExtendedLifetime(directory) {} }
+        let first = try makeWorker(storage)
+        _ = try makeWorker(storage)
+        let all = try storage.events(entityID: nil, after: 0, limit: nil)
+        #expect(all.count == 2)
+        #expect(try storage.events(entityID: first.workerID.description, after: 0, limit: nil).count == 1)
+        #expect(try storage.events(entityID: nil, after: all[0].sequence, limit: nil).map(\.sequence) == [all[1].sequence])
+        #expect(try storage.events(entityID: nil, after: 0, limit: 1).count == 1)
+    }
+}
