@@ -46,7 +46,7 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Comparable, Sendable, 
 /// Identifies a worker.
 public enum WorkerKind: IdentifierKind { public static let noun = "worker" }
 /// Identifies a patch ledger entry.
-public enum LedgerKind: IdentifierKind { public static let noun = "ledger" }
+public enum LedgerKind: IdentifierKind { public static let noun = "patch" }
 /// Identifies a patch (stable across ledger entries that carry it).
 public enum PatchKind: IdentifierKind { public static let noun = "patch" }
 /// Identifies a test gate.

@@ -1,0 +1,57 @@
+import Foundation
+import SluiceCLI
+import SluiceTesting
+import Testing
+
+/// One temporary database and ways to run `sluice` against it: in process (for coverage) or as the real binary.
+struct CLIHarness {
+    let directory = TemporaryDirectory(prefix: "sluice-cli")
+    var database: String { directory.file("sluice.db") }
+
+    struct Output {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+
+        /// Standard output parsed as one JSON object.
+        func object() throws -> [String: Any] {
+            let value = try JSONSerialization.jsonObject(with: Data(stdout.utf8))
+            return try #require(value as? [String: Any], "not a JSON object: \(stdout)")
+        }
+
+        /// Standard output parsed as JSON Lines.
+        func lines() throws -> [[String: Any]] {
+            try stdout.split(separator: "\n").map { line in
+                try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            }
+        }
+    }
+
+    /// Runs in process with `--db` pointing at this harness's database.
+    @discardableResult
+    func run(_ arguments: [String], input: String? = nil) -> Output {
+        let result = SluiceRunner.execute(arguments + ["--db", database], input: input)
+        return Output(status: result.status, stdout: result.stdout, stderr: result.stderr)
+    }
+
+    /// Runs the real binary as a process with `--db` pointing at this harness's database.
+    @discardableResult
+    func process(_ arguments: [String], input: String? = nil) throws -> Output {
+        let result = try CommandLineProcess.run(arguments + ["--db", database], input: input)
+        return Output(status: result.status, stdout: result.stdout, stderr: result.stderr)
+    }
+
+    /// Runs in process, expects success, and returns the JSON object printed with `--json`.
+    func object(_ arguments: [String], input: String? = nil) throws -> [String: Any] {
+        let output = run(arguments + ["--json"], input: input)
+        #expect(output.status == 0, "\(arguments): \(output.stderr)")
+        return try output.object()
+    }
+
+    /// Initialises the database.
+    func initialise() -> CLIHarness {
+        let output = run(["init"])
+        #expect(output.status == 0, "\(output.stderr)")
+        return self
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import SluiceTesting
+import Testing
+
+/// The real `sluice` binary, run as a process: outputs, exit codes and exported records.
+@Suite("The sluice binary")
+struct ProcessTests {
+    func id(_ output: CLIHarness.Output, _ key: String) throws -> String {
+        #expect(output.status == 0, "\(output.stderr)")
+        return try #require(try output.object()[key] as? String)
+    }
+
+    @Test("a full patch lifecycle")
+    func patchLifecycle() throws {
+        let cli = CLIHarness()
+        #expect(try cli.process(["init"]).status == 0)
+        let ledger = try id(try cli.process(["patch", "create", "--project", "demo", "--json"]), "ledger_id")
+        for step in [
+            ["patch", "validate", ledger, "--format-ok", "--scope-ok", "--constraints-ok"], ["patch", "queue", ledger],
+            ["patch", "apply", ledger, "--ok", "--workspace", "/tmp/ws", "--file", "calc.py"],
+            ["patch", "verify", ledger, "--passed"], ["patch", "commit", ledger],
+        ] {
+            let output = try cli.process(step)
+            #expect(output.status == 0, "\(step): \(output.stderr)")
+        }
+        let shown = try cli.process(["patch", "show", ledger, "--json"]).object()
+        #expect(shown["state"] as? String == "committed")
+        #expect((shown["state_history"] as? [Any])?.count == 6)
+    }
+
+    @Test("a gate that fails its criteria exits 1 and says why")
+    func failingGate() throws {
+        let cli = CLIHarness()
+        _ = try cli.process(["init"])
+        let gate = try id(
+            try cli.process(["gate", "create", "--name", "unit", "--type", "unit_tests", "--min-coverage", "80", "--json"]),
+            "gate_id")
+        #expect(try cli.process(["gate", "start", gate]).status == 0)
+        let output = try cli.process(
+            ["gate", "complete", gate, "--results", "-", "--exit-code", "1"],
+            input: #"{"coverage_percent": 50, "test_cases": [{"name": "t1", "status": "failed"}]}"#)
+        #expect(output.status == 1)
+        #expect(output.stdout.contains("failed: max_failures: 1 failed, 0 allowed (t1); min_coverage: 50% < 80%"))
+    }
+
+    @Test("cost totals are exact: ten records of 0.1 total 1")
+    func costTotals() throws {
+        let cli = CLIHarness()
+        _ = try cli.process(["init"])
+        for _ in 0..<10 {
+            #expect(try cli.process(["cost", "record", "--type", "api_call", "--amount", "0.1"]).status == 0)
+        }
+        let totals = try cli.process(["cost", "total", "--json"])
+        #expect(totals.stdout == #"{"amount":1,"count":10,"currency":"USD"}"# + "\n")
+    }
+
+    @Test("errors: one sentence on standard error and the exit code DESIGN.md gives", arguments: [
+        (["worker", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV"], Int32(4), "error: no worker with id 01ARZ3NDEKTSV4RRFFQ69G5FAV\n"),
+        (["cost", "record", "--type", "api_call", "--amount", "1", "--currency", "dollars"], Int32(64),
+         "error: 'dollars' is not a currency code: ISO 4217 codes are three upper-case letters, such as USD\n"),
+        (["cost", "record", "--type", "api_call", "--amount", "-3"], Int32(64), "error: amount must not be negative, got -3\n"),
+        (["worker", "create", "--type", "executor", "--metadata", "{\"a\":"], Int32(64), "error: invalid JSON in --metadata"),
+        (["patch", "show", "xyz"], Int32(64), "error: invalid patch id 'xyz'"),
+    ])
+    func errors(arguments: [String], status: Int32, message: String) throws {
+        let cli = CLIHarness()
+        _ = try cli.process(["init"])
+        let output = try cli.process(arguments)
+        #expect(output.status == status)
+        #expect(output.stderr.hasPrefix(message), "\(output.stderr)")
+        #expect(output.stdout.isEmpty)
+    }
+
+    @Test("an invalid transition exits 3 and names both states")
+    func invalidTransition() throws {
+        let cli = CLIHarness()
+        _ = try cli.process(["init"])
+        let ledger = try id(try cli.process(["patch", "create", "--project", "p", "--json"]), "ledger_id")
+        let output = try cli.process(["patch", "queue", ledger])
+        #expect(output.status == 3)
+        #expect(output.stderr == "error: cannot queue patch \(ledger): it is created; queue needs validated or apply_failed\n")
+    }
+
+    @Test("the database defaults to .sluice/sluice.db at the repository root, or $SLUICE_DB")
+    func defaultDatabase() throws {
+        let repository = TemporaryDirectory(prefix: "sluice-repo")
+        try FileManager.default.createDirectory(atPath: repository.file(".git"), withIntermediateDirectories: true)
+        let nested = repository.file("src/deep")
+        try FileManager.default.createDirectory(atPath: nested, withIntermediateDirectories: true)
+        #expect(try CommandLineProcess.run(["init"], directory: nested).status == 0)
+        #expect(FileManager.default.fileExists(atPath: repository.file(".sluice/sluice.db")))
+        #expect(try CommandLineProcess.run(["worker", "create", "--type", "executor"], directory: nested).status == 0)
+
+        let elsewhere = TemporaryDirectory()
+        let path = elsewhere.file("env.db")
+        #expect(try CommandLineProcess.run(["init"], environment: ["SLUICE_DB": path]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test("records exported by the binary validate against schema/ with a real JSON Schema validator")
+    func exportValidates() throws {
+        let cli = CLIHarness()
+        _ = try cli.process(["init"])
+        let worker = try id(try cli.process(["worker", "create", "--type", "executor", "--json"]), "worker_id")
+        _ = try cli.process(["worker", "assign", worker, "--task", "T"])
+        let crashed = try id(try cli.process(["worker", "create", "--type", "monitor", "--json"]), "worker_id")
+        _ = try cli.process(["worker", "crash", crashed, "--error", "boom"])
+        let ledger = try id(try cli.process(["patch", "create", "--project", "p", "--json"]), "ledger_id")
+        _ = try cli.process(["patch", "quarantine", ledger, "--reason", "r", "--path", "/q"])
+        let gate = try id(try cli.process(["gate", "create", "--name", "g", "--type", "unit_tests", "--json"]), "gate_id")
+        _ = try cli.process(["gate", "start", gate])
+        _ = try cli.process(
+            ["gate", "complete", gate, "--results", "-"],
+            input: #"{"coverage_percent": 70, "test_cases": [{"name": "a", "classname": "m", "status": "passed"}]}"#)
+        _ = try cli.process(["cost", "record", "--type", "api_call", "--quantity", "3", "--rate", "0.1"])
+
+        var arguments = [Self.repositoryRoot + "/scripts/validate_records.py", Self.repositoryRoot + "/schema"]
+        for kind in ["workers", "patches", "gates", "costs"] {
+            let output = try cli.process(["export", "--kind", kind])
+            let file = cli.directory.file("\(kind).jsonl")
+            try output.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+            arguments += [kind, file]
+        }
+        let validator = Process()
+        validator.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        validator.arguments = ["python3"] + arguments
+        let pipe = Pipe()
+        validator.standardOutput = pipe
+        validator.standardError = pipe
+        try validator.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        validator.waitUntilExit()
+        #expect(validator.terminationStatus == 0, "\(text)")
+        #expect(text.contains("workers: 2 records valid"))
+        #expect(text.contains("costs: 1 records valid"))
+    }
+
+    /// The package root, found from this source file's path.
+    static let repositoryRoot: String = {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+    }()
+}
