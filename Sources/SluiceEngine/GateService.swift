@@ -23,7 +23,8 @@ public struct GateService: Sendable {
             gateID: GateID.make(context.ids), name: name, gateType: type, projectID: project,
             executionRequestID: request, criteria: try criteria.validated(), metadata: metadata, at: now)
         try context.storage.insertGate(
-            gate, event: context.event(.gate, gate.gateID.description, from: nil, to: GateState.pending.rawValue, at: now))
+            gate,
+            event: context.event(.gate, gate.gateID.description, from: nil, to: GateState.pending.rawValue, at: now))
         return gate
     }
 

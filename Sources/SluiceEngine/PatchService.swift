@@ -26,7 +26,9 @@ public struct PatchService: Sendable {
             ledgerID: LedgerID.make(context.ids), patchID: patchID ?? PatchID.make(context.ids), projectID: project,
             phaseID: phase, workstreamID: workstream, executionRequestID: request, relations: relations, at: now)
         var payload: [String: JSONValue] = ["patch_id": .string(entry.patchID.description)]
-        if let rollback = relations.rollbackOfPatchID { payload["rollback_of_patch_id"] = .string(rollback.description) }
+        if let rollback = relations.rollbackOfPatchID {
+            payload["rollback_of_patch_id"] = .string(rollback.description)
+        }
         try context.storage.insertPatch(
             entry,
             event: context.event(
@@ -46,7 +48,8 @@ public struct PatchService: Sendable {
             if !scopeOK { errors.append("scope: the patch touches paths outside its scope") }
             if !constraintsOK { errors.append("constraints: the patch breaks a constraint") }
         }
-        return try apply(.validate(formatOK: formatOK, scopeOK: scopeOK, constraintsOK: constraintsOK, errors: errors), id)
+        return try apply(
+            .validate(formatOK: formatOK, scopeOK: scopeOK, constraintsOK: constraintsOK, errors: errors), id)
     }
 
     /// Queues a validated patch, or re-queues one whose application failed.

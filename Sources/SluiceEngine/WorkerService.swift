@@ -24,7 +24,8 @@ public struct WorkerService: Sendable {
             metadata: metadata, at: now)
         try context.storage.insertWorker(
             worker,
-            event: context.event(.worker, worker.workerID.description, from: nil, to: WorkerState.idle.rawValue, at: now))
+            event: context.event(
+                .worker, worker.workerID.description, from: nil, to: WorkerState.idle.rawValue, at: now))
         return worker
     }
 

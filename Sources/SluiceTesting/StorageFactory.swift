@@ -41,7 +41,8 @@ public struct TestEngine: Sendable {
         let clock = FakeClock()
         let databaseClock = FakeDatabaseClock()
         let (storage, directory) = try factory.make(databaseClock)
-        self.engine = Engine(EngineContext(storage: storage, clock: clock, ids: ULIDGenerator(clock: clock), actor: "test"))
+        self.engine = Engine(
+            EngineContext(storage: storage, clock: clock, ids: ULIDGenerator(clock: clock), actor: "test"))
         self.clock = clock
         self.databaseClock = databaseClock
         self.directory = directory

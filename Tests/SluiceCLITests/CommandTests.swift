@@ -87,7 +87,9 @@ struct CommandTests {
         let patchID = try #require(created["patch_id"] as? String)
         #expect(cli.run(["patch", "validate", id, "--format-ok", "--scope-ok", "--constraints-ok"]).status == 0)
         #expect(cli.run(["patch", "queue", patchID]).stdout.contains("now queued"))
-        let applied = try cli.object(["patch", "apply", id, "--ok", "--workspace", "/tmp/ws", "--file", "a", "--file", "a"])
+        let applied = try cli.object([
+            "patch", "apply", id, "--ok", "--workspace", "/tmp/ws", "--file", "a", "--file", "a",
+        ])
         #expect((applied["apply"] as? [String: Any])?["applied_files"] as? [String] == ["a"])
         #expect(cli.run(["patch", "verify", id, "--passed"]).status == 0)
         #expect(cli.run(["patch", "commit", id]).status == 0)
@@ -124,17 +126,23 @@ struct CommandTests {
         _ = cli.run(["patch", "validate", other, "--format-ok", "--scope-ok", "--constraints-ok"])
         _ = cli.run(["patch", "queue", other])
         _ = cli.run(["patch", "apply", other, "--ok", "--workspace", "/w"])
-        #expect(try cli.object(["patch", "verify", other, "--failed", "--reason", "2 tests failed"])["state"] as? String == "apply_failed")
+        #expect(
+            try cli.object(["patch", "verify", other, "--failed", "--reason", "2 tests failed"])["state"] as? String
+                == "apply_failed")
         _ = cli.run(["patch", "queue", other])
         _ = cli.run(["patch", "apply", other, "--ok", "--workspace", "/w"])
-        #expect(try cli.object(["patch", "rollback", other, "--reason", "bad idea"])["state"] as? String == "rolled_back")
+        #expect(
+            try cli.object(["patch", "rollback", other, "--reason", "bad idea"])["state"] as? String == "rolled_back")
     }
 
-    @Test("patch usage errors exit 64", arguments: [
-        ["patch", "apply", "ID", "--ok"], ["patch", "apply", "ID", "--ok", "--failed", "--workspace", "w"],
-        ["patch", "apply", "ID", "--failed", "--error-code", "c"], ["patch", "verify", "ID"],
-        ["patch", "create"], ["patch", "list", "--state", "limbo"], ["patch", "create", "--project", "p", "--request", "x"],
-    ])
+    @Test(
+        "patch usage errors exit 64",
+        arguments: [
+            ["patch", "apply", "ID", "--ok"], ["patch", "apply", "ID", "--ok", "--failed", "--workspace", "w"],
+            ["patch", "apply", "ID", "--failed", "--error-code", "c"], ["patch", "verify", "ID"],
+            ["patch", "create"], ["patch", "list", "--state", "limbo"],
+            ["patch", "create", "--project", "p", "--request", "x"],
+        ])
     func patchUsage(arguments: [String]) {
         let cli = CLIHarness().initialise()
         let output = cli.run(arguments.map { $0 == "ID" ? "01ARZ3NDEKTSV4RRFFQ69G5FAV" : $0 })
@@ -163,7 +171,8 @@ struct CommandTests {
         #expect(shown.stdout.contains("required_tests") && shown.stdout.contains("coverage 91.5%"))
 
         let second = try #require(
-            try cli.object(["gate", "create", "--name", "unit2", "--type", "unit_tests", "--require", "test_mul"])["gate_id"]
+            try cli.object(["gate", "create", "--name", "unit2", "--type", "unit_tests", "--require", "test_mul"])[
+                "gate_id"]
                 as? String)
         _ = cli.run(["gate", "start", second])
         let failed = cli.run(["gate", "complete", second, "--results", "-"], input: results)
@@ -172,7 +181,8 @@ struct CommandTests {
         #expect(cli.run(["gate", "list", "--state", "failed"]).stdout.contains(second))
         #expect(cli.run(["gate", "list", "--type", "lint"]).stdout.contains("no gates"))
 
-        let third = try #require(try cli.object(["gate", "create", "--name", "lint", "--type", "lint"])["gate_id"] as? String)
+        let third = try #require(
+            try cli.object(["gate", "create", "--name", "lint", "--type", "lint"])["gate_id"] as? String)
         #expect(cli.run(["gate", "skip", third, "--reason", "no linter"]).status == 0)
         #expect(cli.run(["gate", "start", third]).status == 3)
     }
@@ -180,9 +190,11 @@ struct CommandTests {
     @Test("gate input errors exit 64 and change nothing")
     func gateInputErrors() throws {
         let cli = CLIHarness().initialise()
-        #expect(cli.run(["gate", "create", "--name", "x", "--type", "unit_tests", "--min-coverage", "120"]).status == 64)
+        #expect(
+            cli.run(["gate", "create", "--name", "x", "--type", "unit_tests", "--min-coverage", "120"]).status == 64)
         #expect(cli.run(["gate", "create", "--name", "x", "--type", "fuzz"]).status == 64)
-        let id = try #require(try cli.object(["gate", "create", "--name", "x", "--type", "custom"])["gate_id"] as? String)
+        let id = try #require(
+            try cli.object(["gate", "create", "--name", "x", "--type", "custom"])["gate_id"] as? String)
         _ = cli.run(["gate", "start", id])
         let malformed = cli.run(["gate", "complete", id, "--results", "-"], input: "{not json")
         #expect(malformed.status == 64)
@@ -217,13 +229,15 @@ struct CommandTests {
         #expect(cli.run(["cost", "total", "--currency", "EUR"]).stdout.contains("no cost records"))
     }
 
-    @Test("cost input errors exit 64 with the reason, and record nothing", arguments: [
-        (["--amount=-1"], "must not be negative"), (["--amount", "-0.5"], "must not be negative"),
-        (["--amount", "1", "--currency", "usd"], "not a currency code"),
-        (["--amount", "nan"], "finite"), (["--amount", "1e3"], "plain decimal"),
-        (["--amount", "0.0000000001"], "decimal places"), (["--quantity", "1"], "go together"),
-        (["--amount", "1", "--metadata", "{"], "invalid JSON in --metadata"), ([], "--amount"),
-    ])
+    @Test(
+        "cost input errors exit 64 with the reason, and record nothing",
+        arguments: [
+            (["--amount=-1"], "must not be negative"), (["--amount", "-0.5"], "must not be negative"),
+            (["--amount", "1", "--currency", "usd"], "not a currency code"),
+            (["--amount", "nan"], "finite"), (["--amount", "1e3"], "plain decimal"),
+            (["--amount", "0.0000000001"], "decimal places"), (["--quantity", "1"], "go together"),
+            (["--amount", "1", "--metadata", "{"], "invalid JSON in --metadata"), ([], "--amount"),
+        ])
     func costErrors(extra: [String], message: String) throws {
         let cli = CLIHarness().initialise()
         let output = cli.run(["cost", "record", "--type", "api_call"] + extra)

@@ -33,7 +33,9 @@ struct ProcessTests {
         let cli = CLIHarness()
         _ = try cli.process(["init"])
         let gate = try id(
-            try cli.process(["gate", "create", "--name", "unit", "--type", "unit_tests", "--min-coverage", "80", "--json"]),
+            try cli.process([
+                "gate", "create", "--name", "unit", "--type", "unit_tests", "--min-coverage", "80", "--json",
+            ]),
             "gate_id")
         #expect(try cli.process(["gate", "start", gate]).status == 0)
         let output = try cli.process(
@@ -54,14 +56,27 @@ struct ProcessTests {
         #expect(totals.stdout == #"{"amount":1,"count":10,"currency":"USD"}"# + "\n")
     }
 
-    @Test("errors: one sentence on standard error and the exit code DESIGN.md gives", arguments: [
-        (["worker", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV"], Int32(4), "error: no worker with id 01ARZ3NDEKTSV4RRFFQ69G5FAV\n"),
-        (["cost", "record", "--type", "api_call", "--amount", "1", "--currency", "dollars"], Int32(64),
-         "error: 'dollars' is not a currency code: ISO 4217 codes are three upper-case letters, such as USD\n"),
-        (["cost", "record", "--type", "api_call", "--amount", "-3"], Int32(64), "error: amount must not be negative, got -3\n"),
-        (["worker", "create", "--type", "executor", "--metadata", "{\"a\":"], Int32(64), "error: invalid JSON in --metadata"),
-        (["patch", "show", "xyz"], Int32(64), "error: invalid patch id 'xyz'"),
-    ])
+    @Test(
+        "errors: one sentence on standard error and the exit code DESIGN.md gives",
+        arguments: [
+            (
+                ["worker", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV"], Int32(4),
+                "error: no worker with id 01ARZ3NDEKTSV4RRFFQ69G5FAV\n"
+            ),
+            (
+                ["cost", "record", "--type", "api_call", "--amount", "1", "--currency", "dollars"], Int32(64),
+                "error: 'dollars' is not a currency code: ISO 4217 codes are three upper-case letters, such as USD\n"
+            ),
+            (
+                ["cost", "record", "--type", "api_call", "--amount", "-3"], Int32(64),
+                "error: amount must not be negative, got -3\n"
+            ),
+            (
+                ["worker", "create", "--type", "executor", "--metadata", "{\"a\":"], Int32(64),
+                "error: invalid JSON in --metadata"
+            ),
+            (["patch", "show", "xyz"], Int32(64), "error: invalid patch id 'xyz'"),
+        ])
     func errors(arguments: [String], status: Int32, message: String) throws {
         let cli = CLIHarness()
         _ = try cli.process(["init"])
@@ -78,7 +93,9 @@ struct ProcessTests {
         let ledger = try id(try cli.process(["patch", "create", "--project", "p", "--json"]), "ledger_id")
         let output = try cli.process(["patch", "queue", ledger])
         #expect(output.status == 3)
-        #expect(output.stderr == "error: cannot queue patch \(ledger): it is created; queue needs validated or apply_failed\n")
+        #expect(
+            output.stderr
+                == "error: cannot queue patch \(ledger): it is created; queue needs validated or apply_failed\n")
     }
 
     @Test("the database defaults to .sluice/sluice.db at the repository root, or $SLUICE_DB")
@@ -107,7 +124,8 @@ struct ProcessTests {
         _ = try cli.process(["worker", "crash", crashed, "--error", "boom"])
         let ledger = try id(try cli.process(["patch", "create", "--project", "p", "--json"]), "ledger_id")
         _ = try cli.process(["patch", "quarantine", ledger, "--reason", "r", "--path", "/q"])
-        let gate = try id(try cli.process(["gate", "create", "--name", "g", "--type", "unit_tests", "--json"]), "gate_id")
+        let gate = try id(
+            try cli.process(["gate", "create", "--name", "g", "--type", "unit_tests", "--json"]), "gate_id")
         _ = try cli.process(["gate", "start", gate])
         _ = try cli.process(
             ["gate", "complete", gate, "--results", "-"],

@@ -122,7 +122,8 @@ struct GateEventTests {
         #expect(try running().applying(.complete(exitCode: 0, results: nil), at: end).state == .passed)
         #expect(try running().applying(.complete(exitCode: 2, results: nil), at: end).state == .failed)
         #expect(
-            try running(GateCriteria(requiredTests: ["a"])).applying(.complete(exitCode: 0, results: nil), at: end).state
+            try running(GateCriteria(requiredTests: ["a"])).applying(.complete(exitCode: 0, results: nil), at: end)
+                .state
                 == .error)
     }
 

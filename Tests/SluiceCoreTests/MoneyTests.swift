@@ -19,7 +19,11 @@ struct MoneyTests {
         #expect(try decimal("0.1").adding(decimal("0.2")) == (try decimal("0.3")))
     }
 
-    @Test("quantity × rate is exact", arguments: [("1500", "0.000003", "0.0045"), ("3", "0.1", "0.3"), ("0.5", "0.5", "0.25"), ("12345", "0.01", "123.45")])
+    @Test(
+        "quantity × rate is exact",
+        arguments: [
+            ("1500", "0.000003", "0.0045"), ("3", "0.1", "0.3"), ("0.5", "0.5", "0.25"), ("12345", "0.01", "123.45"),
+        ])
     func product(quantity: String, rate: String, expected: String) throws {
         #expect(try decimal(quantity).multiplied(by: decimal(rate)).description == expected)
     }
@@ -29,14 +33,18 @@ struct MoneyTests {
         #expect(throws: SluiceError.self) { try decimal("0.00001").multiplied(by: decimal("0.00001")) }
     }
 
-    @Test("parsing keeps the value exactly", arguments: ["0", "0.1", "12.5", "9223372036.854775807", "0.000000001", "-3.25"])
+    @Test(
+        "parsing keeps the value exactly",
+        arguments: ["0", "0.1", "12.5", "9223372036.854775807", "0.000000001", "-3.25"])
     func parseRoundTrip(text: String) throws {
         #expect(try decimal(text).description == text)
     }
 
     @Test(
         "parsing rejects non-numbers, non-finite values and too many decimals",
-        arguments: ["", "abc", "nan", "NaN", "inf", "-Infinity", "1e5", "0.1234567891", "1.2.3", "9223372037", "12,5", "-"])
+        arguments: [
+            "", "abc", "nan", "NaN", "inf", "-Infinity", "1e5", "0.1234567891", "1.2.3", "9223372037", "12,5", "-",
+        ])
     func parseRejects(text: String) {
         #expect {
             try ExactDecimal(parsing: text)
@@ -82,14 +90,18 @@ struct MoneyTests {
     func costRecordChecks() throws {
         let now = Timestamp(milliseconds: 0)
         #expect(throws: SluiceError.self) {
-            try CostRecord(costID: .make(), resourceType: .apiCall, amount: decimal("-1"), currency: .usd, recordedAt: now)
+            try CostRecord(
+                costID: .make(), resourceType: .apiCall, amount: decimal("-1"), currency: .usd, recordedAt: now)
         }
         let usage = CostUsage(quantity: try decimal("10"), unit: "tokens", rate: try decimal("0.5"))
         #expect(throws: SluiceError.self) {
-            try CostRecord(costID: .make(), resourceType: .apiCall, amount: decimal("4"), currency: .usd, usage: usage, recordedAt: now)
+            try CostRecord(
+                costID: .make(), resourceType: .apiCall, amount: decimal("4"), currency: .usd, usage: usage,
+                recordedAt: now)
         }
         let record = try CostRecord(
-            costID: .make(), resourceType: .apiCall, amount: decimal("5"), currency: .usd, usage: usage, recordedAt: now)
+            costID: .make(), resourceType: .apiCall, amount: decimal("5"), currency: .usd, usage: usage, recordedAt: now
+        )
         #expect(record.money.description == "5 USD")
     }
 }

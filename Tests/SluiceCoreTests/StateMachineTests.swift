@@ -157,7 +157,8 @@ struct PatchEventTests {
     let now = Timestamp(milliseconds: 5_000)
 
     func entry(_ state: PatchState) -> PatchLedgerEntry {
-        var entry = PatchLedgerEntry(ledgerID: .make(), patchID: .make(), projectID: "p", at: Timestamp(milliseconds: 0))
+        var entry = PatchLedgerEntry(
+            ledgerID: .make(), patchID: .make(), projectID: "p", at: Timestamp(milliseconds: 0))
         entry.state = state
         return entry
     }
@@ -187,14 +188,16 @@ struct PatchEventTests {
     @Test("quarantine records reason, path and time")
     func quarantine() throws {
         let next = try entry(.applyFailed).applying(.quarantine(reason: "tests failed", path: "/q"), at: now)
-        #expect(next.quarantine == {
-            var q = PatchQuarantine()
-            q.isQuarantined = true
-            q.quarantineReason = "tests failed"
-            q.quarantinePath = "/q"
-            q.quarantinedAt = now
-            return q
-        }())
+        #expect(
+            next.quarantine
+                == {
+                    var q = PatchQuarantine()
+                    q.isQuarantined = true
+                    q.quarantineReason = "tests failed"
+                    q.quarantinePath = "/q"
+                    q.quarantinedAt = now
+                    return q
+                }())
     }
 
     @Test("reasons are required for rollback, quarantine and drop")

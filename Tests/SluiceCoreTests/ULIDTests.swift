@@ -44,8 +44,10 @@ struct ULIDTests {
 
     @Test(
         "malformed ULIDs are rejected with invalidInput",
-        arguments: ["", "01ARZ3NDEKTSV4RRFFQ69G5FA", "01ARZ3NDEKTSV4RRFFQ69G5FAVX", "01ARZ3NDEKTSV4RRFFQ69G5FAU",
-            "8ZZZZZZZZZZZZZZZZZZZZZZZZZ", "01ARZ3NDEKTSV4RRFFQ69G5F-V"])
+        arguments: [
+            "", "01ARZ3NDEKTSV4RRFFQ69G5FA", "01ARZ3NDEKTSV4RRFFQ69G5FAVX", "01ARZ3NDEKTSV4RRFFQ69G5FAU",
+            "8ZZZZZZZZZZZZZZZZZZZZZZZZZ", "01ARZ3NDEKTSV4RRFFQ69G5F-V",
+        ])
     func malformed(text: String) {
         #expect {
             try ULID(parsing: text)
@@ -88,7 +90,9 @@ struct TimestampTests {
         #expect(try Timestamp(parsing: "2026-01-01T00:00:00.123456Z").milliseconds == 1_767_225_600_123)
     }
 
-    @Test("rejects what is not UTC ISO 8601", arguments: ["", "2026-01-01", "2026-01-01T00:00:00+01:00", "2026-13-01T00:00:00Z", "yesterday"])
+    @Test(
+        "rejects what is not UTC ISO 8601",
+        arguments: ["", "2026-01-01", "2026-01-01T00:00:00+01:00", "2026-13-01T00:00:00Z", "yesterday"])
     func rejects(text: String) {
         #expect(throws: SluiceError.self) { try Timestamp(parsing: text) }
     }

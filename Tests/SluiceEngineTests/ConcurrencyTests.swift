@@ -134,8 +134,9 @@ struct ConcurrencyTests {
             for _ in 0..<50 { _ = try? engines[index].costs.record(type: .apiCall, amount: tenth, project: "p") }
             return 0
         }
-        #expect(try engines[0].costs.total(CostFilter(projectID: "p")) == [
-            CostTotal(currency: .usd, amount: try ExactDecimal(parsing: "20"), count: 200)
-        ])
+        #expect(
+            try engines[0].costs.total(CostFilter(projectID: "p")) == [
+                CostTotal(currency: .usd, amount: try ExactDecimal(parsing: "20"), count: 200)
+            ])
     }
 }

@@ -12,7 +12,8 @@ struct TransitionTableTests {
     // MARK: - Workers
 
     /// Operations that lead to each worker state.
-    static func workerOperations(to state: WorkerState) -> [(String, (WorkerService, WorkerID) throws -> WorkerRecord)] {
+    static func workerOperations(to state: WorkerState) -> [(String, (WorkerService, WorkerID) throws -> WorkerRecord)]
+    {
         switch state {
         case .idle:
             [("complete", { try $0.complete($1) }), ("resume", { try $0.resume($1) })]

@@ -103,7 +103,9 @@ struct WorkerServiceTests {
         #expect(crashed.statistics == WorkerStatistics(tasksCompleted: 1, tasksFailed: 1, totalExecutionTime: 2))
         #expect(crashed.statistics.avgTaskDuration == 1)
         #expect(crashed.currentTaskID == nil)
-        #expect(crashed.crashInfo == CrashInfo(crashedAt: test.clock.now(), errorMessage: "segfault", stackTrace: "frame 0"))
+        #expect(
+            crashed.crashInfo == CrashInfo(crashedAt: test.clock.now(), errorMessage: "segfault", stackTrace: "frame 0")
+        )
         #expect(try test.workers.get(id) == crashed)
     }
 

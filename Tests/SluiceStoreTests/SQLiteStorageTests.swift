@@ -70,7 +70,11 @@ struct SQLiteStorageTests {
         ] {
             #expect(throws: DatabaseError.self, "\(sql)") { try raw.write { try $0.execute(sql: sql) } }
         }
-        #expect(try raw.read { try String.fetchOne($0, sql: "SELECT state FROM workers WHERE worker_id = ?", arguments: [id.description]) } == "idle")
+        #expect(
+            try raw.read {
+                try String.fetchOne(
+                    $0, sql: "SELECT state FROM workers WHERE worker_id = ?", arguments: [id.description])
+            } == "idle")
         #expect(throws: DatabaseError.self) {
             try raw.write {
                 try $0.execute(
@@ -96,7 +100,9 @@ struct SQLiteStorageTests {
         let (directory, storage, _) = try seeded()
         _ = try makeEngine(over: storage).costs.record(type: .apiCall, amount: ExactDecimal(parsing: "1"))
         let raw = try rawConnection(directory.file("s.db"))
-        #expect(throws: DatabaseError.self) { try raw.write { try $0.execute(sql: "UPDATE costs SET amount_units = 5") } }
+        #expect(throws: DatabaseError.self) {
+            try raw.write { try $0.execute(sql: "UPDATE costs SET amount_units = 5") }
+        }
     }
 
     @Test("an unopenable path is a storage error naming the path")

@@ -170,7 +170,8 @@ struct StorageConformanceTests {
             let results = GateResults(
                 testCases: [TestCaseResult(name: "b", classname: "a", status: .passed, durationSeconds: 0.5)],
                 coveragePercent: 90)
-            let next = try running.applying(.complete(exitCode: 0, results: results), at: now.adding(milliseconds: 1500))
+            let next = try running.applying(
+                .complete(exitCode: 0, results: results), at: now.adding(milliseconds: 1500))
             return (next, self.event(.gate, current.gateID.description, from: "pending", to: next.state.rawValue))
         }
         #expect(done.state == .passed)
@@ -187,7 +188,8 @@ struct StorageConformanceTests {
         var ids: [CostID] = []
         for index in 0..<10 {
             let cost = try CostRecord(
-                costID: .make(), projectID: index < 5 ? "a" : "b", resourceType: index % 2 == 0 ? .apiCall : .computeTime,
+                costID: .make(), projectID: index < 5 ? "a" : "b",
+                resourceType: index % 2 == 0 ? .apiCall : .computeTime,
                 amount: tenth, currency: .usd, recordedAt: now.adding(milliseconds: Int64(index)))
             try storage.insertCost(cost, event: event(.cost, cost.costID.description, from: nil, to: "recorded"))
             ids.append(cost.costID)
@@ -226,7 +228,8 @@ struct StorageConformanceTests {
         let all = try storage.events(entityID: nil, after: 0, limit: nil)
         #expect(all.count == 2)
         #expect(try storage.events(entityID: first.workerID.description, after: 0, limit: nil).count == 1)
-        #expect(try storage.events(entityID: nil, after: all[0].sequence, limit: nil).map(\.sequence) == [all[1].sequence])
+        #expect(
+            try storage.events(entityID: nil, after: all[0].sequence, limit: nil).map(\.sequence) == [all[1].sequence])
         #expect(try storage.events(entityID: nil, after: 0, limit: 1).count == 1)
     }
 }

@@ -19,7 +19,8 @@ struct ExportCommand: ParsableCommand {
         case "gates": for record in try engine.gates.list() { console.line(try SluiceJSON.line(record)) }
         case "costs": for record in try engine.costs.list() { console.line(try SluiceJSON.line(record)) }
         default:
-            throw SluiceError.invalidInput("unknown value '\(kind)' for --kind; expected one of: workers, patches, gates, costs")
+            throw SluiceError.invalidInput(
+                "unknown value '\(kind)' for --kind; expected one of: workers, patches, gates, costs")
         }
     }
 }

@@ -33,7 +33,11 @@ struct PatchCommand: ParsableCommand {
             pairs.append(("validation errors", entry.validation.validationErrors.joined(separator: "; ")))
         }
         if entry.quarantine.isQuarantined {
-            pairs.append(("quarantined", "\(entry.quarantine.quarantineReason ?? "") (\(entry.quarantine.quarantinePath ?? "no path"))"))
+            pairs.append(
+                (
+                    "quarantined",
+                    "\(entry.quarantine.quarantineReason ?? "") (\(entry.quarantine.quarantinePath ?? "no path"))"
+                ))
         }
         if let original = entry.relations.rollbackOfPatchID { pairs.append(("reverts", original.description)) }
         return Output.fields(pairs)
@@ -88,7 +92,9 @@ struct PatchCommand: ParsableCommand {
             let entry = try global.engine().patches.get(try Parse.id(id))
             try Output(global).list(
                 entry.stateHistory, empty: "no history",
-                columns: [("AT", { $0.at.description }), ("STATE", { $0.state.rawValue }), ("REASON", { $0.reason ?? "" })])
+                columns: [
+                    ("AT", { $0.at.description }), ("STATE", { $0.state.rawValue }), ("REASON", { $0.reason ?? "" }),
+                ])
         }
     }
 

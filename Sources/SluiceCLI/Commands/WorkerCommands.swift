@@ -64,7 +64,8 @@ struct WorkerCommand: ParsableCommand {
                 workerConfig = try SluiceJSON.decode(WorkerConfig.self, from: Data(config.utf8), what: "--config")
             }
             let metadata = try Parse.object(metadata, option: "--metadata")
-            let worker = try global.engine().workers.create(type: type, id: id, config: workerConfig, metadata: metadata)
+            let worker = try global.engine().workers.create(
+                type: type, id: id, config: workerConfig, metadata: metadata)
             try Output(global).record(worker, "created worker \(worker.workerID) (\(worker.workerType.rawValue), idle)")
         }
     }
@@ -106,7 +107,8 @@ struct WorkerCommand: ParsableCommand {
     }
 
     struct Complete: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Record that a busy worker finished its task (→ idle).")
+        static let configuration = CommandConfiguration(
+            abstract: "Record that a busy worker finished its task (→ idle).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The worker's id.") var id: String
         @Flag(help: "The task failed.") var failed = false
@@ -155,12 +157,15 @@ struct WorkerCommand: ParsableCommand {
         @Option(help: "The stack trace, if any.") var stackTrace: String?
 
         func run() throws {
-            try WorkerCommand.transition(global, id, "crashed") { try $0.crash($1, error: error, stackTrace: stackTrace) }
+            try WorkerCommand.transition(global, id, "crashed") {
+                try $0.crash($1, error: error, stackTrace: stackTrace)
+            }
         }
     }
 
     struct Stop: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Shut a worker down (→ stopped; the task is released).")
+        static let configuration = CommandConfiguration(
+            abstract: "Shut a worker down (→ stopped; the task is released).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The worker's id.") var id: String
 
@@ -175,7 +180,8 @@ struct WorkerCommand: ParsableCommand {
 
         func run() throws {
             let timeout = try Parse.seconds(timeout, option: "--timeout")
-            try WorkerCommand.printList(try global.engine().workers.stale(timeout: timeout), global, empty: "no stale workers")
+            try WorkerCommand.printList(
+                try global.engine().workers.stale(timeout: timeout), global, empty: "no stale workers")
         }
     }
 }

@@ -6,7 +6,8 @@ import SluiceStore
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: "The database file (default: $SLUICE_DB, else .sluice/sluice.db at the repository root).")
+    @Option(
+        name: .long, help: "The database file (default: $SLUICE_DB, else .sluice/sluice.db at the repository root).")
     var db: String?
 
     @Flag(name: .long, help: "Print JSON: one object, or JSON Lines for lists.")

@@ -92,7 +92,8 @@ public struct GateCriteria: Hashable, Sendable, Codable {
             if let coverage = results.coveragePercent {
                 met["min_coverage"] = coverage >= minCoverage
                 if coverage < minCoverage {
-                    problems.append("min_coverage: \(GateCriteria.format(coverage))% < \(GateCriteria.format(minCoverage))%")
+                    problems.append(
+                        "min_coverage: \(GateCriteria.format(coverage))% < \(GateCriteria.format(minCoverage))%")
                 }
             } else {
                 met["min_coverage"] = false

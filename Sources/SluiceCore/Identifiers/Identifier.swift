@@ -21,7 +21,8 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Comparable, Sendable, 
         do {
             self.ulid = try ULID(parsing: text)
         } catch {
-            throw SluiceError.invalidInput("invalid \(Kind.noun) id '\(text)': a ULID is 26 characters of Crockford base32")
+            throw SluiceError.invalidInput(
+                "invalid \(Kind.noun) id '\(text)': a ULID is 26 characters of Crockford base32")
         }
     }
 

@@ -116,7 +116,8 @@ public final class ULIDGenerator: Sendable {
         let millis = UInt64(max(0, clock.now().milliseconds))
         return last.withLock { last in
             var candidate = ULID(
-                milliseconds: millis, randomHigh: UInt16.random(in: 0...UInt16.max), randomLow: UInt64.random(in: 0...UInt64.max))
+                milliseconds: millis, randomHigh: UInt16.random(in: 0...UInt16.max),
+                randomLow: UInt64.random(in: 0...UInt64.max))
             if (candidate.high, candidate.low) <= (last.high, last.low) {
                 // Same millisecond (or the clock went back): increment the previous value by one.
                 let (low, overflow) = last.low.addingReportingOverflow(1)

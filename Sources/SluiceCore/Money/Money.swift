@@ -49,7 +49,8 @@ public struct Money: Hashable, Sendable, CustomStringConvertible {
     /// - Throws: ``SluiceError`` (`invalidInput`) when the currencies differ or the sum overflows.
     public func adding(_ other: Money) throws -> Money {
         guard currency == other.currency else {
-            throw SluiceError.invalidInput("cannot add \(other.currency) to \(currency): currencies are never summed together")
+            throw SluiceError.invalidInput(
+                "cannot add \(other.currency) to \(currency): currencies are never summed together")
         }
         return Money(amount: try amount.adding(other.amount), currency: currency)
     }

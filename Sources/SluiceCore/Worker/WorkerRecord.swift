@@ -23,10 +23,12 @@ public struct WorkerConfig: Hashable, Sendable, Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = WorkerConfig()
-        self.maxParallelTasks = try container.decodeIfPresent(Int.self, forKey: .maxParallelTasks) ?? defaults.maxParallelTasks
+        self.maxParallelTasks =
+            try container.decodeIfPresent(Int.self, forKey: .maxParallelTasks) ?? defaults.maxParallelTasks
         self.heartbeatInterval =
             try container.decodeIfPresent(Int.self, forKey: .heartbeatInterval) ?? defaults.heartbeatInterval
-        self.timeoutSeconds = try container.decodeIfPresent(Int.self, forKey: .timeoutSeconds) ?? defaults.timeoutSeconds
+        self.timeoutSeconds =
+            try container.decodeIfPresent(Int.self, forKey: .timeoutSeconds) ?? defaults.timeoutSeconds
     }
 
     /// Checks that every value is positive.

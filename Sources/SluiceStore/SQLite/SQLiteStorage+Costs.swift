@@ -22,7 +22,9 @@ extension SQLiteStorage {
 
     public func deleteCost(_ id: CostID, event: @Sendable (CostRecord) -> Event) throws -> CostRecord {
         try write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM costs WHERE cost_id = ?", arguments: [id.description])
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM costs WHERE cost_id = ?", arguments: [id.description])
             else { throw SluiceError.notFound("cost record", id.description) }
             let cost = try Self.decodeCost(row)
             try db.execute(sql: "DELETE FROM costs WHERE cost_id = ?", arguments: [id.description])

@@ -42,7 +42,9 @@ extension SQLiteStorage {
                     UPDATE workers SET last_heartbeat = ?, lease_renewed_at = sluice_db_now()
                     WHERE worker_id = ? AND state NOT IN ('stopped', 'crashed')
                     """, arguments: [at.description, id.description])
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM workers WHERE worker_id = ?", arguments: [id.description])
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM workers WHERE worker_id = ?", arguments: [id.description])
             else { throw SluiceError.notFound("worker", id.description) }
             let worker = try Self.decodeWorker(row)
             guard db.changesCount == 1 else {
