@@ -35,7 +35,14 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "sluice", dependencies: ["SluiceCLI"]),
-        .executableTarget(name: "sluice-bench", dependencies: ["SluiceCore", "SluiceStore", "SluiceEngine"]),
+        // The benchmarks, in a library so a test can run them small; the executable only calls them.
+        .target(
+            name: "SluiceBench",
+            dependencies: [
+                "SluiceCore", "SluiceStore", "SluiceEngine", .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .executableTarget(name: "sluice-bench", dependencies: ["SluiceBench"]),
         .target(name: "SluiceTesting", dependencies: ["SluiceCore", "SluiceStore", "SluiceEngine"]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),
         .testTarget(
@@ -44,6 +51,7 @@ let package = Package(
         ),
         .testTarget(name: "SluiceEngineTests", dependencies: ["SluiceEngine", "SluiceTesting"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCLI", "SluiceTesting"]),
+        .testTarget(name: "SluiceBenchTests", dependencies: ["SluiceBench", "SluiceTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

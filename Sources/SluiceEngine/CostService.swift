@@ -28,17 +28,26 @@ public struct CostService: Sendable {
         } else {
             throw SluiceError.invalidInput("a cost needs an amount, or a quantity and a rate")
         }
-        let now = context.clock.now()
         let record = try CostRecord(
             costID: id ?? CostID.make(context.ids), executionRequestID: request, projectID: project, resourceType: type,
-            resourceName: resourceName, amount: resolved, currency: currency, usage: usage, recordedAt: now,
-            metadata: metadata)
-        try context.storage.insertCost(
-            record,
-            event: context.event(
-                .cost, record.costID.description, from: nil, to: "recorded", at: now,
-                payload: ["amount": .number(resolved.decimal), "currency": .string(currency.code)]))
+            resourceName: resourceName, amount: resolved, currency: currency, usage: usage,
+            recordedAt: context.clock.now(), metadata: metadata)
+        try importRecords([record])
         return record
+    }
+
+    /// Stores records made elsewhere (an import of a provider's usage export) in one transaction,
+    /// each with its own event. The records were checked when they were made.
+    public func importRecords(_ records: [CostRecord]) throws {
+        let pairs = records.map { record in
+            (
+                record,
+                context.event(
+                    .cost, record.costID.description, from: nil, to: "recorded", at: record.recordedAt,
+                    payload: ["amount": .number(record.amount.decimal), "currency": .string(record.currency.code)])
+            )
+        }
+        try context.storage.insertCosts(pairs)
     }
 
     /// The cost record with this id. - Throws: `notFound`.

@@ -84,6 +84,8 @@ public protocol Storage: Sendable {
 
     /// Stores a cost record, updates the running totals and appends the event, in one transaction.
     func insertCost(_ cost: CostRecord, event: Event) throws
+    /// Stores many cost records (an import), each with its event, all in one transaction.
+    func insertCosts(_ costs: [(CostRecord, Event)]) throws
     /// Deletes a cost record; the event (made from the deleted record) keeps what was deleted.
     func deleteCost(_ id: CostID, event: @Sendable (CostRecord) -> Event) throws -> CostRecord
     /// The cost record with this id.

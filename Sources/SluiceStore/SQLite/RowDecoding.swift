@@ -2,44 +2,92 @@ import Foundation
 import GRDB
 import SluiceCore
 
+/// The columns a SELECT names, in order, with each name's position; reading by position avoids
+/// GRDB's case-insensitive search of the row for every value.
+struct ColumnSet: Sendable {
+    let names: [String]
+    let index: [String: Int]
+    /// The names joined for a SELECT list.
+    let sql: String
+
+    init(_ names: [String]) {
+        self.names = names
+        self.index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+        self.sql = names.joined(separator: ", ")
+    }
+}
+
+/// A row read through its ``ColumnSet``.
+struct RowReader {
+    let row: Row
+    let columns: ColumnSet
+
+    init(_ row: Row, _ columns: ColumnSet) {
+        self.row = row
+        self.columns = columns
+    }
+
+    private func position(_ name: String) -> Int {
+        guard let index = columns.index[name] else { preconditionFailure("column \(name) is not selected") }
+        return index
+    }
+
+    /// The value in the named column; ask for an optional type where the column may be NULL.
+    subscript<Value: DatabaseValueConvertible>(_ name: String) -> Value { row[position(name)] }
+}
+
 /// Helpers that turn column values back into domain values, failing loudly on corruption.
 enum Column {
-    static func string(_ row: Row, _ name: String) throws -> String {
-        guard let value: String = row[name] else { throw corrupt(name) }
+    static func string(_ row: RowReader, _ name: String) throws -> String {
+        guard let value = row[name] as String? else { throw corrupt(name) }
         return value
     }
 
-    static func timestamp(_ row: Row, _ name: String) throws -> Timestamp {
+    static func timestamp(_ row: RowReader, _ name: String) throws -> Timestamp {
         try Timestamp(parsing: string(row, name))
     }
 
-    static func optionalTimestamp(_ row: Row, _ name: String) throws -> Timestamp? {
-        guard let text: String = row[name] else { return nil }
+    static func optionalTimestamp(_ row: RowReader, _ name: String) throws -> Timestamp? {
+        guard let text = row[name] as String? else { return nil }
         return try Timestamp(parsing: text)
     }
 
-    static func id<Kind>(_ row: Row, _ name: String) throws -> Identifier<Kind> {
+    static func id<Kind>(_ row: RowReader, _ name: String) throws -> Identifier<Kind> {
         try Identifier(parsing: string(row, name))
     }
 
-    static func optionalID<Kind>(_ row: Row, _ name: String) throws -> Identifier<Kind>? {
-        guard let text: String = row[name] else { return nil }
+    static func optionalID<Kind>(_ row: RowReader, _ name: String) throws -> Identifier<Kind>? {
+        guard let text = row[name] as String? else { return nil }
         return try Identifier(parsing: text)
     }
 
-    static func enumeration<E: RawRepresentable>(_ row: Row, _ name: String) throws -> E where E.RawValue == String {
+    static func enumeration<E: RawRepresentable>(_ row: RowReader, _ name: String) throws -> E
+    where E.RawValue == String {
         let raw = try string(row, name)
         guard let value = E(rawValue: raw) else { throw corrupt(name) }
         return value
     }
 
-    static func json<T: Decodable>(_ row: Row, _ name: String, as type: T.Type) throws -> T {
+    static func json<T: Decodable>(_ row: RowReader, _ name: String, as type: T.Type) throws -> T {
         try SluiceJSON.decode(type, from: Data(string(row, name).utf8), what: "column \(name)")
     }
 
-    static func optionalJSON<T: Decodable>(_ row: Row, _ name: String, as type: T.Type) throws -> T? {
-        guard let text: String = row[name] else { return nil }
+    static func optionalJSON<T: Decodable>(_ row: RowReader, _ name: String, as type: T.Type) throws -> T? {
+        guard let text = row[name] as String? else { return nil }
         return try SluiceJSON.decode(type, from: Data(text.utf8), what: "column \(name)")
+    }
+
+    /// A JSON array of strings; the empty array, by far the most common, skips the decoder.
+    static func strings(_ row: RowReader, _ name: String) throws -> [String] {
+        let text = try string(row, name)
+        return text == "[]" ? [] : try SluiceJSON.decode([String].self, from: Data(text.utf8), what: "column \(name)")
+    }
+
+    /// A JSON object; the empty object skips the decoder.
+    static func object(_ row: RowReader, _ name: String) throws -> [String: JSONValue] {
+        let text = try string(row, name)
+        return text == "{}"
+            ? [:] : try SluiceJSON.decode([String: JSONValue].self, from: Data(text.utf8), what: "column \(name)")
     }
 
     static func corrupt(_ name: String) -> SluiceError {
@@ -51,5 +99,20 @@ extension Encodable {
     /// Compact JSON text with sorted keys, for a JSON column.
     var jsonColumn: String {
         (try? SluiceJSON.line(self)) ?? "null"
+    }
+}
+
+extension Array where Element == String {
+    /// The array as JSON text, without going through `JSONEncoder`.
+    var jsonColumn: String {
+        JSONValue.array(map(JSONValue.string)).jsonText
+    }
+}
+
+extension Optional {
+    /// The wrapped value, or `error` thrown.
+    func orThrow(_ error: @autoclosure () -> any Error) throws -> Wrapped {
+        guard let self else { throw error() }
+        return self
     }
 }

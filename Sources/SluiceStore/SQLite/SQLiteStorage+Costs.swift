@@ -2,29 +2,40 @@ import GRDB
 import SluiceCore
 
 extension SQLiteStorage {
+    static let costColumns = ColumnSet([
+        "cost_id", "execution_request_id", "project_id", "resource_type", "resource_name", "amount_units", "currency",
+        "usage_quantity_units", "usage_unit", "usage_rate_units", "recorded_at", "metadata",
+    ])
+    static let selectCostByID = "SELECT \(costColumns.sql) FROM costs WHERE cost_id = ?"
+
     public func insertCost(_ cost: CostRecord, event: Event) throws {
+        try insertCosts([(cost, event)])
+    }
+
+    public func insertCosts(_ costs: [(CostRecord, Event)]) throws {
         try write { db in
-            try db.execute(
+            let statement = try db.cachedStatement(
                 sql: """
                     INSERT INTO costs (cost_id, execution_request_id, project_id, resource_type, resource_name,
                         amount_units, currency, usage_quantity_units, usage_unit, usage_rate_units, recorded_at, metadata)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
+                    """)
+            for (cost, event) in costs {
+                try statement.execute(arguments: [
                     cost.costID.description, cost.executionRequestID?.description, cost.projectID,
                     cost.resourceType.rawValue, cost.resourceName, cost.amount.units, cost.currency.code,
                     cost.usage?.quantity.units, cost.usage?.unit, cost.usage?.rate.units, cost.recordedAt.description,
                     JSONValue.object(cost.metadata).jsonText,
                 ])
-            try Self.append(event, db)
+                try Self.append(event, db)
+            }
         }
     }
 
     public func deleteCost(_ id: CostID, event: @Sendable (CostRecord) -> Event) throws -> CostRecord {
         try write { db in
             guard
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM costs WHERE cost_id = ?", arguments: [id.description])
+                let row = try Row.fetchOne(db.cachedStatement(sql: Self.selectCostByID), arguments: [id.description])
             else { throw SluiceError.notFound("cost record", id.description) }
             let cost = try Self.decodeCost(row)
             try db.execute(sql: "DELETE FROM costs WHERE cost_id = ?", arguments: [id.description])
@@ -35,7 +46,7 @@ extension SQLiteStorage {
 
     public func cost(_ id: CostID) throws -> CostRecord? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM costs WHERE cost_id = ?", arguments: [id.description])
+            try Row.fetchOne(db.cachedStatement(sql: Self.selectCostByID), arguments: [id.description])
                 .map(Self.decodeCost)
         }
     }
@@ -45,7 +56,7 @@ extension SQLiteStorage {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM costs
+                    SELECT \(Self.costColumns.sql) FROM costs
                     WHERE (?1 IS NULL OR execution_request_id = ?1) AND (?2 IS NULL OR project_id = ?2)
                       AND (?3 IS NULL OR resource_type = ?3) AND (?4 IS NULL OR currency = ?4)
                     ORDER BY recorded_at DESC, cost_id DESC LIMIT ?5
@@ -64,7 +75,7 @@ extension SQLiteStorage {
                     """, arguments: Self.filterArguments(filter)
             ).map { row in
                 CostTotal(
-                    currency: try Currency(Column.string(row, "currency")), amount: ExactDecimal(units: row["units"]),
+                    currency: try Currency(row["currency"] ?? ""), amount: ExactDecimal(units: row["units"]),
                     count: row["n"])
             }
         }
@@ -81,8 +92,9 @@ extension SQLiteStorage {
                     """, arguments: Self.filterArguments(filter)
             ).map { row in
                 CostBreakdownRow(
-                    resourceType: try Column.enumeration(row, "resource_type"),
-                    currency: try Currency(Column.string(row, "currency")), amount: ExactDecimal(units: row["units"]),
+                    resourceType: try ResourceType(rawValue: row["resource_type"] ?? "").orThrow(
+                        Column.corrupt("resource_type")),
+                    currency: try Currency(row["currency"] ?? ""), amount: ExactDecimal(units: row["units"]),
                     count: row["n"])
             }
         }
@@ -103,6 +115,7 @@ extension SQLiteStorage {
     }
 
     static func decodeCost(_ row: Row) throws -> CostRecord {
+        let row = RowReader(row, costColumns)
         var usage: CostUsage?
         if let quantity: Int64 = row["usage_quantity_units"], let rate: Int64 = row["usage_rate_units"] {
             usage = CostUsage(
@@ -115,6 +128,6 @@ extension SQLiteStorage {
             resourceName: row["resource_name"], amount: ExactDecimal(units: row["amount_units"]),
             currency: Currency(Column.string(row, "currency")), usage: usage,
             recordedAt: Column.timestamp(row, "recorded_at"),
-            metadata: Column.json(row, "metadata", as: [String: JSONValue].self))
+            metadata: Column.object(row, "metadata"))
     }
 }

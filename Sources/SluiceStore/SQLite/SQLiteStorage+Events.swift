@@ -2,20 +2,25 @@ import GRDB
 import SluiceCore
 
 extension SQLiteStorage {
+    static let eventColumns = ColumnSet([
+        "seq", "entity_kind", "entity_id", "from_state", "to_state", "reason", "at", "actor", "payload",
+    ])
+
     public func events(entityID: String?, after sequence: Int64, limit: Int?) throws -> [Event] {
         try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM events WHERE (?1 IS NULL OR entity_id = ?1) AND seq > ?2 ORDER BY seq LIMIT ?3
+                    SELECT \(Self.eventColumns.sql) FROM events WHERE (?1 IS NULL OR entity_id = ?1) AND seq > ?2 ORDER BY seq LIMIT ?3
                     """, arguments: [entityID, sequence, limit ?? -1]
             ).map { row in
-                Event(
+                let row = RowReader(row, Self.eventColumns)
+                return Event(
                     sequence: row["seq"], entityKind: try Column.enumeration(row, "entity_kind"),
                     entityID: try Column.string(row, "entity_id"), fromState: row["from_state"],
                     toState: row["to_state"], reason: row["reason"], at: try Column.timestamp(row, "at"),
                     actor: try Column.string(row, "actor"),
-                    payload: try Column.json(row, "payload", as: [String: JSONValue].self))
+                    payload: try Column.object(row, "payload"))
             }
         }
     }

@@ -2,6 +2,13 @@ import GRDB
 import SluiceCore
 
 extension SQLiteStorage {
+    static let gateColumns = ColumnSet([
+        "gate_id", "name", "gate_type", "state", "project_id", "execution_request_id", "criteria", "started_at",
+        "completed_at", "duration_seconds", "command", "exit_code", "results", "decision", "created_at", "updated_at",
+        "metadata",
+    ])
+    static let selectGateByID = "SELECT \(gateColumns.sql) FROM test_gates WHERE gate_id = ?"
+
     public func insertGate(_ gate: TestGateRecord, event: Event) throws {
         try write { db in
             try db.execute(
@@ -17,7 +24,7 @@ extension SQLiteStorage {
 
     public func updateGate(_ id: GateID, _ change: Change<TestGateRecord>) throws -> TestGateRecord {
         try transition(
-            table: "test_gates", idColumn: "gate_id", id: id.description, noun: "gate",
+            select: Self.selectGateByID, id: id.description, noun: "gate",
             decode: { _, row in try Self.decodeGate(row) }, state: { $0.state.rawValue },
             write: { db, gate, expected in
                 try db.execute(
@@ -33,7 +40,7 @@ extension SQLiteStorage {
 
     public func gate(_ id: GateID) throws -> TestGateRecord? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM test_gates WHERE gate_id = ?", arguments: [id.description])
+            try Row.fetchOne(db.cachedStatement(sql: Self.selectGateByID), arguments: [id.description])
                 .map(Self.decodeGate)
         }
     }
@@ -43,7 +50,7 @@ extension SQLiteStorage {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM test_gates
+                    SELECT \(Self.gateColumns.sql) FROM test_gates
                     WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR state = ?2)
                       AND (?3 IS NULL OR gate_type = ?3)
                     ORDER BY created_at DESC, gate_id DESC
@@ -66,12 +73,13 @@ extension SQLiteStorage {
     }
 
     static func decodeGate(_ row: Row) throws -> TestGateRecord {
+        let row = RowReader(row, gateColumns)
         var gate = TestGateRecord(
             gateID: try Column.id(row, "gate_id"), name: try Column.string(row, "name"),
             gateType: try Column.enumeration(row, "gate_type"), projectID: row["project_id"],
             executionRequestID: try Column.optionalID(row, "execution_request_id"),
             criteria: try Column.json(row, "criteria", as: GateCriteria.self),
-            metadata: try Column.json(row, "metadata", as: [String: JSONValue].self),
+            metadata: try Column.object(row, "metadata"),
             at: try Column.timestamp(row, "created_at"))
         gate.state = try Column.enumeration(row, "state")
         gate.updatedAt = try Column.timestamp(row, "updated_at")

@@ -2,6 +2,13 @@ import GRDB
 import SluiceCore
 
 extension SQLiteStorage {
+    static let workerColumns = ColumnSet([
+        "worker_id", "worker_type", "state", "current_task_id", "started_at", "last_heartbeat", "lease_renewed_at",
+        "stopped_at", "crashed_at", "crash_error_message", "crash_stack_trace", "tasks_completed", "tasks_failed",
+        "total_execution_time", "max_parallel_tasks", "heartbeat_interval", "timeout_seconds", "metadata",
+    ])
+    static let selectWorkerByID = "SELECT \(workerColumns.sql) FROM workers WHERE worker_id = ?"
+
     public func insertWorker(_ worker: WorkerRecord, event: Event) throws {
         try write { db in
             try db.execute(
@@ -19,35 +26,38 @@ extension SQLiteStorage {
 
     public func updateWorker(_ id: WorkerID, _ change: Change<WorkerRecord>) throws -> WorkerRecord {
         try transition(
-            table: "workers", idColumn: "worker_id", id: id.description, noun: "worker",
+            select: Self.selectWorkerByID, id: id.description, noun: "worker",
             decode: { _, row in try Self.decodeWorker(row) }, state: { $0.state.rawValue },
             write: { db, worker, expected in
                 var arguments = Self.workerArguments(worker, leading: [])
                 arguments += [worker.workerID.description, expected]
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         UPDATE workers SET worker_type = ?, state = ?, current_task_id = ?, started_at = ?,
                             last_heartbeat = ?, stopped_at = ?, crashed_at = ?, crash_error_message = ?,
                             crash_stack_trace = ?, tasks_completed = ?, tasks_failed = ?, total_execution_time = ?,
                             max_parallel_tasks = ?, heartbeat_interval = ?, timeout_seconds = ?, metadata = ?
                         WHERE worker_id = ? AND state = ?
-                        """, arguments: arguments)
+                        """
+                ).execute(arguments: arguments)
             }, change: change)
     }
 
     public func renewLease(_ id: WorkerID, at: Timestamp) throws -> WorkerRecord {
         try write { db in
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE workers SET last_heartbeat = ?, lease_renewed_at = sluice_db_now()
                     WHERE worker_id = ? AND state NOT IN ('stopped', 'crashed')
-                    """, arguments: [at.description, id.description])
-            guard
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM workers WHERE worker_id = ?", arguments: [id.description])
-            else { throw SluiceError.notFound("worker", id.description) }
+                    """
+            ).execute(arguments: [at.description, id.description])
+            let renewed = db.changesCount
+            let select = try db.cachedStatement(sql: Self.selectWorkerByID)
+            guard let row = try Row.fetchOne(select, arguments: [id.description]) else {
+                throw SluiceError.notFound("worker", id.description)
+            }
             let worker = try Self.decodeWorker(row)
-            guard db.changesCount == 1 else {
+            guard renewed == 1 else {
                 throw SluiceError.invalidTransition(
                     "heartbeat", "worker", id.description, from: worker.state.rawValue,
                     needs: ["idle", "busy", "paused"])
@@ -58,7 +68,7 @@ extension SQLiteStorage {
 
     public func worker(_ id: WorkerID) throws -> WorkerRecord? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM workers WHERE worker_id = ?", arguments: [id.description])
+            try Row.fetchOne(db.cachedStatement(sql: Self.selectWorkerByID), arguments: [id.description])
                 .map(Self.decodeWorker)
         }
     }
@@ -68,7 +78,7 @@ extension SQLiteStorage {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM workers WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR worker_type = ?2)
+                    SELECT \(Self.workerColumns.sql) FROM workers WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR worker_type = ?2)
                     ORDER BY started_at DESC, worker_id DESC
                     """, arguments: [state?.rawValue, type?.rawValue]
             ).map(Self.decodeWorker)
@@ -80,7 +90,7 @@ extension SQLiteStorage {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM workers
+                    SELECT \(Self.workerColumns.sql) FROM workers
                     WHERE state NOT IN ('stopped', 'crashed') AND lease_renewed_at < sluice_db_now() - ?
                     ORDER BY lease_renewed_at, worker_id
                     """, arguments: [seconds]
@@ -105,12 +115,13 @@ extension SQLiteStorage {
     }
 
     static func decodeWorker(_ row: Row) throws -> WorkerRecord {
+        let row = RowReader(row, workerColumns)
         var worker = WorkerRecord(
             workerID: try Column.id(row, "worker_id"), workerType: try Column.enumeration(row, "worker_type"),
             config: WorkerConfig(
                 maxParallelTasks: row["max_parallel_tasks"], heartbeatInterval: row["heartbeat_interval"],
                 timeoutSeconds: row["timeout_seconds"]),
-            metadata: try Column.json(row, "metadata", as: [String: JSONValue].self),
+            metadata: try Column.object(row, "metadata"),
             at: try Column.timestamp(row, "started_at"))
         worker.state = try Column.enumeration(row, "state")
         worker.currentTaskID = row["current_task_id"]

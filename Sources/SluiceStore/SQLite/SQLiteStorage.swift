@@ -46,7 +46,7 @@ public final class SQLiteStorage: Storage {
     public init(path: String, options: Options = Options()) throws {
         self.path = path
         do {
-            self.queue = try DatabaseQueue(path: path, configuration: SQLiteStorage.configuration(options, wal: true))
+            self.queue = try SQLiteStorage.openConnection(path: path, options: options)
             try SQLiteStorage.migrator.migrate(queue)
         } catch {
             throw SQLiteStorage.translate(error, while: "opening the database at \(path)")
@@ -72,6 +72,12 @@ public final class SQLiteStorage: Storage {
     /// Reads a PRAGMA's value (for checks of the connection settings).
     public func pragma(_ name: String) throws -> String? {
         try read { db in try String.fetchOne(db, sql: "PRAGMA \(name)") }
+    }
+
+    /// Opens a bare connection with exactly the settings the storage uses, without the schema;
+    /// the benchmark measures the physical commit rate through it.
+    public static func openConnection(path: String, options: Options = Options()) throws -> DatabaseQueue {
+        try DatabaseQueue(path: path, configuration: configuration(options, wal: true))
     }
 
     private static func configuration(_ options: Options, wal: Bool) -> Configuration {
@@ -144,12 +150,12 @@ public final class SQLiteStorage: Storage {
 
     /// Reads one row, applies `change`, writes with a compare-and-set on the state read, appends the event.
     func transition<Record>(
-        table: String, idColumn: String, id: String, noun: String, decode: (Database, Row) throws -> Record,
+        select: String, id: String, noun: String, decode: (Database, Row) throws -> Record,
         state: (Record) -> String, write: (Database, Record, _ expectedState: String) throws -> Void,
         change: Change<Record>
     ) throws -> Record {
         try self.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM \(table) WHERE \(idColumn) = ?", arguments: [id])
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: select), arguments: [id])
             else { throw SluiceError.notFound(noun, id) }
             let current = try decode(db, row)
             let (next, event) = try change(current)
@@ -167,11 +173,12 @@ public final class SQLiteStorage: Storage {
     }
 
     static func append(_ event: Event, _ db: Database) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO events (entity_kind, entity_id, from_state, to_state, reason, at, actor, payload)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [
                 event.entityKind.rawValue, event.entityID, event.fromState, event.toState, event.reason,
                 event.at.description, event.actor, JSONValue.object(event.payload).jsonText,

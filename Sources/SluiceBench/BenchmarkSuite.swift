@@ -1,0 +1,221 @@
+import Foundation
+import GRDB
+import SluiceCore
+import SluiceEngine
+import SluiceStore
+
+/// One measurement, printed as one JSON line: `{"name", "value", "unit", …detail}`.
+public struct BenchmarkResult: Sendable {
+    public var name: String
+    public var value: Double
+    public var unit: String
+    public var detail: [String: JSONValue]
+
+    public init(name: String, value: Double, unit: String, detail: [String: JSONValue] = [:]) {
+        self.name = name
+        self.value = value
+        self.unit = unit
+        self.detail = detail
+    }
+
+    /// The JSON line.
+    public var jsonLine: String {
+        var object = detail
+        object["name"] = .string(name)
+        object["value"] = .number(Decimal(string: String(format: "%.3f", value)) ?? 0)
+        object["unit"] = .string(unit)
+        return JSONValue.object(object).jsonText
+    }
+}
+
+/// The benchmarks of issue 2, all measured in one run on one machine.
+public struct BenchmarkSuite: Sendable {
+    /// How much work each benchmark does.
+    public struct Sizes: Sendable {
+        public var baselineCommits: Int
+        public var durableLifecycles: Int
+        public var memoryLifecycles: Int
+        public var workerCycles: Int
+        public var costRecords: Int
+        public var costBatch: Int
+
+        /// The full run.
+        public static let full = Sizes(
+            baselineCommits: 2_000, durableLifecycles: 400, memoryLifecycles: 20_000, workerCycles: 1_000,
+            costRecords: 1_000_000, costBatch: 10_000)
+        /// A small run for CI.
+        public static let quick = Sizes(
+            baselineCommits: 100, durableLifecycles: 20, memoryLifecycles: 500, workerCycles: 50, costRecords: 20_000,
+            costBatch: 5_000)
+        /// A tiny run for tests.
+        public static let tiny = Sizes(
+            baselineCommits: 5, durableLifecycles: 2, memoryLifecycles: 5, workerCycles: 3, costRecords: 30,
+            costBatch: 10)
+    }
+
+    let sizes: Sizes
+    let directory: String
+
+    /// Creates the suite; databases go under `directory`.
+    public init(sizes: Sizes, directory: String) {
+        self.sizes = sizes
+        self.directory = directory
+    }
+
+    /// The benchmark groups, by the name `--only` takes.
+    public static let groups = ["baseline", "patches", "workers", "costs"]
+
+    /// Runs the benchmarks in order (only the named groups, when given), handing each result to
+    /// `emit` as soon as it is measured.
+    public func run(only: Set<String>? = nil, emit: (BenchmarkResult) -> Void) throws {
+        func wanted(_ group: String) -> Bool { only?.contains(group) ?? true }
+        var baseline: Double?
+        if wanted("baseline") || wanted("patches") {
+            let result = try commitBaseline()
+            baseline = result.value
+            emit(result)
+        }
+        if wanted("patches") {
+            emit(try patchTransitions(durable: true, baseline: baseline))
+            emit(try patchTransitions(durable: false, baseline: nil))
+        }
+        if wanted("workers") { emit(try workerCycles()) }
+        if wanted("costs") { for result in try costs() { emit(result) } }
+    }
+
+    func seconds(_ body: () throws -> Void) rethrows -> Double {
+        let clock = ContinuousClock()
+        let elapsed = try clock.measure(body)
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    func path(_ name: String) -> String {
+        let path = (directory as NSString).appendingPathComponent(name)
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        return path
+    }
+
+    /// One small INSERT per transaction, with the storage's own connection settings.
+    func commitBaseline() throws -> BenchmarkResult {
+        let queue = try SQLiteStorage.openConnection(path: path("baseline.db"))
+        try queue.write { try $0.execute(sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)") }
+        let count = sizes.baselineCommits
+        let elapsed = try seconds {
+            for index in 0..<count {
+                try queue.writeWithoutTransaction { db in
+                    try db.inTransaction(.immediate) {
+                        try db.cachedStatement(sql: "INSERT INTO t (v) VALUES (?)").execute(arguments: ["row \(index)"])
+                        return .commit
+                    }
+                }
+            }
+        }
+        return BenchmarkResult(
+            name: "sqlite_commit_baseline", value: Double(count) / elapsed, unit: "commits/s",
+            detail: [
+                "commits": .number(Decimal(count)), "synchronous": .string("FULL"), "journal_mode": .string("wal"),
+            ])
+    }
+
+    /// Full patch lifecycles: create → validate → queue → apply → verify → commit (six writes each).
+    func patchTransitions(durable: Bool, baseline: Double?) throws -> BenchmarkResult {
+        let storage = durable ? try SQLiteStorage(path: path("patches.db")) : try SQLiteStorage(inMemory: .init())
+        let patches = Engine(EngineContext(storage: storage, actor: "bench")).patches
+        let count = durable ? sizes.durableLifecycles : sizes.memoryLifecycles
+        let elapsed = try seconds {
+            for _ in 0..<count {
+                let id = try patches.create(project: "bench").ledgerID
+                try patches.validate(id, formatOK: true, scopeOK: true, constraintsOK: true)
+                try patches.queue(id)
+                try patches.applied(id, workspace: "/tmp/ws", files: ["a.swift"])
+                try patches.verify(id, passed: true)
+                try patches.commit(id)
+            }
+        }
+        let rate = Double(count * 6) / elapsed
+        var detail: [String: JSONValue] = [
+            "lifecycles": .number(Decimal(count)), "writes_per_lifecycle": .number(6),
+            "database": .string(durable ? "file, synchronous=FULL" : "memory"),
+        ]
+        if let baseline, baseline > 0 {
+            detail["ratio_to_baseline"] = .number(Decimal(string: String(format: "%.3f", rate / baseline)) ?? 0)
+            detail["target"] = .string(">= 0.8 x sqlite_commit_baseline")
+        } else {
+            detail["target"] = .string(">= 100000 transitions/s")
+        }
+        return BenchmarkResult(
+            name: durable ? "patch_transitions_durable" : "patch_transitions_memory", value: rate,
+            unit: "transitions/s",
+            detail: detail)
+    }
+
+    /// assign → heartbeat → complete on a file database with the default settings.
+    func workerCycles() throws -> BenchmarkResult {
+        let storage = try SQLiteStorage(path: path("workers.db"))
+        let workers = Engine(EngineContext(storage: storage, actor: "bench")).workers
+        let id = try workers.create(type: .executor).workerID
+        let count = sizes.workerCycles
+        let elapsed = try seconds {
+            for index in 0..<count {
+                try workers.assign(id, task: "t\(index)")
+                try workers.heartbeat(id)
+                try workers.complete(id, success: true, executionSeconds: 0.5)
+            }
+        }
+        return BenchmarkResult(
+            name: "worker_cycles", value: Double(count * 3) / elapsed, unit: "operations/s",
+            detail: ["cycles": .number(Decimal(count)), "database": .string("file, synchronous=FULL")])
+    }
+
+    /// Loads cost records in batches, then times a total and a breakdown over all of them.
+    func costs() throws -> [BenchmarkResult] {
+        let storage = try SQLiteStorage(path: path("costs.db"))
+        let engine = Engine(EngineContext(storage: storage, actor: "bench"))
+        let types = ResourceType.allCases
+        let rate = try ExactDecimal(parsing: "0.000003")
+        let now = SystemClock().now()
+        var loaded = 0
+        let elapsed = try seconds {
+            while loaded < sizes.costRecords {
+                let batch = min(sizes.costBatch, sizes.costRecords - loaded)
+                let records = try (0..<batch).map { offset -> CostRecord in
+                    let index = loaded + offset
+                    let quantity = ExactDecimal(units: Int64(index % 5000 + 1) * ExactDecimal.unitsPerOne)
+                    return try CostRecord(
+                        costID: .make(), projectID: "project-\(index % 10)", resourceType: types[index % types.count],
+                        resourceName: "model", amount: quantity.multiplied(by: rate), currency: .usd,
+                        usage: CostUsage(quantity: quantity, unit: "tokens", rate: rate), recordedAt: now)
+                }
+                try engine.costs.importRecords(records)
+                loaded += batch
+            }
+        }
+        var totals: [CostTotal] = []
+        let totalSeconds = try seconds { totals = try engine.costs.total(CostFilter(currency: .usd)) }
+        var rows: [CostBreakdownRow] = []
+        let breakdownSeconds = try seconds { rows = try engine.costs.breakdown(CostFilter(currency: .usd)) }
+        let count = totals.first?.count ?? 0
+        guard count == sizes.costRecords, rows.reduce(0, { $0 + $1.count }) == sizes.costRecords else {
+            throw SluiceError(
+                code: .storage, message: "the cost totals count \(count) records, expected \(sizes.costRecords)")
+        }
+        let total = totals.first.map { JSONValue.string($0.amount.description) } ?? .null
+        return [
+            BenchmarkResult(
+                name: "cost_insert", value: Double(loaded) / elapsed, unit: "records/s",
+                detail: ["records": .number(Decimal(loaded)), "batch": .number(Decimal(sizes.costBatch))]),
+            BenchmarkResult(
+                name: "cost_total_\(label)", value: totalSeconds * 1000, unit: "ms",
+                detail: ["records": .number(Decimal(count)), "total": total, "target": .string("<= 10 ms")]),
+            BenchmarkResult(
+                name: "cost_breakdown_\(label)", value: breakdownSeconds * 1000, unit: "ms",
+                detail: [
+                    "records": .number(Decimal(count)), "rows": .number(Decimal(rows.count)),
+                    "target": .string("<= 10 ms"),
+                ]),
+        ]
+    }
+
+    /// "1m" for the full run, else the record count.
+    var label: String { sizes.costRecords == 1_000_000 ? "1m" : "\(sizes.costRecords)" }
+}

@@ -1,0 +1,27 @@
+import Foundation
+import SluiceBench
+import SluiceTesting
+import Testing
+
+/// Runs the benchmarks tiny: checks that each one runs and reports, not how fast (that is the executable's job).
+@Suite("Benchmark suite")
+struct BenchmarkSuiteTests {
+    @Test("every benchmark runs and prints one JSON line with a positive value")
+    func runsTiny() throws {
+        let directory = TemporaryDirectory()
+        var results: [BenchmarkResult] = []
+        try BenchmarkSuite(sizes: .tiny, directory: directory.path).run { results.append($0) }
+        #expect(
+            results.map(\.name) == [
+                "sqlite_commit_baseline", "patch_transitions_durable", "patch_transitions_memory", "worker_cycles",
+                "cost_insert", "cost_total_30", "cost_breakdown_30",
+            ])
+        for result in results {
+            #expect(result.value >= 0)
+            let object = try JSONSerialization.jsonObject(with: Data(result.jsonLine.utf8)) as? [String: Any]
+            #expect(object?["name"] as? String == result.name)
+            #expect(object?["unit"] as? String == result.unit)
+        }
+        #expect(results.first { $0.name == "cost_total_30" }?.detail["records"] == .number(30))
+    }
+}
