@@ -21,7 +21,11 @@ let package = Package(
         // The storage protocol and its SQLite implementation.
         .target(
             name: "SluiceStore",
-            dependencies: ["SluiceCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "SluiceCore", .product(name: "GRDB", package: "GRDB.swift"),
+                // The C API, for the few hot statements that bind and read columns directly.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             resources: [.copy("Migrations")]
         ),
         // The four services over a store.

@@ -24,8 +24,12 @@ extension SQLiteStorage {
 
     public func updateGate(_ id: GateID, _ change: Change<TestGateRecord>) throws -> TestGateRecord {
         try transition(
-            select: Self.selectGateByID, id: id.description, noun: "gate",
-            decode: { _, row in try Self.decodeGate(row) }, state: { $0.state.rawValue },
+            id: id.description, noun: "gate",
+            load: { db in
+                try Row.fetchOne(db.cachedStatement(sql: Self.selectGateByID), arguments: [id.description]).map(
+                    Self.decodeGate)
+            },
+            state: { $0.state.rawValue },
             write: { db, gate, expected in
                 try db.execute(
                     sql: """

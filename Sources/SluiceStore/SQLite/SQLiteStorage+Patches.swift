@@ -3,142 +3,166 @@ import GRDB
 import SluiceCore
 
 extension SQLiteStorage {
-    static let patchColumnSet = ColumnSet([
-        "ledger_id", "patch_id", "project_id", "phase_id", "workstream_id", "execution_request_id", "state",
-        "format_ok", "scope_ok", "constraints_ok", "tests_ran", "tests_passed", "validation_errors", "apply_attempts",
-        "last_attempt_at", "last_error_code", "last_error_message", "workspace_path", "applied_files", "is_quarantined",
+    /// The patch columns after `ledger_id`, in the order they are bound and read.
+    private static let patchColumns = [
+        "patch_id", "project_id", "phase_id", "workstream_id", "execution_request_id", "state", "format_ok", "scope_ok",
+        "constraints_ok", "tests_ran", "tests_passed", "validation_errors", "apply_attempts", "last_attempt_at",
+        "last_error_code", "last_error_message", "workspace_path", "applied_files", "is_quarantined",
         "quarantine_reason", "quarantine_path", "quarantined_at", "replaces_patch_id", "rollback_of_patch_id",
         "chain_id", "created_at", "updated_at",
-    ])
-    static let selectPatchByID = "SELECT \(patchColumnSet.sql) FROM patch_ledger WHERE ledger_id = ?"
+    ]
 
-    private static let patchColumns = """
-        patch_id, project_id, phase_id, workstream_id, execution_request_id, state, format_ok, scope_ok,
-        constraints_ok, tests_ran, tests_passed, validation_errors, apply_attempts, last_attempt_at, last_error_code,
-        last_error_message, workspace_path, applied_files, is_quarantined, quarantine_reason, quarantine_path,
-        quarantined_at, replaces_patch_id, rollback_of_patch_id, chain_id, created_at, updated_at
-        """
-
-    private static let patchUpdate: String = {
-        let assignments = patchColumns.split(separator: ",")
-            .map { "\($0.trimmingCharacters(in: .whitespacesAndNewlines)) = ?" }
-            .joined(separator: ", ")
-        return "UPDATE patch_ledger SET \(assignments) WHERE ledger_id = ? AND state = ?"
-    }()
+    private static let patchSelect = "SELECT ledger_id, \(patchColumns.joined(separator: ", ")) FROM patch_ledger"
 
     private static let patchInsert =
-        "INSERT INTO patch_ledger (ledger_id, \(patchColumns)) VALUES ("
-        + Array(repeating: "?", count: 28).joined(separator: ", ") + ")"
+        "INSERT INTO patch_ledger (ledger_id, \(patchColumns.joined(separator: ", "))) VALUES ("
+        + Array(repeating: "?", count: patchColumns.count + 1).joined(separator: ", ") + ")"
+
+    private static let patchUpdate =
+        "UPDATE patch_ledger SET \(patchColumns.map { "\($0) = ?" }.joined(separator: ", "))"
+        + " WHERE ledger_id = ? AND state = ?"
+
+    private static let historySelect = """
+        SELECT to_state, at, reason FROM events
+        WHERE entity_kind = 'patch' AND entity_id = ? AND to_state IS NOT NULL ORDER BY seq
+        """
 
     public func insertPatch(_ entry: PatchLedgerEntry, event: Event) throws {
         try write { db in
-            try db.cachedStatement(sql: Self.patchInsert).execute(
-                arguments: [entry.ledgerID.description] + Self.patchArguments(entry))
+            var insert = try RawStatement(db, Self.patchInsert)
+            insert.bind(entry.ledgerID)
+            Self.bindColumns(entry, &insert)
+            try insert.execute()
             try Self.append(event, db)
         }
     }
 
     public func updatePatch(_ id: LedgerID, _ change: Change<PatchLedgerEntry>) throws -> PatchLedgerEntry {
         try transition(
-            select: Self.selectPatchByID, id: id.description, noun: "patch",
-            decode: Self.decodePatch, state: { $0.state.rawValue },
+            id: id.description, noun: "patch",
+            load: { db in try Self.fetchPatches(db, where: "WHERE ledger_id = ?", [id.description]).first },
+            state: { $0.state.rawValue },
             write: { db, entry, expected in
-                try db.cachedStatement(sql: Self.patchUpdate).execute(
-                    arguments: Self.patchArguments(entry) + [entry.ledgerID.description, expected])
+                var update = try RawStatement(db, Self.patchUpdate)
+                Self.bindColumns(entry, &update)
+                update.bind(entry.ledgerID)
+                update.bind(expected)
+                try update.execute()
             }, change: change)
     }
 
     public func patch(_ id: LedgerID) throws -> PatchLedgerEntry? {
-        try read { db in
-            try Row.fetchOne(db.cachedStatement(sql: Self.selectPatchByID), arguments: [id.description])
-                .map { try Self.decodePatch(db, $0) }
-        }
+        try read { db in try Self.fetchPatches(db, where: "WHERE ledger_id = ?", [id.description]).first }
     }
 
     public func patch(patchID: PatchID) throws -> PatchLedgerEntry? {
-        try read { db in
-            try Row.fetchOne(
-                db, sql: "SELECT \(Self.patchColumnSet.sql) FROM patch_ledger WHERE patch_id = ?",
-                arguments: [patchID.description]
-            )
-            .map { try Self.decodePatch(db, $0) }
-        }
+        try read { db in try Self.fetchPatches(db, where: "WHERE patch_id = ?", [patchID.description]).first }
     }
 
     public func patches(_ filter: PatchFilter) throws -> [PatchLedgerEntry] {
         try read { db in
-            try Row.fetchAll(
+            try Self.fetchPatches(
                 db,
-                sql: """
-                    SELECT \(Self.patchColumnSet.sql) FROM patch_ledger
+                where: """
                     WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR state = ?2)
                       AND (?3 IS NULL OR workstream_id = ?3)
                     ORDER BY created_at DESC, ledger_id DESC
-                    """, arguments: [filter.projectID, filter.state?.rawValue, filter.workstreamID]
-            ).map { try Self.decodePatch(db, $0) }
+                    """, [filter.projectID, filter.state?.rawValue, filter.workstreamID])
         }
     }
 
     // MARK: - Mapping
 
-    static func patchArguments(_ entry: PatchLedgerEntry) -> StatementArguments {
-        let values: [(any DatabaseValueConvertible)?] = [
-            entry.patchID.description, entry.projectID, entry.phaseID, entry.workstreamID,
-            entry.executionRequestID?.description, entry.state.rawValue, entry.validation.formatOK,
-            entry.validation.scopeOK, entry.validation.constraintsOK, entry.validation.testsRan,
-            entry.validation.testsPassed, entry.validation.validationErrors.jsonColumn, entry.apply.attempts,
-            entry.apply.lastAttemptAt?.description, entry.apply.lastErrorCode, entry.apply.lastErrorMessage,
-            entry.apply.workspacePath, entry.apply.appliedFiles.jsonColumn, entry.quarantine.isQuarantined,
-            entry.quarantine.quarantineReason, entry.quarantine.quarantinePath,
-            entry.quarantine.quarantinedAt?.description, entry.relations.replacesPatchID?.description,
-            entry.relations.rollbackOfPatchID?.description, entry.relations.chainID, entry.createdAt.description,
-            entry.updatedAt.description,
-        ]
-        return StatementArguments(values)
+    private static func bindColumns(_ entry: PatchLedgerEntry, _ statement: inout RawStatement) {
+        statement.bind(entry.patchID)
+        statement.bind(entry.projectID)
+        statement.bind(entry.phaseID)
+        statement.bind(entry.workstreamID)
+        statement.bind(entry.executionRequestID)
+        statement.bind(entry.state.rawValue)
+        statement.bind(entry.validation.formatOK)
+        statement.bind(entry.validation.scopeOK)
+        statement.bind(entry.validation.constraintsOK)
+        statement.bind(entry.validation.testsRan)
+        statement.bind(entry.validation.testsPassed)
+        statement.bind(entry.validation.validationErrors.jsonColumn)
+        statement.bind(entry.apply.attempts)
+        statement.bind(entry.apply.lastAttemptAt)
+        statement.bind(entry.apply.lastErrorCode)
+        statement.bind(entry.apply.lastErrorMessage)
+        statement.bind(entry.apply.workspacePath)
+        statement.bind(entry.apply.appliedFiles.jsonColumn)
+        statement.bind(entry.quarantine.isQuarantined)
+        statement.bind(entry.quarantine.quarantineReason)
+        statement.bind(entry.quarantine.quarantinePath)
+        statement.bind(entry.quarantine.quarantinedAt)
+        statement.bind(entry.relations.replacesPatchID)
+        statement.bind(entry.relations.rollbackOfPatchID)
+        statement.bind(entry.relations.chainID)
+        statement.bind(entry.createdAt)
+        statement.bind(entry.updatedAt)
     }
 
-    /// Decodes a row and reads the entry's state history from the event log.
-    private static let historyColumns = ColumnSet(["to_state", "at", "reason"])
-
-    static func decodePatch(_ db: Database, _ row: Row) throws -> PatchLedgerEntry {
-        let row = RowReader(row, patchColumnSet)
-        var entry = PatchLedgerEntry(
-            ledgerID: try Column.id(row, "ledger_id"), patchID: try Column.id(row, "patch_id"),
-            projectID: try Column.string(row, "project_id"), phaseID: row["phase_id"],
-            workstreamID: row["workstream_id"], executionRequestID: try Column.optionalID(row, "execution_request_id"),
-            relations: PatchRelations(
-                replacesPatchID: try Column.optionalID(row, "replaces_patch_id"),
-                rollbackOfPatchID: try Column.optionalID(row, "rollback_of_patch_id"), chainID: row["chain_id"]),
-            at: try Column.timestamp(row, "created_at"))
-        entry.state = try Column.enumeration(row, "state")
-        entry.updatedAt = try Column.timestamp(row, "updated_at")
-        entry.validation.formatOK = row["format_ok"]
-        entry.validation.scopeOK = row["scope_ok"]
-        entry.validation.constraintsOK = row["constraints_ok"]
-        entry.validation.testsRan = row["tests_ran"]
-        entry.validation.testsPassed = row["tests_passed"]
-        entry.validation.validationErrors = try Column.strings(row, "validation_errors")
-        entry.apply.attempts = row["apply_attempts"]
-        entry.apply.lastAttemptAt = try Column.optionalTimestamp(row, "last_attempt_at")
-        entry.apply.lastErrorCode = row["last_error_code"]
-        entry.apply.lastErrorMessage = row["last_error_message"]
-        entry.apply.workspacePath = row["workspace_path"]
-        entry.apply.appliedFiles = try Column.strings(row, "applied_files")
-        entry.quarantine.isQuarantined = row["is_quarantined"]
-        entry.quarantine.quarantineReason = row["quarantine_reason"]
-        entry.quarantine.quarantinePath = row["quarantine_path"]
-        entry.quarantine.quarantinedAt = try Column.optionalTimestamp(row, "quarantined_at")
-        let history = try db.cachedStatement(
-            sql: """
-                SELECT to_state, at, reason FROM events
-                WHERE entity_kind = 'patch' AND entity_id = ? AND to_state IS NOT NULL ORDER BY seq
-                """)
-        entry.stateHistory = try Row.fetchAll(history, arguments: [entry.ledgerID.description]).map { row in
-            let row = RowReader(row, historyColumns)
-            return PatchHistoryEntry(
-                state: try Column.enumeration(row, "to_state"), at: try Column.timestamp(row, "at"),
-                reason: row["reason"])
+    /// Reads the entries a `WHERE …` clause selects, each with its state history from the event log.
+    private static func fetchPatches(_ db: Database, where clause: String, _ arguments: [String?]) throws
+        -> [PatchLedgerEntry]
+    {
+        var select = try RawStatement(db, patchSelect + " " + clause)
+        for argument in arguments { select.bind(argument) }
+        var entries: [PatchLedgerEntry] = []
+        defer { select.finish() }
+        while try select.step() {
+            entries.append(try decodePatch(&select))
         }
+        select.finish()
+        for index in entries.indices {
+            entries[index].stateHistory = try history(db, entries[index].ledgerID)
+        }
+        return entries
+    }
+
+    private static func decodePatch(_ row: inout RawStatement) throws -> PatchLedgerEntry {
+        var entry = PatchLedgerEntry(
+            ledgerID: try row.nextID("ledger_id"), patchID: try row.nextID("patch_id"),
+            projectID: try row.nextString("project_id"), phaseID: row.nextText(), workstreamID: row.nextText(),
+            executionRequestID: try row.nextOptionalID(), at: Timestamp(milliseconds: 0))
+        entry.stateHistory = []
+        entry.state = try row.nextEnum("state")
+        entry.validation.formatOK = row.nextBool()
+        entry.validation.scopeOK = row.nextBool()
+        entry.validation.constraintsOK = row.nextBool()
+        entry.validation.testsRan = row.nextBool()
+        entry.validation.testsPassed = row.nextBool()
+        entry.validation.validationErrors = try row.nextStrings("validation_errors")
+        entry.apply.attempts = row.nextInt() ?? 0
+        entry.apply.lastAttemptAt = try row.nextOptionalTimestamp()
+        entry.apply.lastErrorCode = row.nextText()
+        entry.apply.lastErrorMessage = row.nextText()
+        entry.apply.workspacePath = row.nextText()
+        entry.apply.appliedFiles = try row.nextStrings("applied_files")
+        entry.quarantine.isQuarantined = row.nextBool()
+        entry.quarantine.quarantineReason = row.nextText()
+        entry.quarantine.quarantinePath = row.nextText()
+        entry.quarantine.quarantinedAt = try row.nextOptionalTimestamp()
+        entry.relations.replacesPatchID = try row.nextOptionalID()
+        entry.relations.rollbackOfPatchID = try row.nextOptionalID()
+        entry.relations.chainID = row.nextText()
+        entry.createdAt = try row.nextTimestamp("created_at")
+        entry.updatedAt = try row.nextTimestamp("updated_at")
         return entry
+    }
+
+    private static func history(_ db: Database, _ id: LedgerID) throws -> [PatchHistoryEntry] {
+        var select = try RawStatement(db, historySelect)
+        select.bind(id)
+        defer { select.finish() }
+        var history: [PatchHistoryEntry] = []
+        while try select.step() {
+            history.append(
+                PatchHistoryEntry(
+                    state: try select.nextEnum("to_state"), at: try select.nextTimestamp("at"),
+                    reason: select.nextText()))
+        }
+        return history
     }
 }

@@ -26,8 +26,12 @@ extension SQLiteStorage {
 
     public func updateWorker(_ id: WorkerID, _ change: Change<WorkerRecord>) throws -> WorkerRecord {
         try transition(
-            select: Self.selectWorkerByID, id: id.description, noun: "worker",
-            decode: { _, row in try Self.decodeWorker(row) }, state: { $0.state.rawValue },
+            id: id.description, noun: "worker",
+            load: { db in
+                try Row.fetchOne(db.cachedStatement(sql: Self.selectWorkerByID), arguments: [id.description]).map(
+                    Self.decodeWorker)
+            },
+            state: { $0.state.rawValue },
             write: { db, worker, expected in
                 var arguments = Self.workerArguments(worker, leading: [])
                 arguments += [worker.workerID.description, expected]

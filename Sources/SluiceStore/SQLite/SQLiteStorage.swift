@@ -124,16 +124,26 @@ public final class SQLiteStorage: Storage {
     // MARK: - Transactions
 
     /// Runs `body` in one IMMEDIATE transaction; any throw rolls everything back.
+    ///
+    /// BEGIN and COMMIT go through cached statements: GRDB's `inTransaction` parses them anew on
+    /// every call, which was a measurable share of a transition's cost.
     func write<T>(_ body: (Database) throws -> T) throws -> T {
         do {
-            var result: T?
-            try queue.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    result = try body(db)
-                    return .commit
+            return try queue.writeWithoutTransaction { db in
+                var begin = try RawStatement(db, "BEGIN IMMEDIATE")
+                try begin.execute()
+                do {
+                    let result = try body(db)
+                    var commit = try RawStatement(db, "COMMIT")
+                    try commit.execute()
+                    return result
+                } catch {
+                    if !db.isInsideTransaction { throw error }
+                    var rollback = try RawStatement(db, "ROLLBACK")
+                    try rollback.execute()
+                    throw error
                 }
             }
-            return result!
         } catch {
             throw SQLiteStorage.translate(error, while: "writing")
         }
@@ -150,14 +160,11 @@ public final class SQLiteStorage: Storage {
 
     /// Reads one row, applies `change`, writes with a compare-and-set on the state read, appends the event.
     func transition<Record>(
-        select: String, id: String, noun: String, decode: (Database, Row) throws -> Record,
-        state: (Record) -> String, write: (Database, Record, _ expectedState: String) throws -> Void,
-        change: Change<Record>
+        id: String, noun: String, load: (Database) throws -> Record?, state: (Record) -> String,
+        write: (Database, Record, _ expectedState: String) throws -> Void, change: Change<Record>
     ) throws -> Record {
         try self.write { db in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: select), arguments: [id])
-            else { throw SluiceError.notFound(noun, id) }
-            let current = try decode(db, row)
+            guard let current = try load(db) else { throw SluiceError.notFound(noun, id) }
             let (next, event) = try change(current)
             try write(db, next, state(current))
             guard db.changesCount == 1 else {
@@ -173,16 +180,21 @@ public final class SQLiteStorage: Storage {
     }
 
     static func append(_ event: Event, _ db: Database) throws {
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO events (entity_kind, entity_id, from_state, to_state, reason, at, actor, payload)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        ).execute(
-            arguments: [
-                event.entityKind.rawValue, event.entityID, event.fromState, event.toState, event.reason,
-                event.at.description, event.actor, JSONValue.object(event.payload).jsonText,
-            ])
+        var insert = try RawStatement(
+            db,
+            """
+            INSERT INTO events (entity_kind, entity_id, from_state, to_state, reason, at, actor, payload)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        insert.bind(event.entityKind.rawValue)
+        insert.bind(event.entityID)
+        insert.bind(event.fromState)
+        insert.bind(event.toState)
+        insert.bind(event.reason)
+        insert.bind(event.at)
+        insert.bind(event.actor)
+        insert.bind(event.payload.isEmpty ? "{}" : JSONValue.object(event.payload).jsonText)
+        try insert.execute()
     }
 
     // MARK: - Errors

@@ -1,0 +1,124 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+import SluiceCore
+
+/// A cached statement driven through SQLite's C API: typed binds and column reads without
+/// GRDB's per-row dictionaries and boxed values. Used on the transition path only, where the
+/// overhead of the general API was most of the cost of a write (see docs/benchmarks.md).
+///
+/// Reads are sequential: each `next…` call reads the following column of the current row.
+struct RawStatement {
+    private let statement: Statement
+    private let database: Database
+    private var column: Int32 = 0
+    private var parameter: Int32 = 0
+
+    /// Takes the cached statement for `sql`, reset and with no bindings.
+    init(_ database: Database, _ sql: String) throws {
+        self.database = database
+        self.statement = try database.cachedStatement(sql: sql)
+        sqlite3_reset(statement.sqliteStatement)
+        sqlite3_clear_bindings(statement.sqliteStatement)
+    }
+
+    private var handle: OpaquePointer { statement.sqliteStatement }
+
+    // MARK: - Binding, in parameter order
+
+    mutating func bind(_ value: String?) {
+        parameter += 1
+        if let value {
+            sqlite3_bind_text(handle, parameter, value, -1, RawStatement.transient)
+        } else {
+            sqlite3_bind_null(handle, parameter)
+        }
+    }
+
+    mutating func bind(_ value: Int?) {
+        parameter += 1
+        if let value {
+            sqlite3_bind_int64(handle, parameter, Int64(value))
+        } else {
+            sqlite3_bind_null(handle, parameter)
+        }
+    }
+
+    mutating func bind(_ value: Bool) {
+        parameter += 1
+        sqlite3_bind_int64(handle, parameter, value ? 1 : 0)
+    }
+
+    mutating func bind<Kind>(_ value: Identifier<Kind>?) { bind(value?.description) }
+
+    mutating func bind(_ value: Timestamp?) { bind(value?.description) }
+
+    // MARK: - Stepping
+
+    /// Steps once: true when a row is available to read.
+    mutating func step() throws -> Bool {
+        column = 0
+        switch sqlite3_step(handle) {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        case let code:
+            let message = String(cString: sqlite3_errmsg(database.sqliteConnection))
+            sqlite3_reset(handle)
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: statement.sql)
+        }
+    }
+
+    /// Runs a statement that returns no rows.
+    mutating func execute() throws {
+        defer { sqlite3_reset(handle) }
+        _ = try step()
+    }
+
+    /// Ends the reading of rows, releasing the statement.
+    func finish() { sqlite3_reset(handle) }
+
+    // MARK: - Reading, in column order
+
+    mutating func nextText() -> String? {
+        defer { column += 1 }
+        guard sqlite3_column_type(handle, column) != SQLITE_NULL, let bytes = sqlite3_column_text(handle, column) else {
+            return nil
+        }
+        let count = Int(sqlite3_column_bytes(handle, column))
+        return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
+    }
+
+    mutating func nextInt() -> Int? {
+        defer { column += 1 }
+        guard sqlite3_column_type(handle, column) != SQLITE_NULL else { return nil }
+        return Int(sqlite3_column_int64(handle, column))
+    }
+
+    mutating func nextBool() -> Bool { (nextInt() ?? 0) != 0 }
+
+    mutating func nextString(_ name: String) throws -> String {
+        guard let text = nextText() else { throw Column.corrupt(name) }
+        return text
+    }
+
+    mutating func nextTimestamp(_ name: String) throws -> Timestamp { try Timestamp(parsing: nextString(name)) }
+
+    mutating func nextOptionalTimestamp() throws -> Timestamp? { try nextText().map(Timestamp.init(parsing:)) }
+
+    mutating func nextID<Kind>(_ name: String) throws -> Identifier<Kind> { try Identifier(parsing: nextString(name)) }
+
+    mutating func nextOptionalID<Kind>() throws -> Identifier<Kind>? { try nextText().map(Identifier.init(parsing:)) }
+
+    mutating func nextEnum<E: RawRepresentable>(_ name: String) throws -> E where E.RawValue == String {
+        guard let value = E(rawValue: try nextString(name)) else { throw Column.corrupt(name) }
+        return value
+    }
+
+    mutating func nextStrings(_ name: String) throws -> [String] {
+        let text = try nextString(name)
+        return text == "[]" ? [] : try SluiceJSON.decode([String].self, from: Data(text.utf8), what: "column \(name)")
+    }
+
+    /// SQLite copies the bound text before the call returns.
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+}
