@@ -63,20 +63,22 @@ public struct BenchmarkSuite: Sendable {
     }
 
     /// The benchmark groups, by the name `--only` takes.
-    public static let groups = ["baseline", "patches", "workers", "costs"]
+    public static let groups = ["baseline", "patches", "patches-durable", "patches-memory", "workers", "costs"]
 
     /// Runs the benchmarks in order (only the named groups, when given), handing each result to
     /// `emit` as soon as it is measured.
     public func run(only: Set<String>? = nil, emit: (BenchmarkResult) -> Void) throws {
         func wanted(_ group: String) -> Bool { only?.contains(group) ?? true }
         var baseline: Double?
-        if wanted("baseline") || wanted("patches") {
+        if wanted("baseline") || wanted("patches") || wanted("patches-durable") {
             let result = try commitBaseline()
             baseline = result.value
             emit(result)
         }
-        if wanted("patches") {
+        if wanted("patches") || wanted("patches-durable") {
             emit(try patchTransitions(durable: true, baseline: baseline))
+        }
+        if wanted("patches") || wanted("patches-memory") {
             emit(try patchTransitions(durable: false, baseline: nil))
         }
         if wanted("workers") { emit(try workerCycles()) }

@@ -2,7 +2,8 @@ import Foundation
 import SluiceBench
 
 // sluice-bench [--quick] [--only GROUP,...]: prints one JSON object per benchmark. Run it in
-// release: swift run -c release sluice-bench. Groups: baseline, patches, workers, costs.
+// release: swift run -c release sluice-bench. Groups: baseline, patches (patches-durable,
+// patches-memory), workers, costs.
 let arguments = CommandLine.arguments.dropFirst()
 let quick = arguments.contains("--quick")
 var only: Set<String>?

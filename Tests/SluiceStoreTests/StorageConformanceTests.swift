@@ -155,6 +155,23 @@ struct StorageConformanceTests {
         #expect(try storage.patches(PatchFilter(projectID: "other")).isEmpty)
     }
 
+    @Test("paths and reasons with quotes, backslashes and non-ASCII text round-trip", arguments: StorageFactory.all)
+    func awkwardText(factory: StorageFactory) throws {
+        let (storage, directory) = try factory.make(FakeDatabaseClock())
+        defer { withExtendedLifetime(directory) {} }
+        var entry = PatchLedgerEntry(ledgerID: .make(), patchID: .make(), projectID: "p\"q", at: now)
+        entry.state = .queued
+        try storage.insertPatch(entry, event: event(.patch, entry.ledgerID.description, from: nil, to: "queued"))
+        let files = ["src/a\"b.py", "c\\d.txt", "dossier/été.md", "tab\there", "plain.swift"]
+        let applied = try storage.updatePatch(entry.ledgerID) { current in
+            let next = try current.applying(.applySucceeded(workspacePath: "/tmp/w s", files: files), at: self.now)
+            return (next, self.event(.patch, current.ledgerID.description, from: "queued", to: "applied"))
+        }
+        #expect(applied.apply.appliedFiles == files)
+        #expect(try storage.patch(entry.ledgerID)?.apply.appliedFiles == files)
+        #expect(try storage.patch(entry.ledgerID)?.projectID == "p\"q")
+    }
+
     @Test("a gate round-trips with criteria, results and decision", arguments: StorageFactory.all)
     func gateRoundTrip(factory: StorageFactory) throws {
         let (storage, directory) = try factory.make(FakeDatabaseClock())

@@ -48,15 +48,16 @@ public struct ULID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// The canonical 26-character upper-case form.
     public var description: String {
-        var chars = [UInt8](repeating: 0, count: 26)
-        var hi = high
-        var lo = low
-        for index in stride(from: 25, through: 0, by: -1) {
-            chars[index] = ULID.alphabet[Int(lo & 0x1F)]
-            lo = lo >> 5 | hi << 59
-            hi >>= 5
+        String(unsafeUninitializedCapacity: 26) { chars in
+            var hi = high
+            var lo = low
+            for index in stride(from: 25, through: 0, by: -1) {
+                chars[index] = ULID.alphabet[Int(lo & 0x1F)]
+                lo = lo >> 5 | hi << 59
+                hi >>= 5
+            }
+            return 26
         }
-        return String(decoding: chars, as: UTF8.self)
     }
 
     public static func < (lhs: ULID, rhs: ULID) -> Bool {

@@ -14,7 +14,11 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     ///
     /// - Throws: ``SluiceError`` with code `invalidInput`.
     public init(parsing text: String) throws {
-        let bytes = Array(text.utf8)
+        var utf8 = text
+        self = try utf8.withUTF8 { try Timestamp(utf8: $0, text: text) }
+    }
+
+    private init(utf8 bytes: UnsafeBufferPointer<UInt8>, text: String) throws {
         func fail() -> SluiceError {
             SluiceError.invalidInput("'\(text)' is not an ISO 8601 UTC timestamp (YYYY-MM-DDTHH:MM:SS.sssZ)")
         }
@@ -61,16 +65,35 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// The ISO 8601 UTC form with milliseconds.
     public var description: String {
         let totalSeconds = Timestamp.floorDivide(milliseconds, 1000)
-        let millis = milliseconds - totalSeconds * 1000
+        let millis = Int(milliseconds - totalSeconds * 1000)
         let days = Timestamp.floorDivide(totalSeconds, 86_400)
-        let secondsOfDay = totalSeconds - days * 86_400
+        let secondsOfDay = Int(totalSeconds - days * 86_400)
         let (year, month, day) = Timestamp.civilFromDays(days)
-        func pad(_ value: Int64, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        // Written digit by digit into a fixed buffer: this runs several times on every write.
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            func put(_ value: Int, _ width: Int, at offset: Int) {
+                var value = value
+                for index in stride(from: offset + width - 1, through: offset, by: -1) {
+                    buffer[index] = UInt8(48 + value % 10)
+                    value /= 10
+                }
+            }
+            put(Int(max(0, min(9999, year))), 4, at: 0)
+            buffer[4] = UInt8(ascii: "-")
+            put(Int(month), 2, at: 5)
+            buffer[7] = UInt8(ascii: "-")
+            put(Int(day), 2, at: 8)
+            buffer[10] = UInt8(ascii: "T")
+            put(secondsOfDay / 3600, 2, at: 11)
+            buffer[13] = UInt8(ascii: ":")
+            put(secondsOfDay / 60 % 60, 2, at: 14)
+            buffer[16] = UInt8(ascii: ":")
+            put(secondsOfDay % 60, 2, at: 17)
+            buffer[19] = UInt8(ascii: ".")
+            put(millis, 3, at: 20)
+            buffer[23] = UInt8(ascii: "Z")
+            return 24
         }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondsOfDay / 3600, 2)):"
-            + "\(pad(secondsOfDay / 60 % 60, 2)):\(pad(secondsOfDay % 60, 2)).\(pad(millis, 3))Z"
     }
 
     /// The timestamp `milliseconds` later.

@@ -116,7 +116,31 @@ struct RawStatement {
 
     mutating func nextStrings(_ name: String) throws -> [String] {
         let text = try nextString(name)
-        return text == "[]" ? [] : try SluiceJSON.decode([String].self, from: Data(text.utf8), what: "column \(name)")
+        if text == "[]" { return [] }
+        if let strings = RawStatement.simpleStringArray(text) { return strings }
+        return try SluiceJSON.decode([String].self, from: Data(text.utf8), what: "column \(name)")
+    }
+
+    /// Parses `["a","b"]` when no string holds an escape (the common case for paths); nil otherwise,
+    /// and the caller falls back to the full decoder.
+    static func simpleStringArray(_ text: String) -> [String]? {
+        let bytes = Array(text.utf8)
+        guard bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]"), !bytes.contains(UInt8(ascii: "\\"))
+        else { return nil }
+        var strings: [String] = []
+        var index = 1
+        while index < bytes.count - 1 {
+            guard bytes[index] == UInt8(ascii: "\"") else { return nil }
+            guard let end = bytes[(index + 1)...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+            strings.append(String(decoding: bytes[(index + 1)..<end], as: UTF8.self))
+            index = end + 1
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+            } else if index != bytes.count - 1 {
+                return nil
+            }
+        }
+        return strings
     }
 
     /// SQLite copies the bound text before the call returns.
