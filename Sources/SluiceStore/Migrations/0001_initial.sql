@@ -1,5 +1,6 @@
 -- Sluice schema, version 1. A released migration is never edited: add a new numbered file.
 -- Timestamps are ISO 8601 UTC text of fixed width, so text order is time order.
+-- Entity tables are keyed by their ULID WITHOUT ROWID: one B-tree seek per lookup, no second index.
 -- Money is stored as integer billionths of the currency unit, so SQL sums are exact.
 
 CREATE TABLE workers (
@@ -23,7 +24,7 @@ CREATE TABLE workers (
     timeout_seconds      INTEGER NOT NULL CHECK (timeout_seconds >= 1),
     metadata             TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
     CHECK ((state = 'busy') = (current_task_id IS NOT NULL) OR state = 'paused')
-);
+) WITHOUT ROWID;
 CREATE INDEX workers_by_state ON workers (state, started_at);
 CREATE INDEX workers_by_type ON workers (worker_type, started_at);
 
@@ -57,7 +58,7 @@ CREATE TABLE patch_ledger (
     chain_id             TEXT,
     created_at           TEXT NOT NULL,
     updated_at           TEXT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX patch_ledger_by_project ON patch_ledger (project_id, created_at);
 CREATE INDEX patch_ledger_by_state ON patch_ledger (state, created_at);
 CREATE INDEX patch_ledger_by_workstream ON patch_ledger (workstream_id, created_at);
@@ -81,7 +82,7 @@ CREATE TABLE test_gates (
     created_at           TEXT NOT NULL,
     updated_at           TEXT NOT NULL,
     metadata             TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata))
-);
+) WITHOUT ROWID;
 CREATE INDEX test_gates_by_state ON test_gates (state, created_at);
 CREATE INDEX test_gates_by_project ON test_gates (project_id, created_at);
 
@@ -100,7 +101,7 @@ CREATE TABLE costs (
     recorded_at          TEXT NOT NULL,
     metadata             TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
     CHECK ((usage_quantity_units IS NULL) = (usage_rate_units IS NULL))
-);
+) WITHOUT ROWID;
 CREATE INDEX costs_by_recorded ON costs (recorded_at, cost_id);
 CREATE INDEX costs_by_project ON costs (project_id, recorded_at);
 CREATE INDEX costs_by_request ON costs (execution_request_id, recorded_at);
@@ -139,7 +140,8 @@ END;
 
 -- The append-only log of every transition of every component.
 CREATE TABLE events (
-    seq                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- Rows are never deleted (see the triggers below), so the rowid alone is monotonic.
+    seq                  INTEGER PRIMARY KEY,
     entity_kind          TEXT NOT NULL CHECK (entity_kind IN ('worker', 'patch', 'gate', 'cost')),
     entity_id            TEXT NOT NULL,
     from_state           TEXT,

@@ -18,8 +18,12 @@ extension SQLiteStorage {
         "INSERT INTO patch_ledger (ledger_id, \(patchColumns.joined(separator: ", "))) VALUES ("
         + Array(repeating: "?", count: patchColumns.count + 1).joined(separator: ", ") + ")"
 
+    /// The columns a transition may change. Identity, ownership and relations are fixed at
+    /// creation; leaving them out of the SET list spares SQLite the upkeep of their indexes.
+    private static let mutableColumns = Array(patchColumns[5...21]) + ["updated_at"]
+
     private static let patchUpdate =
-        "UPDATE patch_ledger SET \(patchColumns.map { "\($0) = ?" }.joined(separator: ", "))"
+        "UPDATE patch_ledger SET \(mutableColumns.map { "\($0) = ?" }.joined(separator: ", "))"
         + " WHERE ledger_id = ? AND state = ?"
 
     private static let historySelect = """
@@ -44,7 +48,7 @@ extension SQLiteStorage {
             state: { $0.state.rawValue },
             write: { db, entry, expected in
                 var update = try RawStatement(db, Self.patchUpdate)
-                Self.bindColumns(entry, &update)
+                Self.bindMutableColumns(entry, &update, relations: false)
                 update.bind(entry.ledgerID)
                 update.bind(expected)
                 try update.execute()
@@ -79,6 +83,13 @@ extension SQLiteStorage {
         statement.bind(entry.phaseID)
         statement.bind(entry.workstreamID)
         statement.bind(entry.executionRequestID)
+        bindMutableColumns(entry, &statement, relations: true)
+    }
+
+    /// Binds `state` … `updated_at` in `patchColumns` order; the relations and `created_at` only
+    /// when inserting.
+    private static func bindMutableColumns(_ entry: PatchLedgerEntry, _ statement: inout RawStatement, relations: Bool)
+    {
         statement.bind(entry.state.rawValue)
         statement.bind(entry.validation.formatOK)
         statement.bind(entry.validation.scopeOK)
@@ -96,10 +107,12 @@ extension SQLiteStorage {
         statement.bind(entry.quarantine.quarantineReason)
         statement.bind(entry.quarantine.quarantinePath)
         statement.bind(entry.quarantine.quarantinedAt)
-        statement.bind(entry.relations.replacesPatchID)
-        statement.bind(entry.relations.rollbackOfPatchID)
-        statement.bind(entry.relations.chainID)
-        statement.bind(entry.createdAt)
+        if relations {
+            statement.bind(entry.relations.replacesPatchID)
+            statement.bind(entry.relations.rollbackOfPatchID)
+            statement.bind(entry.relations.chainID)
+            statement.bind(entry.createdAt)
+        }
         statement.bind(entry.updatedAt)
     }
 
