@@ -23,7 +23,8 @@ struct DiffParserTests {
         let file = diff.files[0]
         #expect(file.oldPath == "src/calc.py" && file.newPath == "src/calc.py")
         #expect(file.change == .modified)
-        #expect(file.hunks == [Hunk(oldStart: 1, oldCount: 3, newStart: 1, newCount: 4, addedLines: 2, removedLines: 1)])
+        #expect(
+            file.hunks == [Hunk(oldStart: 1, oldCount: 3, newStart: 1, newCount: 4, addedLines: 2, removedLines: 1)])
         #expect(diff.changedLines == 3)
     }
 

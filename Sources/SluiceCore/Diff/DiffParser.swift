@@ -62,7 +62,9 @@ private struct Parser {
                 let new = try headerPath(next.dropFirst(4))
                 try startPlainOrAttach(old: old, new: new)
             } else if line.starts(with: Self.atAt) {
-                guard current != nil else { throw DiffError(line: lineNumber, message: "a hunk before any file header") }
+                guard current != nil else {
+                    throw DiffError(line: lineNumber, message: "a hunk before any file header")
+                }
                 try hunk(line)
             } else if current != nil {
                 extendedHeader(line)
@@ -123,7 +125,9 @@ private struct Parser {
             text = String(decoding: bytes[..<end], as: UTF8.self)
             while text.hasSuffix(" ") { text.removeLast() }
         }
-        return text == "/dev/null" ? nil : Self.strip(text)
+        if text == "/dev/null" { return nil }
+        // An absolute path is kept as it is, so that validation refuses it rather than guessing.
+        return text.hasPrefix("/") ? text : Self.strip(text)
     }
 
     mutating func startPlainOrAttach(old: String?, new: String?) throws {
@@ -214,6 +218,9 @@ private struct Parser {
             case 0x2B:
                 newLeft -= 1
                 added += 1
+                if current?.newMode == "120000" {
+                    current?.symlinkTarget = String(decoding: line.dropFirst(), as: UTF8.self)
+                }
             case 0x5C:
                 continue
             default:
@@ -225,7 +232,8 @@ private struct Parser {
             if oldLeft < 0 || newLeft < 0 {
                 throw DiffError(
                     line: lineNumber,
-                    message: "hunk at line \(headerLine) of \(current?.path ?? "?") has more lines than its header says")
+                    message: "hunk at line \(headerLine) of \(current?.path ?? "?") has more lines than its header says"
+                )
             }
         }
         if let next = peekLine(), next.first == 0x5C { _ = nextLine() }

@@ -29,6 +29,8 @@ public struct FileDiff: Hashable, Sendable {
     /// Whether the diff marks the file as binary (its content is not in hunks).
     public var isBinary: Bool
     public var hunks: [Hunk]
+    /// For a file whose new mode is a symbolic link (120000), the link's target from the diff.
+    public var symlinkTarget: String?
 
     public init(
         oldPath: String?, newPath: String?, change: Change, oldMode: String? = nil, newMode: String? = nil,
