@@ -14,6 +14,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // Pure domain: no storage, network or process imports.
@@ -29,7 +31,13 @@ let package = Package(
             resources: [.copy("Migrations")]
         ),
         // The four services over a store.
-        .target(name: "SluiceEngine", dependencies: ["SluiceCore", "SluiceStore"]),
+        .target(
+            name: "SluiceEngine",
+            dependencies: [
+                "SluiceCore", "SluiceStore", .product(name: "Yams", package: "Yams"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
+        ),
         // The command-line commands, in a library so in-process tests cover them.
         .target(
             name: "SluiceCLI",

@@ -1,0 +1,68 @@
+/// The format of a gate's results file.
+public enum ReportFormat: String, CaseIterable, Sendable {
+    case junit, tap
+
+    /// The format a file name suggests: `.tap` is TAP, anything else JUnit XML.
+    public static func guess(from path: String) -> ReportFormat {
+        path.lowercased().hasSuffix(".tap") ? .tap : .junit
+    }
+}
+
+/// One gate of `sluice.yml`.
+public struct GateConfig: Hashable, Sendable {
+    public var name: String
+    public var type: GateType
+    /// Run with `/bin/sh -c` in the workspace.
+    public var command: String
+    /// Where the command writes its test report, relative to the workspace; nil: judge by exit code.
+    public var results: String?
+    public var resultsFormat: ReportFormat
+    /// Where the command writes Cobertura XML or lcov coverage, relative to the workspace.
+    public var coverage: String?
+    public var criteria: GateCriteria
+
+    public init(
+        name: String, type: GateType, command: String, results: String? = nil, resultsFormat: ReportFormat? = nil,
+        coverage: String? = nil, criteria: GateCriteria = GateCriteria()
+    ) {
+        self.name = name
+        self.type = type
+        self.command = command
+        self.results = results
+        self.resultsFormat = resultsFormat ?? results.map(ReportFormat.guess(from:)) ?? .junit
+        self.coverage = coverage
+        self.criteria = criteria
+    }
+
+    /// The time limit: the criteria's, else ten minutes.
+    public var timeoutSeconds: Int { criteria.timeoutSeconds ?? 600 }
+}
+
+/// `sluice.yml`: the target branch, the gates, the patch policy and cost rates.
+/// It is always read from the target branch, never from a patch.
+public struct SluiceConfig: Hashable, Sendable {
+    public var targetBranch: String
+    public var gates: [GateConfig]
+    public var policy: PatchPolicy
+    /// What one second of gate time costs (a `compute_time` cost per gate run).
+    public var computeRate: ExactDecimal
+    public var currency: Currency
+    /// The most bytes of a gate's output kept in its log (the end is kept).
+    public var logLimitBytes: Int
+    /// Seconds between SIGTERM and SIGKILL when a gate overruns.
+    public var graceSeconds: Int
+
+    public init(
+        targetBranch: String, gates: [GateConfig] = [], policy: PatchPolicy = PatchPolicy(),
+        computeRate: ExactDecimal = .zero, currency: Currency = .usd, logLimitBytes: Int = 1 << 20,
+        graceSeconds: Int = 5
+    ) {
+        self.targetBranch = targetBranch
+        self.gates = gates
+        self.policy = policy
+        self.computeRate = computeRate
+        self.currency = currency
+        self.logLimitBytes = logLimitBytes
+        self.graceSeconds = graceSeconds
+    }
+}

@@ -1,0 +1,235 @@
+import SluiceCore
+import Yams
+
+/// Reads `sluice.yml`. Every error names the file's line.
+public enum ConfigLoader {
+    /// The file name, at the repository root.
+    public static let fileName = "sluice.yml"
+
+    /// Parses the YAML text of `sluice.yml`.
+    ///
+    /// - Parameter defaultBranch: used when the file names no `target_branch`.
+    /// - Throws: ``SluiceError`` (`invalidInput`): `sluice.yml line N: …`.
+    public static func parse(_ text: String, defaultBranch: String) throws -> SluiceConfig {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw SluiceError.invalidInput("\(fileName) \(describe(error))")
+        }
+        var config = SluiceConfig(targetBranch: defaultBranch)
+        guard let root else { return config }
+        let top = try mapping(root, "the file")
+        try refuseUnknown(top, ["target_branch", "gates", "policy", "costs", "logs"], in: "the file")
+        if let branch = top["target_branch"] { config.targetBranch = try string(branch, "target_branch") }
+        if let gates = top["gates"] {
+            guard case .sequence(let items) = gates else { throw problem(gates, "gates must be a list") }
+            config.gates = try items.map(gate)
+            var seen = Set<String>()
+            for (item, gate) in zip(items, config.gates) where !seen.insert(gate.name).inserted {
+                throw problem(item, "two gates are named \(gate.name)")
+            }
+        }
+        if let policy = top["policy"] { config.policy = try self.policy(policy) }
+        if let costs = top["costs"] {
+            let map = try mapping(costs, "costs")
+            try refuseUnknown(map, ["compute_rate", "currency"], in: "costs")
+            if let rate = map["compute_rate"] {
+                config.computeRate = try wrap(rate) { try ExactDecimal(parsing: try string(rate, "compute_rate")) }
+                if config.computeRate.isNegative { throw problem(rate, "compute_rate must not be negative") }
+            }
+            if let currency = map["currency"] {
+                config.currency = try wrap(currency) { try Currency(try string(currency, "currency")) }
+            }
+        }
+        if let logs = top["logs"] {
+            let map = try mapping(logs, "logs")
+            try refuseUnknown(map, ["max_bytes", "grace_seconds"], in: "logs")
+            if let bytes = map["max_bytes"] { config.logLimitBytes = try integer(bytes, "max_bytes", minimum: 1024) }
+            if let grace = map["grace_seconds"] {
+                config.graceSeconds = try integer(grace, "grace_seconds", minimum: 1)
+            }
+        }
+        return config
+    }
+
+    // MARK: - Sections
+
+    static func gate(_ node: Node) throws -> GateConfig {
+        let map = try mapping(node, "a gate")
+        try refuseUnknown(map, ["name", "type", "command", "results", "format", "coverage", "criteria"], in: "a gate")
+        guard let nameNode = map["name"] else { throw problem(node, "a gate needs a name") }
+        let name = try string(nameNode, "name")
+        guard let commandNode = map["command"] else { throw problem(node, "gate \(name) needs a command") }
+        var type = GateType.custom
+        if let typeNode = map["type"] {
+            let text = try string(typeNode, "type")
+            guard let parsed = GateType(rawValue: text) else {
+                throw problem(
+                    typeNode,
+                    "unknown gate type '\(text)'; expected one of: "
+                        + GateType.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            type = parsed
+        }
+        var format: ReportFormat?
+        if let formatNode = map["format"] {
+            let text = try string(formatNode, "format")
+            guard let parsed = ReportFormat(rawValue: text) else {
+                throw problem(formatNode, "unknown results format '\(text)'; expected junit or tap")
+            }
+            format = parsed
+        }
+        var criteria = GateCriteria()
+        if let criteriaNode = map["criteria"] {
+            let c = try mapping(criteriaNode, "criteria")
+            try refuseUnknown(
+                c, ["min_coverage", "max_failures", "required_tests", "timeout_seconds", "custom_rules"], in: "criteria"
+            )
+            if let value = c["min_coverage"] {
+                guard let number = value.float, number.isFinite, (0...100).contains(number) else {
+                    throw problem(value, "min_coverage must be a number from 0 to 100")
+                }
+                criteria.minCoverage = number
+            }
+            if let value = c["max_failures"] { criteria.maxFailures = try integer(value, "max_failures", minimum: 0) }
+            if let value = c["timeout_seconds"] {
+                criteria.timeoutSeconds = try integer(value, "timeout_seconds", minimum: 1)
+            }
+            if let value = c["required_tests"] { criteria.requiredTests = try strings(value, "required_tests") }
+        }
+        return GateConfig(
+            name: name, type: type, command: try string(commandNode, "command"),
+            results: try map["results"].map { try string($0, "results") }, resultsFormat: format,
+            coverage: try map["coverage"].map { try string($0, "coverage") }, criteria: criteria)
+    }
+
+    static func policy(_ node: Node) throws -> PatchPolicy {
+        let map = try mapping(node, "policy")
+        try refuseUnknown(
+            map,
+            [
+                "allow", "deny", "protected", "tests", "max_files", "max_changed_lines", "allow_binary",
+                "max_apply_attempts",
+            ],
+            in: "policy")
+        var policy = PatchPolicy()
+        if let value = map["allow"] { policy.allow = try strings(value, "allow").map(Glob.init) }
+        if let value = map["deny"] { policy.deny = try strings(value, "deny").map(Glob.init) }
+        if let value = map["protected"] { policy.protected = try strings(value, "protected").map(Glob.init) }
+        if let value = map["tests"] { policy.tests = try strings(value, "tests").map(Glob.init) }
+        if let value = map["max_files"] { policy.maxFiles = try integer(value, "max_files", minimum: 1) }
+        if let value = map["max_changed_lines"] {
+            policy.maxChangedLines = try integer(value, "max_changed_lines", minimum: 1)
+        }
+        if let value = map["allow_binary"] {
+            guard let flag = value.bool else { throw problem(value, "allow_binary must be true or false") }
+            policy.allowBinary = flag
+        }
+        if let value = map["max_apply_attempts"] {
+            policy.maxApplyAttempts = try integer(value, "max_apply_attempts", minimum: 1)
+        }
+        // sluice.yml is always protected: a patch may not change its own gates.
+        if !policy.protected.contains(where: { $0.matches(fileName) }) { policy.protected.append(Glob(fileName)) }
+        return policy
+    }
+
+    // MARK: - Values
+
+    static func mapping(_ node: Node, _ what: String) throws -> Node.Mapping {
+        guard case .mapping(let map) = node else { throw problem(node, "\(what) must be a mapping of keys to values") }
+        return map
+    }
+
+    static func refuseUnknown(_ map: Node.Mapping, _ known: Set<String>, in what: String) throws {
+        for key in map.keys {
+            guard let name = key.string, known.contains(name) else {
+                throw problem(
+                    key,
+                    "unknown key '\(key.string ?? "?")' in \(what); expected one of: \(known.sorted().joined(separator: ", "))"
+                )
+            }
+        }
+    }
+
+    static func string(_ node: Node, _ what: String) throws -> String {
+        guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
+            throw problem(node, "\(what) must be a text value")
+        }
+        return scalar.string
+    }
+
+    static func strings(_ node: Node, _ what: String) throws -> [String] {
+        guard case .sequence(let items) = node else { throw problem(node, "\(what) must be a list") }
+        return try items.map { try string($0, "each item of \(what)") }
+    }
+
+    static func integer(_ node: Node, _ what: String, minimum: Int) throws -> Int {
+        guard let value = node.int, value >= minimum else {
+            throw problem(node, "\(what) must be a whole number of at least \(minimum)")
+        }
+        return value
+    }
+
+    static func wrap<T>(_ node: Node, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as SluiceError {
+            throw problem(node, error.message)
+        }
+    }
+
+    static func problem(_ node: Node, _ message: String) -> SluiceError {
+        let line = node.mark.map { "line \($0.line)" } ?? "?"
+        return SluiceError.invalidInput("\(fileName) \(line): \(message)")
+    }
+
+    static func describe(_ error: YamlError) -> String {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+            return "line \(mark.line): \(problem)"
+        default:
+            return "is not valid YAML: \(error)"
+        }
+    }
+
+    // MARK: - The starter file
+
+    /// The commented file `sluice init` writes when there is none.
+    public static func starter(branch: String) -> String {
+        """
+        # Sluice configuration. It is always read from the target branch, never from a patch,
+        # so a patch cannot change its own gates.
+        target_branch: \(branch)
+
+        # Each gate runs in the patch's workspace with /bin/sh -c. With `results`, the report
+        # (JUnit XML, or TAP for .tap files) decides; without it, the exit code does.
+        gates:
+          - name: tests
+            type: unit_tests
+            command: "true"   # replace with your test command, e.g. python3 -m pytest -q --junitxml=.sluice-results/junit.xml
+            # results: .sluice-results/junit.xml
+            # coverage: coverage.xml           # Cobertura XML or lcov
+            criteria:
+              max_failures: 0
+              timeout_seconds: 600
+              # min_coverage: 80
+              # required_tests: [tests.test_calc.test_add]
+
+        policy:
+          allow: ["**"]
+          deny: []                 # .git/ and .sluice/ are always denied
+          protected: [sluice.yml, ".ci/**"]
+          tests: ["tests/**"]
+          max_files: 100
+          max_changed_lines: 5000
+          allow_binary: false
+          max_apply_attempts: 3
+
+        costs:
+          compute_rate: 0          # cost of one second of gate time
+          currency: USD
+
+        """
+    }
+}

@@ -1,0 +1,84 @@
+import SluiceCore
+import SluiceEngine
+import Testing
+
+@Suite("sluice.yml")
+struct ConfigLoaderTests {
+    static let example = """
+        target_branch: main
+        gates:
+          - name: unit
+            type: unit_tests
+            command: python3 -m pytest -q --junitxml=.sluice-results/junit.xml
+            results: .sluice-results/junit.xml
+            coverage: coverage.xml
+            criteria: {max_failures: 0, min_coverage: 80, required_tests: [tests.test_calc.test_add], timeout_seconds: 600}
+        policy:
+          allow: ["**"]
+          deny: []
+          protected: [sluice.yml, ".ci/**"]
+          tests: ["tests/**"]
+          max_files: 100
+          max_changed_lines: 5000
+          allow_binary: false
+          max_apply_attempts: 3
+        costs: {compute_rate: 0.002, currency: EUR}
+        """
+
+    @Test("the issue's example parses into the configuration it describes")
+    func example() throws {
+        let config = try ConfigLoader.parse(Self.example, defaultBranch: "trunk")
+        #expect(config.targetBranch == "main")
+        let gate = try #require(config.gates.first)
+        #expect(gate.name == "unit" && gate.type == .unitTests && gate.resultsFormat == .junit)
+        #expect(gate.results == ".sluice-results/junit.xml" && gate.coverage == "coverage.xml")
+        #expect(
+            gate.criteria
+                == GateCriteria(
+                    minCoverage: 80, maxFailures: 0, requiredTests: ["tests.test_calc.test_add"], timeoutSeconds: 600))
+        #expect(
+            config.policy.maxApplyAttempts == 3 && config.policy.protected.map(\.pattern) == ["sluice.yml", ".ci/**"])
+        #expect(config.computeRate.description == "0.002" && config.currency.code == "EUR")
+    }
+
+    @Test("an empty file gives the defaults on the default branch, and sluice.yml stays protected")
+    func defaults() throws {
+        let config = try ConfigLoader.parse("", defaultBranch: "trunk")
+        #expect(config.targetBranch == "trunk" && config.gates.isEmpty)
+        let custom = try ConfigLoader.parse("policy: {protected: [\"docs/**\"]}", defaultBranch: "main")
+        #expect(custom.policy.protected.map(\.pattern) == ["docs/**", "sluice.yml"])
+    }
+
+    @Test("the starter file parses")
+    func starter() throws {
+        let config = try ConfigLoader.parse(ConfigLoader.starter(branch: "main"), defaultBranch: "x")
+        #expect(config.targetBranch == "main" && config.gates.map(\.name) == ["tests"])
+    }
+
+    @Test(
+        "a malformed file is an error naming the line",
+        arguments: [
+            ("gates:\n  - name: unit\n    command: [unclosed\n", "sluice.yml line"),
+            (
+                "target_branch: main\ngates:\n  - name: unit\n    type: fuzz\n    command: x\n",
+                "line 4: unknown gate type 'fuzz'"
+            ),
+            ("gates:\n  - name: unit\n", "line 2: gate unit needs a command"),
+            ("policy:\n  max_files: -3\n", "line 2: max_files must be a whole number of at least 1"),
+            ("policy:\n  frobnicate: 1\n", "line 2: unknown key 'frobnicate' in policy"),
+            (
+                "gates:\n  - {name: a, command: x, criteria: {min_coverage: 120}}\n",
+                "min_coverage must be a number from 0 to 100"
+            ),
+            ("gates:\n  - {name: a, command: x}\n  - {name: a, command: y}\n", "line 3: two gates are named a"),
+            ("costs: {currency: dollars}\n", "line 1: 'dollars' is not a currency code"),
+        ])
+    func malformed(text: String, message: String) {
+        #expect {
+            try ConfigLoader.parse(text, defaultBranch: "main")
+        } throws: { error in
+            let error = error as? SluiceError
+            return error?.code == .invalidInput && error?.message.contains(message) == true
+        }
+    }
+}
