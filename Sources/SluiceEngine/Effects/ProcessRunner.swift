@@ -1,0 +1,169 @@
+import Foundation
+import SluiceCore
+import Subprocess
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+#if canImport(System)
+    import System
+#else
+    import SystemPackage
+#endif
+
+/// How a command ended.
+public struct ProcessOutcome: Hashable, Sendable {
+    /// The exit code, when the process exited by itself.
+    public var exitCode: Int?
+    /// The signal that ended it, if one did.
+    public var signal: Int?
+    /// Whether Sluice ended it for running past its time limit.
+    public var timedOut: Bool
+    /// Why it could not be started, if it could not.
+    public var launchError: String?
+    /// Wall-clock seconds from start to end.
+    public var seconds: Double
+    /// Whether the log file was cut to its limit (its end is kept).
+    public var logTruncated: Bool
+}
+
+/// Runs shell commands for gates: in their own session and process group, with a time limit
+/// (SIGTERM to the group, then SIGKILL after a grace period), output captured to a bounded log.
+/// When the command ends, whatever is left of its process group is killed: no process of a gate
+/// outlives it.
+public struct ProcessRunner: Sendable {
+    public init() {}
+
+    /// Runs `/bin/sh -c command` in `directory`.
+    public func run(
+        shell command: String, in directory: String, timeout: Duration, grace: Duration, log logPath: String,
+        logLimit: Int, environment: [String: String] = [:]
+    ) async -> ProcessOutcome {
+        let clock = ContinuousClock()
+        let start = clock.now
+        func elapsed() -> Double {
+            let duration = clock.now - start
+            return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        }
+        let logFile: FileDescriptor
+        do {
+            logFile = try FileDescriptor.open(
+                FilePath(logPath), .writeOnly, options: [.create, .truncate],
+                permissions: [.ownerReadWrite, .groupRead])
+        } catch {
+            return ProcessOutcome(
+                exitCode: nil, signal: nil, timedOut: false, launchError: "cannot open the log \(logPath): \(error)",
+                seconds: elapsed(), logTruncated: false)
+        }
+        var platformOptions = PlatformOptions()
+        platformOptions.createSession = true
+        platformOptions.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: grace)]
+        var overrides: [Environment.Key: String?] = [:]
+        for (key, value) in environment { overrides[Environment.Key(stringLiteral: key)] = value }
+        let options = platformOptions
+        let variables = overrides
+        let group = ProcessGroupBox()
+        let status: Result<TerminationStatus, any Error> = await withTaskGroup(of: RaceResult.self) { tasks in
+            tasks.addTask {
+                do {
+                    let result = try await Subprocess.run(
+                        .path("/bin/sh"), arguments: ["-c", command], environment: .inherit.updating(variables),
+                        workingDirectory: FilePath(directory), platformOptions: options, input: .none,
+                        output: .fileDescriptor(logFile, closeAfterSpawningProcess: true), error: .combinedWithOutput
+                    ) { execution in
+                        group.set(execution.processIdentifier.value)
+                    }
+                    return .finished(.success(result.terminationStatus))
+                } catch {
+                    return .finished(.failure(error))
+                }
+            }
+            tasks.addTask {
+                do {
+                    try await Task.sleep(for: timeout)
+                    return .timedOut
+                } catch {
+                    return .cancelled
+                }
+            }
+            while let next = await tasks.next() {
+                switch next {
+                case .finished(let result):
+                    tasks.cancelAll()
+                    return result
+                case .timedOut:
+                    // Cancelling the run starts its teardown: SIGTERM to the group, SIGKILL after the grace.
+                    group.markTimedOut()
+                    tasks.cancelAll()
+                case .cancelled:
+                    break
+                }
+            }
+            return .failure(CancellationError())
+        }
+        // Kill whatever the command left behind in its group (background jobs, grandchildren).
+        group.killAll()
+        let truncated = ProcessRunner.truncate(logPath, to: logLimit)
+        switch status {
+        case .success(.exited(let code)):
+            return ProcessOutcome(
+                exitCode: Int(code), signal: nil, timedOut: group.timedOut, launchError: nil, seconds: elapsed(),
+                logTruncated: truncated)
+        case .success(.signaled(let signal)):
+            return ProcessOutcome(
+                exitCode: nil, signal: Int(signal), timedOut: group.timedOut, launchError: nil, seconds: elapsed(),
+                logTruncated: truncated)
+        case .failure(let error):
+            if group.timedOut {
+                return ProcessOutcome(
+                    exitCode: nil, signal: Int(SIGKILL), timedOut: true, launchError: nil, seconds: elapsed(),
+                    logTruncated: truncated)
+            }
+            return ProcessOutcome(
+                exitCode: nil, signal: nil, timedOut: false, launchError: "\(error)", seconds: elapsed(),
+                logTruncated: truncated)
+        }
+    }
+
+    private enum RaceResult: Sendable {
+        case finished(Result<TerminationStatus, any Error>)
+        case timedOut
+        case cancelled
+    }
+
+    /// Keeps the last `limit` bytes of the log, with a note at the top; returns whether it cut.
+    static func truncate(_ path: String, to limit: Int) -> Bool {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            let size = attributes[.size] as? Int, size > limit,
+            let handle = FileHandle(forReadingAtPath: path)
+        else { return false }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: UInt64(size - limit))
+        let tail = handle.readDataToEndOfFile()
+        var data = Data("[sluice: the first \(size - limit) bytes of output were dropped]\n".utf8)
+        data.append(tail)
+        try? data.write(to: URL(fileURLWithPath: path))
+        return true
+    }
+}
+
+/// The process group of a running command, shared between the task that runs it and the
+/// timer: both only touch it under the lock.
+final class ProcessGroupBox: @unchecked Sendable {
+    // @unchecked: every access to the fields goes through `lock`.
+    private let lock = NSLock()
+    private var pid: pid_t?
+    private var didTimeOut = false
+
+    func set(_ pid: pid_t) { lock.withLock { self.pid = pid } }
+    func markTimedOut() { lock.withLock { didTimeOut = true } }
+    var timedOut: Bool { lock.withLock { didTimeOut } }
+
+    /// SIGKILL to the whole group; the group id is the session leader's pid.
+    func killAll() {
+        lock.withLock {
+            if let pid { _ = kill(-pid, SIGKILL) }
+        }
+    }
+}
