@@ -58,8 +58,13 @@ public protocol Storage: Sendable {
 
     // MARK: - Patches
 
-    /// Stores a new ledger entry and its creation event.
-    func insertPatch(_ entry: PatchLedgerEntry, event: Event) throws
+    /// Stores a new ledger entry, its creation event and, for a submitted patch, its diff
+    /// (content-addressed: the same bytes are stored once).
+    func insertPatch(_ entry: PatchLedgerEntry, event: Event, source: PatchSource?) throws
+    /// The diff and pipeline commits of a submitted patch.
+    func patchSource(_ id: LedgerID) throws -> PatchSource?
+    /// Records the commits the pipeline applied on, tested and landed; nil leaves a value as it is.
+    func recordCommits(_ id: LedgerID, base: String?, tested: String?, landed: String?) throws
     /// Changes a ledger entry atomically.
     func updatePatch(_ id: LedgerID, _ change: Change<PatchLedgerEntry>) throws -> PatchLedgerEntry
     /// The entry with this ledger id, with its state history.
@@ -101,4 +106,11 @@ public protocol Storage: Sendable {
 
     /// Events in log order, for one entity when `entityID` is given.
     func events(entityID: String?, after sequence: Int64, limit: Int?) throws -> [Event]
+}
+
+extension Storage {
+    /// Stores a new ledger entry without a diff.
+    public func insertPatch(_ entry: PatchLedgerEntry, event: Event) throws {
+        try insertPatch(entry, event: event, source: nil)
+    }
 }

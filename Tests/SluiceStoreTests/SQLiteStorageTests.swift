@@ -30,9 +30,9 @@ struct SQLiteStorageTests {
         let directory = TemporaryDirectory()
         let path = directory.file("s.db")
         let first = try SQLiteStorage(path: path)
-        #expect(try first.appliedMigrations() == ["0001_initial"])
+        #expect(try first.appliedMigrations() == ["0001_initial", "0002_patch_contents"])
         let again = try SQLiteStorage(path: path)
-        #expect(try again.appliedMigrations() == ["0001_initial"])
+        #expect(try again.appliedMigrations() == ["0001_initial", "0002_patch_contents"])
     }
 
     func rawConnection(_ path: String) throws -> DatabaseQueue {

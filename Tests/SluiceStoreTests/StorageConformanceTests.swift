@@ -250,3 +250,35 @@ struct StorageConformanceTests {
         #expect(try storage.events(entityID: nil, after: 0, limit: 1).count == 1)
     }
 }
+
+@Suite("Submitted patch contents")
+struct PatchSourceTests {
+    @Test(
+        "a diff is stored byte for byte, once per content, with the pipeline's commits", arguments: StorageFactory.all)
+    func roundTrip(factory: StorageFactory) throws {
+        let (storage, directory) = try factory.make(FakeDatabaseClock())
+        defer { withExtendedLifetime(directory) {} }
+        let now = Timestamp(milliseconds: 0)
+        let bytes = Array("--- a/f\r\n+++ b/f\n@@ -1 +1 @@\n-x\n+y\n\\ No newline at end of file".utf8) + [0xFF, 0x00]
+        var ids: [LedgerID] = []
+        for _ in 0..<2 {
+            let entry = PatchLedgerEntry(ledgerID: .make(), patchID: .make(), projectID: "p", at: now)
+            try storage.insertPatch(
+                entry,
+                event: Event(
+                    entityKind: .patch, entityID: entry.ledgerID.description, fromState: nil, toState: "created",
+                    reason: nil, at: now, actor: "t"),
+                source: PatchSource(bytes: bytes, message: "fix"))
+            ids.append(entry.ledgerID)
+        }
+        let source = try #require(try storage.patchSource(ids[0]))
+        #expect(source.bytes == bytes && source.message == "fix" && source.sha256 == SHA256.hex(bytes))
+        try storage.recordCommits(ids[0], base: "abc", tested: nil, landed: nil)
+        try storage.recordCommits(ids[0], base: nil, tested: "def", landed: "def")
+        let updated = try #require(try storage.patchSource(ids[0]))
+        #expect(updated.baseCommit == "abc" && updated.testedCommit == "def" && updated.landedCommit == "def")
+        #expect(try storage.patchSource(ids[1])?.baseCommit == nil)
+        #expect(try storage.patchSource(.make()) == nil)
+        #expect(throws: SluiceError.self) { try storage.recordCommits(.make(), base: "x", tested: nil, landed: nil) }
+    }
+}

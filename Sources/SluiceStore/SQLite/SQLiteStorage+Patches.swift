@@ -31,13 +31,63 @@ extension SQLiteStorage {
         WHERE entity_kind = 'patch' AND entity_id = ? AND to_state IS NOT NULL ORDER BY seq
         """
 
-    public func insertPatch(_ entry: PatchLedgerEntry, event: Event) throws {
+    public func insertPatch(_ entry: PatchLedgerEntry, event: Event, source: PatchSource?) throws {
         try write { db in
             var insert = try RawStatement(db, Self.patchInsert)
             insert.bind(entry.ledgerID)
             Self.bindColumns(entry, &insert)
             try insert.execute()
+            if let source {
+                try db.execute(
+                    sql:
+                        "INSERT INTO patch_contents (sha256, bytes, size) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+                    arguments: [source.sha256, Data(source.bytes), source.bytes.count])
+                try db.execute(
+                    sql: """
+                        INSERT INTO patch_sources (ledger_id, sha256, message, base_commit, tested_commit, landed_commit)
+                        VALUES (?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        entry.ledgerID.description, source.sha256, source.message, source.baseCommit,
+                        source.testedCommit, source.landedCommit,
+                    ])
+            }
             try Self.append(event, db)
+        }
+    }
+
+    public func patchSource(_ id: LedgerID) throws -> PatchSource? {
+        try read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT c.bytes, s.sha256, s.message, s.base_commit, s.tested_commit, s.landed_commit
+                        FROM patch_sources s JOIN patch_contents c ON c.sha256 = s.sha256 WHERE s.ledger_id = ?
+                        """, arguments: [id.description])
+            else { return nil }
+            let bytes: Data = row["bytes"]
+            var source = PatchSource(
+                bytes: Array(bytes), message: row["message"], baseCommit: row["base_commit"],
+                testedCommit: row["tested_commit"], landedCommit: row["landed_commit"])
+            let stored: String = row["sha256"]
+            guard source.sha256 == stored else {
+                throw SluiceError(code: .storage, message: "the stored diff of patch \(id) does not match its SHA-256")
+            }
+            source.sha256 = stored
+            return source
+        }
+    }
+
+    public func recordCommits(_ id: LedgerID, base: String?, tested: String?, landed: String?) throws {
+        try write { db in
+            try db.execute(
+                sql: """
+                    UPDATE patch_sources SET base_commit = coalesce(?, base_commit),
+                        tested_commit = coalesce(?, tested_commit), landed_commit = coalesce(?, landed_commit)
+                    WHERE ledger_id = ?
+                    """, arguments: [base, tested, landed, id.description])
+            guard db.changesCount == 1 else { throw SluiceError.notFound("submitted patch", id.description) }
         }
     }
 
