@@ -16,7 +16,7 @@ public struct PatchService: Sendable {
     @discardableResult
     public func create(
         project: String, patchID: PatchID? = nil, phase: String? = nil, workstream: String? = nil,
-        request: ExecutionRequestID? = nil, relations: PatchRelations = PatchRelations()
+        request: ExecutionRequestID? = nil, relations: PatchRelations = PatchRelations(), source: PatchSource? = nil
     ) throws -> PatchLedgerEntry {
         guard !project.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw SluiceError.invalidInput("a patch needs a project id")
@@ -29,11 +29,13 @@ public struct PatchService: Sendable {
         if let rollback = relations.rollbackOfPatchID {
             payload["rollback_of_patch_id"] = .string(rollback.description)
         }
+        if let source { payload["sha256"] = .string(source.sha256) }
         try context.storage.insertPatch(
             entry,
             event: context.event(
                 .patch, entry.ledgerID.description, from: nil, to: PatchState.created.rawValue, at: now,
-                payload: payload))
+                payload: payload),
+            source: source)
         return entry
     }
 

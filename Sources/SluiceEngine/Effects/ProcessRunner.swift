@@ -22,8 +22,10 @@ public struct ProcessOutcome: Hashable, Sendable {
     public var timedOut: Bool
     /// Why it could not be started, if it could not.
     public var launchError: String?
-    /// Wall-clock seconds from start to end.
-    public var seconds: Double
+    /// Wall-clock time from start to end, in whole milliseconds (exact, for cost records).
+    public var milliseconds: Int64
+    /// The same in seconds, for display.
+    public var seconds: Double { Double(milliseconds) / 1000 }
     /// Whether the log file was cut to its limit (its end is kept).
     public var logTruncated: Bool
 }
@@ -38,13 +40,13 @@ public struct ProcessRunner: Sendable {
     /// Runs `/bin/sh -c command` in `directory`.
     public func run(
         shell command: String, in directory: String, timeout: Duration, grace: Duration, log logPath: String,
-        logLimit: Int, environment: [String: String] = [:]
+        logLimit: Int, environment: [String: String] = [:], started: @escaping @Sendable (Int32) -> Void = { _ in }
     ) async -> ProcessOutcome {
         let clock = ContinuousClock()
         let start = clock.now
-        func elapsed() -> Double {
+        func elapsed() -> Int64 {
             let duration = clock.now - start
-            return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            return duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
         }
         let logFile: FileDescriptor
         do {
@@ -54,7 +56,7 @@ public struct ProcessRunner: Sendable {
         } catch {
             return ProcessOutcome(
                 exitCode: nil, signal: nil, timedOut: false, launchError: "cannot open the log \(logPath): \(error)",
-                seconds: elapsed(), logTruncated: false)
+                milliseconds: elapsed(), logTruncated: false)
         }
         var platformOptions = PlatformOptions()
         platformOptions.createSession = true
@@ -73,6 +75,7 @@ public struct ProcessRunner: Sendable {
                         output: .fileDescriptor(logFile, closeAfterSpawningProcess: true), error: .combinedWithOutput
                     ) { execution in
                         group.set(execution.processIdentifier.value)
+                        started(execution.processIdentifier.value)
                     }
                     return .finished(.success(result.terminationStatus))
                 } catch {
@@ -108,20 +111,20 @@ public struct ProcessRunner: Sendable {
         switch status {
         case .success(.exited(let code)):
             return ProcessOutcome(
-                exitCode: Int(code), signal: nil, timedOut: group.timedOut, launchError: nil, seconds: elapsed(),
+                exitCode: Int(code), signal: nil, timedOut: group.timedOut, launchError: nil, milliseconds: elapsed(),
                 logTruncated: truncated)
         case .success(.signaled(let signal)):
             return ProcessOutcome(
-                exitCode: nil, signal: Int(signal), timedOut: group.timedOut, launchError: nil, seconds: elapsed(),
+                exitCode: nil, signal: Int(signal), timedOut: group.timedOut, launchError: nil, milliseconds: elapsed(),
                 logTruncated: truncated)
         case .failure(let error):
             if group.timedOut {
                 return ProcessOutcome(
-                    exitCode: nil, signal: Int(SIGKILL), timedOut: true, launchError: nil, seconds: elapsed(),
+                    exitCode: nil, signal: Int(SIGKILL), timedOut: true, launchError: nil, milliseconds: elapsed(),
                     logTruncated: truncated)
             }
             return ProcessOutcome(
-                exitCode: nil, signal: nil, timedOut: false, launchError: "\(error)", seconds: elapsed(),
+                exitCode: nil, signal: nil, timedOut: false, launchError: "\(error)", milliseconds: elapsed(),
                 logTruncated: truncated)
         }
     }

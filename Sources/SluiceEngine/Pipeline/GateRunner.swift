@@ -1,0 +1,94 @@
+import Foundation
+import SluiceCore
+
+/// Runs one configured gate in a workspace as a TestGate record, and records its compute cost.
+struct GateRunner: Sendable {
+    let engine: Engine
+    let runner: ProcessRunner
+
+    /// Runs `gate` for `entry` in `workspace`, logging to `logDirectory/<gate>.log`.
+    func run(
+        _ gate: GateConfig, for entry: PatchLedgerEntry, in workspace: String, logDirectory: String,
+        config: SluiceConfig
+    ) async throws -> (TestGateRecord, seconds: Double) {
+        var record = try engine.gates.create(
+            name: gate.name, type: gate.type, project: entry.projectID, request: entry.executionRequestID,
+            criteria: gate.criteria,
+            metadata: [
+                "ledger_id": .string(entry.ledgerID.description), "patch_id": .string(entry.patchID.description),
+            ])
+        record = try engine.gates.start(record.gateID, command: gate.command)
+        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+        let log = (logDirectory as NSString).appendingPathComponent("\(GateRunner.fileName(gate.name)).log")
+        let resultsPath = gate.results.map { (workspace as NSString).appendingPathComponent($0) }
+        if let resultsPath { try? FileManager.default.removeItem(atPath: resultsPath) }
+        // The process group's id goes to a file, so that a later run can kill what a killed run left.
+        let pidFile = (logDirectory as NSString).appendingPathComponent("\(GateRunner.fileName(gate.name)).pgid")
+        let outcome = await runner.run(
+            shell: gate.command, in: workspace, timeout: .seconds(gate.timeoutSeconds),
+            grace: .seconds(config.graceSeconds),
+            log: log, logLimit: config.logLimitBytes
+        ) { pid in
+            try? Data("\(pid)\n".utf8).write(to: URL(fileURLWithPath: pidFile))
+        }
+        try? FileManager.default.removeItem(atPath: pidFile)
+        record = try finish(record.gateID, gate: gate, outcome: outcome, resultsPath: resultsPath, workspace: workspace)
+        try recordCost(record, entry: entry, outcome: outcome, config: config)
+        return (record, outcome.seconds)
+    }
+
+    /// Turns what the process did into the gate's end state, as DESIGN.md defines it: parsed results
+    /// decide passed or failed; no trustworthy results is error.
+    func finish(
+        _ id: GateID, gate: GateConfig, outcome: ProcessOutcome, resultsPath: String?, workspace: String
+    ) throws -> TestGateRecord {
+        if let problem = outcome.launchError { return try engine.gates.fail(id, error: "could not start: \(problem)") }
+        if outcome.timedOut {
+            return try engine.gates.fail(
+                id, error: "timed out after \(gate.timeoutSeconds) s; its processes were killed")
+        }
+        if let signal = outcome.signal {
+            return try engine.gates.fail(id, error: "the command was killed by signal \(signal)", exitCode: nil)
+        }
+        guard let resultsPath else { return try engine.gates.complete(id, exitCode: outcome.exitCode, results: nil) }
+        guard let data = FileManager.default.contents(atPath: resultsPath), !data.isEmpty else {
+            return try engine.gates.fail(
+                id, error: "the command exited \(outcome.exitCode ?? -1) and wrote no results at \(gate.results ?? "")",
+                exitCode: outcome.exitCode)
+        }
+        var results: GateResults
+        do {
+            switch gate.resultsFormat {
+            case .junit: results = try JUnitReport.parse(Array(data))
+            case .tap: results = try TAPReport.parse(String(decoding: data, as: UTF8.self))
+            }
+        } catch let error as ReportError {
+            return try engine.gates.fail(id, error: "unreadable results: \(error.message)", exitCode: outcome.exitCode)
+        }
+        if let coverage = gate.coverage,
+            let bytes = FileManager.default.contents(atPath: (workspace as NSString).appendingPathComponent(coverage))
+        {
+            results.coveragePercent = try? CoverageReport.percent(Array(bytes))
+        }
+        return try engine.gates.complete(id, exitCode: outcome.exitCode, results: results)
+    }
+
+    /// A `compute_time` cost: the gate's seconds (to the millisecond) at the configured rate.
+    func recordCost(_ gate: TestGateRecord, entry: PatchLedgerEntry, outcome: ProcessOutcome, config: SluiceConfig)
+        throws
+    {
+        let seconds = ExactDecimal(units: outcome.milliseconds * (ExactDecimal.unitsPerOne / 1000))
+        try engine.costs.record(
+            type: .computeTime, amount: nil, currency: config.currency, project: entry.projectID,
+            request: entry.executionRequestID, resourceName: "gate:\(gate.name)",
+            usage: CostUsage(quantity: seconds, unit: "seconds", rate: config.computeRate),
+            metadata: [
+                "ledger_id": .string(entry.ledgerID.description), "gate_id": .string(gate.gateID.description),
+                "duration_seconds": .number(seconds.decimal),
+            ])
+    }
+
+    static func fileName(_ name: String) -> String {
+        String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import SluiceCore
+import SluiceStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension Pipeline {
+    /// Brings the ledger and the disk back to a consistent state after a run that was killed:
+    /// interrupted gates end in error, interrupted applications count as failed attempts, a
+    /// verified patch lands exactly once (or is found already landed), and no workspace is left.
+    func recover(_ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void) async throws {
+        let (config, _) = try await configuration()
+        killOrphanedGates()
+        for gate in try engine.gates.list(GateFilter(state: .running)) where gate.metadata["ledger_id"] != nil {
+            _ = try engine.gates.fail(gate.gateID, error: "interrupted: sluice run stopped while this gate ran")
+        }
+        for entry in try engine.patches.list(PatchFilter(state: .applied)) {
+            let failed = try engine.patches.applyFailed(
+                entry.ledgerID, code: "interrupted", message: "sluice run stopped while this patch was being gated")
+            try await removeWorkspace(entry.ledgerID)
+            emit(
+                PipelineEvent(
+                    step: "recover", ledgerID: entry.ledgerID, outcome: "interrupted", message: "gating restarts"))
+            try retryOrQuarantine(failed, policy: config.policy, reason: "interrupted", &summary, emit: emit)
+        }
+        for entry in try engine.patches.list(PatchFilter(state: .applyFailed)) {
+            try retryOrQuarantine(
+                entry, policy: config.policy, reason: entry.apply.lastErrorMessage ?? "failed", &summary, emit: emit)
+        }
+        for entry in try engine.patches.list(PatchFilter(state: .verified)) {
+            try await recoverVerified(entry, config: config, &summary, emit: emit)
+        }
+        // Anything still under workspaces/ belongs to no patch in flight.
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: path("workspaces")) {
+            for name in names {
+                _ = try await git.run(["worktree", "remove", "--force", path("workspaces", name)])
+                try? FileManager.default.removeItem(atPath: path("workspaces", name))
+            }
+        }
+        _ = try await git.run(["worktree", "prune"])
+    }
+
+    /// A killed run cannot stop its gates; their process groups are recorded in `.pgid` files.
+    func killOrphanedGates() {
+        let logs = path("logs")
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: logs) else { return }
+        for entry in entries {
+            let directory = (logs as NSString).appendingPathComponent(entry)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            where name.hasSuffix(".pgid") {
+                let file = (directory as NSString).appendingPathComponent(name)
+                if let text = try? String(contentsOfFile: file, encoding: .utf8),
+                    let pgid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pgid > 1
+                {
+                    _ = kill(-pgid, SIGKILL)
+                }
+                try? FileManager.default.removeItem(atPath: file)
+            }
+        }
+    }
+
+    func recoverVerified(
+        _ entry: PatchLedgerEntry, config: SluiceConfig, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
+    ) async throws {
+        let source = try engine.context.storage.patchSource(entry.ledgerID)
+        guard let tested = source?.testedCommit, let base = source?.baseCommit else {
+            try quarantine(entry.ledgerID, reason: "verified, but the tested commit was not recorded; resubmit it")
+            return
+        }
+        let head = try await git.commit(of: "refs/heads/\(config.targetBranch)")
+        if let head, try await git.isAncestor(tested, of: head) {
+            // It landed; the run stopped before the ledger said so. Record it; never land it twice.
+            try engine.context.storage.recordCommits(entry.ledgerID, base: nil, tested: nil, landed: tested)
+            _ = try engine.patches.commit(entry.ledgerID)
+            try await removeWorkspace(entry.ledgerID)
+            summary.landed.append(entry.ledgerID.description)
+            emit(
+                PipelineEvent(
+                    step: "recover", ledgerID: entry.ledgerID, outcome: "landed",
+                    message: "already on \(config.targetBranch)"))
+        } else if head == base, try await git.commit(of: tested) != nil {
+            try await land(
+                entry.ledgerID, tested: tested, base: base, branch: config.targetBranch, &summary, emit: emit)
+        } else {
+            let reason = "\(config.targetBranch) moved after the patch was verified; resubmit it"
+            try quarantine(entry.ledgerID, reason: reason)
+            summary.quarantined.append(.init(ledgerID: entry.ledgerID.description, reason: reason))
+            emit(PipelineEvent(step: "recover", ledgerID: entry.ledgerID, outcome: "quarantined", message: reason))
+        }
+    }
+}
+
+/// An exclusive lock on `.sluice/run.lock`: one `sluice run` per repository. The kernel releases it
+/// when the process dies, however it dies.
+final class RunLock: Sendable {
+    private let descriptor: Int32
+
+    init(path: String) throws {
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let fd = open(path, O_CREAT | O_RDWR, 0o644)
+        guard fd >= 0 else { throw SluiceError(code: .storage, message: "cannot open the run lock \(path)") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw SluiceError(
+                code: .conflict, message: "another sluice run is working on this repository (it holds \(path))")
+        }
+        _ = ftruncate(fd, 0)
+        let pid = "\(getpid())\n"
+        _ = pid.withCString { write(fd, $0, strlen($0)) }
+        descriptor = fd
+    }
+
+    func release() {
+        flock(descriptor, LOCK_UN)
+        close(descriptor)
+    }
+}

@@ -1,0 +1,235 @@
+import Foundation
+import SluiceCore
+import SluiceStore
+
+/// The landing pipeline: takes patches in, validates them against the target branch's policy,
+/// applies each in a git worktree of its own, runs the gates there, and lands what passed on the
+/// target branch with a compare-and-swap, or quarantines it with the reason.
+public struct Pipeline: Sendable {
+    public let engine: Engine
+    public let git: Git
+    /// `.sluice/` at the repository root: workspaces, logs, quarantine, the run lock.
+    public let sluiceDirectory: String
+    let runner: ProcessRunner
+
+    /// Creates the pipeline for the repository whose top directory is `repository`.
+    public init(engine: Engine, repository: String, sluiceDirectory: String? = nil) {
+        self.engine = engine
+        self.git = Git(repository: repository)
+        self.sluiceDirectory = sluiceDirectory ?? (repository as NSString).appendingPathComponent(".sluice")
+        self.runner = ProcessRunner()
+    }
+
+    var repository: String { git.repository }
+
+    /// Creates `.sluice/` and keeps it out of git's view (`.git/info/exclude`), so that its
+    /// database, workspaces and logs never show up as changes.
+    public func prepare() throws {
+        try FileManager.default.createDirectory(atPath: sluiceDirectory, withIntermediateDirectories: true)
+        let exclude = (repository as NSString).appendingPathComponent(".git/info/exclude")
+        guard FileManager.default.fileExists(atPath: (repository as NSString).appendingPathComponent(".git")) else {
+            return
+        }
+        try FileManager.default.createDirectory(
+            atPath: (exclude as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let current = (try? String(contentsOfFile: exclude, encoding: .utf8)) ?? ""
+        if !current.split(separator: "\n").contains(where: { $0 == ".sluice/" || $0 == "/.sluice/" }) {
+            let line = (current.isEmpty || current.hasSuffix("\n") ? "" : "\n") + "/.sluice/\n"
+            try Data((current + line).utf8).write(to: URL(fileURLWithPath: exclude))
+        }
+    }
+
+    func path(_ components: String...) -> String {
+        components.reduce(sluiceDirectory) { ($0 as NSString).appendingPathComponent($1) }
+    }
+
+    // MARK: - Configuration
+
+    /// The branch to land on when `sluice.yml` names none: the one recorded by `sluice init`,
+    /// else the branch checked out now.
+    public func defaultBranch() async throws -> String {
+        if let recorded = try? String(contentsOfFile: path("target-branch"), encoding: .utf8) {
+            let branch = recorded.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !branch.isEmpty { return branch }
+        }
+        if let branch = try await git.checkedOutBranch() { return branch }
+        throw SluiceError.invalidInput(
+            "HEAD is detached and no target branch was recorded: run `sluice init` on a branch")
+    }
+
+    /// The configuration as the target branch has it (never as a patch or the working tree has it),
+    /// with the commit it was read from.
+    public func configuration() async throws -> (SluiceConfig, String) {
+        let fallback = try await defaultBranch()
+        guard let fallbackHead = try await git.commit(of: "refs/heads/\(fallback)") else {
+            throw SluiceError.invalidInput("the target branch \(fallback) does not exist")
+        }
+        var text = try await git.file(ConfigLoader.fileName, at: fallbackHead) ?? ""
+        var config = try ConfigLoader.parse(text, defaultBranch: fallback)
+        var head = fallbackHead
+        if config.targetBranch != fallback {
+            guard let named = try await git.commit(of: "refs/heads/\(config.targetBranch)") else {
+                throw SluiceError.invalidInput(
+                    "the target branch \(config.targetBranch) named in sluice.yml does not exist")
+            }
+            head = named
+            text = try await git.file(ConfigLoader.fileName, at: head) ?? ""
+            config = try ConfigLoader.parse(text, defaultBranch: config.targetBranch)
+        }
+        return (config, head)
+    }
+
+    // MARK: - Submission
+
+    /// What to submit with a diff.
+    public struct Submission: Sendable {
+        public var project: String
+        public var workstream: String?
+        public var phase: String?
+        public var request: ExecutionRequestID?
+        public var message: String?
+        /// Leave a valid patch validated instead of queueing it.
+        public var hold: Bool
+        public var relations: PatchRelations
+
+        public init(
+            project: String, workstream: String? = nil, phase: String? = nil, request: ExecutionRequestID? = nil,
+            message: String? = nil, hold: Bool = false, relations: PatchRelations = PatchRelations()
+        ) {
+            self.project = project
+            self.workstream = workstream
+            self.phase = phase
+            self.request = request
+            self.message = message
+            self.hold = hold
+            self.relations = relations
+        }
+    }
+
+    /// Stores the diff, creates the ledger entry, validates it at once, and queues it when valid;
+    /// an invalid patch is quarantined with its validation errors.
+    ///
+    /// - Throws: `invalidInput` for an empty diff or project (nothing is stored).
+    public func submit(_ bytes: [UInt8], _ submission: Submission) async throws -> PatchLedgerEntry {
+        guard !bytes.isEmpty else { throw SluiceError.invalidInput("the diff is empty") }
+        let entry = try engine.patches.create(
+            project: submission.project, phase: submission.phase, workstream: submission.workstream,
+            request: submission.request, relations: submission.relations,
+            source: PatchSource(bytes: bytes, message: submission.message))
+        return try await validate(entry.ledgerID, hold: submission.hold)
+    }
+
+    /// Checks a created patch: format (it parses, and `git apply --check` accepts it against the
+    /// target branch), scope and constraints. Valid: validated, then queued unless held.
+    /// Invalid: apply_failed, then quarantined with the errors.
+    public func validate(_ id: LedgerID, hold: Bool = false) async throws -> PatchLedgerEntry {
+        guard let source = try engine.context.storage.patchSource(id) else {
+            throw SluiceError.invalidInput("patch \(id) has no diff to validate")
+        }
+        let (config, head) = try await configuration()
+        var issues: [ValidationIssue] = []
+        do {
+            let diff = try DiffParser.parse(source.bytes)
+            issues += PolicyCheck.issues(of: diff, policy: config.policy, symlinks: try await git.symlinks(at: head))
+            if let problem = try await applyCheck(source.bytes, onto: head) {
+                issues.append(ValidationIssue(.format, "apply_check_failed", path: nil, problem))
+            }
+        } catch let error as DiffError {
+            issues.append(ValidationIssue(.format, "diff_malformed", path: nil, error.description))
+        }
+        let entry = try engine.patches.validate(
+            id, formatOK: !issues.contains { $0.check == .format }, scopeOK: !issues.contains { $0.check == .scope },
+            constraintsOK: !issues.contains { $0.check == .constraints }, errors: issues.map(\.description))
+        guard entry.state == .validated else {
+            return try quarantine(id, reason: "validation failed: " + issues.map(\.description).joined(separator: "; "))
+        }
+        return hold ? entry : try engine.patches.queue(id)
+    }
+
+    /// `git apply --check` against a commit's tree, through a temporary index (no working tree is touched).
+    func applyCheck(_ bytes: [UInt8], onto commit: String) async throws -> String? {
+        let index = path("tmp", "index-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(atPath: path("tmp"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: index) }
+        let environment = ["GIT_INDEX_FILE": index]
+        try await git.checked(["read-tree", commit], environment: environment)
+        let output = try await git.run(
+            ["apply", "--check", "--cached", "--whitespace=nowarn", "-"], input: bytes, environment: environment)
+        return output.succeeded ? nil : output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    // MARK: - Quarantine and rollback
+
+    /// Quarantines a patch: keeps its diff, its gate logs and the reason under
+    /// `.sluice/quarantine/<ledger id>/`, records that path, and removes its workspace.
+    @discardableResult
+    public func quarantine(_ id: LedgerID, reason: String) throws -> PatchLedgerEntry {
+        let directory = path("quarantine", id.description)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if let source = try engine.context.storage.patchSource(id) {
+            try Data(source.bytes).write(
+                to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("patch.diff")))
+        }
+        try Data((reason + "\n").utf8).write(
+            to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("reason.txt")))
+        let logs = path("logs", id.description)
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: logs) {
+            for name in names {
+                let target = (directory as NSString).appendingPathComponent(name)
+                try? FileManager.default.removeItem(atPath: target)
+                try? FileManager.default.copyItem(
+                    atPath: (logs as NSString).appendingPathComponent(name), toPath: target)
+            }
+        }
+        let entry = try engine.patches.quarantine(id, reason: reason, path: directory)
+        removeWorkspaceLater(id)
+        return entry
+    }
+
+    /// Rolls back an applied or verified patch and discards its workspace.
+    @discardableResult
+    public func rollback(_ id: LedgerID, reason: String) async throws -> PatchLedgerEntry {
+        let entry = try engine.patches.rollback(id, reason: reason)
+        try await removeWorkspace(entry.ledgerID)
+        return entry
+    }
+
+    /// Creates the patch that undoes a committed one: the reverse of what it landed, gated like any other.
+    public func revert(_ id: LedgerID, message: String? = nil) async throws -> PatchLedgerEntry {
+        let original = try engine.patches.get(id)
+        guard original.state == .committed else {
+            throw SluiceError.invalidTransition(
+                "revert", "patch", original.ledgerID.description, from: original.state.rawValue, needs: ["committed"])
+        }
+        guard let landed = try engine.context.storage.patchSource(original.ledgerID)?.landedCommit else {
+            throw SluiceError.invalidInput(
+                "patch \(original.ledgerID) was not landed by the pipeline: there is no commit to revert")
+        }
+        let reverse = try await git.checked(["diff", "--binary", "--full-index", landed, landed + "^"])
+        return try await submit(
+            Array((reverse + "\n").utf8),
+            Submission(
+                project: original.projectID, workstream: original.workstreamID, phase: original.phaseID,
+                request: original.executionRequestID, message: message ?? "Revert patch \(original.patchID)",
+                relations: PatchRelations(rollbackOfPatchID: original.patchID, chainID: original.relations.chainID)))
+    }
+
+    // MARK: - Workspaces
+
+    func workspacePath(_ id: LedgerID) -> String { path("workspaces", id.description) }
+
+    /// Removes a patch's worktree, if any, and forgets it in git.
+    func removeWorkspace(_ id: LedgerID) async throws {
+        let workspace = workspacePath(id)
+        if FileManager.default.fileExists(atPath: workspace) {
+            _ = try await git.run(["worktree", "remove", "--force", workspace])
+            try? FileManager.default.removeItem(atPath: workspace)
+        }
+        _ = try await git.run(["worktree", "prune"])
+    }
+
+    /// For synchronous callers: the directory goes at once, git's record of it at the next prune.
+    func removeWorkspaceLater(_ id: LedgerID) {
+        try? FileManager.default.removeItem(atPath: workspacePath(id))
+    }
+}

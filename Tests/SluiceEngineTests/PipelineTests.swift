@@ -1,0 +1,271 @@
+import Foundation
+import SluiceCore
+import SluiceEngine
+import SluiceStore
+import SluiceTesting
+import Testing
+
+/// The landing pipeline on real git repositories with real gate processes.
+@Suite("Landing pipeline")
+struct PipelineTests {
+    static let check = """
+        #!/bin/sh
+        mkdir -p .sluice-results
+        add=passed
+        grep -q "return a + b" calc.py || add=failed
+        {
+          echo '<testsuite name="calc">'
+          if [ $add = passed ]; then
+            echo '<testcase classname="tests.test_calc" name="test_add"/>'
+          else
+            echo '<testcase classname="tests.test_calc" name="test_add"><failure message="add is broken"/></testcase>'
+          fi
+          echo '<testcase classname="tests.test_calc" name="test_sub"/>'
+          echo '</testsuite>'
+        } > .sluice-results/junit.xml
+        [ $add = passed ]
+        """
+
+    static func config(extraGate: String = "") -> String {
+        """
+        target_branch: main
+        gates:
+          - name: unit
+            type: unit_tests
+            command: sh tests/check.sh
+            results: .sluice-results/junit.xml
+            criteria: {max_failures: 0, required_tests: [tests.test_calc.test_add], timeout_seconds: 30}
+        \(extraGate)
+        policy:
+          tests: ["tests/**"]
+          max_apply_attempts: 3
+        logs: {grace_seconds: 1}
+        """
+    }
+
+    struct Fixture {
+        let repository: TemporaryGitRepository
+        let pipeline: Pipeline
+        var engine: Engine { pipeline.engine }
+
+        init(config: String = PipelineTests.config(), files: [String: String] = [:]) throws {
+            var all = [
+                "calc.py": "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n",
+                "tests/check.sh": PipelineTests.check, "tests/test_calc.py": "# the tests\n", "sluice.yml": config,
+                "README.md": "calc\n",
+            ]
+            for (path, content) in files { all[path] = content }
+            repository = try TemporaryGitRepository(files: all)
+            let storage = try SQLiteStorage(path: repository.directory.file(".sluice/sluice.db").creatingParent())
+            pipeline = Pipeline(
+                engine: Engine(EngineContext(storage: storage, actor: "test")), repository: repository.path)
+            try pipeline.prepare()
+        }
+
+        func submit(_ diff: String, hold: Bool = false) async throws -> PatchLedgerEntry {
+            try await pipeline.submit(Array(diff.utf8), .init(project: "calc", workstream: "agent", hold: hold))
+        }
+
+        func run() async throws -> PipelineSummary {
+            try await pipeline.run { _ in }
+        }
+
+        func head() throws -> String { try repository.git("rev-parse", "refs/heads/main") }
+    }
+
+    func goodDiff(_ fixture: Fixture) throws -> String {
+        try fixture.repository.diff {
+            try $0.write(
+                "calc.py",
+                "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
+            )
+        }
+    }
+
+    @Test("a good patch lands, and the landed commit's tree is the tree the gates ran on")
+    func goodPatchLands() async throws {
+        let fixture = try Fixture()
+        let before = try fixture.head()
+        let diff = try goodDiff(fixture)
+        let entry = try await fixture.submit(diff)
+        #expect(entry.state == .queued)
+        let summary = try await fixture.run()
+        #expect(summary.landed == [entry.ledgerID.description])
+        let landed = try fixture.engine.patches.get(entry.ledgerID)
+        #expect(landed.state == .committed)
+        let source = try #require(try fixture.engine.context.storage.patchSource(entry.ledgerID))
+        let head = try fixture.head()
+        #expect(head == source.landedCommit && head == source.testedCommit && source.baseCommit == before)
+        #expect(try fixture.repository.git("rev-parse", "\(head)^") == before)
+        #expect(try fixture.repository.git("show", "\(head):calc.py").contains("def mul"))
+        let message = try fixture.repository.git("log", "-1", "--format=%B", head)
+        #expect(
+            message.contains("Sluice-Ledger-Id: \(entry.ledgerID)")
+                && message.contains("Sluice-Gate: unit passed (2/2 tests passed)"))
+        // The checked-out main moved with it, and no workspace is left.
+        #expect(try fixture.repository.read("calc.py").contains("def mul"))
+        #expect(
+            (try? FileManager.default.contentsOfDirectory(atPath: fixture.pipeline.sluiceDirectory + "/workspaces"))?
+                .isEmpty ?? true)
+        let gates = try fixture.engine.gates.list()
+        #expect(
+            gates.count == 1 && gates[0].state == .passed
+                && gates[0].metadata["ledger_id"] == .string(entry.ledgerID.description))
+        #expect(try fixture.engine.costs.list(CostFilter(resourceType: .computeTime)).count == 1)
+        #expect(try fixture.engine.context.storage.patchSource(entry.ledgerID)?.bytes == Array(diff.utf8))
+    }
+
+    @Test("two patches editing the same lines: the first lands, the second conflicts and ends quarantined")
+    func conflictingPatches() async throws {
+        let fixture = try Fixture()
+        let first = try await fixture.submit(
+            try fixture.repository.diff { try $0.write("README.md", "calc, by agent one\n") })
+        let second = try await fixture.submit(
+            try fixture.repository.diff { try $0.write("README.md", "calc, by agent two\n") })
+        #expect(second.state == .queued)
+        let summary = try await fixture.run()
+        #expect(summary.landed == [first.ledgerID.description])
+        let loser = try fixture.engine.patches.get(second.ledgerID)
+        #expect(loser.state == .quarantined)
+        #expect(loser.apply.attempts == 3)
+        #expect(loser.apply.lastErrorCode == "conflict")
+        #expect(loser.quarantine.quarantineReason?.contains("after 3 attempts") == true)
+        #expect(try fixture.repository.read("README.md") == "calc, by agent one\n")
+        #expect(try !fixture.repository.git("log", "--format=%B", "main").contains(second.ledgerID.description))
+        let path = try #require(loser.quarantine.quarantinePath)
+        #expect(FileManager.default.fileExists(atPath: path + "/patch.diff"))
+        #expect(try String(contentsOfFile: path + "/reason.txt", encoding: .utf8).contains("does not apply"))
+    }
+
+    @Test("a patch that breaks a test is quarantined with the failing test named, and main never holds it")
+    func failingGate() async throws {
+        let fixture = try Fixture()
+        let before = try fixture.head()
+        let entry = try await fixture.submit(
+            try fixture.repository.diff {
+                try $0.write("calc.py", "def add(a, b):\n    return a - b\n\n\ndef sub(a, b):\n    return a - b\n")
+            })
+        _ = try await fixture.run()
+        let result = try fixture.engine.patches.get(entry.ledgerID)
+        #expect(result.state == .quarantined)
+        #expect(
+            result.stateHistory.map(\.state) == [.created, .validated, .queued, .applied, .applyFailed, .quarantined])
+        #expect(result.quarantine.quarantineReason?.contains("tests.test_calc.test_add") == true)
+        #expect(try fixture.head() == before)
+        let gate = try #require(try fixture.engine.gates.list().first)
+        #expect(gate.state == .failed && gate.results?.failedTests == 1)
+        #expect(FileManager.default.fileExists(atPath: (result.quarantine.quarantinePath ?? "") + "/unit.log"))
+    }
+
+    @Test(
+        "validation refuses what the policy forbids, each with its code, and quarantines it",
+        arguments: [
+            ("../x", "path_traversal"), ("/etc/passwd", "path_absolute"), (".git/config", "path_git_dir"),
+            ("sluice.yml", "protected_path"), ("link/secret", "symlink_outside"),
+        ])
+    func validationRules(path: String, code: String) async throws {
+        let fixture = try Fixture()
+        try FileManager.default.createSymbolicLink(
+            atPath: fixture.repository.path + "/link", withDestinationPath: "/tmp")
+        try fixture.repository.git("add", "link")
+        try fixture.repository.git("commit", "--quiet", "-m", "a link")
+        let diff = "--- a/\(path)\n+++ b/\(path)\n@@ -1 +1 @@\n-x\n+y\n".replacingOccurrences(of: "a//", with: "/")
+            .replacingOccurrences(of: "b//", with: "/")
+        let entry = try await fixture.submit(diff)
+        #expect(entry.state == .quarantined)
+        #expect(
+            entry.validation.validationErrors.contains { $0.hasPrefix(code + ": ") },
+            "\(entry.validation.validationErrors)")
+        #expect(entry.quarantine.quarantineReason?.contains(code) == true)
+    }
+
+    @Test("binary files, deleted tests and malformed hunks are refused too")
+    func moreValidationRules() async throws {
+        let fixture = try Fixture()
+        let binary = try fixture.repository.diff { repository in
+            try Data([0, 1, 2, 3, 255]).write(to: URL(fileURLWithPath: repository.path + "/logo.png"))
+        }
+        #expect(try await fixture.submit(binary).validation.validationErrors.contains { $0.hasPrefix("binary_file") })
+        let deletion = try fixture.repository.diff {
+            try FileManager.default.removeItem(atPath: $0.path + "/tests/test_calc.py")
+        }
+        #expect(
+            try await fixture.submit(deletion).validation.validationErrors.contains { $0.hasPrefix("test_deleted") })
+        let malformed = "--- a/calc.py\n+++ b/calc.py\n@@ -1,3 +1,3 @@\n-def add(a, b):\n+def plus(a, b):\n"
+        let entry = try await fixture.submit(malformed)
+        #expect(entry.state == .quarantined && !entry.validation.formatOK)
+        #expect(entry.validation.validationErrors.contains { $0.hasPrefix("diff_malformed") })
+        let stale = "--- a/calc.py\n+++ b/calc.py\n@@ -1 +1 @@\n-def nothing_like_this():\n+def x():\n"
+        #expect(
+            try await fixture.submit(stale).validation.validationErrors.contains { $0.hasPrefix("apply_check_failed") })
+    }
+
+    @Test("a patch cannot change its own gate: the configuration is read from the target branch")
+    func configFromTarget() async throws {
+        let fixture = try Fixture()
+        // The working tree's sluice.yml (uncommitted) has no gates; the branch's does.
+        try fixture.repository.write("sluice.yml", "target_branch: main\n")
+        let entry = try await fixture.submit(
+            try fixture.repository.diff { try $0.write("calc.py", "def add(a, b):\n    return 0\n") })
+        try fixture.repository.git("checkout", "--", "sluice.yml")
+        _ = try await fixture.run()
+        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
+    }
+
+    @Test("a gate past its timeout ends in error and the patch is quarantined")
+    func gateTimeout() async throws {
+        let config = PipelineTests.config(
+            extraGate: "  - {name: slow, type: custom, command: 'sleep 30 & sleep 30', criteria: {timeout_seconds: 1}}")
+        let fixture = try Fixture(config: config)
+        let entry = try await fixture.submit(try goodDiff(fixture))
+        _ = try await fixture.run()
+        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
+        let slow = try #require(try fixture.engine.gates.list().first { $0.name == "slow" })
+        #expect(slow.state == .error && slow.decision?.reason.contains("timed out") == true)
+    }
+
+    @Test("a dirty checked-out target branch stops the landing and loses nothing")
+    func dirtyCheckout() async throws {
+        let fixture = try Fixture()
+        let before = try fixture.head()
+        let entry = try await fixture.submit(try goodDiff(fixture))
+        try fixture.repository.write("README.md", "work in progress\n")
+        await #expect {
+            try await fixture.run()
+        } throws: { error in
+            (error as? SluiceError)?.message.contains("uncommitted changes") == true
+        }
+        #expect(try fixture.repository.read("README.md") == "work in progress\n")
+        #expect(try fixture.head() == before)
+        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .verified)
+        // Once the tree is clean, the next run lands the verified patch.
+        try fixture.repository.git("checkout", "--", "README.md")
+        let summary = try await fixture.run()
+        #expect(summary.landed == [entry.ledgerID.description])
+        #expect(try fixture.repository.read("calc.py").contains("def mul"))
+    }
+
+    @Test("revert makes the reverse patch, gated like any other, pointing at the original")
+    func revert() async throws {
+        let fixture = try Fixture()
+        let before = try fixture.head()
+        let entry = try await fixture.submit(try goodDiff(fixture))
+        _ = try await fixture.run()
+        let revert = try await fixture.pipeline.revert(entry.ledgerID)
+        #expect(revert.relations.rollbackOfPatchID == entry.patchID && revert.state == .queued)
+        _ = try await fixture.run()
+        #expect(try fixture.engine.patches.get(revert.ledgerID).state == .committed)
+        #expect(
+            try fixture.repository.git("rev-parse", "main^{tree}")
+                == (try fixture.repository.git("rev-parse", "\(before)^{tree}")))
+    }
+}
+
+extension String {
+    /// Creates the parent folder of this path and returns the path.
+    func creatingParent() throws -> String {
+        try FileManager.default.createDirectory(
+            atPath: (self as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        return self
+    }
+}
