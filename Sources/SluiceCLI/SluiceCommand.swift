@@ -8,12 +8,16 @@ public struct SluiceCommand: ParsableCommand {
         commandName: "sluice",
         abstract: "Run AI coding agents on one repository safely: workers, a patch ledger, test gates and costs.",
         discussion: """
-            Exit codes: 0 success; 1 the operation ran and reports failure (a gate failed, a patch was rejected);
-            3 invalid transition or lost race; 4 not found; 64 usage error or invalid input.
+            Start with `sluice demo` to see the landing pipeline on a throwaway repository, or `sluice init` in your
+            repository, then `sluice patch submit` and `sluice run`.
+
+            Exit codes: 0 success; 1 the operation ran and reports failure (a gate failed, a patch was rejected or
+            quarantined, the landing is blocked); 3 invalid transition or lost race; 4 not found; 64 usage error or
+            invalid input.
             """,
         subcommands: [
-            InitCommand.self, WorkerCommand.self, PatchCommand.self, GateCommand.self, CostCommand.self,
-            ExportCommand.self, EventsCommand.self,
+            InitCommand.self, RunCommand.self, DemoCommand.self, WorkerCommand.self, PatchCommand.self,
+            GateCommand.self, CostCommand.self, ExportCommand.self, EventsCommand.self,
         ])
 
     public init() {}
@@ -22,23 +26,46 @@ public struct SluiceCommand: ParsableCommand {
 /// Runs the command line and maps every outcome to an exit code.
 public enum SluiceRunner {
     /// Runs `arguments` (without the program name), writing to ``Console/current``; returns the exit code.
-    public static func run(_ arguments: [String]) -> Int32 {
-        let console = Console.current
+    public static func run(_ arguments: [String]) async -> Int32 {
         do {
             var command = try SluiceCommand.parseAsRoot(arguments)
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+            return 0
+        } catch {
+            return report(error)
+        }
+    }
+
+    /// Runs a command that does not need to wait on processes; for in-process tests.
+    public static func runSynchronously(_ arguments: [String]) -> Int32 {
+        do {
+            var command = try SluiceCommand.parseAsRoot(arguments)
+            guard !(command is AsyncParsableCommand) else {
+                throw SluiceError.invalidInput("\(arguments.first ?? "") must be run with SluiceRunner.run")
+            }
             try command.run()
             return 0
-        } catch let error as SluiceError {
+        } catch {
+            return report(error)
+        }
+    }
+
+    static func report(_ error: any Error) -> Int32 {
+        let console = Console.current
+        if let error = error as? SluiceError {
             console.errorLine("error: \(error.message)")
             return exitCode(for: error)
-        } catch {
-            let code = SluiceCommand.exitCode(for: error).rawValue
-            let message = SluiceCommand.fullMessage(for: error)
-            if !message.isEmpty {
-                if code == 0 { console.line(message) } else { console.errorLine(message) }
-            }
-            return code
         }
+        let code = SluiceCommand.exitCode(for: error).rawValue
+        let message = SluiceCommand.fullMessage(for: error)
+        if !message.isEmpty {
+            if code == 0 { console.line(message) } else { console.errorLine(message) }
+        }
+        return code
     }
 
     /// Runs `arguments` in process with captured output; for tests.
@@ -46,7 +73,16 @@ public enum SluiceRunner {
         status: Int32, stdout: String, stderr: String
     ) {
         let console = Console.capturing(input: input)
-        let status = Console.$current.withValue(console) { run(arguments) }
+        let status = Console.$current.withValue(console) { runSynchronously(arguments) }
+        return (status, console.standardOutput, console.standardError)
+    }
+
+    /// Runs `arguments` in process with captured output, waiting for asynchronous commands; for tests.
+    public static func executeAsync(_ arguments: [String], input: String? = nil) async -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
+        let console = Console.capturing(input: input)
+        let status = await Console.$current.withValue(console) { await run(arguments) }
         return (status, console.standardOutput, console.standardError)
     }
 

@@ -1,4 +1,4 @@
 import Foundation
 import SluiceCLI
 
-exit(SluiceRunner.run(Array(CommandLine.arguments.dropFirst())))
+exit(await SluiceRunner.run(Array(CommandLine.arguments.dropFirst())))

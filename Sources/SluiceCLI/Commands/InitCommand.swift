@@ -1,12 +1,15 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceEngine
 import SluiceStore
 
-/// `sluice init`: creates `.sluice/` and the database; running it again changes nothing.
+/// `sluice init`: creates `.sluice/` and the database, and in a git repository records the target
+/// branch and writes a commented starter `sluice.yml`; running it again changes nothing.
 struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "init", abstract: "Create the .sluice/ folder and the database (safe to run again).")
+        commandName: "init",
+        abstract: "Create the .sluice/ folder and the database, and a starter sluice.yml (safe to run again).")
 
     @OptionGroup var global: GlobalOptions
 
@@ -23,14 +26,65 @@ struct InitCommand: ParsableCommand {
         }
         let storage = try SQLiteStorage(path: path)
         let migrations = try storage.appliedMigrations()
+        var notes: [String] = []
+        var branch: String?
+        var wroteConfig = false
+        let repository = GlobalOptions.projectRoot()
+        if FileManager.default.fileExists(atPath: (repository as NSString).appendingPathComponent(".git")) {
+            let pipeline = Pipeline(engine: Engine(EngineContext(storage: storage)), repository: repository)
+            try pipeline.prepare()
+            let recorded = (pipeline.sluiceDirectory as NSString).appendingPathComponent("target-branch")
+            if let current = try? String(contentsOfFile: recorded, encoding: .utf8) {
+                branch = current.trimmingCharacters(in: .whitespacesAndNewlines)
+            } else if let checkedOut = InitCommand.checkedOutBranch(repository) {
+                try Data((checkedOut + "\n").utf8).write(to: URL(fileURLWithPath: recorded))
+                branch = checkedOut
+            }
+            let config = (repository as NSString).appendingPathComponent(ConfigLoader.fileName)
+            if let branch, !FileManager.default.fileExists(atPath: config) {
+                try Data(ConfigLoader.starter(branch: branch).utf8).write(to: URL(fileURLWithPath: config))
+                wroteConfig = true
+                notes.append(
+                    "wrote a starter \(ConfigLoader.fileName); commit it to \(branch): the pipeline reads it from there"
+                )
+            }
+            if let branch { notes.append("patches land on \(branch)") }
+        }
         struct Report: Encodable {
             let database: String
             let created: Bool
             let migrations: [String]
+            let targetBranch: String?
+            let wroteConfig: Bool
+
+            enum CodingKeys: String, CodingKey {
+                case database, created, migrations
+                case targetBranch = "target_branch"
+                case wroteConfig = "wrote_config"
+            }
         }
         try Output(global).record(
-            Report(database: path, created: !existed, migrations: migrations),
-            (existed ? "database already initialised at " : "initialised database at ") + path
-                + " (schema \(migrations.last ?? "none"))")
+            Report(
+                database: path, created: !existed, migrations: migrations, targetBranch: branch,
+                wroteConfig: wroteConfig),
+            ((existed ? "database already initialised at " : "initialised database at ") + path
+                + " (schema \(migrations.last ?? "none"))" + notes.map { "\n" + $0 }.joined()))
+    }
+
+    /// The branch HEAD names, read from the repository's HEAD file; nil when detached.
+    static func checkedOutBranch(_ repository: String) -> String? {
+        var gitDirectory = (repository as NSString).appendingPathComponent(".git")
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: gitDirectory, isDirectory: &isDirectory), !isDirectory.boolValue,
+            let pointer = try? String(contentsOfFile: gitDirectory, encoding: .utf8), pointer.hasPrefix("gitdir: ")
+        {
+            gitDirectory = pointer.dropFirst(8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard
+            let head = try? String(
+                contentsOfFile: (gitDirectory as NSString).appendingPathComponent("HEAD"), encoding: .utf8),
+            head.hasPrefix("ref: refs/heads/")
+        else { return nil }
+        return head.dropFirst("ref: refs/heads/".count).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -8,8 +8,8 @@ struct PatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "patch", abstract: "Record patches and their way through validation, the queue, gates and commit.",
         subcommands: [
-            Create.self, Show.self, History.self, List.self, Validate.self, Queue.self, Apply.self, Verify.self,
-            Commit.self, Rollback.self, Quarantine.self, Drop.self,
+            Submit.self, Revert.self, Create.self, Show.self, History.self, List.self, Validate.self, Queue.self,
+            Apply.self, Verify.self, Commit.self, Rollback.self, Quarantine.self, Drop.self,
         ])
 
     static func describe(_ entry: PatchLedgerEntry) -> String {
@@ -76,9 +76,18 @@ struct PatchCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one ledger entry (by ledger or patch id).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The ledger id or patch id.") var id: String
+        @Flag(help: "Print the submitted diff itself, byte for byte.") var diff = false
 
         func run() throws {
-            let entry = try global.engine().patches.get(try Parse.id(id))
+            let engine = try global.engine()
+            let entry = try engine.patches.get(try Parse.id(id))
+            if diff {
+                guard let source = try engine.context.storage.patchSource(entry.ledgerID) else {
+                    throw SluiceError.notFound("submitted diff for patch", entry.ledgerID.description)
+                }
+                Console.current.raw(source.bytes)
+                return
+            }
             try Output(global).record(entry, PatchCommand.describe(entry))
         }
     }

@@ -44,6 +44,15 @@ public final class Console: Sendable {
         }
     }
 
+    /// Writes bytes to standard output exactly as they are.
+    func raw(_ bytes: [UInt8]) {
+        if passthrough {
+            FileHandle.standardOutput.write(Data(bytes))
+        } else {
+            buffers.withLock { $0.out += String(decoding: bytes, as: UTF8.self) }
+        }
+    }
+
     /// Writes one line to standard error.
     func errorLine(_ text: String) {
         if passthrough {

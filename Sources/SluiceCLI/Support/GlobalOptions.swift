@@ -48,6 +48,16 @@ struct GlobalOptions: ParsableArguments {
         return Engine(EngineContext(storage: storage, actor: GlobalOptions.actor()))
     }
 
+    /// The landing pipeline for the repository around the current directory.
+    ///
+    /// - Throws: `invalidInput` outside a git repository or without a database.
+    func pipeline() async throws -> Pipeline {
+        guard let repository = await Git.topLevel(of: FileManager.default.currentDirectoryPath) else {
+            throw SluiceError.invalidInput("not inside a git repository: the landing pipeline works on one")
+        }
+        return Pipeline(engine: try engine(), repository: repository)
+    }
+
     /// Who runs the command, as recorded in events.
     static func actor() -> String {
         let environment = ProcessInfo.processInfo.environment

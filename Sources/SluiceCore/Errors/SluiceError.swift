@@ -10,6 +10,7 @@ public struct SluiceError: Error, Hashable, Sendable, CustomStringConvertible, C
             case lostRace = "lost_race"
             case invalidInput = "invalid_input"
             case conflict
+            case blocked
             case storage
         }
 
@@ -26,6 +27,9 @@ public struct SluiceError: Error, Hashable, Sendable, CustomStringConvertible, C
         public static let invalidInput = Code(.invalidInput)
         /// The entity already exists, or another uniqueness rule was broken.
         public static let conflict = Code(.conflict)
+        /// The operation cannot go on until something outside Sluice changes (a dirty working
+        /// tree, another run holding the lock, a git command that failed).
+        public static let blocked = Code(.blocked)
         /// The storage layer failed.
         public static let storage = Code(.storage)
 

@@ -73,7 +73,7 @@ public struct Git: Sendable {
         guard output.succeeded else {
             let message = output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
             throw SluiceError(
-                code: .conflict,
+                code: .blocked,
                 message:
                     "git \(arguments.prefix(2).joined(separator: " ")) failed: \(message.isEmpty ? "exit \(output.status)" : message)"
             )

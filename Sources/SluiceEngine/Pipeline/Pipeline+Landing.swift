@@ -71,7 +71,8 @@ extension Pipeline {
         let apply = try await git.run(
             ["apply", "--index", "--whitespace=nowarn", "-"], in: workspace, input: source.bytes)
         guard apply.succeeded else {
-            let message = apply.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            let message = apply.stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }.joined(separator: "; ")
             let failed = try engine.patches.applyFailed(id, code: "conflict", message: message)
             try await removeWorkspace(id)
             emit(
@@ -142,7 +143,7 @@ extension Pipeline {
     /// Moves the target branch from `base` to `tested` with a compare-and-swap; when the branch is
     /// checked out in a clean working tree, that tree moves with it.
     ///
-    /// - Throws: ``SluiceError`` (`conflict`) when the checked-out tree has uncommitted changes: the
+    /// - Throws: ``SluiceError`` (`blocked`) when the checked-out tree has uncommitted changes: the
     ///   patch stays verified and nothing is lost; run again once the tree is clean.
     func land(
         _ id: LedgerID, tested: String, base: String, branch: String, _ summary: inout PipelineSummary,
@@ -153,7 +154,7 @@ extension Pipeline {
             let changes = try await git.uncommittedChanges(in: repository)
             guard changes.isEmpty else {
                 throw SluiceError(
-                    code: .conflict,
+                    code: .blocked,
                     message: "cannot land patch \(id): \(branch) is checked out in \(repository) with uncommitted "
                         + "changes (\(changes.count) files); commit or stash them and run again (the patch stays verified)"
                 )

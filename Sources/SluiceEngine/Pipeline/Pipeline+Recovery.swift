@@ -105,7 +105,7 @@ final class RunLock: Sendable {
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
             throw SluiceError(
-                code: .conflict, message: "another sluice run is working on this repository (it holds \(path))")
+                code: .blocked, message: "another sluice run is working on this repository (it holds \(path))")
         }
         _ = ftruncate(fd, 0)
         let pid = "\(getpid())\n"

@@ -155,7 +155,10 @@ public struct Pipeline: Sendable {
         try await git.checked(["read-tree", commit], environment: environment)
         let output = try await git.run(
             ["apply", "--check", "--cached", "--whitespace=nowarn", "-"], input: bytes, environment: environment)
-        return output.succeeded ? nil : output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+        return output.succeeded
+            ? nil
+            : output.stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }.joined(separator: "; ")
     }
 
     // MARK: - Quarantine and rollback

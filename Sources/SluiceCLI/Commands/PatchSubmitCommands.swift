@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import SluiceCore
+import SluiceEngine
+
+extension PatchCommand {
+    /// `sluice patch submit`: a diff in, validated at once, queued when valid.
+    struct Submit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Submit a unified diff: stored, validated at once, and queued when valid (exit 1 when rejected).",
+            discussion: """
+                The diff comes from FILE, from standard input (-), or from the uncommitted changes of a git worktree
+                (--from-worktree PATH, new files included; that worktree is not touched).
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The diff file, or - for standard input.") var file: String?
+        @Option(help: "Take the diff from this worktree's uncommitted changes.") var fromWorktree: String?
+        @Option(help: "The project the patch belongs to.") var project: String
+        @Option(help: "The workstream (for example, the agent's name).") var workstream: String?
+        @Option(help: "The phase id.") var phase: String?
+        @Option(help: "The execution request's ULID.") var request: String?
+        @Option(help: "The commit message to land it with.") var message: String?
+        @Flag(help: "Leave a valid patch validated instead of queueing it.") var hold = false
+
+        func validate() throws {
+            guard (file == nil) != (fromWorktree == nil) else {
+                throw ValidationError("give a diff FILE (or - for standard input), or --from-worktree PATH")
+            }
+        }
+
+        func run() async throws {
+            let request: ExecutionRequestID? = try Parse.optionalID(request)
+            let pipeline = try await global.pipeline()
+            let bytes: [UInt8]
+            if let fromWorktree {
+                bytes = try await PatchCommand.diff(ofWorktree: fromWorktree)
+            } else {
+                bytes = Array(try Parse.contents(of: file!, option: "the diff"))
+            }
+            let entry = try await pipeline.submit(
+                bytes,
+                .init(
+                    project: project, workstream: workstream, phase: phase, request: request, message: message,
+                    hold: hold))
+            let verdict =
+                entry.state == .quarantined
+                ? "rejected: " + entry.validation.validationErrors.joined(separator: "; ")
+                : entry.state.rawValue
+            try Output(global).record(entry, "submitted patch \(entry.ledgerID): \(verdict)")
+            if entry.state == .quarantined { throw reportFailure() }
+        }
+    }
+
+    /// The uncommitted changes of a worktree, untracked files included, through a temporary index.
+    static func diff(ofWorktree path: String) async throws -> [UInt8] {
+        guard let top = await Git.topLevel(of: path) else {
+            throw SluiceError.invalidInput("--from-worktree: \(path) is not inside a git worktree")
+        }
+        let git = Git(repository: top)
+        let index = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-index-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: index) }
+        let environment = ["GIT_INDEX_FILE": index]
+        try await git.checked(["read-tree", "HEAD"], environment: environment)
+        try await git.checked(["add", "-A", "--", ".", ":(exclude).sluice"], environment: environment)
+        let output = try await git.run(["diff", "--cached", "--binary", "HEAD"], environment: environment)
+        guard output.succeeded else {
+            throw SluiceError.invalidInput("--from-worktree: git diff failed: \(output.stderr)")
+        }
+        guard !output.stdout.isEmpty else { throw SluiceError.invalidInput("--from-worktree: \(path) has no changes") }
+        return Array(output.stdout.utf8)
+    }
+
+    /// `sluice patch revert`: the reverse of a committed patch, as a new patch.
+    struct Revert: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Undo a committed patch with a new patch (its reverse diff), gated like any other.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The committed patch's ledger id or patch id.") var id: String
+        @Option(help: "The commit message of the revert.") var message: String?
+
+        func run() async throws {
+            let pipeline = try await global.pipeline()
+            let entry = try await pipeline.revert(try Parse.id(id), message: message)
+            try Output(global).record(
+                entry,
+                "submitted revert \(entry.ledgerID) of patch \(entry.relations.rollbackOfPatchID?.description ?? id): \(entry.state.rawValue)"
+            )
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import SluiceCore
+import SluiceEngine
+
+/// `sluice run`: the main job. Processes the queue until it is empty.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Apply, gate and land (or quarantine) every queued patch, in order, until the queue is empty.",
+        discussion: """
+            Each patch is applied in a git worktree of its own at the target branch's head, gated there, and lands
+            with a compare-and-swap only if the branch has not moved. A run that was killed is recovered from the
+            ledger by the next one. Exits 1 when a patch was rejected or quarantined.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Keep waiting for new patches instead of stopping when the queue is empty.") var watch = false
+
+    func run() async throws {
+        let pipeline = try await global.pipeline()
+        let json = global.json
+        let clock = ContinuousClock()
+        let start = clock.now
+        let summary = try await pipeline.run(watch: watch) { event in
+            Console.current.line(json ? ((try? SluiceJSON.line(event)) ?? "{}") : event.line)
+        }
+        let elapsed = clock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        if json {
+            struct Final: Encodable {
+                let step = "summary"
+                let summary: PipelineSummary
+                let seconds: Double
+            }
+            Console.current.line(try SluiceJSON.line(Final(summary: summary, seconds: seconds)))
+        } else {
+            Console.current.line(
+                "summary: \(summary.landed.count) landed, \(summary.quarantined.count) quarantined, "
+                    + "\(summary.rejected.count) rejected; gates \(String(format: "%.2f", summary.gateSeconds)) s, "
+                    + "total \(String(format: "%.2f", seconds)) s")
+            for item in summary.quarantined { Console.current.line("  quarantined \(item.ledgerID): \(item.reason)") }
+            for item in summary.rejected { Console.current.line("  rejected \(item.ledgerID): \(item.reason)") }
+        }
+        if !summary.quarantined.isEmpty || !summary.rejected.isEmpty { throw reportFailure() }
+    }
+}
