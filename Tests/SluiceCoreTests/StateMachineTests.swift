@@ -218,3 +218,19 @@ struct PatchEventTests {
         }
     }
 }
+
+@Suite("Patch attempts")
+struct PatchAttemptTests {
+    @Test("a failure found after applying is recorded on that attempt, not counted as another")
+    func failureAfterApplying() throws {
+        let now = Timestamp(milliseconds: 1)
+        var entry = PatchLedgerEntry(ledgerID: .make(), patchID: .make(), projectID: "p", at: now)
+        entry.state = .queued
+        entry = try entry.applying(.applySucceeded(workspacePath: "/w", files: []), at: now)
+        entry = try entry.applying(.applyFailed(errorCode: "interrupted", errorMessage: "stopped"), at: now)
+        #expect(entry.apply.attempts == 1 && entry.state == .applyFailed && entry.apply.lastErrorCode == "interrupted")
+        entry = try entry.applying(.queue, at: now)
+        entry = try entry.applying(.applyFailed(errorCode: "conflict", errorMessage: "hunk"), at: now)
+        #expect(entry.apply.attempts == 2)
+    }
+}

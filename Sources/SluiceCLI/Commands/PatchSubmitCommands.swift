@@ -61,7 +61,7 @@ extension PatchCommand {
         defer { try? FileManager.default.removeItem(atPath: index) }
         let environment = ["GIT_INDEX_FILE": index]
         try await git.checked(["read-tree", "HEAD"], environment: environment)
-        try await git.checked(["add", "-A", "--", ".", ":(exclude).sluice"], environment: environment)
+        try await git.checked(["add", "-A"], environment: environment)
         let output = try await git.run(["diff", "--cached", "--binary", "HEAD"], environment: environment)
         guard output.succeeded else {
             throw SluiceError.invalidInput("--from-worktree: git diff failed: \(output.stderr)")

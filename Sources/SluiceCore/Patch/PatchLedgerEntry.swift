@@ -230,8 +230,12 @@ public struct PatchLedgerEntry: Hashable, Sendable, Codable {
             next.apply.appliedFiles = files.filter { seen.insert($0).inserted }
         case .applyFailed(let code, let message):
             guard !code.isEmpty else { throw SluiceError.invalidInput("an apply failure needs an error code") }
-            next.apply.attempts += 1
-            next.apply.lastAttemptAt = now
+            // From queued this is an attempt of its own; from applied it is the outcome of the attempt
+            // that applied it, already counted.
+            if state == .queued {
+                next.apply.attempts += 1
+                next.apply.lastAttemptAt = now
+            }
             next.apply.lastErrorCode = code
             next.apply.lastErrorMessage = message
         case .verify(let passed, let reason):

@@ -84,7 +84,10 @@ public enum PatchEvent: Sendable, Hashable {
         switch self {
         case .validate: [.created]
         case .queue: [.validated, .applyFailed]
-        case .applySucceeded, .applyFailed: [.queued]
+        case .applySucceeded: [.queued]
+        // Also from applied: the application is found to have failed after the fact (the target branch
+        // moved under it, or the run was interrupted while gating it).
+        case .applyFailed: [.queued, .applied]
         case .verify: [.applied]
         case .commit: [.verified]
         case .rollback: [.applied, .verified]

@@ -1,0 +1,180 @@
+import Foundation
+import SluiceTesting
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `sluice patch submit`, `sluice run`, `sluice demo`: the real binary on real repositories.
+@Suite("Pipeline commands")
+struct PipelineCommandTests {
+    static func repository(gate: String = "true", extra: [String: String] = [:]) throws -> TemporaryGitRepository {
+        var files = [
+            "notes.txt": "one\ntwo\nthree\n", "tests/test_notes.sh": "exit 0\n",
+            "sluice.yml": """
+            target_branch: main
+            gates:
+              - {name: check, type: custom, command: '\(gate)', criteria: {timeout_seconds: 120}}
+            policy: {tests: ["tests/**"], max_apply_attempts: 2}
+            logs: {grace_seconds: 1}
+
+            """,
+        ]
+        for (path, content) in extra { files[path] = content }
+        return try TemporaryGitRepository(files: files)
+    }
+
+    func sluice(_ arguments: [String], in repository: TemporaryGitRepository, input: String? = nil) throws
+        -> CommandLineProcess.Result
+    {
+        try CommandLineProcess.run(arguments, input: input, directory: repository.path)
+    }
+
+    @Test("submit stores the diff byte for byte, run lands it, and the ledger shows it committed")
+    func submitAndRun() throws {
+        let repository = try Self.repository()
+        #expect(try sluice(["init"], in: repository).status == 0)
+        // Not ending in a newline, with a "\ No newline" marker: stored and printed back exactly.
+        let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
+        let submitted = try sluice(
+            ["patch", "submit", "-", "--project", "notes", "--workstream", "agent-1", "--json"], in: repository,
+            input: diff)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(submitted.stdout.utf8)) as? [String: Any])
+        let id = try #require(object["ledger_id"] as? String)
+        #expect(object["state"] as? String == "queued")
+        #expect(try sluice(["patch", "show", id, "--diff"], in: repository).stdout == diff)
+        let run = try sluice(["run"], in: repository)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("landed") && run.stdout.contains("summary: 1 landed, 0 quarantined, 0 rejected"))
+        #expect(try repository.read("notes.txt") == "one\n2\nthree\n")
+        let shown = try sluice(["patch", "show", id, "--json"], in: repository)
+        #expect(shown.stdout.contains("\"state\":\"committed\""))
+        // The gate ran as a TestGate record and cost a compute_time record.
+        #expect(try sluice(["gate", "list", "--state", "passed"], in: repository).stdout.contains("check"))
+        #expect(
+            try sluice(["cost", "list", "--type", "compute_time", "--json"], in: repository).stdout.contains(
+                "gate:check"))
+        // Revert lands the reverse.
+        let revert = try sluice(["patch", "revert", id], in: repository)
+        #expect(revert.status == 0, "\(revert.stderr)")
+        #expect(try sluice(["run", "--json"], in: repository).stdout.contains("\"step\":\"summary\""))
+        #expect(try repository.read("notes.txt") == "one\ntwo\nthree\n")
+    }
+
+    @Test("a rejected submission exits 1 and says why; an empty one is an input error and stores nothing")
+    func rejections() throws {
+        let repository = try Self.repository()
+        _ = try sluice(["init"], in: repository)
+        let outside = try sluice(
+            ["patch", "submit", "-", "--project", "p"], in: repository,
+            input: "--- a/../x\n+++ b/../x\n@@ -1 +1 @@\n-a\n+b\n")
+        #expect(outside.status == 1)
+        #expect(outside.stdout.contains("rejected: path_traversal: ../x"))
+        let empty = try sluice(["patch", "submit", "-", "--project", "p"], in: repository, input: "")
+        #expect(empty.status == 64 && empty.stderr.contains("the diff is empty"))
+        #expect(try sluice(["patch", "list", "--json"], in: repository).stdout.split(separator: "\n").count == 1)
+        let worktree = try sluice(
+            ["patch", "submit", "--from-worktree", repository.path, "--project", "p"], in: repository)
+        #expect(worktree.status == 64 && worktree.stderr.contains("has no changes"))
+    }
+
+    @Test("submit --from-worktree takes a worktree's changes, new files included, and leaves it alone")
+    func fromWorktree() throws {
+        let repository = try Self.repository()
+        _ = try sluice(["init"], in: repository)
+        let agent = TemporaryDirectory(prefix: "sluice-agent")
+        try repository.git("worktree", "add", "--detach", "--quiet", agent.path + "/wt", "main")
+        try "new\n".write(toFile: agent.path + "/wt/added.txt", atomically: true, encoding: .utf8)
+        try "one\n".write(toFile: agent.path + "/wt/notes.txt", atomically: true, encoding: .utf8)
+        let submitted = try sluice(
+            ["patch", "submit", "--from-worktree", agent.path + "/wt", "--project", "p"], in: repository)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        #expect(try repository.git("-C", agent.path + "/wt", "status", "--porcelain").contains("?? added.txt"))
+        #expect(try sluice(["run"], in: repository).status == 0)
+        #expect(try repository.read("added.txt") == "new\n")
+    }
+
+    @Test("sluice run killed with SIGKILL mid-gate, then run again, finishes the queue correctly")
+    func killedMidGate() async throws {
+        let scratch = TemporaryDirectory()
+        let marker = scratch.file("slow-once")
+        let started = scratch.file("started")
+        try "".write(toFile: marker, atomically: true, encoding: .utf8)
+        // The first time, the gate sleeps (and is killed with its runner); afterwards it passes at once.
+        let gate = "if [ -e \(marker) ]; then rm \(marker); echo $$ > \(started); sleep 61.25; fi; exit 0"
+        let repository = try Self.repository(gate: gate)
+        _ = try sluice(["init"], in: repository)
+        let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
+        let submitted = try sluice(["patch", "submit", "-", "--project", "p", "--json"], in: repository, input: diff)
+        let id = try #require(
+            (try JSONSerialization.jsonObject(with: Data(submitted.stdout.utf8)) as? [String: Any])?["ledger_id"]
+                as? String)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLineProcess.executable)
+        process.arguments = ["run"]
+        process.currentDirectoryURL = URL(fileURLWithPath: repository.path)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<600 where !FileManager.default.fileExists(atPath: started) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(FileManager.default.fileExists(atPath: started), "the gate never started")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+
+        let again = try sluice(["run"], in: repository)
+        #expect(again.status == 0, "\(again.stdout)\n\(again.stderr)")
+        #expect(again.stdout.contains("interrupted"))
+        let shown = try sluice(["patch", "show", id, "--json"], in: repository).stdout
+        #expect(shown.contains("\"state\":\"committed\""))
+        // Landed once: exactly one commit carries its ledger id.
+        let log = try repository.git("log", "--format=%B", "main")
+        #expect(log.components(separatedBy: "Sluice-Ledger-Id: \(id)").count == 2)
+        // No workspace left, in git or on disk; the orphaned gate was killed.
+        #expect(try repository.git("worktree", "list").split(separator: "\n").count == 1)
+        let workspaces =
+            (try? FileManager.default.contentsOfDirectory(atPath: repository.path + "/.sluice/workspaces")) ?? []
+        #expect(workspaces.isEmpty)
+        var survivors = 0
+        for _ in 0..<50 {
+            survivors = Self.processes(matching: "sleep 61.25")
+            if survivors == 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(survivors == 0)
+        #expect(
+            try sluice(["gate", "list", "--state", "error", "--json"], in: repository).stdout.contains("interrupted"))
+    }
+
+    /// Live (non-zombie) processes whose command line contains `text`.
+    static func processes(matching text: String) -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        var count = 0
+        for pid in entries where Int(pid) != nil {
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+            let command = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            if command.contains(text), !stat.contains(") Z ") { count += 1 }
+        }
+        return count
+    }
+
+    @Test("sluice demo shows the four agents' outcomes")
+    func demo() throws {
+        let folder = TemporaryDirectory()
+        let result = try CommandLineProcess.run(["demo", "--keep", folder.file("demo")])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("agent-good") && result.stdout.contains("landed on main"))
+        #expect(result.stdout.contains("protected_path: sluice.yml"))
+        #expect(result.stdout.contains("tests.test_calc.CalcTests.test_add"))
+        #expect(result.stdout.contains("does not apply"))
+        #expect(FileManager.default.fileExists(atPath: folder.file("demo/.sluice/sluice.db")))
+        let busy = try CommandLineProcess.run(["demo", "--keep", folder.file("demo")])
+        #expect(busy.status == 64 && busy.stderr.contains("not empty"))
+    }
+}
