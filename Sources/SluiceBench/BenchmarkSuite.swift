@@ -38,6 +38,10 @@ public struct BenchmarkSuite: Sendable {
         public var workerCycles: Int
         public var costRecords: Int
         public var costBatch: Int
+        public var diffMegabytes: Int = 50
+        public var junitCases: Int = 100_000
+        public var pipelinePatches: Int = 50
+        public var repositoryFiles: Int = 1000
 
         /// The full run.
         public static let full = Sizes(
@@ -46,11 +50,11 @@ public struct BenchmarkSuite: Sendable {
         /// A small run for CI.
         public static let quick = Sizes(
             baselineCommits: 100, durableLifecycles: 20, memoryLifecycles: 500, workerCycles: 50, costRecords: 20_000,
-            costBatch: 5_000)
+            costBatch: 5_000, diffMegabytes: 5, junitCases: 10_000, pipelinePatches: 5, repositoryFiles: 200)
         /// A tiny run for tests.
         public static let tiny = Sizes(
             baselineCommits: 5, durableLifecycles: 2, memoryLifecycles: 5, workerCycles: 3, costRecords: 30,
-            costBatch: 10)
+            costBatch: 10, diffMegabytes: 1, junitCases: 200, pipelinePatches: 2, repositoryFiles: 10)
     }
 
     let sizes: Sizes
@@ -63,11 +67,13 @@ public struct BenchmarkSuite: Sendable {
     }
 
     /// The benchmark groups, by the name `--only` takes.
-    public static let groups = ["baseline", "patches", "patches-durable", "patches-memory", "workers", "costs"]
+    public static let groups = [
+        "baseline", "patches", "patches-durable", "patches-memory", "workers", "costs", "parsers", "pipeline",
+    ]
 
     /// Runs the benchmarks in order (only the named groups, when given), handing each result to
     /// `emit` as soon as it is measured.
-    public func run(only: Set<String>? = nil, emit: (BenchmarkResult) -> Void) throws {
+    public func run(only: Set<String>? = nil, emit: (BenchmarkResult) -> Void) async throws {
         func wanted(_ group: String) -> Bool { only?.contains(group) ?? true }
         var baseline: Double?
         if wanted("baseline") || wanted("patches") || wanted("patches-durable") {
@@ -83,6 +89,11 @@ public struct BenchmarkSuite: Sendable {
         }
         if wanted("workers") { emit(try workerCycles()) }
         if wanted("costs") { for result in try costs() { emit(result) } }
+        if wanted("parsers") {
+            emit(try diffParse())
+            emit(try junitParse())
+        }
+        if wanted("pipeline") { emit(try await pipelineOverhead()) }
     }
 
     func seconds(_ body: () throws -> Void) rethrows -> Double {

@@ -18,7 +18,7 @@ let directory = FileManager.default.temporaryDirectory.appendingPathComponent("s
 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: directory) }
 do {
-    try BenchmarkSuite(sizes: quick ? .quick : .full, directory: directory).run(only: only) { result in
+    try await BenchmarkSuite(sizes: quick ? .quick : .full, directory: directory).run(only: only) { result in
         // Written straight to the file descriptor so each line appears as soon as it is measured.
         FileHandle.standardOutput.write(Data((result.jsonLine + "\n").utf8))
     }

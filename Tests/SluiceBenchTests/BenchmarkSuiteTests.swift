@@ -7,14 +7,16 @@ import Testing
 @Suite("Benchmark suite")
 struct BenchmarkSuiteTests {
     @Test("every benchmark runs and prints one JSON line with a positive value")
-    func runsTiny() throws {
+    func runsTiny() async throws {
         let directory = TemporaryDirectory()
         var results: [BenchmarkResult] = []
-        try BenchmarkSuite(sizes: .tiny, directory: directory.path).run { results.append($0) }
+        let collected = Collected()
+        try await BenchmarkSuite(sizes: .tiny, directory: directory.path).run { collected.append($0) }
+        results = collected.results
         #expect(
             results.map(\.name) == [
                 "sqlite_commit_baseline", "patch_transitions_durable", "patch_transitions_memory", "worker_cycles",
-                "cost_insert", "cost_total_30", "cost_breakdown_30",
+                "cost_insert", "cost_total_30", "cost_breakdown_30", "diff_parse", "junit_parse", "pipeline_overhead",
             ])
         for result in results {
             #expect(result.value >= 0)
@@ -24,4 +26,11 @@ struct BenchmarkSuiteTests {
         }
         #expect(results.first { $0.name == "cost_total_30" }?.detail["records"] == .number(30))
     }
+}
+
+/// Results gathered from the suite's callback.
+final class Collected: @unchecked Sendable {
+    // @unchecked: the suite calls back on one task at a time.
+    var results: [BenchmarkResult] = []
+    func append(_ result: BenchmarkResult) { results.append(result) }
 }

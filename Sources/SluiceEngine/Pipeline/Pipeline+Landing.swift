@@ -9,6 +9,19 @@ extension Pipeline {
         let lock = try RunLock(path: path("run.lock"))
         defer { lock.release() }
         var summary = PipelineSummary()
+        do {
+            try await processQueue(watch: watch, &summary, emit: emit)
+        } catch {
+            try? await removeWorkspace()
+            throw error
+        }
+        try await removeWorkspace()
+        return summary
+    }
+
+    func processQueue(watch: Bool, _ summary: inout PipelineSummary, emit: @Sendable (PipelineEvent) -> Void)
+        async throws
+    {
         try await recover(&summary, emit: emit)
         while !Task.isCancelled {
             // Patches whose submission was interrupted before validation are validated now.
@@ -27,7 +40,6 @@ extension Pipeline {
             }
             try await process(next.ledgerID, &summary, emit: emit)
         }
-        return summary
     }
 
     /// Records a validation that ended the patch (rejected) in the summary.
@@ -64,17 +76,13 @@ extension Pipeline {
         }
 
         // Apply.
-        try await removeWorkspace(id)
-        let workspace = workspacePath(id)
-        try FileManager.default.createDirectory(atPath: path("workspaces"), withIntermediateDirectories: true)
-        try await git.checked(["worktree", "add", "--detach", "--quiet", workspace, base])
+        let workspace = try await checkoutWorkspace(at: base)
         let apply = try await git.run(
             ["apply", "--index", "--whitespace=nowarn", "-"], in: workspace, input: source.bytes)
         guard apply.succeeded else {
             let message = apply.stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty }.joined(separator: "; ")
             let failed = try engine.patches.applyFailed(id, code: "conflict", message: message)
-            try await removeWorkspace(id)
             emit(
                 PipelineEvent(
                     step: "apply", ledgerID: id, outcome: "conflict", message: message, seconds: since(started)))
@@ -107,7 +115,6 @@ extension Pipeline {
             let reason = "gate \(failed.name) \(failed.state.rawValue): \(failed.decision?.reason ?? "")"
             entry = try engine.patches.verify(id, passed: false, reason: reason)
             try quarantine(id, reason: reason)
-            try await removeWorkspace(id)
             summary.quarantined.append(.init(ledgerID: id.description, reason: reason))
             emit(PipelineEvent(step: "quarantine", ledgerID: id, outcome: "quarantined", message: reason))
             return
@@ -117,7 +124,6 @@ extension Pipeline {
         guard try await git.commit(of: "refs/heads/\(config.targetBranch)") == base else {
             let failed = try engine.patches.applyFailed(
                 id, code: "branch_moved", message: "\(config.targetBranch) moved while the gates ran; re-applying")
-            try await removeWorkspace(id)
             try retryOrQuarantine(
                 failed, policy: config.policy, reason: "the target branch kept moving", &summary, emit: emit)
             return
@@ -172,7 +178,6 @@ extension Pipeline {
         }
         try engine.context.storage.recordCommits(id, base: nil, tested: nil, landed: tested)
         _ = try engine.patches.commit(id)
-        try await removeWorkspace(id)
         summary.landed.append(id.description)
         emit(
             PipelineEvent(

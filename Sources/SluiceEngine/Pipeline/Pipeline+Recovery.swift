@@ -19,7 +19,6 @@ extension Pipeline {
         for entry in try engine.patches.list(PatchFilter(state: .applied)) {
             let failed = try engine.patches.applyFailed(
                 entry.ledgerID, code: "interrupted", message: "sluice run stopped while this patch was being gated")
-            try await removeWorkspace(entry.ledgerID)
             emit(
                 PipelineEvent(
                     step: "recover", ledgerID: entry.ledgerID, outcome: "interrupted", message: "gating restarts"))
@@ -32,14 +31,8 @@ extension Pipeline {
         for entry in try engine.patches.list(PatchFilter(state: .verified)) {
             try await recoverVerified(entry, config: config, &summary, emit: emit)
         }
-        // Anything still under workspaces/ belongs to no patch in flight.
-        if let names = try? FileManager.default.contentsOfDirectory(atPath: path("workspaces")) {
-            for name in names {
-                _ = try await git.run(["worktree", "remove", "--force", path("workspaces", name)])
-                try? FileManager.default.removeItem(atPath: path("workspaces", name))
-            }
-        }
-        _ = try await git.run(["worktree", "prune"])
+        // A workspace left by a killed run belongs to no patch in flight any more.
+        try await removeWorkspace()
     }
 
     /// A killed run cannot stop its gates; their process groups are recorded in `.pgid` files.
@@ -74,7 +67,6 @@ extension Pipeline {
             // It landed; the run stopped before the ledger said so. Record it; never land it twice.
             try engine.context.storage.recordCommits(entry.ledgerID, base: nil, tested: nil, landed: tested)
             _ = try engine.patches.commit(entry.ledgerID)
-            try await removeWorkspace(entry.ledgerID)
             summary.landed.append(entry.ledgerID.description)
             emit(
                 PipelineEvent(

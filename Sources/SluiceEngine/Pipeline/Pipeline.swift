@@ -184,16 +184,17 @@ public struct Pipeline: Sendable {
                     atPath: (logs as NSString).appendingPathComponent(name), toPath: target)
             }
         }
-        let entry = try engine.patches.quarantine(id, reason: reason, path: directory)
-        removeWorkspaceLater(id)
-        return entry
+        return try engine.patches.quarantine(id, reason: reason, path: directory)
     }
 
     /// Rolls back an applied or verified patch and discards its workspace.
     @discardableResult
     public func rollback(_ id: LedgerID, reason: String) async throws -> PatchLedgerEntry {
+        // The workspace belongs to the running `sluice run`, if there is one; take its lock first.
+        let lock = try RunLock(path: path("run.lock"))
+        defer { lock.release() }
         let entry = try engine.patches.rollback(id, reason: reason)
-        try await removeWorkspace(entry.ledgerID)
+        try await removeWorkspace()
         return entry
     }
 
@@ -219,20 +220,33 @@ public struct Pipeline: Sendable {
 
     // MARK: - Workspaces
 
-    func workspacePath(_ id: LedgerID) -> String { path("workspaces", id.description) }
+    /// The run's workspace: one git worktree, reset to the target branch's head for each patch.
+    /// Creating a worktree writes every file of the repository, resetting one rewrites only the files
+    /// that differ, so a run creates it once and removes it when it ends.
+    var workspacePath: String { path("workspaces", "run") }
 
-    /// Removes a patch's worktree, if any, and forgets it in git.
-    func removeWorkspace(_ id: LedgerID) async throws {
-        let workspace = workspacePath(id)
-        if FileManager.default.fileExists(atPath: workspace) {
+    /// A clean worktree at `commit`: created if missing, else forced to it with every untracked and
+    /// ignored file (a previous patch's gate output) removed.
+    func checkoutWorkspace(at commit: String) async throws -> String {
+        let workspace = workspacePath
+        if FileManager.default.fileExists(atPath: (workspace as NSString).appendingPathComponent(".git")) {
+            let reset = try await git.run(["checkout", "--quiet", "--force", "--detach", commit], in: workspace)
+            let clean = try await git.run(["clean", "-ffdxq"], in: workspace)
+            if reset.succeeded && clean.succeeded { return workspace }
+        }
+        try await removeWorkspace()
+        try FileManager.default.createDirectory(atPath: path("workspaces"), withIntermediateDirectories: true)
+        try await git.checked(["worktree", "add", "--detach", "--quiet", workspace, commit])
+        return workspace
+    }
+
+    /// Removes every workspace and forgets them in git.
+    func removeWorkspace() async throws {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: path("workspaces"))) ?? [] {
+            let workspace = path("workspaces", name)
             _ = try await git.run(["worktree", "remove", "--force", workspace])
             try? FileManager.default.removeItem(atPath: workspace)
         }
         _ = try await git.run(["worktree", "prune"])
-    }
-
-    /// For synchronous callers: the directory goes at once, git's record of it at the next prune.
-    func removeWorkspaceLater(_ id: LedgerID) {
-        try? FileManager.default.removeItem(atPath: workspacePath(id))
     }
 }

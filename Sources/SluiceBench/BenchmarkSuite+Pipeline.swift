@@ -1,0 +1,124 @@
+import Foundation
+import SluiceCore
+import SluiceEngine
+import SluiceStore
+
+extension BenchmarkSuite {
+    /// `diff_parse`: MB/s parsing a generated diff of `sizes.diffMegabytes` MB.
+    func diffParse() throws -> BenchmarkResult {
+        var text = ""
+        text.reserveCapacity(sizes.diffMegabytes << 20)
+        var files = 0
+        while text.utf8.count < sizes.diffMegabytes << 20 {
+            files += 1
+            text += "diff --git a/src/module\(files).swift b/src/module\(files).swift\n"
+            text += "index 1234567..89abcde 100644\n--- a/src/module\(files).swift\n+++ b/src/module\(files).swift\n"
+            for hunk in 0..<4 {
+                let start = hunk * 40 + 1
+                text += "@@ -\(start),7 +\(start),8 @@ func f\(hunk)() {\n"
+                text +=
+                    "     let a = \(hunk)\n     let b = a + 1\n-    print(a)\n+    print(a, b)\n+    print(\"added\")\n"
+                text += "     return b\n     }\n     // context line with some length to it\n     // and another\n"
+            }
+        }
+        let bytes = Array(text.utf8)
+        var parsed = UnifiedDiff(files: [])
+        let elapsed = try seconds { parsed = try DiffParser.parse(bytes) }
+        guard parsed.files.count == files else {
+            throw SluiceError(code: .storage, message: "diff_parse read \(parsed.files.count) files, expected \(files)")
+        }
+        let megabytes = Double(bytes.count) / 1_048_576
+        return BenchmarkResult(
+            name: "diff_parse", value: megabytes / elapsed, unit: "MB/s",
+            detail: [
+                "megabytes": .number(Decimal(string: String(format: "%.1f", megabytes)) ?? 0),
+                "files": .number(Decimal(files)), "target": .string(">= 100 MB/s"),
+            ])
+    }
+
+    /// `junit_parse`: seconds to read a JUnit file of `sizes.junitCases` test cases.
+    func junitParse() throws -> BenchmarkResult {
+        var text =
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n<testsuite name=\"big\" tests=\"\(sizes.junitCases)\">\n"
+        for index in 0..<sizes.junitCases {
+            if index % 100 == 0 {
+                text += "<testcase classname=\"module.Suite\(index / 1000)\" name=\"test_\(index)\" time=\"0.001\">"
+                text += "<failure message=\"expected 1 &lt; 2\">Traceback: line \(index)</failure></testcase>\n"
+            } else {
+                text += "<testcase classname=\"module.Suite\(index / 1000)\" name=\"test_\(index)\" time=\"0.001\"/>\n"
+            }
+        }
+        text += "</testsuite>\n</testsuites>\n"
+        let bytes = Array(text.utf8)
+        var results = GateResults()
+        let elapsed = try seconds { results = try JUnitReport.parse(bytes) }
+        guard results.totalTests == sizes.junitCases, results.failedTests == (sizes.junitCases + 99) / 100 else {
+            throw SluiceError(code: .storage, message: "junit_parse read \(results.totalTests) cases")
+        }
+        return BenchmarkResult(
+            name: "junit_parse", value: elapsed, unit: "s",
+            detail: [
+                "testcases": .number(Decimal(sizes.junitCases)),
+                "megabytes": .number(Decimal(string: String(format: "%.1f", Double(bytes.count) / 1_048_576)) ?? 0),
+                "target": .string("<= 1 s for 100000"),
+            ])
+    }
+
+    /// `pipeline_overhead`: patches through the landing pipeline on a repository of `sizes.repositoryFiles`
+    /// files with a gate of `true`; Sluice's own milliseconds per patch (total minus the gate commands).
+    func pipelineOverhead() async throws -> BenchmarkResult {
+        let repository = path("pipeline-repo")
+        try? FileManager.default.removeItem(atPath: repository)
+        try FileManager.default.createDirectory(atPath: repository + "/src", withIntermediateDirectories: true)
+        let git = Git(repository: repository)
+        try await git.checked(["init", "--quiet", "--initial-branch=main"])
+        for index in 0..<sizes.repositoryFiles {
+            try Data("file \(index)\nline two\nline three\n".utf8).write(
+                to: URL(fileURLWithPath: repository + "/src/file\(index).txt"))
+        }
+        try Data(
+            "target_branch: main\ngates:\n  - {name: noop, type: custom, command: \"true\"}\n".utf8
+        ).write(to: URL(fileURLWithPath: repository + "/sluice.yml"))
+        try await git.checked(["add", "-A"])
+        try await git.checked(["commit", "--quiet", "-m", "a repository of \(sizes.repositoryFiles) files"])
+        let storage = try SQLiteStorage(path: (repository + "/.sluice/sluice.db").creatingFolder())
+        let pipeline = Pipeline(engine: Engine(EngineContext(storage: storage, actor: "bench")), repository: repository)
+        try pipeline.prepare()
+        for index in 0..<sizes.pipelinePatches {
+            let file = "src/file\(index * (sizes.repositoryFiles / max(1, sizes.pipelinePatches))).txt"
+            let number = index * (sizes.repositoryFiles / max(1, sizes.pipelinePatches))
+            let diff =
+                "--- a/\(file)\n+++ b/\(file)\n@@ -1,3 +1,3 @@\n file \(number)\n-line two\n+line 2\n line three\n"
+            _ = try await pipeline.submit(Array(diff.utf8), .init(project: "bench"))
+        }
+        var summary = PipelineSummary()
+        let clock = ContinuousClock()
+        let start = clock.now
+        summary = try await pipeline.run { _ in }
+        let total = clock.now - start
+        let totalSeconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
+        guard summary.landed.count == sizes.pipelinePatches else {
+            throw SluiceError(
+                code: .storage, message: "pipeline_overhead landed \(summary.landed.count) of \(sizes.pipelinePatches)")
+        }
+        let perPatch = (totalSeconds - summary.gateSeconds) / Double(sizes.pipelinePatches) * 1000
+        try? FileManager.default.removeItem(atPath: repository)
+        return BenchmarkResult(
+            name: "pipeline_overhead", value: perPatch, unit: "ms/patch",
+            detail: [
+                "patches": .number(Decimal(sizes.pipelinePatches)),
+                "repository_files": .number(Decimal(sizes.repositoryFiles)),
+                "gate_seconds": .number(Decimal(string: String(format: "%.3f", summary.gateSeconds)) ?? 0),
+                "total_seconds": .number(Decimal(string: String(format: "%.3f", totalSeconds)) ?? 0),
+                "target": .string("<= 100 ms/patch"),
+            ])
+    }
+}
+
+extension String {
+    fileprivate func creatingFolder() throws -> String {
+        try FileManager.default.createDirectory(
+            atPath: (self as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        return self
+    }
+}
