@@ -34,6 +34,13 @@ struct CLIHarness {
         return Output(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
+    /// Runs in process, waiting for asynchronous commands.
+    @discardableResult
+    func runAsync(_ arguments: [String], input: String? = nil) async -> Output {
+        let result = await SluiceRunner.executeAsync(arguments + ["--db", database], input: input)
+        return Output(status: result.status, stdout: result.stdout, stderr: result.stderr)
+    }
+
     /// Runs the real binary as a process with `--db` pointing at this harness's database.
     @discardableResult
     func process(_ arguments: [String], input: String? = nil) throws -> Output {

@@ -77,7 +77,7 @@ struct CommandTests {
     }
 
     @Test("patch commands record a full lifecycle and its history")
-    func patchLifecycle() throws {
+    func patchLifecycle() async throws {
         let cli = CLIHarness().initialise()
         let request = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
         let created = try cli.object([
@@ -100,13 +100,13 @@ struct CommandTests {
         #expect(shown.stdout.contains("state:") && shown.stdout.contains("committed"))
         #expect(cli.run(["patch", "list", "--project", "demo", "--state", "committed"]).stdout.contains(id))
         #expect(cli.run(["patch", "list", "--workstream", "none"]).stdout.contains("no patches"))
-        let rollback = cli.run(["patch", "rollback", id, "--reason", "oops"])
+        let rollback = await cli.runAsync(["patch", "rollback", id, "--reason", "oops"])
         #expect(rollback.status == 3)
         #expect(rollback.stderr.contains("it is committed"))
     }
 
     @Test("a rejected patch exits 1; failures and quarantine are recorded with their reasons")
-    func patchRejections() throws {
+    func patchRejections() async throws {
         let cli = CLIHarness().initialise()
         let id = try #require(try cli.object(["patch", "create", "--project", "p"])["ledger_id"] as? String)
         let rejected = cli.run(["patch", "validate", id, "--format-ok", "--error", "scope: ../x"])
@@ -131,8 +131,8 @@ struct CommandTests {
                 == "apply_failed")
         _ = cli.run(["patch", "queue", other])
         _ = cli.run(["patch", "apply", other, "--ok", "--workspace", "/w"])
-        #expect(
-            try cli.object(["patch", "rollback", other, "--reason", "bad idea"])["state"] as? String == "rolled_back")
+        let rolledBack = await cli.runAsync(["patch", "rollback", other, "--reason", "bad idea", "--json"])
+        #expect(try rolledBack.object()["state"] as? String == "rolled_back")
     }
 
     @Test(

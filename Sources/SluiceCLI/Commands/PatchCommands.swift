@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SluiceCore
 import SluiceEngine
 import SluiceStore
@@ -211,13 +212,29 @@ struct PatchCommand: ParsableCommand {
         func run() throws { try PatchCommand.transition(global, id) { try $0.commit($1) } }
     }
 
-    struct Rollback: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Roll back an applied or verified patch.")
+    struct Rollback: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Roll back an applied or verified patch and discard its workspace.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The ledger id or patch id.") var id: String
         @Option(help: "Why.") var reason: String
 
-        func run() throws { try PatchCommand.transition(global, id) { try $0.rollback($1, reason: reason) } }
+        func run() async throws {
+            let ledgerID: LedgerID = try Parse.id(id)
+            let engine = try global.engine()
+            let current = try engine.patches.get(ledgerID)
+            let entry: PatchLedgerEntry
+            // A workspace the pipeline made lives in <repository>/.sluice/workspaces/.
+            if let workspace = current.apply.workspacePath, let marker = workspace.range(of: "/.sluice/workspaces/"),
+                FileManager.default.fileExists(atPath: workspace)
+            {
+                let repository = String(workspace[..<marker.lowerBound])
+                entry = try await Pipeline(engine: engine, repository: repository).rollback(ledgerID, reason: reason)
+            } else {
+                entry = try engine.patches.rollback(ledgerID, reason: reason)
+            }
+            try Output(global).record(entry, "patch \(entry.ledgerID) is now \(entry.state.rawValue) (\(reason))")
+        }
     }
 
     struct Quarantine: ParsableCommand {

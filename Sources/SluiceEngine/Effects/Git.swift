@@ -58,7 +58,7 @@ public struct Git: Sendable {
             case .exited(let code): status = code
             case .signaled(let signal): status = 128 + signal
             }
-            return Output(status: status, stdout: result.standardOutput ?? "", stderr: result.standardError ?? "")
+            return Output(status: status, stdout: result.standardOutput, stderr: result.standardError)
         } catch {
             throw SluiceError(code: .storage, message: "cannot run git \(arguments.first ?? ""): \(error)")
         }

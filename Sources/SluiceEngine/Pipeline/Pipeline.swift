@@ -190,11 +190,12 @@ public struct Pipeline: Sendable {
     /// Rolls back an applied or verified patch and discards its workspace.
     @discardableResult
     public func rollback(_ id: LedgerID, reason: String) async throws -> PatchLedgerEntry {
-        // The workspace belongs to the running `sluice run`, if there is one; take its lock first.
-        let lock = try RunLock(path: path("run.lock"))
-        defer { lock.release() }
         let entry = try engine.patches.rollback(id, reason: reason)
-        try await removeWorkspace()
+        // The workspace belongs to the running `sluice run`, if there is one, which resets it anyway.
+        if let lock = try? RunLock(path: path("run.lock")) {
+            defer { lock.release() }
+            try await removeWorkspace()
+        }
         return entry
     }
 
