@@ -29,8 +29,8 @@ struct InitCommand: ParsableCommand {
         var notes: [String] = []
         var branch: String?
         var wroteConfig = false
-        let repository = GlobalOptions.projectRoot()
-        if FileManager.default.fileExists(atPath: (repository as NSString).appendingPathComponent(".git")) {
+        // The repository set up is the one that holds the database (a --db elsewhere sets up none).
+        if let repository = GlobalOptions.repositoryRoot(containing: directory) {
             let pipeline = Pipeline(engine: Engine(EngineContext(storage: storage)), repository: repository)
             try pipeline.prepare()
             let recorded = (pipeline.sluiceDirectory as NSString).appendingPathComponent("target-branch")

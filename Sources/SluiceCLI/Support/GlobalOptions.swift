@@ -36,6 +36,19 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// The nearest directory at or above `path` that holds `.git`, or nil.
+    static func repositoryRoot(containing path: String) -> String? {
+        var directory = URL(fileURLWithPath: path).standardizedFileURL
+        while true {
+            if FileManager.default.fileExists(atPath: directory.appendingPathComponent(".git").path) {
+                return directory.path
+            }
+            let parent = directory.deletingLastPathComponent()
+            if parent.path == directory.path { return nil }
+            directory = parent
+        }
+    }
+
     /// Opens the existing database and makes the engine over it.
     ///
     /// - Throws: `invalidInput` when there is no database at the path (run `sluice init`).
