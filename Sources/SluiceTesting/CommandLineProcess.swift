@@ -24,14 +24,22 @@ public enum CommandLineProcess {
         _ arguments: [String], input: String? = nil, environment: [String: String] = [:],
         directory: String? = nil
     ) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "SLUICE_DB")
         env["SLUICE_ACTOR"] = "test"
         for (key, value) in environment { env[key] = value }
-        process.environment = env
+        return try runProgram(executable, arguments, input: input, environment: env, directory: directory)
+    }
+
+    /// Runs any program to completion, reading both of its outputs while it runs.
+    public static func runProgram(
+        _ path: String, _ arguments: [String], input: String? = nil, environment: [String: String]? = nil,
+        directory: String? = nil
+    ) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let stdout = Pipe()
         let stderr = Pipe()

@@ -42,30 +42,13 @@ public final class TemporaryGitRepository: Sendable {
 
     @discardableResult
     public func git(_ arguments: [String], input: String? = nil) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git"] + arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: path)
         var environment = ProcessInfo.processInfo.environment
         environment["GIT_CONFIG_NOSYSTEM"] = "1"
         environment["LC_ALL"] = "C"
-        process.environment = environment
-        let output = Pipe()
-        let error = Pipe()
-        let stdin = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = stdin
-        try process.run()
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try stdin.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let message = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw GitFailure(arguments: arguments, message: String(decoding: message, as: UTF8.self))
-        }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let result = try CommandLineProcess.runProgram(
+            "/usr/bin/env", ["git"] + arguments, input: input, environment: environment, directory: path)
+        guard result.status == 0 else { throw GitFailure(arguments: arguments, message: result.stderr) }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// A diff made by real git: the changes `edit` makes to the working tree, then undone.

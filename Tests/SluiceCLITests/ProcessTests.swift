@@ -139,16 +139,9 @@ struct ProcessTests {
             try output.stdout.write(toFile: file, atomically: true, encoding: .utf8)
             arguments += [kind, file]
         }
-        let validator = Process()
-        validator.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        validator.arguments = ["python3"] + arguments
-        let pipe = Pipe()
-        validator.standardOutput = pipe
-        validator.standardError = pipe
-        try validator.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        validator.waitUntilExit()
-        #expect(validator.terminationStatus == 0, "\(text)")
+        let validator = try CommandLineProcess.runProgram("/usr/bin/env", ["python3"] + arguments)
+        let text = validator.stdout + validator.stderr
+        #expect(validator.status == 0, "\(text)")
         #expect(text.contains("workers: 2 records valid"))
         #expect(text.contains("costs: 1 records valid"))
     }

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceTesting
 import Testing
 
 @Suite("Test and coverage reports")
@@ -44,15 +45,10 @@ struct ReportTests {
             pass
         """.write(to: directory.appendingPathComponent("tests/test_calc.py"), atomically: true, encoding: .utf8)
         try "".write(to: directory.appendingPathComponent("tests/__init__.py"), atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml=report.xml"]
-        process.currentDirectoryURL = directory
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 1, "pytest exits 1 when a test fails")
+        let pytest = try CommandLineProcess.runProgram(
+            "/usr/bin/env", ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml=report.xml"],
+            directory: directory.path)
+        #expect(pytest.status == 1, "pytest exits 1 when a test fails: \(pytest.stdout)\(pytest.stderr)")
         let data = try Data(contentsOf: directory.appendingPathComponent("report.xml"))
         let results = try JUnitReport.parse(Array(data))
         #expect(results.totalTests == 3)
