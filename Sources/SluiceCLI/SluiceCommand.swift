@@ -8,11 +8,11 @@ public struct SluiceCommand: ParsableCommand {
         commandName: "sluice",
         abstract: "Run AI coding agents on one repository safely: workers, a patch ledger, test gates and costs.",
         discussion: """
-            Start with `sluice demo` to see the landing pipeline on a throwaway repository, or `sluice init` in your
+            Start with `sluice demo` to see the landing pipeline on a throwaway repository, or `sluice init` in your \
             repository, then `sluice patch submit` and `sluice run`.
 
-            Exit codes: 0 success; 1 the operation ran and reports failure (a gate failed, a patch was rejected or
-            quarantined, the landing is blocked); 3 invalid transition or lost race; 4 not found; 64 usage error or
+            Exit codes: 0 success; 1 the operation ran and reports failure (a gate failed, a patch was rejected or \
+            quarantined, the landing is blocked); 3 invalid transition or lost race; 4 not found; 64 usage error or \
             invalid input.
             """,
         subcommands: [

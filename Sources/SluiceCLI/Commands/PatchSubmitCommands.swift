@@ -9,7 +9,7 @@ extension PatchCommand {
         static let configuration = CommandConfiguration(
             abstract: "Submit a unified diff: stored, validated at once, and queued when valid (exit 1 when rejected).",
             discussion: """
-                The diff comes from FILE, from standard input (-), or from the uncommitted changes of a git worktree
+                The diff comes from FILE, from standard input (-), or from the uncommitted changes of a git worktree \
                 (--from-worktree PATH, new files included; that worktree is not touched).
                 """)
         @OptionGroup var global: GlobalOptions

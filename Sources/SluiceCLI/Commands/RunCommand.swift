@@ -9,8 +9,8 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Apply, gate and land (or quarantine) every queued patch, in order, until the queue is empty.",
         discussion: """
-            Each patch is applied in a git worktree of its own at the target branch's head, gated there, and lands
-            with a compare-and-swap only if the branch has not moved. A run that was killed is recovered from the
+            Each patch is applied in a git worktree of its own at the target branch's head, gated there, and lands \
+            with a compare-and-swap only if the branch has not moved. A run that was killed is recovered from the \
             ledger by the next one. Exits 1 when a patch was rejected or quarantined.
             """)
 

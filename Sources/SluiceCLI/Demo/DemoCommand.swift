@@ -10,8 +10,8 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Show the landing pipeline on a throwaway repository: four agents submit, Sluice decides.",
         discussion: """
-            Builds a small Python project (run with sh, git and python3), submits one good patch, one that breaks a
-            test, one that edits sluice.yml to drop its gate, and one that conflicts with the good one; runs the
+            Builds a small Python project (run with sh, git and python3), submits one good patch, one that breaks a \
+            test, one that edits sluice.yml to drop its gate, and one that conflicts with the good one; runs the \
             pipeline and prints the ledger. The repository is removed afterwards unless --keep names a folder.
             """)
 
