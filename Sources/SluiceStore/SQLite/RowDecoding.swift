@@ -77,12 +77,6 @@ enum Column {
         return try SluiceJSON.decode(type, from: Data(text.utf8), what: "column \(name)")
     }
 
-    /// A JSON array of strings; the empty array, by far the most common, skips the decoder.
-    static func strings(_ row: RowReader, _ name: String) throws -> [String] {
-        let text = try string(row, name)
-        return text == "[]" ? [] : try SluiceJSON.decode([String].self, from: Data(text.utf8), what: "column \(name)")
-    }
-
     /// A JSON object; the empty object skips the decoder.
     static func object(_ row: RowReader, _ name: String) throws -> [String: JSONValue] {
         let text = try string(row, name)
