@@ -245,6 +245,32 @@ struct PipelineTests {
         #expect(try fixture.repository.read("calc.py").contains("def mul"))
     }
 
+    @Test("with watch, a run keeps waiting and lands patches submitted after it started")
+    func watch() async throws {
+        let fixture = try Fixture()
+        let pipeline = fixture.pipeline
+        let run = Task { try await pipeline.run(watch: true) { _ in } }
+        try await Task.sleep(for: .milliseconds(300))
+        let entry = try await fixture.submit(try goodDiff(fixture))
+        var state = PatchState.queued
+        for _ in 0..<300 where state != .committed {
+            try await Task.sleep(for: .milliseconds(100))
+            state = try fixture.engine.patches.get(entry.ledgerID).state
+        }
+        let finished = run.isCancelled
+        run.cancel()
+        do {
+            _ = try await run.value
+        } catch is CancellationError {
+        } catch {
+            Issue.record("the watching run failed: \(error)")
+        }
+        #expect(!finished)
+        #expect(state == .committed)
+        // The cancelled run released its lock and removed its workspace.
+        #expect(try await fixture.run().landed.isEmpty)
+    }
+
     @Test("revert makes the reverse patch, gated like any other, pointing at the original")
     func revert() async throws {
         let fixture = try Fixture()
@@ -267,5 +293,64 @@ extension String {
         try FileManager.default.createDirectory(
             atPath: (self as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         return self
+    }
+}
+
+@Suite("Landing pipeline: reports")
+struct PipelineReportTests {
+    /// A gate that writes TAP and lcov coverage; the coverage it reports is in the repository's `coverage.txt`.
+    static let script = """
+        #!/bin/sh
+        mkdir -p out
+        printf '1..2\\nok 1 - adds\\nok 2 - subtracts\\n' > out/results.tap
+        hit=$(cat coverage.txt)
+        printf 'TN:\\nSF:calc.py\\nLF:10\\nLH:%s\\nend_of_record\\n' "$hit" > out/lcov.info
+        """
+
+    static let config = """
+        target_branch: main
+        gates:
+          - name: unit
+            type: unit_tests
+            command: sh check.sh
+            results: out/results.tap
+            coverage: out/lcov.info
+            criteria: {min_coverage: 80, required_tests: [adds], timeout_seconds: 30}
+
+        """
+
+    func fixture() throws -> PipelineTests.Fixture {
+        try PipelineTests.Fixture(config: Self.config, files: ["check.sh": Self.script, "coverage.txt": "9\n"])
+    }
+
+    @Test("TAP results and lcov coverage decide the gate: 90% passes min_coverage 80")
+    func passes() async throws {
+        let fixture = try fixture()
+        let entry = try await fixture.submit(try fixture.repository.diff { try $0.write("README.md", "more\n") })
+        _ = try await fixture.run()
+        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .committed)
+        let gate = try #require(try fixture.engine.gates.list().first)
+        #expect(gate.results?.coveragePercent == 90 && gate.results?.totalTests == 2)
+        #expect(gate.decision?.criteriaMet == ["max_failures": true, "min_coverage": true, "required_tests": true])
+    }
+
+    @Test("a patch that lowers coverage below the minimum is quarantined with the figure")
+    func lowCoverage() async throws {
+        let fixture = try fixture()
+        let entry = try await fixture.submit(try fixture.repository.diff { try $0.write("coverage.txt", "5\n") })
+        _ = try await fixture.run()
+        let result = try fixture.engine.patches.get(entry.ledgerID)
+        #expect(result.state == .quarantined)
+        #expect(result.quarantine.quarantineReason?.contains("min_coverage: 50% < 80%") == true)
+    }
+
+    @Test("a gate whose results file is missing ends in error: no trustworthy results")
+    func missingResults() async throws {
+        let fixture = try fixture()
+        let entry = try await fixture.submit(try fixture.repository.diff { try $0.write("check.sh", "exit 0\n") })
+        _ = try await fixture.run()
+        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
+        let gate = try #require(try fixture.engine.gates.list().first)
+        #expect(gate.state == .error && gate.decision?.reason.contains("wrote no results") == true)
     }
 }

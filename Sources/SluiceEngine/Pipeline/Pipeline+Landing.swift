@@ -24,11 +24,15 @@ extension Pipeline {
     {
         try await recover(&summary, emit: emit)
         while !Task.isCancelled {
-            // Patches whose submission was interrupted before validation are validated now.
+            // Patches whose submission stopped before validation are validated here. A submission still
+            // in flight may validate the same patch first; then this one finds it moved on and leaves it.
             for created in try engine.patches.list(PatchFilter(state: .created)).reversed()
             where try engine.context.storage.patchSource(created.ledgerID) != nil {
-                let entry = try await validate(created.ledgerID)
-                note(entry, &summary, emit: emit)
+                do {
+                    note(try await validate(created.ledgerID), &summary, emit: emit)
+                } catch let error as SluiceError where error.code == .invalidTransition || error.code == .lostRace {
+                    continue
+                }
             }
             let queue = try engine.patches.list(PatchFilter(state: .queued)).sorted { $0.updatedAt < $1.updatedAt }
             guard let next = queue.first else {
@@ -38,7 +42,12 @@ extension Pipeline {
                 }
                 break
             }
-            try await process(next.ledgerID, &summary, emit: emit)
+            do {
+                try await process(next.ledgerID, &summary, emit: emit)
+            } catch let error as SluiceError where error.code == .invalidTransition || error.code == .lostRace {
+                // Someone else (a `patch drop`, a `patch quarantine`) moved the patch while it was processed.
+                emit(PipelineEvent(step: "skip", ledgerID: next.ledgerID, outcome: "changed", message: error.message))
+            }
         }
     }
 
