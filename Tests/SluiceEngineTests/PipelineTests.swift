@@ -157,6 +157,20 @@ struct PipelineTests {
         #expect(FileManager.default.fileExists(atPath: (result.quarantine.quarantinePath ?? "") + "/unit.log"))
     }
 
+    @Test("a required test that did not run fails the gate, even when every test that ran passed")
+    func missingRequiredTest() async throws {
+        let config = PipelineTests.config().replacingOccurrences(
+            of: "required_tests: [tests.test_calc.test_add]", with: "required_tests: [tests.test_calc.test_mul]")
+        let fixture = try Fixture(config: config)
+        let entry = try await fixture.submit(try goodDiff(fixture))
+        _ = try await fixture.run()
+        let result = try fixture.engine.patches.get(entry.ledgerID)
+        #expect(result.state == .quarantined)
+        #expect(result.quarantine.quarantineReason?.contains("did not run: tests.test_calc.test_mul") == true)
+        let gate = try #require(try fixture.engine.gates.list().first)
+        #expect(gate.state == .failed && gate.results?.failedTests == 0)
+    }
+
     @Test(
         "validation refuses what the policy forbids, each with its code, and quarantines it",
         arguments: [
