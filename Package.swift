@@ -20,11 +20,13 @@ let package = Package(
     targets: [
         // Pure domain: no storage, network or process imports.
         .target(name: "SluiceCore"),
+        // sqlite3_config is variadic: a C shim calls it for the storage.
+        .target(name: "CSQLiteTuning", linkerSettings: [.linkedLibrary("sqlite3")]),
         // The storage protocol and its SQLite implementation.
         .target(
             name: "SluiceStore",
             dependencies: [
-                "SluiceCore", .product(name: "GRDB", package: "GRDB.swift"),
+                "SluiceCore", "CSQLiteTuning", .product(name: "GRDB", package: "GRDB.swift"),
                 // The C API, for the few hot statements that bind and read columns directly.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],

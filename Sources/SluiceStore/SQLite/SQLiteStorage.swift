@@ -1,3 +1,4 @@
+import CSQLiteTuning
 import Foundation
 import GRDB
 import SluiceCore
@@ -57,6 +58,7 @@ public final class SQLiteStorage: Storage {
     public init(inMemory options: Options = Options()) throws {
         self.path = nil
         do {
+            _ = SQLiteStorage.tuning
             self.queue = try DatabaseQueue(configuration: SQLiteStorage.configuration(options, wal: false))
             try SQLiteStorage.migrator.migrate(queue)
         } catch {
@@ -77,8 +79,14 @@ public final class SQLiteStorage: Storage {
     /// Opens a bare connection with exactly the settings the storage uses, without the schema;
     /// the benchmark measures the physical commit rate through it.
     public static func openConnection(path: String, options: Options = Options()) throws -> DatabaseQueue {
-        try DatabaseQueue(path: path, configuration: configuration(options, wal: true))
+        _ = tuning
+        return try DatabaseQueue(path: path, configuration: configuration(options, wal: true))
     }
+
+    /// Process-wide SQLite settings, applied once before the first connection opens.
+    static let tuning: Void = {
+        _ = sluice_sqlite_disable_memstatus()
+    }()
 
     private static func configuration(_ options: Options, wal: Bool) -> Configuration {
         var config = Configuration()
