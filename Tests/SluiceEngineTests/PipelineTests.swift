@@ -259,6 +259,21 @@ struct PipelineTests {
         #expect(try fixture.repository.read("calc.py").contains("def mul"))
     }
 
+    @Test("a patch whose submission stopped before validation is validated and landed by the next run")
+    func interruptedSubmission() async throws {
+        let fixture = try Fixture()
+        // Submitted a minute ago by a process that died before validating it.
+        let earlier = Engine(
+            EngineContext(
+                storage: fixture.engine.context.storage,
+                clock: FakeClock(start: SystemClock().now().adding(milliseconds: -60_000)), actor: "agent"))
+        let entry = try earlier.patches.create(
+            project: "calc", source: PatchSource(bytes: Array(try goodDiff(fixture).utf8)))
+        #expect(entry.state == .created)
+        let summary = try await fixture.run()
+        #expect(summary.landed == [entry.ledgerID.description])
+    }
+
     @Test("with watch, a run keeps waiting and lands patches submitted after it started")
     func watch() async throws {
         let fixture = try Fixture()

@@ -24,10 +24,11 @@ extension Pipeline {
     {
         try await recover(&summary, emit: emit)
         while !Task.isCancelled {
-            // Patches whose submission stopped before validation are validated here. A submission still
-            // in flight may validate the same patch first; then this one finds it moved on and leaves it.
+            // Patches whose submission stopped before validation are validated here; recent ones are
+            // left to their own submission. If one still validates it first, this finds it moved on.
+            let settled = engine.context.clock.now().adding(milliseconds: -30_000)
             for created in try engine.patches.list(PatchFilter(state: .created)).reversed()
-            where try engine.context.storage.patchSource(created.ledgerID) != nil {
+            where try created.createdAt < settled && engine.context.storage.patchSource(created.ledgerID) != nil {
                 do {
                     note(try await validate(created.ledgerID), &summary, emit: emit)
                 } catch let error as SluiceError where error.code == .invalidTransition || error.code == .lostRace {
