@@ -29,7 +29,9 @@ struct GateRunner: Sendable {
             grace: .seconds(config.graceSeconds),
             log: log, logLimit: config.logLimitBytes
         ) { pid in
-            try? Data("\(pid)\n".utf8).write(to: URL(fileURLWithPath: pidFile))
+            if let record = ProcessGroupRecord.current(leader: pid) {
+                try? Data(record.line.utf8).write(to: URL(fileURLWithPath: pidFile))
+            }
         }
         try? FileManager.default.removeItem(atPath: pidFile)
         record = try finish(record.gateID, gate: gate, outcome: outcome, resultsPath: resultsPath, workspace: workspace)

@@ -35,7 +35,8 @@ extension Pipeline {
         try await removeWorkspace()
     }
 
-    /// A killed run cannot stop its gates; their process groups are recorded in `.pgid` files.
+    /// A killed run cannot stop its gates; their process groups are recorded in `.pgid` files, and
+    /// killed here if they are provably still the same groups.
     func killOrphanedGates() {
         let logs = path("logs")
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: logs) else { return }
@@ -45,9 +46,9 @@ extension Pipeline {
             where name.hasSuffix(".pgid") {
                 let file = (directory as NSString).appendingPathComponent(name)
                 if let text = try? String(contentsOfFile: file, encoding: .utf8),
-                    let pgid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pgid > 1
+                    let record = ProcessGroupRecord(line: text)
                 {
-                    _ = kill(-pgid, SIGKILL)
+                    record.killIfStillOurs()
                 }
                 try? FileManager.default.removeItem(atPath: file)
             }
