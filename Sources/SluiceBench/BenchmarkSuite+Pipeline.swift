@@ -91,12 +91,10 @@ extension BenchmarkSuite {
                 "--- a/\(file)\n+++ b/\(file)\n@@ -1,3 +1,3 @@\n file \(number)\n-line two\n+line 2\n line three\n"
             _ = try await pipeline.submit(Array(diff.utf8), .init(project: "bench"))
         }
-        var summary = PipelineSummary()
         let clock = ContinuousClock()
         let start = clock.now
-        summary = try await pipeline.run { _ in }
-        let total = clock.now - start
-        let totalSeconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
+        let summary = try await pipeline.run { _ in }
+        let totalSeconds = (clock.now - start).inSeconds
         guard summary.landed.count == sizes.pipelinePatches else {
             throw SluiceError(
                 code: .storage, message: "pipeline_overhead landed \(summary.landed.count) of \(sizes.pipelinePatches)")

@@ -98,8 +98,7 @@ public struct BenchmarkSuite: Sendable {
 
     func seconds(_ body: () throws -> Void) rethrows -> Double {
         let clock = ContinuousClock()
-        let elapsed = try clock.measure(body)
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return try clock.measure(body).inSeconds
     }
 
     func path(_ name: String) -> String {

@@ -25,8 +25,7 @@ struct RunCommand: AsyncParsableCommand {
         let summary = try await pipeline.run(watch: watch) { event in
             Console.current.line(json ? ((try? SluiceJSON.line(event)) ?? "{}") : event.line)
         }
-        let elapsed = clock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = (clock.now - start).inSeconds
         if json {
             struct Final: Encodable {
                 let step = "summary"

@@ -44,10 +44,7 @@ public struct ProcessRunner: Sendable {
     ) async -> ProcessOutcome {
         let clock = ContinuousClock()
         let start = clock.now
-        func elapsed() -> Int64 {
-            let duration = clock.now - start
-            return duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-        }
+        func elapsed() -> Int64 { (clock.now - start).inMilliseconds }
         let logFile: FileDescriptor
         do {
             logFile = try FileDescriptor.open(

@@ -68,10 +68,7 @@ extension Pipeline {
     func process(_ id: LedgerID, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void) async throws {
         let clock = ContinuousClock()
         let started = clock.now
-        func since(_ instant: ContinuousClock.Instant) -> Double {
-            let d = clock.now - instant
-            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-        }
+        func since(_ instant: ContinuousClock.Instant) -> Double { (clock.now - instant).inSeconds }
         let (config, base) = try await configuration()
         guard let source = try engine.context.storage.patchSource(id) else {
             try quarantine(id, reason: "no diff is stored for this patch")
