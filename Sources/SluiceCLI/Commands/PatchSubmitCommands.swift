@@ -30,7 +30,7 @@ extension PatchCommand {
 
         func run() async throws {
             let request: ExecutionRequestID? = try Parse.optionalID(request)
-            let pipeline = try await global.pipeline()
+            let pipeline = try global.pipeline()
             let bytes: [UInt8]
             if let fromWorktree {
                 bytes = try await PatchCommand.diff(ofWorktree: fromWorktree)
@@ -53,16 +53,14 @@ extension PatchCommand {
 
     /// The uncommitted changes of a worktree, untracked files included, through a temporary index.
     static func diff(ofWorktree path: String) async throws -> [UInt8] {
-        guard let top = await Git.topLevel(of: path) else {
+        guard let top = GlobalOptions.repositoryRoot(containing: path) else {
             throw SluiceError.invalidInput("--from-worktree: \(path) is not inside a git worktree")
         }
         let git = Git(repository: top)
-        let index = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-index-\(UUID())").path
-        defer { try? FileManager.default.removeItem(atPath: index) }
-        let environment = ["GIT_INDEX_FILE": index]
-        try await git.checked(["read-tree", "HEAD"], environment: environment)
-        try await git.checked(["add", "-A"], environment: environment)
-        let output = try await git.run(["diff", "--cached", "--binary", "HEAD"], environment: environment)
+        let output = try await git.withTemporaryIndex(at: "HEAD") { environment in
+            try await git.checked(["add", "-A"], environment: environment)
+            return try await git.run(["diff", "--cached", "--binary", "HEAD"], environment: environment)
+        }
         guard output.succeeded else {
             throw SluiceError.invalidInput("--from-worktree: git diff failed: \(output.stderr)")
         }
@@ -79,7 +77,7 @@ extension PatchCommand {
         @Option(help: "The commit message of the revert.") var message: String?
 
         func run() async throws {
-            let pipeline = try await global.pipeline()
+            let pipeline = try global.pipeline()
             let entry = try await pipeline.revert(try Parse.id(id), message: message)
             try Output(global).record(
                 entry,

@@ -23,17 +23,8 @@ struct GlobalOptions: ParsableArguments {
 
     /// The nearest directory at or above the current one that holds `.git`, else the current directory.
     static func projectRoot() -> String {
-        let fileManager = FileManager.default
-        let start = fileManager.currentDirectoryPath
-        var directory = URL(fileURLWithPath: start)
-        while true {
-            if fileManager.fileExists(atPath: directory.appendingPathComponent(".git").path) {
-                return directory.path
-            }
-            let parent = directory.deletingLastPathComponent()
-            if parent.path == directory.path { return start }
-            directory = parent
-        }
+        let current = FileManager.default.currentDirectoryPath
+        return repositoryRoot(containing: current) ?? current
     }
 
     /// The nearest directory at or above `path` that holds `.git`, or nil.
@@ -64,8 +55,8 @@ struct GlobalOptions: ParsableArguments {
     /// The landing pipeline for the repository around the current directory.
     ///
     /// - Throws: `invalidInput` outside a git repository or without a database.
-    func pipeline() async throws -> Pipeline {
-        guard let repository = await Git.topLevel(of: FileManager.default.currentDirectoryPath) else {
+    func pipeline() throws -> Pipeline {
+        guard let repository = GlobalOptions.repositoryRoot(containing: FileManager.default.currentDirectoryPath) else {
             throw SluiceError.invalidInput("not inside a git repository: the landing pipeline works on one")
         }
         return Pipeline(engine: try engine(), repository: repository)

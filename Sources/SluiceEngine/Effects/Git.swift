@@ -83,11 +83,17 @@ public struct Git: Sendable {
 
     // MARK: - Queries
 
-    /// The top directory of the repository that contains `directory`, or nil outside one.
-    public static func topLevel(of directory: String) async -> String? {
-        let git = Git(repository: directory)
-        guard let output = try? await git.run(["rev-parse", "--show-toplevel"]), output.succeeded else { return nil }
-        return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    /// Runs `body` with an index of its own holding `commit`'s tree, passed as the environment to give
+    /// each git command, so that neither the repository's index nor any working tree is touched.
+    public func withTemporaryIndex<T>(
+        at commit: String, _ body: (_ environment: [String: String]) async throws -> T
+    ) async throws -> T {
+        let index = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-index-\(UUID().uuidString)")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: index) }
+        let environment = ["GIT_INDEX_FILE": index]
+        try await checked(["read-tree", commit], environment: environment)
+        return try await body(environment)
     }
 
     /// The commit a ref points at, or nil when it does not exist.

@@ -148,13 +148,10 @@ public struct Pipeline: Sendable {
 
     /// `git apply --check` against a commit's tree, through a temporary index (no working tree is touched).
     func applyCheck(_ bytes: [UInt8], onto commit: String) async throws -> String? {
-        let index = path("tmp", "index-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: path("tmp"), withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: index) }
-        let environment = ["GIT_INDEX_FILE": index]
-        try await git.checked(["read-tree", commit], environment: environment)
-        let output = try await git.run(
-            ["apply", "--check", "--cached", "--whitespace=nowarn", "-"], input: bytes, environment: environment)
+        let output = try await git.withTemporaryIndex(at: commit) { environment in
+            try await git.run(
+                ["apply", "--check", "--cached", "--whitespace=nowarn", "-"], input: bytes, environment: environment)
+        }
         return output.succeeded
             ? nil
             : output.stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
