@@ -3,6 +3,7 @@ import SluiceCore
 import SluiceEngine
 import SluiceStore
 import SluiceTesting
+import Synchronization
 import Testing
 
 /// The landing pipeline on real git repositories with real gate processes.
@@ -278,7 +279,11 @@ struct PipelineTests {
     func watch() async throws {
         let fixture = try Fixture()
         let pipeline = fixture.pipeline
-        let run = Task { try await pipeline.run(watch: true) { _ in } }
+        let returned = Mutex(false)
+        let run = Task {
+            defer { returned.withLock { $0 = true } }
+            return try await pipeline.run(watch: true) { _ in }
+        }
         try await Task.sleep(for: .milliseconds(300))
         let entry = try await fixture.submit(try goodDiff(fixture))
         var state = PatchState.queued
@@ -286,7 +291,8 @@ struct PipelineTests {
             try await Task.sleep(for: .milliseconds(100))
             state = try fixture.engine.patches.get(entry.ledgerID).state
         }
-        let finished = run.isCancelled
+        // A watching run is still waiting when its patch has landed.
+        let returnedEarly = returned.withLock { $0 }
         run.cancel()
         do {
             _ = try await run.value
@@ -294,7 +300,7 @@ struct PipelineTests {
         } catch {
             Issue.record("the watching run failed: \(error)")
         }
-        #expect(!finished)
+        #expect(!returnedEarly)
         #expect(state == .committed)
         // The cancelled run released its lock and removed its workspace.
         #expect(try await fixture.run().landed.isEmpty)

@@ -1,4 +1,6 @@
 import Foundation
+import SluiceTesting
+import Synchronization
 import Testing
 
 @testable import SluiceEngine
@@ -10,22 +12,26 @@ import Testing
 /// Recovery kills a crashed run's gate only if its process group is provably the same one.
 @Suite("Process group records")
 struct ProcessGroupRecordTests {
-    /// A `sleep` that leads its own session and process group.
-    func leader() throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        process.arguments = ["sleep", "30"]
-        try process.run()
-        return process
-    }
-
-    func waitForGroup(_ pid: Int32) async throws -> ProcessGroupRecord {
-        for _ in 0..<100 {
-            if let record = ProcessGroupRecord.current(leader: pid), ProcSnapshot(pid: pid)?.processGroup == pid {
-                return record
+    /// Starts `sleep` as a gate would (its own session, through the runner) and returns the running
+    /// task with the group's record.
+    func startGate() async throws -> (Task<ProcessOutcome, Never>, ProcessGroupRecord, TemporaryDirectory) {
+        let directory = TemporaryDirectory()
+        let leader = Mutex<Int32?>(nil)
+        let task = Task {
+            await ProcessRunner().run(
+                shell: "sleep 30", in: directory.path, timeout: .seconds(120), grace: .seconds(1),
+                log: directory.file("gate.log"), logLimit: 1 << 16
+            ) { pid in leader.withLock { $0 = pid } }
+        }
+        // The machine may be busy: wait patiently for the session to exist.
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while ContinuousClock.now < deadline {
+            if let pid = leader.withLock({ $0 }), let record = ProcessGroupRecord.current(leader: pid) {
+                return (task, record, directory)
             }
             try await Task.sleep(for: .milliseconds(20))
         }
+        Issue.record("the gate never started")
         throw CancellationError()
     }
 
@@ -39,29 +45,26 @@ struct ProcessGroupRecordTests {
 
     @Test("a group whose leader started at another time, or in another boot, is left alone")
     func notOurs() async throws {
-        let process = try leader()
-        defer {
-            // SIGKILL: the test runner may hand its children an ignored SIGTERM.
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        let record = try await waitForGroup(process.processIdentifier)
+        let (task, record, directory) = try await startGate()
+        defer { withExtendedLifetime(directory) {} }
         #expect(
             !ProcessGroupRecord(pgid: record.pgid, bootID: record.bootID, leaderStart: record.leaderStart + 1)
                 .killIfStillOurs())
         #expect(
             !ProcessGroupRecord(pgid: record.pgid, bootID: "another-boot", leaderStart: record.leaderStart)
                 .killIfStillOurs())
-        #expect(process.isRunning)
+        #expect(ProcSnapshot(pid: record.pgid) != nil, "the gate must still run")
+        kill(-record.pgid, SIGKILL)
+        _ = await task.value
     }
 
     @Test("the same group is killed")
     func ours() async throws {
-        let process = try leader()
-        let record = try await waitForGroup(process.processIdentifier)
+        let (task, record, directory) = try await startGate()
+        defer { withExtendedLifetime(directory) {} }
         #expect(record.killIfStillOurs())
-        process.waitUntilExit()
-        #expect(process.terminationReason == .uncaughtSignal)
+        let outcome = await task.value
+        #expect(outcome.signal == Int(SIGKILL))
         // Gone now: nothing to kill.
         #expect(!record.killIfStillOurs())
     }
