@@ -77,15 +77,10 @@ public struct CostService: Sendable {
     public func delete(_ id: CostID) throws -> CostRecord {
         let context = self.context
         return try context.storage.deleteCost(id) { deleted in
-            let payload: [String: JSONValue]
-            if case .object(let object) = (try? JSONValue.parse(SluiceJSON.line(deleted), what: "record")) ?? .null {
-                payload = ["deleted": .object(object)]
-            } else {
-                payload = [:]
-            }
+            let record = (try? JSONValue(encoding: deleted)) ?? .null
             return context.event(
                 .cost, id.description, from: "recorded", to: "deleted", reason: "deleted", at: context.clock.now(),
-                payload: payload)
+                payload: ["deleted": record])
         }
     }
 }

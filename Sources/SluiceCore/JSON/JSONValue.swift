@@ -21,6 +21,11 @@ public enum JSONValue: Hashable, Sendable {
         }
     }
 
+    /// The JSON form of an encodable value (a record kept in an event's payload, say).
+    public init<T: Encodable>(encoding value: T) throws {
+        self = try JSONDecoder().decode(JSONValue.self, from: SluiceJSON.encoder().encode(value))
+    }
+
     /// Parses JSON text that must be an object.
     public static func parseObject(_ text: String, what: String) throws -> [String: JSONValue] {
         guard case .object(let object) = try parse(text, what: what) else {

@@ -19,7 +19,7 @@ extension SQLiteStorage {
                         timeout_seconds, metadata)
                     VALUES (?, ?, ?, ?, ?, ?, sluice_db_now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: Self.workerArguments(worker, leading: [worker.workerID.description]))
+                arguments: [worker.workerID.description] + Self.workerArguments(worker))
             try Self.append(event, db)
         }
     }
@@ -33,7 +33,7 @@ extension SQLiteStorage {
             },
             state: { $0.state.rawValue },
             write: { db, worker, expected in
-                var arguments = Self.workerArguments(worker, leading: [])
+                var arguments = Self.workerArguments(worker)
                 arguments += [worker.workerID.description, expected]
                 try db.cachedStatement(
                     sql: """
@@ -104,9 +104,9 @@ extension SQLiteStorage {
 
     // MARK: - Mapping
 
-    /// Arguments in the column order shared by the INSERT (after `leading`) and the UPDATE.
-    static func workerArguments(_ worker: WorkerRecord, leading: [String]) -> StatementArguments {
-        var values: [(any DatabaseValueConvertible)?] = leading
+    /// Arguments in the column order shared by the INSERT (after the id) and the UPDATE.
+    static func workerArguments(_ worker: WorkerRecord) -> StatementArguments {
+        var values: [(any DatabaseValueConvertible)?] = []
         values += [worker.workerType.rawValue, worker.state.rawValue, worker.currentTaskID]
         values += [worker.startedAt.description, worker.lastHeartbeat.description]
         values += [worker.stoppedAt?.description, worker.crashInfo?.crashedAt.description]
