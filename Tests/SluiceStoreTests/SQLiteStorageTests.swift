@@ -35,6 +35,34 @@ struct SQLiteStorageTests {
         #expect(try again.appliedMigrations() == ["0001_initial", "0002_patch_contents"])
     }
 
+    @Test("reads neither recompile the connection's statements nor leave a transaction open")
+    func readsKeepStatementsPrepared() throws {
+        let directory = TemporaryDirectory()
+        let storage = try SQLiteStorage(path: directory.file("s.db"))
+        let engine = makeEngine(over: storage)
+        let first = try engine.patches.create(project: "p")
+        try engine.patches.validate(first.ledgerID, formatOK: true, scopeOK: true, constraintsOK: true)
+        _ = try engine.patches.get(first.ledgerID)
+        let before = try storage.statementCounters().recompilations
+        for _ in 0..<3 {
+            let second = try engine.patches.create(project: "p")
+            _ = try engine.patches.get(second.ledgerID)
+            try engine.patches.validate(second.ledgerID, formatOK: true, scopeOK: true, constraintsOK: true)
+            _ = try engine.patches.list(PatchFilter(state: .validated))
+        }
+        #expect(try storage.statementCounters().recompilations == before)
+        // Another connection can take the write lock at once: no read left a transaction behind.
+        let raw = try DatabaseQueue(path: directory.file("s.db"), configuration: noWait())
+        try raw.writeWithoutTransaction { try $0.execute(sql: "BEGIN IMMEDIATE; ROLLBACK") }
+        #expect(try engine.patches.list(PatchFilter(state: .validated)).count == 4)
+    }
+
+    func noWait() -> Configuration {
+        var configuration = Configuration()
+        configuration.busyMode = .immediateError
+        return configuration
+    }
+
     func rawConnection(_ path: String) throws -> DatabaseQueue {
         try DatabaseQueue(path: path)
     }
