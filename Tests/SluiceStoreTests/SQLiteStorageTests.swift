@@ -57,6 +57,41 @@ struct SQLiteStorageTests {
         #expect(try engine.patches.list(PatchFilter(state: .validated)).count == 4)
     }
 
+    @Test("listing by a filtered column reads through its index, not a scan of the table")
+    func filteredListsUseIndexes() throws {
+        let directory = TemporaryDirectory()
+        let storage = try SQLiteStorage(path: directory.file("s.db"))
+        let engine = makeEngine(over: storage)
+        var last: PatchLedgerEntry?
+        for index in 0..<30 {
+            last = try engine.patches.create(project: "p\(index % 3)", workstream: "w\(index % 5)")
+        }
+        let queued = try #require(last)
+        try engine.patches.validate(queued.ledgerID, formatOK: true, scopeOK: true, constraintsOK: true)
+        try engine.patches.queue(queued.ledgerID)
+        try engine.workers.create(type: .monitor)
+        for index in 0..<30 {
+            try engine.workers.create(type: index == 0 ? .executor : .monitor)
+            try engine.gates.create(name: "g\(index)", type: .lint, project: "p\(index % 3)")
+            try engine.costs.record(type: .apiCall, amount: ExactDecimal(parsing: "0.01"), project: "p\(index % 3)")
+        }
+        let before = try storage.statementCounters().fullScanSteps
+
+        #expect(try engine.patches.list(PatchFilter(state: .queued)).map(\.ledgerID) == [queued.ledgerID])
+        #expect(try engine.patches.list(PatchFilter(projectID: "p1")).count == 10)
+        #expect(try engine.patches.list(PatchFilter(workstreamID: "w2")).count == 6)
+        #expect(try engine.events(entityID: queued.ledgerID.description).count == 3)
+        #expect(try engine.workers.list(type: .executor).count == 1)
+        #expect(try engine.workers.list(state: .idle).count == 31)
+        #expect(try engine.gates.list(GateFilter(projectID: "p2")).count == 10)
+        #expect(try engine.costs.list(CostFilter(projectID: "p0")).count == 10)
+        #expect(try storage.statementCounters().fullScanSteps == before)
+
+        // The check can fail: an unfiltered list does scan.
+        #expect(try engine.patches.list().count == 30)
+        #expect(try storage.statementCounters().fullScanSteps > before)
+    }
+
     func noWait() -> Configuration {
         var configuration = Configuration()
         configuration.busyMode = .immediateError

@@ -52,15 +52,18 @@ extension SQLiteStorage {
     }
 
     public func costs(_ filter: CostFilter, limit: Int?) throws -> [CostRecord] {
-        try read { db in
+        var conditions = Conditions()
+        conditions.equal("execution_request_id", filter.executionRequestID?.description)
+        conditions.equal("project_id", filter.projectID)
+        conditions.equal("resource_type", filter.resourceType?.rawValue)
+        conditions.equal("currency", filter.currency?.code)
+        return try read { db in
             try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT \(Self.costColumns.sql) FROM costs
-                    WHERE (?1 IS NULL OR execution_request_id = ?1) AND (?2 IS NULL OR project_id = ?2)
-                      AND (?3 IS NULL OR resource_type = ?3) AND (?4 IS NULL OR currency = ?4)
-                    ORDER BY recorded_at DESC, cost_id DESC LIMIT ?5
-                    """, arguments: Self.filterArguments(filter) + [limit ?? -1]
+                db.cachedStatement(
+                    sql: """
+                        SELECT \(Self.costColumns.sql) FROM costs \(conditions.sql)
+                        ORDER BY recorded_at DESC, cost_id DESC LIMIT ?
+                        """), arguments: conditions.statementArguments + [limit ?? -1]
             ).map(Self.decodeCost)
         }
     }
@@ -68,11 +71,11 @@ extension SQLiteStorage {
     public func costTotals(_ filter: CostFilter) throws -> [CostTotal] {
         try read { db in
             try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT currency, SUM(total_units) AS units, SUM(record_count) AS n FROM cost_rollups
-                    WHERE \(Self.rollupWhere) GROUP BY currency HAVING n > 0 ORDER BY currency
-                    """, arguments: Self.filterArguments(filter)
+                db.cachedStatement(
+                    sql: """
+                        SELECT currency, SUM(total_units) AS units, SUM(record_count) AS n FROM cost_rollups
+                        WHERE \(Self.rollupWhere) GROUP BY currency HAVING n > 0 ORDER BY currency
+                        """), arguments: Self.filterArguments(filter)
             ).map { row in
                 CostTotal(
                     currency: try Currency(row["currency"] ?? ""), amount: ExactDecimal(units: row["units"]),
@@ -84,12 +87,12 @@ extension SQLiteStorage {
     public func costBreakdown(_ filter: CostFilter) throws -> [CostBreakdownRow] {
         try read { db in
             try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT resource_type, currency, SUM(total_units) AS units, SUM(record_count) AS n
-                    FROM cost_rollups WHERE \(Self.rollupWhere)
-                    GROUP BY resource_type, currency HAVING n > 0 ORDER BY resource_type, currency
-                    """, arguments: Self.filterArguments(filter)
+                db.cachedStatement(
+                    sql: """
+                        SELECT resource_type, currency, SUM(total_units) AS units, SUM(record_count) AS n
+                        FROM cost_rollups WHERE \(Self.rollupWhere)
+                        GROUP BY resource_type, currency HAVING n > 0 ORDER BY resource_type, currency
+                        """), arguments: Self.filterArguments(filter)
             ).map { row in
                 CostBreakdownRow(
                     resourceType: try ResourceType(rawValue: row["resource_type"] ?? "").orThrow(

@@ -7,12 +7,14 @@ extension SQLiteStorage {
     ])
 
     public func events(entityID: String?, after sequence: Int64, limit: Int?) throws -> [Event] {
-        try read { db in
+        var conditions = Conditions()
+        conditions.equal("entity_id", entityID)
+        conditions.add("seq > ?")
+        return try read { db in
             try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT \(Self.eventColumns.sql) FROM events WHERE (?1 IS NULL OR entity_id = ?1) AND seq > ?2 ORDER BY seq LIMIT ?3
-                    """, arguments: [entityID, sequence, limit ?? -1]
+                db.cachedStatement(
+                    sql: "SELECT \(Self.eventColumns.sql) FROM events \(conditions.sql) ORDER BY seq LIMIT ?"),
+                arguments: conditions.statementArguments + [sequence, limit ?? -1]
             ).map { row in
                 let row = RowReader(row, Self.eventColumns)
                 return Event(

@@ -50,15 +50,16 @@ extension SQLiteStorage {
     }
 
     public func gates(_ filter: GateFilter) throws -> [TestGateRecord] {
-        try read { db in
+        var conditions = Conditions()
+        conditions.equal("project_id", filter.projectID)
+        conditions.equal("state", filter.state?.rawValue)
+        conditions.equal("gate_type", filter.gateType?.rawValue)
+        return try read { db in
             try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT \(Self.gateColumns.sql) FROM test_gates
-                    WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR state = ?2)
-                      AND (?3 IS NULL OR gate_type = ?3)
-                    ORDER BY created_at DESC, gate_id DESC
-                    """, arguments: [filter.projectID, filter.state?.rawValue, filter.gateType?.rawValue]
+                db.cachedStatement(
+                    sql:
+                        "SELECT \(Self.gateColumns.sql) FROM test_gates \(conditions.sql) ORDER BY created_at DESC, gate_id DESC"
+                ), arguments: conditions.statementArguments
             ).map(Self.decodeGate)
         }
     }

@@ -60,11 +60,11 @@ extension SQLiteStorage {
         try read { db in
             guard
                 let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT c.bytes, s.sha256, s.message, s.base_commit, s.tested_commit, s.landed_commit
-                        FROM patch_sources s JOIN patch_contents c ON c.sha256 = s.sha256 WHERE s.ledger_id = ?
-                        """, arguments: [id.description])
+                    db.cachedStatement(
+                        sql: """
+                            SELECT c.bytes, s.sha256, s.message, s.base_commit, s.tested_commit, s.landed_commit
+                            FROM patch_sources s JOIN patch_contents c ON c.sha256 = s.sha256 WHERE s.ledger_id = ?
+                            """), arguments: [id.description])
             else { return nil }
             let bytes: Data = row["bytes"]
             var source = PatchSource(
@@ -114,14 +114,13 @@ extension SQLiteStorage {
     }
 
     public func patches(_ filter: PatchFilter) throws -> [PatchLedgerEntry] {
-        try read { db in
+        var conditions = Conditions()
+        conditions.equal("project_id", filter.projectID)
+        conditions.equal("state", filter.state?.rawValue)
+        conditions.equal("workstream_id", filter.workstreamID)
+        return try read { db in
             try Self.fetchPatches(
-                db,
-                where: """
-                    WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR state = ?2)
-                      AND (?3 IS NULL OR workstream_id = ?3)
-                    ORDER BY created_at DESC, ledger_id DESC
-                    """, [filter.projectID, filter.state?.rawValue, filter.workstreamID])
+                db, where: conditions.sql + " ORDER BY created_at DESC, ledger_id DESC", conditions.arguments)
         }
     }
 

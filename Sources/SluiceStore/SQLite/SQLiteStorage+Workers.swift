@@ -78,13 +78,15 @@ extension SQLiteStorage {
     }
 
     public func workers(state: WorkerState?, type: WorkerType?) throws -> [WorkerRecord] {
-        try read { db in
+        var conditions = Conditions()
+        conditions.equal("state", state?.rawValue)
+        conditions.equal("worker_type", type?.rawValue)
+        return try read { db in
             try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT \(Self.workerColumns.sql) FROM workers WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR worker_type = ?2)
-                    ORDER BY started_at DESC, worker_id DESC
-                    """, arguments: [state?.rawValue, type?.rawValue]
+                db.cachedStatement(
+                    sql:
+                        "SELECT \(Self.workerColumns.sql) FROM workers \(conditions.sql) ORDER BY started_at DESC, worker_id DESC"
+                ), arguments: conditions.statementArguments
             ).map(Self.decodeWorker)
         }
     }
@@ -92,12 +94,12 @@ extension SQLiteStorage {
     public func staleWorkers(olderThan seconds: Double) throws -> [WorkerRecord] {
         try read { db in
             try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT \(Self.workerColumns.sql) FROM workers
-                    WHERE state NOT IN ('stopped', 'crashed') AND lease_renewed_at < sluice_db_now() - ?
-                    ORDER BY lease_renewed_at, worker_id
-                    """, arguments: [seconds]
+                db.cachedStatement(
+                    sql: """
+                        SELECT \(Self.workerColumns.sql) FROM workers
+                        WHERE state NOT IN ('stopped', 'crashed') AND lease_renewed_at < sluice_db_now() - ?
+                        ORDER BY lease_renewed_at, worker_id
+                        """), arguments: [seconds]
             ).map(Self.decodeWorker)
         }
     }
