@@ -82,10 +82,12 @@ public struct BenchmarkSuite: Sendable {
             emit(result)
         }
         if wanted("patches") || wanted("patches-durable") {
-            emit(try patchTransitions(durable: true, baseline: baseline))
+            emit(try patchTransitions(durable: true, baseline: baseline, floor: nil))
         }
         if wanted("patches") || wanted("patches-memory") {
-            emit(try patchTransitions(durable: false, baseline: nil))
+            let floor = try transitionFloor()
+            emit(floor)
+            emit(try patchTransitions(durable: false, baseline: nil, floor: floor.value))
         }
         if wanted("workers") { emit(try workerCycles()) }
         if wanted("costs") { for result in try costs() { emit(result) } }
@@ -129,8 +131,20 @@ public struct BenchmarkSuite: Sendable {
             ])
     }
 
+    /// A transition's SQL alone on an in-memory database: the same statements and binds as
+    /// `patch_transitions_memory`, with fixed values and nothing decoded — the physical limit of
+    /// a transition on this machine, as the commit baseline is for a durable one.
+    func transitionFloor() throws -> BenchmarkResult {
+        let storage = try SQLiteStorage(inMemory: .init())
+        var transitions = 0
+        let elapsed = try seconds { transitions = try storage.runTransitionFloor(lifecycles: sizes.memoryLifecycles) }
+        return BenchmarkResult(
+            name: "sqlite_transition_floor_memory", value: Double(transitions) / elapsed, unit: "transitions/s",
+            detail: ["lifecycles": .number(Decimal(sizes.memoryLifecycles)), "database": .string("memory")])
+    }
+
     /// Full patch lifecycles: create → validate → queue → apply → verify → commit (six writes each).
-    func patchTransitions(durable: Bool, baseline: Double?) throws -> BenchmarkResult {
+    func patchTransitions(durable: Bool, baseline: Double?, floor: Double?) throws -> BenchmarkResult {
         let storage = durable ? try SQLiteStorage(path: path("patches.db")) : try SQLiteStorage(inMemory: .init())
         let patches = Engine(EngineContext(storage: storage, actor: "bench")).patches
         let count = durable ? sizes.durableLifecycles : sizes.memoryLifecycles
@@ -154,6 +168,9 @@ public struct BenchmarkSuite: Sendable {
             detail["target"] = .string(">= 0.8 x sqlite_commit_baseline")
         } else {
             detail["target"] = .string(">= 100000 transitions/s")
+        }
+        if let floor, floor > 0 {
+            detail["ratio_to_floor"] = .number(Decimal(string: String(format: "%.3f", rate / floor)) ?? 0)
         }
         return BenchmarkResult(
             name: durable ? "patch_transitions_durable" : "patch_transitions_memory", value: rate,

@@ -15,8 +15,9 @@ struct BenchmarkSuiteTests {
         results = collected.results
         #expect(
             results.map(\.name) == [
-                "sqlite_commit_baseline", "patch_transitions_durable", "patch_transitions_memory", "worker_cycles",
-                "cost_insert", "cost_total_30", "cost_breakdown_30", "diff_parse", "junit_parse", "pipeline_overhead",
+                "sqlite_commit_baseline", "patch_transitions_durable", "sqlite_transition_floor_memory",
+                "patch_transitions_memory", "worker_cycles", "cost_insert", "cost_total_30", "cost_breakdown_30",
+                "diff_parse", "junit_parse", "pipeline_overhead",
             ])
         for result in results {
             #expect(result.value >= 0)

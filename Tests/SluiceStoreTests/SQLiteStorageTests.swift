@@ -92,6 +92,24 @@ struct SQLiteStorageTests {
         #expect(try storage.statementCounters().fullScanSteps > before)
     }
 
+    @Test("the benchmark's transition floor writes real lifecycles, and only in memory")
+    func transitionFloor() throws {
+        let storage = try SQLiteStorage(inMemory: .init())
+        #expect(try storage.runTransitionFloor(lifecycles: 3) == 18)
+        let entries = try storage.patches(PatchFilter())
+        #expect(entries.map(\.state) == [.committed, .committed, .committed])
+        #expect(
+            entries.first?.stateHistory.map(\.state) == [
+                .created, .validated, .queued, .applied, .verified, .committed,
+            ])
+        #expect(try storage.events(entityID: nil, after: 0, limit: nil).count == 18)
+
+        let directory = TemporaryDirectory()
+        let file = try SQLiteStorage(path: directory.file("s.db"))
+        #expect(throws: SluiceError.self) { try file.runTransitionFloor(lifecycles: 1) }
+        #expect(try file.patches(PatchFilter()).isEmpty)
+    }
+
     func noWait() -> Configuration {
         var configuration = Configuration()
         configuration.busyMode = .immediateError

@@ -4,7 +4,7 @@ import SluiceCore
 
 extension SQLiteStorage {
     /// The patch columns after `ledger_id`, in the order they are bound and read.
-    private static let patchColumns = [
+    static let patchColumns = [
         "patch_id", "project_id", "phase_id", "workstream_id", "execution_request_id", "state", "format_ok", "scope_ok",
         "constraints_ok", "tests_ran", "tests_passed", "validation_errors", "apply_attempts", "last_attempt_at",
         "last_error_code", "last_error_message", "workspace_path", "applied_files", "is_quarantined",
@@ -12,21 +12,21 @@ extension SQLiteStorage {
         "chain_id", "created_at", "updated_at",
     ]
 
-    private static let patchSelect = "SELECT ledger_id, \(patchColumns.joined(separator: ", ")) FROM patch_ledger"
+    static let patchSelect = "SELECT ledger_id, \(patchColumns.joined(separator: ", ")) FROM patch_ledger"
 
-    private static let patchInsert =
+    static let patchInsert =
         "INSERT INTO patch_ledger (ledger_id, \(patchColumns.joined(separator: ", "))) VALUES ("
         + Array(repeating: "?", count: patchColumns.count + 1).joined(separator: ", ") + ")"
 
     /// The columns a transition may change. Identity, ownership and relations are fixed at
     /// creation; leaving them out of the SET list spares SQLite the upkeep of their indexes.
-    private static let mutableColumns = Array(patchColumns[5...21]) + ["updated_at"]
+    static let mutableColumns = Array(patchColumns[5...21]) + ["updated_at"]
 
-    private static let patchUpdate =
+    static let patchUpdate =
         "UPDATE patch_ledger SET \(mutableColumns.map { "\($0) = ?" }.joined(separator: ", "))"
         + " WHERE ledger_id = ? AND state = ?"
 
-    private static let historySelect = """
+    static let historySelect = """
         SELECT to_state, at, reason FROM events
         WHERE entity_kind = 'patch' AND entity_id = ? AND to_state IS NOT NULL ORDER BY seq
         """

@@ -219,13 +219,13 @@ public final class SQLiteStorage: Storage {
         }
     }
 
+    static let eventInsert = """
+        INSERT INTO events (entity_kind, entity_id, from_state, to_state, reason, at, actor, payload)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
     static func append(_ event: Event, _ db: Database) throws {
-        var insert = try RawStatement(
-            db,
-            """
-            INSERT INTO events (entity_kind, entity_id, from_state, to_state, reason, at, actor, payload)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """)
+        var insert = try RawStatement(db, eventInsert)
         insert.bind(event.entityKind.rawValue)
         insert.bind(event.entityID)
         insert.bind(event.fromState)
