@@ -87,8 +87,8 @@ public final class SQLiteStorage: Storage {
     }
 
     /// The current ``StatementCounters``.
-    public func statementCounters() throws -> StatementCounters {
-        try queue.inDatabase { db in
+    public func statementCounters() -> StatementCounters {
+        queue.inDatabase { db in
             var counters = StatementCounters(recompilations: 0, fullScanSteps: 0)
             var statement = sqlite3_next_stmt(db.sqliteConnection, nil)
             while let current = statement {
