@@ -85,6 +85,8 @@ struct SQLiteStorageTests {
         #expect(try engine.workers.list(state: .idle).count == 31)
         #expect(try engine.gates.list(GateFilter(projectID: "p2")).count == 10)
         #expect(try engine.costs.list(CostFilter(projectID: "p0")).count == 10)
+        #expect(try engine.costs.total(CostFilter(projectID: "p0")).map(\.amount) == [ExactDecimal(parsing: "0.1")])
+        #expect(try engine.costs.breakdown(CostFilter(projectID: "p1")).map(\.count) == [10])
         #expect(storage.statementCounters().fullScanSteps == before)
 
         // The check can fail: an unfiltered list does scan.

@@ -69,13 +69,14 @@ extension SQLiteStorage {
     }
 
     public func costTotals(_ filter: CostFilter) throws -> [CostTotal] {
-        try read { db in
+        let conditions = Self.rollupConditions(filter)
+        return try read { db in
             try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
                         SELECT currency, SUM(total_units) AS units, SUM(record_count) AS n FROM cost_rollups
-                        WHERE \(Self.rollupWhere) GROUP BY currency HAVING n > 0 ORDER BY currency
-                        """), arguments: Self.filterArguments(filter)
+                        \(conditions.sql) GROUP BY currency HAVING n > 0 ORDER BY currency
+                        """), arguments: conditions.statementArguments
             ).map { row in
                 CostTotal(
                     currency: try Currency(row["currency"] ?? ""), amount: ExactDecimal(units: row["units"]),
@@ -85,14 +86,15 @@ extension SQLiteStorage {
     }
 
     public func costBreakdown(_ filter: CostFilter) throws -> [CostBreakdownRow] {
-        try read { db in
+        let conditions = Self.rollupConditions(filter)
+        return try read { db in
             try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
                         SELECT resource_type, currency, SUM(total_units) AS units, SUM(record_count) AS n
-                        FROM cost_rollups WHERE \(Self.rollupWhere)
+                        FROM cost_rollups \(conditions.sql)
                         GROUP BY resource_type, currency HAVING n > 0 ORDER BY resource_type, currency
-                        """), arguments: Self.filterArguments(filter)
+                        """), arguments: conditions.statementArguments
             ).map { row in
                 CostBreakdownRow(
                     resourceType: try ResourceType(rawValue: row["resource_type"] ?? "").orThrow(
@@ -105,16 +107,14 @@ extension SQLiteStorage {
 
     // MARK: - Mapping
 
-    private static let rollupWhere = """
-        (?1 IS NULL OR request_key = ?1) AND (?2 IS NULL OR project_key = ?2)
-        AND (?3 IS NULL OR resource_type = ?3) AND (?4 IS NULL OR currency = ?4)
-        """
-
-    private static func filterArguments(_ filter: CostFilter) -> StatementArguments {
-        [
-            filter.executionRequestID?.description, filter.projectID, filter.resourceType?.rawValue,
-            filter.currency?.code,
-        ]
+    /// The filter on the running sums' key columns, where '' stands for "none".
+    private static func rollupConditions(_ filter: CostFilter) -> Conditions {
+        var conditions = Conditions()
+        conditions.equal("request_key", filter.executionRequestID?.description)
+        conditions.equal("project_key", filter.projectID)
+        conditions.equal("resource_type", filter.resourceType?.rawValue)
+        conditions.equal("currency", filter.currency?.code)
+        return conditions
     }
 
     static func decodeCost(_ row: Row) throws -> CostRecord {
