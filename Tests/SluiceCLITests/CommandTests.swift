@@ -262,6 +262,7 @@ struct CommandTests {
         let events = try cli.run(["events", "--json"]).lines()
         #expect(events.count == 4)
         #expect(try cli.run(["events", "--entity", worker, "--json"]).lines().count == 1)
+        #expect(try cli.run(["events", "--entity", worker.lowercased(), "--json"]).lines().count == 1)
         #expect(cli.run(["events", "--after", "3"]).stdout.contains("cost"))
         #expect(cli.run(["events", "--after", "99"]).stdout.contains("no events"))
     }

@@ -75,7 +75,8 @@ struct ProcessTests {
                 ["worker", "create", "--type", "executor", "--metadata", "{\"a\":"], Int32(64),
                 "error: invalid JSON in --metadata"
             ),
-            (["patch", "show", "xyz"], Int32(64), "error: invalid patch id 'xyz'"),
+            (["patch", "show", "xyz"], Int32(64), "error: invalid patch id: 'xyz' is not a ULID"),
+            (["events", "--entity", "nope"], Int32(64), "error: --entity: 'nope' is not a ULID"),
         ])
     func errors(arguments: [String], status: Int32, message: String) throws {
         let cli = CLIHarness()

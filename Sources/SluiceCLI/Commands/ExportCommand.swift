@@ -31,12 +31,21 @@ struct EventsCommand: ParsableCommand {
         commandName: "events", abstract: "Print the event log, oldest first.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Only events of this entity (any id).") var entity: String?
+    @Option(help: "Only events of this entity (the ULID of a worker, patch, gate or cost record).")
+    var entity: String?
     @Option(help: "Only events after this sequence number.") var after: Int64 = 0
     @Option(help: "At most this many.") var limit: Int?
 
     func run() throws {
-        let events = try global.engine().events(entityID: entity, after: after, limit: limit)
+        // Any kind of id, in the canonical form the log stores (lower case is accepted).
+        let entityID = try entity.map { text in
+            do {
+                return try ULID(parsing: text).description
+            } catch let error as SluiceError {
+                throw SluiceError.invalidInput("--entity: \(error.message)")
+            }
+        }
+        let events = try global.engine().events(entityID: entityID, after: after, limit: limit)
         try Output(global).list(
             events, empty: "no events",
             columns: [

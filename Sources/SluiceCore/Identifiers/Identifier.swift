@@ -20,9 +20,8 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Comparable, Sendable, 
     public init(parsing text: String) throws {
         do {
             self.ulid = try ULID(parsing: text)
-        } catch {
-            throw SluiceError.invalidInput(
-                "invalid \(Kind.noun) id '\(text)': a ULID is 26 characters of Crockford base32")
+        } catch let error as SluiceError {
+            throw SluiceError.invalidInput("invalid \(Kind.noun) id: \(error.message)")
         }
     }
 
