@@ -77,6 +77,10 @@ struct ProcessTests {
             ),
             (["patch", "show", "xyz"], Int32(64), "error: invalid patch id: 'xyz' is not a ULID"),
             (["events", "--entity", "nope"], Int32(64), "error: --entity: 'nope' is not a ULID"),
+            (
+                ["worker", "create", "--type", "executor", "--config", #"{"timeout": 5}"#], Int32(64),
+                "error: invalid JSON in --config: unknown field 'timeout'"
+            ),
         ])
     func errors(arguments: [String], status: Int32, message: String) throws {
         let cli = CLIHarness()

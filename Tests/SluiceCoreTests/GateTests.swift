@@ -1,3 +1,4 @@
+import Foundation
 import SluiceCore
 import Testing
 
@@ -149,6 +150,41 @@ struct GateEventTests {
         }
         #expect(throws: SluiceError.self) {
             try running().applying(.complete(exitCode: 0, results: GateResults(coveragePercent: 150)), at: end)
+        }
+    }
+
+    @Test(
+        "a misspelt field in given JSON is refused by name, with the fields it could be",
+        arguments: [
+            (#"{"coverage": 85}"#, "unknown field 'coverage'", "coverage_percent"),
+            (
+                #"{"test_cases": [{"name": "a", "status": "passed"}, {"name": "b", "state": "passed"}]}"#,
+                "at test_cases.1: unknown field 'state'", "status"
+            ),
+            (#"{"failures": [{"test": "a"}]}"#, "at failures.0: unknown field 'test'", "test_name"),
+        ])
+    func unknownResultFields(json: String, message: String, known: String) throws {
+        let error = #expect(throws: SluiceError.self) {
+            try SluiceJSON.decode(GateResults.self, from: Data(json.utf8), what: "--results")
+        }
+        let text = error?.message ?? ""
+        #expect(text.hasPrefix("invalid JSON in --results: " + message), "\(text)")
+        #expect(text.contains(known), "\(text)")
+    }
+
+    @Test("records written by Sluice read back with every field")
+    func knownFieldsRoundTrip() throws {
+        let results = GateResults(
+            testCases: [TestCaseResult(name: "a", classname: "m", status: .failed, durationSeconds: 0.5)],
+            coveragePercent: 91.5, failures: [TestFailure(testName: "m.a", errorMessage: "boom", stackTrace: "at 1")])
+        let data = try SluiceJSON.encoder().encode(results)
+        #expect(try SluiceJSON.decode(GateResults.self, from: data, what: "results") == results)
+        let criteria = GateCriteria(minCoverage: 80, maxFailures: 1, requiredTests: ["a"], timeoutSeconds: 5)
+        #expect(
+            try SluiceJSON.decode(GateCriteria.self, from: try SluiceJSON.encoder().encode(criteria), what: "criteria")
+                == criteria)
+        #expect(throws: SluiceError.self) {
+            try SluiceJSON.decode(WorkerConfig.self, from: Data(#"{"timeout": 5}"#.utf8), what: "--config")
         }
     }
 }

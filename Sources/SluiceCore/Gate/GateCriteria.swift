@@ -24,7 +24,7 @@ public struct GateCriteria: Hashable, Sendable, Codable {
         self.customRules = customRules
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case minCoverage = "min_coverage"
         case maxFailures = "max_failures"
         case requiredTests = "required_tests"
@@ -33,6 +33,7 @@ public struct GateCriteria: Hashable, Sendable, Codable {
     }
 
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.minCoverage = try container.decodeIfPresent(Double.self, forKey: .minCoverage)
         self.maxFailures = try container.decodeIfPresent(Int.self, forKey: .maxFailures)

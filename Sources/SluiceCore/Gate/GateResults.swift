@@ -30,9 +30,18 @@ public struct TestCaseResult: Hashable, Sendable, Codable {
         return classname + "." + name
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name, classname, status
         case durationSeconds = "duration_seconds"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.name = try container.decode(String.self, forKey: .name)
+        self.classname = try container.decodeIfPresent(String.self, forKey: .classname)
+        self.status = try container.decode(TestCaseStatus.self, forKey: .status)
+        self.durationSeconds = try container.decodeIfPresent(Double.self, forKey: .durationSeconds)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -56,10 +65,18 @@ public struct TestFailure: Hashable, Sendable, Codable {
         self.stackTrace = stackTrace
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case testName = "test_name"
         case errorMessage = "error_message"
         case stackTrace = "stack_trace"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.testName = try container.decode(String.self, forKey: .testName)
+        self.errorMessage = try container.decodeIfPresent(String.self, forKey: .errorMessage)
+        self.stackTrace = try container.decodeIfPresent(String.self, forKey: .stackTrace)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -104,7 +121,7 @@ public struct GateResults: Hashable, Sendable, Codable {
             skippedTests: skipped, coveragePercent: coveragePercent, failures: failures, testCases: testCases)
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case totalTests = "total_tests"
         case passedTests = "passed_tests"
         case failedTests = "failed_tests"
@@ -115,6 +132,7 @@ public struct GateResults: Hashable, Sendable, Codable {
     }
 
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let cases = try container.decodeIfPresent([TestCaseResult].self, forKey: .testCases) ?? []
         let failed = cases.filter { $0.status == .failed || $0.status == .error }.count

@@ -14,13 +14,14 @@ public struct WorkerConfig: Hashable, Sendable, Codable {
         self.timeoutSeconds = timeoutSeconds
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case maxParallelTasks = "max_parallel_tasks"
         case heartbeatInterval = "heartbeat_interval"
         case timeoutSeconds = "timeout_seconds"
     }
 
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = WorkerConfig()
         self.maxParallelTasks =
