@@ -118,6 +118,21 @@ struct SQLiteStorageTests {
         return configuration
     }
 
+    @Test("a database migrated by a newer Sluice is refused and left as it is")
+    func newerSchema() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("s.db")
+        _ = try SQLiteStorage(path: path)
+        try rawConnection(path).write { try $0.execute(sql: "INSERT INTO grdb_migrations VALUES ('0099_future')") }
+        let error = #expect(throws: SluiceError.self) { try SQLiteStorage(path: path) }
+        #expect(error?.code == .storage)
+        #expect(error?.message.contains("newer Sluice (schema 0099_future") == true, "\(error?.message ?? "")")
+        let applied = try rawConnection(path).read {
+            try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
+        }
+        #expect(applied == ["0001_initial", "0002_patch_contents", "0099_future"])
+    }
+
     func rawConnection(_ path: String) throws -> DatabaseQueue {
         try DatabaseQueue(path: path)
     }

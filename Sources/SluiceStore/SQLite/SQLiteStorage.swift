@@ -44,11 +44,13 @@ public final class SQLiteStorage: Storage {
 
     /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
     ///
-    /// - Throws: ``SluiceError`` (`storage`) when the file cannot be opened or migrated.
+    /// - Throws: ``SluiceError`` (`storage`) when the file cannot be opened or migrated, or was
+    ///   migrated by a newer version of Sluice (it is then left as it is).
     public init(path: String, options: Options = Options()) throws {
         self.path = path
         do {
             self.queue = try SQLiteStorage.openConnection(path: path, options: options)
+            try SQLiteStorage.refuseNewerSchema(queue, path: path)
             try SQLiteStorage.migrator.migrate(queue)
         } catch {
             throw SQLiteStorage.translate(error, while: "opening the database at \(path)")
@@ -137,6 +139,19 @@ public final class SQLiteStorage: Storage {
         }
         return migrator
     }()
+
+    /// A database that a newer Sluice has migrated holds tables or rules this version does not
+    /// know; writing to it could break them, so it is refused before anything is written.
+    static func refuseNewerSchema(_ queue: DatabaseQueue, path: String) throws {
+        let unknown = try queue.inDatabase { db in
+            try migrator.appliedIdentifiers(db).subtracting(migrator.migrations)
+        }
+        guard let newest = unknown.max() else { return }
+        throw SluiceError(
+            code: .storage,
+            message: "the database at \(path) was migrated by a newer Sluice (schema \(newest), which this version "
+                + "does not know); use that version or a later one")
+    }
 
     static func migrationFiles() -> [(String, String)] {
         guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil),
