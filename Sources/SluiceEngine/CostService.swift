@@ -68,7 +68,7 @@ public struct CostService: Sendable {
 
     /// Records, newest first.
     public func list(_ filter: CostFilter = CostFilter(), limit: Int? = nil) throws -> [CostRecord] {
-        if let limit, limit < 0 { throw SluiceError.invalidInput("limit must be 0 or more, got \(limit)") }
+        try SluiceError.checkLimit(limit)
         return try context.storage.costs(filter, limit: limit)
     }
 

@@ -47,6 +47,7 @@ public struct Engine: Sendable {
 
     /// The event log, for one entity when `entityID` is given.
     public func events(entityID: String? = nil, after sequence: Int64 = 0, limit: Int? = nil) throws -> [Event] {
-        try context.storage.events(entityID: entityID, after: sequence, limit: limit)
+        try SluiceError.checkLimit(limit)
+        return try context.storage.events(entityID: entityID, after: sequence, limit: limit)
     }
 }

@@ -77,6 +77,7 @@ struct ProcessTests {
             ),
             (["patch", "show", "xyz"], Int32(64), "error: invalid patch id: 'xyz' is not a ULID"),
             (["events", "--entity", "nope"], Int32(64), "error: --entity: 'nope' is not a ULID"),
+            (["events", "--limit=-1"], Int32(64), "error: limit must be 0 or more, got -1"),
             (
                 ["worker", "create", "--type", "executor", "--config", #"{"timeout": 5}"#], Int32(64),
                 "error: invalid JSON in --config: unknown field 'timeout'"

@@ -64,6 +64,11 @@ public struct SluiceError: Error, Hashable, Sendable, CustomStringConvertible, C
         SluiceError(code: .invalidInput, message: message)
     }
 
+    /// Refuses a negative list limit (nil means no limit).
+    public static func checkLimit(_ limit: Int?) throws {
+        if let limit, limit < 0 { throw invalidInput("limit must be 0 or more, got \(limit)") }
+    }
+
     /// No `noun` with the given id exists.
     public static func notFound(_ noun: String, _ id: String) -> SluiceError {
         SluiceError(code: .notFound, message: "no \(noun) with id \(id)")
