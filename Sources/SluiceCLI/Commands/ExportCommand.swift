@@ -38,13 +38,7 @@ struct EventsCommand: ParsableCommand {
 
     func run() throws {
         // Any kind of id, in the canonical form the log stores (lower case is accepted).
-        let entityID = try entity.map { text in
-            do {
-                return try ULID(parsing: text).description
-            } catch let error as SluiceError {
-                throw SluiceError.invalidInput("--entity: \(error.message)")
-            }
-        }
+        let entityID = try entity.map { try Parse.ulid($0, option: "--entity").description }
         let events = try global.engine().events(entityID: entityID, after: after, limit: limit)
         try Output(global).list(
             events, empty: "no events",

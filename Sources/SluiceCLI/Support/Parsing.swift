@@ -12,6 +12,15 @@ enum Parse {
         try text.map { try Identifier<Kind>(parsing: $0) }
     }
 
+    /// An id of any kind, in its canonical upper-case form.
+    static func ulid(_ text: String, option: String) throws -> ULID {
+        do {
+            return try ULID(parsing: text)
+        } catch let error as SluiceError {
+            throw SluiceError.invalidInput("\(option): \(error.message)")
+        }
+    }
+
     static func enumeration<E: RawRepresentable & CaseIterable>(_ text: String, option: String) throws -> E
     where E.RawValue == String {
         guard let value = E(rawValue: text) else {
