@@ -43,7 +43,7 @@ extension SQLiteStorage {
             }
             for step in 1..<states.count {
                 try write { db in
-                    var select = try RawStatement(db, Self.patchSelect + " WHERE ledger_id = ?")
+                    var select = try RawStatement(db, Self.patchByLedgerID)
                     select.bind(ledgerID)
                     while try select.step() {}
                     var history = try RawStatement(db, Self.historySelect)

@@ -13,6 +13,9 @@ extension SQLiteStorage {
     ]
 
     static let patchSelect = "SELECT ledger_id, \(patchColumns.joined(separator: ", ")) FROM patch_ledger"
+    /// Built once: every transition reads its entry through it.
+    static let patchByLedgerID = patchSelect + " WHERE ledger_id = ?"
+    static let patchByPatchID = patchSelect + " WHERE patch_id = ?"
 
     static let patchInsert =
         "INSERT INTO patch_ledger (ledger_id, \(patchColumns.joined(separator: ", "))) VALUES ("
@@ -94,7 +97,7 @@ extension SQLiteStorage {
     public func updatePatch(_ id: LedgerID, _ change: Change<PatchLedgerEntry>) throws -> PatchLedgerEntry {
         try transition(
             id: id.description, noun: "patch",
-            load: { db in try Self.fetchPatches(db, where: "WHERE ledger_id = ?", [id.description]).first },
+            load: { db in try Self.fetchPatches(db, Self.patchByLedgerID, [id.description]).first },
             state: { $0.state.rawValue },
             write: { db, entry, expected in
                 var update = try RawStatement(db, Self.patchUpdate)
@@ -106,11 +109,11 @@ extension SQLiteStorage {
     }
 
     public func patch(_ id: LedgerID) throws -> PatchLedgerEntry? {
-        try read { db in try Self.fetchPatches(db, where: "WHERE ledger_id = ?", [id.description]).first }
+        try read { db in try Self.fetchPatches(db, Self.patchByLedgerID, [id.description]).first }
     }
 
     public func patch(patchID: PatchID) throws -> PatchLedgerEntry? {
-        try read { db in try Self.fetchPatches(db, where: "WHERE patch_id = ?", [patchID.description]).first }
+        try read { db in try Self.fetchPatches(db, Self.patchByPatchID, [patchID.description]).first }
     }
 
     public func patches(_ filter: PatchFilter) throws -> [PatchLedgerEntry] {
@@ -120,7 +123,8 @@ extension SQLiteStorage {
         conditions.equal("workstream_id", filter.workstreamID)
         return try read { db in
             try Self.fetchPatches(
-                db, where: conditions.sql + " ORDER BY created_at DESC, ledger_id DESC", conditions.arguments)
+                db, "\(Self.patchSelect) \(conditions.sql) ORDER BY created_at DESC, ledger_id DESC",
+                conditions.arguments)
         }
     }
 
@@ -165,11 +169,12 @@ extension SQLiteStorage {
         statement.bind(entry.updatedAt)
     }
 
-    /// Reads the entries a `WHERE …` clause selects, each with its state history from the event log.
-    private static func fetchPatches(_ db: Database, where clause: String, _ arguments: [String?]) throws
+    /// Reads the entries a `patchSelect … WHERE …` statement selects, each with its state history
+    /// from the event log.
+    private static func fetchPatches(_ db: Database, _ sql: String, _ arguments: [String?]) throws
         -> [PatchLedgerEntry]
     {
-        var select = try RawStatement(db, patchSelect + " " + clause)
+        var select = try RawStatement(db, sql)
         for argument in arguments { select.bind(argument) }
         var entries: [PatchLedgerEntry] = []
         defer { select.finish() }
