@@ -4,12 +4,12 @@ import SluiceCore
 extension SQLiteStorage {
     /// Runs patch lifecycles (create, then validate → queue → apply → verify → commit) with the
     /// very statements a transition runs — BEGIN IMMEDIATE, read the entry, read its history,
-    /// UPDATE with the compare-and-set, INSERT the event, COMMIT — binding the same number of
-    /// values, but with every value fixed in advance and no row decoded.
+    /// UPDATE with the compare-and-set, INSERT the event, COMMIT — bound by the same functions,
+    /// but from one record kept in memory: no row is decoded and no transition checked.
     ///
     /// This is the cost of a transition's SQL and of reaching SQLite from Swift, without the
-    /// domain work (decoding, checking the transition, building the event and the record): the
-    /// benchmark reports it beside the full path so the two can be compared on one machine.
+    /// domain work (decoding the row and its history, checking the transition, building the
+    /// returned record): the benchmark reports it beside the full path, on the same machine.
     ///
     /// It writes made-up patches, so it refuses to run on a database file.
     ///
@@ -21,61 +21,53 @@ extension SQLiteStorage {
                 "the transition floor runs on an in-memory database only, not on \(path ?? "")")
         }
         let ids = ULIDGenerator()
-        let states = ["created", "validated", "queued", "applied", "verified", "committed"]
-        let at = "2026-01-01T00:00:00.000Z"
+        let states: [PatchState] = [.created, .validated, .queued, .applied, .verified, .committed]
+        let at = Timestamp(milliseconds: 1_767_225_600_000)
         for _ in 0..<lifecycles {
-            let ledgerID = ids.next().description
-            let patchID = ids.next().description
+            var entry = PatchLedgerEntry(
+                ledgerID: LedgerID(ids.next()), patchID: PatchID(ids.next()), projectID: "bench", at: at)
             try write { db in
                 var insert = try RawStatement(db, Self.patchInsert)
-                for value in [ledgerID, patchID, "bench", nil, nil, nil, states[0]] { insert.bind(value) }
-                for _ in 0..<5 { insert.bind(false) }
-                insert.bind("[]")
-                insert.bind(0)
-                for _ in 0..<4 { insert.bind(nil as String?) }
-                insert.bind("[]")
-                insert.bind(false)
-                for _ in 0..<6 { insert.bind(nil as String?) }
-                insert.bind(at)
-                insert.bind(at)
+                insert.bind(entry.ledgerID)
+                Self.bindColumns(entry, &insert)
                 try insert.execute()
-                try Self.floorEvent(db, ledgerID, from: nil, to: states[0], at: at)
+                try Self.append(Self.floorEvent(entry, from: nil), db)
             }
+            // The values a lifecycle ends with, bound at every step as a transition binds them.
+            entry.validation.formatOK = true
+            entry.validation.scopeOK = true
+            entry.validation.constraintsOK = true
+            entry.apply.attempts = 1
+            entry.apply.workspacePath = "/tmp/ws"
+            entry.apply.appliedFiles = ["a.swift"]
             for step in 1..<states.count {
+                let expected = entry.state
+                entry.state = states[step]
                 try write { db in
                     var select = try RawStatement(db, Self.patchByLedgerID)
-                    select.bind(ledgerID)
+                    select.bind(entry.ledgerID)
                     while try select.step() {}
                     var history = try RawStatement(db, Self.historySelect)
-                    history.bind(ledgerID)
+                    history.bind(entry.ledgerID)
                     while try history.step() {}
                     var update = try RawStatement(db, Self.patchUpdate)
-                    update.bind(states[step])
-                    for _ in 0..<5 { update.bind(true) }
-                    update.bind("[]")
-                    update.bind(1)
-                    for _ in 0..<3 { update.bind(nil as String?) }
-                    update.bind("/tmp/ws")
-                    update.bind(#"["a.swift"]"#)
-                    update.bind(false)
-                    for _ in 0..<3 { update.bind(nil as String?) }
-                    update.bind(at)
-                    update.bind(ledgerID)
-                    update.bind(states[step - 1])
+                    Self.bindMutableColumns(entry, &update, relations: false)
+                    update.bind(entry.ledgerID)
+                    update.bind(expected.rawValue)
                     try update.execute()
                     guard db.changesCount == 1 else {
                         throw SluiceError(code: .lostRace, message: "the floor's compare-and-set failed")
                     }
-                    try Self.floorEvent(db, ledgerID, from: states[step - 1], to: states[step], at: at)
+                    try Self.append(Self.floorEvent(entry, from: expected), db)
                 }
             }
         }
         return lifecycles * states.count
     }
 
-    private static func floorEvent(_ db: Database, _ id: String, from: String?, to: String, at: String) throws {
-        var insert = try RawStatement(db, eventInsert)
-        for value in ["patch", id, from, to, nil, at, "bench", "{}"] { insert.bind(value) }
-        try insert.execute()
+    private static func floorEvent(_ entry: PatchLedgerEntry, from: PatchState?) -> Event {
+        Event(
+            entityKind: .patch, entityID: entry.ledgerID.description, fromState: from?.rawValue,
+            toState: entry.state.rawValue, reason: nil, at: entry.updatedAt, actor: "bench")
     }
 }

@@ -130,7 +130,7 @@ extension SQLiteStorage {
 
     // MARK: - Mapping
 
-    private static func bindColumns(_ entry: PatchLedgerEntry, _ statement: inout RawStatement) {
+    static func bindColumns(_ entry: PatchLedgerEntry, _ statement: inout RawStatement) {
         statement.bind(entry.patchID)
         statement.bind(entry.projectID)
         statement.bind(entry.phaseID)
@@ -141,8 +141,7 @@ extension SQLiteStorage {
 
     /// Binds `state` … `updated_at` in `patchColumns` order; the relations and `created_at` only
     /// when inserting.
-    private static func bindMutableColumns(_ entry: PatchLedgerEntry, _ statement: inout RawStatement, relations: Bool)
-    {
+    static func bindMutableColumns(_ entry: PatchLedgerEntry, _ statement: inout RawStatement, relations: Bool) {
         statement.bind(entry.state.rawValue)
         statement.bind(entry.validation.formatOK)
         statement.bind(entry.validation.scopeOK)
