@@ -51,10 +51,14 @@ struct SQLiteStorageTests {
             _ = try engine.patches.list(PatchFilter(state: .validated))
         }
         #expect(storage.statementCounters().recompilations == before)
-        // Another connection can take the write lock at once: no read left a transaction behind.
-        let raw = try DatabaseQueue(path: directory.file("s.db"), configuration: noWait())
-        try raw.writeWithoutTransaction { try $0.execute(sql: "BEGIN IMMEDIATE; ROLLBACK") }
+        // No read left its transaction open: one would hold a WAL snapshot, and a truncating
+        // checkpoint from another connection would report busy (first column 1) instead of 0.
         #expect(try engine.patches.list(PatchFilter(state: .validated)).count == 4)
+        let raw = try DatabaseQueue(path: directory.file("s.db"), configuration: noWait())
+        let checkpoint = try raw.writeWithoutTransaction {
+            try Row.fetchOne($0, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+        #expect(checkpoint?[0] == 0)
     }
 
     @Test("listing by a filtered column reads through its index, not a scan of the table")
