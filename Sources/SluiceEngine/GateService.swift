@@ -36,9 +36,13 @@ public struct GateService: Sendable {
 
     /// Completes a running gate with its exit code and parsed results; the criteria decide
     /// `passed` or `failed` (or `error` when the results cannot be trusted).
+    ///
+    /// - Parameter mustRun: tests that passed on the target branch and must be in the results.
     @discardableResult
-    public func complete(_ id: GateID, exitCode: Int?, results: GateResults?) throws -> TestGateRecord {
-        try apply(.complete(exitCode: exitCode, results: results), id)
+    public func complete(_ id: GateID, exitCode: Int?, results: GateResults?, mustRun: [String] = []) throws
+        -> TestGateRecord
+    {
+        try apply(.complete(exitCode: exitCode, results: results, mustRun: mustRun), id)
     }
 
     /// Ends a running gate in `error`: the check gave no trustworthy results.

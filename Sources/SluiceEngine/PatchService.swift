@@ -40,9 +40,12 @@ public struct PatchService: Sendable {
     }
 
     /// Records the checks: → `validated` when all pass, else → `apply_failed` with the errors.
+    ///
+    /// - Parameter note: recorded as the transition's reason when the checks pass (why a valid
+    ///   patch is held, for example).
     @discardableResult
     public func validate(
-        _ id: LedgerID, formatOK: Bool, scopeOK: Bool, constraintsOK: Bool, errors: [String] = []
+        _ id: LedgerID, formatOK: Bool, scopeOK: Bool, constraintsOK: Bool, errors: [String] = [], note: String? = nil
     ) throws -> PatchLedgerEntry {
         var errors = errors
         if errors.isEmpty {
@@ -51,7 +54,29 @@ public struct PatchService: Sendable {
             if !constraintsOK { errors.append("constraints: the patch breaks a constraint") }
         }
         return try apply(
-            .validate(formatOK: formatOK, scopeOK: scopeOK, constraintsOK: constraintsOK, errors: errors), id)
+            .validate(formatOK: formatOK, scopeOK: scopeOK, constraintsOK: constraintsOK, errors: errors), id,
+            reason: errors.isEmpty ? note : nil)
+    }
+
+    /// A person approves a validated patch (one held for review, or with `--hold`): it is queued, with
+    /// the person as the event's actor.
+    ///
+    /// - Throws: `invalidInput` for an empty name; `invalidTransition` unless the patch is validated.
+    @discardableResult
+    public func approve(_ id: LedgerID, by person: String) throws -> PatchLedgerEntry {
+        let person = person.trimmingCharacters(in: .whitespaces)
+        guard !person.isEmpty else { throw SluiceError.invalidInput("an approval needs the approver's name (--by)") }
+        let ledgerID = try get(id).ledgerID
+        var approving = self.context
+        approving.actor = person
+        return try PatchService(approving).update(
+            ledgerID, .queue, reason: "approved by \(person)", operation: "approve", only: [.validated])
+    }
+
+    /// Who approved the patch, if anyone did.
+    public func approver(of id: LedgerID) throws -> String? {
+        try context.storage.events(entityID: id.description, after: 0, limit: nil)
+            .last { $0.payload["operation"] == .string("approve") }?.actor
     }
 
     /// Queues a validated patch, or re-queues one whose application failed.
@@ -132,26 +157,36 @@ public struct PatchService: Sendable {
         try context.storage.patches(filter)
     }
 
-    private func apply(_ event: PatchEvent, _ id: LedgerID) throws -> PatchLedgerEntry {
+    private func apply(_ event: PatchEvent, _ id: LedgerID, reason: String? = nil) throws -> PatchLedgerEntry {
         do {
-            return try update(id, event)
+            return try update(id, event, reason: reason)
         } catch let error as SluiceError where error.code == .notFound {
             // The caller may have named the patch by its patch id.
             guard let entry = try context.storage.patch(patchID: PatchID(id.ulid)) else { throw error }
-            return try update(entry.ledgerID, event)
+            return try update(entry.ledgerID, event, reason: reason)
         }
     }
 
-    private func update(_ ledgerID: LedgerID, _ event: PatchEvent) throws -> PatchLedgerEntry {
+    /// One transition, in one transaction: `reason` (else the event's own) goes to the history;
+    /// `only` narrows the states the operation is accepted from.
+    private func update(
+        _ ledgerID: LedgerID, _ event: PatchEvent, reason: String? = nil, operation: String? = nil,
+        only states: [PatchState]? = nil
+    ) throws -> PatchLedgerEntry {
         let context = self.context
+        let name = operation ?? event.name
         return try context.storage.updatePatch(ledgerID) { current in
+            if let states, !states.contains(current.state) {
+                throw SluiceError.invalidTransition(
+                    name, "patch", ledgerID.description, from: current.state.rawValue, needs: states.map(\.rawValue))
+            }
             let now = context.clock.now()
             let next = try current.applying(event, at: now)
             return (
                 next,
                 context.event(
                     .patch, ledgerID.description, from: current.state.rawValue, to: next.state.rawValue,
-                    reason: event.reason, at: now, payload: ["operation": .string(event.name)])
+                    reason: reason ?? event.reason, at: now, payload: ["operation": .string(name)])
             )
         }
     }

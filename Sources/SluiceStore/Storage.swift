@@ -18,11 +18,13 @@ public struct GateFilter: Hashable, Sendable {
     public var projectID: String?
     public var state: GateState?
     public var gateType: GateType?
+    public var name: String?
 
-    public init(projectID: String? = nil, state: GateState? = nil, gateType: GateType? = nil) {
+    public init(projectID: String? = nil, state: GateState? = nil, gateType: GateType? = nil, name: String? = nil) {
         self.projectID = projectID
         self.state = state
         self.gateType = gateType
+        self.name = name
     }
 }
 

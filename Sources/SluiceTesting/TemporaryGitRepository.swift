@@ -42,20 +42,25 @@ public final class TemporaryGitRepository: Sendable {
 
     @discardableResult
     public func git(_ arguments: [String], input: String? = nil) throws -> String {
+        try gitOutput(arguments, input: input).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Runs git in the repository and returns its output as it is; throws on a non-zero exit.
+    public func gitOutput(_ arguments: [String], input: String? = nil) throws -> String {
         var environment = ProcessInfo.processInfo.environment
         environment["GIT_CONFIG_NOSYSTEM"] = "1"
         environment["LC_ALL"] = "C"
         let result = try CommandLineProcess.runProgram(
             "/usr/bin/env", ["git"] + arguments, input: input, environment: environment, directory: path)
         guard result.status == 0 else { throw GitFailure(arguments: arguments, message: result.stderr) }
-        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        return result.stdout
     }
 
     /// A diff made by real git: the changes `edit` makes to the working tree, then undone.
     public func diff(_ edit: (TemporaryGitRepository) throws -> Void) throws -> String {
         try edit(self)
         try git("add", "-A")
-        let diff = try git("diff", "--cached", "--binary") + "\n"
+        let diff = try gitOutput(["diff", "--cached", "--binary"])
         try git("reset", "--quiet", "--hard", "HEAD")
         try git("clean", "-fdq", "--exclude=.sluice")
         return diff

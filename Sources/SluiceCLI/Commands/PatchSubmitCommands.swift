@@ -65,7 +65,7 @@ extension PatchCommand {
             throw SluiceError.invalidInput("--from-worktree: git diff failed: \(output.stderr)")
         }
         guard !output.stdout.isEmpty else { throw SluiceError.invalidInput("--from-worktree: \(path) has no changes") }
-        return Array(output.stdout.utf8)
+        return output.stdout
     }
 
     /// `sluice patch revert`: the reverse of a committed patch, as a new patch.

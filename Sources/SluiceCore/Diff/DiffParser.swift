@@ -219,7 +219,10 @@ private struct Parser {
                 newLeft -= 1
                 added += 1
                 if current?.newMode == "120000" {
-                    current?.symlinkTarget = String(decoding: line.dropFirst(), as: UTF8.self)
+                    // A link's target is the blob's whole content, over as many lines as it takes.
+                    let part = String(decoding: line.dropFirst(), as: UTF8.self)
+                    let earlier = current?.symlinkTarget
+                    current?.symlinkTarget = earlier.map { $0 + "\n" + part } ?? part
                 }
             case 0x5C:
                 continue

@@ -73,7 +73,10 @@ public struct GateCriteria: Hashable, Sendable, Codable {
     /// Judges results against these criteria.
     ///
     /// `max_failures` always applies (as 0 when not given), so failing tests never pass a gate by omission.
-    public func evaluate(_ results: GateResults) -> GateDecision {
+    ///
+    /// - Parameter mustRun: tests that passed in the last run of this gate on the target branch; one
+    ///   absent from `results` fails the gate (`tests_missing`), whatever removed it.
+    public func evaluate(_ results: GateResults, mustRun: [String] = []) -> GateDecision {
         var met: [String: Bool] = [:]
         var problems: [String] = []
 
@@ -117,6 +120,16 @@ public struct GateCriteria: Hashable, Sendable, Codable {
             met["required_tests"] = missing.isEmpty && notPassed.isEmpty
             if !missing.isEmpty { problems.append("required_tests: did not run: " + missing.joined(separator: ", ")) }
             if !notPassed.isEmpty { problems.append("required_tests: " + notPassed.joined(separator: ", ")) }
+        }
+
+        if !mustRun.isEmpty {
+            let vanished = mustRun.filter { name in !results.testCases.contains { $0.matches(name) } }
+            met["tests_missing"] = vanished.isEmpty
+            if !vanished.isEmpty {
+                problems.append(
+                    "tests_missing: \(vanished.count) tests that passed on the target branch did not run ("
+                        + vanished.prefix(10).joined(separator: ", ") + (vanished.count > 10 ? ", …" : "") + ")")
+            }
         }
 
         let passed = problems.isEmpty

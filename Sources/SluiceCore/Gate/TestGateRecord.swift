@@ -33,7 +33,8 @@ public enum GateEvent: Sendable, Hashable {
     /// The check starts (`pending` → `running`).
     case start(command: String?)
     /// The check ended with an exit code and, when it produced them, parsed results.
-    case complete(exitCode: Int?, results: GateResults?)
+    /// `mustRun`: tests that passed on the target branch; any of them absent from the results fails the gate.
+    case complete(exitCode: Int?, results: GateResults?, mustRun: [String] = [])
     /// The check produced no trustworthy results (could not start, crashed, timed out).
     case error(message: String, exitCode: Int?)
     /// The gate is not run, with a reason.
@@ -147,7 +148,7 @@ public struct TestGateRecord: Hashable, Sendable, Codable {
             next.state = .running
             next.execution.startedAt = now
             next.execution.command = command
-        case .complete(let exitCode, let results):
+        case .complete(let exitCode, let results, let mustRun):
             next.finish(at: now, exitCode: exitCode)
             if let results {
                 let results = try results.validated()
@@ -160,7 +161,7 @@ public struct TestGateRecord: Hashable, Sendable, Codable {
                             + "they cannot be trusted",
                         criteriaMet: [:])
                 } else {
-                    let decision = criteria.evaluate(results)
+                    let decision = criteria.evaluate(results, mustRun: mustRun)
                     next.decision = decision
                     next.state = decision.passed ? .passed : .failed
                 }

@@ -8,12 +8,20 @@ public struct PatchPolicy: Hashable, Sendable {
     public var maxChangedLines: Int
     public var allowBinary: Bool
     public var maxApplyAttempts: Int
+    /// Paths a patch may change only with a person's approval (`sluice patch approve`), besides the
+    /// built-in ones (``ReviewRules``).
+    public var review: [Glob]
+    /// Built-in review entries switched off, by name (`conftest.py`, `gitlinks`, …).
+    public var reviewExempt: Set<String>
 
     public init(
         allow: [Glob] = [Glob("**")], deny: [Glob] = [], protected: [Glob] = [Glob("sluice.yml"), Glob(".ci/**")],
         tests: [Glob] = [Glob("tests/**"), Glob("test/**"), Glob("Tests/**")], maxFiles: Int = 100,
-        maxChangedLines: Int = 5000, allowBinary: Bool = false, maxApplyAttempts: Int = 3
+        maxChangedLines: Int = 5000, allowBinary: Bool = false, maxApplyAttempts: Int = 3, review: [Glob] = [],
+        reviewExempt: Set<String> = []
     ) {
+        self.review = review
+        self.reviewExempt = reviewExempt
         self.allow = allow
         self.deny = deny
         self.protected = protected
@@ -30,12 +38,15 @@ public struct ValidationIssue: Hashable, Sendable, CustomStringConvertible {
     /// Which check failed.
     public enum Check: String, Hashable, Sendable {
         case format, scope, constraints
+        /// Not a failure: the patch needs a person's approval before it is queued.
+        case review
     }
 
     public let check: Check
     /// Stable: `path_absolute`, `path_traversal`, `path_git_dir`, `path_sluice_dir`, `path_not_allowed`,
     /// `path_denied`, `symlink_outside`, `too_many_files`, `too_many_lines`, `binary_file`,
-    /// `protected_path`, `test_deleted`, `diff_malformed`, `apply_check_failed`.
+    /// `protected_path`, `test_deleted`, `diff_malformed`, `diff_ambiguous`, `apply_check_failed`;
+    /// and, not a failure, `review_required`.
     public let code: String
     public let path: String?
     public let message: String
@@ -104,7 +115,8 @@ public enum PolicyCheck {
         return issues
     }
 
-    static func scopeIssues(_ path: String, policy: PatchPolicy, symlinks: [String: String]) -> [ValidationIssue] {
+    /// The scope rules for one path: inside the repository, out of `.git` and `.sluice`, allowed, not denied.
+    public static func scopeIssues(_ path: String, policy: PatchPolicy, symlinks: [String: String] = [:]) -> [ValidationIssue] {
         let components = path.split(separator: "/", omittingEmptySubsequences: false)
         if path.isEmpty || path.hasPrefix("/") {
             return [ValidationIssue(.scope, "path_absolute", path: path, "paths must be relative to the repository")]
@@ -115,7 +127,7 @@ public enum PolicyCheck {
         if components.contains(where: { $0.lowercased() == ".git" }) {
             return [ValidationIssue(.scope, "path_git_dir", path: path, "patches may not touch .git")]
         }
-        if components.first == ".sluice" {
+        if components.first?.lowercased() == ".sluice" {
             return [ValidationIssue(.scope, "path_sluice_dir", path: path, "patches may not touch .sluice")]
         }
         var issues: [ValidationIssue] = []
@@ -140,18 +152,40 @@ public enum PolicyCheck {
         return issues
     }
 
-    /// Whether a link at `link` pointing at `target` resolves inside the repository.
+    /// Whether a link at `link` pointing at `target` resolves inside the repository, and out of
+    /// `.git` and `.sluice`.
     static func staysInside(link: String, target: String) -> Bool {
-        if target.hasPrefix("/") { return false }
-        var stack = link.split(separator: "/").dropLast().map(String.init)
-        for component in target.split(separator: "/") {
-            if component == ".." {
-                if stack.isEmpty { return false }
-                stack.removeLast()
-            } else if component != "." {
-                stack.append(String(component))
+        if case .success = LinkResolver(links: [link: target]).resolve(link: link) { return true }
+        return false
+    }
+
+    /// The links a change leaves in a tree, judged on that tree: every link the change adds, copies,
+    /// renames or retargets (anything whose new mode is a link) must resolve inside the repository,
+    /// following the tree's other links on the way, and reach neither `.git` nor `.sluice`.
+    public static func linkIssues(_ changes: [GitReadings.RawChange], resolver: LinkResolver) -> [ValidationIssue] {
+        changes.filter { $0.newMode == GitReadings.symlinkMode }.compactMap { change in
+            guard case .failure(let refusal) = resolver.resolve(link: change.path) else { return nil }
+            let target = resolver.links[change.path] ?? "?"
+            return ValidationIssue(.scope, "symlink_outside", path: change.path, "\(refusal) (link to \(target))")
+        }
+    }
+
+    /// The changes that need a person's approval: review paths (built in and configured, less the
+    /// exempt ones), and gitlinks.
+    public static func reviewIssues(paths: [String], gitlinks: [String], rules: [ReviewRule]) -> [ValidationIssue] {
+        var issues: [ValidationIssue] = []
+        for path in paths {
+            if let rule = rules.first(where: { $0.glob?.matches(path) ?? false }) {
+                issues.append(ValidationIssue(.review, "review_required", path: path, rule.why))
             }
         }
-        return !(stack.first?.lowercased() == ".git")
+        if rules.contains(where: { $0.name == ReviewRule.gitlinks }) {
+            for path in gitlinks {
+                issues.append(
+                    ValidationIssue(
+                        .review, "review_required", path: path, "a gitlink (submodule) brings in code from elsewhere"))
+            }
+        }
+        return issues
     }
 }

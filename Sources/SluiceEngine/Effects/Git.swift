@@ -10,12 +10,24 @@ import Subprocess
 
 /// The real git, run as a process. Every call names the repository (or worktree) it works in.
 public struct Git: Sendable {
-    /// What a git command printed and how it exited.
+    /// What a git command printed and how it exited. Standard output stays bytes: diffs and paths
+    /// pass through it, and decoding or trimming them would change what git said.
     public struct Output: Sendable {
         public var status: Int32
-        public var stdout: String
+        public var stdout: [UInt8]
         public var stderr: String
         public var succeeded: Bool { status == 0 }
+
+        /// Standard output as one line of text (an object id, a ref): decoded, surrounding whitespace trimmed.
+        public var line: String {
+            String(decoding: stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        /// git's error message, its lines joined with "; ".
+        public var message: String {
+            stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                .joined(separator: "; ")
+        }
     }
 
     /// The repository's top directory.
@@ -41,16 +53,16 @@ public struct Git: Sendable {
         for (key, value) in extra { variables[Environment.Key(stringLiteral: key)] = value }
         let environment = Environment.inherit.updating(variables)
         do {
-            let result: ExecutionResult<Void, StringOutput<UTF8>, StringOutput<UTF8>>
+            let result: ExecutionResult<Void, BytesOutput, StringOutput<UTF8>>
             if let input {
                 result = try await Subprocess.run(
                     .name("git"), arguments: Arguments(arguments), environment: environment,
-                    workingDirectory: workingDirectory, input: .array(input), output: .string(limit: 256 << 20),
+                    workingDirectory: workingDirectory, input: .array(input), output: .bytes(limit: 256 << 20),
                     error: .string(limit: 1 << 20))
             } else {
                 result = try await Subprocess.run(
                     .name("git"), arguments: Arguments(arguments), environment: environment,
-                    workingDirectory: workingDirectory, output: .string(limit: 256 << 20),
+                    workingDirectory: workingDirectory, output: .bytes(limit: 256 << 20),
                     error: .string(limit: 1 << 20))
             }
             let status: Int32
@@ -64,21 +76,35 @@ public struct Git: Sendable {
         }
     }
 
-    /// Runs git and returns its trimmed output; a non-zero exit is an error carrying git's message.
+    /// Runs git and returns its output as one trimmed line (an object id, a ref name); a non-zero exit
+    /// is an error carrying git's message. Output that may hold paths or diffs: ``checkedBytes(_:in:input:environment:)``.
     @discardableResult
     public func checked(
         _ arguments: [String], in directory: String? = nil, input: [UInt8]? = nil, environment: [String: String] = [:]
     ) async throws -> String {
+        try await checkedOutput(arguments, in: directory, input: input, environment: environment).line
+    }
+
+    /// Runs git and returns its output byte for byte; a non-zero exit is an error carrying git's message.
+    public func checkedBytes(
+        _ arguments: [String], in directory: String? = nil, input: [UInt8]? = nil, environment: [String: String] = [:]
+    ) async throws -> [UInt8] {
+        try await checkedOutput(arguments, in: directory, input: input, environment: environment).stdout
+    }
+
+    private func checkedOutput(
+        _ arguments: [String], in directory: String?, input: [UInt8]?, environment: [String: String]
+    ) async throws -> Output {
         let output = try await run(arguments, in: directory, input: input, environment: environment)
         guard output.succeeded else {
-            let message = output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            let message = output.message
             throw SluiceError(
                 code: .blocked,
                 message:
                     "git \(arguments.prefix(2).joined(separator: " ")) failed: \(message.isEmpty ? "exit \(output.status)" : message)"
             )
         }
-        return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        return output
     }
 
     // MARK: - Queries
@@ -99,7 +125,7 @@ public struct Git: Sendable {
     /// The commit a ref points at, or nil when it does not exist.
     public func commit(of ref: String) async throws -> String? {
         let output = try await run(["rev-parse", "--verify", "--quiet", ref + "^{commit}"])
-        return output.succeeded ? output.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : nil
+        return output.succeeded ? output.line : nil
     }
 
     /// The tree of a commit.
@@ -110,27 +136,46 @@ public struct Git: Sendable {
     /// The branch checked out in the repository's main working tree, nil when HEAD is detached.
     public func checkedOutBranch(in directory: String? = nil) async throws -> String? {
         let output = try await run(["symbolic-ref", "--quiet", "--short", "HEAD"], in: directory)
-        return output.succeeded ? output.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : nil
+        return output.succeeded ? output.line : nil
     }
 
-    /// A file's content at a commit, or nil when the file is not there.
-    public func file(_ path: String, at commit: String) async throws -> String? {
+    /// A file's content at a commit, byte for byte, or nil when the file is not there.
+    public func file(_ path: String, at commit: String) async throws -> [UInt8]? {
         let output = try await run(["show", "\(commit):\(path)"])
         return output.succeeded ? output.stdout : nil
     }
 
-    /// The symbolic links in a commit's tree: path → target.
-    public func symlinks(at commit: String) async throws -> [String: String] {
-        let listing = try await checked(["ls-tree", "-r", "-z", commit])
+    /// The symbolic links in a tree (or a commit's): path → target, the target byte for byte as git stores it.
+    public func symlinks(at treeish: String) async throws -> [String: String] {
+        let entries = try GitReadings.treeEntries(try await checkedBytes(["ls-tree", "-r", "-z", "--full-tree", treeish]))
+            .filter { $0.mode == GitReadings.symlinkMode }
+        let contents = try await blobs(entries.map(\.object))
         var links: [String: String] = [:]
-        for entry in listing.split(separator: "\0") {
-            // "<mode> <type> <object>\t<path>"
-            guard entry.hasPrefix("120000 "), let tab = entry.firstIndex(of: "\t") else { continue }
-            let object = entry.split(separator: " ")[2].prefix { $0 != "\t" }
-            let path = String(entry[entry.index(after: tab)...])
-            links[path] = try await checked(["cat-file", "blob", String(object)])
-        }
+        for (entry, content) in zip(entries, contents) { links[entry.path] = String(decoding: content, as: UTF8.self) }
         return links
+    }
+
+    /// The contents of blobs, in order, read with one `git cat-file --batch`.
+    public func blobs(_ objects: [String]) async throws -> [[UInt8]] {
+        guard !objects.isEmpty else { return [] }
+        let output = try await checkedBytes(
+            ["cat-file", "--batch"], input: Array((objects.joined(separator: "\n") + "\n").utf8))
+        var contents: [[UInt8]] = []
+        var position = 0
+        while contents.count < objects.count {
+            // "<object> <type> <size>\n<content>\n"
+            guard let newline = output[position...].firstIndex(of: 0x0A) else { break }
+            let header = String(decoding: output[position..<newline], as: UTF8.self).split(separator: " ")
+            guard header.count == 3, let size = Int(header[2]), newline + 1 + size <= output.count else {
+                throw SluiceError(code: .storage, message: "git cat-file: unexpected output for \(objects[contents.count])")
+            }
+            contents.append(Array(output[(newline + 1)..<(newline + 1 + size)]))
+            position = newline + 1 + size + 1
+        }
+        guard contents.count == objects.count else {
+            throw SluiceError(code: .storage, message: "git cat-file returned \(contents.count) of \(objects.count) objects")
+        }
+        return contents
     }
 
     /// Whether `ancestor` is an ancestor of (or equal to) `commit`.

@@ -6,10 +6,11 @@ struct GateRunner: Sendable {
     let engine: Engine
     let runner: ProcessRunner
 
-    /// Runs `gate` for `entry` in `workspace`, logging to `logDirectory/<gate>.log`.
+    /// Runs `gate` for `entry` in `workspace`, logging to `logDirectory/<gate>.log`. Tests named in
+    /// `mustRun` (those that passed on the target branch) fail the gate when absent from its results.
     func run(
         _ gate: GateConfig, for entry: PatchLedgerEntry, in workspace: String, logDirectory: String,
-        config: SluiceConfig
+        config: SluiceConfig, mustRun: [String] = []
     ) async throws -> (TestGateRecord, seconds: Double) {
         var record = try engine.gates.create(
             name: gate.name, type: gate.type, project: entry.projectID, request: entry.executionRequestID,
@@ -34,7 +35,9 @@ struct GateRunner: Sendable {
             }
         }
         try? FileManager.default.removeItem(atPath: pidFile)
-        record = try finish(record.gateID, gate: gate, outcome: outcome, resultsPath: resultsPath, workspace: workspace)
+        record = try finish(
+            record.gateID, gate: gate, outcome: outcome, resultsPath: resultsPath, workspace: workspace,
+            mustRun: mustRun)
         try recordCost(record, entry: entry, outcome: outcome, config: config)
         return (record, outcome.seconds)
     }
@@ -42,7 +45,8 @@ struct GateRunner: Sendable {
     /// Turns what the process did into the gate's end state, as DESIGN.md defines it: parsed results
     /// decide passed or failed; no trustworthy results is error.
     func finish(
-        _ id: GateID, gate: GateConfig, outcome: ProcessOutcome, resultsPath: String?, workspace: String
+        _ id: GateID, gate: GateConfig, outcome: ProcessOutcome, resultsPath: String?, workspace: String,
+        mustRun: [String] = []
     ) throws -> TestGateRecord {
         if let problem = outcome.launchError { return try engine.gates.fail(id, error: "could not start: \(problem)") }
         if outcome.timedOut {
@@ -72,7 +76,7 @@ struct GateRunner: Sendable {
         {
             results.coveragePercent = try? CoverageReport.percent(Array(bytes))
         }
-        return try engine.gates.complete(id, exitCode: outcome.exitCode, results: results)
+        return try engine.gates.complete(id, exitCode: outcome.exitCode, results: results, mustRun: mustRun)
     }
 
     /// A `compute_time` cost: the gate's seconds (to the millisecond) at the configured rate.

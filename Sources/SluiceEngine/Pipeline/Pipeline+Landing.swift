@@ -13,7 +13,8 @@ extension Pipeline {
             try await processQueue(watch: watch, &summary, emit: emit)
         } catch {
             try? await removeWorkspace()
-            throw error
+            // A cancelled run's git commands fail in any number of ways; what happened is the cancellation.
+            throw Task.isCancelled ? CancellationError() : error
         }
         try await removeWorkspace()
         return summary
@@ -36,7 +37,19 @@ extension Pipeline {
                 }
             }
             let queue = try engine.patches.list(PatchFilter(state: .queued)).sorted { $0.updatedAt < $1.updatedAt }
-            guard let next = queue.first else {
+            // A patch that did not apply waits until the branch moves; when every queued patch waits on
+            // the head as it is, nothing can move it and none of them will ever apply.
+            let (_, head) = try await configuration()
+            let ready = queue.filter { !waits(on: head, $0) }
+            guard let next = ready.first else {
+                for entry in queue {
+                    let reason =
+                        "does not apply to the target branch at \(head.prefix(12)), and no patch ahead of it could "
+                        + "change that: rebase it and resubmit (\(entry.apply.lastErrorMessage ?? "conflict"))"
+                    try quarantine(entry.ledgerID, reason: reason)
+                    summary.quarantined.append(.init(ledgerID: entry.ledgerID.description, reason: reason))
+                    emit(PipelineEvent(step: "quarantine", ledgerID: entry.ledgerID, outcome: "quarantined", message: reason))
+                }
                 if watch {
                     try await Task.sleep(for: .seconds(1))
                     continue
@@ -82,19 +95,17 @@ extension Pipeline {
             return
         }
 
-        // Apply.
+        // Apply, merging as `git am -3` does when the patch was made on an older base.
         let workspace = try await checkoutWorkspace(at: base)
         let apply = try await git.run(
-            ["apply", "--index", "--whitespace=nowarn", "-"], in: workspace, input: source.bytes)
+            ["apply", "--index", "--3way", "--whitespace=nowarn", "-"], in: workspace, input: source.bytes)
         guard apply.succeeded else {
-            let message = apply.stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-                .filter { !$0.isEmpty }.joined(separator: "; ")
+            let message = "does not apply on \(base): \(apply.message)"
             let failed = try engine.patches.applyFailed(id, code: "conflict", message: message)
             emit(
                 PipelineEvent(
                     step: "apply", ledgerID: id, outcome: "conflict", message: message, seconds: since(started)))
-            try retryOrQuarantine(
-                failed, policy: config.policy, reason: "does not apply: \(message)", &summary, emit: emit)
+            try retryOrQuarantine(failed, policy: config.policy, reason: message, &summary, emit: emit)
             return
         }
         try engine.context.storage.recordCommits(id, base: base, tested: nil, landed: nil)
@@ -105,11 +116,28 @@ extension Pipeline {
                 step: "apply", ledgerID: id, outcome: "ok", message: "applied on \(base.prefix(12))",
                 seconds: since(started)))
 
+        // Judge what git really staged, under the policy of the head it was applied on, before any gate runs.
+        let judged = try await judge(diff, base: base, tree: tree, config: config)
+        let issues = PolicyCheck.issues(of: diff, policy: config.policy) + judged.issues
+        if !issues.isEmpty {
+            try reject(id, reason: "refused: " + issues.map(\.description).joined(separator: "; "), &summary, emit: emit)
+            return
+        }
+        if !judged.reviews.isEmpty, try engine.patches.approver(of: id) == nil {
+            let reason =
+                "needs a person's approval: " + judged.reviews.map(\.description).joined(separator: "; ")
+                + "; resubmit it and approve it with `sluice patch approve`"
+            try reject(id, reason: reason, &summary, emit: emit)
+            return
+        }
+
         // Gates.
         var verdicts: [TestGateRecord] = []
+        let approved = try engine.patches.approver(of: id) != nil
         for gate in config.gates {
             let (record, seconds) = try await GateRunner(engine: engine, runner: runner).run(
-                gate, for: entry, in: workspace, logDirectory: path("logs", id.description), config: config)
+                gate, for: entry, in: workspace, logDirectory: path("logs", id.description), config: config,
+                mustRun: approved ? [] : try testsThatPassed(gate.name, on: base))
             summary.gateSeconds += seconds
             verdicts.append(record)
             emit(
@@ -119,11 +147,9 @@ extension Pipeline {
             if record.state != .passed { break }
         }
         if let failed = verdicts.first(where: { $0.state != .passed }) {
-            let reason = "gate \(failed.name) \(failed.state.rawValue): \(failed.decision?.reason ?? "")"
-            entry = try engine.patches.verify(id, passed: false, reason: reason)
-            try quarantine(id, reason: reason)
-            summary.quarantined.append(.init(ledgerID: id.description, reason: reason))
-            emit(PipelineEvent(step: "quarantine", ledgerID: id, outcome: "quarantined", message: reason))
+            try reject(
+                id, reason: "gate \(failed.name) \(failed.state.rawValue): \(failed.decision?.reason ?? "")", &summary,
+                emit: emit)
             return
         }
 
@@ -139,11 +165,9 @@ extension Pipeline {
         try await git.checked(["commit", "--no-verify", "--quiet", "--allow-empty", "-m", message], in: workspace)
         let tested = try await git.checked(["rev-parse", "HEAD"], in: workspace)
         guard try await git.tree(of: tested) == tree else {
-            let reason = "the gates changed the staged files; what would land is not what was tested"
-            entry = try engine.patches.verify(id, passed: false, reason: reason)
-            try quarantine(id, reason: reason)
-            summary.quarantined.append(.init(ledgerID: id.description, reason: reason))
-            emit(PipelineEvent(step: "quarantine", ledgerID: id, outcome: "quarantined", message: reason))
+            try reject(
+                id, reason: "the gates changed the staged files; what would land is not what was tested", &summary,
+                emit: emit)
             return
         }
         try engine.context.storage.recordCommits(id, base: nil, tested: tested, landed: nil)
@@ -189,6 +213,31 @@ extension Pipeline {
         emit(
             PipelineEvent(
                 step: "land", ledgerID: id, outcome: "landed", message: "\(branch) is now \(tested.prefix(12))"))
+    }
+
+    /// The tests that passed in the last run of a gate on the target branch at `head`: the run of the
+    /// patch that landed `head`. Empty when `head` was not landed by Sluice (a commit made by hand).
+    func testsThatPassed(_ gate: String, on head: String) throws -> [String] {
+        for record in try engine.gates.list(GateFilter(state: .passed, name: gate)).prefix(20) {
+            guard case .string(let text)? = record.metadata["ledger_id"], let ledgerID = try? LedgerID(parsing: text),
+                try engine.context.storage.patchSource(ledgerID)?.landedCommit == head
+            else { continue }
+            return (record.results?.testCases ?? []).filter { $0.status == .passed }.map(\.qualifiedName)
+        }
+        return []
+    }
+
+    /// Whether a queued patch failed to apply on `head` last time: it waits for the branch to move.
+    func waits(on head: String, _ entry: PatchLedgerEntry) -> Bool {
+        entry.apply.lastErrorCode == "conflict" && entry.apply.lastErrorMessage?.hasPrefix("does not apply on \(head):") == true
+    }
+
+    /// An applied patch that must not land: its verification fails with the reason, and it is quarantined.
+    func reject(_ id: LedgerID, reason: String, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void) throws {
+        try engine.patches.verify(id, passed: false, reason: reason)
+        try quarantine(id, reason: reason)
+        summary.quarantined.append(.init(ledgerID: id.description, reason: reason))
+        emit(PipelineEvent(step: "quarantine", ledgerID: id, outcome: "quarantined", message: reason))
     }
 
     /// After a failed attempt: back to the queue, or quarantined once the attempts are used up.

@@ -64,7 +64,7 @@ public struct Pipeline: Sendable {
         guard let fallbackHead = try await git.commit(of: "refs/heads/\(fallback)") else {
             throw SluiceError.invalidInput("the target branch \(fallback) does not exist")
         }
-        var text = try await git.file(ConfigLoader.fileName, at: fallbackHead) ?? ""
+        var text = try await configText(at: fallbackHead)
         var config = try ConfigLoader.parse(text, defaultBranch: fallback)
         var head = fallbackHead
         if config.targetBranch != fallback {
@@ -73,10 +73,19 @@ public struct Pipeline: Sendable {
                     "the target branch \(config.targetBranch) named in sluice.yml does not exist")
             }
             head = named
-            text = try await git.file(ConfigLoader.fileName, at: head) ?? ""
+            text = try await configText(at: head)
             config = try ConfigLoader.parse(text, defaultBranch: config.targetBranch)
         }
         return (config, head)
+    }
+
+    /// `sluice.yml` at a commit, as text; empty when there is none.
+    func configText(at commit: String) async throws -> String {
+        guard let bytes = try await git.file(ConfigLoader.fileName, at: commit) else { return "" }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw SluiceError.invalidInput("\(ConfigLoader.fileName) at \(commit.prefix(12)) is not UTF-8 text")
+        }
+        return text
     }
 
     // MARK: - Submission
@@ -119,43 +128,36 @@ public struct Pipeline: Sendable {
         return try await validate(entry.ledgerID, hold: submission.hold)
     }
 
-    /// Checks a created patch: format (it parses, and `git apply --check` accepts it against the
-    /// target branch), scope and constraints. Valid: validated, then queued unless held.
-    /// Invalid: apply_failed, then quarantined with the errors.
+    /// Checks a created patch on git's reading of it: format (Sluice's parse and git's agree), scope,
+    /// constraints and, when it applies to the target branch's head, the tree it makes there.
+    /// Valid: validated, then queued unless held (with `hold`, or because it changes review paths,
+    /// until a person approves it). Invalid: apply_failed, then quarantined with the errors. A patch
+    /// that does not apply to the head yet is queued all the same: it may apply once patches ahead of
+    /// it have landed.
     public func validate(_ id: LedgerID, hold: Bool = false) async throws -> PatchLedgerEntry {
         guard let source = try engine.context.storage.patchSource(id) else {
             throw SluiceError.invalidInput("patch \(id) has no diff to validate")
         }
         let (config, head) = try await configuration()
-        var issues: [ValidationIssue] = []
-        do {
-            let diff = try DiffParser.parse(source.bytes)
-            issues += PolicyCheck.issues(of: diff, policy: config.policy, symlinks: try await git.symlinks(at: head))
-            if let problem = try await applyCheck(source.bytes, onto: head) {
-                issues.append(ValidationIssue(.format, "apply_check_failed", path: nil, problem))
-            }
-        } catch let error as DiffError {
-            issues.append(ValidationIssue(.format, "diff_malformed", path: nil, error.description))
+        let inspection = try await inspect(source.bytes, config: config, head: head)
+        let issues = inspection.issues
+        var notes: [String] = []
+        if !inspection.reviews.isEmpty {
+            notes.append(
+                "held for review: " + inspection.reviews.map(\.description).joined(separator: "; ")
+                    + "; a person approves it with `sluice patch approve \(id) --by NAME`")
+        }
+        if let problem = inspection.applyProblem {
+            notes.append("does not apply to \(config.targetBranch) at \(head.prefix(12)) yet: \(problem)")
         }
         let entry = try engine.patches.validate(
             id, formatOK: !issues.contains { $0.check == .format }, scopeOK: !issues.contains { $0.check == .scope },
-            constraintsOK: !issues.contains { $0.check == .constraints }, errors: issues.map(\.description))
+            constraintsOK: !issues.contains { $0.check == .constraints }, errors: issues.map(\.description),
+            note: notes.isEmpty ? nil : notes.joined(separator: "; "))
         guard entry.state == .validated else {
             return try quarantine(id, reason: "validation failed: " + issues.map(\.description).joined(separator: "; "))
         }
-        return hold ? entry : try engine.patches.queue(id)
-    }
-
-    /// `git apply --check` against a commit's tree, through a temporary index (no working tree is touched).
-    func applyCheck(_ bytes: [UInt8], onto commit: String) async throws -> String? {
-        let output = try await git.withTemporaryIndex(at: commit) { environment in
-            try await git.run(
-                ["apply", "--check", "--cached", "--whitespace=nowarn", "-"], input: bytes, environment: environment)
-        }
-        return output.succeeded
-            ? nil
-            : output.stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-                .filter { !$0.isEmpty }.joined(separator: "; ")
+        return hold || !inspection.reviews.isEmpty ? entry : try engine.patches.queue(id)
     }
 
     // MARK: - Quarantine and rollback
@@ -207,9 +209,9 @@ public struct Pipeline: Sendable {
             throw SluiceError.invalidInput(
                 "patch \(original.ledgerID) was not landed by the pipeline: there is no commit to revert")
         }
-        let reverse = try await git.checked(["diff", "--binary", "--full-index", landed, landed + "^"])
+        let reverse = try await git.checkedBytes(["diff", "--binary", "--full-index", landed, landed + "^"])
         return try await submit(
-            Array((reverse + "\n").utf8),
+            reverse,
             Submission(
                 project: original.projectID, workstream: original.workstreamID, phase: original.phaseID,
                 request: original.executionRequestID, message: message ?? "Revert patch \(original.patchID)",

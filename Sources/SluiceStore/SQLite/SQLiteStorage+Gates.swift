@@ -54,6 +54,7 @@ extension SQLiteStorage {
         conditions.equal("project_id", filter.projectID)
         conditions.equal("state", filter.state?.rawValue)
         conditions.equal("gate_type", filter.gateType?.rawValue)
+        conditions.equal("name", filter.name)
         return try read { db in
             try Row.fetchAll(
                 db.cachedStatement(
