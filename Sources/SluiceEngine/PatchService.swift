@@ -181,7 +181,8 @@ public struct PatchService: Sendable {
                     name, "patch", ledgerID.description, from: current.state.rawValue, needs: states.map(\.rawValue))
             }
             let now = context.clock.now()
-            let next = try current.applying(event, at: now)
+            var next = try current.applying(event, at: now)
+            if let reason { next.stateHistory[next.stateHistory.count - 1].reason = reason }
             return (
                 next,
                 context.event(

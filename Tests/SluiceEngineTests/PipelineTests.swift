@@ -214,7 +214,8 @@ struct PipelineTests {
         #expect(entry.validation.validationErrors.contains { $0.hasPrefix("diff_malformed") })
     }
 
-    @Test("a patch that does not apply to the head yet is queued; the run quarantines it once nothing could change that")
+    @Test(
+        "a patch that does not apply to the head yet is queued; the run quarantines it once nothing could change that")
     func notApplyingYet() async throws {
         let fixture = try Fixture()
         let stale = "--- a/calc.py\n+++ b/calc.py\n@@ -1 +1 @@\n-def nothing_like_this():\n+def x():\n"

@@ -9,7 +9,8 @@ struct PatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "patch", abstract: "Record patches and their way through validation, the queue, gates and commit.",
         subcommands: [
-            Submit.self, Revert.self, Create.self, Show.self, History.self, List.self, Validate.self, Queue.self,
+            Submit.self, Revert.self, Approve.self, Create.self, Show.self, History.self, List.self, Validate.self,
+            Queue.self,
             Apply.self, Verify.self, Commit.self, Rollback.self, Quarantine.self, Drop.self,
         ])
 
@@ -153,6 +154,25 @@ struct PatchCommand: ParsableCommand {
         @Argument(help: "The ledger id or patch id.") var id: String
 
         func run() throws { try PatchCommand.transition(global, id) { try $0.queue($1) } }
+    }
+
+    struct Approve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Approve a validated patch held for review (or with --hold): it is queued, with you on record.",
+            discussion: """
+                A patch that changes a review path (a gate's script, its runner's configuration, .gitattributes, \
+                .gitmodules, a gitlink, or what policy.review lists) is validated and held until a person approves \
+                it. The approval is an event whose actor is NAME; an approved patch is also exempt from the check \
+                that tests which passed on the target branch still run.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The ledger id or patch id.") var id: String
+        @Option(help: "Who approves it (recorded as the event's actor).") var by: String
+
+        func run() throws {
+            let entry = try global.engine().patches.approve(try Parse.id(id), by: by)
+            try Output(global).record(entry, "patch \(entry.ledgerID) approved by \(by): now \(entry.state.rawValue)")
+        }
     }
 
     struct Apply: ParsableCommand {

@@ -62,7 +62,9 @@ public enum GitReadings {
     public static func numstat(_ bytes: [UInt8]) throws -> [Numstat] {
         try records(bytes).map { record in
             let fields = record.split(separator: 0x09, maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { throw DiffError(line: 0, message: "unreadable git numstat: \(text(record))") }
+            guard fields.count == 3 else {
+                throw DiffError(line: 0, message: "unreadable git numstat: \(text(record))")
+            }
             return Numstat(added: count(fields[0]), removed: count(fields[1]), path: text(fields[2]))
         }
     }

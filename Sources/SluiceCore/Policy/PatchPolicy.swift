@@ -116,7 +116,9 @@ public enum PolicyCheck {
     }
 
     /// The scope rules for one path: inside the repository, out of `.git` and `.sluice`, allowed, not denied.
-    public static func scopeIssues(_ path: String, policy: PatchPolicy, symlinks: [String: String] = [:]) -> [ValidationIssue] {
+    public static func scopeIssues(_ path: String, policy: PatchPolicy, symlinks: [String: String] = [:])
+        -> [ValidationIssue]
+    {
         let components = path.split(separator: "/", omittingEmptySubsequences: false)
         if path.isEmpty || path.hasPrefix("/") {
             return [ValidationIssue(.scope, "path_absolute", path: path, "paths must be relative to the repository")]

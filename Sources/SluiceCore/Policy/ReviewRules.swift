@@ -41,7 +41,8 @@ public enum ReviewRules {
                 name: ".gitattributes", glob: Glob("**/.gitattributes"),
                 why: "git attributes can run filters and drivers on checkout and diff"),
             ReviewRule(name: ".gitmodules", glob: Glob(".gitmodules"), why: "it says where submodules come from"),
-            ReviewRule(name: ReviewRule.gitlinks, glob: nil, why: "a gitlink (submodule) brings in code from elsewhere"),
+            ReviewRule(
+                name: ReviewRule.gitlinks, glob: nil, why: "a gitlink (submodule) brings in code from elsewhere"),
         ]
         var seen = Set(rules.map(\.name))
         func add(_ pattern: String, _ why: String) {
@@ -131,7 +132,11 @@ enum ShellWords {
                 word.append(character)
                 escaped = false
             } else if let open = quote {
-                if character == open { quote = nil } else if character == "\\" && open == "\"" { escaped = true } else {
+                if character == open {
+                    quote = nil
+                } else if character == "\\" && open == "\"" {
+                    escaped = true
+                } else {
                     word.append(character)
                 }
             } else if character == "\\" {
@@ -157,7 +162,9 @@ enum ShellWords {
             if candidate.hasPrefix("-") {
                 guard let equals = candidate.firstIndex(of: "=") else { continue }
                 candidate = String(candidate[candidate.index(after: equals)...])
-            } else if let equals = candidate.firstIndex(of: "="), !candidate.contains("/") || candidate.firstIndex(of: "/")! > equals {
+            } else if let equals = candidate.firstIndex(of: "="),
+                !candidate.contains("/") || candidate.firstIndex(of: "/")! > equals
+            {
                 // VAR=value: the value may name a file.
                 candidate = String(candidate[candidate.index(after: equals)...])
             }

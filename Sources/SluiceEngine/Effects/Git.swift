@@ -147,8 +147,10 @@ public struct Git: Sendable {
 
     /// The symbolic links in a tree (or a commit's): path → target, the target byte for byte as git stores it.
     public func symlinks(at treeish: String) async throws -> [String: String] {
-        let entries = try GitReadings.treeEntries(try await checkedBytes(["ls-tree", "-r", "-z", "--full-tree", treeish]))
-            .filter { $0.mode == GitReadings.symlinkMode }
+        let entries = try GitReadings.treeEntries(
+            try await checkedBytes(["ls-tree", "-r", "-z", "--full-tree", treeish])
+        )
+        .filter { $0.mode == GitReadings.symlinkMode }
         let contents = try await blobs(entries.map(\.object))
         var links: [String: String] = [:]
         for (entry, content) in zip(entries, contents) { links[entry.path] = String(decoding: content, as: UTF8.self) }
@@ -167,13 +169,15 @@ public struct Git: Sendable {
             guard let newline = output[position...].firstIndex(of: 0x0A) else { break }
             let header = String(decoding: output[position..<newline], as: UTF8.self).split(separator: " ")
             guard header.count == 3, let size = Int(header[2]), newline + 1 + size <= output.count else {
-                throw SluiceError(code: .storage, message: "git cat-file: unexpected output for \(objects[contents.count])")
+                throw SluiceError(
+                    code: .storage, message: "git cat-file: unexpected output for \(objects[contents.count])")
             }
             contents.append(Array(output[(newline + 1)..<(newline + 1 + size)]))
             position = newline + 1 + size + 1
         }
         guard contents.count == objects.count else {
-            throw SluiceError(code: .storage, message: "git cat-file returned \(contents.count) of \(objects.count) objects")
+            throw SluiceError(
+                code: .storage, message: "git cat-file returned \(contents.count) of \(objects.count) objects")
         }
         return contents
     }

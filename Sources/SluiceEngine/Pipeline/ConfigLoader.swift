@@ -31,6 +31,17 @@ public enum ConfigLoader {
             }
         }
         if let policy = top["policy"] { config.policy = try self.policy(policy) }
+        // review_exempt may only name built-in entries that exist for these gates: a typo must not
+        // silently leave a path unreviewed, nor an exemption meant for another runner go unnoticed.
+        let builtIn = ReviewRules.builtInNames(gates: config.gates)
+        if let unknown = config.policy.reviewExempt.subtracting(builtIn).sorted().first,
+            case .mapping(let policyMap)? = top["policy"], let node = policyMap["review_exempt"]
+        {
+            throw problem(
+                node,
+                "review_exempt names '\(unknown)', which is not a built-in review entry; they are: "
+                    + builtIn.sorted().joined(separator: ", "))
+        }
         if let costs = top["costs"] {
             let map = try mapping(costs, "costs")
             try refuseUnknown(map, ["compute_rate", "currency"], in: "costs")
@@ -110,7 +121,7 @@ public enum ConfigLoader {
             map,
             [
                 "allow", "deny", "protected", "tests", "max_files", "max_changed_lines", "allow_binary",
-                "max_apply_attempts",
+                "max_apply_attempts", "review", "review_exempt",
             ],
             in: "policy")
         var policy = PatchPolicy()
@@ -118,6 +129,8 @@ public enum ConfigLoader {
         if let value = map["deny"] { policy.deny = try strings(value, "deny").map(Glob.init) }
         if let value = map["protected"] { policy.protected = try strings(value, "protected").map(Glob.init) }
         if let value = map["tests"] { policy.tests = try strings(value, "tests").map(Glob.init) }
+        if let value = map["review"] { policy.review = try strings(value, "review").map(Glob.init) }
+        if let value = map["review_exempt"] { policy.reviewExempt = Set(try strings(value, "review_exempt")) }
         if let value = map["max_files"] { policy.maxFiles = try integer(value, "max_files", minimum: 1) }
         if let value = map["max_changed_lines"] {
             policy.maxChangedLines = try integer(value, "max_changed_lines", minimum: 1)

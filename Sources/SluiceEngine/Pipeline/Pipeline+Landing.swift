@@ -48,7 +48,9 @@ extension Pipeline {
                         + "change that: rebase it and resubmit (\(entry.apply.lastErrorMessage ?? "conflict"))"
                     try quarantine(entry.ledgerID, reason: reason)
                     summary.quarantined.append(.init(ledgerID: entry.ledgerID.description, reason: reason))
-                    emit(PipelineEvent(step: "quarantine", ledgerID: entry.ledgerID, outcome: "quarantined", message: reason))
+                    emit(
+                        PipelineEvent(
+                            step: "quarantine", ledgerID: entry.ledgerID, outcome: "quarantined", message: reason))
                 }
                 if watch {
                     try await Task.sleep(for: .seconds(1))
@@ -120,7 +122,8 @@ extension Pipeline {
         let judged = try await judge(diff, base: base, tree: tree, config: config)
         let issues = PolicyCheck.issues(of: diff, policy: config.policy) + judged.issues
         if !issues.isEmpty {
-            try reject(id, reason: "refused: " + issues.map(\.description).joined(separator: "; "), &summary, emit: emit)
+            try reject(
+                id, reason: "refused: " + issues.map(\.description).joined(separator: "; "), &summary, emit: emit)
             return
         }
         if !judged.reviews.isEmpty, try engine.patches.approver(of: id) == nil {
@@ -229,11 +232,13 @@ extension Pipeline {
 
     /// Whether a queued patch failed to apply on `head` last time: it waits for the branch to move.
     func waits(on head: String, _ entry: PatchLedgerEntry) -> Bool {
-        entry.apply.lastErrorCode == "conflict" && entry.apply.lastErrorMessage?.hasPrefix("does not apply on \(head):") == true
+        entry.apply.lastErrorCode == "conflict"
+            && entry.apply.lastErrorMessage?.hasPrefix("does not apply on \(head):") == true
     }
 
     /// An applied patch that must not land: its verification fails with the reason, and it is quarantined.
-    func reject(_ id: LedgerID, reason: String, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void) throws {
+    func reject(_ id: LedgerID, reason: String, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void) throws
+    {
         try engine.patches.verify(id, passed: false, reason: reason)
         try quarantine(id, reason: reason)
         summary.quarantined.append(.init(ledgerID: id.description, reason: reason))

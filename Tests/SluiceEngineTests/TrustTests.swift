@@ -1,0 +1,287 @@
+import Foundation
+import SluiceCore
+import SluiceEngine
+import SluiceTesting
+import Testing
+
+/// A hostile agent's patches, each of which got past the gate before git became the authority.
+/// Real git and the real pipeline.
+@Suite("Trust: what a patch can and cannot do")
+struct TrustTests {
+    typealias Fixture = PipelineTests.Fixture
+
+    /// Submits `diff` and runs the pipeline; returns the entry and whether main moved.
+    func submitAndRun(_ fixture: Fixture, _ diff: String) async throws -> (PatchLedgerEntry, moved: Bool) {
+        let before = try fixture.head()
+        let entry = try await fixture.submit(diff)
+        _ = try await fixture.run()
+        return (try fixture.engine.patches.get(entry.ledgerID), try fixture.head() != before)
+    }
+
+    func errors(_ entry: PatchLedgerEntry) -> String { entry.validation.validationErrors.joined(separator: "; ") }
+
+    // MARK: - 1. What a patch changes is what git writes
+
+    @Test("lines after the last hunk that look like rename headers cannot make Sluice judge another file")
+    func trailingRenameHeaders() async throws {
+        let fixture = try Fixture()
+        let gateless = try fixture.repository.diff {
+            try $0.write(
+                "sluice.yml", PipelineTests.config().replacingOccurrences(of: "sh tests/check.sh", with: "true"))
+        }
+        let (entry, moved) = try await submitAndRun(
+            fixture, gateless + "rename from README.md\nrename to README.md\n")
+        #expect(entry.state == .quarantined)
+        #expect(errors(entry).contains("diff_ambiguous"), "\(errors(entry))")
+        #expect(!moved)
+        #expect(try fixture.repository.git("show", "main:sluice.yml").contains("sh tests/check.sh"))
+    }
+
+    @Test("the same trick cannot put a file under .sluice/")
+    func trailingHeadersIntoSluice() async throws {
+        let fixture = try Fixture()
+        let diff = """
+            diff --git a/.sluice/evil b/.sluice/evil
+            new file mode 100644
+            --- /dev/null
+            +++ b/.sluice/evil
+            @@ -0,0 +1 @@
+            +owned
+            rename from notes.txt
+            rename to notes.txt
+
+            """
+        let (entry, moved) = try await submitAndRun(fixture, diff)
+        #expect(entry.state == .quarantined && !moved)
+        #expect(errors(entry).contains("diff_ambiguous") || errors(entry).contains("path_sluice_dir"))
+    }
+
+    @Test("a date after a space on the +++ line is read as git reads it, and the disagreement refused")
+    func dateAfterSpace() async throws {
+        let fixture = try Fixture()
+        let old = try fixture.repository.read("sluice.yml")
+        let new = old.replacingOccurrences(of: "sh tests/check.sh", with: "true")
+        let oldLines = old.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        let newLines = new.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        var diff = "--- a/sluice.yml 2010-07-05 19:41:17\n+++ b/sluice.yml 2010-07-05 19:41:17\n"
+        diff += "@@ -1,\(oldLines.count) +1,\(newLines.count) @@\n"
+        diff += oldLines.map { "-" + $0 + "\n" }.joined() + newLines.map { "+" + $0 + "\n" }.joined()
+        let (entry, moved) = try await submitAndRun(fixture, diff)
+        #expect(entry.state == .quarantined && !moved)
+        #expect(errors(entry).contains("diff_ambiguous"), "\(errors(entry))")
+    }
+
+    @Test(
+        ".git and .sluice are matched in any letter case",
+        arguments: [
+            (".Sluice/sluice.db", "path_sluice_dir"), (".SLUICE/run.lock", "path_sluice_dir"),
+            ("sub/.GIT/config", "path_git_dir"),
+        ])
+    func caseInsensitive(path: String, code: String) async throws {
+        let fixture = try Fixture()
+        let diff =
+            "diff --git a/\(path) b/\(path)\nnew file mode 100644\n--- /dev/null\n+++ b/\(path)\n@@ -0,0 +1 @@\n+x\n"
+        let entry = try await fixture.submit(diff)
+        #expect(entry.state == .quarantined)
+        #expect(errors(entry).contains(code), "\(errors(entry))")
+    }
+
+    // MARK: - 2. Symlinks are judged on the tree that results
+
+    /// A fixture whose main has `docs/link -> ../README.md`.
+    func linkedFixture(config: String = PipelineTests.config()) throws -> Fixture {
+        let fixture = try Fixture(config: config)
+        try FileManager.default.createDirectory(
+            atPath: fixture.repository.path + "/docs", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: fixture.repository.path + "/docs/link", withDestinationPath: "../README.md")
+        try fixture.repository.git("add", "docs/link")
+        try fixture.repository.git("commit", "--quiet", "-m", "a link")
+        return fixture
+    }
+
+    func newLink(_ path: String, _ target: String) -> String {
+        "diff --git a/\(path) b/\(path)\nnew file mode 120000\n--- /dev/null\n+++ b/\(path)\n@@ -0,0 +1 @@\n+\(target)\n"
+            + "\\ No newline at end of file\n"
+    }
+
+    @Test("copying a link to a place where its target leads outside is refused")
+    func copiedLink() async throws {
+        let fixture = try linkedFixture()
+        let diff = "diff --git a/docs/link b/top\nsimilarity index 100%\ncopy from docs/link\ncopy to top\n"
+        let (entry, moved) = try await submitAndRun(fixture, diff)
+        #expect(entry.state == .quarantined && !moved)
+        #expect(errors(entry).contains("symlink_outside: top"), "\(errors(entry))")
+    }
+
+    @Test("a link that goes out through another new link is refused")
+    func chainedLinks() async throws {
+        let fixture = try Fixture()
+        let diff =
+            newLink("a/b/c/d/e/f/up", "../../../../..") + newLink("a/b/c/d/e/f/g", "up/../../../../../../etc")
+        let (entry, moved) = try await submitAndRun(fixture, diff)
+        #expect(entry.state == .quarantined && !moved)
+        #expect(errors(entry).contains("symlink_outside: a/b/c/d/e/f/g"), "\(errors(entry))")
+        #expect(!errors(entry).contains("symlink_outside: a/b/c/d/e/f/up"))
+    }
+
+    @Test("a link target over two lines is judged as git writes it")
+    func targetOverTwoLines() async throws {
+        let fixture = try Fixture()
+        let diff =
+            "diff --git a/two b/two\nnew file mode 120000\n--- /dev/null\n+++ b/two\n@@ -0,0 +1,2 @@\n+../../..\n+x\n"
+            + "\\ No newline at end of file\n"
+        let (entry, moved) = try await submitAndRun(fixture, diff)
+        #expect(entry.state == .quarantined && !moved)
+        #expect(errors(entry).contains("symlink_outside: two"), "\(errors(entry))")
+    }
+
+    @Test(
+        "links into .sluice or .git are refused",
+        arguments: [".sluice", ".sluice/sluice.db", "docs/../.git/config", ".SLUICE"])
+    func linksIntoReserved(target: String) async throws {
+        let fixture = try Fixture()
+        let entry = try await fixture.submit(newLink("ledger", target))
+        #expect(entry.state == .quarantined)
+        #expect(errors(entry).contains("symlink_outside: ledger"), "\(errors(entry))")
+    }
+
+    @Test("a link written by a binary patch is judged on the tree too")
+    func binaryLink() async throws {
+        let config = PipelineTests.config().replacingOccurrences(
+            of: "max_apply_attempts: 3", with: "max_apply_attempts: 3\n  allow_binary: true")
+        let fixture = try Fixture(config: config)
+        // git's binary encoding of the 9 bytes "../../etc", as a new link.
+        let diff = """
+            diff --git a/evil b/evil
+            new file mode 120000
+            index 0000000000000000000000000000000000000000..8c3482dcfd2837a443dcb46084ab6d53669091c2
+            GIT binary patch
+            literal 9
+            QcmdPX)7R6}Pc2CX011!+Qvd(}
+
+            literal 0
+            HcmV?d00001
+
+
+            """
+        let (entry, moved) = try await submitAndRun(fixture, diff)
+        #expect(entry.state == .quarantined && !moved)
+        #expect(errors(entry).contains("symlink_outside: evil"), "\(errors(entry))")
+    }
+
+    @Test("a link that stays inside, through another link, is accepted and lands")
+    func goodLinks() async throws {
+        let fixture = try linkedFixture()
+        let diff = newLink("lib/up", "..") + newLink("lib/readme", "up/docs/link")
+        let (entry, moved) = try await submitAndRun(fixture, diff)
+        #expect(entry.state == .committed && moved, "\(entry.stateHistory.compactMap(\.reason))")
+    }
+
+    // MARK: - 3. A patch cannot change what judges it
+
+    static let pytestConfig = """
+        target_branch: main
+        gates:
+          - name: unit
+            command: python3 -m pytest -q --junitxml=.sluice-results/junit.xml -c tests/pytest.cfg
+            results: .sluice-results/junit.xml
+        """
+
+    @Test(
+        "review paths hold a valid patch until a person approves it",
+        arguments: [
+            "conftest.py", "tests/conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini",
+            "tests/pytest.cfg", ".gitattributes", "sub/.gitattributes", ".gitmodules",
+        ])
+    func reviewPaths(path: String) async throws {
+        let fixture = try Fixture(config: TrustTests.pytestConfig)
+        let diff = try fixture.repository.diff { try $0.write(path, "# changed\n") }
+        let entry = try await fixture.submit(diff)
+        #expect(entry.state == .validated)
+        #expect(entry.stateHistory.last?.reason?.contains("review_required: \(path)") == true)
+        // A run does not touch it.
+        _ = try await fixture.run()
+        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .validated)
+        let approved = try fixture.engine.patches.approve(entry.ledgerID, by: "alice")
+        #expect(approved.state == .queued)
+        let events = try fixture.engine.events(entityID: entry.ledgerID.description)
+        #expect(events.last?.actor == "alice" && events.last?.reason == "approved by alice")
+        #expect(try fixture.engine.patches.approver(of: entry.ledgerID) == "alice")
+    }
+
+    @Test("editing the gate's script, or only making it executable, needs review")
+    func gateScript() async throws {
+        let fixture = try Fixture()
+        let edit = try fixture.repository.diff { try $0.write("tests/check.sh", "exit 0\n") }
+        #expect(try await fixture.submit(edit).state == .validated)
+        let chmod = "diff --git a/tests/check.sh b/tests/check.sh\nold mode 100644\nnew mode 100755\n"
+        let entry = try await fixture.submit(chmod)
+        #expect(entry.state == .validated)
+        #expect(entry.stateHistory.last?.reason?.contains("review_required: tests/check.sh") == true)
+    }
+
+    @Test("a gitlink needs review")
+    func gitlink() async throws {
+        let fixture = try Fixture()
+        let commit = try fixture.head()
+        let diff =
+            "diff --git a/vendor/sub b/vendor/sub\nnew file mode 160000\nindex 0000000..\(commit.prefix(7))\n"
+            + "--- /dev/null\n+++ b/vendor/sub\n@@ -0,0 +1 @@\n+Subproject commit \(commit)\n"
+        let entry = try await fixture.submit(diff)
+        #expect(entry.state == .validated, "\(errors(entry))")
+        #expect(entry.stateHistory.last?.reason?.contains("review_required: vendor/sub") == true)
+    }
+
+    @Test("policy.review adds paths; review_exempt removes a built-in entry by name, and only a real one")
+    func configuredReview() async throws {
+        let config = PipelineTests.config().replacingOccurrences(
+            of: "max_apply_attempts: 3",
+            with: "max_apply_attempts: 3\n  review: [\"docs/**\"]\n  review_exempt: [.gitattributes]")
+        let fixture = try Fixture(config: config)
+        let docs = try await fixture.submit(try fixture.repository.diff { try $0.write("docs/a.md", "a\n") })
+        #expect(docs.state == .validated)
+        let attributes = try await fixture.submit(
+            try fixture.repository.diff { try $0.write(".gitattributes", "*.md text\n") })
+        #expect(attributes.state == .queued)
+        #expect(throws: SluiceError.self) {
+            try ConfigLoader.parse("policy:\n  review_exempt: [conftest.py]\n", defaultBranch: "main")
+        }
+    }
+
+    /// A gate whose test cases are the lines of `cases.txt`, all passing.
+    static let casesConfig = """
+        target_branch: main
+        gates:
+          - name: unit
+            command: sh tests/cases.sh
+            results: .sluice-results/junit.xml
+        """
+    static let casesScript = """
+        mkdir -p .sluice-results
+        { echo '<testsuite name="t">'; while read -r name; do echo "<testcase classname=\\"t\\" name=\\"$name\\"/>"; done < cases.txt; echo '</testsuite>'; } > .sluice-results/junit.xml
+        """
+
+    @Test("a test that passed on the target branch and vanished from a patch's results fails the gate, unless approved")
+    func vanishedTests() async throws {
+        let fixture = try Fixture(
+            config: TrustTests.casesConfig,
+            files: ["tests/cases.sh": TrustTests.casesScript, "cases.txt": "one\ntwo\nthree\n"])
+        // The first landing sets what passes on main.
+        let first = try await fixture.submit(try fixture.repository.diff { try $0.write("README.md", "v2\n") })
+        _ = try await fixture.run()
+        #expect(try fixture.engine.patches.get(first.ledgerID).state == .committed)
+
+        let dropTwo = try fixture.repository.diff { try $0.write("cases.txt", "one\nthree\n") }
+        let (dropped, moved) = try await submitAndRun(fixture, dropTwo)
+        #expect(dropped.state == .quarantined && !moved)
+        #expect(dropped.quarantine.quarantineReason?.contains("tests_missing") == true)
+        #expect(dropped.quarantine.quarantineReason?.contains("t.two") == true)
+
+        // A person can decide the test is gone for good.
+        let held = try await fixture.submit(dropTwo, hold: true)
+        _ = try fixture.engine.patches.approve(held.ledgerID, by: "alice")
+        _ = try await fixture.run()
+        #expect(try fixture.engine.patches.get(held.ledgerID).state == .committed)
+    }
+}
