@@ -111,7 +111,7 @@ extension Pipeline {
             return
         }
         try engine.context.storage.recordCommits(id, base: base, tested: nil, landed: nil)
-        var entry = try engine.patches.applied(id, workspace: workspace, files: diff.files.flatMap(\.paths))
+        let entry = try engine.patches.applied(id, workspace: workspace, files: diff.files.flatMap(\.paths))
         let tree = try await git.checked(["write-tree"], in: workspace)
         emit(
             PipelineEvent(
@@ -180,11 +180,13 @@ extension Pipeline {
         emit(PipelineEvent(step: "done", ledgerID: id, outcome: "ok", message: "processed", seconds: since(started)))
     }
 
-    /// Moves the target branch from `base` to `tested` with a compare-and-swap; when the branch is
-    /// checked out in a clean working tree, that tree moves with it.
+    /// Moves the target branch from `base` to `tested` with a compare-and-swap, records it in the
+    /// ledger, and then, when the branch is checked out in a clean working tree, moves that tree too.
+    /// The branch moves first: a run killed after it leaves at worst a checkout behind its branch,
+    /// which the next run repairs (``repairCheckout(branch:)``), never a staged change with no commit.
     ///
     /// - Throws: ``SluiceError`` (`blocked`) when the checked-out tree has uncommitted changes: the
-    ///   patch stays verified and nothing is lost; run again once the tree is clean.
+    ///   patch stays verified and nothing is touched; run again once the tree is clean.
     func land(
         _ id: LedgerID, tested: String, base: String, branch: String, _ summary: inout PipelineSummary,
         emit: (PipelineEvent) -> Void
@@ -199,11 +201,9 @@ extension Pipeline {
                         + "changes (\(changes.count) files); commit or stash them and run again (the patch stays verified)"
                 )
             }
-            try await git.checked(["read-tree", "-m", "-u", base, tested])
         }
         let swap = try await git.run(["update-ref", "-m", "sluice: land \(id)", "refs/heads/\(branch)", tested, base])
         guard swap.succeeded else {
-            if checkedOut { _ = try? await git.run(["read-tree", "-m", "-u", tested, base]) }
             let reason = "\(branch) moved while the patch was landing; resubmit it"
             try quarantine(id, reason: reason)
             summary.quarantined.append(.init(ledgerID: id.description, reason: reason))
@@ -216,6 +216,19 @@ extension Pipeline {
         emit(
             PipelineEvent(
                 step: "land", ledgerID: id, outcome: "landed", message: "\(branch) is now \(tested.prefix(12))"))
+        if checkedOut { try await moveCheckout(from: base, to: tested) }
+    }
+
+    /// Moves the checked-out working tree and index from one commit's tree to another's, keeping any
+    /// change made meanwhile to a file the move does not touch (git refuses to overwrite the others).
+    func moveCheckout(from old: String, to new: String) async throws {
+        let moved = try await git.run(["read-tree", "-m", "-u", old, new])
+        guard moved.succeeded else {
+            throw SluiceError(
+                code: .blocked,
+                message: "the branch landed, but the checkout in \(repository) could not follow it "
+                    + "(\(moved.message)); the next `sluice run` repairs it")
+        }
     }
 
     /// The tests that passed in the last run of a gate on the target branch at `head`: the run of the

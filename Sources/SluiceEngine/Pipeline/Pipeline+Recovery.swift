@@ -31,6 +31,7 @@ extension Pipeline {
         for entry in try engine.patches.list(PatchFilter(state: .verified)) {
             try await recoverVerified(entry, config: config, &summary, emit: emit)
         }
+        try await repairCheckout(branch: config.targetBranch, emit: emit)
         // A workspace left by a killed run belongs to no patch in flight any more.
         try await removeWorkspace()
     }
@@ -53,6 +54,60 @@ extension Pipeline {
                 try? FileManager.default.removeItem(atPath: file)
             }
         }
+    }
+
+    /// A run killed after moving the branch and before the checked-out working tree followed leaves
+    /// that tree and its index at the landing's base while the branch is at the landed commit: to
+    /// git it looks like uncommitted changes that undo the patch. The ledger says which landing it
+    /// was (the committed patch whose landed commit the branch is at), so the tree is moved forward
+    /// here, without any step from the user. Files the interrupted move had already written are
+    /// recognised by their content; a file changed in any other way is left alone, and the run says so.
+    func repairCheckout(branch: String, emit: (PipelineEvent) -> Void) async throws {
+        guard try await git.checkedOutBranch() == branch, let head = try await git.commit(of: "refs/heads/\(branch)"),
+            let landing = try lastLanding(at: head), let base = landing.base, base != head
+        else { return }
+        let index = try await git.run(["write-tree"])
+        guard index.succeeded, index.line == (try await git.tree(of: base)) else { return }
+        let touched = Set(try await nulSeparated(git.checkedBytes(["diff", "--name-only", "-z", base, head])))
+        let dirty = try await nulSeparated(git.checkedBytes(["diff", "--name-only", "-z"]))
+        var written: [String] = []
+        for path in dirty where touched.contains(path) {
+            let landed = try await git.run(["rev-parse", "--verify", "--quiet", "\(head):\(path)"])
+            let onDisk = try await git.run(["hash-object", "--", path])
+            let missing = !FileManager.default.fileExists(atPath: (repository as NSString).appendingPathComponent(path))
+            guard (landed.succeeded && onDisk.succeeded && landed.line == onDisk.line) || (!landed.succeeded && missing)
+            else {
+                throw SluiceError(
+                    code: .blocked,
+                    message: "\(branch) is at \(head.prefix(12)), landed by patch \(landing.id), but the checkout in "
+                        + "\(repository) is still at \(base.prefix(12)) and \(path) was changed since; do not commit: "
+                        + "save your change elsewhere, then `git checkout -- \(path)` and run again")
+            }
+            written.append(path)
+        }
+        if !written.isEmpty { try await git.checked(["update-index", "--add", "--remove", "--"] + written) }
+        try await moveCheckout(from: base, to: head)
+        emit(
+            PipelineEvent(
+                step: "recover", ledgerID: landing.id, outcome: "repaired",
+                message:
+                    "the checkout of \(branch) moved to \(head.prefix(12)), where an interrupted landing left it behind"
+            ))
+    }
+
+    /// The committed patch whose landed commit is `head`, with the base it landed on.
+    func lastLanding(at head: String) throws -> (id: LedgerID, base: String?)? {
+        let committed = try engine.patches.list(PatchFilter(state: .committed)).sorted { $0.updatedAt > $1.updatedAt }
+        for entry in committed.prefix(20) {
+            if let source = try engine.context.storage.patchSource(entry.ledgerID), source.landedCommit == head {
+                return (entry.ledgerID, source.baseCommit)
+            }
+        }
+        return nil
+    }
+
+    func nulSeparated(_ bytes: [UInt8]) -> [String] {
+        bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 
     func recoverVerified(

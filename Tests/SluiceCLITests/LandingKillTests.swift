@@ -1,0 +1,81 @@
+import Foundation
+import SluiceTesting
+import Testing
+
+/// `sluice run` killed with SIGKILL at each git step of landing, then run again: the branch, the
+/// ledger and the checked-out working tree end consistent, with no step from the user.
+@Suite("Landing survives a kill at every git step")
+struct LandingKillTests {
+    func sluice(
+        _ arguments: [String], in repository: TemporaryGitRepository, input: String? = nil,
+        environment: [String: String] = [:]
+    ) throws -> CommandLineProcess.Result {
+        try CommandLineProcess.run(arguments, input: input, environment: environment, directory: repository.path)
+    }
+
+    /// A `git` first on PATH that SIGKILLs its caller (the `sluice run`) once, before or after the real
+    /// git runs `command`; every other call goes straight to the real git.
+    static func killingGit(in directory: TemporaryDirectory, command: String, after: Bool) throws -> String {
+        let real = try #require(
+            ["/usr/bin/git", "/usr/local/bin/git", "/bin/git"].first {
+                FileManager.default.isExecutableFile(atPath: $0)
+            })
+        let fired = directory.file("fired")
+        let bin = directory.file("bin")
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        let script = """
+            #!/bin/sh
+            if [ "$1" = "\(command)" ] && [ ! -e \(fired) ]; then
+                touch \(fired)
+                \(after ? "\(real) \"$@\"" : ":")
+                kill -9 $PPID
+                exit 1
+            fi
+            exec \(real) "$@"
+
+            """
+        let path = bin + "/git"
+        try script.write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        return bin
+    }
+
+    @Test(
+        "killed before or after each git step of landing, the next run finishes it exactly once",
+        arguments: [
+            ("commit", true), ("update-ref", false), ("update-ref", true), ("read-tree", false), ("read-tree", true),
+        ])
+    func killed(command: String, after: Bool) throws {
+        let scratch = TemporaryDirectory()
+        let bin = try Self.killingGit(in: scratch, command: command, after: after)
+        let repository = try PipelineCommandTests.repository()
+        #expect(try sluice(["init"], in: repository).status == 0)
+        let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
+        let submitted = try sluice(["patch", "submit", "-", "--project", "p", "--json"], in: repository, input: diff)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        let id = try #require(
+            (try JSONSerialization.jsonObject(with: Data(submitted.stdout.utf8)) as? [String: Any])?["ledger_id"]
+                as? String)
+
+        let path = bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let killed = try sluice(["run"], in: repository, environment: ["PATH": path])
+        #expect(FileManager.default.fileExists(atPath: scratch.file("fired")), "the step never ran")
+        #expect(killed.status != 0)
+
+        let again = try sluice(["run"], in: repository)
+        #expect(again.status == 0, "\(again.stdout)\n\(again.stderr)")
+        #expect(try sluice(["patch", "show", id, "--json"], in: repository).stdout.contains("\"state\":\"committed\""))
+        let log = try repository.git("log", "--format=%B", "main")
+        #expect(log.components(separatedBy: "Sluice-Ledger-Id: \(id)").count == 2, "landed exactly once")
+        // The checkout followed its branch: nothing looks uncommitted, and the file is the landed one.
+        #expect(try repository.git("status", "--porcelain", "--untracked-files=no").isEmpty)
+        #expect(try repository.read("notes.txt") == "one\n2\nthree\n")
+
+        // And the queue goes on: the next patch lands.
+        let next = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n-one\n+1\n 2\n three\n"
+        #expect(try sluice(["patch", "submit", "-", "--project", "p"], in: repository, input: next).status == 0)
+        let third = try sluice(["run"], in: repository)
+        #expect(third.status == 0 && third.stdout.contains("1 landed"), "\(third.stdout)\n\(third.stderr)")
+        #expect(try repository.read("notes.txt") == "1\n2\nthree\n")
+    }
+}
