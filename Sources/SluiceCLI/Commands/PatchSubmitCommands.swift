@@ -42,12 +42,21 @@ extension PatchCommand {
                 .init(
                     project: project, workstream: workstream, phase: phase, request: request, message: message,
                     hold: hold))
-            let verdict =
-                entry.state == .quarantined
-                ? "rejected: " + entry.validation.validationErrors.joined(separator: "; ")
-                : entry.state.rawValue
-            try Output(global).record(entry, "submitted patch \(entry.ledgerID): \(verdict)")
+            try Output(global).record(entry, "submitted patch \(entry.ledgerID): \(PatchCommand.verdict(entry))")
             if entry.state == .quarantined { throw reportFailure() }
+        }
+    }
+
+    /// What became of a submitted patch, in a few words: its state, the errors that rejected it, or
+    /// why it is held.
+    static func verdict(_ entry: PatchLedgerEntry) -> String {
+        switch entry.state {
+        case .quarantined: "rejected: " + entry.validation.validationErrors.joined(separator: "; ")
+        case .validated: "validated, " + (entry.stateHistory.last?.reason ?? "held (--hold)")
+        case .queued:
+            // The validation's note, if it left one (it does not apply to the head yet, say).
+            "queued" + (entry.stateHistory.last { $0.state == .validated }?.reason.map { " (\($0))" } ?? "")
+        default: entry.state.rawValue
         }
     }
 
@@ -81,8 +90,10 @@ extension PatchCommand {
             let entry = try await pipeline.revert(try Parse.id(id), message: message)
             try Output(global).record(
                 entry,
-                "submitted revert \(entry.ledgerID) of patch \(entry.relations.rollbackOfPatchID?.description ?? id): \(entry.state.rawValue)"
-            )
+                "submitted revert \(entry.ledgerID) of patch \(entry.relations.rollbackOfPatchID?.description ?? id): "
+                    + PatchCommand.verdict(entry))
+            // Like `patch submit`: a revert that validation rejects exits 1.
+            if entry.state == .quarantined { throw reportFailure() }
         }
     }
 }

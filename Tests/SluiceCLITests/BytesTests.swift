@@ -1,0 +1,74 @@
+import Foundation
+import SluiceTesting
+import Testing
+
+/// Diffs and paths pass through Sluice byte for byte: git's output is never decoded or trimmed.
+@Suite("Bytes stay bytes")
+struct BytesTests {
+    func sluice(_ arguments: [String], in repository: TemporaryGitRepository, input: String? = nil) throws
+        -> CommandLineProcess.Result
+    {
+        try CommandLineProcess.run(arguments, input: input, directory: repository.path)
+    }
+
+    func ledgerID(_ result: CommandLineProcess.Result) throws -> String {
+        try #require(
+            (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])?["ledger_id"]
+                as? String, "\(result.stdout)\(result.stderr)")
+    }
+
+    @Test("the revert of a patch whose last context line is blank keeps that line, and lands")
+    func revertWithBlankLastLine() throws {
+        let repository = try PipelineCommandTests.repository(extra: ["poem.txt": "one\ntwo\nthree\n\n"])
+        _ = try sluice(["init"], in: repository)
+        let diff = "--- a/poem.txt\n+++ b/poem.txt\n@@ -2,3 +2,3 @@\n two\n-three\n+3\n \n"
+        let submitted = try sluice(["patch", "submit", "-", "--project", "p", "--json"], in: repository, input: diff)
+        let id = try ledgerID(submitted)
+        #expect(try sluice(["run"], in: repository).status == 0)
+        #expect(try repository.read("poem.txt") == "one\ntwo\n3\n\n")
+
+        let reverted = try sluice(["patch", "revert", id, "--json"], in: repository)
+        #expect(reverted.status == 0, "\(reverted.stdout)\(reverted.stderr)")
+        let revertID = try ledgerID(reverted)
+        let stored = try sluice(["patch", "show", revertID, "--diff"], in: repository).stdout
+        #expect(stored.hasSuffix(" \n"), "the blank context line is kept: \(stored)")
+        let run = try sluice(["run"], in: repository)
+        #expect(run.stdout.contains("1 landed"), "\(run.stdout)\(run.stderr)")
+        #expect(try repository.read("poem.txt") == "one\ntwo\nthree\n\n")
+    }
+
+    @Test("a Latin-1 file from --from-worktree is stored byte for byte and queued")
+    func latin1FromWorktree() throws {
+        let repository = try PipelineCommandTests.repository()
+        _ = try sluice(["init"], in: repository)
+        let latin1: [UInt8] = Array("caf".utf8) + [0xE9] + Array(" cr".utf8) + [0xE8, 0x6D, 0x65, 0x0A]
+        try Data(latin1).write(to: URL(fileURLWithPath: repository.path + "/menu.txt"))
+        let submitted = try sluice(
+            ["patch", "submit", "--from-worktree", repository.path, "--project", "p", "--json"], in: repository)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        let id = try ledgerID(submitted)
+        #expect(submitted.stdout.contains("\"state\":\"queued\""))
+        // What lands is the file's own bytes, not U+FFFD: the diff was stored and applied byte for byte.
+        try FileManager.default.removeItem(atPath: repository.path + "/menu.txt")
+        #expect(try sluice(["run"], in: repository).status == 0)
+        let landed = try Data(contentsOf: URL(fileURLWithPath: repository.path + "/menu.txt"))
+        #expect(Array(landed) == latin1)
+    }
+
+    @Test("patch revert exits 1 when validation rejects the revert, like patch submit")
+    func revertRejected() throws {
+        let repository = try PipelineCommandTests.repository()
+        _ = try sluice(["init"], in: repository)
+        let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
+        let id = try ledgerID(
+            try sluice(["patch", "submit", "-", "--project", "p", "--json"], in: repository, input: diff))
+        #expect(try sluice(["run"], in: repository).status == 0)
+        // Since then, notes.txt became protected on main.
+        let config = try repository.read("sluice.yml").replacingOccurrences(
+            of: "max_apply_attempts: 2}", with: "max_apply_attempts: 2, protected: [sluice.yml, notes.txt]}")
+        try repository.commit(["sluice.yml": config], message: "protect notes")
+        let reverted = try sluice(["patch", "revert", id], in: repository)
+        #expect(reverted.status == 1, "\(reverted.stdout)\(reverted.stderr)")
+        #expect(reverted.stdout.contains("rejected: protected_path: notes.txt"))
+    }
+}
