@@ -72,3 +72,43 @@ struct BytesTests {
         #expect(reverted.stdout.contains("rejected: protected_path: notes.txt"))
     }
 }
+
+/// `git format-patch` submissions keep their authorship; a mailbox of several patches is a chain.
+@Suite("Patches sent as mail")
+struct MailTests {
+    @Test("a two-patch mailbox becomes two chained patches that land in order with their authors and messages")
+    func mailbox() throws {
+        let repository = try PipelineCommandTests.repository()
+        _ = try CommandLineProcess.run(["init"], directory: repository.path)
+        try repository.git("checkout", "--quiet", "-b", "agent")
+        try repository.write("notes.txt", "one\n2\nthree\n")
+        try repository.git(
+            "-c", "user.name=Ann Agent", "-c", "user.email=ann@agents", "commit", "-qam",
+            "Use digits\n\nTwo reads better as 2.")
+        try repository.write("notes.txt", "one\n2\n3\n")
+        try repository.git(
+            "-c", "user.name=Bob Bot", "-c", "user.email=bob@agents", "commit", "-qam", "Three as well")
+        let mailbox = try repository.gitOutput(["format-patch", "--stdout", "main..agent"])
+        try repository.git("checkout", "--quiet", "main")
+        try repository.git("branch", "-D", "agent")
+
+        let submitted = try CommandLineProcess.run(
+            ["patch", "submit", "-", "--project", "p", "--json"], input: mailbox, directory: repository.path)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        let entries = submitted.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(entries.count == 2)
+        let chains = Set(entries.compactMap { ($0["relations"] as? [String: Any])?["chain_id"] as? String })
+        #expect(chains.count == 1)
+
+        let run = try CommandLineProcess.run(["run"], directory: repository.path)
+        #expect(run.stdout.contains("2 landed"), "\(run.stdout)\(run.stderr)")
+        let log = try repository.git("log", "-2", "--format=%an <%ae>|%cn|%s|%b", "main")
+        let lines = log.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("Bob Bot <bob@agents>|Sluice|Three as well|") == true, "\(log)")
+        #expect(log.contains("Ann Agent <ann@agents>|Sluice|Use digits|Two reads better as 2."), "\(log)")
+        #expect(log.contains("Sluice-Ledger-Id: "))
+        #expect(try repository.read("notes.txt") == "one\n2\n3\n")
+    }
+}

@@ -10,7 +10,9 @@ extension PatchCommand {
             abstract: "Submit a unified diff: stored, validated at once, and queued when valid (exit 1 when rejected).",
             discussion: """
                 The diff comes from FILE, from standard input (-), or from the uncommitted changes of a git worktree \
-                (--from-worktree PATH, new files included; that worktree is not touched).
+                (--from-worktree PATH, new files included; that worktree is not touched). A `git format-patch` mail \
+                keeps its author, date, subject and body in the landed commit (Sluice is the committer); a mailbox \
+                of several patches becomes one patch each, chained (relations.chain_id) and landed in order.
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The diff file, or - for standard input.") var file: String?
@@ -37,13 +39,16 @@ extension PatchCommand {
             } else {
                 bytes = Array(try Parse.contents(of: file!, option: "the diff"))
             }
-            let entry = try await pipeline.submit(
+            let entries = try await pipeline.submitAll(
                 bytes,
                 .init(
                     project: project, workstream: workstream, phase: phase, request: request, message: message,
                     hold: hold))
-            try Output(global).record(entry, "submitted patch \(entry.ledgerID): \(PatchCommand.verdict(entry))")
-            if entry.state == .quarantined { throw reportFailure() }
+            let output = Output(global)
+            for entry in entries {
+                try output.record(entry, "submitted patch \(entry.ledgerID): \(PatchCommand.verdict(entry))")
+            }
+            if entries.contains(where: { $0.state == .quarantined }) { throw reportFailure() }
         }
     }
 

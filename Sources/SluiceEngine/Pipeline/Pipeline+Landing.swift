@@ -40,9 +40,22 @@ extension Pipeline {
             // A patch that did not apply waits until the branch moves; when every queued patch waits on
             // the head as it is, nothing can move it and none of them will ever apply.
             let (_, head) = try await configuration()
-            let ready = queue.filter { !waits(on: head, $0) }
+            var ready: [PatchLedgerEntry] = []
+            for entry in queue where !waits(on: head, entry) {
+                switch try chainStanding(entry) {
+                case .ready: ready.append(entry)
+                case .waiting: continue
+                case .broken(let earlier):
+                    let reason = "patch \(earlier), earlier in its chain, did not land; resubmit the chain"
+                    try quarantine(entry.ledgerID, reason: reason)
+                    summary.quarantined.append(.init(ledgerID: entry.ledgerID.description, reason: reason))
+                    emit(
+                        PipelineEvent(
+                            step: "quarantine", ledgerID: entry.ledgerID, outcome: "quarantined", message: reason))
+                }
+            }
             guard let next = ready.first else {
-                for entry in queue {
+                for entry in queue where waits(on: head, entry) {
                     let reason =
                         "does not apply to the target branch at \(head.prefix(12)), and no patch ahead of it could "
                         + "change that: rebase it and resubmit (\(entry.apply.lastErrorMessage ?? "conflict"))"
@@ -164,8 +177,11 @@ extension Pipeline {
                 failed, policy: config.policy, reason: "the target branch kept moving", &summary, emit: emit)
             return
         }
-        let message = commitMessage(entry, source: source, verdicts: verdicts)
-        try await git.checked(["commit", "--no-verify", "--quiet", "--allow-empty", "-m", message], in: workspace)
+        let authorship = try await authorship(of: source.bytes)
+        let message = commitMessage(entry, source: source, authorship: authorship, verdicts: verdicts)
+        try await git.checked(
+            ["commit", "--no-verify", "--quiet", "--allow-empty", "-m", message], in: workspace,
+            environment: authorship?.environment ?? [:])
         let tested = try await git.checked(["rev-parse", "HEAD"], in: workspace)
         guard try await git.tree(of: tested) == tree else {
             try reject(
@@ -278,8 +294,13 @@ extension Pipeline {
         }
     }
 
-    func commitMessage(_ entry: PatchLedgerEntry, source: PatchSource, verdicts: [TestGateRecord]) -> String {
-        var lines = [source.message ?? "Apply patch \(entry.patchID)", ""]
+    /// The landed commit's message: the submitter's (`--message`), else the mail's subject and body,
+    /// else a default; then Sluice's trailers.
+    func commitMessage(
+        _ entry: PatchLedgerEntry, source: PatchSource, authorship: Authorship? = nil, verdicts: [TestGateRecord]
+    ) -> String {
+        let mail = authorship.map { $0.body.isEmpty ? $0.subject : $0.subject + "\n\n" + $0.body }
+        var lines = [source.message ?? mail ?? "Apply patch \(entry.patchID)", ""]
         lines.append("Sluice-Ledger-Id: \(entry.ledgerID)")
         lines.append("Sluice-Patch-Id: \(entry.patchID)")
         if let workstream = entry.workstreamID { lines.append("Sluice-Workstream: \(workstream)") }
