@@ -51,6 +51,7 @@ struct BytesTests {
         // What lands is the file's own bytes, not U+FFFD: the diff was stored and applied byte for byte.
         try FileManager.default.removeItem(atPath: repository.path + "/menu.txt")
         #expect(try sluice(["run"], in: repository).status == 0)
+        #expect(try sluice(["patch", "show", id, "--json"], in: repository).stdout.contains("\"state\":\"committed\""))
         let landed = try Data(contentsOf: URL(fileURLWithPath: repository.path + "/menu.txt"))
         #expect(Array(landed) == latin1)
     }
