@@ -372,6 +372,21 @@ struct PipelineReportTests {
         try PipelineTests.Fixture(config: Self.config, files: ["check.sh": Self.script, "coverage.txt": "9\n"])
     }
 
+    @Test("a coverage report the patch brings is not read: only what the gate writes counts")
+    func coverageFromThePatch() async throws {
+        // This gate writes results but no coverage.
+        let script = "mkdir -p out\nprintf '1..1\\nok 1 - adds\\n' > out/results.tap\n"
+        let fixture = try PipelineTests.Fixture(config: Self.config, files: ["check.sh": script])
+        let entry = try await fixture.submit(
+            try fixture.repository.diff {
+                try $0.write("out/lcov.info", "TN:\nSF:calc.py\nLF:10\nLH:10\nend_of_record\n")
+            })
+        _ = try await fixture.run()
+        let result = try fixture.engine.patches.get(entry.ledgerID)
+        #expect(result.state == .quarantined)
+        #expect(result.quarantine.quarantineReason?.contains("no coverage was reported") == true)
+    }
+
     @Test("TAP results and lcov coverage decide the gate: 90% passes min_coverage 80")
     func passes() async throws {
         let fixture = try fixture()

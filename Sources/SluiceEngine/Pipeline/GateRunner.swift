@@ -22,7 +22,10 @@ struct GateRunner: Sendable {
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
         let log = (logDirectory as NSString).appendingPathComponent("\(GateRunner.fileName(gate.name)).log")
         let resultsPath = gate.results.map { (workspace as NSString).appendingPathComponent($0) }
-        if let resultsPath { try? FileManager.default.removeItem(atPath: resultsPath) }
+        // Reports are read only as this run writes them: a stale one (or one the patch brings) is removed first.
+        for report in [gate.results, gate.coverage].compactMap({ $0 }) {
+            try? FileManager.default.removeItem(atPath: (workspace as NSString).appendingPathComponent(report))
+        }
         // The process group's id goes to a file, so that a later run can kill what a killed run left.
         let pidFile = (logDirectory as NSString).appendingPathComponent("\(GateRunner.fileName(gate.name)).pgid")
         let outcome = await runner.run(
