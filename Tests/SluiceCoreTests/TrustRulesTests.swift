@@ -1,0 +1,127 @@
+import SluiceCore
+import Testing
+
+@Suite("git's readings of a patch")
+struct GitReadingsTests {
+    @Test("numstat -z: counts, binary files and paths with spaces and tabs")
+    func numstat() throws {
+        let bytes = Array("1\t2\ta b.txt\0-\t-\tlogo.png\0".utf8) + Array("0\t0\ttab\there\0".utf8)
+        let stats = try GitReadings.numstat(bytes)
+        #expect(
+            stats == [
+                .init(added: 1, removed: 2, path: "a b.txt"), .init(added: nil, removed: nil, path: "logo.png"),
+                .init(added: 0, removed: 0, path: "tab\there"),
+            ])
+        #expect(throws: DiffError.self) { try GitReadings.numstat(Array("garbage\0".utf8)) }
+    }
+
+    @Test("raw -z: modes, objects, status and path")
+    func raw() throws {
+        let zero = String(repeating: "0", count: 40)
+        let blob = String(repeating: "a", count: 40)
+        let bytes = Array(":000000 120000 \(zero) \(blob) A\0docs/link\0:100644 000000 \(blob) \(zero) D\0old\0".utf8)
+        let changes = try GitReadings.rawChanges(bytes)
+        #expect(changes.count == 2)
+        #expect(changes[0].status == "A" && changes[0].newMode == "120000" && changes[0].path == "docs/link")
+        #expect(!changes[1].exists && changes[1].path == "old")
+        #expect(throws: DiffError.self) { try GitReadings.rawChanges(Array(":100644 100644 x\0path\0".utf8)) }
+    }
+
+    @Test("Sluice's parse and git's reading must agree file by file")
+    func disagreements() throws {
+        let diff = try DiffParser.parse("--- a/x.txt\n+++ b/x.txt\n@@ -1 +1 @@\n-a\n+b\n")
+        #expect(GitReadings.disagreements(diff, [.init(added: 1, removed: 1, path: "x.txt")]).isEmpty)
+        #expect(!GitReadings.disagreements(diff, [.init(added: 1, removed: 1, path: "y.txt")]).isEmpty)
+        #expect(!GitReadings.disagreements(diff, [.init(added: 2, removed: 1, path: "x.txt")]).isEmpty)
+        #expect(!GitReadings.disagreements(diff, []).isEmpty)
+    }
+
+    @Test("a rename writes both paths, a copy only its new one; anything else git changed is undeclared")
+    func undeclared() throws {
+        let diff = try DiffParser.parse(
+            "diff --git a/a b/b\nsimilarity index 100%\nrename from a\nrename to b\n"
+                + "diff --git a/c b/d\nsimilarity index 100%\ncopy from c\ncopy to d\n")
+        func change(_ path: String) -> GitReadings.RawChange {
+            .init(status: "A", oldMode: "000000", newMode: "100644", oldObject: "0", newObject: "1", path: path)
+        }
+        #expect(GitReadings.declaredWrites(of: diff) == ["a", "b", "d"])
+        #expect(GitReadings.undeclared(diff, ["a", "b", "d"].map(change)).isEmpty)
+        #expect(
+            GitReadings.undeclared(diff, ["a", "b", "d", "sluice.yml"].map(change)) == [
+                "git changed sluice.yml, which the diff does not name"
+            ])
+        #expect(GitReadings.undeclared(diff, ["a", "b"].map(change)) == ["the diff names d, which git left unchanged"])
+    }
+}
+
+@Suite("Link resolution on a tree")
+struct LinkResolverTests {
+    @Test(
+        "links resolve component by component, through the tree's other links",
+        arguments: [
+            (["x": "docs/readme"], "x", "docs/readme"),
+            (["docs/up": ".."], "docs/up", ""),
+            (["a/up": "..", "a/b": "up/docs"], "a/b", "docs"),
+            (["lib/up": "..", "lib/readme": "up/docs/link", "docs/link": "../README.md"], "lib/readme", "README.md"),
+        ])
+    func inside(links: [String: String], link: String, resolved: String) {
+        #expect(LinkResolver(links: links).resolve(link: link) == .success(resolved))
+    }
+
+    @Test(
+        "links that leave the repository, reach .git or .sluice, or never end are refused",
+        arguments: [
+            ["evil": "/etc/passwd"], ["evil": "../x"], ["evil": "docs/../../x"],
+            ["a/b/c/d/e/f/up": "../../../../..", "evil": "a/b/c/d/e/f/up/../../../../../../etc"],
+            ["evil": ".git/config"], ["evil": ".GIT"], ["evil": "sub/.Git/hooks"], ["evil": ".sluice/sluice.db"],
+            ["evil": ".SLUICE"], ["evil": "loop", "loop": "evil"], ["evil": "../..\nx"],
+        ])
+    func refused(links: [String: String]) {
+        #expect(throws: LinkResolver.Refusal.self) { try LinkResolver(links: links).resolve(link: "evil").get() }
+    }
+}
+
+@Suite("Review rules")
+struct ReviewRulesTests {
+    func rules(_ command: String, exempt: Set<String> = []) -> [ReviewRule] {
+        var config = SluiceConfig(targetBranch: "main", gates: [GateConfig(name: "g", type: .custom, command: command)])
+        config.policy.reviewExempt = exempt
+        return ReviewRules.rules(for: config)
+    }
+
+    func needsReview(_ path: String, _ rules: [ReviewRule]) -> Bool {
+        !PolicyCheck.reviewIssues(paths: [path], gitlinks: [], rules: rules).isEmpty
+    }
+
+    @Test("a gate's command names its script and its config files")
+    func commandFiles() {
+        let rules = rules("sh ./ci/check.sh && pytest -c tests/pytest.cfg --junitxml=out/junit.xml; make -f build.mk")
+        for path in ["ci/check.sh", "tests/pytest.cfg", "out/junit.xml", "build.mk", "conftest.py", "a/conftest.py"] {
+            #expect(needsReview(path, rules), "\(path)")
+        }
+        #expect(!needsReview("src/app.py", rules))
+        #expect(!needsReview("Package.swift", rules))
+    }
+
+    @Test(
+        "each runner's configuration is reviewed",
+        arguments: [
+            ("python3 -m pytest -q", "pyproject.toml"), ("npm test", "package.json"), ("npx jest", "jest.config.js"),
+            ("yarn vitest", "web/vitest.config.ts"), ("swift test", "Package.swift"), ("cargo test", "build.rs"),
+            ("go test ./...", "go.mod"), ("make check", "Makefile"), ("tox -e py", "tox.ini"),
+        ])
+    func runners(command: String, path: String) {
+        #expect(needsReview(path, rules(command)))
+    }
+
+    @Test("git's own files and gitlinks are always reviewed, unless exempted by name")
+    func builtIns() {
+        let rules = rules("true")
+        #expect(needsReview(".gitattributes", rules) && needsReview("sub/.gitattributes", rules))
+        #expect(needsReview(".gitmodules", rules))
+        #expect(!PolicyCheck.reviewIssues(paths: [], gitlinks: ["vendor/x"], rules: rules).isEmpty)
+        let exempt = self.rules("true", exempt: [".gitattributes", "gitlinks"])
+        #expect(!needsReview(".gitattributes", exempt))
+        #expect(PolicyCheck.reviewIssues(paths: [], gitlinks: ["vendor/x"], rules: exempt).isEmpty)
+    }
+}
