@@ -285,3 +285,53 @@ struct TrustTests {
         #expect(try fixture.engine.patches.get(held.ledgerID).state == .committed)
     }
 }
+
+/// Patches from agents that work in parallel, on bases that move.
+@Suite("Parallel agents' patches")
+struct ParallelPatchTests {
+    typealias Fixture = PipelineTests.Fixture
+
+    @Test("a patch made on top of another queued patch is queued, waits, and lands after it")
+    func stacked() async throws {
+        let fixture = try Fixture(files: ["notes.txt": "one\n"])
+        let first = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1 +1,2 @@\n one\n+two\n"
+        let second = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,2 +1,3 @@\n one\n two\n+three\n"
+        let a = try await fixture.submit(first)
+        let b = try await fixture.submit(second)
+        #expect(a.state == .queued && b.state == .queued)
+        let summary = try await fixture.run()
+        #expect(summary.landed == [a.ledgerID.description, b.ledgerID.description])
+        #expect(try fixture.repository.read("notes.txt") == "one\ntwo\nthree\n")
+    }
+
+    @Test("a patch made on an older base lands when it merges cleanly (git apply --3way)")
+    func threeWay() async throws {
+        let fixture = try Fixture(files: ["letters.txt": "a\nb\nc\nd\ne\nf\ng\n"])
+        let older = try fixture.repository.diff { try $0.write("letters.txt", "a\nb\nc\nd\nE\nf\ng\n") }
+        let newer = try fixture.repository.diff { try $0.write("letters.txt", "a\nB\nc\nd\ne\nf\ng\n") }
+        let landedFirst = try await fixture.submit(newer)
+        _ = try await fixture.run()
+        #expect(try fixture.engine.patches.get(landedFirst.ledgerID).state == .committed)
+        // Its context ("b") is gone from main, so it no longer applies as it is; it merges.
+        #expect(throws: GitFailure.self) { try fixture.repository.git("apply", "--check", input: older) }
+        let entry = try await fixture.submit(older)
+        _ = try await fixture.run()
+        let result = try fixture.engine.patches.get(entry.ledgerID)
+        #expect(result.state == .committed, "\(result.stateHistory.compactMap(\.reason))")
+        #expect(try fixture.repository.read("letters.txt") == "a\nB\nc\nd\nE\nf\ng\n")
+    }
+
+    @Test("a conflict is retried only on a head it has not failed on")
+    func retriesOnNewHeads() async throws {
+        let fixture = try Fixture(files: ["notes.txt": "one\n", "other.txt": "x\n"])
+        let conflicting = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1 +1 @@\n-uno\n+eins\n"
+        let waiting = try await fixture.submit(conflicting)
+        let mover = try await fixture.submit(try fixture.repository.diff { try $0.write("other.txt", "y\n") })
+        let summary = try await fixture.run()
+        #expect(summary.landed == [mover.ledgerID.description])
+        let result = try fixture.engine.patches.get(waiting.ledgerID)
+        // Tried on the first head, then once more after the other patch moved main; never twice on one head.
+        #expect(result.state == .quarantined)
+        #expect(result.apply.attempts == 2)
+    }
+}
