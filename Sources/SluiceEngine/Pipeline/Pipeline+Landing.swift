@@ -46,12 +46,10 @@ extension Pipeline {
                 case .ready: ready.append(entry)
                 case .waiting: continue
                 case .broken(let earlier):
-                    let reason = "patch \(earlier), earlier in its chain, did not land; resubmit the chain"
-                    try quarantine(entry.ledgerID, reason: reason)
-                    summary.quarantined.append(.init(ledgerID: entry.ledgerID.description, reason: reason))
-                    emit(
-                        PipelineEvent(
-                            step: "quarantine", ledgerID: entry.ledgerID, outcome: "quarantined", message: reason))
+                    try setAside(
+                        entry.ledgerID,
+                        reason: "patch \(earlier), earlier in its chain, did not land; resubmit the chain",
+                        &summary, emit: emit)
                 }
             }
             guard let next = ready.first else {
@@ -59,11 +57,7 @@ extension Pipeline {
                     let reason =
                         "does not apply to the target branch at \(head.prefix(12)), and no patch ahead of it could "
                         + "change that: rebase it and resubmit (\(entry.apply.lastErrorMessage ?? "conflict"))"
-                    try quarantine(entry.ledgerID, reason: reason)
-                    summary.quarantined.append(.init(ledgerID: entry.ledgerID.description, reason: reason))
-                    emit(
-                        PipelineEvent(
-                            step: "quarantine", ledgerID: entry.ledgerID, outcome: "quarantined", message: reason))
+                    try setAside(entry.ledgerID, reason: reason, &summary, emit: emit)
                 }
                 if watch {
                     try await Task.sleep(for: .seconds(1))
@@ -139,7 +133,8 @@ extension Pipeline {
                 id, reason: "refused: " + issues.map(\.description).joined(separator: "; "), &summary, emit: emit)
             return
         }
-        if !judged.reviews.isEmpty, try engine.patches.approver(of: id) == nil {
+        let approved = try engine.patches.approver(of: id) != nil
+        if !judged.reviews.isEmpty, !approved {
             let reason =
                 "needs a person's approval: " + judged.reviews.map(\.description).joined(separator: "; ")
                 + "; resubmit it and approve it with `sluice patch approve`"
@@ -149,7 +144,6 @@ extension Pipeline {
 
         // Gates.
         var verdicts: [TestGateRecord] = []
-        let approved = try engine.patches.approver(of: id) != nil
         for gate in config.gates {
             let (record, seconds) = try await GateRunner(engine: engine, runner: runner).run(
                 gate, for: entry, in: workspace, logDirectory: path("logs", id.description), config: config,
@@ -220,10 +214,9 @@ extension Pipeline {
         }
         let swap = try await git.run(["update-ref", "-m", "sluice: land \(id)", "refs/heads/\(branch)", tested, base])
         guard swap.succeeded else {
-            let reason = "\(branch) moved while the patch was landing; resubmit it"
-            try quarantine(id, reason: reason)
-            summary.quarantined.append(.init(ledgerID: id.description, reason: reason))
-            emit(PipelineEvent(step: "land", ledgerID: id, outcome: "quarantined", message: reason))
+            try setAside(
+                id, reason: "\(branch) moved while the patch was landing; resubmit it", step: "land", &summary,
+                emit: emit)
             return
         }
         try engine.context.storage.recordCommits(id, base: nil, tested: nil, landed: tested)
@@ -269,9 +262,17 @@ extension Pipeline {
     func reject(_ id: LedgerID, reason: String, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void) throws
     {
         try engine.patches.verify(id, passed: false, reason: reason)
+        try setAside(id, reason: reason, &summary, emit: emit)
+    }
+
+    /// Quarantines a patch and reports it: in the run's summary and as a pipeline event of `step`.
+    func setAside(
+        _ id: LedgerID, reason: String, step: String = "quarantine", _ summary: inout PipelineSummary,
+        emit: (PipelineEvent) -> Void
+    ) throws {
         try quarantine(id, reason: reason)
         summary.quarantined.append(.init(ledgerID: id.description, reason: reason))
-        emit(PipelineEvent(step: "quarantine", ledgerID: id, outcome: "quarantined", message: reason))
+        emit(PipelineEvent(step: step, ledgerID: id, outcome: "quarantined", message: reason))
     }
 
     /// After a failed attempt: back to the queue, or quarantined once the attempts are used up.
@@ -280,10 +281,8 @@ extension Pipeline {
         emit: (PipelineEvent) -> Void
     ) throws {
         if entry.apply.attempts >= policy.maxApplyAttempts {
-            let text = "\(reason) (after \(entry.apply.attempts) attempts)"
-            try quarantine(entry.ledgerID, reason: text)
-            summary.quarantined.append(.init(ledgerID: entry.ledgerID.description, reason: text))
-            emit(PipelineEvent(step: "quarantine", ledgerID: entry.ledgerID, outcome: "quarantined", message: text))
+            try setAside(
+                entry.ledgerID, reason: "\(reason) (after \(entry.apply.attempts) attempts)", &summary, emit: emit)
         } else {
             _ = try engine.patches.queue(entry.ledgerID)
             summary.requeued += 1

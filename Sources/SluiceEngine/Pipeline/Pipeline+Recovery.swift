@@ -132,10 +132,9 @@ extension Pipeline {
             try await land(
                 entry.ledgerID, tested: tested, base: base, branch: config.targetBranch, &summary, emit: emit)
         } else {
-            let reason = "\(config.targetBranch) moved after the patch was verified; resubmit it"
-            try quarantine(entry.ledgerID, reason: reason)
-            summary.quarantined.append(.init(ledgerID: entry.ledgerID.description, reason: reason))
-            emit(PipelineEvent(step: "recover", ledgerID: entry.ledgerID, outcome: "quarantined", message: reason))
+            try setAside(
+                entry.ledgerID, reason: "\(config.targetBranch) moved after the patch was verified; resubmit it",
+                step: "recover", &summary, emit: emit)
         }
     }
 }
