@@ -35,6 +35,18 @@ struct SQLiteStorageTests {
         #expect(try again.appliedMigrations() == ["0001_initial", "0002_patch_contents"])
     }
 
+    @Test("the migrations compiled in are the released SQL, byte for byte, under their released names")
+    func embeddedMigrations() {
+        // SHA-256 of Migrations/0001_initial.sql and 0002_patch_contents.sql as released.
+        let released = [
+            ("0001_initial", "d6d580700a0e195752b1e1d55bb5a9d7916b43304186ec15430dfa7022b5a35f"),
+            ("0002_patch_contents", "ce1da4347acce83705bfabd05d6556fb0935bb613b13c68df079cb466cff5c6f"),
+        ]
+        let embedded = SQLiteStorage.migrations.map { ($0.name, SHA256.hex(Array($0.sql.utf8))) }
+        #expect(embedded.map(\.0) == released.map(\.0))
+        #expect(embedded.map(\.1) == released.map(\.1))
+    }
+
     @Test("reads neither recompile the connection's statements nor leave a transaction open")
     func readsKeepStatementsPrepared() throws {
         let directory = TemporaryDirectory()
