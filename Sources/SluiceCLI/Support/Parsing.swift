@@ -48,9 +48,23 @@ enum Parse {
         return try JSONValue.parseObject(text, what: option)
     }
 
-    static func seconds(_ text: String, option: String) throws -> Double {
-        guard let value = Double(text), value.isFinite, value >= 0 else {
-            throw SluiceError.invalidInput("\(option) must be a number of seconds ≥ 0, got '\(text)'")
+    /// A number of seconds from 0 to `maximum` (a year unless given).
+    static func seconds(_ text: String, option: String, maximum: Double = WorkerStatistics.maxTaskSeconds) throws
+        -> Double
+    {
+        guard let value = Double(text), value.isFinite, (0...maximum).contains(value) else {
+            throw SluiceError.invalidInput(
+                "\(option) must be a number of seconds from 0 to \(Int(maximum)), got '\(text)'")
+        }
+        return value
+    }
+
+    /// A whole number within `range`, naming the option when it is not.
+    static func integer(_ value: Int?, option: String, _ range: ClosedRange<Int>) throws -> Int? {
+        guard let value else { return nil }
+        guard range.contains(value) else {
+            throw SluiceError.invalidInput(
+                "\(option) must be from \(range.lowerBound) to \(range.upperBound), got \(value)")
         }
         return value
     }
