@@ -21,6 +21,7 @@ struct InputRangeTests {
             ["patch", "submit", "-", "--project", "p"], in: repository, input: BoundsFixture.diff)
         #expect(submitted.status == 64, "\(submitted.stdout)\n\(submitted.stderr)")
         #expect(submitted.stderr.contains("timeout_seconds must be a whole number from 1 to 604800"))
+        #expect(try BoundsFixture.patches(in: repository).isEmpty)
         let run = try BoundsFixture.sluice(["run"], in: repository)
         #expect(run.status == 64, "\(run.stdout)\n\(run.stderr)")
         #expect(run.stderr.contains("timeout_seconds"))

@@ -125,4 +125,19 @@ struct ConfigLoaderTests {
         #expect(config.policy.maxApplyAttempts == 100 && config.computeRate.description == "1000000")
         #expect(config.graceSeconds == 3600 && config.logLimitBytes == 1 << 30)
     }
+
+    @Test("policy.max_patch_bytes defaults to 10 MiB and takes 1 byte to 1 GiB")
+    func maxPatchBytes() throws {
+        #expect(try ConfigLoader.parse("", defaultBranch: "main").policy.maxPatchBytes == 10_485_760)
+        let largest = try ConfigLoader.parse("policy: {max_patch_bytes: 1073741824}", defaultBranch: "main")
+        #expect(largest.policy.maxPatchBytes == 1 << 30)
+        for text in ["policy: {max_patch_bytes: 1073741825}", "policy: {max_patch_bytes: 0}"] {
+            #expect {
+                try ConfigLoader.parse(text, defaultBranch: "main")
+            } throws: { error in
+                (error as? SluiceError)?.message.contains("max_patch_bytes must be a whole number from 1 to 1073741824")
+                    == true
+            }
+        }
+    }
 }

@@ -69,6 +69,23 @@ enum Parse {
         return value
     }
 
+    /// Reads a file, or standard input for `-`, up to `limit` bytes and one more: the caller refuses
+    /// what is longer, and the rest is never read.
+    static func contents(of path: String, option: String, limit: Int) throws -> Data {
+        do {
+            if path == "-" { return try Console.current.readStandardInput(limit: limit) }
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw SluiceError.invalidInput("\(option): cannot read '\(path)'")
+            }
+            defer { try? handle.close() }
+            return try Console.read(handle, limit: limit)
+        } catch let error as SluiceError {
+            throw error
+        } catch {
+            throw SluiceError.invalidInput("\(option): cannot read '\(path)': \(error.localizedDescription)")
+        }
+    }
+
     /// Reads a file, or standard input for `-`.
     static func contents(of path: String, option: String) throws -> Data {
         if path == "-" { return Console.current.readStandardInput() }

@@ -8,11 +8,14 @@ public struct PatchPolicy: Hashable, Sendable {
     public var maxChangedLines: Int
     public var allowBinary: Bool
     public var maxApplyAttempts: Int
+    /// The largest diff taken, in bytes; a larger one is refused while it is read, before anything is stored.
+    public var maxPatchBytes: Int
 
     public init(
         allow: [Glob] = [Glob("**")], deny: [Glob] = [], protected: [Glob] = [Glob("sluice.yml"), Glob(".ci/**")],
         tests: [Glob] = [Glob("tests/**"), Glob("test/**"), Glob("Tests/**")], maxFiles: Int = 100,
-        maxChangedLines: Int = 5000, allowBinary: Bool = false, maxApplyAttempts: Int = 3
+        maxChangedLines: Int = 5000, allowBinary: Bool = false, maxApplyAttempts: Int = 3,
+        maxPatchBytes: Int = PatchPolicy.defaultMaxPatchBytes
     ) {
         self.allow = allow
         self.deny = deny
@@ -22,7 +25,11 @@ public struct PatchPolicy: Hashable, Sendable {
         self.maxChangedLines = maxChangedLines
         self.allowBinary = allowBinary
         self.maxApplyAttempts = maxApplyAttempts
+        self.maxPatchBytes = maxPatchBytes
     }
+
+    /// 10 MiB.
+    public static let defaultMaxPatchBytes = 10 << 20
 }
 
 /// One reason a patch is refused: a stable code, the offending path (if any) and a sentence.

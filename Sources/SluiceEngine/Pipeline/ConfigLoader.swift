@@ -116,7 +116,7 @@ public enum ConfigLoader {
             map,
             [
                 "allow", "deny", "protected", "tests", "max_files", "max_changed_lines", "allow_binary",
-                "max_apply_attempts",
+                "max_apply_attempts", "max_patch_bytes",
             ],
             in: "policy")
         var policy = PatchPolicy()
@@ -135,6 +135,9 @@ public enum ConfigLoader {
         if let value = map["max_apply_attempts"] {
             policy.maxApplyAttempts = try integer(value, "max_apply_attempts", 1...Limits.maxApplyAttempts)
         }
+        if let value = map["max_patch_bytes"] {
+            policy.maxPatchBytes = try integer(value, "max_patch_bytes", 1...Limits.maxPatchBytes)
+        }
         // sluice.yml is always protected: a patch may not change its own gates.
         if !policy.protected.contains(where: { $0.matches(fileName) }) { policy.protected.append(Glob(fileName)) }
         return policy
@@ -152,6 +155,8 @@ public enum ConfigLoader {
         public static let maxFiles = 1_000_000
         public static let maxChangedLines = 100_000_000
         public static let maxApplyAttempts = 100
+        /// 1 GiB of diff.
+        public static let maxPatchBytes = 1 << 30
         /// A million per second of gate time.
         public static let maxComputeRate = ExactDecimal(units: 1_000_000 * ExactDecimal.unitsPerOne)
     }

@@ -109,24 +109,53 @@ public struct Pipeline: Sendable {
     /// Stores the diff, creates the ledger entry, validates it at once, and queues it when valid;
     /// an invalid patch is quarantined with its validation errors.
     ///
-    /// - Throws: `invalidInput` for an empty diff or project (nothing is stored).
-    public func submit(_ bytes: [UInt8], _ submission: Submission) async throws -> PatchLedgerEntry {
+    /// The configuration is read first: when it cannot be (an invalid `sluice.yml`, no target branch,
+    /// a repository without commits), nothing is stored, so a retrying agent leaves no duplicates.
+    ///
+    /// - Parameter configuration: the target branch's configuration and head, when the caller has
+    ///   read them already (to bound what it read); else they are read here.
+    /// - Throws: `invalidInput` for an empty diff or project, a diff past `policy.max_patch_bytes`, or a
+    ///   configuration that cannot be read (nothing is stored).
+    public func submit(
+        _ bytes: [UInt8], _ submission: Submission, configuration: (SluiceConfig, String)? = nil
+    ) async throws -> PatchLedgerEntry {
         guard !bytes.isEmpty else { throw SluiceError.invalidInput("the diff is empty") }
+        let (config, head): (SluiceConfig, String)
+        if let configuration { (config, head) = configuration } else { (config, head) = try await self.configuration() }
+        try Pipeline.checkSize(bytes.count, config)
         let entry = try engine.patches.create(
             project: submission.project, phase: submission.phase, workstream: submission.workstream,
             request: submission.request, relations: submission.relations,
             source: PatchSource(bytes: bytes, message: submission.message))
-        return try await validate(entry.ledgerID, hold: submission.hold)
+        return try await validate(entry.ledgerID, hold: submission.hold, configuration: (config, head))
+    }
+
+    /// Refuses a diff of `count` bytes when it is past the policy's `max_patch_bytes`.
+    ///
+    /// - Throws: `invalidInput` naming the limit and where it is set.
+    public static func checkSize(_ count: Int, _ config: SluiceConfig) throws {
+        let limit = config.policy.maxPatchBytes
+        guard count > limit else { return }
+        throw SluiceError.invalidInput(
+            "the diff is larger than policy.max_patch_bytes (\(limit) bytes) of \(ConfigLoader.fileName) on "
+                + "\(config.targetBranch): split it into smaller patches, or raise the limit there")
     }
 
     /// Checks a created patch: format (it parses, and `git apply --check` accepts it against the
     /// target branch), scope and constraints. Valid: validated, then queued unless held.
     /// Invalid: apply_failed, then quarantined with the errors.
     public func validate(_ id: LedgerID, hold: Bool = false) async throws -> PatchLedgerEntry {
+        try await validate(id, hold: hold, configuration: nil)
+    }
+
+    func validate(_ id: LedgerID, hold: Bool, configuration: (SluiceConfig, String)?) async throws
+        -> PatchLedgerEntry
+    {
         guard let source = try engine.context.storage.patchSource(id) else {
             throw SluiceError.invalidInput("patch \(id) has no diff to validate")
         }
-        let (config, head) = try await configuration()
+        let (config, head): (SluiceConfig, String)
+        if let configuration { (config, head) = configuration } else { (config, head) = try await self.configuration() }
         var issues: [ValidationIssue] = []
         do {
             let diff = try DiffParser.parse(source.bytes)
