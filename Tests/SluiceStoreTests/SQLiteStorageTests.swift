@@ -47,6 +47,29 @@ struct SQLiteStorageTests {
         #expect(embedded.map(\.1) == released.map(\.1))
     }
 
+    @Test("a running sum an earlier version let overflow into a float is reported, not a crash")
+    func damagedTotal() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("s.db")
+        _ = try SQLiteStorage(path: path)
+        // Written behind the storage's back, as an earlier version could: SQLite turns the sum into a REAL.
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            for (id, project) in [("01ARZ3NDEKTSV4RRFFQ69G5FAV", "a"), ("01ARZ3NDEKTSV4RRFFQ69G5FAW", "a")] {
+                try db.execute(
+                    sql: """
+                        INSERT INTO costs (cost_id, project_id, resource_type, amount_units, currency, recorded_at,
+                            metadata) VALUES (?, ?, 'api_call', 9000000000000000000, 'USD', '2026-01-01T00:00:00.000Z', '{}')
+                        """, arguments: [id, project])
+            }
+        }
+        try queue.close()
+        let storage = try SQLiteStorage(path: path)
+        #expect {
+            try storage.costTotals(CostFilter())
+        } throws: { ($0 as? SluiceError)?.code == .storage }
+    }
+
     @Test("reads neither recompile the connection's statements nor leave a transaction open")
     func readsKeepStatementsPrepared() throws {
         let directory = TemporaryDirectory()
