@@ -140,4 +140,15 @@ struct ConfigLoaderTests {
             }
         }
     }
+
+    @Test("allow_ungated is true or false, and false unless set")
+    func allowUngated() throws {
+        #expect(try ConfigLoader.parse("", defaultBranch: "main").allowUngated == false)
+        #expect(try ConfigLoader.parse("allow_ungated: true", defaultBranch: "main").allowUngated)
+        #expect {
+            try ConfigLoader.parse("allow_ungated: maybe", defaultBranch: "main")
+        } throws: { error in
+            (error as? SluiceError)?.message.contains("line 1: allow_ungated must be true or false") == true
+        }
+    }
 }

@@ -20,7 +20,8 @@ public enum ConfigLoader {
         var config = SluiceConfig(targetBranch: defaultBranch)
         guard let root else { return config }
         let top = try mapping(root, "the file")
-        try refuseUnknown(top, ["target_branch", "gates", "policy", "costs", "logs"], in: "the file")
+        try refuseUnknown(
+            top, ["target_branch", "gates", "policy", "costs", "logs", "allow_ungated"], in: "the file")
         if let branch = top["target_branch"] { config.targetBranch = try string(branch, "target_branch") }
         if let gates = top["gates"] {
             guard case .sequence(let items) = gates else { throw problem(gates, "gates must be a list") }
@@ -31,6 +32,10 @@ public enum ConfigLoader {
             }
         }
         if let policy = top["policy"] { config.policy = try self.policy(policy) }
+        if let flag = top["allow_ungated"] {
+            guard let value = flag.bool else { throw problem(flag, "allow_ungated must be true or false") }
+            config.allowUngated = value
+        }
         if let costs = top["costs"] {
             let map = try mapping(costs, "costs")
             try refuseUnknown(map, ["compute_rate", "currency"], in: "costs")
