@@ -163,6 +163,12 @@ public struct GateResults: Hashable, Sendable, Codable {
         max(failedTests, testCases.filter { $0.status == .failed || $0.status == .error }.count, failures.count)
     }
 
+    /// Whether the results say anything about tests (counts, cases or failures), rather than only coverage.
+    public var reportsTests: Bool {
+        totalTests > 0 || passedTests > 0 || failedTests > 0 || skippedTests > 0 || !testCases.isEmpty
+            || !failures.isEmpty
+    }
+
     /// Whether anything in the results shows a failure.
     public var showsFailure: Bool { failureCount > 0 }
 

@@ -22,6 +22,10 @@ struct GateRunner: Sendable {
         let log = (logDirectory as NSString).appendingPathComponent("\(GateRunner.fileName(gate.name)).log")
         let resultsPath = gate.results.map { (workspace as NSString).appendingPathComponent($0) }
         if let resultsPath { try? FileManager.default.removeItem(atPath: resultsPath) }
+        // Coverage a gate judges by alone must be what this run wrote, not a file left in the tree.
+        if resultsPath == nil, let coverage = gate.coverage {
+            try? FileManager.default.removeItem(atPath: (workspace as NSString).appendingPathComponent(coverage))
+        }
         // The process group's id goes to a file, so that a later run can kill what a killed run left.
         let pidFile = (logDirectory as NSString).appendingPathComponent("\(GateRunner.fileName(gate.name)).pgid")
         let outcome = await runner.run(
@@ -52,7 +56,23 @@ struct GateRunner: Sendable {
         if let signal = outcome.signal {
             return try engine.gates.fail(id, error: "the command was killed by signal \(signal)", exitCode: nil)
         }
-        guard let resultsPath else { return try engine.gates.complete(id, exitCode: outcome.exitCode, results: nil) }
+        guard let resultsPath else {
+            guard let coverage = gate.coverage else {
+                return try engine.gates.complete(id, exitCode: outcome.exitCode, results: nil)
+            }
+            // A coverage-only gate: its coverage and its exit code decide.
+            let file = (workspace as NSString).appendingPathComponent(coverage)
+            guard let bytes = FileManager.default.contents(atPath: file),
+                let percent = try? CoverageReport.percent(Array(bytes))
+            else {
+                return try engine.gates.fail(
+                    id,
+                    error: "the command exited \(outcome.exitCode ?? -1) and wrote no readable coverage at \(coverage)",
+                    exitCode: outcome.exitCode)
+            }
+            return try engine.gates.complete(
+                id, exitCode: outcome.exitCode, results: GateResults(coveragePercent: percent))
+        }
         guard let data = FileManager.default.contents(atPath: resultsPath), !data.isEmpty else {
             return try engine.gates.fail(
                 id, error: "the command exited \(outcome.exitCode ?? -1) and wrote no results at \(gate.results ?? "")",
