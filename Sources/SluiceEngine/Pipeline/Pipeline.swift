@@ -22,20 +22,29 @@ public struct Pipeline: Sendable {
 
     var repository: String { git.repository }
 
-    /// Creates `.sluice/` and keeps it out of git's view (`.git/info/exclude`), so that its
-    /// database, workspaces and logs never show up as changes.
+    /// Creates `.sluice/` and keeps it out of git's view (`info/exclude` of the repository's common git
+    /// folder, which a linked worktree shares), so that its database, workspaces and logs never show up
+    /// as changes.
+    ///
+    /// - Throws: `blocked`, one sentence naming the path, when a folder or file cannot be written.
     public func prepare() throws {
-        try FileManager.default.createDirectory(atPath: sluiceDirectory, withIntermediateDirectories: true)
-        let exclude = (repository as NSString).appendingPathComponent(".git/info/exclude")
-        guard FileManager.default.fileExists(atPath: (repository as NSString).appendingPathComponent(".git")) else {
-            return
+        do {
+            try FileManager.default.createDirectory(atPath: sluiceDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw SluiceError.fileSystem("create", sluiceDirectory, error)
         }
-        try FileManager.default.createDirectory(
-            atPath: (exclude as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        guard let common = GitDirectory.commonDirectory(ofWorkingTree: repository) else { return }
+        let info = (common as NSString).appendingPathComponent("info")
+        let exclude = (info as NSString).appendingPathComponent("exclude")
         let current = (try? String(contentsOfFile: exclude, encoding: .utf8)) ?? ""
         if !current.split(separator: "\n").contains(where: { $0 == ".sluice/" || $0 == "/.sluice/" }) {
             let line = (current.isEmpty || current.hasSuffix("\n") ? "" : "\n") + "/.sluice/\n"
-            try Data((current + line).utf8).write(to: URL(fileURLWithPath: exclude))
+            do {
+                try FileManager.default.createDirectory(atPath: info, withIntermediateDirectories: true)
+                try Data((current + line).utf8).write(to: URL(fileURLWithPath: exclude))
+            } catch {
+                throw SluiceError.fileSystem("write", exclude, error)
+            }
         }
     }
 
