@@ -433,4 +433,25 @@ struct PipelineReportTests {
         #expect(exitGate.state == .failed && exitGate.decision?.reason.contains("exit code 3") == true)
         #expect(exitGate.decision?.criteriaMet["exit_code"] == false)
     }
+
+    @Test("a report with an out-of-range value ends the gate in error; the run goes on")
+    func outOfRangeReport() async throws {
+        let script = """
+            mkdir -p out
+            echo '<testsuite><testcase name="adds" time="1e300"/></testsuite>' > out/junit.xml
+            """
+        let config = """
+            target_branch: main
+            gates:
+              - {name: unit, command: sh check.sh, results: out/junit.xml, criteria: {timeout_seconds: 30}}
+
+            """
+        let fixture = try PipelineTests.Fixture(config: config, files: ["check.sh": script])
+        let entry = try await fixture.submit(try fixture.repository.diff { try $0.write("README.md", "more\n") })
+        let summary = try await fixture.run()
+        #expect(summary.quarantined.count == 1)
+        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
+        let gate = try #require(try fixture.engine.gates.list().first)
+        #expect(gate.state == .error && gate.decision?.reason.contains("duration_seconds") == true)
+    }
 }

@@ -84,7 +84,12 @@ struct GateRunner: Sendable {
             case .junit: results = try JUnitReport.parse(Array(data))
             case .tap: results = try TAPReport.parse(String(decoding: data, as: UTF8.self))
             }
+            // Out-of-range values in a report (a count or a duration past its bound) make it untrustworthy:
+            // the gate ends in error rather than the run stopping on invalid input.
+            results = try results.validated()
         } catch let error as ReportError {
+            return try engine.gates.fail(id, error: "unreadable results: \(error.message)", exitCode: outcome.exitCode)
+        } catch let error as SluiceError where error.code == .invalidInput {
             return try engine.gates.fail(id, error: "unreadable results: \(error.message)", exitCode: outcome.exitCode)
         }
         if let coverage = gate.coverage,
