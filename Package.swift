@@ -29,8 +29,7 @@ let package = Package(
                 "SluiceCore", "CSQLiteTuning", .product(name: "GRDB", package: "GRDB.swift"),
                 // The C API, for the few hot statements that bind and read columns directly.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
-            ],
-            resources: [.copy("Migrations")]
+            ]
         ),
         // The four services over a store.
         .target(

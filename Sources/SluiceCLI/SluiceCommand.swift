@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceEngine
 
 /// `sluice`: the root command.
 public struct SluiceCommand: ParsableCommand {
@@ -59,6 +60,14 @@ public enum SluiceRunner {
         if let error = error as? SluiceError {
             console.errorLine("error: \(error.message)")
             return exitCode(for: error)
+        }
+        // A file-system error that no command wrapped still reads as one sentence, not a Foundation dump.
+        let nsError = error as NSError
+        if nsError.domain == NSCocoaErrorDomain || nsError.domain == NSPOSIXErrorDomain {
+            let path = (nsError.userInfo[NSFilePathErrorKey] as? String) ?? (nsError.userInfo["NSURL"] as? URL)?.path
+            let wrapped = SluiceError.fileSystem("use", path ?? "a file", error)
+            console.errorLine("error: \(wrapped.message)")
+            return exitCode(for: wrapped)
         }
         let code = SluiceCommand.exitCode(for: error).rawValue
         let message = SluiceCommand.fullMessage(for: error)

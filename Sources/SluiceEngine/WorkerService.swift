@@ -85,8 +85,9 @@ public struct WorkerService: Sendable {
 
     /// Non-terminal workers whose lease, by the database's clock, is older than `timeout` seconds.
     public func stale(timeout: Double) throws -> [WorkerRecord] {
-        guard timeout.isFinite, timeout >= 0 else {
-            throw SluiceError.invalidInput("the stale timeout must be a finite number of seconds ≥ 0")
+        guard timeout.isFinite, (0...WorkerStatistics.maxTaskSeconds).contains(timeout) else {
+            throw SluiceError.invalidInput(
+                "the stale timeout must be a number of seconds from 0 to \(Int(WorkerStatistics.maxTaskSeconds))")
         }
         return try context.storage.staleWorkers(olderThan: timeout)
     }

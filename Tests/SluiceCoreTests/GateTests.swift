@@ -118,6 +118,27 @@ struct GateEventTests {
         #expect(gate.state == .error)
     }
 
+    @Test("coverage alone is judged by min_coverage and the exit code, not taken for untrustworthy results")
+    func coverageOnly() throws {
+        let criteria = GateCriteria(minCoverage: 80)
+        let covered = GateResults(coveragePercent: 85)
+        let passed = try running(criteria).applying(.complete(exitCode: 0, results: covered), at: end)
+        #expect(passed.state == .passed)
+        #expect(passed.decision?.criteriaMet == ["max_failures": true, "min_coverage": true, "exit_code": true])
+        let low = try running(criteria).applying(
+            .complete(exitCode: 0, results: GateResults(coveragePercent: 50)), at: end)
+        #expect(low.state == .failed && low.decision?.reason == "failed: min_coverage: 50% < 80%")
+        let exit = try running(criteria).applying(.complete(exitCode: 2, results: covered), at: end)
+        #expect(exit.state == .failed && exit.decision?.reason == "failed: exit code 2")
+        let both = try running(criteria).applying(
+            .complete(exitCode: 2, results: GateResults(coveragePercent: 50)), at: end)
+        #expect(both.decision?.reason == "failed: exit code 2; min_coverage: 50% < 80%")
+        // A required test cannot be shown by coverage: it did not run.
+        let required = try running(GateCriteria(requiredTests: ["a"])).applying(
+            .complete(exitCode: 0, results: covered), at: end)
+        #expect(required.state == .failed && required.decision?.criteriaMet["required_tests"] == false)
+    }
+
     @Test("without results the exit code decides, unless a criterion needs results")
     func exitCodeOnly() throws {
         #expect(try running().applying(.complete(exitCode: 0, results: nil), at: end).state == .passed)

@@ -140,6 +140,19 @@ struct WorkerEventTests {
         } throws: { ($0 as? SluiceError)?.code == .invalidInput }
     }
 
+    @Test("a task's seconds are bounded to a year, so statistics stay finite", arguments: [31_536_000.5, 1.7e308])
+    func secondsOutOfRange(seconds: Double) throws {
+        #expect {
+            try worker(.busy, task: "t").applying(.complete(success: true, executionSeconds: seconds), at: now)
+        } throws: { error in
+            let error = error as? SluiceError
+            return error?.code == .invalidInput && error?.message.contains("31536000") == true
+        }
+        let done = try worker(.busy, task: "t").applying(
+            .complete(success: true, executionSeconds: 31_536_000), at: now)
+        #expect(done.statistics.totalExecutionTime == 31_536_000)
+    }
+
     @Test("an empty task id is refused")
     func emptyTask() {
         #expect(throws: SluiceError.self) { try worker(.idle).applying(.assign(taskID: ""), at: now) }

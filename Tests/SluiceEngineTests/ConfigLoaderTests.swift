@@ -64,7 +64,7 @@ struct ConfigLoaderTests {
                 "line 4: unknown gate type 'fuzz'"
             ),
             ("gates:\n  - name: unit\n", "line 2: gate unit needs a command"),
-            ("policy:\n  max_files: -3\n", "line 2: max_files must be a whole number of at least 1"),
+            ("policy:\n  max_files: -3\n", "line 2: max_files must be a whole number from 1 to 1000000"),
             ("policy:\n  frobnicate: 1\n", "line 2: unknown key 'frobnicate' in policy"),
             (
                 "gates:\n  - {name: a, command: x, criteria: {min_coverage: 120}}\n",
@@ -79,6 +79,76 @@ struct ConfigLoaderTests {
         } throws: { error in
             let error = error as? SluiceError
             return error?.code == .invalidInput && error?.message.contains(message) == true
+        }
+    }
+
+    @Test(
+        "every number in sluice.yml has a range, checked when the file is read",
+        arguments: [
+            (
+                "gates:\n  - {name: a, command: x, criteria: {timeout_seconds: 9223372036854775807}}\n",
+                "timeout_seconds must be a whole number from 1 to 604800"
+            ),
+            ("gates:\n  - {name: a, command: x, criteria: {timeout_seconds: 604801}}\n", "timeout_seconds"),
+            (
+                "gates:\n  - {name: a, command: x, criteria: {max_failures: 1000000001}}\n",
+                "max_failures must be a whole number from 0 to"
+            ),
+            ("logs: {grace_seconds: 3601}\n", "grace_seconds must be a whole number from 1 to 3600"),
+            ("logs: {max_bytes: 1073741825}\n", "max_bytes must be a whole number from 1024 to 1073741824"),
+            ("policy: {max_files: 1000001}\n", "max_files must be a whole number from 1 to"),
+            ("policy: {max_changed_lines: 100000001}\n", "max_changed_lines must be a whole number from 1 to"),
+            ("policy: {max_apply_attempts: 101}\n", "max_apply_attempts must be a whole number from 1 to 100"),
+            ("costs: {compute_rate: 1000001}\n", "compute_rate must be a number from 0 to 1000000"),
+        ])
+    func outOfRange(text: String, message: String) {
+        #expect {
+            try ConfigLoader.parse(text, defaultBranch: "main")
+        } throws: { error in
+            let error = error as? SluiceError
+            return error?.code == .invalidInput && error?.message.contains(message) == true
+        }
+    }
+
+    @Test("the largest values in range are taken")
+    func ranges() throws {
+        let text = """
+            gates:
+              - {name: a, command: x, criteria: {timeout_seconds: 604800, max_failures: 1000000000}}
+            policy: {max_files: 1000000, max_changed_lines: 100000000, max_apply_attempts: 100}
+            logs: {grace_seconds: 3600, max_bytes: 1073741824}
+            costs: {compute_rate: 1000000}
+            """
+        let config = try ConfigLoader.parse(text, defaultBranch: "main")
+        #expect(config.gates[0].timeoutSeconds == 604_800 && config.gates[0].criteria.maxFailures == 1_000_000_000)
+        #expect(config.policy.maxFiles == 1_000_000 && config.policy.maxChangedLines == 100_000_000)
+        #expect(config.policy.maxApplyAttempts == 100 && config.computeRate.description == "1000000")
+        #expect(config.graceSeconds == 3600 && config.logLimitBytes == 1 << 30)
+    }
+
+    @Test("policy.max_patch_bytes defaults to 10 MiB and takes 1 byte to 1 GiB")
+    func maxPatchBytes() throws {
+        #expect(try ConfigLoader.parse("", defaultBranch: "main").policy.maxPatchBytes == 10_485_760)
+        let largest = try ConfigLoader.parse("policy: {max_patch_bytes: 1073741824}", defaultBranch: "main")
+        #expect(largest.policy.maxPatchBytes == 1 << 30)
+        for text in ["policy: {max_patch_bytes: 1073741825}", "policy: {max_patch_bytes: 0}"] {
+            #expect {
+                try ConfigLoader.parse(text, defaultBranch: "main")
+            } throws: { error in
+                (error as? SluiceError)?.message.contains("max_patch_bytes must be a whole number from 1 to 1073741824")
+                    == true
+            }
+        }
+    }
+
+    @Test("allow_ungated is true or false, and false unless set")
+    func allowUngated() throws {
+        #expect(try ConfigLoader.parse("", defaultBranch: "main").allowUngated == false)
+        #expect(try ConfigLoader.parse("allow_ungated: true", defaultBranch: "main").allowUngated)
+        #expect {
+            try ConfigLoader.parse("allow_ungated: maybe", defaultBranch: "main")
+        } throws: { error in
+            (error as? SluiceError)?.message.contains("line 1: allow_ungated must be true or false") == true
         }
     }
 }

@@ -162,4 +162,31 @@ struct CostServiceTests {
         #expect(try test.costs.list().count == 5)
         #expect(throws: SluiceError.self) { try test.costs.list(limit: -1) }
     }
+
+    @Test("a batch that would overflow a currency's total is refused whole; the totals stay exact integers")
+    func overflowingBatch() throws {
+        let test = try TestEngine()
+        try test.costs.record(type: .apiCall, amount: decimal("9000000000"), project: "a")
+        func record(_ amount: String, project: String) throws -> CostRecord {
+            try CostRecord(
+                costID: .make(), projectID: project, resourceType: .custom, amount: decimal(amount), currency: .usd,
+                recordedAt: test.clock.now())
+        }
+        // Each record fits, and so would the first alone; the batch's running sum does not.
+        let batch = [try record("100000000", project: "b"), try record("200000000", project: "c")]
+        #expect {
+            try test.costs.importRecords(batch)
+        } throws: { error in
+            let error = error as? SluiceError
+            return error?.code == .invalidInput && error?.message.contains("USD") == true
+        }
+        #expect(try test.costs.list().count == 1)
+        #expect(try test.costs.total() == [CostTotal(currency: .usd, amount: decimal("9000000000"), count: 1)])
+        #expect(try test.costs.breakdown().count == 1)
+        // The largest amount that still fits is taken, exactly.
+        let room = ExactDecimal(units: Int64.max - 9_000_000_000 * ExactDecimal.unitsPerOne)
+        try test.costs.record(type: .apiCall, amount: room, project: "d")
+        #expect(try test.costs.total().first?.amount == ExactDecimal(units: .max))
+        #expect(throws: SluiceError.self) { try test.costs.record(type: .apiCall, amount: decimal("0.000000001")) }
+    }
 }

@@ -420,4 +420,70 @@ struct PipelineReportTests {
         let gate = try #require(try fixture.engine.gates.list().first)
         #expect(gate.state == .error && gate.decision?.reason.contains("wrote no results") == true)
     }
+
+    /// A gate with coverage and no results: judged by its coverage and its exit code.
+    static func coverageOnly(exit: Int) -> String {
+        """
+        target_branch: main
+        gates:
+          - name: coverage
+            type: custom
+            command: "sh check.sh; exit \(exit)"
+            coverage: out/lcov.info
+            criteria: {min_coverage: 80, timeout_seconds: 30}
+
+        """
+    }
+
+    @Test("a coverage-only gate passes on its coverage and exit code 0")
+    func coverageOnlyPasses() async throws {
+        let fixture = try PipelineTests.Fixture(
+            config: Self.coverageOnly(exit: 0), files: ["check.sh": Self.script, "coverage.txt": "9\n"])
+        let entry = try await fixture.submit(try fixture.repository.diff { try $0.write("README.md", "more\n") })
+        _ = try await fixture.run()
+        let gate = try #require(try fixture.engine.gates.list().first)
+        #expect(gate.state == .passed, "\(gate.decision?.reason ?? "")")
+        #expect(gate.results?.coveragePercent == 90)
+        #expect(gate.decision?.criteriaMet["min_coverage"] == true)
+        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .committed)
+    }
+
+    @Test("a coverage-only gate fails on low coverage, or on a non-zero exit code")
+    func coverageOnlyFails() async throws {
+        let low = try PipelineTests.Fixture(
+            config: Self.coverageOnly(exit: 0), files: ["check.sh": Self.script, "coverage.txt": "5\n"])
+        _ = try await low.submit(try low.repository.diff { try $0.write("README.md", "more\n") })
+        _ = try await low.run()
+        let lowGate = try #require(try low.engine.gates.list().first)
+        #expect(lowGate.state == .failed && lowGate.decision?.reason.contains("min_coverage: 50% < 80%") == true)
+
+        let exit = try PipelineTests.Fixture(
+            config: Self.coverageOnly(exit: 3), files: ["check.sh": Self.script, "coverage.txt": "9\n"])
+        _ = try await exit.submit(try exit.repository.diff { try $0.write("README.md", "more\n") })
+        _ = try await exit.run()
+        let exitGate = try #require(try exit.engine.gates.list().first)
+        #expect(exitGate.state == .failed && exitGate.decision?.reason.contains("exit code 3") == true)
+        #expect(exitGate.decision?.criteriaMet["exit_code"] == false)
+    }
+
+    @Test("a report with an out-of-range value ends the gate in error; the run goes on")
+    func outOfRangeReport() async throws {
+        let script = """
+            mkdir -p out
+            echo '<testsuite><testcase name="adds" time="1e300"/></testsuite>' > out/junit.xml
+            """
+        let config = """
+            target_branch: main
+            gates:
+              - {name: unit, command: sh check.sh, results: out/junit.xml, criteria: {timeout_seconds: 30}}
+
+            """
+        let fixture = try PipelineTests.Fixture(config: config, files: ["check.sh": script])
+        let entry = try await fixture.submit(try fixture.repository.diff { try $0.write("README.md", "more\n") })
+        let summary = try await fixture.run()
+        #expect(summary.quarantined.count == 1)
+        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
+        let gate = try #require(try fixture.engine.gates.list().first)
+        #expect(gate.state == .error && gate.decision?.reason.contains("duration_seconds") == true)
+    }
 }

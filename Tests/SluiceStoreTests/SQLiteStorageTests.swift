@@ -35,6 +35,41 @@ struct SQLiteStorageTests {
         #expect(try again.appliedMigrations() == ["0001_initial", "0002_patch_contents"])
     }
 
+    @Test("the migrations compiled in are the released SQL, byte for byte, under their released names")
+    func embeddedMigrations() {
+        // SHA-256 of Migrations/0001_initial.sql and 0002_patch_contents.sql as released.
+        let released = [
+            ("0001_initial", "d6d580700a0e195752b1e1d55bb5a9d7916b43304186ec15430dfa7022b5a35f"),
+            ("0002_patch_contents", "ce1da4347acce83705bfabd05d6556fb0935bb613b13c68df079cb466cff5c6f"),
+        ]
+        let embedded = SQLiteStorage.migrations.map { ($0.name, SHA256.hex(Array($0.sql.utf8))) }
+        #expect(embedded.map(\.0) == released.map(\.0))
+        #expect(embedded.map(\.1) == released.map(\.1))
+    }
+
+    @Test("a running sum an earlier version let overflow into a float is reported, not a crash")
+    func damagedTotal() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("s.db")
+        _ = try SQLiteStorage(path: path)
+        // Written behind the storage's back, as an earlier version could: SQLite turns the sum into a REAL.
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            for (id, project) in [("01ARZ3NDEKTSV4RRFFQ69G5FAV", "a"), ("01ARZ3NDEKTSV4RRFFQ69G5FAW", "a")] {
+                try db.execute(
+                    sql: """
+                        INSERT INTO costs (cost_id, project_id, resource_type, amount_units, currency, recorded_at,
+                            metadata) VALUES (?, ?, 'api_call', 9000000000000000000, 'USD', '2026-01-01T00:00:00.000Z', '{}')
+                        """, arguments: [id, project])
+            }
+        }
+        try queue.close()
+        let storage = try SQLiteStorage(path: path)
+        #expect {
+            try storage.costTotals(CostFilter())
+        } throws: { ($0 as? SluiceError)?.code == .storage }
+    }
+
     @Test("reads neither recompile the connection's statements nor leave a transaction open")
     func readsKeepStatementsPrepared() throws {
         let directory = TemporaryDirectory()

@@ -39,6 +39,7 @@ struct EventsCommand: ParsableCommand {
     func run() throws {
         // Any kind of id, in the canonical form the log stores (lower case is accepted).
         let entityID = try entity.map { try Parse.ulid($0, option: "--entity").description }
+        guard after >= 0 else { throw SluiceError.invalidInput("--after must be a sequence number ≥ 0, got \(after)") }
         let events = try global.engine().events(entityID: entityID, after: after, limit: limit)
         try Output(global).list(
             events, empty: "no events",

@@ -94,6 +94,7 @@ struct GateCommand: ParsableCommand {
                 let data = try Parse.contents(of: results, option: "--results")
                 parsed = try SluiceJSON.decode(GateResults.self, from: data, what: "--results")
             }
+            let exitCode = try Parse.integer(exitCode, option: "--exit-code", 0...255)
             let gate = try global.engine().gates.complete(id, exitCode: exitCode, results: parsed)
             try Output(global).record(
                 gate, "gate \(gate.gateID) \(gate.state.rawValue): \(gate.decision?.reason ?? "no decision")")

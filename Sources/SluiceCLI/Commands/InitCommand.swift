@@ -17,11 +17,18 @@ struct InitCommand: ParsableCommand {
         let path = global.databasePath()
         let directory = (path as NSString).deletingLastPathComponent
         let existed = FileManager.default.fileExists(atPath: path)
+        // The repository set up is the one that holds the database (a --db elsewhere sets up none).
+        let repository = GlobalOptions.repositoryRoot(containing: directory.isEmpty ? "." : directory)
+        if repository == nil, let bare = GitDirectory.bareRepository(containing: directory.isEmpty ? "." : directory) {
+            throw SluiceError.invalidInput(
+                "\(bare) is a bare git repository, which has no working tree for patches to land in: run "
+                    + "`sluice init` in a clone of it, or in a worktree of it (`git worktree add PATH`)")
+        }
         if !directory.isEmpty {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
-                throw SluiceError.invalidInput("cannot create \(directory): \(error.localizedDescription)")
+                throw SluiceError.fileSystem("create", directory, error)
             }
         }
         let storage = try SQLiteStorage(path: path)
@@ -29,26 +36,37 @@ struct InitCommand: ParsableCommand {
         var notes: [String] = []
         var branch: String?
         var wroteConfig = false
-        // The repository set up is the one that holds the database (a --db elsewhere sets up none).
-        if let repository = GlobalOptions.repositoryRoot(containing: directory) {
+        if let repository {
             let pipeline = Pipeline(engine: Engine(EngineContext(storage: storage)), repository: repository)
             try pipeline.prepare()
             let recorded = (pipeline.sluiceDirectory as NSString).appendingPathComponent("target-branch")
             if let current = try? String(contentsOfFile: recorded, encoding: .utf8) {
                 branch = current.trimmingCharacters(in: .whitespacesAndNewlines)
             } else if let checkedOut = InitCommand.checkedOutBranch(repository) {
-                try Data((checkedOut + "\n").utf8).write(to: URL(fileURLWithPath: recorded))
+                do {
+                    try Data((checkedOut + "\n").utf8).write(to: URL(fileURLWithPath: recorded))
+                } catch {
+                    throw SluiceError.fileSystem("write", recorded, error)
+                }
                 branch = checkedOut
             }
             let config = (repository as NSString).appendingPathComponent(ConfigLoader.fileName)
             if let branch, !FileManager.default.fileExists(atPath: config) {
-                try Data(ConfigLoader.starter(branch: branch).utf8).write(to: URL(fileURLWithPath: config))
+                do {
+                    try Data(ConfigLoader.starter(branch: branch).utf8).write(to: URL(fileURLWithPath: config))
+                } catch {
+                    throw SluiceError.fileSystem("write", config, error)
+                }
                 wroteConfig = true
                 notes.append(
                     "wrote a starter \(ConfigLoader.fileName); commit it to \(branch): the pipeline reads it from there"
                 )
             }
             if let branch { notes.append("patches land on \(branch)") }
+        } else {
+            notes.append(
+                "not inside a git repository: the ledger commands work here, but `sluice patch submit` and "
+                    + "`sluice run` need one; run `git init` (or `sluice init` inside a repository) to land patches")
         }
         struct Report: Encodable {
             let database: String
@@ -71,16 +89,9 @@ struct InitCommand: ParsableCommand {
                 + " (schema \(migrations.last ?? "none"))" + notes.map { "\n" + $0 }.joined()))
     }
 
-    /// The branch HEAD names, read from the repository's HEAD file; nil when detached.
+    /// The branch HEAD names, read from the working tree's HEAD file; nil when detached.
     static func checkedOutBranch(_ repository: String) -> String? {
-        var gitDirectory = (repository as NSString).appendingPathComponent(".git")
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: gitDirectory, isDirectory: &isDirectory), !isDirectory.boolValue,
-            let pointer = try? String(contentsOfFile: gitDirectory, encoding: .utf8), pointer.hasPrefix("gitdir: ")
-        {
-            gitDirectory = pointer.dropFirst(8).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        guard
+        guard let gitDirectory = GitDirectory.gitDirectory(ofWorkingTree: repository),
             let head = try? String(
                 contentsOfFile: (gitDirectory as NSString).appendingPathComponent("HEAD"), encoding: .utf8),
             head.hasPrefix("ref: refs/heads/")

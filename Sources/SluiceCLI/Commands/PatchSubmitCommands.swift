@@ -33,17 +33,24 @@ extension PatchCommand {
         func run() async throws {
             let request: ExecutionRequestID? = try Parse.optionalID(request)
             let pipeline = try global.pipeline()
+            // The target branch's sluice.yml first: it sets how much of the diff may be read, and when it
+            // cannot be read, nothing is.
+            let configuration = try await pipeline.configuration()
             let bytes: [UInt8]
             if let fromWorktree {
                 bytes = try await PatchCommand.diff(ofWorktree: fromWorktree)
+            } else if let file {
+                bytes = Array(
+                    try Parse.contents(of: file, option: "the diff", limit: configuration.0.policy.maxPatchBytes))
             } else {
-                bytes = Array(try Parse.contents(of: file!, option: "the diff"))
+                throw ValidationError("give a diff FILE (or - for standard input), or --from-worktree PATH")
             }
+            try Pipeline.checkSize(bytes.count, configuration.0)
             let entries = try await pipeline.submitAll(
                 bytes,
                 .init(
                     project: project, workstream: workstream, phase: phase, request: request, message: message,
-                    hold: hold))
+                    hold: hold), configuration: configuration)
             let output = Output(global)
             for entry in entries {
                 try output.record(entry, "submitted patch \(entry.ledgerID): \(PatchCommand.verdict(entry))")

@@ -67,4 +67,23 @@ public final class Console: Sendable {
         if let input { return Data(input.utf8) }
         return FileHandle.standardInput.readDataToEndOfFile()
     }
+
+    /// Reads standard input up to `limit` bytes and one more, so that the caller can tell it was
+    /// longer without holding the rest.
+    func readStandardInput(limit: Int) throws -> Data {
+        if let input { return Data(input.utf8.prefix(limit + 1)) }
+        return try Console.read(FileHandle.standardInput, limit: limit)
+    }
+
+    /// Reads at most `limit + 1` bytes from `handle`, in chunks of at most 1 MiB.
+    static func read(_ handle: FileHandle, limit: Int) throws -> Data {
+        var data = Data()
+        while data.count <= limit {
+            guard let chunk = try handle.read(upToCount: min(1 << 20, limit + 1 - data.count)), !chunk.isEmpty else {
+                break
+            }
+            data.append(chunk)
+        }
+        return data
+    }
 }

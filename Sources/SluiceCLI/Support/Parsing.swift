@@ -48,11 +48,42 @@ enum Parse {
         return try JSONValue.parseObject(text, what: option)
     }
 
-    static func seconds(_ text: String, option: String) throws -> Double {
-        guard let value = Double(text), value.isFinite, value >= 0 else {
-            throw SluiceError.invalidInput("\(option) must be a number of seconds ≥ 0, got '\(text)'")
+    /// A number of seconds from 0 to `maximum` (a year unless given).
+    static func seconds(_ text: String, option: String, maximum: Double = WorkerStatistics.maxTaskSeconds) throws
+        -> Double
+    {
+        guard let value = Double(text), value.isFinite, (0...maximum).contains(value) else {
+            throw SluiceError.invalidInput(
+                "\(option) must be a number of seconds from 0 to \(Int(maximum)), got '\(text)'")
         }
         return value
+    }
+
+    /// A whole number within `range`, naming the option when it is not.
+    static func integer(_ value: Int?, option: String, _ range: ClosedRange<Int>) throws -> Int? {
+        guard let value else { return nil }
+        guard range.contains(value) else {
+            throw SluiceError.invalidInput(
+                "\(option) must be from \(range.lowerBound) to \(range.upperBound), got \(value)")
+        }
+        return value
+    }
+
+    /// Reads a file, or standard input for `-`, up to `limit` bytes and one more: the caller refuses
+    /// what is longer, and the rest is never read.
+    static func contents(of path: String, option: String, limit: Int) throws -> Data {
+        do {
+            if path == "-" { return try Console.current.readStandardInput(limit: limit) }
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw SluiceError.invalidInput("\(option): cannot read '\(path)'")
+            }
+            defer { try? handle.close() }
+            return try Console.read(handle, limit: limit)
+        } catch let error as SluiceError {
+            throw error
+        } catch {
+            throw SluiceError.invalidInput("\(option): cannot read '\(path)': \(error.localizedDescription)")
+        }
     }
 
     /// Reads a file, or standard input for `-`.

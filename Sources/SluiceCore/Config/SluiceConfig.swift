@@ -51,11 +51,13 @@ public struct SluiceConfig: Hashable, Sendable {
     public var logLimitBytes: Int
     /// Seconds between SIGTERM and SIGKILL when a gate overruns.
     public var graceSeconds: Int
+    /// Whether patches may land when no gate is configured (`allow_ungated`); otherwise a run stops.
+    public var allowUngated: Bool
 
     public init(
         targetBranch: String, gates: [GateConfig] = [], policy: PatchPolicy = PatchPolicy(),
         computeRate: ExactDecimal = .zero, currency: Currency = .usd, logLimitBytes: Int = 1 << 20,
-        graceSeconds: Int = 5
+        graceSeconds: Int = 5, allowUngated: Bool = false
     ) {
         self.targetBranch = targetBranch
         self.gates = gates
@@ -64,5 +66,6 @@ public struct SluiceConfig: Hashable, Sendable {
         self.currency = currency
         self.logLimitBytes = logLimitBytes
         self.graceSeconds = graceSeconds
+        self.allowUngated = allowUngated
     }
 }

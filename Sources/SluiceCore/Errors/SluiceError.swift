@@ -64,9 +64,15 @@ public struct SluiceError: Error, Hashable, Sendable, CustomStringConvertible, C
         SluiceError(code: .invalidInput, message: message)
     }
 
-    /// Refuses a negative list limit (nil means no limit).
+    /// The largest list limit: a million (nil means no limit).
+    public static let maxLimit = 1_000_000
+
+    /// Refuses a negative list limit, or one past ``maxLimit`` (nil means no limit).
     public static func checkLimit(_ limit: Int?) throws {
         if let limit, limit < 0 { throw invalidInput("limit must be 0 or more, got \(limit)") }
+        if let limit, limit > maxLimit {
+            throw invalidInput("limit must be at most \(maxLimit), got \(limit); leave it out for no limit")
+        }
     }
 
     /// No `noun` with the given id exists.

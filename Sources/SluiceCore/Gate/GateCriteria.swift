@@ -51,18 +51,25 @@ public struct GateCriteria: Hashable, Sendable, Codable {
         try container.encode(customRules, forKey: .customRules)
     }
 
-    /// Checks the ranges DESIGN.md gives.
+    /// The longest a gate may run: 7 days. A longer limit would overflow the timers that enforce it.
+    public static let maxTimeoutSeconds = 7 * 24 * 3600
+    /// The most failures a gate may allow: a billion.
+    public static let maxFailuresLimit = 1_000_000_000
+
+    /// Checks the ranges DESIGN.md gives, and upper bounds that keep every number usable.
     ///
     /// - Throws: ``SluiceError`` (`invalidInput`) naming the criterion.
     public func validated() throws -> GateCriteria {
         if let minCoverage, !(minCoverage.isFinite && (0...100).contains(minCoverage)) {
             throw SluiceError.invalidInput("min_coverage must be between 0 and 100, got \(minCoverage)")
         }
-        if let maxFailures, maxFailures < 0 {
-            throw SluiceError.invalidInput("max_failures must be 0 or more, got \(maxFailures)")
+        if let maxFailures, !(0...GateCriteria.maxFailuresLimit).contains(maxFailures) {
+            throw SluiceError.invalidInput(
+                "max_failures must be from 0 to \(GateCriteria.maxFailuresLimit), got \(maxFailures)")
         }
-        if let timeoutSeconds, timeoutSeconds < 1 {
-            throw SluiceError.invalidInput("timeout_seconds must be at least 1, got \(timeoutSeconds)")
+        if let timeoutSeconds, !(1...GateCriteria.maxTimeoutSeconds).contains(timeoutSeconds) {
+            throw SluiceError.invalidInput(
+                "timeout_seconds must be from 1 to \(GateCriteria.maxTimeoutSeconds) (7 days), got \(timeoutSeconds)")
         }
         if requiredTests.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
             throw SluiceError.invalidInput("required_tests must not contain an empty name")

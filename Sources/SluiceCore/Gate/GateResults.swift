@@ -163,6 +163,12 @@ public struct GateResults: Hashable, Sendable, Codable {
         max(failedTests, testCases.filter { $0.status == .failed || $0.status == .error }.count, failures.count)
     }
 
+    /// Whether the results say anything about tests (counts, cases or failures), rather than only coverage.
+    public var reportsTests: Bool {
+        totalTests > 0 || passedTests > 0 || failedTests > 0 || skippedTests > 0 || !testCases.isEmpty
+            || !failures.isEmpty
+    }
+
     /// Whether anything in the results shows a failure.
     public var showsFailure: Bool { failureCount > 0 }
 
@@ -172,6 +178,9 @@ public struct GateResults: Hashable, Sendable, Codable {
         return fromCases.isEmpty ? failures.map(\.testName) : fromCases
     }
 
+    /// The largest test count taken: a billion.
+    public static let maxCount = 1_000_000_000
+
     /// Checks counts and ranges.
     ///
     /// - Throws: ``SluiceError`` (`invalidInput`) naming the field.
@@ -179,14 +188,18 @@ public struct GateResults: Hashable, Sendable, Codable {
         for (name, value) in [
             ("total_tests", totalTests), ("passed_tests", passedTests), ("failed_tests", failedTests),
             ("skipped_tests", skippedTests),
-        ] where value < 0 {
-            throw SluiceError.invalidInput("invalid results: \(name) must be 0 or more, got \(value)")
+        ] where !(0...GateResults.maxCount).contains(value) {
+            throw SluiceError.invalidInput(
+                "invalid results: \(name) must be from 0 to \(GateResults.maxCount), got \(value)")
         }
         if let coveragePercent, !(coveragePercent.isFinite && (0...100).contains(coveragePercent)) {
             throw SluiceError.invalidInput("invalid results: coverage_percent must be between 0 and 100")
         }
-        if let bad = testCases.first(where: { ($0.durationSeconds ?? 0) < 0 || !($0.durationSeconds ?? 0).isFinite }) {
-            throw SluiceError.invalidInput("invalid results: test case \(bad.name) has a negative duration")
+        let longest = Double(GateCriteria.maxTimeoutSeconds)
+        if let bad = testCases.first(where: { !(0...longest).contains($0.durationSeconds ?? 0) }) {
+            throw SluiceError.invalidInput(
+                "invalid results: test case \(bad.name) has duration_seconds \(bad.durationSeconds ?? 0); "
+                    + "it must be from 0 to \(Int(longest))")
         }
         return self
     }

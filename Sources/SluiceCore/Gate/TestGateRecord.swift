@@ -153,7 +153,23 @@ public struct TestGateRecord: Hashable, Sendable, Codable {
             if let results {
                 let results = try results.validated()
                 next.results = results
-                if let exitCode, exitCode != 0, !results.showsFailure {
+                if !results.reportsTests, results.coveragePercent != nil {
+                    // Coverage alone (a gate with `coverage` and no `results`): judged by its coverage and
+                    // its exit code, which stands for the tests the report does not list.
+                    var decision = criteria.evaluate(results)
+                    let exitOK = exitCode == 0
+                    decision.criteriaMet["exit_code"] = exitOK
+                    if !exitOK {
+                        let exit = exitCode.map { "failed: exit code \($0)" } ?? "failed: no exit code was reported"
+                        decision.reason =
+                            decision.passed ? exit : exit + "; " + String(decision.reason.dropFirst("failed: ".count))
+                        decision.passed = false
+                    } else if decision.passed {
+                        decision.reason = "passed: exit code 0; all criteria met"
+                    }
+                    next.decision = decision
+                    next.state = decision.passed ? .passed : .failed
+                } else if let exitCode, exitCode != 0, !results.showsFailure {
                     next.state = .error
                     next.decision = GateDecision(
                         passed: false,

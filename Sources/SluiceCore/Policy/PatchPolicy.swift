@@ -13,12 +13,14 @@ public struct PatchPolicy: Hashable, Sendable {
     public var review: [Glob]
     /// Built-in review entries switched off, by name (`conftest.py`, `gitlinks`, …).
     public var reviewExempt: Set<String>
+    /// The largest diff taken, in bytes; a larger one is refused while it is read, before anything is stored.
+    public var maxPatchBytes: Int
 
     public init(
         allow: [Glob] = [Glob("**")], deny: [Glob] = [], protected: [Glob] = [Glob("sluice.yml"), Glob(".ci/**")],
         tests: [Glob] = [Glob("tests/**"), Glob("test/**"), Glob("Tests/**")], maxFiles: Int = 100,
-        maxChangedLines: Int = 5000, allowBinary: Bool = false, maxApplyAttempts: Int = 3, review: [Glob] = [],
-        reviewExempt: Set<String> = []
+        maxChangedLines: Int = 5000, allowBinary: Bool = false, maxApplyAttempts: Int = 3,
+        maxPatchBytes: Int = PatchPolicy.defaultMaxPatchBytes, review: [Glob] = [], reviewExempt: Set<String> = []
     ) {
         self.review = review
         self.reviewExempt = reviewExempt
@@ -30,7 +32,11 @@ public struct PatchPolicy: Hashable, Sendable {
         self.maxChangedLines = maxChangedLines
         self.allowBinary = allowBinary
         self.maxApplyAttempts = maxApplyAttempts
+        self.maxPatchBytes = maxPatchBytes
     }
+
+    /// 10 MiB.
+    public static let defaultMaxPatchBytes = 10 << 20
 }
 
 /// One reason a patch is refused: a stable code, the offending path (if any) and a sentence.

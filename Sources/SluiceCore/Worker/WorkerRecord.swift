@@ -32,13 +32,18 @@ public struct WorkerConfig: Hashable, Sendable, Codable {
             try container.decodeIfPresent(Int.self, forKey: .timeoutSeconds) ?? defaults.timeoutSeconds
     }
 
-    /// Checks that every value is positive.
+    /// The largest value of each setting: 1024 tasks, a heartbeat a day, a 7-day timeout.
+    public static let maxima = (maxParallelTasks: 1024, heartbeatInterval: 86_400, timeoutSeconds: 7 * 86_400)
+
+    /// Checks that every value is positive and within its maximum.
     public func validated() throws -> WorkerConfig {
-        for (name, value) in [
-            ("max_parallel_tasks", maxParallelTasks), ("heartbeat_interval", heartbeatInterval),
-            ("timeout_seconds", timeoutSeconds),
-        ] where value < 1 {
-            throw SluiceError.invalidInput("invalid worker config: \(name) must be at least 1, got \(value)")
+        for (name, value, maximum) in [
+            ("max_parallel_tasks", maxParallelTasks, Self.maxima.maxParallelTasks),
+            ("heartbeat_interval", heartbeatInterval, Self.maxima.heartbeatInterval),
+            ("timeout_seconds", timeoutSeconds, Self.maxima.timeoutSeconds),
+        ] where !(1...maximum).contains(value) {
+            throw SluiceError.invalidInput(
+                "invalid worker config: \(name) must be from 1 to \(maximum), got \(value)")
         }
         return self
     }
@@ -76,6 +81,9 @@ public struct WorkerStatistics: Hashable, Sendable, Codable {
     public var tasksFailed: Int
     /// Seconds spent on tasks, summed.
     public var totalExecutionTime: Double
+
+    /// The most seconds one task may report: a year.
+    public static let maxTaskSeconds: Double = 365 * 86_400
 
     public init(tasksCompleted: Int = 0, tasksFailed: Int = 0, totalExecutionTime: Double = 0) {
         self.tasksCompleted = tasksCompleted
@@ -188,17 +196,23 @@ public struct WorkerRecord: Hashable, Sendable, Codable {
             next.state = .busy
             next.currentTaskID = taskID
         case .complete(let success, let seconds):
-            guard seconds.isFinite, seconds >= 0 else {
-                throw SluiceError.invalidInput("execution seconds must be a finite number ≥ 0, got \(seconds)")
+            guard seconds.isFinite, (0...WorkerStatistics.maxTaskSeconds).contains(seconds) else {
+                throw SluiceError.invalidInput(
+                    "execution seconds must be a number from 0 to \(Int(WorkerStatistics.maxTaskSeconds)) "
+                        + "(one year), got \(seconds)")
             }
             next.state = .idle
             next.currentTaskID = nil
-            if success {
-                next.statistics.tasksCompleted += 1
-            } else {
-                next.statistics.tasksFailed += 1
+            // Bounded seconds keep the total finite; the counts are checked rather than left to trap.
+            let (completed, overflowCompleted) = next.statistics.tasksCompleted.addingReportingOverflow(success ? 1 : 0)
+            let (failed, overflowFailed) = next.statistics.tasksFailed.addingReportingOverflow(success ? 0 : 1)
+            let total = next.statistics.totalExecutionTime + seconds
+            guard !overflowCompleted, !overflowFailed, total.isFinite else {
+                throw SluiceError.invalidInput("worker \(workerID)'s statistics cannot count another task")
             }
-            next.statistics.totalExecutionTime += seconds
+            next.statistics.tasksCompleted = completed
+            next.statistics.tasksFailed = failed
+            next.statistics.totalExecutionTime = total
         case .pause:
             next.state = .paused
         case .resume:

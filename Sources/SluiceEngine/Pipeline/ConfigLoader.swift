@@ -20,7 +20,8 @@ public enum ConfigLoader {
         var config = SluiceConfig(targetBranch: defaultBranch)
         guard let root else { return config }
         let top = try mapping(root, "the file")
-        try refuseUnknown(top, ["target_branch", "gates", "policy", "costs", "logs"], in: "the file")
+        try refuseUnknown(
+            top, ["target_branch", "gates", "policy", "costs", "logs", "allow_ungated"], in: "the file")
         if let branch = top["target_branch"] { config.targetBranch = try string(branch, "target_branch") }
         if let gates = top["gates"] {
             guard case .sequence(let items) = gates else { throw problem(gates, "gates must be a list") }
@@ -42,12 +43,18 @@ public enum ConfigLoader {
                 "review_exempt names '\(unknown)', which is not a built-in review entry; they are: "
                     + builtIn.sorted().joined(separator: ", "))
         }
+        if let flag = top["allow_ungated"] {
+            guard let value = flag.bool else { throw problem(flag, "allow_ungated must be true or false") }
+            config.allowUngated = value
+        }
         if let costs = top["costs"] {
             let map = try mapping(costs, "costs")
             try refuseUnknown(map, ["compute_rate", "currency"], in: "costs")
             if let rate = map["compute_rate"] {
                 config.computeRate = try wrap(rate) { try ExactDecimal(parsing: try string(rate, "compute_rate")) }
-                if config.computeRate.isNegative { throw problem(rate, "compute_rate must not be negative") }
+                if config.computeRate.isNegative || config.computeRate > Limits.maxComputeRate {
+                    throw problem(rate, "compute_rate must be a number from 0 to \(Limits.maxComputeRate)")
+                }
             }
             if let currency = map["currency"] {
                 config.currency = try wrap(currency) { try Currency(try string(currency, "currency")) }
@@ -56,9 +63,11 @@ public enum ConfigLoader {
         if let logs = top["logs"] {
             let map = try mapping(logs, "logs")
             try refuseUnknown(map, ["max_bytes", "grace_seconds"], in: "logs")
-            if let bytes = map["max_bytes"] { config.logLimitBytes = try integer(bytes, "max_bytes", minimum: 1024) }
+            if let bytes = map["max_bytes"] {
+                config.logLimitBytes = try integer(bytes, "max_bytes", 1024...Limits.maxLogBytes)
+            }
             if let grace = map["grace_seconds"] {
-                config.graceSeconds = try integer(grace, "grace_seconds", minimum: 1)
+                config.graceSeconds = try integer(grace, "grace_seconds", 1...Limits.maxGraceSeconds)
             }
         }
         return config
@@ -103,9 +112,11 @@ public enum ConfigLoader {
                 }
                 criteria.minCoverage = number
             }
-            if let value = c["max_failures"] { criteria.maxFailures = try integer(value, "max_failures", minimum: 0) }
+            if let value = c["max_failures"] {
+                criteria.maxFailures = try integer(value, "max_failures", 0...GateCriteria.maxFailuresLimit)
+            }
             if let value = c["timeout_seconds"] {
-                criteria.timeoutSeconds = try integer(value, "timeout_seconds", minimum: 1)
+                criteria.timeoutSeconds = try integer(value, "timeout_seconds", 1...GateCriteria.maxTimeoutSeconds)
             }
             if let value = c["required_tests"] { criteria.requiredTests = try strings(value, "required_tests") }
         }
@@ -121,7 +132,7 @@ public enum ConfigLoader {
             map,
             [
                 "allow", "deny", "protected", "tests", "max_files", "max_changed_lines", "allow_binary",
-                "max_apply_attempts", "review", "review_exempt",
+                "max_apply_attempts", "max_patch_bytes", "review", "review_exempt",
             ],
             in: "policy")
         var policy = PatchPolicy()
@@ -131,20 +142,41 @@ public enum ConfigLoader {
         if let value = map["tests"] { policy.tests = try strings(value, "tests").map(Glob.init) }
         if let value = map["review"] { policy.review = try strings(value, "review").map(Glob.init) }
         if let value = map["review_exempt"] { policy.reviewExempt = Set(try strings(value, "review_exempt")) }
-        if let value = map["max_files"] { policy.maxFiles = try integer(value, "max_files", minimum: 1) }
+        if let value = map["max_files"] { policy.maxFiles = try integer(value, "max_files", 1...Limits.maxFiles) }
         if let value = map["max_changed_lines"] {
-            policy.maxChangedLines = try integer(value, "max_changed_lines", minimum: 1)
+            policy.maxChangedLines = try integer(value, "max_changed_lines", 1...Limits.maxChangedLines)
         }
         if let value = map["allow_binary"] {
             guard let flag = value.bool else { throw problem(value, "allow_binary must be true or false") }
             policy.allowBinary = flag
         }
         if let value = map["max_apply_attempts"] {
-            policy.maxApplyAttempts = try integer(value, "max_apply_attempts", minimum: 1)
+            policy.maxApplyAttempts = try integer(value, "max_apply_attempts", 1...Limits.maxApplyAttempts)
+        }
+        if let value = map["max_patch_bytes"] {
+            policy.maxPatchBytes = try integer(value, "max_patch_bytes", 1...Limits.maxPatchBytes)
         }
         // sluice.yml is always protected: a patch may not change its own gates.
         if !policy.protected.contains(where: { $0.matches(fileName) }) { policy.protected.append(Glob(fileName)) }
         return policy
+    }
+
+    // MARK: - Ranges
+
+    /// The largest value each number of `sluice.yml` may take, so that none can overflow what it feeds
+    /// (a timer, an allocation, a count); the ranges are in docs/pipeline.md.
+    public enum Limits {
+        /// 1 GiB of gate log kept.
+        public static let maxLogBytes = 1 << 30
+        /// One hour between SIGTERM and SIGKILL.
+        public static let maxGraceSeconds = 3600
+        public static let maxFiles = 1_000_000
+        public static let maxChangedLines = 100_000_000
+        public static let maxApplyAttempts = 100
+        /// 1 GiB of diff.
+        public static let maxPatchBytes = 1 << 30
+        /// A million per second of gate time.
+        public static let maxComputeRate = ExactDecimal(units: 1_000_000 * ExactDecimal.unitsPerOne)
     }
 
     // MARK: - Values
@@ -177,9 +209,9 @@ public enum ConfigLoader {
         return try items.map { try string($0, "each item of \(what)") }
     }
 
-    static func integer(_ node: Node, _ what: String, minimum: Int) throws -> Int {
-        guard let value = node.int, value >= minimum else {
-            throw problem(node, "\(what) must be a whole number of at least \(minimum)")
+    static func integer(_ node: Node, _ what: String, _ range: ClosedRange<Int>) throws -> Int {
+        guard let value = node.int, range.contains(value) else {
+            throw problem(node, "\(what) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return value
     }

@@ -59,7 +59,23 @@ struct GateRunner: Sendable {
         if let signal = outcome.signal {
             return try engine.gates.fail(id, error: "the command was killed by signal \(signal)", exitCode: nil)
         }
-        guard let resultsPath else { return try engine.gates.complete(id, exitCode: outcome.exitCode, results: nil) }
+        guard let resultsPath else {
+            guard let coverage = gate.coverage else {
+                return try engine.gates.complete(id, exitCode: outcome.exitCode, results: nil)
+            }
+            // A coverage-only gate: its coverage and its exit code decide.
+            let file = (workspace as NSString).appendingPathComponent(coverage)
+            guard let bytes = FileManager.default.contents(atPath: file),
+                let percent = try? CoverageReport.percent(Array(bytes))
+            else {
+                return try engine.gates.fail(
+                    id,
+                    error: "the command exited \(outcome.exitCode ?? -1) and wrote no readable coverage at \(coverage)",
+                    exitCode: outcome.exitCode)
+            }
+            return try engine.gates.complete(
+                id, exitCode: outcome.exitCode, results: GateResults(coveragePercent: percent))
+        }
         guard let data = FileManager.default.contents(atPath: resultsPath), !data.isEmpty else {
             return try engine.gates.fail(
                 id, error: "the command exited \(outcome.exitCode ?? -1) and wrote no results at \(gate.results ?? "")",
@@ -71,7 +87,12 @@ struct GateRunner: Sendable {
             case .junit: results = try JUnitReport.parse(Array(data))
             case .tap: results = try TAPReport.parse(String(decoding: data, as: UTF8.self))
             }
+            // Out-of-range values in a report (a count or a duration past its bound) make it untrustworthy:
+            // the gate ends in error rather than the run stopping on invalid input.
+            results = try results.validated()
         } catch let error as ReportError {
+            return try engine.gates.fail(id, error: "unreadable results: \(error.message)", exitCode: outcome.exitCode)
+        } catch let error as SluiceError where error.code == .invalidInput {
             return try engine.gates.fail(id, error: "unreadable results: \(error.message)", exitCode: outcome.exitCode)
         }
         if let coverage = gate.coverage,

@@ -92,6 +92,14 @@ extension Pipeline {
         let started = clock.now
         func since(_ instant: ContinuousClock.Instant) -> Double { (clock.now - instant).inSeconds }
         let (config, base) = try await configuration()
+        if config.gates.isEmpty && !config.allowUngated {
+            // Before anything is touched: the patch stays queued for a run with gates.
+            throw SluiceError(
+                code: .blocked,
+                message: "\(ConfigLoader.fileName) on \(config.targetBranch) configures no gate, so patches would land "
+                    + "unchecked: add gates to \(ConfigLoader.fileName) on \(config.targetBranch), or set "
+                    + "allow_ungated: true there to land without them; queued patches stay queued")
+        }
         guard let source = try engine.context.storage.patchSource(id) else {
             try quarantine(id, reason: "no diff is stored for this patch")
             return

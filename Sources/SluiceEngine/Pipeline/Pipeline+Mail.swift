@@ -25,14 +25,20 @@ extension Pipeline {
 
     /// Stores every message of a mailbox as its own patch, chained in order by `relations.chain_id`;
     /// anything else is one patch, as ``submit(_:_:)`` stores it.
-    public func submitAll(_ bytes: [UInt8], _ submission: Submission) async throws -> [PatchLedgerEntry] {
+    ///
+    /// - Parameter configuration: the target branch's configuration and head, if the caller read them.
+    public func submitAll(
+        _ bytes: [UInt8], _ submission: Submission, configuration: (SluiceConfig, String)? = nil
+    ) async throws -> [PatchLedgerEntry] {
+        let read: (SluiceConfig, String)
+        if let configuration { read = configuration } else { read = try await self.configuration() }
         guard let messages = try await mailboxMessages(bytes), messages.count > 1 else {
-            return [try await submit(bytes, submission)]
+            return [try await submit(bytes, submission, configuration: read)]
         }
         var chained = submission
         chained.relations.chainID = chained.relations.chainID ?? engine.context.ids.next().description
         var entries: [PatchLedgerEntry] = []
-        for message in messages { entries.append(try await submit(message, chained)) }
+        for message in messages { entries.append(try await submit(message, chained, configuration: read)) }
         return entries
     }
 

@@ -22,20 +22,29 @@ public struct Pipeline: Sendable {
 
     var repository: String { git.repository }
 
-    /// Creates `.sluice/` and keeps it out of git's view (`.git/info/exclude`), so that its
-    /// database, workspaces and logs never show up as changes.
+    /// Creates `.sluice/` and keeps it out of git's view (`info/exclude` of the repository's common git
+    /// folder, which a linked worktree shares), so that its database, workspaces and logs never show up
+    /// as changes.
+    ///
+    /// - Throws: `blocked`, one sentence naming the path, when a folder or file cannot be written.
     public func prepare() throws {
-        try FileManager.default.createDirectory(atPath: sluiceDirectory, withIntermediateDirectories: true)
-        let exclude = (repository as NSString).appendingPathComponent(".git/info/exclude")
-        guard FileManager.default.fileExists(atPath: (repository as NSString).appendingPathComponent(".git")) else {
-            return
+        do {
+            try FileManager.default.createDirectory(atPath: sluiceDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw SluiceError.fileSystem("create", sluiceDirectory, error)
         }
-        try FileManager.default.createDirectory(
-            atPath: (exclude as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        guard let common = GitDirectory.commonDirectory(ofWorkingTree: repository) else { return }
+        let info = (common as NSString).appendingPathComponent("info")
+        let exclude = (info as NSString).appendingPathComponent("exclude")
         let current = (try? String(contentsOfFile: exclude, encoding: .utf8)) ?? ""
         if !current.split(separator: "\n").contains(where: { $0 == ".sluice/" || $0 == "/.sluice/" }) {
             let line = (current.isEmpty || current.hasSuffix("\n") ? "" : "\n") + "/.sluice/\n"
-            try Data((current + line).utf8).write(to: URL(fileURLWithPath: exclude))
+            do {
+                try FileManager.default.createDirectory(atPath: info, withIntermediateDirectories: true)
+                try Data((current + line).utf8).write(to: URL(fileURLWithPath: exclude))
+            } catch {
+                throw SluiceError.fileSystem("write", exclude, error)
+            }
         }
     }
 
@@ -118,14 +127,36 @@ public struct Pipeline: Sendable {
     /// Stores the diff, creates the ledger entry, validates it at once, and queues it when valid;
     /// an invalid patch is quarantined with its validation errors.
     ///
-    /// - Throws: `invalidInput` for an empty diff or project (nothing is stored).
-    public func submit(_ bytes: [UInt8], _ submission: Submission) async throws -> PatchLedgerEntry {
+    /// The configuration is read first: when it cannot be (an invalid `sluice.yml`, no target branch,
+    /// a repository without commits), nothing is stored, so a retrying agent leaves no duplicates.
+    ///
+    /// - Parameter configuration: the target branch's configuration and head, when the caller has
+    ///   read them already (to bound what it read); else they are read here.
+    /// - Throws: `invalidInput` for an empty diff or project, a diff past `policy.max_patch_bytes`, or a
+    ///   configuration that cannot be read (nothing is stored).
+    public func submit(
+        _ bytes: [UInt8], _ submission: Submission, configuration: (SluiceConfig, String)? = nil
+    ) async throws -> PatchLedgerEntry {
         guard !bytes.isEmpty else { throw SluiceError.invalidInput("the diff is empty") }
+        let (config, head): (SluiceConfig, String)
+        if let configuration { (config, head) = configuration } else { (config, head) = try await self.configuration() }
+        try Pipeline.checkSize(bytes.count, config)
         let entry = try engine.patches.create(
             project: submission.project, phase: submission.phase, workstream: submission.workstream,
             request: submission.request, relations: submission.relations,
             source: PatchSource(bytes: bytes, message: submission.message))
-        return try await validate(entry.ledgerID, hold: submission.hold)
+        return try await validate(entry.ledgerID, hold: submission.hold, configuration: (config, head))
+    }
+
+    /// Refuses a diff of `count` bytes when it is past the policy's `max_patch_bytes`.
+    ///
+    /// - Throws: `invalidInput` naming the limit and where it is set.
+    public static func checkSize(_ count: Int, _ config: SluiceConfig) throws {
+        let limit = config.policy.maxPatchBytes
+        guard count > limit else { return }
+        throw SluiceError.invalidInput(
+            "the diff is larger than policy.max_patch_bytes (\(limit) bytes) of \(ConfigLoader.fileName) on "
+                + "\(config.targetBranch): split it into smaller patches, or raise the limit there")
     }
 
     /// Checks a created patch on git's reading of it: format (Sluice's parse and git's agree), scope,
@@ -135,10 +166,17 @@ public struct Pipeline: Sendable {
     /// that does not apply to the head yet is queued all the same: it may apply once patches ahead of
     /// it have landed.
     public func validate(_ id: LedgerID, hold: Bool = false) async throws -> PatchLedgerEntry {
+        try await validate(id, hold: hold, configuration: nil)
+    }
+
+    func validate(_ id: LedgerID, hold: Bool, configuration: (SluiceConfig, String)?) async throws
+        -> PatchLedgerEntry
+    {
         guard let source = try engine.context.storage.patchSource(id) else {
             throw SluiceError.invalidInput("patch \(id) has no diff to validate")
         }
-        let (config, head) = try await configuration()
+        let (config, head): (SluiceConfig, String)
+        if let configuration { (config, head) = configuration } else { (config, head) = try await self.configuration() }
         let inspection = try await inspect(source.bytes, config: config, head: head)
         let issues = inspection.issues
         var notes: [String] = []

@@ -12,8 +12,13 @@ extension SQLiteStorage {
         try insertCosts([(cost, event)])
     }
 
+    /// Stores the records with their events in one transaction.
+    ///
+    /// - Throws: `invalidInput` when a currency's total of every record would pass what 64 bits of
+    ///   billionths hold (SQLite would turn the running sums into inexact floats); nothing is stored.
     public func insertCosts(_ costs: [(CostRecord, Event)]) throws {
         try write { db in
+            try Self.checkTotalsStayExact(adding: costs.map(\.0), db)
             let statement = try db.cachedStatement(
                 sql: """
                     INSERT INTO costs (cost_id, execution_request_id, project_id, resource_type, resource_name,
@@ -79,7 +84,7 @@ extension SQLiteStorage {
                         """), arguments: conditions.statementArguments
             ).map { row in
                 CostTotal(
-                    currency: try Currency(row["currency"] ?? ""), amount: ExactDecimal(units: row["units"]),
+                    currency: try Currency(row["currency"] ?? ""), amount: try Self.units(row, "units"),
                     count: row["n"])
             }
         }
@@ -99,10 +104,53 @@ extension SQLiteStorage {
                 CostBreakdownRow(
                     resourceType: try ResourceType(rawValue: row["resource_type"] ?? "").orThrow(
                         Column.corrupt("resource_type")),
-                    currency: try Currency(row["currency"] ?? ""), amount: ExactDecimal(units: row["units"]),
+                    currency: try Currency(row["currency"] ?? ""), amount: try Self.units(row, "units"),
                     count: row["n"])
             }
         }
+    }
+
+    // MARK: - Exact totals
+
+    /// Every total and breakdown sums a subset of one currency's records, all ≥ 0, so the running sums
+    /// stay exact integers as long as each currency's total of all records fits in an Int64.
+    /// Checked inside the insert's write transaction, so no other writer can slip in between.
+    static func checkTotalsStayExact(adding costs: [CostRecord], _ db: Database) throws {
+        var added: [Currency: Int64] = [:]
+        for cost in costs {
+            let (sum, overflow) = added[cost.currency, default: 0].addingReportingOverflow(cost.amount.units)
+            guard !overflow else { throw tooLarge(cost.currency, total: nil) }
+            added[cost.currency] = sum
+        }
+        let statement = try db.cachedStatement(
+            sql: "SELECT coalesce(sum(total_units), 0) FROM cost_rollups WHERE currency = ?")
+        for (currency, amount) in added {
+            let stored = try DatabaseValue.fetchOne(statement, arguments: [currency.code]) ?? .null
+            guard let current = Int64.fromDatabaseValue(stored) else {
+                throw SluiceError(
+                    code: .storage,
+                    message: "the stored \(currency.code) total is not an exact integer; the database was damaged "
+                        + "by an earlier version")
+            }
+            let (_, overflow) = current.addingReportingOverflow(amount)
+            guard !overflow else { throw tooLarge(currency, total: ExactDecimal(units: current)) }
+        }
+    }
+
+    private static func tooLarge(_ currency: Currency, total: ExactDecimal?) -> SluiceError {
+        SluiceError.invalidInput(
+            "cannot record the cost: the \(currency.code) total would pass \(ExactDecimal(units: .max)), the most "
+                + "kept exactly" + (total.map { " (recorded \(currency.code) costs total \($0))" } ?? "")
+                + "; nothing was stored")
+    }
+
+    /// A running sum read back: an exact integer, or a storage error (never a crash) if it is not one.
+    static func units(_ row: Row, _ name: String) throws -> ExactDecimal {
+        guard let units = Int64.fromDatabaseValue(row[name] as DatabaseValue) else {
+            throw SluiceError(
+                code: .storage, message: "a stored cost total is not an exact integer: the database is damaged")
+        }
+        return ExactDecimal(units: units)
     }
 
     // MARK: - Mapping

@@ -131,10 +131,10 @@ public final class SQLiteStorage: Storage {
 
     // MARK: - Migrations
 
-    /// The numbered SQL files under `Migrations/`, applied in order and recorded in `grdb_migrations`.
+    /// The numbered migrations under `Migrations/`, applied in order and recorded in `grdb_migrations`.
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
-        for (name, sql) in migrationFiles() {
+        for (name, sql) in migrations {
             migrator.registerMigration(name) { db in try db.execute(sql: sql) }
         }
         return migrator
@@ -153,20 +153,9 @@ public final class SQLiteStorage: Storage {
                 + "does not know); use that version or a later one")
     }
 
-    static func migrationFiles() -> [(String, String)] {
-        guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil),
-            let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path)
-        else {
-            fatalError("the SluiceStore resource bundle has no Migrations folder")
-        }
-        return names.filter { $0.hasSuffix(".sql") }.sorted().map { name in
-            let url = directory.appendingPathComponent(name)
-            guard let sql = try? String(contentsOf: url, encoding: .utf8) else {
-                fatalError("cannot read migration \(name)")
-            }
-            return (String(name.dropLast(4)), sql)
-        }
-    }
+    /// Every migration, in order: (name, SQL). They are compiled in (`Migrations/Migration*.swift`), so
+    /// an installed binary needs no resource bundle beside it. A new migration gets the next number.
+    package static let migrations: [(name: String, sql: String)] = [migration0001, migration0002]
 
     // MARK: - Transactions
 
