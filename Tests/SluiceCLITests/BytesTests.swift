@@ -113,3 +113,72 @@ struct MailTests {
         #expect(try repository.read("notes.txt") == "one\n2\n3\n")
     }
 }
+
+/// `--base` and `--author` on plain diffs.
+@Suite("Where a patch was made, and who wrote it")
+struct PatchOriginTests {
+    static let letters = "a\nb\nc\nd\ne\nf\ng\n"
+    /// A plain `diff -u` of letters.txt (no index lines): e → E.
+    static let plain = "--- a/letters.txt\n+++ b/letters.txt\n@@ -2,6 +2,6 @@\n b\n c\n d\n-e\n+E\n f\n g\n"
+
+    func repositoryWhereMainMoved() throws -> (TemporaryGitRepository, base: String) {
+        let repository = try PipelineCommandTests.repository(extra: ["letters.txt": Self.letters])
+        _ = try CommandLineProcess.run(["init"], directory: repository.path)
+        let base = try repository.git("rev-parse", "HEAD")
+        try repository.commit(["letters.txt": "a\nB\nc\nd\ne\nf\ng\n"], message: "b is B")
+        return (repository, base)
+    }
+
+    @Test("a plain diff made on an older commit merges onto the moved branch from its --base")
+    func mergesFromBase() throws {
+        let (repository, base) = try repositoryWhereMainMoved()
+        let submitted = try CommandLineProcess.run(
+            ["patch", "submit", "-", "--project", "p", "--base", base], input: Self.plain, directory: repository.path)
+        #expect(submitted.status == 0, "\(submitted.stdout)\(submitted.stderr)")
+        let run = try CommandLineProcess.run(["run"], directory: repository.path)
+        #expect(run.stdout.contains("1 landed"), "\(run.stdout)\(run.stderr)")
+        #expect(try repository.read("letters.txt") == "a\nB\nc\nd\nE\nf\ng\n")
+    }
+
+    @Test("without --base, the same plain diff cannot merge and is quarantined")
+    func withoutBase() throws {
+        let (repository, _) = try repositoryWhereMainMoved()
+        _ = try CommandLineProcess.run(
+            ["patch", "submit", "-", "--project", "p"], input: Self.plain, directory: repository.path)
+        let run = try CommandLineProcess.run(["run"], directory: repository.path)
+        #expect(run.stdout.contains("0 landed, 1 quarantined"), "\(run.stdout)\(run.stderr)")
+    }
+
+    @Test("--author and --message make the landed commit's author and message; Sluice commits it")
+    func author() throws {
+        let repository = try PipelineCommandTests.repository()
+        _ = try CommandLineProcess.run(["init"], directory: repository.path)
+        let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
+        let submitted = try CommandLineProcess.run(
+            [
+                "patch", "submit", "-", "--project", "p", "--author", "Ann Agent <ann@agents>", "--message",
+                "Use a digit",
+            ],
+            input: diff, directory: repository.path)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        _ = try CommandLineProcess.run(["run"], directory: repository.path)
+        let log = try repository.git("log", "-1", "--format=%an <%ae>|%cn|%s", "main")
+        #expect(log == "Ann Agent <ann@agents>|Sluice|Use a digit")
+    }
+
+    @Test(
+        "a bad --author or an unknown --base is refused and stores nothing",
+        arguments: [
+            ["--author", "nobody"], ["--author", "A <b> c"], ["--base", "no-such-commit"], ["--base", "--all"],
+        ])
+    func refused(arguments: [String]) throws {
+        let repository = try PipelineCommandTests.repository()
+        _ = try CommandLineProcess.run(["init"], directory: repository.path)
+        let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
+        let submitted = try CommandLineProcess.run(
+            ["patch", "submit", "-", "--project", "p"] + arguments, input: diff, directory: repository.path)
+        #expect(submitted.status == 64, "\(submitted.stdout)\(submitted.stderr)")
+        let list = try CommandLineProcess.run(["patch", "list", "--json"], directory: repository.path)
+        #expect(list.stdout.isEmpty)
+    }
+}

@@ -11,7 +11,7 @@ struct CommandTests {
         let cli = CLIHarness()
         let first = try cli.object(["init"])
         #expect(first["created"] as? Bool == true)
-        #expect(first["migrations"] as? [String] == ["0001_initial", "0002_patch_contents"])
+        #expect(first["migrations"] as? [String] == ["0001_initial", "0002_patch_contents", "0003_patch_origin"])
         let second = cli.run(["init"])
         #expect(second.status == 0)
         #expect(second.stdout.contains("already initialised"))

@@ -30,17 +30,18 @@ struct SQLiteStorageTests {
         let directory = TemporaryDirectory()
         let path = directory.file("s.db")
         let first = try SQLiteStorage(path: path)
-        #expect(try first.appliedMigrations() == ["0001_initial", "0002_patch_contents"])
+        #expect(try first.appliedMigrations() == ["0001_initial", "0002_patch_contents", "0003_patch_origin"])
         let again = try SQLiteStorage(path: path)
-        #expect(try again.appliedMigrations() == ["0001_initial", "0002_patch_contents"])
+        #expect(try again.appliedMigrations() == ["0001_initial", "0002_patch_contents", "0003_patch_origin"])
     }
 
     @Test("the migrations compiled in are the released SQL, byte for byte, under their released names")
     func embeddedMigrations() {
-        // SHA-256 of Migrations/0001_initial.sql and 0002_patch_contents.sql as released.
+        // SHA-256 of Migrations/0001_initial.sql and 0002_patch_contents.sql as released, and of 0003 as written.
         let released = [
             ("0001_initial", "d6d580700a0e195752b1e1d55bb5a9d7916b43304186ec15430dfa7022b5a35f"),
             ("0002_patch_contents", "ce1da4347acce83705bfabd05d6556fb0935bb613b13c68df079cb466cff5c6f"),
+            ("0003_patch_origin", "fde46378c73eab2506a01adde410250eb41271c72bab93a93234b413e96fc24c"),
         ]
         let embedded = SQLiteStorage.migrations.map { ($0.name, SHA256.hex(Array($0.sql.utf8))) }
         #expect(embedded.map(\.0) == released.map(\.0))
@@ -169,7 +170,7 @@ struct SQLiteStorageTests {
         let applied = try rawConnection(path).read {
             try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
         }
-        #expect(applied == ["0001_initial", "0002_patch_contents", "0099_future"])
+        #expect(applied == ["0001_initial", "0002_patch_contents", "0003_patch_origin", "0099_future"])
     }
 
     func rawConnection(_ path: String) throws -> DatabaseQueue {

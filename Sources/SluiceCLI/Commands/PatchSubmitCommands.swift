@@ -22,6 +22,14 @@ extension PatchCommand {
         @Option(help: "The phase id.") var phase: String?
         @Option(help: "The execution request's ULID.") var request: String?
         @Option(help: "The commit message to land it with.") var message: String?
+        @Option(help: "Who wrote it, as 'Name <email>': the author of the landed commit (Sluice commits it).")
+        var author: String?
+        @Option(
+            help: """
+                The commit the diff was made on (default with --from-worktree: that worktree's HEAD, when this \
+                repository has it); a diff that no longer applies is merged from there.
+                """)
+        var base: String?
         @Flag(help: "Leave a valid patch validated instead of queueing it.") var hold = false
 
         func validate() throws {
@@ -37,8 +45,11 @@ extension PatchCommand {
             // cannot be read, nothing is.
             let configuration = try await pipeline.configuration()
             let bytes: [UInt8]
+            var base = self.base
             if let fromWorktree {
-                bytes = try await PatchCommand.diff(ofWorktree: fromWorktree)
+                let worktree = try await PatchCommand.diff(ofWorktree: fromWorktree)
+                bytes = worktree.bytes
+                if base == nil, try await pipeline.git.commit(of: worktree.head) != nil { base = worktree.head }
             } else if let file {
                 bytes = Array(
                     try Parse.contents(of: file, option: "the diff", limit: configuration.0.policy.maxPatchBytes))
@@ -50,7 +61,7 @@ extension PatchCommand {
                 bytes,
                 .init(
                     project: project, workstream: workstream, phase: phase, request: request, message: message,
-                    hold: hold), configuration: configuration)
+                    hold: hold, base: base, author: author), configuration: configuration)
             let output = Output(global)
             for entry in entries {
                 try output.record(entry, "submitted patch \(entry.ledgerID): \(PatchCommand.verdict(entry))")
@@ -73,7 +84,8 @@ extension PatchCommand {
     }
 
     /// The uncommitted changes of a worktree, untracked files included, through a temporary index.
-    static func diff(ofWorktree path: String) async throws -> [UInt8] {
+    /// …and the commit they are made on (the worktree's HEAD).
+    static func diff(ofWorktree path: String) async throws -> (bytes: [UInt8], head: String) {
         guard let top = GlobalOptions.repositoryRoot(containing: path) else {
             throw SluiceError.invalidInput("--from-worktree: \(path) is not inside a git worktree")
         }
@@ -86,7 +98,7 @@ extension PatchCommand {
             throw SluiceError.invalidInput("--from-worktree: git diff failed: \(output.stderr)")
         }
         guard !output.stdout.isEmpty else { throw SluiceError.invalidInput("--from-worktree: \(path) has no changes") }
-        return output.stdout
+        return (output.stdout, try await git.checked(["rev-parse", "--verify", "HEAD^{commit}"]))
     }
 
     /// `sluice patch revert`: the reverse of a committed patch, as a new patch.

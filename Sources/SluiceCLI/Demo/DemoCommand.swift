@@ -132,7 +132,7 @@ struct DemoCommand: AsyncParsableCommand {
             try? FileManager.default.removeItem(atPath: scratch)
         }
         for (path, content) in agent.files { try write(content, to: scratch, path) }
-        let bytes = try await PatchCommand.diff(ofWorktree: scratch)
+        let bytes = try await PatchCommand.diff(ofWorktree: scratch).bytes
         _ = try? await git(["worktree", "remove", "--force", scratch], in: root)
         return bytes
     }

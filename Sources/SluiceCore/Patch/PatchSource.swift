@@ -12,11 +12,17 @@ public struct PatchSource: Hashable, Sendable {
     public var testedCommit: String?
     /// The commit that landed on the target branch.
     public var landedCommit: String?
+    /// The commit the patch was made on, as its submitter said (`--base`, or a worktree's HEAD).
+    public var madeOn: String?
+    /// Who wrote it, as `Name <email>`, as its submitter said (`--author`).
+    public var author: String?
 
     public init(
         bytes: [UInt8], message: String? = nil, baseCommit: String? = nil, testedCommit: String? = nil,
-        landedCommit: String? = nil
+        landedCommit: String? = nil, madeOn: String? = nil, author: String? = nil
     ) {
+        self.madeOn = madeOn
+        self.author = author
         self.sha256 = SHA256.hex(bytes)
         self.bytes = bytes
         self.message = message

@@ -114,8 +114,15 @@ extension Pipeline {
 
         // Apply, merging as `git am -3` does when the patch was made on an older base.
         let workspace = try await checkoutWorkspace(at: base)
-        let apply = try await git.run(
+        var apply = try await git.run(
             ["apply", "--index", "--3way", "--whitespace=nowarn", "-"], in: workspace, input: source.bytes)
+        if !apply.succeeded, let madeOn = source.madeOn, madeOn != base {
+            // A plain diff has no blob ids to merge with; the commit it was made on does.
+            _ = try await checkoutWorkspace(at: base)
+            if let merged = try await merge(source.bytes, madeOn: madeOn, onto: base) {
+                apply = try await git.run(["read-tree", "--reset", "-u", merged], in: workspace)
+            }
+        }
         guard apply.succeeded else {
             let message = "does not apply on \(base): \(apply.message)"
             let failed = try engine.patches.applyFailed(id, code: "conflict", message: message)
@@ -179,7 +186,7 @@ extension Pipeline {
                 failed, policy: config.policy, reason: "the target branch kept moving", &summary, emit: emit)
             return
         }
-        let authorship = try await authorship(of: source.bytes)
+        let authorship = try await authorship(of: source)
         let message = commitMessage(entry, source: source, authorship: authorship, verdicts: verdicts)
         try await git.checked(
             ["commit", "--no-verify", "--quiet", "--allow-empty", "-m", message], in: workspace,
@@ -260,6 +267,21 @@ extension Pipeline {
         return []
     }
 
+    /// The tree of `bytes` applied on `madeOn` and merged onto `base` (three ways, with `madeOn` as
+    /// the merge base when it is an ancestor of `base`); nil when it does not apply there or conflicts.
+    func merge(_ bytes: [UInt8], madeOn: String, onto base: String) async throws -> String? {
+        let tree: String? = try await git.withTemporaryIndex(at: madeOn) { environment in
+            let applied = try await git.run(
+                ["apply", "--cached", "--whitespace=nowarn", "-"], input: bytes, environment: environment)
+            return applied.succeeded ? try await git.checked(["write-tree"], environment: environment) : nil
+        }
+        guard let tree else { return nil }
+        let commit = try await git.checked(["commit-tree", tree, "-p", madeOn, "-m", "sluice: the patch on its base"])
+        let merged = try await git.run(["merge-tree", "--write-tree", "--no-messages", base, commit])
+        guard merged.succeeded else { return nil }
+        return String(decoding: merged.stdout.prefix { $0 != 0x0A }, as: UTF8.self)
+    }
+
     /// Whether a queued patch failed to apply on `head` last time: it waits for the branch to move.
     func waits(on head: String, _ entry: PatchLedgerEntry) -> Bool {
         entry.apply.lastErrorCode == "conflict"
@@ -306,7 +328,9 @@ extension Pipeline {
     func commitMessage(
         _ entry: PatchLedgerEntry, source: PatchSource, authorship: Authorship? = nil, verdicts: [TestGateRecord]
     ) -> String {
-        let mail = authorship.map { $0.body.isEmpty ? $0.subject : $0.subject + "\n\n" + $0.body }
+        let mail = authorship.flatMap {
+            $0.subject.isEmpty ? nil : $0.body.isEmpty ? $0.subject : $0.subject + "\n\n" + $0.body
+        }
         var lines = [source.message ?? mail ?? "Apply patch \(entry.patchID)", ""]
         lines.append("Sluice-Ledger-Id: \(entry.ledgerID)")
         lines.append("Sluice-Patch-Id: \(entry.patchID)")

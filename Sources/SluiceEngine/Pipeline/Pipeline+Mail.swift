@@ -15,6 +15,29 @@ extension Pipeline {
         public var subject: String
         public var body: String
 
+        /// `Name <email>` as given with `--author`, checked; nil stays nil.
+        ///
+        /// - Throws: `invalidInput` unless it is a name, a space and an address in angle brackets.
+        static func checked(_ text: String?) throws -> String? {
+            guard let text else { return nil }
+            guard parse(text) != nil, text.count <= 1024 else {
+                throw SluiceError.invalidInput("--author must be 'Name <email>', got '\(text)'")
+            }
+            return text
+        }
+
+        /// Splits `Name <email>`; nil when it is not that form.
+        static func parse(_ text: String) -> (name: String, email: String)? {
+            guard text.hasSuffix(">"), let open = text.lastIndex(of: "<"), !text.contains("\n"), !text.contains("\0")
+            else { return nil }
+            let name = text[..<open].trimmingCharacters(in: .whitespaces)
+            let email = String(text[text.index(after: open)..<text.index(before: text.endIndex)])
+            guard !name.isEmpty, !name.contains("<"), !name.contains(">"), !email.isEmpty, !email.contains("<") else {
+                return nil
+            }
+            return (name, email)
+        }
+
         /// The environment that makes `git commit` record this author (the committer stays Sluice).
         var environment: [String: String] {
             var variables = ["GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email]
@@ -57,6 +80,15 @@ extension Pipeline {
         return try names.map { name in
             Array(try Data(contentsOf: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(name))))
         }
+    }
+
+    /// Who wrote a patch and what they said of it: `--author` (with `--message`, else the mail's subject
+    /// and body), else the mail's headers; nil for a plain diff submitted without `--author`.
+    func authorship(of source: PatchSource) async throws -> Authorship? {
+        let mail = try await authorship(of: source.bytes)
+        guard let given = source.author, let (name, email) = Authorship.parse(given) else { return mail }
+        return Authorship(
+            name: name, email: email, date: nil, subject: mail?.subject ?? "", body: mail?.body ?? "")
     }
 
     /// The author and message of a patch sent as mail; nil for a plain diff.

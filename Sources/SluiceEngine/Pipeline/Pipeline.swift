@@ -109,11 +109,19 @@ public struct Pipeline: Sendable {
         /// Leave a valid patch validated instead of queueing it.
         public var hold: Bool
         public var relations: PatchRelations
+        /// The commit the patch was made on (any revision of the repository); it lets a plain diff merge
+        /// onto a branch that moved since.
+        public var base: String?
+        /// Who wrote it, `Name <email>`: the author of the commit that lands it.
+        public var author: String?
 
         public init(
             project: String, workstream: String? = nil, phase: String? = nil, request: ExecutionRequestID? = nil,
-            message: String? = nil, hold: Bool = false, relations: PatchRelations = PatchRelations()
+            message: String? = nil, hold: Bool = false, relations: PatchRelations = PatchRelations(),
+            base: String? = nil, author: String? = nil
         ) {
+            self.base = base
+            self.author = author
             self.project = project
             self.workstream = workstream
             self.phase = phase
@@ -144,8 +152,19 @@ public struct Pipeline: Sendable {
         let entry = try engine.patches.create(
             project: submission.project, phase: submission.phase, workstream: submission.workstream,
             request: submission.request, relations: submission.relations,
-            source: PatchSource(bytes: bytes, message: submission.message))
+            source: PatchSource(
+                bytes: bytes, message: submission.message, madeOn: try await resolveBase(submission.base),
+                author: try Authorship.checked(submission.author)))
         return try await validate(entry.ledgerID, hold: submission.hold, configuration: (config, head))
+    }
+
+    /// The commit a `--base` revision names, in full. - Throws: `invalidInput` when it names none.
+    func resolveBase(_ revision: String?) async throws -> String? {
+        guard let revision else { return nil }
+        guard !revision.hasPrefix("-"), let commit = try await git.commit(of: revision) else {
+            throw SluiceError.invalidInput("--base: '\(revision)' is not a commit of this repository")
+        }
+        return commit
     }
 
     /// Refuses a diff of `count` bytes when it is past the policy's `max_patch_bytes`.

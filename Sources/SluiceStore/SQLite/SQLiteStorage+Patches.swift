@@ -47,12 +47,13 @@ extension SQLiteStorage {
                     arguments: [source.sha256, Data(source.bytes), source.bytes.count])
                 try db.execute(
                     sql: """
-                        INSERT INTO patch_sources (ledger_id, sha256, message, base_commit, tested_commit, landed_commit)
-                        VALUES (?, ?, ?, ?, ?, ?)
+                        INSERT INTO patch_sources (ledger_id, sha256, message, base_commit, tested_commit, landed_commit,
+                            made_on, author)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         entry.ledgerID.description, source.sha256, source.message, source.baseCommit,
-                        source.testedCommit, source.landedCommit,
+                        source.testedCommit, source.landedCommit, source.madeOn, source.author,
                     ])
             }
             try Self.append(event, db)
@@ -65,14 +66,16 @@ extension SQLiteStorage {
                 let row = try Row.fetchOne(
                     db.cachedStatement(
                         sql: """
-                            SELECT c.bytes, s.sha256, s.message, s.base_commit, s.tested_commit, s.landed_commit
+                            SELECT c.bytes, s.sha256, s.message, s.base_commit, s.tested_commit, s.landed_commit,
+                                s.made_on, s.author
                             FROM patch_sources s JOIN patch_contents c ON c.sha256 = s.sha256 WHERE s.ledger_id = ?
                             """), arguments: [id.description])
             else { return nil }
             let bytes: Data = row["bytes"]
             var source = PatchSource(
                 bytes: Array(bytes), message: row["message"], baseCommit: row["base_commit"],
-                testedCommit: row["tested_commit"], landedCommit: row["landed_commit"])
+                testedCommit: row["tested_commit"], landedCommit: row["landed_commit"], madeOn: row["made_on"],
+                author: row["author"])
             let stored: String = row["sha256"]
             guard source.sha256 == stored else {
                 throw SluiceError(code: .storage, message: "the stored diff of patch \(id) does not match its SHA-256")
