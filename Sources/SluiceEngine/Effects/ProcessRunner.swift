@@ -31,16 +31,33 @@ public struct ProcessOutcome: Hashable, Sendable {
 }
 
 /// Runs shell commands for gates: in their own session and process group, with a time limit
-/// (SIGTERM to the group, then SIGKILL after a grace period), output captured to a bounded log.
-/// When the command ends, whatever is left of its process group is killed: no process of a gate
-/// outlives it.
+/// (SIGTERM to the group, then SIGKILL after a grace period), output captured to a bounded log,
+/// sealed by a ``ProcessSandbox`` when one is given, with only the environment it is given.
+/// When the command ends, whatever is left of its process group is killed; a sealed command's PID
+/// namespace dies with it, and what an unsealed one left outside its group is found as an orphan
+/// (``OrphanReaper``): no process of a gate outlives it.
 public struct ProcessRunner: Sendable {
     public init() {}
 
+    /// The variables a gate keeps from Sluice's environment: `PATH`, `HOME`, `LANG`, `LC_*`, `TERM`, `TZ`.
+    public static func allowListed(_ environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> [String: String]
+    {
+        environment.filter { key, _ in
+            ["PATH", "HOME", "LANG", "TERM", "TZ"].contains(key) || key.hasPrefix("LC_")
+        }
+    }
+
     /// Runs `/bin/sh -c command` in `directory`.
+    ///
+    /// - Parameters:
+    ///   - environment: the command's whole environment (nothing else is inherited).
+    ///   - sandbox: how the command is sealed.
+    ///   - started: called with the process group's id (the leader's pid) once it runs.
     public func run(
         shell command: String, in directory: String, timeout: Duration, grace: Duration, log logPath: String,
-        logLimit: Int, environment: [String: String] = [:], started: @escaping @Sendable (Int32) -> Void = { _ in }
+        logLimit: Int, environment: [String: String] = ProcessRunner.allowListed(),
+        sandbox: ProcessSandbox = .unsealed, started: @escaping @Sendable (Int32) -> Void = { _ in }
     ) async -> ProcessOutcome {
         let clock = ContinuousClock()
         let start = clock.now
@@ -58,24 +75,29 @@ public struct ProcessRunner: Sendable {
         var platformOptions = PlatformOptions()
         platformOptions.createSession = true
         platformOptions.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: grace)]
-        var overrides: [Environment.Key: String?] = [:]
-        for (key, value) in environment { overrides[Environment.Key(stringLiteral: key)] = value }
+        var variables: [Environment.Key: String] = [:]
+        for (key, value) in environment { variables[Environment.Key(stringLiteral: key)] = value }
         let options = platformOptions
-        let variables = overrides
+        let (program, arguments) = sandbox.launch(shell: command, in: directory)
         let group = ProcessGroupBox()
         let status: Result<TerminationStatus, any Error> = await withTaskGroup(of: RaceResult.self) { tasks in
-            tasks.addTask {
+            tasks.addTask { [variables] in
+                OrphanReaper.willStart()
+                var registered = false
                 do {
                     let result = try await Subprocess.run(
-                        .path("/bin/sh"), arguments: ["-c", command], environment: .inherit.updating(variables),
+                        .path(FilePath(program)), arguments: Arguments(arguments), environment: .custom(variables),
                         workingDirectory: FilePath(directory), platformOptions: options, input: .none,
                         output: .fileDescriptor(logFile, closeAfterSpawningProcess: true), error: .combinedWithOutput
                     ) { execution in
+                        OrphanReaper.didStart(execution.processIdentifier.value)
+                        registered = true
                         group.set(execution.processIdentifier.value)
                         started(execution.processIdentifier.value)
                     }
                     return .finished(.success(result.terminationStatus))
                 } catch {
+                    if !registered { OrphanReaper.didStart(nil) }
                     return .finished(.failure(error))
                 }
             }
@@ -102,8 +124,11 @@ public struct ProcessRunner: Sendable {
             }
             return .failure(CancellationError())
         }
-        // Kill whatever the command left behind in its group (background jobs, grandchildren).
+        // Kill whatever the command left behind in its group (background jobs, grandchildren), then,
+        // unsealed, what left the group; sealed, the PID namespace took everything with it.
         group.killAll()
+        if let leader = group.leader { OrphanReaper.didEnd(leader) }
+        if !sandbox.isSealed { await OrphanReaper.killOrphans() }
         let truncated = ProcessRunner.truncate(logPath, to: logLimit)
         switch status {
         case .success(.exited(let code)):
@@ -157,6 +182,7 @@ final class ProcessGroupBox: @unchecked Sendable {
     private var didTimeOut = false
 
     func set(_ pid: pid_t) { lock.withLock { self.pid = pid } }
+    var leader: pid_t? { lock.withLock { pid } }
     func markTimedOut() { lock.withLock { didTimeOut = true } }
     var timedOut: Bool { lock.withLock { didTimeOut } }
 

@@ -6,10 +6,11 @@ struct GateRunner: Sendable {
     let engine: Engine
     let runner: ProcessRunner
 
-    /// Runs `gate` for `entry` in `workspace`, logging to `logDirectory/<gate>.log`.
+    /// Runs `gate` for `entry` in `workspace`, logging to `logDirectory/<gate>.log`, sealed by
+    /// `sandbox`, with `cache` as its writable `XDG_CACHE_HOME`.
     func run(
         _ gate: GateConfig, for entry: PatchLedgerEntry, in workspace: String, logDirectory: String,
-        config: SluiceConfig
+        config: SluiceConfig, sandbox: ProcessSandbox = .unsealed, cache: String
     ) async throws -> (TestGateRecord, seconds: Double) {
         var record = try engine.gates.create(
             name: gate.name, type: gate.type, project: entry.projectID, request: entry.executionRequestID,
@@ -22,12 +23,14 @@ struct GateRunner: Sendable {
         let log = (logDirectory as NSString).appendingPathComponent("\(GateRunner.fileName(gate.name)).log")
         let resultsPath = gate.results.map { (workspace as NSString).appendingPathComponent($0) }
         if let resultsPath { try? FileManager.default.removeItem(atPath: resultsPath) }
-        // The process group's id goes to a file, so that a later run can kill what a killed run left.
+        // The process group's id goes to a file, so that a later run can kill what a killed run left
+        // (sealed, the group is bubblewrap's: killing it ends the gate's PID namespace).
         let pidFile = (logDirectory as NSString).appendingPathComponent("\(GateRunner.fileName(gate.name)).pgid")
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
         let outcome = await runner.run(
             shell: gate.command, in: workspace, timeout: .seconds(gate.timeoutSeconds),
-            grace: .seconds(config.graceSeconds),
-            log: log, logLimit: config.logLimitBytes
+            grace: .seconds(config.graceSeconds), log: log, logLimit: config.logLimitBytes,
+            environment: Pipeline.environment(for: gate, cache: cache), sandbox: sandbox
         ) { pid in
             if let record = ProcessGroupRecord.current(leader: pid) {
                 try? Data(record.line.utf8).write(to: URL(fileURLWithPath: pidFile))

@@ -9,8 +9,11 @@ extension Pipeline {
         let lock = try RunLock(path: path("run.lock"))
         defer { lock.release() }
         var summary = PipelineSummary()
+        // Sealed or not is decided (and warned about) once, before anything moves.
+        let bubblewrap = await locateBubblewrap()
+        _ = try sealing(try await configuration().0, available: bubblewrap, emit: emit)
         do {
-            try await processQueue(watch: watch, &summary, emit: emit)
+            try await processQueue(watch: watch, bubblewrap: bubblewrap, &summary, emit: emit)
         } catch {
             try? await removeWorkspace()
             throw error
@@ -19,9 +22,10 @@ extension Pipeline {
         return summary
     }
 
-    func processQueue(watch: Bool, _ summary: inout PipelineSummary, emit: @Sendable (PipelineEvent) -> Void)
-        async throws
-    {
+    func processQueue(
+        watch: Bool, bubblewrap: Result<String, SandboxUnavailable>, _ summary: inout PipelineSummary,
+        emit: @Sendable (PipelineEvent) -> Void
+    ) async throws {
         try await recover(&summary, emit: emit)
         while !Task.isCancelled {
             // Patches whose submission stopped before validation are validated here; recent ones are
@@ -44,7 +48,7 @@ extension Pipeline {
                 break
             }
             do {
-                try await process(next.ledgerID, &summary, emit: emit)
+                try await process(next.ledgerID, bubblewrap: bubblewrap, &summary, emit: emit)
             } catch let error as SluiceError where error.code == .invalidTransition || error.code == .lostRace {
                 // Someone else (a `patch drop`, a `patch quarantine`) moved the patch while it was processed.
                 emit(PipelineEvent(step: "skip", ledgerID: next.ledgerID, outcome: "changed", message: error.message))
@@ -65,7 +69,10 @@ extension Pipeline {
 
     /// Applies one queued patch in a fresh workspace at the target's head, runs the gates, and lands
     /// or requeues or quarantines it.
-    func process(_ id: LedgerID, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void) async throws {
+    func process(
+        _ id: LedgerID, bubblewrap available: Result<String, SandboxUnavailable>, _ summary: inout PipelineSummary,
+        emit: (PipelineEvent) -> Void
+    ) async throws {
         let clock = ContinuousClock()
         let started = clock.now
         func since(_ instant: ContinuousClock.Instant) -> Double { (clock.now - instant).inSeconds }
@@ -81,6 +88,9 @@ extension Pipeline {
             try quarantine(id, reason: "the stored diff no longer parses: \(error)")
             return
         }
+
+        // Sealed as the configuration of this patch's base says; warned about once, at the run's start.
+        let bubblewrap = try sealing(config, available: available) { _ in }
 
         // Apply.
         let workspace = try await checkoutWorkspace(at: base)
@@ -109,7 +119,8 @@ extension Pipeline {
         var verdicts: [TestGateRecord] = []
         for gate in config.gates {
             let (record, seconds) = try await GateRunner(engine: engine, runner: runner).run(
-                gate, for: entry, in: workspace, logDirectory: path("logs", id.description), config: config)
+                gate, for: entry, in: workspace, logDirectory: path("logs", id.description), config: config,
+                sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap), cache: gateCachePath)
             summary.gateSeconds += seconds
             verdicts.append(record)
             emit(

@@ -15,6 +15,10 @@ public struct Pipeline: Sendable {
     /// `gate-cache/<repository key>`. Shared by every repository of the user; keyed by a hash of
     /// the repository's path.
     public let scratchDirectory: String
+    /// Finds the bubblewrap that seals gates, once per run; replaceable (a test stands in a machine without it).
+    public var locateBubblewrap: @Sendable () async -> Result<String, SandboxUnavailable> = {
+        await ProcessSandbox.locateBubblewrap()
+    }
     let runner: ProcessRunner
 
     /// Creates the pipeline for the repository whose top directory is `repository`.
