@@ -27,6 +27,7 @@ public struct ProcessSandbox: Hashable, Sendable {
     /// No seal: the command runs as Sluice's child, in its own session.
     public static let unsealed = ProcessSandbox(bubblewrap: nil)
 
+    /// Describes a seal; `bubblewrap` nil means none, whatever the other fields say.
     public init(
         bubblewrap: String?, writable: [String] = [], hidden: [String] = [], readOnly: [String] = [],
         network: Bool = false
@@ -123,6 +124,8 @@ public struct ProcessSandbox: Hashable, Sendable {
 public struct SandboxUnavailable: Error, Hashable, Sendable, CustomStringConvertible {
     /// One sentence.
     public let reason: String
+    /// Says why, in words that follow "gates are not sealed: ".
     public init(_ reason: String) { self.reason = reason }
+    /// The reason.
     public var description: String { reason }
 }
