@@ -29,6 +29,8 @@ struct PipelineSandboxTests {
         touch "$HOME/.sluice-gate-probe" 2>/dev/null && fail "HOME is writable"
         touch /tmp/probe ./probe || fail "/tmp or the workspace is not writable"
         touch "$XDG_CACHE_HOME/probe" || fail "XDG_CACHE_HOME is not writable"
+        test -e ../../other/run/secret && fail "another repository's workspace is visible"
+        test -e "$XDG_CACHE_HOME/../other/secret" && fail "another repository's gate cache is visible"
         echo sealed
         """
 
@@ -71,6 +73,12 @@ struct PipelineSandboxTests {
         guard await Self.haveBubblewrap() else { return }
         let fixture = try PipelineTests.Fixture(
             config: Self.config(gate: "sh probe.sh"), files: ["probe.sh": Self.sealedCheck])
+        // Another repository's workspace and cache, in the same scratch directory.
+        for folder in ["workspaces/other/run", "gate-cache/other"] {
+            let path = fixture.scratch.file(folder)
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            try "x".write(toFile: path + "/secret", atomically: true, encoding: .utf8)
+        }
         let (entry, log) = try await land(fixture)
         #expect(entry.state == .committed, "\(log)")
         #expect(try fixture.repository.read("README.md") == "more\n")
