@@ -193,13 +193,21 @@ struct SandboxTests {
         #expect(OrphanReaper.adoptOrphans())
         #expect(OrphanReaper.isAdoptingOrphans)
         let directory = TemporaryDirectory()
-        // One detached child, and one that detaches twice (its parent exits at once).
+        // One detached child; one whose parent exits at once; one whose parent is still alive in the
+        // gate's group when the gate ends (it is handed over only once that parent is killed); and a
+        // job in a group of its own (set -m) that stayed in the gate's session.
         let run = await Self.run(
-            "setsid sleep 4242.21 & sh -c 'setsid sleep 4242.22 & exit 0'; echo started", sandbox: { _ in .unsealed },
-            in: directory)
+            """
+            setsid sleep 4242.21 &
+            sh -c 'setsid sleep 4242.22 & exit 0'
+            sh -c 'setsid sleep 4242.23 & sleep 30' &
+            sh -c 'set -m; sleep 4242.24 & echo job' &
+            sleep 0.3; echo started
+            """, sandbox: { _ in .unsealed }, in: directory)
         #expect(run.outcome.exitCode == 0 && run.log.contains("started"), "\(run.log)")
-        #expect(try await Self.noSleeperLeft("4242.21"), "setsid sleep 4242.21 outlived its gate")
-        #expect(try await Self.noSleeperLeft("4242.22"), "setsid sleep 4242.22 outlived its gate")
+        for seconds in ["4242.21", "4242.22", "4242.23", "4242.24"] {
+            #expect(try await Self.noSleeperLeft(seconds), "sleep \(seconds) outlived its gate")
+        }
     }
 
     @Test("the environment is an allow-list, with and without a seal: a secret stays out unless passed")

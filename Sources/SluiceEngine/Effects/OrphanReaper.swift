@@ -51,28 +51,36 @@ public enum OrphanReaper {
 
     // MARK: - The sweep
 
-    /// Kills (and reaps) every orphan adopted by this process, until none is left; returns how many
-    /// were killed. Does nothing unless ``adoptOrphans()`` took.
+    /// Kills what is left of the session that `leader` started (processes that only changed their
+    /// group) and, when ``adoptOrphans()`` took, kills and reaps every orphan adopted by this
+    /// process, until none is left; returns how many were killed.
+    ///
+    /// A process killed a moment ago hands its children over only once it has died, so the sweep
+    /// ends only when the gate's session is gone and a scan finds no orphan.
     @discardableResult
-    static func killOrphans() async -> Int {
-        guard isAdoptingOrphans else { return 0 }
+    static func killOrphans(session leader: Int32?) async -> Int {
+        let adopting = isAdoptingOrphans
+        guard adopting || leader != nil else { return 0 }
         let me = getpid()
         let session = getsid(0)
         var killed = 0
-        for _ in 0..<200 {
+        for _ in 0..<400 {
             // Scanned and killed under the lock, and never while a gate is being started, whose new
             // leader would look like an orphan until it is registered.
             let found: [ProcStatus]? = registry.withLock { registry in
                 guard registry.starting == 0 else { return nil }
-                let orphans = ProcStatus.all().filter {
-                    $0.parent == me && $0.session != session && !registry.leaders.contains($0.pid)
+                let all = ProcStatus.all()
+                // The gate's own session: no other process can hold its number while it exists.
+                let stragglers = leader.map { id in all.filter { $0.session == id && !$0.isZombie } } ?? []
+                let orphans = all.filter {
+                    adopting && $0.parent == me && $0.session != session && !registry.leaders.contains($0.pid)
                 }
-                for orphan in orphans where !orphan.isZombie {
+                for process in stragglers + orphans where !process.isZombie {
                     // An orphan that leads a group (setsid) takes its group with it.
-                    if orphan.group == orphan.pid { _ = kill(-orphan.pid, SIGKILL) }
-                    _ = kill(orphan.pid, SIGKILL)
+                    if process.group == process.pid { _ = kill(-process.pid, SIGKILL) }
+                    _ = kill(process.pid, SIGKILL)
                 }
-                return orphans
+                return stragglers + orphans
             }
             guard let found else {
                 try? await Task.sleep(for: .milliseconds(5))
@@ -80,7 +88,7 @@ public enum OrphanReaper {
             }
             if found.isEmpty { break }
             killed += found.filter { !$0.isZombie }.count
-            for orphan in found where orphan.isZombie {
+            for orphan in found where orphan.isZombie && orphan.parent == me {
                 var status: Int32 = 0
                 _ = waitpid(orphan.pid, &status, WNOHANG)
             }
