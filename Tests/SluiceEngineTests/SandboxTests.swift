@@ -12,20 +12,19 @@ import Testing
 /// Gates run sealed: real bubblewrap, real processes, a real loopback listener.
 @Suite("Sealed gates")
 struct SandboxTests {
-    /// bubblewrap as the pipeline finds it; nil (and the reason, visibly) when this machine has none.
+    /// bubblewrap as the pipeline finds it; a failure when it is installed but cannot seal.
     static func bubblewrap() async -> String? {
         switch await ProcessSandbox.locateBubblewrap() {
         case .success(let path): return path
         case .failure(let problem):
-            print("note: the sealed-gate tests are skipped: \(problem.reason)")
+            Issue.record("bwrap is installed but unusable: \(problem.reason)")
             return nil
         }
     }
 
-    static let haveBubblewrap: Bool = {
-        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
-        return directories.contains { FileManager.default.isExecutableFile(atPath: "\($0)/bwrap") }
-    }()
+    static var sealed: ConditionTrait {
+        .enabled(if: TestBubblewrap.isInstalled, Comment(rawValue: TestBubblewrap.skipReason))
+    }
 
     struct Run {
         let outcome: ProcessOutcome
@@ -64,7 +63,7 @@ struct SandboxTests {
 
     // MARK: - Sealed
 
-    @Test("sealed, a process that left the gate's group and session (setsid) dies with the gate")
+    @Test("sealed, a process that left the gate's group and session (setsid) dies with the gate", sealed)
     func sealedSetsid() async throws {
         guard let bwrap = await Self.bubblewrap() else { return }
         let directory = TemporaryDirectory()
@@ -75,7 +74,7 @@ struct SandboxTests {
         #expect(try await Self.noSleeperLeft("4242.11"), "setsid sleep 4242.11 outlived its sealed gate")
     }
 
-    @Test("sealed, the time limit still kills every process of the gate, detached ones included")
+    @Test("sealed, the time limit still kills every process of the gate, detached ones included", sealed)
     func sealedTimeout() async throws {
         guard let bwrap = await Self.bubblewrap() else { return }
         let directory = TemporaryDirectory()
@@ -88,7 +87,7 @@ struct SandboxTests {
         #expect(try await Self.noSleeperLeft("4242.13"))
     }
 
-    @Test("sealed, the root and HOME are read-only and readable; the workspace and a private /tmp are writable")
+    @Test("sealed, the root and HOME are read-only and readable; the workspace and a private /tmp are writable", sealed)
     func sealedFileSystem() async throws {
         guard let bwrap = await Self.bubblewrap() else { return }
         let directory = TemporaryDirectory()
@@ -116,7 +115,7 @@ struct SandboxTests {
         #expect(FileManager.default.fileExists(atPath: directory.file("workspace/made-here")))
     }
 
-    @Test("sealed, a gate has no network unless it says network: true", arguments: [false, true])
+    @Test("sealed, a gate has no network unless it says network: true", sealed, arguments: [false, true])
     func network(allowed: Bool) async throws {
         guard let bwrap = await Self.bubblewrap() else { return }
         let listener = try LoopbackListener()
@@ -177,12 +176,9 @@ struct SandboxTests {
         #expect(broken.reason.contains("cannot seal"))
     }
 
-    @Test("bubblewrap is installed where the tests run (CI installs it); without it the sealed tests say so and pass")
+    @Test("bubblewrap is installed where CI runs the tests (elsewhere, the sealed tests are skipped, saying why)")
     func installed() {
-        if !Self.haveBubblewrap {
-            print("note: bwrap is not installed: the sealed-gate tests are skipped on this machine")
-        }
-        if ProcessInfo.processInfo.environment["CI"] == "true" { #expect(Self.haveBubblewrap) }
+        if ProcessInfo.processInfo.environment["CI"] == "true" { #expect(TestBubblewrap.isInstalled) }
     }
 
     // MARK: - Unsealed
