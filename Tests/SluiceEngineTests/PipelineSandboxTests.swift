@@ -89,6 +89,39 @@ struct PipelineSandboxTests {
         #expect(!FileManager.default.fileExists(atPath: fixture.repository.path + "/.git/sluice-probe"))
     }
 
+    @Test(
+        "a gate that points the workspace's .git at a git directory of its own runs nothing outside the sandbox",
+        arguments: ["file", "directory", "symlink"])
+    func gitLinkRestored(kind: String) async throws {
+        let outside = TemporaryDirectory()
+        let marker = outside.file("hook-ran")
+        // A copy of the repository's git data with a post-commit hook, made from inside the gate; the
+        // commit Sluice makes after the gates would run it, unsealed.
+        let replace =
+            switch kind {
+            case "file": "printf \"gitdir: %s\\n\" \"$PWD/fakewt\" > .git"
+            case "directory": "rm .git && cp -r fakecommon .git"
+            default: "rm .git && ln -s fakecommon .git"
+            }
+        let script = """
+            common=$(cd "$(git rev-parse --git-common-dir)" && pwd)
+            own=$(cd "$(git rev-parse --git-dir)" && pwd)
+            cp -r "$common" fakecommon && cp -r "$own" fakewt || exit 1
+            echo "$PWD/fakecommon" > fakewt/commondir
+            mkdir -p fakecommon/hooks
+            printf '#!/bin/sh\ntouch \(marker)\n' > fakecommon/hooks/post-commit
+            chmod +x fakecommon/hooks/post-commit
+            git -C fakecommon config core.bare false
+            \(replace)
+            """
+        let fixture = try PipelineTests.Fixture(
+            config: Self.config(gate: "sh evil.sh"), files: ["evil.sh": script])
+        let (entry, log) = try await land(fixture)
+        #expect(entry.state == .committed, "\(log)")
+        #expect(!FileManager.default.fileExists(atPath: marker), "a hook planted by the gate ran")
+        #expect(try fixture.repository.read("README.md") == "more\n")
+    }
+
     @Test("unsealed, ../.. from the workspace is no ledger")
     func unsealedRelativePath() async throws {
         let gate = "'if ls ../../sluice.db ../../.sluice ../../../.sluice; then exit 1; fi; echo ok'"

@@ -27,6 +27,8 @@ struct GateRunner: Sendable {
         // (sealed, the group is bubblewrap's: killing it ends the gate's PID namespace).
         let pidFile = (logDirectory as NSString).appendingPathComponent("\(GateRunner.fileName(gate.name)).pgid")
         try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        let gitLink = (workspace as NSString).appendingPathComponent(".git")
+        let link = FileManager.default.contents(atPath: gitLink)
         let outcome = await runner.run(
             shell: gate.command, in: workspace, timeout: .seconds(gate.timeoutSeconds),
             grace: .seconds(config.graceSeconds), log: log, logLimit: config.logLimitBytes,
@@ -37,6 +39,7 @@ struct GateRunner: Sendable {
             }
         }
         try? FileManager.default.removeItem(atPath: pidFile)
+        if let link { try GateRunner.restore(link, at: gitLink) }
         record = try finish(record.gateID, gate: gate, outcome: outcome, resultsPath: resultsPath, workspace: workspace)
         try recordCost(record, entry: entry, outcome: outcome, config: config)
         return (record, outcome.seconds)
@@ -91,6 +94,18 @@ struct GateRunner: Sendable {
                 "ledger_id": .string(entry.ledgerID.description), "gate_id": .string(gate.gateID.description),
                 "duration_seconds": .number(seconds.decimal),
             ])
+    }
+
+    /// Puts the workspace's `.git` file back as it was before the gate. The workspace is the one
+    /// place a sealed gate may write, and every git command Sluice runs there afterwards (commit,
+    /// checkout, clean) follows that file: pointed at a git directory of the gate's making, its
+    /// hooks or `core.fsmonitor` would run outside the sandbox.
+    static func restore(_ link: Data, at path: String) throws {
+        let files = FileManager.default
+        let attributes = try? files.attributesOfItem(atPath: path)
+        if attributes?[.type] as? FileAttributeType == .typeRegular, files.contents(atPath: path) == link { return }
+        if attributes != nil { try files.removeItem(atPath: path) }
+        try link.write(to: URL(fileURLWithPath: path))
     }
 
     static func fileName(_ name: String) -> String {
