@@ -222,15 +222,22 @@ struct PipelineCommandTests {
     @Test(
         "sealed, sluice run hides the caller's secrets and the ledger from the gate",
         .enabled(if: TestBubblewrap.isInstalled, Comment(rawValue: TestBubblewrap.skipReason)))
-    func sealedRun() throws {
+    func sealedRun() async throws {
         let gate =
-            "test -z \"$MY_API_SECRET\" && ! ls ../../sluice.db && ! ls \"$(git rev-parse --git-common-dir)/../.sluice/sluice.db\""
+            "setsid sleep 4242.32 & test -z \"$MY_API_SECRET\" && ! ls ../../sluice.db && ! ls \"$(git rev-parse --git-common-dir)/../.sluice/sluice.db\""
         let repository = try Self.repository(gate: gate, sandbox: "auto")
         try submitOne(repository)
         let run = try CommandLineProcess.run(
             ["run"], environment: ["MY_API_SECRET": "hunter2"], directory: repository.path)
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
-        #expect(run.stdout.contains("1 landed"))
+        #expect(run.stdout.contains("1 landed") && run.stderr.isEmpty, "\(run.stderr)")
+        var survivors = 1
+        for _ in 0..<50 {
+            survivors = Self.processes(matching: "sleep 4242.32")
+            if survivors == 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(survivors == 0, "setsid sleep 4242.32 outlived the sealed gate")
     }
 
     @Test("sluice demo shows the four agents' outcomes")
