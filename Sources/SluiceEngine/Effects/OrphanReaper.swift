@@ -98,6 +98,28 @@ public enum OrphanReaper {
     }
 }
 
+extension OrphanReaper {
+    /// Reaps orphans adopted by this process that have already exited, killing none: after a sealed
+    /// gate, whose namespace's init is handed here when bubblewrap dies first, and which would
+    /// otherwise stay a zombie for as long as a watching run lives.
+    static func reapExited() {
+        guard isAdoptingOrphans else { return }
+        let me = getpid()
+        let session = getsid(0)
+        registry.withLock { registry in
+            // A gate being started may exit before it is registered: its zombie is Subprocess's to reap.
+            guard registry.starting == 0 else { return }
+            for process in ProcStatus.all()
+            where process.isZombie && process.parent == me && process.session != session
+                && !registry.leaders.contains(process.pid)
+            {
+                var status: Int32 = 0
+                _ = waitpid(process.pid, &status, WNOHANG)
+            }
+        }
+    }
+}
+
 /// The fields of `/proc/<pid>/stat` the sweep reads.
 struct ProcStatus {
     let pid: Int32

@@ -128,7 +128,11 @@ public struct ProcessRunner: Sendable {
         // unsealed, what left the group; sealed, the PID namespace took everything with it.
         group.killAll()
         if let leader = group.leader { OrphanReaper.didEnd(leader) }
-        if !sandbox.isSealed { await OrphanReaper.killOrphans(session: group.leader) }
+        if sandbox.isSealed {
+            OrphanReaper.reapExited()
+        } else {
+            await OrphanReaper.killOrphans(session: group.leader)
+        }
         let truncated = ProcessRunner.truncate(logPath, to: logLimit)
         switch status {
         case .success(.exited(let code)):
