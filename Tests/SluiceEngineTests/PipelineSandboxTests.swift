@@ -1,9 +1,10 @@
 import Foundation
 import SluiceCore
-import SluiceEngine
 import SluiceTesting
 import Synchronization
 import Testing
+
+@testable import SluiceEngine
 
 /// The pipeline's gates, sealed and not, on real repositories.
 @Suite("Landing pipeline: sealed gates")
@@ -122,6 +123,26 @@ struct PipelineSandboxTests {
         #expect(try fixture.repository.read("README.md") == "more\n")
     }
 
+    @Test("a repository that is a linked worktree shows its git directories to the sealed gate, read-only")
+    func linkedRepository() throws {
+        let fixture = try PipelineTests.Fixture()
+        let linked = fixture.scratch.file("linked")
+        try fixture.repository.git("worktree", "add", "--detach", "--quiet", linked, "main")
+        let pipeline = Pipeline(engine: fixture.engine, repository: linked, scratchDirectory: fixture.scratch.path)
+        #expect(
+            pipeline.linkedGitDirectories() == [
+                fixture.repository.path + "/.git/worktrees/linked", fixture.repository.path + "/.git",
+            ])
+        #expect(fixture.pipeline.linkedGitDirectories().isEmpty)
+        let sandbox = pipeline.sandbox(
+            for: GateConfig(name: "g", type: .custom, command: "x"), workspace: "/w", bubblewrap: "/usr/bin/bwrap")
+        #expect(
+            sandbox.readOnly == [
+                linked, fixture.repository.path + "/.git/worktrees/linked", fixture.repository.path + "/.git",
+            ])
+        #expect(sandbox.hidden.contains(linked + "/.sluice") && sandbox.writable.first == "/w")
+    }
+
     @Test("unsealed, ../.. from the workspace is no ledger")
     func unsealedRelativePath() async throws {
         let gate = "'if ls ../../sluice.db ../../.sluice ../../../.sluice; then exit 1; fi; echo ok'"
@@ -171,16 +192,19 @@ struct PipelineSandboxTests {
         #expect(count == "2\n")
     }
 
-    @Test("a workspace names its repository through its .git file (patch rollback finds it there)")
-    func workspaceRepository() throws {
+    @Test("a workspace's repository is recorded beside it (patch rollback finds it there), and ../.. is no ledger")
+    func workspaceRepository() async throws {
         let fixture = try PipelineTests.Fixture()
-        let workspace = fixture.scratch.file("workspaces/key/run")
-        try fixture.repository.git("worktree", "add", "--detach", "--quiet", workspace, "main")
+        let workspace = try await fixture.pipeline.checkoutWorkspace(at: try fixture.head())
+        #expect(workspace.hasPrefix(fixture.scratch.path + "/workspaces/"))
         #expect(Pipeline.repository(ofWorkspace: workspace) == fixture.repository.path)
         #expect(Pipeline.repository(ofWorkspace: fixture.repository.path) == nil)
-        #expect(Pipeline.repository(ofWorkspace: fixture.scratch.path) == nil)
-        // ../.. from it is the scratch directory's folder of workspaces, not .sluice.
         #expect(!FileManager.default.fileExists(atPath: workspace + "/../../sluice.db"))
+        #expect(!FileManager.default.fileExists(atPath: workspace + "/../../.sluice"))
+        try await fixture.pipeline.removeWorkspace()
+        #expect(!FileManager.default.fileExists(atPath: workspace))
+        #expect(Pipeline.repository(ofWorkspace: workspace) == nil)
+        #expect(try fixture.repository.git("worktree", "list").split(separator: "\n").count == 1)
     }
 
     @Test("sandbox: bubblewrap without a working bubblewrap stops the run before anything moves")

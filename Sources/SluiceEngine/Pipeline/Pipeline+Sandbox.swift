@@ -42,8 +42,25 @@ extension Pipeline {
             hidden += ["", "-wal", "-shm", "-journal"].map { database + $0 }
         }
         return ProcessSandbox(
-            bubblewrap: bubblewrap, writable: [workspace, gateCachePath], hidden: hidden, readOnly: [repository],
-            network: gate.network)
+            bubblewrap: bubblewrap, writable: [workspace, gateCachePath], hidden: hidden,
+            readOnly: [repository] + linkedGitDirectories(), network: gate.network)
+    }
+
+    /// When the repository is itself a linked worktree (its `.git` is a file), its git directory and
+    /// the common one it shares live elsewhere; a gate's git reads them too.
+    func linkedGitDirectories() -> [String] {
+        let link = (repository as NSString).appendingPathComponent(".git")
+        guard let text = try? String(contentsOfFile: link, encoding: .utf8), text.hasPrefix("gitdir: ") else {
+            return []
+        }
+        func resolve(_ path: String, from base: String) -> String {
+            let path = path.trimmingCharacters(in: .whitespacesAndNewlines)
+            let absolute = path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)
+            return (absolute as NSString).standardizingPath
+        }
+        let own = resolve(String(text.dropFirst("gitdir: ".count)), from: repository)
+        guard let common = try? String(contentsOfFile: own + "/commondir", encoding: .utf8) else { return [own] }
+        return [own, resolve(common, from: own)]
     }
 
     /// A gate's whole environment: the allow-listed part of Sluice's, the names it passes (`pass_env`),

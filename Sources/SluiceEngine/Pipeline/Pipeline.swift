@@ -267,14 +267,17 @@ public struct Pipeline: Sendable {
             .appendingPathComponent(repositoryKey)
     }
 
-    /// The repository a pipeline's workspace belongs to, read from the workspace's `.git` file
-    /// (`gitdir: <repository>/.git/worktrees/<name>`); nil for anything else.
+    /// The repository a pipeline's workspace belongs to, as recorded beside it (`repository` in its
+    /// folder) when it was created; nil for anything else.
     public static func repository(ofWorkspace workspace: String) -> String? {
-        let file = (workspace as NSString).appendingPathComponent(".git")
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8), text.hasPrefix("gitdir: "),
-            let marker = text.range(of: "/.git/worktrees/", options: .backwards)
+        let record = ((workspace as NSString).deletingLastPathComponent as NSString)
+            .appendingPathComponent("repository")
+        guard let text = try? String(contentsOfFile: record, encoding: .utf8) else { return nil }
+        let repository = String(text.dropLast(text.hasSuffix("\n") ? 1 : 0))
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: repository, isDirectory: &isDirectory), isDirectory.boolValue
         else { return nil }
-        return String(text[text.index(text.startIndex, offsetBy: "gitdir: ".count)..<marker.lowerBound])
+        return repository
     }
 
     /// A clean worktree at `commit`: created if missing, else forced to it with every untracked and
@@ -288,6 +291,9 @@ public struct Pipeline: Sendable {
         }
         try await removeWorkspace()
         try FileManager.default.createDirectory(atPath: workspacesDirectory, withIntermediateDirectories: true)
+        // The folder is named by a hash: `patch rollback` reads the repository back from here.
+        try Data((repository + "\n").utf8).write(
+            to: URL(fileURLWithPath: (workspacesDirectory as NSString).appendingPathComponent("repository")))
         try await git.checked(["worktree", "add", "--detach", "--quiet", workspace, commit])
         return workspace
     }
@@ -296,7 +302,8 @@ public struct Pipeline: Sendable {
     /// that kept them there) and forgets them in git.
     func removeWorkspace() async throws {
         for directory in [workspacesDirectory, path("workspaces")] {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            where name != "repository" {
                 let workspace = (directory as NSString).appendingPathComponent(name)
                 _ = try await git.run(["worktree", "remove", "--force", workspace])
                 try? FileManager.default.removeItem(atPath: workspace)
