@@ -143,6 +143,37 @@ struct PipelineSandboxTests {
         #expect(sandbox.hidden.contains(linked + "/.sluice") && sandbox.writable.first == "/w")
     }
 
+    @Test("results and coverage linked to a file outside the workspace are not read", arguments: ["auto", "none"])
+    func linkedResults(sandbox: String) async throws {
+        let outside = TemporaryDirectory()
+        try "<testsuite><testcase classname=\"t\" name=\"secret_line\"/></testsuite>\n".write(
+            toFile: outside.file("junit.xml"), atomically: true, encoding: .utf8)
+        try "TN:\nSF:x\nLF:10\nLH:10\nend_of_record\n".write(
+            toFile: outside.file("lcov.info"), atomically: true, encoding: .utf8)
+        let config = """
+            target_branch: main
+            sandbox: \(sandbox)
+            gates:
+              - name: coverage
+                type: unit_tests
+                command: 'mkdir -p out && printf "1..1\\nok 1 - a\\n" > out/r.tap && ln -sf \(outside.file("lcov.info")) out/lcov.info'
+                results: out/r.tap
+                coverage: out/lcov.info
+              - name: linked
+                type: unit_tests
+                command: 'mkdir -p out && ln -s \(outside.file("junit.xml")) out/junit.xml'
+                results: out/junit.xml
+            """
+        let fixture = try PipelineTests.Fixture(config: config)
+        let (entry, _) = try await land(fixture)
+        #expect(entry.state == .quarantined)
+        let gate = try #require(try fixture.engine.gates.list().first { $0.name == "linked" })
+        #expect(gate.state == .error && gate.decision?.reason.contains("wrote no results") == true)
+        #expect(gate.results?.testCases.isEmpty ?? true)
+        let coverage = try #require(try fixture.engine.gates.list().first { $0.name == "coverage" })
+        #expect(coverage.state == .passed && coverage.results?.coveragePercent == nil)
+    }
+
     @Test("unsealed, ../.. from the workspace is no ledger")
     func unsealedRelativePath() async throws {
         let gate = "'if ls ../../sluice.db ../../.sluice ../../../.sluice; then exit 1; fi; echo ok'"

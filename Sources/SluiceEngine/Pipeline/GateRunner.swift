@@ -59,7 +59,7 @@ struct GateRunner: Sendable {
             return try engine.gates.fail(id, error: "the command was killed by signal \(signal)", exitCode: nil)
         }
         guard let resultsPath else { return try engine.gates.complete(id, exitCode: outcome.exitCode, results: nil) }
-        guard let data = FileManager.default.contents(atPath: resultsPath), !data.isEmpty else {
+        guard let data = GateRunner.contents(of: resultsPath, in: workspace), !data.isEmpty else {
             return try engine.gates.fail(
                 id, error: "the command exited \(outcome.exitCode ?? -1) and wrote no results at \(gate.results ?? "")",
                 exitCode: outcome.exitCode)
@@ -74,7 +74,7 @@ struct GateRunner: Sendable {
             return try engine.gates.fail(id, error: "unreadable results: \(error.message)", exitCode: outcome.exitCode)
         }
         if let coverage = gate.coverage,
-            let bytes = FileManager.default.contents(atPath: (workspace as NSString).appendingPathComponent(coverage))
+            let bytes = GateRunner.contents(of: (workspace as NSString).appendingPathComponent(coverage), in: workspace)
         {
             results.coveragePercent = try? CoverageReport.percent(Array(bytes))
         }
@@ -94,6 +94,16 @@ struct GateRunner: Sendable {
                 "ledger_id": .string(entry.ledgerID.description), "gate_id": .string(gate.gateID.description),
                 "duration_seconds": .number(seconds.decimal),
             ])
+    }
+
+    /// The bytes of a file the gate wrote, only if it is still inside the workspace once every
+    /// symbolic link is resolved: a sealed gate may link its results to any path, and Sluice reads
+    /// them unsealed (what it parses ends up in the ledger, test names and errors).
+    static func contents(of path: String, in workspace: String) -> Data? {
+        let root = URL(fileURLWithPath: workspace).resolvingSymlinksInPath().path
+        let file = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        guard file.hasPrefix(root + "/") else { return nil }
+        return FileManager.default.contents(atPath: file)
     }
 
     /// Puts the workspace's `.git` file back as it was before the gate. The workspace is the one
