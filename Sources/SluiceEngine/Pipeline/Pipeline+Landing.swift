@@ -5,6 +5,12 @@ import SluiceStore
 extension Pipeline {
     /// Processes the queue in order until it is empty (or, with `watch`, until cancelled).
     /// Recovers from an interrupted run first. Only one run may work on a repository at a time.
+    ///
+    /// Gates run sealed as `sluice.yml`'s `sandbox:` says (one `warning` event when `auto` finds no
+    /// bubblewrap). Unsealed, what a gate detached from its session is killed only if the host made
+    /// this process a child subreaper first (``OrphanReaper/adoptOrphans()``, as `sluice run` does).
+    ///
+    /// - Throws: `blocked` when `sandbox: bubblewrap` is set and bubblewrap cannot seal here.
     public func run(watch: Bool = false, emit: @Sendable (PipelineEvent) -> Void) async throws -> PipelineSummary {
         let lock = try RunLock(path: path("run.lock"))
         defer { lock.release() }

@@ -269,7 +269,7 @@ public struct Pipeline: Sendable {
 
     /// The repository a pipeline's workspace belongs to, as recorded beside it (`repository` in its
     /// folder) when it was created; nil for anything else.
-    public static func repository(ofWorkspace workspace: String) -> String? {
+    package static func repository(ofWorkspace workspace: String) -> String? {
         let record = ((workspace as NSString).deletingLastPathComponent as NSString)
             .appendingPathComponent("repository")
         guard let text = try? String(contentsOfFile: record, encoding: .utf8) else { return nil }
