@@ -87,6 +87,18 @@ struct SandboxTests {
         #expect(try await Self.noSleeperLeft("4242.13"))
     }
 
+    @Test("sealed, a gate past its time limit gets SIGTERM and its grace before the namespace is killed", sealed)
+    func sealedGrace() async throws {
+        guard let bwrap = await Self.bubblewrap() else { return }
+        let directory = TemporaryDirectory()
+        let run = await Self.run(
+            "trap 'echo got-term; exit 7' TERM; sleep 4242.14 & wait",
+            sandbox: { ProcessSandbox(bubblewrap: bwrap, writable: [$0]) }, in: directory, timeout: .seconds(1))
+        #expect(run.outcome.timedOut)
+        #expect(run.log.contains("got-term"), "\(run.log)")
+        #expect(try await Self.noSleeperLeft("4242.14"))
+    }
+
     @Test("sealed, the root and HOME are read-only and readable; the workspace and a private /tmp are writable", sealed)
     func sealedFileSystem() async throws {
         guard let bwrap = await Self.bubblewrap() else { return }

@@ -74,7 +74,10 @@ public struct ProcessRunner: Sendable {
         }
         var platformOptions = PlatformOptions()
         platformOptions.createSession = true
-        platformOptions.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: grace)]
+        // Sealed, SIGTERM to bubblewrap would end the namespace at once: the gate's own processes get
+        // it instead (below), and the teardown is bubblewrap's SIGKILL, which takes the namespace.
+        platformOptions.teardownSequence =
+            sandbox.isSealed ? [] : [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: grace)]
         var variables: [Environment.Key: String] = [:]
         for (key, value) in environment { variables[Environment.Key(stringLiteral: key)] = value }
         let options = platformOptions
@@ -117,6 +120,9 @@ public struct ProcessRunner: Sendable {
                 case .timedOut:
                     // Cancelling the run starts its teardown: SIGTERM to the group, SIGKILL after the grace.
                     group.markTimedOut()
+                    if sandbox.isSealed, let leader = group.leader {
+                        await ProcessRunner.terminateSealed(group: leader, grace: grace)
+                    }
                     tasks.cancelAll()
                 case .cancelled:
                     break
@@ -152,6 +158,24 @@ public struct ProcessRunner: Sendable {
             return ProcessOutcome(
                 exitCode: nil, signal: nil, timedOut: false, launchError: "\(error)", milliseconds: elapsed(),
                 logTruncated: truncated)
+        }
+    }
+
+    /// SIGTERM to the sealed gate's processes in its group (all but bubblewrap's own two), then up
+    /// to `grace` for them to end.
+    static func terminateSealed(group leader: Int32, grace: Duration) async {
+        func members() -> [Int32] {
+            ProcStatus.all().filter { process in
+                guard process.group == leader, !process.isZombie else { return false }
+                let name = (try? String(contentsOfFile: "/proc/\(process.pid)/comm", encoding: .utf8)) ?? ""
+                return name.trimmingCharacters(in: .whitespacesAndNewlines) != "bwrap"
+            }.map(\.pid)
+        }
+        for pid in members() { _ = kill(pid, SIGTERM) }
+        let clock = ContinuousClock()
+        let deadline = clock.now + grace
+        while clock.now < deadline, !members().isEmpty {
+            try? await Task.sleep(for: .milliseconds(20))
         }
     }
 
