@@ -137,7 +137,7 @@ struct PipelineSandboxTests {
         let sandbox = pipeline.sandbox(
             for: GateConfig(name: "g", type: .custom, command: "x"), workspace: "/w", bubblewrap: "/usr/bin/bwrap")
         #expect(
-            sandbox.readOnly == [
+            sandbox.readOnly == (ProcessInfo.processInfo.environment["HOME"].map { [$0] } ?? []) + [
                 linked, fixture.repository.path + "/.git/worktrees/linked", fixture.repository.path + "/.git",
             ])
         #expect(sandbox.hidden.contains(linked + "/.sluice") && sandbox.writable.first == "/w")

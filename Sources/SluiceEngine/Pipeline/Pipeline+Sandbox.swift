@@ -41,9 +41,11 @@ extension Pipeline {
         if let database = (engine.context.storage as? SQLiteStorage)?.path, database.hasPrefix("/") {
             hidden += ["", "-wal", "-shm", "-journal"].map { database + $0 }
         }
+        // HOME stays readable even where it lives under /tmp, which the sandbox replaces.
+        let home = ProcessInfo.processInfo.environment["HOME"].map { [$0] } ?? []
         return ProcessSandbox(
             bubblewrap: bubblewrap, writable: [workspace, gateCachePath], hidden: hidden,
-            readOnly: [repository] + linkedGitDirectories(), network: gate.network)
+            readOnly: home + [repository] + linkedGitDirectories(), network: gate.network)
     }
 
     /// When the repository is itself a linked worktree (its `.git` is a file), its git directory and
