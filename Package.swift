@@ -22,6 +22,8 @@ let package = Package(
         .target(name: "SluiceCore"),
         // sqlite3_config is variadic: a C shim calls it for the storage.
         .target(name: "CSQLiteTuning", linkerSettings: [.linkedLibrary("sqlite3")]),
+        // prctl is variadic too: a C shim makes the run a child subreaper for unsealed gates.
+        .target(name: "CProcessControl"),
         // The storage protocol and its SQLite implementation.
         .target(
             name: "SluiceStore",
@@ -35,7 +37,7 @@ let package = Package(
         .target(
             name: "SluiceEngine",
             dependencies: [
-                "SluiceCore", "SluiceStore", .product(name: "Yams", package: "Yams"),
+                "SluiceCore", "SluiceStore", "CProcessControl", .product(name: "Yams", package: "Yams"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),

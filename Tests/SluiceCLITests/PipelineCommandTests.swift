@@ -98,12 +98,9 @@ struct PipelineCommandTests {
 
     @Test("sluice run killed with SIGKILL mid-gate, then run again, finishes the queue correctly")
     func killedMidGate() async throws {
-        let scratch = TemporaryDirectory()
-        let marker = scratch.file("slow-once")
-        let started = scratch.file("started")
-        try "".write(toFile: marker, atomically: true, encoding: .utf8)
         // The first time, the gate sleeps (and is killed with its runner); afterwards it passes at once.
-        let gate = "if [ -e \(marker) ]; then rm \(marker); echo $$ > \(started); sleep 61.25; fi; exit 0"
+        // A sealed gate writes only its workspace and its cache, which is kept between runs.
+        let gate = "if [ ! -e $XDG_CACHE_HOME/slept ]; then touch $XDG_CACHE_HOME/slept; sleep 61.25; fi; exit 0"
         let repository = try Self.repository(gate: gate)
         _ = try sluice(["init"], in: repository)
         let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
@@ -119,10 +116,10 @@ struct PipelineCommandTests {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        for _ in 0..<600 where !FileManager.default.fileExists(atPath: started) {
+        for _ in 0..<600 where Self.processes(matching: "sleep 61.25") == 0 {
             try await Task.sleep(for: .milliseconds(50))
         }
-        #expect(FileManager.default.fileExists(atPath: started), "the gate never started")
+        #expect(Self.processes(matching: "sleep 61.25") > 0, "the gate never started")
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         #expect(process.terminationReason == .uncaughtSignal)
@@ -137,9 +134,7 @@ struct PipelineCommandTests {
         #expect(log.components(separatedBy: "Sluice-Ledger-Id: \(id)").count == 2)
         // No workspace left, in git or on disk; the orphaned gate was killed.
         #expect(try repository.git("worktree", "list").split(separator: "\n").count == 1)
-        let workspaces =
-            (try? FileManager.default.contentsOfDirectory(atPath: repository.path + "/.sluice/workspaces")) ?? []
-        #expect(workspaces.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: repository.path + "/.sluice/workspaces"))
         var survivors = 0
         for _ in 0..<50 {
             survivors = Self.processes(matching: "sleep 61.25")
@@ -162,6 +157,87 @@ struct PipelineCommandTests {
             if command.contains(text), !stat.contains(") Z ") { count += 1 }
         }
         return count
+    }
+
+    func submitOne(_ repository: TemporaryGitRepository) throws {
+        _ = try sluice(["init"], in: repository)
+        let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
+        let submitted = try sluice(["patch", "submit", "-", "--project", "p"], in: repository, input: diff)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+    }
+
+    static func repository(gate: String, sandbox: String) throws -> TemporaryGitRepository {
+        try TemporaryGitRepository(files: [
+            "notes.txt": "one\ntwo\nthree\n",
+            "sluice.yml": """
+            target_branch: main
+            sandbox: \(sandbox)
+            gates:
+              - {name: check, type: custom, command: '\(gate)', criteria: {timeout_seconds: 60}}
+
+            """,
+        ])
+    }
+
+    @Test("unsealed (sandbox: none), sluice run kills what a gate left outside its group, and sees no secret")
+    func unsealedRun() async throws {
+        let repository = try Self.repository(
+            gate: "setsid sleep 4242.31 & test -z \"$MY_API_SECRET\"", sandbox: "none")
+        try submitOne(repository)
+        let run = try CommandLineProcess.run(
+            ["run"], environment: ["MY_API_SECRET": "hunter2"], directory: repository.path)
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        #expect(!run.stderr.contains("warning"), "sandbox: none is a choice, not a surprise")
+        var survivors = 1
+        for _ in 0..<50 {
+            survivors = Self.processes(matching: "sleep 4242.31")
+            if survivors == 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(survivors == 0, "setsid sleep 4242.31 outlived the gate and the run")
+    }
+
+    @Test("sandbox: auto without bubblewrap prints one warning line on standard error, and runs unsealed")
+    func autoWithoutBubblewrap() throws {
+        let repository = try Self.repository(gate: "true", sandbox: "auto")
+        try submitOne(repository)
+        let run = try CommandLineProcess.run(["run"], environment: ["SLUICE_BWRAP": ""], directory: repository.path)
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        let warnings = run.stderr.split(separator: "\n").filter { $0.hasPrefix("warning: ") }
+        #expect(warnings.count == 1 && warnings[0].contains("gates are not sealed"), "\(run.stderr)")
+        #expect(!run.stdout.contains("not sealed") && run.stdout.contains("1 landed"))
+    }
+
+    @Test("sandbox: bubblewrap without bubblewrap stops the run with exit 1 and says why; nothing runs unsealed")
+    func bubblewrapMissing() throws {
+        let repository = try Self.repository(gate: "true", sandbox: "bubblewrap")
+        try submitOne(repository)
+        let run = try CommandLineProcess.run(["run"], environment: ["SLUICE_BWRAP": ""], directory: repository.path)
+        #expect(run.status == 1)
+        #expect(
+            run.stderr.contains("sandbox: bubblewrap") && run.stderr.contains("SLUICE_BWRAP is empty"), "\(run.stderr)")
+        #expect(try sluice(["gate", "list", "--json"], in: repository).stdout.isEmpty)
+    }
+
+    @Test(
+        "sealed, sluice run hides the caller's secrets and the ledger from the gate",
+        .enabled(if: TestBubblewrap.isInstalled, Comment(rawValue: TestBubblewrap.skipReason)))
+    func sealedRun() async throws {
+        let gate =
+            "setsid sleep 4242.32 & test -z \"$MY_API_SECRET\" && ! ls ../../sluice.db && ! ls \"$(git rev-parse --git-common-dir)/../.sluice/sluice.db\""
+        let repository = try Self.repository(gate: gate, sandbox: "auto")
+        try submitOne(repository)
+        let run = try CommandLineProcess.run(
+            ["run"], environment: ["MY_API_SECRET": "hunter2"], directory: repository.path)
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        #expect(run.stdout.contains("1 landed") && run.stderr.isEmpty, "\(run.stderr)")
+        var survivors = 1
+        for _ in 0..<50 {
+            survivors = Self.processes(matching: "sleep 4242.32")
+            if survivors == 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(survivors == 0, "setsid sleep 4242.32 outlived the sealed gate")
     }
 
     @Test("sluice demo shows the four agents' outcomes")

@@ -49,6 +49,29 @@ struct ConfigLoaderTests {
         #expect(custom.policy.protected.map(\.pattern) == ["docs/**", "sluice.yml"])
     }
 
+    @Test("sandbox, network, env and pass_env parse; by default a gate is sealed, offline, with nothing added")
+    func sandboxKeys() throws {
+        let text = """
+            sandbox: bubblewrap
+            gates:
+              - {name: plain, command: x}
+              - name: online
+                command: y
+                network: true
+                env: {CI: "1", _MODE: fast, LEVEL2: 3}
+                pass_env: [MY_API_TOKEN, _X]
+            """
+        let config = try ConfigLoader.parse(text, defaultBranch: "main")
+        #expect(config.sandbox == .bubblewrap)
+        #expect(try ConfigLoader.parse("", defaultBranch: "main").sandbox == .auto)
+        #expect(try ConfigLoader.parse("sandbox: none", defaultBranch: "main").sandbox == .none)
+        let plain = config.gates[0]
+        #expect(!plain.network && plain.environment.isEmpty && plain.passEnvironment.isEmpty)
+        let online = config.gates[1]
+        #expect(online.network && online.environment == ["CI": "1", "_MODE": "fast", "LEVEL2": "3"])
+        #expect(online.passEnvironment == ["MY_API_TOKEN", "_X"])
+    }
+
     @Test("the starter file parses")
     func starter() throws {
         let config = try ConfigLoader.parse(ConfigLoader.starter(branch: "main"), defaultBranch: "x")
@@ -72,6 +95,13 @@ struct ConfigLoaderTests {
             ),
             ("gates:\n  - {name: a, command: x}\n  - {name: a, command: y}\n", "line 3: two gates are named a"),
             ("costs: {currency: dollars}\n", "line 1: 'dollars' is not a currency code"),
+            ("sandbox: firejail\n", "line 1: unknown sandbox 'firejail'; expected one of: auto, bubblewrap, none"),
+            ("gates:\n  - {name: a, command: x, network: maybe}\n", "line 2: network must be true or false"),
+            ("gates:\n  - {name: a, command: x, env: {1PASSWORD: x}}\n", "'1PASSWORD' is not a valid environment"),
+            ("gates:\n  - {name: a, command: x, env: {A-B: x}}\n", "'A-B' is not a valid environment"),
+            ("gates:\n  - {name: a, command: x, env: [A]}\n", "env must be a mapping"),
+            ("gates:\n  - {name: a, command: x, pass_env: TOKEN}\n", "pass_env must be a list"),
+            ("gates:\n  - {name: a, command: x, pass_env: [\"MY TOKEN\"]}\n", "'MY TOKEN' is not a valid environment"),
         ])
     func malformed(text: String, message: String) {
         #expect {

@@ -46,6 +46,8 @@ struct PipelineTests {
 
     struct Fixture {
         let repository: TemporaryGitRepository
+        /// Where the workspace and the gates' cache live: outside the repository, like the default.
+        let scratch = TemporaryDirectory(prefix: "sluice-scratch")
         let pipeline: Pipeline
         var engine: Engine { pipeline.engine }
 
@@ -59,7 +61,8 @@ struct PipelineTests {
             repository = try TemporaryGitRepository(files: all)
             let storage = try SQLiteStorage(path: repository.directory.file(".sluice/sluice.db").creatingParent())
             pipeline = Pipeline(
-                engine: Engine(EngineContext(storage: storage, actor: "test")), repository: repository.path)
+                engine: Engine(EngineContext(storage: storage, actor: "test")), repository: repository.path,
+                scratchDirectory: scratch.path)
             try pipeline.prepare()
         }
 
@@ -106,8 +109,9 @@ struct PipelineTests {
         // The checked-out main moved with it, and no workspace is left.
         #expect(try fixture.repository.read("calc.py").contains("def mul"))
         #expect(
-            (try? FileManager.default.contentsOfDirectory(atPath: fixture.pipeline.sluiceDirectory + "/workspaces"))?
+            (try? FileManager.default.contentsOfDirectory(atPath: fixture.pipeline.scratchDirectory + "/workspaces"))?
                 .isEmpty ?? true)
+        #expect(!FileManager.default.fileExists(atPath: fixture.pipeline.sluiceDirectory + "/workspaces"))
         let gates = try fixture.engine.gates.list()
         #expect(
             gates.count == 1 && gates[0].state == .passed

@@ -244,11 +244,12 @@ struct PatchCommand: ParsableCommand {
             let engine = try global.engine()
             let current = try engine.patches.get(ledgerID)
             let entry: PatchLedgerEntry
-            // A workspace the pipeline made lives in <repository>/.sluice/workspaces/.
-            if let workspace = current.apply.workspacePath, let marker = workspace.range(of: "/.sluice/workspaces/"),
-                FileManager.default.fileExists(atPath: workspace)
+            // A workspace the pipeline made is a worktree whose `.git` file names its repository (older
+            // versions kept it in <repository>/.sluice/workspaces/).
+            if let workspace = current.apply.workspacePath, FileManager.default.fileExists(atPath: workspace),
+                let repository = Pipeline.repository(ofWorkspace: workspace)
+                    ?? workspace.range(of: "/.sluice/workspaces/").map({ String(workspace[..<$0.lowerBound]) })
             {
-                let repository = String(workspace[..<marker.lowerBound])
                 entry = try await Pipeline(engine: engine, repository: repository).rollback(ledgerID, reason: reason)
             } else {
                 entry = try engine.patches.rollback(ledgerID, reason: reason)

@@ -22,8 +22,11 @@ struct RunCommand: AsyncParsableCommand {
         let json = global.json
         let clock = ContinuousClock()
         let start = clock.now
+        // Process-wide, and this process exists to run gates: what an unsealed gate leaves outside its
+        // process group is reparented here, where the runner finds and kills it.
+        OrphanReaper.adoptOrphans()
         let summary = try await pipeline.run(watch: watch) { event in
-            Console.current.line(json ? ((try? SluiceJSON.line(event)) ?? "{}") : event.line)
+            RunCommand.show(event, json: json)
         }
         let seconds = (clock.now - start).inSeconds
         if json {
@@ -42,5 +45,14 @@ struct RunCommand: AsyncParsableCommand {
             for item in summary.rejected { Console.current.line("  rejected \(item.ledgerID): \(item.reason)") }
         }
         if !summary.quarantined.isEmpty || !summary.rejected.isEmpty { throw reportFailure() }
+    }
+
+    /// One event: a line (or JSON line) on standard output; a warning, as one line on standard error.
+    static func show(_ event: PipelineEvent, json: Bool) {
+        if event.step == "warning" {
+            Console.current.errorLine(json ? ((try? SluiceJSON.line(event)) ?? "{}") : "warning: \(event.message)")
+        } else {
+            Console.current.line(json ? ((try? SluiceJSON.line(event)) ?? "{}") : event.line)
+        }
     }
 }

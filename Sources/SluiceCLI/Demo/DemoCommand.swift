@@ -57,8 +57,13 @@ struct DemoCommand: AsyncParsableCommand {
         }
         say("")
         say("sluice run:")
+        OrphanReaper.adoptOrphans()
         let summary = try await pipeline.run { event in
-            console.line(json ? ((try? SluiceJSON.line(event)) ?? "{}") : "  " + event.line)
+            if event.step == "warning" {
+                RunCommand.show(event, json: json)
+            } else {
+                console.line(json ? ((try? SluiceJSON.line(event)) ?? "{}") : "  " + event.line)
+            }
         }
         say("")
         say("Ledger:")

@@ -20,10 +20,17 @@ public struct GateConfig: Hashable, Sendable {
     /// Where the command writes Cobertura XML or lcov coverage, relative to the workspace.
     public var coverage: String?
     public var criteria: GateCriteria
+    /// Whether the gate may reach the network (sealed gates have none).
+    public var network: Bool
+    /// Variables set for the gate (`env:`), over the allow-listed ones.
+    public var environment: [String: String]
+    /// Names of Sluice's own variables passed through to the gate (`pass_env:`).
+    public var passEnvironment: [String]
 
     public init(
         name: String, type: GateType, command: String, results: String? = nil, resultsFormat: ReportFormat? = nil,
-        coverage: String? = nil, criteria: GateCriteria = GateCriteria()
+        coverage: String? = nil, criteria: GateCriteria = GateCriteria(), network: Bool = false,
+        environment: [String: String] = [:], passEnvironment: [String] = []
     ) {
         self.name = name
         self.type = type
@@ -32,10 +39,23 @@ public struct GateConfig: Hashable, Sendable {
         self.resultsFormat = resultsFormat ?? results.map(ReportFormat.guess(from:)) ?? .junit
         self.coverage = coverage
         self.criteria = criteria
+        self.network = network
+        self.environment = environment
+        self.passEnvironment = passEnvironment
     }
 
     /// The time limit: the criteria's, else ten minutes.
     public var timeoutSeconds: Int { criteria.timeoutSeconds ?? 600 }
+}
+
+/// How gates are sealed (`sandbox:` in `sluice.yml`).
+public enum SandboxMode: String, CaseIterable, Sendable {
+    /// bubblewrap when it is installed and works; otherwise unsealed, with a warning on every run.
+    case auto
+    /// bubblewrap, or the run stops: never unsealed.
+    case bubblewrap
+    /// Unsealed: the gate sees what Sluice sees (its environment is still allow-listed).
+    case none
 }
 
 /// `sluice.yml`: the target branch, the gates, the patch policy and cost rates.
@@ -53,11 +73,13 @@ public struct SluiceConfig: Hashable, Sendable {
     public var graceSeconds: Int
     /// Whether patches may land when no gate is configured (`allow_ungated`); otherwise a run stops.
     public var allowUngated: Bool
+    /// How gates are sealed.
+    public var sandbox: SandboxMode
 
     public init(
         targetBranch: String, gates: [GateConfig] = [], policy: PatchPolicy = PatchPolicy(),
         computeRate: ExactDecimal = .zero, currency: Currency = .usd, logLimitBytes: Int = 1 << 20,
-        graceSeconds: Int = 5, allowUngated: Bool = false
+        graceSeconds: Int = 5, allowUngated: Bool = false, sandbox: SandboxMode = .auto
     ) {
         self.targetBranch = targetBranch
         self.gates = gates
@@ -67,5 +89,6 @@ public struct SluiceConfig: Hashable, Sendable {
         self.logLimitBytes = logLimitBytes
         self.graceSeconds = graceSeconds
         self.allowUngated = allowUngated
+        self.sandbox = sandbox
     }
 }

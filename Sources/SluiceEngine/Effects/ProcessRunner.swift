@@ -31,16 +31,33 @@ public struct ProcessOutcome: Hashable, Sendable {
 }
 
 /// Runs shell commands for gates: in their own session and process group, with a time limit
-/// (SIGTERM to the group, then SIGKILL after a grace period), output captured to a bounded log.
-/// When the command ends, whatever is left of its process group is killed: no process of a gate
-/// outlives it.
+/// (SIGTERM to the group, then SIGKILL after a grace period), output captured to a bounded log,
+/// sealed by a ``ProcessSandbox`` when one is given, with only the environment it is given.
+/// When the command ends, whatever is left of its process group is killed; a sealed command's PID
+/// namespace dies with it, and what an unsealed one left outside its group is found as an orphan
+/// (``OrphanReaper``): no process of a gate outlives it.
 public struct ProcessRunner: Sendable {
     public init() {}
 
+    /// The variables a gate keeps from Sluice's environment: `PATH`, `HOME`, `LANG`, `LC_*`, `TERM`, `TZ`.
+    public static func allowListed(_ environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> [String: String]
+    {
+        environment.filter { key, _ in
+            ["PATH", "HOME", "LANG", "TERM", "TZ"].contains(key) || key.hasPrefix("LC_")
+        }
+    }
+
     /// Runs `/bin/sh -c command` in `directory`.
+    ///
+    /// - Parameters:
+    ///   - environment: the command's whole environment (nothing else is inherited).
+    ///   - sandbox: how the command is sealed.
+    ///   - started: called with the process group's id (the leader's pid) once it runs.
     public func run(
         shell command: String, in directory: String, timeout: Duration, grace: Duration, log logPath: String,
-        logLimit: Int, environment: [String: String] = [:], started: @escaping @Sendable (Int32) -> Void = { _ in }
+        logLimit: Int, environment: [String: String] = ProcessRunner.allowListed(),
+        sandbox: ProcessSandbox = .unsealed, started: @escaping @Sendable (Int32) -> Void = { _ in }
     ) async -> ProcessOutcome {
         let clock = ContinuousClock()
         let start = clock.now
@@ -57,25 +74,33 @@ public struct ProcessRunner: Sendable {
         }
         var platformOptions = PlatformOptions()
         platformOptions.createSession = true
-        platformOptions.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: grace)]
-        var overrides: [Environment.Key: String?] = [:]
-        for (key, value) in environment { overrides[Environment.Key(stringLiteral: key)] = value }
+        // Sealed, SIGTERM to bubblewrap would end the namespace at once: the gate's own processes get
+        // it instead (below), and the teardown is bubblewrap's SIGKILL, which takes the namespace.
+        platformOptions.teardownSequence =
+            sandbox.isSealed ? [] : [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: grace)]
+        var variables: [Environment.Key: String] = [:]
+        for (key, value) in environment { variables[Environment.Key(stringLiteral: key)] = value }
         let options = platformOptions
-        let variables = overrides
+        let (program, arguments) = sandbox.launch(shell: command, in: directory)
         let group = ProcessGroupBox()
         let status: Result<TerminationStatus, any Error> = await withTaskGroup(of: RaceResult.self) { tasks in
-            tasks.addTask {
+            tasks.addTask { [variables] in
+                OrphanReaper.willStart()
+                var registered = false
                 do {
                     let result = try await Subprocess.run(
-                        .path("/bin/sh"), arguments: ["-c", command], environment: .inherit.updating(variables),
+                        .path(FilePath(program)), arguments: Arguments(arguments), environment: .custom(variables),
                         workingDirectory: FilePath(directory), platformOptions: options, input: .none,
                         output: .fileDescriptor(logFile, closeAfterSpawningProcess: true), error: .combinedWithOutput
                     ) { execution in
+                        OrphanReaper.didStart(execution.processIdentifier.value)
+                        registered = true
                         group.set(execution.processIdentifier.value)
                         started(execution.processIdentifier.value)
                     }
                     return .finished(.success(result.terminationStatus))
                 } catch {
+                    if !registered { OrphanReaper.didStart(nil) }
                     return .finished(.failure(error))
                 }
             }
@@ -95,6 +120,9 @@ public struct ProcessRunner: Sendable {
                 case .timedOut:
                     // Cancelling the run starts its teardown: SIGTERM to the group, SIGKILL after the grace.
                     group.markTimedOut()
+                    if sandbox.isSealed, let leader = group.leader {
+                        await ProcessRunner.terminateSealed(group: leader, grace: grace)
+                    }
                     tasks.cancelAll()
                 case .cancelled:
                     break
@@ -102,8 +130,15 @@ public struct ProcessRunner: Sendable {
             }
             return .failure(CancellationError())
         }
-        // Kill whatever the command left behind in its group (background jobs, grandchildren).
+        // Kill whatever the command left behind in its group (background jobs, grandchildren), then,
+        // unsealed, what left the group; sealed, the PID namespace took everything with it.
         group.killAll()
+        if let leader = group.leader { OrphanReaper.didEnd(leader) }
+        if sandbox.isSealed {
+            OrphanReaper.reapExited()
+        } else {
+            await OrphanReaper.killOrphans(session: group.leader)
+        }
         let truncated = ProcessRunner.truncate(logPath, to: logLimit)
         switch status {
         case .success(.exited(let code)):
@@ -123,6 +158,24 @@ public struct ProcessRunner: Sendable {
             return ProcessOutcome(
                 exitCode: nil, signal: nil, timedOut: false, launchError: "\(error)", milliseconds: elapsed(),
                 logTruncated: truncated)
+        }
+    }
+
+    /// SIGTERM to the sealed gate's processes in its group (all but bubblewrap's own two), then up
+    /// to `grace` for them to end.
+    static func terminateSealed(group leader: Int32, grace: Duration) async {
+        func members() -> [Int32] {
+            ProcStatus.all().filter { process in
+                guard process.group == leader, !process.isZombie else { return false }
+                let name = (try? String(contentsOfFile: "/proc/\(process.pid)/comm", encoding: .utf8)) ?? ""
+                return name.trimmingCharacters(in: .whitespacesAndNewlines) != "bwrap"
+            }.map(\.pid)
+        }
+        for pid in members() { _ = kill(pid, SIGTERM) }
+        let clock = ContinuousClock()
+        let deadline = clock.now + grace
+        while clock.now < deadline, !members().isEmpty {
+            try? await Task.sleep(for: .milliseconds(20))
         }
     }
 
@@ -157,6 +210,7 @@ final class ProcessGroupBox: @unchecked Sendable {
     private var didTimeOut = false
 
     func set(_ pid: pid_t) { lock.withLock { self.pid = pid } }
+    var leader: pid_t? { lock.withLock { pid } }
     func markTimedOut() { lock.withLock { didTimeOut = true } }
     var timedOut: Bool { lock.withLock { didTimeOut } }
 

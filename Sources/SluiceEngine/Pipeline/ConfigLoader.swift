@@ -21,7 +21,7 @@ public enum ConfigLoader {
         guard let root else { return config }
         let top = try mapping(root, "the file")
         try refuseUnknown(
-            top, ["target_branch", "gates", "policy", "costs", "logs", "allow_ungated"], in: "the file")
+            top, ["target_branch", "gates", "policy", "costs", "logs", "allow_ungated", "sandbox"], in: "the file")
         if let branch = top["target_branch"] { config.targetBranch = try string(branch, "target_branch") }
         if let gates = top["gates"] {
             guard case .sequence(let items) = gates else { throw problem(gates, "gates must be a list") }
@@ -46,6 +46,13 @@ public enum ConfigLoader {
         if let flag = top["allow_ungated"] {
             guard let value = flag.bool else { throw problem(flag, "allow_ungated must be true or false") }
             config.allowUngated = value
+        }
+        if let sandbox = top["sandbox"] {
+            let text = try string(sandbox, "sandbox")
+            guard let mode = SandboxMode(rawValue: text) else {
+                throw problem(sandbox, "unknown sandbox '\(text)'; expected one of: auto, bubblewrap, none")
+            }
+            config.sandbox = mode
         }
         if let costs = top["costs"] {
             let map = try mapping(costs, "costs")
@@ -77,7 +84,10 @@ public enum ConfigLoader {
 
     static func gate(_ node: Node) throws -> GateConfig {
         let map = try mapping(node, "a gate")
-        try refuseUnknown(map, ["name", "type", "command", "results", "format", "coverage", "criteria"], in: "a gate")
+        try refuseUnknown(
+            map,
+            ["name", "type", "command", "results", "format", "coverage", "criteria", "network", "env", "pass_env"],
+            in: "a gate")
         guard let nameNode = map["name"] else { throw problem(node, "a gate needs a name") }
         let name = try string(nameNode, "name")
         guard let commandNode = map["command"] else { throw problem(node, "gate \(name) needs a command") }
@@ -120,10 +130,29 @@ public enum ConfigLoader {
             }
             if let value = c["required_tests"] { criteria.requiredTests = try strings(value, "required_tests") }
         }
+        var network = false
+        if let value = map["network"] {
+            guard let flag = value.bool else { throw problem(value, "network must be true or false") }
+            network = flag
+        }
+        var environment: [String: String] = [:]
+        if let envNode = map["env"] {
+            for (key, value) in try mapping(envNode, "env") {
+                let name = try variableName(key, "each name in env")
+                guard case .scalar(let scalar) = value else { throw problem(value, "env \(name) must be a text value") }
+                environment[name] = scalar.string
+            }
+        }
+        var passed: [String] = []
+        if let passNode = map["pass_env"] {
+            guard case .sequence(let items) = passNode else { throw problem(passNode, "pass_env must be a list") }
+            passed = try items.map { try variableName($0, "each item of pass_env") }
+        }
         return GateConfig(
             name: name, type: type, command: try string(commandNode, "command"),
             results: try map["results"].map { try string($0, "results") }, resultsFormat: format,
-            coverage: try map["coverage"].map { try string($0, "coverage") }, criteria: criteria)
+            coverage: try map["coverage"].map { try string($0, "coverage") }, criteria: criteria, network: network,
+            environment: environment, passEnvironment: passed)
     }
 
     static func policy(_ node: Node) throws -> PatchPolicy {
@@ -209,6 +238,16 @@ public enum ConfigLoader {
         return try items.map { try string($0, "each item of \(what)") }
     }
 
+    /// An environment variable's name: a letter or `_`, then letters, digits or `_` (ASCII).
+    static func variableName(_ node: Node, _ what: String) throws -> String {
+        let name = try string(node, what)
+        func isLetter(_ c: Unicode.Scalar) -> Bool { ("a"..."z").contains(c) || ("A"..."Z").contains(c) || c == "_" }
+        guard let first = name.unicodeScalars.first, isLetter(first),
+            name.unicodeScalars.allSatisfy({ isLetter($0) || ("0"..."9").contains($0) })
+        else { throw problem(node, "'\(name)' is not a valid environment variable name") }
+        return name
+    }
+
     static func integer(_ node: Node, _ what: String, _ range: ClosedRange<Int>) throws -> Int {
         guard let value = node.int, range.contains(value) else {
             throw problem(node, "\(what) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
@@ -274,6 +313,10 @@ public enum ConfigLoader {
         costs:
           compute_rate: 0          # cost of one second of gate time
           currency: USD
+
+        # Gates run sealed with bubblewrap when it is installed (auto), or always (bubblewrap: the
+        # run stops without it), or unsealed (none). Per gate: network: true, env: {K: v}, pass_env: [NAME].
+        sandbox: auto
 
         """
     }

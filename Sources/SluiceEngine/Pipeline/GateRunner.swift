@@ -6,11 +6,12 @@ struct GateRunner: Sendable {
     let engine: Engine
     let runner: ProcessRunner
 
-    /// Runs `gate` for `entry` in `workspace`, logging to `logDirectory/<gate>.log`. Tests named in
-    /// `mustRun` (those that passed on the target branch) fail the gate when absent from its results.
+    /// Runs `gate` for `entry` in `workspace`, logging to `logDirectory/<gate>.log`, sealed by
+    /// `sandbox`, with `cache` as its writable `XDG_CACHE_HOME`. Tests named in `mustRun` (those that
+    /// passed on the target branch) fail the gate when absent from its results.
     func run(
         _ gate: GateConfig, for entry: PatchLedgerEntry, in workspace: String, logDirectory: String,
-        config: SluiceConfig, mustRun: [String] = []
+        config: SluiceConfig, sandbox: ProcessSandbox = .unsealed, cache: String, mustRun: [String] = []
     ) async throws -> (TestGateRecord, seconds: Double) {
         var record = try engine.gates.create(
             name: gate.name, type: gate.type, project: entry.projectID, request: entry.executionRequestID,
@@ -26,18 +27,23 @@ struct GateRunner: Sendable {
         for report in [gate.results, gate.coverage].compactMap({ $0 }) {
             try? FileManager.default.removeItem(atPath: (workspace as NSString).appendingPathComponent(report))
         }
-        // The process group's id goes to a file, so that a later run can kill what a killed run left.
+        // The process group's id goes to a file, so that a later run can kill what a killed run left
+        // (sealed, the group is bubblewrap's: killing it ends the gate's PID namespace).
         let pidFile = (logDirectory as NSString).appendingPathComponent("\(GateRunner.fileName(gate.name)).pgid")
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        let gitLink = (workspace as NSString).appendingPathComponent(".git")
+        let link = FileManager.default.contents(atPath: gitLink)
         let outcome = await runner.run(
             shell: gate.command, in: workspace, timeout: .seconds(gate.timeoutSeconds),
-            grace: .seconds(config.graceSeconds),
-            log: log, logLimit: config.logLimitBytes
+            grace: .seconds(config.graceSeconds), log: log, logLimit: config.logLimitBytes,
+            environment: Pipeline.environment(for: gate, cache: cache), sandbox: sandbox
         ) { pid in
             if let record = ProcessGroupRecord.current(leader: pid) {
                 try? Data(record.line.utf8).write(to: URL(fileURLWithPath: pidFile))
             }
         }
         try? FileManager.default.removeItem(atPath: pidFile)
+        if let link { try GateRunner.restore(link, at: gitLink) }
         record = try finish(
             record.gateID, gate: gate, outcome: outcome, resultsPath: resultsPath, workspace: workspace,
             mustRun: mustRun)
@@ -65,7 +71,7 @@ struct GateRunner: Sendable {
             }
             // A coverage-only gate: its coverage and its exit code decide.
             let file = (workspace as NSString).appendingPathComponent(coverage)
-            guard let bytes = FileManager.default.contents(atPath: file),
+            guard let bytes = GateRunner.contents(of: file, in: workspace),
                 let percent = try? CoverageReport.percent(Array(bytes))
             else {
                 return try engine.gates.fail(
@@ -76,7 +82,7 @@ struct GateRunner: Sendable {
             return try engine.gates.complete(
                 id, exitCode: outcome.exitCode, results: GateResults(coveragePercent: percent))
         }
-        guard let data = FileManager.default.contents(atPath: resultsPath), !data.isEmpty else {
+        guard let data = GateRunner.contents(of: resultsPath, in: workspace), !data.isEmpty else {
             return try engine.gates.fail(
                 id, error: "the command exited \(outcome.exitCode ?? -1) and wrote no results at \(gate.results ?? "")",
                 exitCode: outcome.exitCode)
@@ -96,7 +102,7 @@ struct GateRunner: Sendable {
             return try engine.gates.fail(id, error: "unreadable results: \(error.message)", exitCode: outcome.exitCode)
         }
         if let coverage = gate.coverage,
-            let bytes = FileManager.default.contents(atPath: (workspace as NSString).appendingPathComponent(coverage))
+            let bytes = GateRunner.contents(of: (workspace as NSString).appendingPathComponent(coverage), in: workspace)
         {
             results.coveragePercent = try? CoverageReport.percent(Array(bytes))
         }
@@ -116,6 +122,28 @@ struct GateRunner: Sendable {
                 "ledger_id": .string(entry.ledgerID.description), "gate_id": .string(gate.gateID.description),
                 "duration_seconds": .number(seconds.decimal),
             ])
+    }
+
+    /// The bytes of a file the gate wrote, only if it is still inside the workspace once every
+    /// symbolic link is resolved: a sealed gate may link its results to any path, and Sluice reads
+    /// them unsealed (what it parses ends up in the ledger, test names and errors).
+    static func contents(of path: String, in workspace: String) -> Data? {
+        let root = URL(fileURLWithPath: workspace).resolvingSymlinksInPath().path
+        let file = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        guard file.hasPrefix(root + "/") else { return nil }
+        return FileManager.default.contents(atPath: file)
+    }
+
+    /// Puts the workspace's `.git` file back as it was before the gate. The workspace is the one
+    /// place a sealed gate may write, and every git command Sluice runs there afterwards (commit,
+    /// checkout, clean) follows that file: pointed at a git directory of the gate's making, its
+    /// hooks or `core.fsmonitor` would run outside the sandbox.
+    static func restore(_ link: Data, at path: String) throws {
+        let files = FileManager.default
+        let attributes = try? files.attributesOfItem(atPath: path)
+        if attributes?[.type] as? FileAttributeType == .typeRegular, files.contents(atPath: path) == link { return }
+        if attributes != nil { try files.removeItem(atPath: path) }
+        try link.write(to: URL(fileURLWithPath: path))
     }
 
     static func fileName(_ name: String) -> String {

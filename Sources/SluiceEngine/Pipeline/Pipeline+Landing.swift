@@ -5,12 +5,21 @@ import SluiceStore
 extension Pipeline {
     /// Processes the queue in order until it is empty (or, with `watch`, until cancelled).
     /// Recovers from an interrupted run first. Only one run may work on a repository at a time.
+    ///
+    /// Gates run sealed as `sluice.yml`'s `sandbox:` says (one `warning` event when `auto` finds no
+    /// bubblewrap). Unsealed, what a gate detached from its session is killed only if the host made
+    /// this process a child subreaper first (``OrphanReaper/adoptOrphans()``, as `sluice run` does).
+    ///
+    /// - Throws: `blocked` when `sandbox: bubblewrap` is set and bubblewrap cannot seal here.
     public func run(watch: Bool = false, emit: @Sendable (PipelineEvent) -> Void) async throws -> PipelineSummary {
         let lock = try RunLock(path: path("run.lock"))
         defer { lock.release() }
         var summary = PipelineSummary()
+        // Sealed or not is decided (and warned about) once, before anything moves.
+        let bubblewrap = await locateBubblewrap()
+        _ = try sealing(try await configuration().0, available: bubblewrap, emit: emit)
         do {
-            try await processQueue(watch: watch, &summary, emit: emit)
+            try await processQueue(watch: watch, bubblewrap: bubblewrap, &summary, emit: emit)
         } catch {
             try? await removeWorkspace()
             // A cancelled run's git commands fail in any number of ways; what happened is the cancellation.
@@ -20,9 +29,10 @@ extension Pipeline {
         return summary
     }
 
-    func processQueue(watch: Bool, _ summary: inout PipelineSummary, emit: @Sendable (PipelineEvent) -> Void)
-        async throws
-    {
+    func processQueue(
+        watch: Bool, bubblewrap: Result<String, SandboxUnavailable>, _ summary: inout PipelineSummary,
+        emit: @Sendable (PipelineEvent) -> Void
+    ) async throws {
         try await recover(&summary, emit: emit)
         while !Task.isCancelled {
             // Patches whose submission stopped before validation are validated here; recent ones are
@@ -66,7 +76,7 @@ extension Pipeline {
                 break
             }
             do {
-                try await process(next.ledgerID, &summary, emit: emit)
+                try await process(next.ledgerID, bubblewrap: bubblewrap, &summary, emit: emit)
             } catch let error as SluiceError where error.code == .invalidTransition || error.code == .lostRace {
                 // Someone else (a `patch drop`, a `patch quarantine`) moved the patch while it was processed.
                 emit(PipelineEvent(step: "skip", ledgerID: next.ledgerID, outcome: "changed", message: error.message))
@@ -87,7 +97,10 @@ extension Pipeline {
 
     /// Applies one queued patch in a fresh workspace at the target's head, runs the gates, and lands
     /// or requeues or quarantines it.
-    func process(_ id: LedgerID, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void) async throws {
+    func process(
+        _ id: LedgerID, bubblewrap available: Result<String, SandboxUnavailable>, _ summary: inout PipelineSummary,
+        emit: (PipelineEvent) -> Void
+    ) async throws {
         let clock = ContinuousClock()
         let started = clock.now
         func since(_ instant: ContinuousClock.Instant) -> Double { (clock.now - instant).inSeconds }
@@ -111,6 +124,9 @@ extension Pipeline {
             try quarantine(id, reason: "the stored diff no longer parses: \(error)")
             return
         }
+
+        // Sealed as the configuration of this patch's base says; warned about once, at the run's start.
+        let bubblewrap = try sealing(config, available: available) { _ in }
 
         // Apply, merging as `git am -3` does when the patch was made on an older base.
         let workspace = try await checkoutWorkspace(at: base)
@@ -162,6 +178,7 @@ extension Pipeline {
         for gate in config.gates {
             let (record, seconds) = try await GateRunner(engine: engine, runner: runner).run(
                 gate, for: entry, in: workspace, logDirectory: path("logs", id.description), config: config,
+                sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap), cache: gateCachePath,
                 mustRun: approved ? [] : try testsThatPassed(gate.name, on: base))
             summary.gateSeconds += seconds
             verdicts.append(record)

@@ -8,16 +8,53 @@ import SluiceStore
 public struct Pipeline: Sendable {
     public let engine: Engine
     public let git: Git
-    /// `.sluice/` at the repository root: workspaces, logs, quarantine, the run lock.
+    /// `.sluice/` at the repository root: logs, quarantine, the run lock (and by default the ledger).
     public let sluiceDirectory: String
+    /// Where the run's workspace and the gates' caches live, away from `.sluice/` so that no gate
+    /// reaches the ledger from its workspace: `workspaces/<repository key>/run` and
+    /// `gate-cache/<repository key>`. Shared by every repository of the user; keyed by a hash of
+    /// the repository's path.
+    public let scratchDirectory: String
+    /// Finds the bubblewrap that seals gates, once per run; replaceable (a test stands in a machine without it).
+    public var locateBubblewrap: @Sendable () async -> Result<String, SandboxUnavailable> = {
+        await ProcessSandbox.locateBubblewrap()
+    }
     let runner: ProcessRunner
 
     /// Creates the pipeline for the repository whose top directory is `repository`.
-    public init(engine: Engine, repository: String, sluiceDirectory: String? = nil) {
+    ///
+    /// - Parameter scratchDirectory: defaults to ``defaultScratchDirectory(environment:)``.
+    public init(engine: Engine, repository: String, sluiceDirectory: String? = nil, scratchDirectory: String? = nil) {
         self.engine = engine
         self.git = Git(repository: repository)
         self.sluiceDirectory = sluiceDirectory ?? (repository as NSString).appendingPathComponent(".sluice")
+        self.scratchDirectory = scratchDirectory ?? Pipeline.defaultScratchDirectory()
         self.runner = ProcessRunner()
+    }
+
+    /// `$XDG_CACHE_HOME/sluice`, else `~/.cache/sluice`, else `sluice-<uid>` in the temporary folder.
+    public static func defaultScratchDirectory(
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String {
+        if let cache = environment["XDG_CACHE_HOME"], cache.hasPrefix("/") {
+            return (cache as NSString).appendingPathComponent("sluice")
+        }
+        if let home = environment["HOME"], home.hasPrefix("/") {
+            return (home as NSString).appendingPathComponent(".cache/sluice")
+        }
+        return (FileManager.default.temporaryDirectory.path as NSString).appendingPathComponent("sluice-\(getuid())")
+    }
+
+    /// The first 16 hex digits of the SHA-256 of the repository's path: its folder in the scratch directory.
+    var repositoryKey: String {
+        let path = URL(fileURLWithPath: repository).standardizedFileURL.path
+        return String(SHA256.hex(Array(path.utf8)).prefix(16))
+    }
+
+    /// The gates' cache (`XDG_CACHE_HOME` for them), kept between runs, never shared with the ledger.
+    var gateCachePath: String {
+        ((scratchDirectory as NSString).appendingPathComponent("gate-cache") as NSString)
+            .appendingPathComponent(repositoryKey)
     }
 
     var repository: String { git.repository }
@@ -279,8 +316,28 @@ public struct Pipeline: Sendable {
 
     /// The run's workspace: one git worktree, reset to the target branch's head for each patch.
     /// Creating a worktree writes every file of the repository, resetting one rewrites only the files
-    /// that differ, so a run creates it once and removes it when it ends.
-    var workspacePath: String { path("workspaces", "run") }
+    /// that differ, so a run creates it once and removes it when it ends. It lives in the scratch
+    /// directory, where `../..` is no ledger.
+    var workspacePath: String { (workspacesDirectory as NSString).appendingPathComponent("run") }
+
+    /// This repository's folder of workspaces.
+    var workspacesDirectory: String {
+        ((scratchDirectory as NSString).appendingPathComponent("workspaces") as NSString)
+            .appendingPathComponent(repositoryKey)
+    }
+
+    /// The repository a pipeline's workspace belongs to, as recorded beside it (`repository` in its
+    /// folder) when it was created; nil for anything else.
+    package static func repository(ofWorkspace workspace: String) -> String? {
+        let record = ((workspace as NSString).deletingLastPathComponent as NSString)
+            .appendingPathComponent("repository")
+        guard let text = try? String(contentsOfFile: record, encoding: .utf8) else { return nil }
+        let repository = String(text.dropLast(text.hasSuffix("\n") ? 1 : 0))
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: repository, isDirectory: &isDirectory), isDirectory.boolValue
+        else { return nil }
+        return repository
+    }
 
     /// A clean worktree at `commit`: created if missing, else forced to it with every untracked and
     /// ignored file (a previous patch's gate output) removed.
@@ -292,17 +349,25 @@ public struct Pipeline: Sendable {
             if reset.succeeded && clean.succeeded { return workspace }
         }
         try await removeWorkspace()
-        try FileManager.default.createDirectory(atPath: path("workspaces"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: workspacesDirectory, withIntermediateDirectories: true)
+        // The folder is named by a hash: `patch rollback` reads the repository back from here.
+        try Data((repository + "\n").utf8).write(
+            to: URL(fileURLWithPath: (workspacesDirectory as NSString).appendingPathComponent("repository")))
         try await git.checked(["worktree", "add", "--detach", "--quiet", workspace, commit])
         return workspace
     }
 
-    /// Removes every workspace and forgets them in git.
+    /// Removes every workspace of this repository (and any left in `.sluice/workspaces/` by a version
+    /// that kept them there) and forgets them in git.
     func removeWorkspace() async throws {
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: path("workspaces"))) ?? [] {
-            let workspace = path("workspaces", name)
-            _ = try await git.run(["worktree", "remove", "--force", workspace])
-            try? FileManager.default.removeItem(atPath: workspace)
+        for directory in [workspacesDirectory, path("workspaces")] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            where name != "repository" {
+                let workspace = (directory as NSString).appendingPathComponent(name)
+                _ = try await git.run(["worktree", "remove", "--force", workspace])
+                try? FileManager.default.removeItem(atPath: workspace)
+            }
+            try? FileManager.default.removeItem(atPath: directory)
         }
         _ = try await git.run(["worktree", "prune"])
     }
