@@ -66,6 +66,10 @@ public struct PatchService: Sendable {
     public func approve(_ id: LedgerID, by person: String) throws -> PatchLedgerEntry {
         let person = person.trimmingCharacters(in: .whitespaces)
         guard !person.isEmpty else { throw SluiceError.invalidInput("an approval needs the approver's name (--by)") }
+        guard person.count <= 200, !person.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw SluiceError.invalidInput("--by must be a name on one line, without control characters")
+        }
         let ledgerID = try get(id).ledgerID
         var approving = self.context
         approving.actor = person

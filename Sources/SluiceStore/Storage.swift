@@ -19,12 +19,18 @@ public struct GateFilter: Hashable, Sendable {
     public var state: GateState?
     public var gateType: GateType?
     public var name: String?
+    /// The most gates listed (the newest); nil lists all.
+    public var limit: Int?
 
-    public init(projectID: String? = nil, state: GateState? = nil, gateType: GateType? = nil, name: String? = nil) {
+    public init(
+        projectID: String? = nil, state: GateState? = nil, gateType: GateType? = nil, name: String? = nil,
+        limit: Int? = nil
+    ) {
         self.projectID = projectID
         self.state = state
         self.gateType = gateType
         self.name = name
+        self.limit = limit
     }
 }
 

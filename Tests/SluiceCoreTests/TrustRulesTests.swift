@@ -81,6 +81,28 @@ struct LinkResolverTests {
     }
 }
 
+@Suite("Vanished tests")
+struct VanishedTestsTests {
+    @Test("a test that passed on the branch and is now absent or skipped fails the gate")
+    func vanished() {
+        func results(_ statuses: [(String, TestCaseStatus)]) -> GateResults {
+            var results = GateResults()
+            results.testCases = statuses.map { TestCaseResult(name: $0.0, classname: "t", status: $0.1) }
+            results.totalTests = statuses.count
+            results.passedTests = statuses.filter { $0.1 == .passed }.count
+            results.skippedTests = statuses.filter { $0.1 == .skipped }.count
+            return results
+        }
+        let criteria = GateCriteria()
+        let all = results([("one", .passed), ("two", .passed)])
+        #expect(criteria.evaluate(all, mustRun: ["t.one", "t.two"]).passed)
+        let absent = criteria.evaluate(results([("one", .passed)]), mustRun: ["t.one", "t.two"])
+        #expect(!absent.passed && absent.reason.contains("tests_missing") && absent.reason.contains("t.two"))
+        let skipped = criteria.evaluate(results([("one", .passed), ("two", .skipped)]), mustRun: ["t.one", "t.two"])
+        #expect(!skipped.passed && skipped.criteriaMet["tests_missing"] == false)
+    }
+}
+
 @Suite("Review rules")
 struct ReviewRulesTests {
     func rules(_ command: String, exempt: Set<String> = []) -> [ReviewRule] {
@@ -109,6 +131,19 @@ struct ReviewRulesTests {
             ("python3 -m pytest -q", "pyproject.toml"), ("npm test", "package.json"), ("npx jest", "jest.config.js"),
             ("yarn vitest", "web/vitest.config.ts"), ("swift test", "Package.swift"), ("cargo test", "build.rs"),
             ("go test ./...", "go.mod"), ("make check", "Makefile"), ("tox -e py", "tox.ini"),
+            // A module in the working directory shadows the runner, or registers a plugin.
+            ("python3 -m pytest -q", "pytest.py"), ("python3 -m pytest", "_pytest/__init__.py"),
+            ("python3 -m pytest", "pytest/__init__.py"),
+            ("python3 -m pytest", "helpers-1.0.dist-info/entry_points.txt"),
+            ("python3 -m unittest", "unittest.py"), ("python3 run_tests.py", "sitecustomize.py"),
+            // pytest reads its configuration from beside its arguments first, and pytest.toml since 9.
+            ("python3 -m pytest", "pytest.toml"), ("python3 -m pytest", "tests/pyproject.toml"),
+            ("pytest tests", "tests/setup.cfg"), ("npm test", "node_modules/.bin/node"),
+            // Every way of naming the gate's script names it.
+            ("cd ci && sh check.sh", "ci/check.sh"), ("sh tests//b.sh", "tests/b.sh"),
+            ("sh tests/../tests/d.sh", "tests/d.sh"), ("sh $PWD/tests/c.sh", "tests/c.sh"),
+            ("sh -c 'sh tests/g.sh'", "tests/g.sh"), ("sh tests/[j].sh", "tests/j.sh"),
+            ("cd app && python3 -m pytest", "app/pyproject.toml"),
         ])
     func runners(command: String, path: String) {
         #expect(needsReview(path, rules(command)))

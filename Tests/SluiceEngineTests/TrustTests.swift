@@ -335,3 +335,79 @@ struct ParallelPatchTests {
         #expect(result.apply.attempts == 2)
     }
 }
+
+/// What the attack on this issue's first build found, each closed.
+@Suite("Trust: found by attacking it")
+struct TrustFindingsTests {
+    typealias Fixture = PipelineTests.Fixture
+
+    static let sourcingConfig = """
+        target_branch: main
+        gates:
+          - name: check
+            command: sh tests/gate.sh
+        """
+
+    @Test("a gate that changes a tracked file it tests (the staged one stays broken) does not land it")
+    func gateChangesTrackedFile() async throws {
+        // The gate's script is reviewed; the file it sources is not, and the patch changes that one.
+        let fixture = try Fixture(
+            config: Self.sourcingConfig,
+            files: [
+                "tests/gate.sh": ". tests/lib.sh\ngrep -q good value.txt\n", "tests/lib.sh": "true\n",
+                "value.txt": "good\n",
+            ])
+        let diff = try fixture.repository.diff {
+            try $0.write("value.txt", "bad\n")
+            try $0.write("tests/lib.sh", "echo good > value.txt\n")
+        }
+        let before = try fixture.head()
+        let entry = try await fixture.submit(diff)
+        _ = try await fixture.run()
+        let result = try fixture.engine.patches.get(entry.ledgerID)
+        #expect(result.state == .quarantined, "\(result.stateHistory.compactMap(\.reason))")
+        #expect(result.quarantine.quarantineReason?.contains("changed tracked files") == true)
+        #expect(try fixture.head() == before)
+    }
+
+    @Test("a patch that does not apply yet waits while a held patch could still be approved and move the branch")
+    func waitsForHeld() async throws {
+        let fixture = try Fixture(files: ["notes.txt": "one\n"])
+        let held = try await fixture.submit(
+            try fixture.repository.diff {
+                try $0.write("notes.txt", "one\ntwo\n")
+                try $0.write("tests/check.sh", PipelineTests.check + "\n")
+            })
+        #expect(held.state == .validated)
+        let stacked = try await fixture.submit(
+            "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,2 +1,3 @@\n one\n two\n+three\n")
+        _ = try await fixture.run()
+        #expect(try fixture.engine.patches.get(stacked.ledgerID).state == .queued)
+        _ = try fixture.engine.patches.approve(held.ledgerID, by: "alice")
+        let summary = try await fixture.run()
+        #expect(summary.landed == [held.ledgerID.description, stacked.ledgerID.description])
+    }
+
+    @Test("the revert of a patch that added a test may delete that test")
+    func revertAddedTest() async throws {
+        let fixture = try Fixture()
+        let added = try await fixture.submit(
+            try fixture.repository.diff { try $0.write("tests/test_more.py", "# another test\n") })
+        _ = try await fixture.run()
+        #expect(try fixture.engine.patches.get(added.ledgerID).state == .committed)
+        let revert = try await fixture.pipeline.revert(added.ledgerID)
+        #expect(revert.state == .queued, "\(revert.validation.validationErrors)")
+        _ = try await fixture.run()
+        #expect(try fixture.engine.patches.get(revert.ledgerID).state == .committed)
+        #expect(!FileManager.default.fileExists(atPath: fixture.repository.path + "/tests/test_more.py"))
+    }
+
+    @Test("an approver's name is one line")
+    func approverName() async throws {
+        let fixture = try Fixture()
+        let held = try await fixture.submit(
+            try fixture.repository.diff { try $0.write("README.md", "x\n") }, hold: true)
+        #expect(throws: SluiceError.self) { try fixture.engine.patches.approve(held.ledgerID, by: "al\nice") }
+        #expect(try fixture.engine.patches.get(held.ledgerID).state == .validated)
+    }
+}

@@ -82,7 +82,7 @@ public struct GateCriteria: Hashable, Sendable, Codable {
     /// `max_failures` always applies (as 0 when not given), so failing tests never pass a gate by omission.
     ///
     /// - Parameter mustRun: tests that passed in the last run of this gate on the target branch; one
-    ///   absent from `results` fails the gate (`tests_missing`), whatever removed it.
+    ///   absent from `results`, or skipped there, fails the gate (`tests_missing`), whatever did it.
     public func evaluate(_ results: GateResults, mustRun: [String] = []) -> GateDecision {
         var met: [String: Bool] = [:]
         var problems: [String] = []
@@ -130,11 +130,14 @@ public struct GateCriteria: Hashable, Sendable, Codable {
         }
 
         if !mustRun.isEmpty {
-            let vanished = mustRun.filter { name in !results.testCases.contains { $0.matches(name) } }
+            // Skipped counts as not run: a skip added to the code under test hides a test as well as deleting it.
+            let vanished = mustRun.filter { name in
+                !results.testCases.contains { $0.matches(name) && $0.status != .skipped }
+            }
             met["tests_missing"] = vanished.isEmpty
             if !vanished.isEmpty {
                 problems.append(
-                    "tests_missing: \(vanished.count) tests that passed on the target branch did not run ("
+                    "tests_missing: \(vanished.count) tests that passed on the target branch did not run or were skipped ("
                         + vanished.prefix(10).joined(separator: ", ") + (vanished.count > 10 ? ", …" : "") + ")")
             }
         }

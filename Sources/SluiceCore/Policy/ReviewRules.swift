@@ -59,47 +59,68 @@ public enum ReviewRules {
                     add(pattern, "it configures \(runner.rawValue), which gate \(gate.name) runs")
                 }
             }
+            for pattern in shadowedModules(words) {
+                add(pattern, "it would run instead of the module gate \(gate.name) starts with -m")
+            }
         }
         return rules
     }
 
     /// Test runners whose configuration decides what their gate reports.
     enum Runner: String, CaseIterable {
-        case pytest, npm, swift, cargo, go, make, tox, nox, maven, gradle
+        case python, pytest, npm, swift, cargo, go, make, tox, nox, maven, gradle
 
         /// The commands that start it.
         var commands: Set<String> {
             switch self {
+            case .python: ["python", "python3", "pypy", "pypy3", "coverage", "uv", "poetry", "pipenv", "hatch"]
             case .pytest: ["pytest", "py.test"]
-            case .npm: ["npm", "npx", "yarn", "pnpm", "jest", "vitest", "node"]
+            case .npm: ["npm", "npx", "yarn", "pnpm", "jest", "vitest", "node", "bun", "deno"]
             case .swift: ["swift"]
             case .cargo: ["cargo"]
             case .go: ["go"]
             case .make: ["make", "gmake"]
             case .tox: ["tox"]
             case .nox: ["nox"]
-            case .maven: ["mvn", "mvnw", "./mvnw"]
-            case .gradle: ["gradle", "gradlew", "./gradlew"]
+            case .maven: ["mvn", "mvnw"]
+            case .gradle: ["gradle", "gradlew"]
             }
         }
 
-        /// The files that configure it.
+        /// The files that configure it, or that it loads before any test: a module of the same name in
+        /// the working directory shadows the installed one (`python -m pytest` puts it first on the path).
         var configuration: [String] {
             switch self {
-            case .pytest: ["**/conftest.py", "**/pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml", ".pytest.ini"]
+            case .python:
+                [
+                    "sitecustomize.py", "usercustomize.py", "**/*.pth", "*.dist-info/**", "*.egg-info/**", "*.egg-link",
+                    ".python-version", "pyvenv.cfg",
+                ]
+            case .pytest:
+                [
+                    "**/conftest.py", "**/pytest.ini", "**/.pytest.ini", "**/pytest.toml", "**/.pytest.toml",
+                    "**/tox.ini", "**/setup.cfg", "**/pyproject.toml", "pytest.py", "pytest/**", "_pytest/**",
+                    "py.py", "pluggy.py", "pluggy/**", "iniconfig.py", "iniconfig/**", "packaging/**",
+                ]
             case .npm:
                 [
-                    "package.json", "**/jest.config.*", "**/vitest.config.*", ".npmrc", ".yarnrc", ".yarnrc.yml",
-                    "pnpm-workspace.yaml",
+                    "**/package.json", "**/jest.config.*", "**/vitest.config.*", "**/.npmrc", "**/.yarnrc",
+                    "**/.yarnrc.yml", "pnpm-workspace.yaml", "**/node_modules/**", "**/babel.config.*", "**/.babelrc*",
+                    "**/tsconfig*.json",
                 ]
-            case .swift: ["Package.swift"]
-            case .cargo: ["Cargo.toml", "**/Cargo.toml", "**/build.rs", ".cargo/config", ".cargo/config.toml"]
-            case .go: ["go.mod", "go.work"]
-            case .make: ["Makefile", "makefile", "GNUmakefile", "**/*.mk"]
-            case .tox: ["tox.ini"]
-            case .nox: ["noxfile.py"]
-            case .maven: ["pom.xml", "**/pom.xml", ".mvn/**"]
-            case .gradle: ["build.gradle", "build.gradle.kts", "settings.gradle", "settings.gradle.kts", "gradle/**"]
+            case .swift: ["**/Package.swift", "**/Package@swift-*.swift", ".swiftpm/**"]
+            case .cargo: ["**/Cargo.toml", "**/build.rs", ".cargo/**", "rust-toolchain*"]
+            case .go: ["**/go.mod", "go.work"]
+            case .make: ["**/Makefile", "**/makefile", "**/GNUmakefile", "**/*.mk"]
+            case .tox: ["**/tox.ini"]
+            case .nox: ["**/noxfile.py"]
+            case .maven: ["**/pom.xml", ".mvn/**", "mvnw"]
+            case .gradle:
+                [
+                    "**/build.gradle", "**/build.gradle.kts", "**/settings.gradle", "**/settings.gradle.kts",
+                    "gradle/**",
+                    "gradlew",
+                ]
             }
         }
 
@@ -108,24 +129,43 @@ public enum ReviewRules {
             for (index, word) in words.enumerated() {
                 let base = word.split(separator: "/").last.map(String.init) ?? word
                 if commands.contains(base) || commands.contains(word) { return true }
+                if self == .python, base.hasPrefix("python") { return true }
                 if word == "-m", index + 1 < words.count, commands.contains(words[index + 1]) { return true }
             }
             return false
         }
     }
+
+    /// `python -m NAME` (and `-m NAME` to any interpreter): a `NAME.py` or `NAME/` in the working
+    /// directory would run instead of the installed module.
+    static func shadowedModules(_ words: [String]) -> [String] {
+        var patterns: [String] = []
+        for (index, word) in words.enumerated() where word == "-m" && index + 1 < words.count {
+            let module = words[index + 1].split(separator: ".").first.map(String.init) ?? words[index + 1]
+            patterns += [module + ".py", module + "/**"]
+        }
+        return patterns
+    }
 }
 
 /// Splits a shell command into words well enough to see which files it names: quotes are removed,
-/// operators (`;`, `&&`, `|`, redirections) separate words. It does not run anything.
+/// operators (`;`, `&&`, `|`, redirections) separate words, and a quoted word holding a command of
+/// its own (`sh -c 'sh ci/x.sh'`) is split too. It does not run anything.
 enum ShellWords {
     static func split(_ command: String) -> [String] {
         var words: [String] = []
         var word = ""
         var quote: Character?
         var escaped = false
+        var quotedSpace = false
         func flush() {
-            if !word.isEmpty { words.append(word) }
+            if !word.isEmpty {
+                words.append(word)
+                // A quoted word with spaces may be a command line itself: its words count too.
+                if quotedSpace, command != word { words += split(word) }
+            }
             word = ""
+            quotedSpace = false
         }
         for character in command {
             if escaped {
@@ -137,6 +177,7 @@ enum ShellWords {
                 } else if character == "\\" && open == "\"" {
                     escaped = true
                 } else {
+                    if character.isWhitespace { quotedSpace = true }
                     word.append(character)
                 }
             } else if character == "\\" {
@@ -153,30 +194,63 @@ enum ShellWords {
         return words
     }
 
-    /// The words that look like files of the repository: relative paths with a directory or an
-    /// extension, from the word itself or from an `--option=value`.
+    /// The words that look like files of the repository, as paths from its root: relative paths with a
+    /// directory or an extension, from the word itself or from an `--option=value`, after `cd DIR`
+    /// also under DIR, normalised (`./`, `//`, `..`, `$PWD/`); shell patterns stay patterns.
     static func paths(in words: [String]) -> [String] {
         var paths: [String] = []
-        for word in words {
+        var directory: String?
+        var index = 0
+        while index < words.count {
+            let word = words[index]
+            index += 1
+            if word == "cd" || word == "pushd" {
+                if index < words.count {
+                    directory = normalize(words[index], under: directory ?? "")
+                    index += 1
+                }
+                continue
+            }
             var candidate = word
             if candidate.hasPrefix("-") {
                 guard let equals = candidate.firstIndex(of: "=") else { continue }
                 candidate = String(candidate[candidate.index(after: equals)...])
             } else if let equals = candidate.firstIndex(of: "="),
-                !candidate.contains("/") || candidate.firstIndex(of: "/")! > equals
+                candidate[..<equals].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" })
             {
                 // VAR=value: the value may name a file.
                 candidate = String(candidate[candidate.index(after: equals)...])
             }
-            while candidate.hasPrefix("./") { candidate.removeFirst(2) }
+            for prefix in ["$PWD/", "${PWD}/", "$(pwd)/"] where candidate.hasPrefix(prefix) {
+                candidate.removeFirst(prefix.count)
+            }
             guard !candidate.isEmpty, !candidate.hasPrefix("/"), !candidate.hasPrefix("$"), !candidate.hasPrefix("~"),
-                !candidate.hasSuffix("/"), !candidate.contains("*"),
-                candidate.contains("/") || candidate.contains(".")
+                !candidate.hasSuffix("/"), candidate.contains("/") || candidate.contains(".")
             else { continue }
-            let components = candidate.split(separator: "/")
-            guard !components.contains(".."), components.last.map({ $0 != "." }) ?? false else { continue }
-            paths.append(candidate)
+            // A bracket expression matches one character, as `?` does.
+            candidate = candidate.replacingOccurrences(of: #"\[[^\]/]*\]"#, with: "?", options: .regularExpression)
+            for base in [directory, ""].compactMap({ $0 }) {
+                if let path = normalize(candidate, under: base), !path.isEmpty, !paths.contains(path) {
+                    paths.append(path)
+                }
+            }
         }
         return paths
+    }
+
+    /// `path` relative to `base` (both from the repository root), with `.`, `..` and empty components
+    /// resolved; nil when it leaves the repository.
+    static func normalize(_ path: String, under base: String) -> String? {
+        var stack = base.split(separator: "/").map(String.init)
+        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+            switch component {
+            case ".": continue
+            case "..":
+                guard !stack.isEmpty else { return nil }
+                stack.removeLast()
+            default: stack.append(String(component))
+            }
+        }
+        return stack.joined(separator: "/")
     }
 }

@@ -49,7 +49,7 @@ extension Pipeline {
             let queue = try engine.patches.list(PatchFilter(state: .queued)).sorted { $0.updatedAt < $1.updatedAt }
             // A patch that did not apply waits until the branch moves; when every queued patch waits on
             // the head as it is, nothing can move it and none of them will ever apply.
-            let (_, head) = try await configuration()
+            let (config, head) = try await configuration()
             var ready: [PatchLedgerEntry] = []
             for entry in queue where !waits(on: head, entry) {
                 switch try chainStanding(entry) {
@@ -63,7 +63,9 @@ extension Pipeline {
                 }
             }
             guard let next = ready.first else {
-                for entry in queue where waits(on: head, entry) {
+                // A patch held for review may still be approved and move the branch: those waiting stay.
+                let held = try !engine.patches.list(PatchFilter(state: .validated)).isEmpty
+                for entry in queue where waits(on: head, entry) && !held {
                     let reason =
                         "does not apply to the target branch at \(head.prefix(12)), and no patch ahead of it could "
                         + "change that: rebase it and resubmit (\(entry.apply.lastErrorMessage ?? "conflict"))"
@@ -76,7 +78,8 @@ extension Pipeline {
                 break
             }
             do {
-                try await process(next.ledgerID, bubblewrap: bubblewrap, &summary, emit: emit)
+                try await process(
+                    next.ledgerID, configuration: (config, head), bubblewrap: bubblewrap, &summary, emit: emit)
             } catch let error as SluiceError where error.code == .invalidTransition || error.code == .lostRace {
                 // Someone else (a `patch drop`, a `patch quarantine`) moved the patch while it was processed.
                 emit(PipelineEvent(step: "skip", ledgerID: next.ledgerID, outcome: "changed", message: error.message))
@@ -97,14 +100,16 @@ extension Pipeline {
 
     /// Applies one queued patch in a fresh workspace at the target's head, runs the gates, and lands
     /// or requeues or quarantines it.
+    ///
+    /// - Parameter configuration: the target branch's configuration and head, as the queue was read.
     func process(
-        _ id: LedgerID, bubblewrap available: Result<String, SandboxUnavailable>, _ summary: inout PipelineSummary,
-        emit: (PipelineEvent) -> Void
+        _ id: LedgerID, configuration: (SluiceConfig, String), bubblewrap available: Result<String, SandboxUnavailable>,
+        _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
     ) async throws {
         let clock = ContinuousClock()
         let started = clock.now
         func since(_ instant: ContinuousClock.Instant) -> Double { (clock.now - instant).inSeconds }
-        let (config, base) = try await configuration()
+        let (config, base) = configuration
         if config.gates.isEmpty && !config.allowUngated {
             // Before anything is touched: the patch stays queued for a run with gates.
             throw SluiceError(
@@ -158,7 +163,8 @@ extension Pipeline {
 
         // Judge what git really staged, under the policy of the head it was applied on, before any gate runs.
         let judged = try await judge(diff, base: base, tree: tree, config: config)
-        let issues = PolicyCheck.issues(of: diff, policy: config.policy) + judged.issues
+        let issues = try waivingRevertedTests(
+            PolicyCheck.issues(of: diff, policy: config.policy) + judged.issues, of: id)
         if !issues.isEmpty {
             try reject(
                 id, reason: "refused: " + issues.map(\.description).joined(separator: "; "), &summary, emit: emit)
@@ -203,18 +209,29 @@ extension Pipeline {
                 failed, policy: config.policy, reason: "the target branch kept moving", &summary, emit: emit)
             return
         }
-        let authorship = try await authorship(of: source)
-        let message = commitMessage(entry, source: source, authorship: authorship, verdicts: verdicts)
-        try await git.checked(
-            ["commit", "--no-verify", "--quiet", "--allow-empty", "-m", message], in: workspace,
-            environment: authorship?.environment ?? [:])
-        let tested = try await git.checked(["rev-parse", "HEAD"], in: workspace)
-        guard try await git.tree(of: tested) == tree else {
+        // The gates ran on the workspace's files: the staged tree must still be the applied one, and no
+        // tracked file may differ from it, or what would land is not what was tested.
+        guard try await git.checked(["write-tree"], in: workspace) == tree else {
             try reject(
                 id, reason: "the gates changed the staged files; what would land is not what was tested", &summary,
                 emit: emit)
             return
         }
+        let changed = try await git.run(["diff", "--quiet", "--no-ext-diff", "--no-textconv"], in: workspace)
+        guard changed.succeeded else {
+            try reject(
+                id,
+                reason:
+                    "the gates changed tracked files they tested (\(changed.status == 1 ? "git diff" : changed.message)); "
+                    + "what would land is not what was tested", &summary, emit: emit)
+            return
+        }
+        let authorship = try await authorship(of: source)
+        let message = commitMessage(entry, source: source, authorship: authorship, verdicts: verdicts)
+        // Plumbing: the commit is exactly the tested tree on the base, whatever hooks or config the workspace has.
+        let tested = try await git.checked(
+            ["commit-tree", tree, "-p", base, "-F", "-"], input: Array(message.utf8),
+            environment: authorship?.environment ?? [:])
         try engine.context.storage.recordCommits(id, base: nil, tested: tested, landed: nil)
         _ = try engine.patches.verify(
             id, passed: true, reason: verdicts.isEmpty ? "no gates configured" : "all gates passed")
@@ -275,7 +292,7 @@ extension Pipeline {
     /// The tests that passed in the last run of a gate on the target branch at `head`: the run of the
     /// patch that landed `head`. Empty when `head` was not landed by Sluice (a commit made by hand).
     func testsThatPassed(_ gate: String, on head: String) throws -> [String] {
-        for record in try engine.gates.list(GateFilter(state: .passed, name: gate)).prefix(20) {
+        for record in try engine.gates.list(GateFilter(state: .passed, name: gate, limit: 20)) {
             guard case .string(let text)? = record.metadata["ledger_id"], let ledgerID = try? LedgerID(parsing: text),
                 try engine.context.storage.patchSource(ledgerID)?.landedCommit == head
             else { continue }

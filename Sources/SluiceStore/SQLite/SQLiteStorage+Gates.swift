@@ -60,6 +60,7 @@ extension SQLiteStorage {
                 db.cachedStatement(
                     sql:
                         "SELECT \(Self.gateColumns.sql) FROM test_gates \(conditions.sql) ORDER BY created_at DESC, gate_id DESC"
+                        + (filter.limit.map { " LIMIT \(max(0, $0))" } ?? "")
                 ), arguments: conditions.statementArguments
             ).map(Self.decodeGate)
         }
