@@ -43,7 +43,8 @@ struct LandingKillTests {
     @Test(
         "killed before or after each git step of landing, the next run finishes it exactly once",
         arguments: [
-            ("commit-tree", true), ("update-ref", false), ("update-ref", true), ("read-tree", false), ("read-tree", true),
+            ("commit-tree", true), ("update-ref", false), ("update-ref", true), ("read-tree", false),
+            ("read-tree", true),
         ])
     func killed(command: String, after: Bool) throws {
         let scratch = TemporaryDirectory()
