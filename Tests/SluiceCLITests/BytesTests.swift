@@ -157,13 +157,41 @@ struct PatchOriginTests {
         let submitted = try CommandLineProcess.run(
             [
                 "patch", "submit", "-", "--project", "p", "--author", "Ann Agent <ann@agents>", "--message",
-                "Use a digit",
+                "Use a digit\n\nSluice-Gate: check passed (99/99 tests passed)",
             ],
             input: diff, directory: repository.path)
         #expect(submitted.status == 0, "\(submitted.stderr)")
         _ = try CommandLineProcess.run(["run"], directory: repository.path)
         let log = try repository.git("log", "-1", "--format=%an <%ae>|%cn|%s", "main")
         #expect(log == "Ann Agent <ann@agents>|Sluice|Use a digit")
+        // A trailer in the submitter's message cannot pass for Sluice's own.
+        let body = try repository.git("log", "-1", "--format=%b", "main")
+        #expect(!body.contains("99/99") && body.contains("Sluice-Gate: check passed"), "\(body)")
+    }
+
+    @Test("a folder given as the diff file is refused in a sentence")
+    func folder() throws {
+        let repository = try PipelineCommandTests.repository()
+        _ = try CommandLineProcess.run(["init"], directory: repository.path)
+        let submitted = try CommandLineProcess.run(
+            ["patch", "submit", "/tmp", "--project", "p"], directory: repository.path)
+        #expect(
+            submitted.status == 64 && submitted.stderr.contains("'/tmp' is a folder, not a file"), "\(submitted.stderr)"
+        )
+    }
+
+    @Test("the starter sluice.yml, committed unchanged, lands nothing: its gate fails until it is set")
+    func starterGateFails() throws {
+        let repository = try TemporaryGitRepository(files: ["notes.txt": "one\ntwo\nthree\n"])
+        _ = try CommandLineProcess.run(["init"], directory: repository.path)
+        try repository.git("add", "sluice.yml")
+        try repository.git("commit", "-qm", "starter")
+        let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
+        _ = try CommandLineProcess.run(
+            ["patch", "submit", "-", "--project", "p"], input: diff, directory: repository.path)
+        let run = try CommandLineProcess.run(["run"], directory: repository.path)
+        #expect(run.stdout.contains("0 landed, 1 quarantined"), "\(run.stdout)\(run.stderr)")
+        #expect(try repository.read("notes.txt") == "one\ntwo\nthree\n")
     }
 
     @Test(

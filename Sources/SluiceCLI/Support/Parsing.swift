@@ -74,6 +74,10 @@ enum Parse {
     static func contents(of path: String, option: String, limit: Int) throws -> Data {
         do {
             if path == "-" { return try Console.current.readStandardInput(limit: limit) }
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw SluiceError.invalidInput("\(option): '\(path)' is a folder, not a file")
+            }
             guard let handle = FileHandle(forReadingAtPath: path) else {
                 throw SluiceError.invalidInput("\(option): cannot read '\(path)'")
             }

@@ -123,7 +123,7 @@ public enum GitReadings {
         var problems: [String] = []
         for (file, stat) in zip(diff.files, git) {
             if file.path != stat.path {
-                problems.append("Sluice reads the path \(file.path), git reads \(stat.path)")
+                problems.append("Sluice reads the path \(quoted(file.path)), git reads \(quoted(stat.path))")
             } else if file.isBinary != (stat.added == nil) {
                 problems.append("\(file.path): Sluice and git disagree on whether it is binary")
             } else if let added = stat.added, let removed = stat.removed,
@@ -150,6 +150,9 @@ public enum GitReadings {
         }
         return problems
     }
+
+    /// A path as Swift writes a string literal, so that spaces, tabs and newlines show.
+    static func quoted(_ path: String) -> String { path.debugDescription }
 
     // MARK: - Bytes
 

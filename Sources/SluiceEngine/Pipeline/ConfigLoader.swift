@@ -291,7 +291,9 @@ public enum ConfigLoader {
         gates:
           - name: tests
             type: unit_tests
-            command: "true"   # replace with your test command, e.g. python3 -m pytest -q --junitxml=.sluice-results/junit.xml
+            # Replace with your test command, e.g. python3 -m pytest -q --junitxml=.sluice-results/junit.xml
+            # Until then this gate fails, so that nothing lands untested.
+            command: "echo 'sluice.yml: set the command of gate tests to your test command' >&2; exit 1"
             # results: .sluice-results/junit.xml
             # coverage: coverage.xml           # Cobertura XML or lcov
             criteria:

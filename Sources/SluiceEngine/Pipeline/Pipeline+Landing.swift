@@ -365,7 +365,11 @@ extension Pipeline {
         let mail = authorship.flatMap {
             $0.subject.isEmpty ? nil : $0.body.isEmpty ? $0.subject : $0.subject + "\n\n" + $0.body
         }
-        var lines = [source.message ?? mail ?? "Apply patch \(entry.patchID)", ""]
+        // The submitter's words may not pass for Sluice's own trailers (a forged Sluice-Gate line).
+        let given = (source.message ?? mail ?? "").split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.lowercased().hasPrefix("sluice-") }.joined(separator: "\n")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        var lines = [given.isEmpty ? "Apply patch \(entry.patchID)" : given, ""]
         lines.append("Sluice-Ledger-Id: \(entry.ledgerID)")
         lines.append("Sluice-Patch-Id: \(entry.patchID)")
         if let workstream = entry.workstreamID { lines.append("Sluice-Workstream: \(workstream)") }
