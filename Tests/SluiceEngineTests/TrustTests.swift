@@ -411,3 +411,19 @@ struct TrustFindingsTests {
         #expect(try fixture.engine.patches.get(held.ledgerID).state == .validated)
     }
 }
+
+@Suite("Trust: a killed run is not the patch's fault")
+struct InterruptionTests {
+    @Test("a patch whose run was killed while it was gated is requeued, whatever its attempts, and lands")
+    func interruptedIsNotAnAttempt() async throws {
+        let config = PipelineTests.config().replacingOccurrences(
+            of: "max_apply_attempts: 3", with: "max_apply_attempts: 1")
+        let fixture = try PipelineTests.Fixture(config: config)
+        let entry = try await fixture.submit(
+            try fixture.repository.diff { try $0.write("README.md", "calc, improved\n") })
+        // As a run killed mid-gate leaves it: applied, its one attempt counted.
+        _ = try fixture.engine.patches.applied(entry.ledgerID, workspace: "/gone", files: ["README.md"])
+        let summary = try await fixture.run()
+        #expect(summary.landed == [entry.ledgerID.description], "\(summary.quarantined)")
+    }
+}

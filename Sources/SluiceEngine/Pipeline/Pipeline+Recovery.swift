@@ -22,7 +22,21 @@ extension Pipeline {
             emit(
                 PipelineEvent(
                     step: "recover", ledgerID: entry.ledgerID, outcome: "interrupted", message: "gating restarts"))
-            try retryOrQuarantine(failed, policy: config.policy, reason: "interrupted", &summary, emit: emit)
+            // A run killed under a patch is not the patch's failed attempt; a patch under which runs keep
+            // dying (its gate takes the run down) is set aside after more interruptions than attempts.
+            let interruptions = try engine.events(entityID: entry.ledgerID.description)
+                .filter {
+                    $0.toState == PatchState.applyFailed.rawValue && $0.reason?.hasPrefix("interrupted:") == true
+                }
+                .count
+            if interruptions > config.policy.maxApplyAttempts {
+                try setAside(
+                    entry.ledgerID, reason: "sluice run stopped \(interruptions) times while this patch was gated",
+                    &summary, emit: emit)
+            } else {
+                _ = try engine.patches.queue(failed.ledgerID)
+                summary.requeued += 1
+            }
         }
         for entry in try engine.patches.list(PatchFilter(state: .applyFailed)) {
             try retryOrQuarantine(
