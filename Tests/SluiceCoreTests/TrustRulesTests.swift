@@ -160,3 +160,24 @@ struct ReviewRulesTests {
         #expect(PolicyCheck.reviewIssues(paths: [], gitlinks: ["vendor/x"], rules: exempt).isEmpty)
     }
 }
+
+@Suite("The files a gate's command runs")
+struct GateCommandFilesTests {
+    @Test(
+        "scripts and configuration files are found, the files a program works on are not",
+        arguments: [
+            ("python3 -m py_compile calc.py", [String]()), ("pytest tests/test_calc.py", []),
+            ("sh tests/check.sh", ["tests/check.sh"]), ("./run-tests --fast", ["run-tests"]),
+            ("CI=1 bash ci/test.sh calc.py", ["ci/test.sh"]), (". tests/lib.sh; grep -q ok x.txt", ["tests/lib.sh"]),
+            ("sh < tests/f.sh", ["tests/f.sh"]), ("env -i sh t\"ests\"/i.sh", ["tests/i.sh"]),
+            ("cd app && python3 -m pytest -c ../ci/pytest.ini", ["ci/pytest.ini"]),
+            ("python3 -c 'import calc' && node scripts/t.js", ["scripts/t.js"]),
+            ("sh -c 'cd ci && sh check.sh'", ["ci/check.sh"]),
+        ])
+    func files(command: String, expected: [String]) {
+        let rules = ReviewRules.rules(
+            for: SluiceConfig(targetBranch: "main", gates: [GateConfig(name: "g", type: .custom, command: command)]))
+        let named = rules.filter { $0.why.hasPrefix("gate g runs or reads it") }.map(\.name)
+        #expect(named == expected)
+    }
+}

@@ -51,7 +51,7 @@ public enum ReviewRules {
         }
         for gate in gates {
             let words = ShellWords.split(gate.command)
-            for path in ShellWords.paths(in: words) {
+            for path in ShellWords.scripts(of: gate.command) {
                 add(path, "gate \(gate.name) runs or reads it (\(gate.command))")
             }
             for runner in Runner.allCases where runner.isStarted(by: words) {
@@ -148,24 +148,30 @@ public enum ReviewRules {
     }
 }
 
-/// Splits a shell command into words well enough to see which files it names: quotes are removed,
-/// operators (`;`, `&&`, `|`, redirections) separate words, and a quoted word holding a command of
-/// its own (`sh -c 'sh ci/x.sh'`) is split too. It does not run anything.
+/// Reads a shell command well enough to see which files judge what it runs: quotes are removed,
+/// operators (`;`, `&&`, `|`, redirections) separate words and commands. It does not run anything.
 enum ShellWords {
-    static func split(_ command: String) -> [String] {
-        var words: [String] = []
+    /// One piece of a command line.
+    enum Token: Equatable {
+        case word(String)
+        /// `;`, `&`, `|`, `(`, `)` or a newline: the next word starts a command.
+        case separator
+        /// `<`: the next word is read as the command's input.
+        case input
+        /// `>`: the next word is written.
+        case output
+    }
+
+    static func tokens(_ command: String) -> [Token] {
+        var tokens: [Token] = []
         var word = ""
+        var started = false
         var quote: Character?
         var escaped = false
-        var quotedSpace = false
         func flush() {
-            if !word.isEmpty {
-                words.append(word)
-                // A quoted word with spaces may be a command line itself: its words count too.
-                if quotedSpace, command != word { words += split(word) }
-            }
+            if started { tokens.append(.word(word)) }
             word = ""
-            quotedSpace = false
+            started = false
         }
         for character in command {
             if escaped {
@@ -177,72 +183,152 @@ enum ShellWords {
                 } else if character == "\\" && open == "\"" {
                     escaped = true
                 } else {
-                    if character.isWhitespace { quotedSpace = true }
                     word.append(character)
                 }
             } else if character == "\\" {
                 escaped = true
+                started = true
             } else if character == "'" || character == "\"" {
                 quote = character
-            } else if character.isWhitespace || ";&|<>()`".contains(character) {
+                started = true
+            } else if ";&|()`\n".contains(character) {
+                flush()
+                if tokens.last != .separator { tokens.append(.separator) }
+            } else if character == "<" {
+                flush()
+                tokens.append(.input)
+            } else if character == ">" {
+                flush()
+                tokens.append(.output)
+            } else if character.isWhitespace {
                 flush()
             } else {
                 word.append(character)
+                started = true
             }
         }
         flush()
-        return words
+        return tokens
     }
 
-    /// The words that look like files of the repository, as paths from its root: relative paths with a
-    /// directory or an extension, from the word itself or from an `--option=value`, after `cd DIR`
-    /// also under DIR, normalised (`./`, `//`, `..`, `$PWD/`); shell patterns stay patterns.
-    static func paths(in words: [String]) -> [String] {
+    /// Every word of the command, for finding which runners it starts.
+    static func split(_ command: String) -> [String] {
+        tokens(command).compactMap { if case .word(let word) = $0 { word } else { nil } }
+    }
+
+    /// Programs that run the command after them.
+    static let wrappers: Set<String> = [
+        "env", "time", "nice", "exec", "command", "nohup", "xvfb-run", "stdbuf", "sudo", "timeout",
+    ]
+    /// Programs whose first argument that is not an option is a script they run.
+    static let interpreters: Set<String> = [
+        "sh", "bash", "dash", "zsh", "ksh", "python", "python3", "pypy", "pypy3", "node", "ruby", "perl", "php", "deno",
+        "bun", "tclsh", "lua", "Rscript",
+    ]
+    /// Options whose value names a file that configures the program.
+    static let fileOptions: Set<String> = [
+        "-c", "-f", "--file", "--config", "--config-file", "--rcfile", "--makefile", "--env-file", "--settings",
+        "--init-file", "--rootdir", "--confcutdir", "--inifile",
+    ]
+
+    /// The files that judge what the command runs, as paths from the repository's root: the script of
+    /// each command (`./run-tests`, `sh ci/check.sh`, `. lib.sh`, `sh < ci/check.sh`), the files its
+    /// options name (`-c tests/pytest.cfg`, `--junitxml=out/junit.xml`), a command in `sh -c '…'`,
+    /// each relative to the folder a `cd` before it moved to. Arguments that are only what the
+    /// program works on (the tests pytest runs, the file a compiler checks) are not among them.
+    static func scripts(of command: String, in directory: String = "") -> [String] {
         var paths: [String] = []
-        var directory: String?
-        var index = 0
-        while index < words.count {
-            let word = words[index]
-            index += 1
-            if word == "cd" || word == "pushd" {
-                if index < words.count {
-                    directory = normalize(words[index], under: directory ?? "")
-                    index += 1
+        var directory = directory
+        func add(_ word: String) {
+            guard let path = path(word, in: directory), !paths.contains(path) else { return }
+            paths.append(path)
+        }
+        var commandStart = true
+        var program: String?
+        var wantsScript = false
+        var previous: Token?
+        for token in tokens(command) {
+            defer { previous = token }
+            guard case .word(let word) = token else {
+                if token == .separator {
+                    commandStart = true
+                    program = nil
+                    wantsScript = false
                 }
                 continue
             }
-            var candidate = word
-            if candidate.hasPrefix("-") {
-                guard let equals = candidate.firstIndex(of: "=") else { continue }
-                candidate = String(candidate[candidate.index(after: equals)...])
-            } else if let equals = candidate.firstIndex(of: "="),
-                candidate[..<equals].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" })
-            {
-                // VAR=value: the value may name a file.
-                candidate = String(candidate[candidate.index(after: equals)...])
+            if previous == .input {
+                add(word)
+                continue
             }
-            for prefix in ["$PWD/", "${PWD}/", "$(pwd)/"] where candidate.hasPrefix(prefix) {
-                candidate.removeFirst(prefix.count)
-            }
-            guard !candidate.isEmpty, !candidate.hasPrefix("/"), !candidate.hasPrefix("$"), !candidate.hasPrefix("~"),
-                !candidate.hasSuffix("/"), candidate.contains("/") || candidate.contains(".")
-            else { continue }
-            // A bracket expression matches one character, as `?` does.
-            candidate = candidate.replacingOccurrences(of: #"\[[^\]/]*\]"#, with: "?", options: .regularExpression)
-            for base in [directory, ""].compactMap({ $0 }) {
-                if let path = normalize(candidate, under: base), !path.isEmpty, !paths.contains(path) {
-                    paths.append(path)
+            if previous == .output { continue }
+            if commandStart {
+                // VAR=value before a command, and wrappers, leave the command start where it is.
+                let name = word.prefix(while: { $0 != "=" })
+                if word.contains("="), name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) { continue }
+                let base = word.split(separator: "/").last.map(String.init) ?? word
+                // A wrapper's own options and numbers (`env -i`, `timeout 60`) come before the command.
+                if wrappers.contains(base) || word.hasPrefix("-") || Int(word) != nil { continue }
+                commandStart = false
+                program = base
+                if base == "." || base == "source" || interpreters.contains(base) || base.hasPrefix("python") {
+                    wantsScript = true
+                } else if word.contains("/") || word.contains(".") {
+                    // A program named by its path (`./run-tests`, `bin/test`, `check.sh`) is the script.
+                    add(word)
                 }
+                continue
+            }
+            if program == "cd" || program == "pushd" {
+                directory = path(word, in: directory) ?? directory
+                program = nil
+                continue
+            }
+            if previous == .word("-m") {
+                // `python -m MODULE`: the module is the program now, and its options are its own.
+                program = word
+                wantsScript = false
+                continue
+            }
+            if case .word(let option)? = previous, fileOptions.contains(option) {
+                if option == "-c", let program, interpreters.contains(program) || program.hasPrefix("python") {
+                    // sh -c 'COMMAND': a command of its own; python -c CODE: code, no file.
+                    if !program.hasPrefix("python") {
+                        paths += scripts(of: word, in: directory).filter { !paths.contains($0) }
+                    }
+                    wantsScript = false
+                    continue
+                }
+                add(word)
+                continue
+            }
+            if word.hasPrefix("-") {
+                if let equals = word.firstIndex(of: "=") { add(String(word[word.index(after: equals)...])) }
+                // `python -m MODULE` runs a module, not a file.
+                if word == "-m" { wantsScript = false }
+                continue
+            }
+            if wantsScript {
+                add(word)
+                wantsScript = false
             }
         }
         return paths
     }
 
-    /// `path` relative to `base` (both from the repository root), with `.`, `..` and empty components
-    /// resolved; nil when it leaves the repository.
-    static func normalize(_ path: String, under base: String) -> String? {
-        var stack = base.split(separator: "/").map(String.init)
-        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+    /// A word as a path from the repository's root, resolved under `directory`: `./`, `//`, `..` and
+    /// `$PWD/` as the shell reads them, a bracket expression as one character (`?`); nil for what is
+    /// not a relative path within the repository.
+    static func path(_ word: String, in directory: String) -> String? {
+        var candidate = word
+        for prefix in ["$PWD/", "${PWD}/", "$(pwd)/"] where candidate.hasPrefix(prefix) {
+            candidate.removeFirst(prefix.count)
+        }
+        guard !candidate.isEmpty, !candidate.hasPrefix("/"), !candidate.hasPrefix("$"), !candidate.hasPrefix("~")
+        else { return nil }
+        candidate = candidate.replacingOccurrences(of: #"\[[^\]/]*\]"#, with: "?", options: .regularExpression)
+        var stack = directory.split(separator: "/").map(String.init)
+        for component in candidate.split(separator: "/", omittingEmptySubsequences: true) {
             switch component {
             case ".": continue
             case "..":
@@ -251,6 +337,6 @@ enum ShellWords {
             default: stack.append(String(component))
             }
         }
-        return stack.joined(separator: "/")
+        return stack.isEmpty ? nil : stack.joined(separator: "/")
     }
 }
