@@ -69,17 +69,24 @@ extension Pipeline {
     /// them); nil when `bytes` is not a mailbox.
     func mailboxMessages(_ bytes: [UInt8]) async throws -> [[UInt8]]? {
         guard bytes.starts(with: Array("From ".utf8)) else { return nil }
+        return try await withMailDirectory { directory in
+            guard try await git.run(["mailsplit", "-o" + directory], input: bytes).succeeded else { return nil }
+            let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+            return try names.map { name in
+                Array(try Data(contentsOf: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(name))))
+            }
+        }
+    }
+
+    /// Runs `body` with a new folder for git's mail tools, removed afterwards.
+    private func withMailDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "sluice-mail-\(UUID().uuidString)"
         )
         .path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        guard try await git.run(["mailsplit", "-o" + directory], input: bytes).succeeded else { return nil }
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
-        return try names.map { name in
-            Array(try Data(contentsOf: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(name))))
-        }
+        return try await body(directory)
     }
 
     /// Who wrote a patch and what they said of it: `--author` (with `--message`, else the mail's subject
@@ -94,28 +101,24 @@ extension Pipeline {
     /// The author and message of a patch sent as mail; nil for a plain diff.
     func authorship(of bytes: [UInt8]) async throws -> Authorship? {
         guard bytes.starts(with: Array("From ".utf8)) else { return nil }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "sluice-mail-\(UUID().uuidString)"
-        )
-        .path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let message = (directory as NSString).appendingPathComponent("message")
-        let info = try await git.run(
-            ["mailinfo", message, (directory as NSString).appendingPathComponent("patch")], input: bytes)
-        guard info.succeeded else { return nil }
-        var fields: [String: String] = [:]
-        for line in String(decoding: info.stdout, as: UTF8.self).split(separator: "\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        return try await withMailDirectory { directory in
+            let message = (directory as NSString).appendingPathComponent("message")
+            let info = try await git.run(
+                ["mailinfo", message, (directory as NSString).appendingPathComponent("patch")], input: bytes)
+            guard info.succeeded else { return nil }
+            var fields: [String: String] = [:]
+            for line in String(decoding: info.stdout, as: UTF8.self).split(separator: "\n") {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            guard let name = fields["Author"], !name.isEmpty, let email = fields["Email"], !email.isEmpty else {
+                return nil
+            }
+            let body = (try? String(contentsOfFile: message, encoding: .utf8)) ?? ""
+            return Authorship(
+                name: name, email: email, date: fields["Date"], subject: fields["Subject"] ?? "",
+                body: body.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        guard let name = fields["Author"], !name.isEmpty, let email = fields["Email"], !email.isEmpty else {
-            return nil
-        }
-        let body = (try? String(contentsOfFile: message, encoding: .utf8)) ?? ""
-        return Authorship(
-            name: name, email: email, date: fields["Date"], subject: fields["Subject"] ?? "",
-            body: body.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     /// Whether a queued patch of a chain may go now: every earlier patch of its chain has landed.
