@@ -189,7 +189,25 @@ public struct Git: Sendable {
 
     /// Tracked changes in a working tree (`git status --porcelain`, untracked files excluded).
     public func uncommittedChanges(in directory: String) async throws -> [String] {
-        try await checked(["status", "--porcelain", "--untracked-files=no"], in: directory)
-            .split(separator: "\n").map(String.init)
+        try await checkout(in: directory).changes
+    }
+
+    /// The branch checked out in a working tree (nil when HEAD is detached) and its tracked changes,
+    /// read with one `git status`.
+    public func checkout(in directory: String) async throws -> (branch: String?, changes: [String]) {
+        let output = try await checkedBytes(
+            ["status", "--porcelain=v2", "--branch", "--untracked-files=no", "-z"], in: directory)
+        var branch: String?
+        var changes: [String] = []
+        for record in output.split(separator: 0) {
+            let line = String(decoding: record, as: UTF8.self)
+            if line.hasPrefix("# branch.head ") {
+                let name = String(line.dropFirst("# branch.head ".count))
+                branch = name == "(detached)" ? nil : name
+            } else if !line.hasPrefix("#"), let kind = line.first, "12u".contains(kind) {
+                changes.append(line)
+            }
+        }
+        return (branch, changes)
     }
 }
