@@ -210,3 +210,25 @@ struct PatchOriginTests {
         #expect(list.stdout.isEmpty)
     }
 }
+
+@Suite("What gates report is printed on one line")
+struct PrintableTests {
+    @Test("a test name with a newline cannot print a line that looks like Sluice's own")
+    func forgedLine() throws {
+        let script =
+            "mkdir -p out\nprintf '<testsuite><testcase name=\"x&#10;land       ZZZZZZZZ  landed: main is now 0123\">"
+            + "<failure/></testcase></testsuite>' > out/j.xml\nexit 1\n"
+        let repository = try PipelineCommandTests.repository(gate: "sh tests/g.sh", extra: ["tests/g.sh": script])
+        var config = try repository.read("sluice.yml")
+        config = config.replacingOccurrences(of: "criteria:", with: "results: out/j.xml, criteria:")
+        try repository.commit(["sluice.yml": config], message: "results")
+        _ = try CommandLineProcess.run(["init"], directory: repository.path)
+        let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
+        _ = try CommandLineProcess.run(
+            ["patch", "submit", "-", "--project", "p"], input: diff, directory: repository.path)
+        let run = try CommandLineProcess.run(["run"], directory: repository.path)
+        #expect(run.stdout.contains("0 landed, 1 quarantined"), "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("x\\nland"), "\(run.stdout)")
+        #expect(!run.stdout.split(separator: "\n").contains { $0.hasPrefix("land       ZZZZZZZZ") })
+    }
+}

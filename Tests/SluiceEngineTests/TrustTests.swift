@@ -427,3 +427,75 @@ struct InterruptionTests {
         #expect(summary.landed == [entry.ledgerID.description], "\(summary.quarantined)")
     }
 }
+
+@Suite("Trust: found by the second attack")
+struct SecondAttackTests {
+    typealias Fixture = PipelineTests.Fixture
+
+    @Test("a review path reached through a link of main is held: editing the link's target")
+    func throughLink() async throws {
+        let fixture = try Fixture(
+            config: "target_branch: main\ngates:\n  - {name: check, command: sh ci/check.sh}\n",
+            files: ["tools/check.sh": "exit 0\n"])
+        try FileManager.default.createSymbolicLink(
+            atPath: fixture.repository.path + "/ci", withDestinationPath: "tools")
+        try fixture.repository.git("add", "ci")
+        try fixture.repository.git("commit", "-qm", "ci is tools")
+        let entry = try await fixture.submit(try fixture.repository.diff { try $0.write("tools/check.sh", "true\n") })
+        #expect(entry.state == .validated, "\(entry.stateHistory.compactMap(\.reason))")
+        #expect(entry.stateHistory.last?.reason?.contains("review_required: ci/check.sh") == true)
+    }
+
+    @Test("a results file the gate makes huge, or not a regular file, is not read: the gate ends in error")
+    func hugeResults() async throws {
+        let config = """
+            target_branch: main
+            gates:
+              - name: unit
+                command: sh tests/gate.sh
+                results: out/junit.xml
+            """
+        let fixture = try Fixture(
+            config: config,
+            files: [
+                "tests/gate.sh": "mkdir -p out\nsh tests/make.sh\n",
+                "tests/make.sh": "echo '<testsuite/>' > out/junit.xml\n",
+            ])
+        // A sparse file past the limit: Sluice would read it whole.
+        let entry = try await fixture.submit(
+            try fixture.repository.diff {
+                try $0.write("tests/make.sh", "truncate -s 100M out/junit.xml\n")
+            })
+        _ = try await fixture.run()
+        let gate = try #require(try fixture.engine.gates.list().first)
+        #expect(
+            gate.state == .error && gate.decision?.reason.contains("at most 64 MiB") == true,
+            "\(gate.decision?.reason ?? "")")
+        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
+    }
+}
+
+@Suite("Trust: reverts and vanished tests")
+struct RevertVanishedTests {
+    @Test("the revert of a patch that added a test case is not failed for that test case going")
+    func revertAddedCase() async throws {
+        let fixture = try PipelineTests.Fixture(
+            config: TrustTests.casesConfig,
+            files: ["tests/cases.sh": TrustTests.casesScript, "cases.txt": "one\ntwo\n"])
+        let first = try await fixture.submit(try fixture.repository.diff { try $0.write("README.md", "v2\n") })
+        _ = try await fixture.run()
+        let added = try await fixture.submit(
+            try fixture.repository.diff { try $0.write("cases.txt", "one\ntwo\nthree\n") })
+        _ = try await fixture.run()
+        #expect(try fixture.engine.patches.get(first.ledgerID).state == .committed)
+        #expect(try fixture.engine.patches.get(added.ledgerID).state == .committed)
+        let revert = try await fixture.pipeline.revert(added.ledgerID)
+        _ = try await fixture.run()
+        let result = try fixture.engine.patches.get(revert.ledgerID)
+        #expect(result.state == .committed, "\(result.quarantine.quarantineReason ?? "")")
+        // A patch that is not a revert still may not drop a test that passed.
+        let drop = try await fixture.submit(try fixture.repository.diff { try $0.write("cases.txt", "one\n") })
+        _ = try await fixture.run()
+        #expect(try fixture.engine.patches.get(drop.ledgerID).quarantine.quarantineReason?.contains("t.two") == true)
+    }
+}

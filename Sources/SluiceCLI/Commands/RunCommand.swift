@@ -41,8 +41,12 @@ struct RunCommand: AsyncParsableCommand {
                 "summary: \(summary.landed.count) landed, \(summary.quarantined.count) quarantined, "
                     + "\(summary.rejected.count) rejected; gates \(String(format: "%.2f", summary.gateSeconds)) s, "
                     + "total \(String(format: "%.2f", seconds)) s")
-            for item in summary.quarantined { Console.current.line("  quarantined \(item.ledgerID): \(item.reason)") }
-            for item in summary.rejected { Console.current.line("  rejected \(item.ledgerID): \(item.reason)") }
+            for item in summary.quarantined {
+                Console.current.line("  quarantined \(item.ledgerID): \(Console.printable(item.reason))")
+            }
+            for item in summary.rejected {
+                Console.current.line("  rejected \(item.ledgerID): \(Console.printable(item.reason))")
+            }
         }
         if !summary.quarantined.isEmpty || !summary.rejected.isEmpty { throw reportFailure() }
     }
@@ -50,9 +54,11 @@ struct RunCommand: AsyncParsableCommand {
     /// One event: a line (or JSON line) on standard output; a warning, as one line on standard error.
     static func show(_ event: PipelineEvent, json: Bool) {
         if event.step == "warning" {
-            Console.current.errorLine(json ? ((try? SluiceJSON.line(event)) ?? "{}") : "warning: \(event.message)")
+            Console.current.errorLine(
+                json ? ((try? SluiceJSON.line(event)) ?? "{}") : "warning: \(Console.printable(event.message))")
         } else {
-            Console.current.line(json ? ((try? SluiceJSON.line(event)) ?? "{}") : event.line)
+            // Messages carry what gates reported (test names): a newline in one must not pass for a line of ours.
+            Console.current.line(json ? ((try? SluiceJSON.line(event)) ?? "{}") : Console.printable(event.line))
         }
     }
 }

@@ -36,6 +36,23 @@ public final class Console: Sendable {
     public var standardError: String { buffers.withLock { $0.err } }
 
     /// Writes one line to standard output.
+    /// `text` on one line, its control characters written as escapes (`\n`, `\u{1B}`).
+    static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.properties.generalCategory == .control:
+                out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
     func line(_ text: String) {
         if passthrough {
             FileHandle.standardOutput.write(Data((text + "\n").utf8))

@@ -51,16 +51,46 @@ public enum ReviewRules {
         }
         for gate in gates {
             let words = ShellWords.split(gate.command)
-            for path in ShellWords.scripts(of: gate.command) {
-                add(path, "gate \(gate.name) runs or reads it (\(gate.command))")
-            }
-            for runner in Runner.allCases where runner.isStarted(by: words) {
-                for pattern in runner.configuration {
-                    add(pattern, "it configures \(runner.rawValue), which gate \(gate.name) runs")
+            var scripts = ShellWords.scripts(of: gate.command)
+            // What sluice.yml's env: names for the gate: scripts and files (SCRIPT: ci/x.sh,
+            // PYTEST_ADDOPTS: -c ci/pytest.cfg), import roots (PYTHONPATH), plugins (PYTEST_PLUGINS).
+            var importRoots = [""] + ShellWords.directories(of: gate.command)
+            for (name, value) in gate.environment.sorted(by: { $0.key < $1.key }) {
+                switch name {
+                case "PYTHONPATH":
+                    importRoots += value.split(separator: ":").compactMap { ShellWords.path(String($0), in: "") }
+                case "PYTEST_PLUGINS":
+                    scripts += value.split(separator: ",").flatMap { ShellWords.modulePaths(String($0)) }
+                default:
+                    scripts += ShellWords.split(value).compactMap { word in
+                        word.contains("/") || word.contains(".") ? ShellWords.path(word, in: "") : nil
+                    }
                 }
             }
-            for pattern in shadowedModules(words) {
-                add(pattern, "it would run instead of the module gate \(gate.name) starts with -m")
+            for path in scripts {
+                add(path, "gate \(gate.name) runs or reads it (\(gate.command))")
+            }
+            // A runner's files are read from where the command runs: the root and each folder it moves to.
+            let folders = [""] + ShellWords.directories(of: gate.command)
+            for runner in Runner.allCases where runner.isStarted(by: words) {
+                for pattern in runner.configuration {
+                    for folder in folders where folder.isEmpty || !pattern.hasPrefix("**/") {
+                        add(
+                            folder.isEmpty ? pattern : folder + "/" + pattern,
+                            "it configures \(runner.rawValue), which gate \(gate.name) runs")
+                    }
+                }
+            }
+            // A module in an import root shadows the standard library's (or the one -m names).
+            if Runner.python.isStarted(by: words) || Runner.pytest.isStarted(by: words) {
+                let modules = standardLibrary + shadowedModules(words)
+                for root in Set(importRoots).sorted() {
+                    for module in modules {
+                        let base = root.isEmpty ? module : root + "/" + module
+                        add(base + ".py", "it would be imported instead of Python's own \(module)")
+                        add(base + "/**", "it would be imported instead of Python's own \(module)")
+                    }
+                }
             }
         }
         return rules
@@ -94,7 +124,7 @@ public enum ReviewRules {
             case .python:
                 [
                     "sitecustomize.py", "usercustomize.py", "**/*.pth", "*.dist-info/**", "*.egg-info/**", "*.egg-link",
-                    ".python-version", "pyvenv.cfg",
+                    ".python-version", "pyvenv.cfg", "**/__pycache__/**", "**/*.pyc", ".coveragerc",
                 ]
             case .pytest:
                 [
@@ -139,13 +169,51 @@ public enum ReviewRules {
     /// `python -m NAME` (and `-m NAME` to any interpreter): a `NAME.py` or `NAME/` in the working
     /// directory would run instead of the installed module.
     static func shadowedModules(_ words: [String]) -> [String] {
-        var patterns: [String] = []
+        var modules: [String] = []
         for (index, word) in words.enumerated() where word == "-m" && index + 1 < words.count {
-            let module = words[index + 1].split(separator: ".").first.map(String.init) ?? words[index + 1]
-            patterns += [module + ".py", module + "/**"]
+            modules.append(words[index + 1].split(separator: ".").first.map(String.init) ?? words[index + 1])
         }
-        return patterns
+        return modules + [
+            "_pytest", "pytest", "pluggy", "iniconfig", "packaging", "py", "sitecustomize", "usercustomize",
+        ]
     }
+
+    /// The standard library's top-level modules (Python 3.11's `sys.stdlib_module_names`), less the
+    /// few no runner imports and projects often name folders after (`test`, `site`, `venv`, …).
+    static let standardLibrary: [String] = [
+        "_abc", "_aix_support", "_ast", "_asyncio", "_bisect", "_blake2", "_bootsubprocess", "_bz2", "_codecs",
+        "_codecs_cn", "_codecs_hk", "_codecs_iso2022", "_codecs_jp", "_codecs_kr", "_codecs_tw", "_collections",
+        "_collections_abc", "_compat_pickle", "_compression", "_contextvars", "_crypt", "_csv", "_ctypes", "_curses",
+        "_curses_panel", "_datetime", "_dbm", "_decimal", "_elementtree", "_frozen_importlib",
+        "_frozen_importlib_external", "_functools", "_gdbm", "_hashlib", "_heapq", "_imp", "_io", "_json", "_locale",
+        "_lsprof", "_lzma", "_markupbase", "_md5", "_msi", "_multibytecodec", "_multiprocessing", "_opcode",
+        "_operator", "_osx_support", "_overlapped", "_pickle", "_posixshmem", "_posixsubprocess", "_py_abc",
+        "_pydecimal", "_pyio", "_queue", "_random", "_scproxy", "_sha1", "_sha256", "_sha3", "_sha512", "_signal",
+        "_sitebuiltins", "_socket", "_sqlite3", "_sre", "_ssl", "_stat", "_statistics", "_string", "_strptime",
+        "_struct", "_symtable", "_thread", "_threading_local", "_tkinter", "_tokenize", "_tracemalloc", "_typing",
+        "_uuid", "_warnings", "_weakref", "_weakrefset", "_winapi", "_zoneinfo", "abc", "aifc", "argparse", "array",
+        "ast", "asynchat", "asyncio", "asyncore", "atexit", "audioop", "base64", "bdb", "binascii", "bisect",
+        "builtins", "bz2", "cProfile", "calendar", "cgi", "cgitb", "chunk", "cmath", "cmd", "code", "codecs",
+        "codeop", "collections", "colorsys", "compileall", "concurrent", "configparser", "contextlib", "contextvars",
+        "copy", "copyreg", "crypt", "csv", "ctypes", "curses", "dataclasses", "datetime", "dbm", "decimal",
+        "difflib", "dis", "distutils", "doctest", "email", "encodings", "enum", "errno", "faulthandler", "fcntl",
+        "filecmp", "fileinput", "fnmatch", "fractions", "ftplib", "functools", "gc", "genericpath", "getopt",
+        "getpass", "gettext", "glob", "graphlib", "grp", "gzip", "hashlib", "heapq", "hmac", "html", "http",
+        "imaplib", "imghdr", "imp", "importlib", "inspect", "io", "ipaddress", "itertools", "json", "keyword",
+        "linecache", "locale", "logging", "lzma", "mailbox", "mailcap", "marshal", "math", "mimetypes", "mmap",
+        "modulefinder", "msilib", "msvcrt", "multiprocessing", "netrc", "nis", "nntplib", "nt", "ntpath",
+        "nturl2path", "numbers", "opcode", "operator", "optparse", "os", "ossaudiodev", "pathlib", "pdb", "pickle",
+        "pickletools", "pipes", "pkgutil", "platform", "plistlib", "poplib", "posix", "posixpath", "pprint",
+        "profile", "pstats", "pty", "pwd", "py_compile", "pyclbr", "pydoc", "pyexpat", "queue", "quopri", "random",
+        "re", "readline", "reprlib", "resource", "rlcompleter", "runpy", "sched", "secrets", "select", "selectors",
+        "shelve", "shlex", "shutil", "signal", "smtpd", "smtplib", "sndhdr", "socket", "socketserver", "spwd",
+        "sqlite3", "sre_compile", "sre_constants", "sre_parse", "ssl", "stat", "statistics", "string", "stringprep",
+        "struct", "subprocess", "sunau", "symtable", "sys", "sysconfig", "syslog", "tabnanny", "tarfile",
+        "telnetlib", "tempfile", "termios", "textwrap", "threading", "time", "timeit", "token", "tokenize",
+        "tomllib", "trace", "traceback", "tracemalloc", "tty", "turtle", "types", "typing", "unicodedata",
+        "unittest", "urllib", "uu", "uuid", "warnings", "wave", "weakref", "webbrowser", "winreg", "winsound",
+        "wsgiref", "xdrlib", "xml", "xmlrpc", "zipapp", "zipfile", "zipimport", "zlib", "zoneinfo",
+    ]
 }
 
 /// Reads a shell command well enough to see which files judge what it runs: quotes are removed,
@@ -237,15 +305,51 @@ enum ShellWords {
     /// each relative to the folder a `cd` before it moved to. Arguments that are only what the
     /// program works on (the tests pytest runs, the file a compiler checks) are not among them.
     static func scripts(of command: String, in directory: String = "") -> [String] {
+        read(command, in: directory).scripts
+    }
+
+    /// The folders the command moves to before running something (`cd DIR`, `make -C DIR`).
+    static func directories(of command: String) -> [String] {
+        read(command, in: "").directories
+    }
+
+    /// The files of a module name (`tests.myplugin` → `tests/myplugin.py`, `tests/myplugin/**`).
+    static func modulePaths(_ module: String) -> [String] {
+        let name = module.trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty, !name.hasPrefix("no:"),
+            name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." })
+        else { return [] }
+        let path = name.replacingOccurrences(of: ".", with: "/")
+        return [path + ".py", path + "/**"]
+    }
+
+    /// What comes next on the command line, when the word before says.
+    private enum Pending {
+        case file, command, code, module, directory, skip
+    }
+
+    static let shells: Set<String> = ["sh", "bash", "dash", "zsh", "ksh"]
+    /// Python modules whose first argument is a script they run (`python -m cProfile ci/run.py`).
+    static let scriptRunners: Set<String> = ["cProfile", "profile", "trace", "coverage", "runpy", "pdb"]
+
+    private static func read(_ command: String, in start: String) -> (scripts: [String], directories: [String]) {
         var paths: [String] = []
-        var directory = directory
-        func add(_ word: String) {
-            guard let path = path(word, in: directory), !paths.contains(path) else { return }
-            paths.append(path)
+        var folders: [String] = []
+        var directory = start
+        func add(_ word: String, folder: Bool = false) {
+            guard let path = path(word, in: directory) else { return }
+            for candidate in folder ? [path, path + "/**"] : [path] where !paths.contains(candidate) {
+                paths.append(candidate)
+            }
+        }
+        func move(_ word: String) {
+            directory = path(word, in: directory) ?? directory
+            if !directory.isEmpty, !folders.contains(directory) { folders.append(directory) }
         }
         var commandStart = true
         var program: String?
         var wantsScript = false
+        var pending: Pending?
         var previous: Token?
         for token in tokens(command) {
             defer { previous = token }
@@ -254,6 +358,7 @@ enum ShellWords {
                     commandStart = true
                     program = nil
                     wantsScript = false
+                    pending = nil
                 }
                 continue
             }
@@ -262,6 +367,7 @@ enum ShellWords {
                 continue
             }
             if previous == .output { continue }
+            let isPython = program?.hasPrefix("python") == true || program.map(scriptRunners.contains) == true
             if commandStart {
                 // VAR=value before a command, and wrappers, leave the command start where it is.
                 let name = word.prefix(while: { $0 != "=" })
@@ -271,7 +377,9 @@ enum ShellWords {
                 if wrappers.contains(base) || word.hasPrefix("-") || Int(word) != nil { continue }
                 commandStart = false
                 program = base
-                if base == "." || base == "source" || interpreters.contains(base) || base.hasPrefix("python") {
+                if base == "." || base == "source" || interpreters.contains(base) || base.hasPrefix("python")
+                    || base == "coverage"
+                {
                     wantsScript = true
                 } else if word.contains("/") || word.contains(".") {
                     // A program named by its path (`./run-tests`, `bin/test`, `check.sh`) is the script.
@@ -279,41 +387,80 @@ enum ShellWords {
                 }
                 continue
             }
+            if let kind = pending {
+                pending = nil
+                switch kind {
+                case .file: add(word)
+                case .command:
+                    for path in read(word, in: directory).scripts where !paths.contains(path) { paths.append(path) }
+                case .module: paths += modulePaths(word).filter { !paths.contains($0) }
+                case .directory: move(word)
+                case .code, .skip: break
+                }
+                continue
+            }
             if program == "cd" || program == "pushd" {
-                directory = path(word, in: directory) ?? directory
+                move(word)
                 program = nil
                 continue
             }
             if previous == .word("-m") {
-                // `python -m MODULE`: the module is the program now, and its options are its own.
+                // `python -m MODULE`: the module is the program now, and its options are its own; some
+                // modules run a script given next.
                 program = word
-                wantsScript = false
+                wantsScript = scriptRunners.contains(word)
                 continue
             }
-            if case .word(let option)? = previous, fileOptions.contains(option) {
-                if option == "-c", let program, interpreters.contains(program) || program.hasPrefix("python") {
-                    // sh -c 'COMMAND': a command of its own; python -c CODE: code, no file.
-                    if !program.hasPrefix("python") {
-                        paths += scripts(of: word, in: directory).filter { !paths.contains($0) }
-                    }
-                    wantsScript = false
-                    continue
-                }
-                add(word)
-                continue
-            }
-            if word.hasPrefix("-") {
+            if program == "coverage", word == "run" { continue }
+            if word.hasPrefix("-") || (word.hasPrefix("+") && program.map(shells.contains) == true) {
                 if let equals = word.firstIndex(of: "=") { add(String(word[word.index(after: equals)...])) }
-                // `python -m MODULE` runs a module, not a file.
-                if word == "-m" { wantsScript = false }
+                let single = !word.hasPrefix("--")
+                if let program, shells.contains(program) {
+                    if single, word.dropFirst().contains("c") {
+                        pending = .command
+                    } else if ["-o", "+o", "-O", "+O"].contains(word) {
+                        pending = .skip
+                    }
+                } else if isPython, program?.hasPrefix("python") == true {
+                    switch word {
+                    case "-m": wantsScript = false
+                    case "-c": pending = .code
+                    case "-X", "-W", "-Q": pending = .skip
+                    default: break
+                    }
+                } else if isPython {
+                    if ["-o", "-s", "--rcfile"].contains(word) { pending = word == "--rcfile" ? .file : .skip }
+                } else if program == "pytest" || program == "py.test" {
+                    if word == "-p" {
+                        pending = .module
+                    } else if single, word.hasPrefix("-p"), word.count > 2 {
+                        paths += modulePaths(String(word.dropFirst(2))).filter { !paths.contains($0) }
+                    } else if fileOptions.contains(word) {
+                        pending = .file
+                    }
+                } else if program == "make" || program == "gmake" {
+                    if word == "-C" || word == "--directory" {
+                        pending = .directory
+                    } else if single, word.hasPrefix("-C"), word.count > 2 {
+                        move(String(word.dropFirst(2)))
+                    } else if fileOptions.contains(word) {
+                        pending = .file
+                    } else if single, word.hasPrefix("-f"), word.count > 2 {
+                        add(String(word.dropFirst(2)))
+                    }
+                } else if fileOptions.contains(word) {
+                    pending = .file
+                }
                 continue
             }
             if wantsScript {
-                add(word)
-                wantsScript = false
+                // A folder given to Python runs its __main__.py.
+                let last = word.split(separator: "/").last.map(String.init) ?? word
+                add(word, folder: isPython && !last.contains("."))
+                if path(word, in: directory) != nil { wantsScript = false }
             }
         }
-        return paths
+        return (paths, folders)
     }
 
     /// A word as a path from the repository's root, resolved under `directory`: `./`, `//`, `..` and

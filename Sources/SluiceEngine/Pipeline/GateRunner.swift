@@ -84,7 +84,9 @@ struct GateRunner: Sendable {
         }
         guard let data = GateRunner.contents(of: resultsPath, in: workspace), !data.isEmpty else {
             return try engine.gates.fail(
-                id, error: "the command exited \(outcome.exitCode ?? -1) and wrote no results at \(gate.results ?? "")",
+                id,
+                error: "the command exited \(outcome.exitCode ?? -1) and wrote no results at \(gate.results ?? "") "
+                    + "(a regular file inside the workspace, of at most \(GateRunner.reportLimit >> 20) MiB)",
                 exitCode: outcome.exitCode)
         }
         var results: GateResults
@@ -127,12 +129,22 @@ struct GateRunner: Sendable {
     /// The bytes of a file the gate wrote, only if it is still inside the workspace once every
     /// symbolic link is resolved: a sealed gate may link its results to any path, and Sluice reads
     /// them unsealed (what it parses ends up in the ledger, test names and errors).
+    ///
+    /// Only a regular file of at most ``reportLimit`` bytes is read: a gate could otherwise make Sluice
+    /// read a sparse file of gigabytes, or block on a FIFO, and stop every run behind it.
     static func contents(of path: String, in workspace: String) -> Data? {
         let root = URL(fileURLWithPath: workspace).resolvingSymlinksInPath().path
         let file = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-        guard file.hasPrefix(root + "/") else { return nil }
+        guard file.hasPrefix(root + "/"),
+            let attributes = try? FileManager.default.attributesOfItem(atPath: file),
+            attributes[.type] as? FileAttributeType == .typeRegular,
+            let size = (attributes[.size] as? NSNumber)?.intValue, size <= reportLimit
+        else { return nil }
         return FileManager.default.contents(atPath: file)
     }
+
+    /// The largest report (results or coverage) read: 64 MiB, ten times a JUnit file of 100,000 cases.
+    static let reportLimit = 64 << 20
 
     /// Puts the workspace's `.git` file back as it was before the gate. The workspace is the one
     /// place a sealed gate may write, and every git command Sluice runs there afterwards (commit,

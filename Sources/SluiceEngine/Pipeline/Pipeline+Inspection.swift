@@ -65,7 +65,7 @@ extension Pipeline {
         inspection.diff = diff
         inspection.issues += PolicyCheck.issues(of: diff, policy: config.policy, symlinks: links)
         inspection.reviews += PolicyCheck.reviewIssues(
-            paths: diff.files.flatMap(\.paths),
+            paths: Pipeline.aliases(of: diff.files.flatMap(\.paths), through: links),
             gitlinks: diff.files.filter { $0.newMode == GitReadings.gitlinkMode }.map(\.path),
             rules: ReviewRules.rules(for: config))
         return inspection
@@ -96,6 +96,22 @@ extension Pipeline {
             paths: changes.map(\.path), gitlinks: changes.filter { $0.newMode == GitReadings.gitlinkMode }.map(\.path),
             rules: ReviewRules.rules(for: config))
         return (issues, reviews)
+    }
+
+    /// The paths, and each path again as it is reached through a link of the tree (`ci -> tools` makes
+    /// `tools/check.sh` also `ci/check.sh`): a review path reached through a link is still one.
+    static func aliases(of paths: [String], through links: [String: String]) -> [String] {
+        guard !links.isEmpty else { return paths }
+        let resolver = LinkResolver(links: links)
+        var all = paths
+        for link in links.keys.sorted() {
+            guard case .success(let target) = resolver.resolve(link: link), !target.isEmpty else { continue }
+            for path in paths where path == target || path.hasPrefix(target + "/") {
+                let alias = link + path.dropFirst(target.count)
+                if !all.contains(alias) { all.append(alias) }
+            }
+        }
+        return all
     }
 
     /// A revert may delete the tests its original added: `test_deleted` is waived for those paths.

@@ -185,7 +185,7 @@ extension Pipeline {
             let (record, seconds) = try await GateRunner(engine: engine, runner: runner).run(
                 gate, for: entry, in: workspace, logDirectory: path("logs", id.description), config: config,
                 sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap), cache: gateCachePath,
-                mustRun: approved ? [] : try testsThatPassed(gate.name, on: base))
+                mustRun: approved ? [] : try mustRun(gate.name, on: base, for: entry))
             summary.gateSeconds += seconds
             verdicts.append(record)
             emit(
@@ -284,6 +284,19 @@ extension Pipeline {
                 message: "the branch landed, but the checkout in \(repository) could not follow it "
                     + "(\(moved.message)); the next `sluice run` repairs it")
         }
+    }
+
+    /// The tests a patch's gate must still run: those that passed on the branch at `base`; for a revert,
+    /// only those that also passed before its original landed (the tests the original added may go
+    /// with it).
+    func mustRun(_ gate: String, on base: String, for entry: PatchLedgerEntry) throws -> [String] {
+        let passed = try testsThatPassed(gate, on: base)
+        guard let original = entry.relations.rollbackOfPatchID, !passed.isEmpty else { return passed }
+        guard let reverted = try engine.context.storage.patch(patchID: original),
+            let originalBase = try engine.context.storage.patchSource(reverted.ledgerID)?.baseCommit
+        else { return [] }
+        let before = Set(try testsThatPassed(gate, on: originalBase))
+        return passed.filter(before.contains)
     }
 
     /// The tests that passed in the last run of a gate on the target branch at `head`: the run of the
