@@ -183,7 +183,7 @@ public enum PolicyCheck {
     public static func reviewIssues(paths: [String], gitlinks: [String], rules: [ReviewRule]) -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
         for path in paths {
-            if let rule = rules.first(where: { $0.glob?.matches(path) ?? false }) {
+            if let rule = rules.first(where: { $0.matches(path) }) {
                 issues.append(ValidationIssue(.review, "review_required", path: path, rule.why))
             }
         }

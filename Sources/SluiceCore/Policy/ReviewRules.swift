@@ -1,21 +1,33 @@
 /// One kind of path a patch may change only with a person's approval: what judges the patch (a
 /// gate's script, its runner's configuration) or what changes how git writes files.
 public struct ReviewRule: Hashable, Sendable {
-    /// The entry's name, as `review_exempt` in `sluice.yml` names it: the pattern, or `gitlinks`.
+    /// The entry's name, as `review_exempt` in `sluice.yml` names it: the pattern, `gitlinks`, or
+    /// `python-modules`.
     public var name: String
-    /// The paths it covers; nil for gitlinks, which are found by their mode.
-    public var glob: Glob?
+    /// The paths it covers; none for gitlinks, which are found by their mode.
+    public var globs: [Glob]
     /// Why such a path needs review, for the record.
     public var why: String
 
-    public init(name: String, glob: Glob?, why: String) {
+    public init(name: String, globs: [Glob], why: String) {
         self.name = name
-        self.glob = glob
+        self.globs = globs
         self.why = why
     }
 
+    /// A rule of one pattern, named by it (nil: none, for gitlinks).
+    public init(name: String, glob: Glob?, why: String) {
+        self.init(name: name, globs: glob.map { [$0] } ?? [], why: why)
+    }
+
+    /// Whether the rule covers `path`.
+    public func matches(_ path: String) -> Bool { globs.contains { $0.matches(path) } }
+
     /// The name of the built-in entry for gitlinks (mode 160000).
     public static let gitlinks = "gitlinks"
+    /// The name of the built-in entry for modules that shadow Python's own.
+    public static let pythonModules = "python-modules"
+
 }
 
 /// The review paths of a configuration: the built-in ones, those `policy.review` adds, less those
@@ -49,6 +61,7 @@ public enum ReviewRules {
             guard seen.insert(pattern).inserted else { return }
             rules.append(ReviewRule(name: pattern, glob: Glob(pattern), why: why))
         }
+        var shadowing: [Glob] = []
         for gate in gates {
             let words = ShellWords.split(gate.command)
             var scripts = ShellWords.scripts(of: gate.command)
@@ -81,17 +94,21 @@ public enum ReviewRules {
                     }
                 }
             }
-            // A module in an import root shadows the standard library's (or the one -m names).
+            // A module in an import root shadows the standard library's (or the one -m names): one entry.
             if Runner.python.isStarted(by: words) || Runner.pytest.isStarted(by: words) {
-                let modules = standardLibrary + shadowedModules(words)
                 for root in Set(importRoots).sorted() {
-                    for module in modules {
+                    for module in standardLibrary + shadowedModules(words) {
                         let base = root.isEmpty ? module : root + "/" + module
-                        add(base + ".py", "it would be imported instead of Python's own \(module)")
-                        add(base + "/**", "it would be imported instead of Python's own \(module)")
+                        shadowing += [Glob(base + ".py"), Glob(base + "/**")]
                     }
                 }
             }
+        }
+        if !shadowing.isEmpty {
+            rules.append(
+                ReviewRule(
+                    name: ReviewRule.pythonModules, globs: shadowing,
+                    why: "a Python module there would be imported instead of the installed one of that name"))
         }
         return rules
     }
