@@ -197,7 +197,8 @@ struct PatchOriginTests {
     @Test(
         "a bad --author or an unknown --base is refused and stores nothing",
         arguments: [
-            ["--author", "nobody"], ["--author", "A <b> c"], ["--base", "no-such-commit"], ["--base", "--all"],
+            ["--author", "nobody"], ["--author", "A <b> c"], ["--author", "A <b>c>"], ["--base", "no-such-commit"],
+            ["--base", "--all"],
         ])
     func refused(arguments: [String]) throws {
         let repository = try PipelineCommandTests.repository()

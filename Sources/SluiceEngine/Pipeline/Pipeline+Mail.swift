@@ -32,7 +32,9 @@ extension Pipeline {
             else { return nil }
             let name = text[..<open].trimmingCharacters(in: .whitespaces)
             let email = String(text[text.index(after: open)..<text.index(before: text.endIndex)])
-            guard !name.isEmpty, !name.contains("<"), !name.contains(">"), !email.isEmpty, !email.contains("<") else {
+            guard !name.isEmpty, !name.contains("<"), !name.contains(">"), !email.isEmpty, !email.contains("<"),
+                !email.contains(">")
+            else {
                 return nil
             }
             return (name, email)
@@ -53,8 +55,7 @@ extension Pipeline {
     public func submitAll(
         _ bytes: [UInt8], _ submission: Submission, configuration: (SluiceConfig, String)? = nil
     ) async throws -> [PatchLedgerEntry] {
-        let read: (SluiceConfig, String)
-        if let configuration { read = configuration } else { read = try await self.configuration() }
+        let read = try await self.configuration(given: configuration)
         guard let messages = try await mailboxMessages(bytes), messages.count > 1 else {
             return [try await submit(bytes, submission, configuration: read)]
         }

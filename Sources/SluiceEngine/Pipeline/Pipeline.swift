@@ -125,6 +125,12 @@ public struct Pipeline: Sendable {
         return (config, head)
     }
 
+    /// `given` when the caller has read the configuration already, else ``configuration()``.
+    func configuration(given: (SluiceConfig, String)?) async throws -> (SluiceConfig, String) {
+        if let given { return given }
+        return try await configuration()
+    }
+
     /// `sluice.yml` at a commit, as text; empty when there is none.
     func configText(at commit: String) async throws -> String {
         guard let bytes = try await git.file(ConfigLoader.fileName, at: commit) else { return "" }
@@ -183,8 +189,7 @@ public struct Pipeline: Sendable {
         _ bytes: [UInt8], _ submission: Submission, configuration: (SluiceConfig, String)? = nil
     ) async throws -> PatchLedgerEntry {
         guard !bytes.isEmpty else { throw SluiceError.invalidInput("the diff is empty") }
-        let (config, head): (SluiceConfig, String)
-        if let configuration { (config, head) = configuration } else { (config, head) = try await self.configuration() }
+        let (config, head) = try await self.configuration(given: configuration)
         try Pipeline.checkSize(bytes.count, config)
         let entry = try engine.patches.create(
             project: submission.project, phase: submission.phase, workstream: submission.workstream,
@@ -231,8 +236,7 @@ public struct Pipeline: Sendable {
         guard let source = try engine.context.storage.patchSource(id) else {
             throw SluiceError.invalidInput("patch \(id) has no diff to validate")
         }
-        let (config, head): (SluiceConfig, String)
-        if let configuration { (config, head) = configuration } else { (config, head) = try await self.configuration() }
+        let (config, head) = try await self.configuration(given: configuration)
         let inspection = try await inspect(source.bytes, config: config, head: head)
         let issues = try waivingRevertedTests(inspection.issues, of: id)
         var notes: [String] = []
