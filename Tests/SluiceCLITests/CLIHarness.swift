@@ -29,15 +29,8 @@ struct CLIHarness {
 
     /// Runs in process with `--db` pointing at this harness's database.
     @discardableResult
-    func run(_ arguments: [String], input: String? = nil) -> Output {
-        let result = SluiceRunner.execute(arguments + ["--db", database], input: input)
-        return Output(status: result.status, stdout: result.stdout, stderr: result.stderr)
-    }
-
-    /// Runs in process, waiting for asynchronous commands.
-    @discardableResult
-    func runAsync(_ arguments: [String], input: String? = nil) async -> Output {
-        let result = await SluiceRunner.executeAsync(arguments + ["--db", database], input: input)
+    func run(_ arguments: [String], input: String? = nil) async -> Output {
+        let result = await SluiceRunner.execute(arguments + ["--db", database], input: input)
         return Output(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
@@ -49,15 +42,15 @@ struct CLIHarness {
     }
 
     /// Runs in process, expects success, and returns the JSON object printed with `--json`.
-    func object(_ arguments: [String], input: String? = nil) throws -> [String: Any] {
-        let output = run(arguments + ["--json"], input: input)
+    func object(_ arguments: [String], input: String? = nil) async throws -> [String: Any] {
+        let output = await run(arguments + ["--json"], input: input)
         #expect(output.status == 0, "\(arguments): \(output.stderr)")
         return try output.object()
     }
 
     /// Initialises the database.
-    func initialise() -> CLIHarness {
-        let output = run(["init"])
+    func initialise() async -> CLIHarness {
+        let output = await run(["init"])
         #expect(output.status == 0, "\(output.stderr)")
         return self
     }

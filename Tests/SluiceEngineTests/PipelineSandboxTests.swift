@@ -60,7 +60,7 @@ struct PipelineSandboxTests {
     func land(_ fixture: PipelineTests.Fixture) async throws -> (PatchLedgerEntry, String) {
         let entry = try await fixture.submit(try fixture.repository.diff { try $0.write("README.md", "more\n") })
         _ = try await fixture.run()
-        let result = try fixture.engine.patches.get(entry.ledgerID)
+        let result = try await fixture.engine.patches.get(entry.ledgerID)
         let log =
             (try? String(
                 contentsOfFile: fixture.pipeline.sluiceDirectory + "/logs/\(entry.ledgerID)/probe.log",
@@ -167,10 +167,10 @@ struct PipelineSandboxTests {
         let fixture = try PipelineTests.Fixture(config: config)
         let (entry, _) = try await land(fixture)
         #expect(entry.state == .quarantined)
-        let gate = try #require(try fixture.engine.gates.list().first { $0.name == "linked" })
+        let gate = try await #require(try fixture.engine.gates.list().first { $0.name == "linked" })
         #expect(gate.state == .error && gate.decision?.reason.contains("wrote no results") == true)
         #expect(gate.results?.testCases.isEmpty ?? true)
-        let coverage = try #require(try fixture.engine.gates.list().first { $0.name == "coverage" })
+        let coverage = try await #require(try fixture.engine.gates.list().first { $0.name == "coverage" })
         #expect(coverage.state == .passed && coverage.results?.coveragePercent == nil)
     }
 
@@ -200,7 +200,7 @@ struct PipelineSandboxTests {
         )
         let (entry, log) = try await land(fixture)
         #expect(entry.state == .committed, "\(log)")
-        let gates = try fixture.engine.gates.list()
+        let gates = try await fixture.engine.gates.list()
         #expect(gates.count == 2 && gates.allSatisfy { $0.state == .passed }, "\(gates.map(\.decision))")
     }
 
@@ -213,8 +213,8 @@ struct PipelineSandboxTests {
         _ = try await fixture.run()
         let second = try await fixture.submit(try fixture.repository.diff { try $0.write("README.md", "two\n") })
         _ = try await fixture.run()
-        #expect(try fixture.engine.patches.get(first.ledgerID).state == .committed)
-        #expect(try fixture.engine.patches.get(second.ledgerID).state == .committed)
+        await #expect(try fixture.engine.patches.get(first.ledgerID).state == .committed)
+        await #expect(try fixture.engine.patches.get(second.ledgerID).state == .committed)
         let caches = try FileManager.default.contentsOfDirectory(
             atPath: fixture.pipeline.scratchDirectory + "/gate-cache")
         #expect(caches.count == 1)
@@ -251,8 +251,8 @@ struct PipelineSandboxTests {
             return error?.code == .blocked && error?.message.contains("sets sandbox: bubblewrap") == true
                 && error?.message.contains("not installed") == true
         }
-        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .queued)
-        #expect(try fixture.engine.gates.list().isEmpty)
+        await #expect(try fixture.engine.patches.get(entry.ledgerID).state == .queued)
+        await #expect(try fixture.engine.gates.list().isEmpty)
     }
 
     @Test("sandbox: auto without bubblewrap warns once per run and runs the gates unsealed; none does not warn")

@@ -95,9 +95,9 @@ struct PipelineTests {
         #expect(entry.state == .queued)
         let summary = try await fixture.run()
         #expect(summary.landed == [entry.ledgerID.description])
-        let landed = try fixture.engine.patches.get(entry.ledgerID)
+        let landed = try await fixture.engine.patches.get(entry.ledgerID)
         #expect(landed.state == .committed)
-        let source = try #require(try fixture.engine.context.storage.patchSource(entry.ledgerID))
+        let source = try await #require(try fixture.engine.context.storage.patchSource(entry.ledgerID))
         let head = try fixture.head()
         #expect(head == source.landedCommit && head == source.testedCommit && source.baseCommit == before)
         #expect(try fixture.repository.git("rev-parse", "\(head)^") == before)
@@ -112,12 +112,12 @@ struct PipelineTests {
             (try? FileManager.default.contentsOfDirectory(atPath: fixture.pipeline.scratchDirectory + "/workspaces"))?
                 .isEmpty ?? true)
         #expect(!FileManager.default.fileExists(atPath: fixture.pipeline.sluiceDirectory + "/workspaces"))
-        let gates = try fixture.engine.gates.list()
+        let gates = try await fixture.engine.gates.list()
         #expect(
             gates.count == 1 && gates[0].state == .passed
                 && gates[0].metadata["ledger_id"] == .string(entry.ledgerID.description))
-        #expect(try fixture.engine.costs.list(CostFilter(resourceType: .computeTime)).count == 1)
-        #expect(try fixture.engine.context.storage.patchSource(entry.ledgerID)?.bytes == Array(diff.utf8))
+        await #expect(try fixture.engine.costs.list(CostFilter(resourceType: .computeTime)).count == 1)
+        await #expect(try fixture.engine.context.storage.patchSource(entry.ledgerID)?.bytes == Array(diff.utf8))
     }
 
     @Test("two patches editing the same lines: the first lands, the second conflicts and ends quarantined")
@@ -130,7 +130,7 @@ struct PipelineTests {
         #expect(second.state == .queued)
         let summary = try await fixture.run()
         #expect(summary.landed == [first.ledgerID.description])
-        let loser = try fixture.engine.patches.get(second.ledgerID)
+        let loser = try await fixture.engine.patches.get(second.ledgerID)
         #expect(loser.state == .quarantined)
         // One attempt on the head the first patch made; nothing queued could move it again.
         #expect(loser.apply.attempts == 1)
@@ -152,13 +152,13 @@ struct PipelineTests {
                 try $0.write("calc.py", "def add(a, b):\n    return a - b\n\n\ndef sub(a, b):\n    return a - b\n")
             })
         _ = try await fixture.run()
-        let result = try fixture.engine.patches.get(entry.ledgerID)
+        let result = try await fixture.engine.patches.get(entry.ledgerID)
         #expect(result.state == .quarantined)
         #expect(
             result.stateHistory.map(\.state) == [.created, .validated, .queued, .applied, .applyFailed, .quarantined])
         #expect(result.quarantine.quarantineReason?.contains("tests.test_calc.test_add") == true)
         #expect(try fixture.head() == before)
-        let gate = try #require(try fixture.engine.gates.list().first)
+        let gate = try await #require(try fixture.engine.gates.list().first)
         #expect(gate.state == .failed && gate.results?.failedTests == 1)
         #expect(FileManager.default.fileExists(atPath: (result.quarantine.quarantinePath ?? "") + "/unit.log"))
     }
@@ -170,10 +170,10 @@ struct PipelineTests {
         let fixture = try Fixture(config: config)
         let entry = try await fixture.submit(try goodDiff(fixture))
         _ = try await fixture.run()
-        let result = try fixture.engine.patches.get(entry.ledgerID)
+        let result = try await fixture.engine.patches.get(entry.ledgerID)
         #expect(result.state == .quarantined)
         #expect(result.quarantine.quarantineReason?.contains("did not run: tests.test_calc.test_mul") == true)
-        let gate = try #require(try fixture.engine.gates.list().first)
+        let gate = try await #require(try fixture.engine.gates.list().first)
         #expect(gate.state == .failed && gate.results?.failedTests == 0)
     }
 
@@ -227,7 +227,7 @@ struct PipelineTests {
         #expect(entry.state == .queued)
         #expect(entry.stateHistory.contains { $0.reason?.contains("does not apply to main") == true })
         let summary = try await fixture.run()
-        let result = try fixture.engine.patches.get(entry.ledgerID)
+        let result = try await fixture.engine.patches.get(entry.ledgerID)
         #expect(result.state == .quarantined && result.apply.attempts == 1)
         #expect(summary.quarantined.count == 1)
         #expect(result.quarantine.quarantineReason?.contains("no patch ahead of it could change that") == true)
@@ -242,7 +242,7 @@ struct PipelineTests {
             try fixture.repository.diff { try $0.write("calc.py", "def add(a, b):\n    return 0\n") })
         try fixture.repository.git("checkout", "--", "sluice.yml")
         _ = try await fixture.run()
-        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
+        await #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
     }
 
     @Test("a gate past its timeout ends in error and the patch is quarantined")
@@ -252,8 +252,8 @@ struct PipelineTests {
         let fixture = try Fixture(config: config)
         let entry = try await fixture.submit(try goodDiff(fixture))
         _ = try await fixture.run()
-        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
-        let slow = try #require(try fixture.engine.gates.list().first { $0.name == "slow" })
+        await #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
+        let slow = try await #require(try fixture.engine.gates.list().first { $0.name == "slow" })
         #expect(slow.state == .error && slow.decision?.reason.contains("timed out") == true)
     }
 
@@ -270,7 +270,7 @@ struct PipelineTests {
         }
         #expect(try fixture.repository.read("README.md") == "work in progress\n")
         #expect(try fixture.head() == before)
-        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .verified)
+        await #expect(try fixture.engine.patches.get(entry.ledgerID).state == .verified)
         // Once the tree is clean, the next run lands the verified patch.
         try fixture.repository.git("checkout", "--", "README.md")
         let summary = try await fixture.run()
@@ -286,7 +286,7 @@ struct PipelineTests {
             EngineContext(
                 storage: fixture.engine.context.storage,
                 clock: FakeClock(start: SystemClock().now().adding(milliseconds: -60_000)), actor: "agent"))
-        let entry = try earlier.patches.create(
+        let entry = try await earlier.patches.create(
             project: "calc", source: PatchSource(bytes: Array(try goodDiff(fixture).utf8)))
         #expect(entry.state == .created)
         let summary = try await fixture.run()
@@ -307,7 +307,7 @@ struct PipelineTests {
         var state = PatchState.queued
         for _ in 0..<300 where state != .committed {
             try await Task.sleep(for: .milliseconds(100))
-            state = try fixture.engine.patches.get(entry.ledgerID).state
+            state = try await fixture.engine.patches.get(entry.ledgerID).state
         }
         // A watching run is still waiting when its patch has landed.
         let returnedEarly = returned.withLock { $0 }
@@ -333,7 +333,7 @@ struct PipelineTests {
         let revert = try await fixture.pipeline.revert(entry.ledgerID)
         #expect(revert.relations.rollbackOfPatchID == entry.patchID && revert.state == .queued)
         _ = try await fixture.run()
-        #expect(try fixture.engine.patches.get(revert.ledgerID).state == .committed)
+        await #expect(try fixture.engine.patches.get(revert.ledgerID).state == .committed)
         #expect(
             try fixture.repository.git("rev-parse", "main^{tree}")
                 == (try fixture.repository.git("rev-parse", "\(before)^{tree}")))
@@ -386,7 +386,7 @@ struct PipelineReportTests {
                 try $0.write("out/lcov.info", "TN:\nSF:calc.py\nLF:10\nLH:10\nend_of_record\n")
             })
         _ = try await fixture.run()
-        let result = try fixture.engine.patches.get(entry.ledgerID)
+        let result = try await fixture.engine.patches.get(entry.ledgerID)
         #expect(result.state == .quarantined)
         #expect(result.quarantine.quarantineReason?.contains("no coverage was reported") == true)
     }
@@ -396,8 +396,8 @@ struct PipelineReportTests {
         let fixture = try fixture()
         let entry = try await fixture.submit(try fixture.repository.diff { try $0.write("README.md", "more\n") })
         _ = try await fixture.run()
-        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .committed)
-        let gate = try #require(try fixture.engine.gates.list().first)
+        await #expect(try fixture.engine.patches.get(entry.ledgerID).state == .committed)
+        let gate = try await #require(try fixture.engine.gates.list().first)
         #expect(gate.results?.coveragePercent == 90 && gate.results?.totalTests == 2)
         #expect(gate.decision?.criteriaMet == ["max_failures": true, "min_coverage": true, "required_tests": true])
     }
@@ -407,7 +407,7 @@ struct PipelineReportTests {
         let fixture = try fixture()
         let entry = try await fixture.submit(try fixture.repository.diff { try $0.write("coverage.txt", "5\n") })
         _ = try await fixture.run()
-        let result = try fixture.engine.patches.get(entry.ledgerID)
+        let result = try await fixture.engine.patches.get(entry.ledgerID)
         #expect(result.state == .quarantined)
         #expect(result.quarantine.quarantineReason?.contains("min_coverage: 50% < 80%") == true)
     }
@@ -418,10 +418,10 @@ struct PipelineReportTests {
         let held = try await fixture.submit(try fixture.repository.diff { try $0.write("check.sh", "exit 0\n") })
         // The gate's own script is a review path: a person lets the change through.
         #expect(held.state == .validated)
-        let entry = try fixture.engine.patches.approve(held.ledgerID, by: "alice")
+        let entry = try await fixture.engine.patches.approve(held.ledgerID, by: "alice")
         _ = try await fixture.run()
-        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
-        let gate = try #require(try fixture.engine.gates.list().first)
+        await #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
+        let gate = try await #require(try fixture.engine.gates.list().first)
         #expect(gate.state == .error && gate.decision?.reason.contains("wrote no results") == true)
     }
 
@@ -445,11 +445,11 @@ struct PipelineReportTests {
             config: Self.coverageOnly(exit: 0), files: ["check.sh": Self.script, "coverage.txt": "9\n"])
         let entry = try await fixture.submit(try fixture.repository.diff { try $0.write("README.md", "more\n") })
         _ = try await fixture.run()
-        let gate = try #require(try fixture.engine.gates.list().first)
+        let gate = try await #require(try fixture.engine.gates.list().first)
         #expect(gate.state == .passed, "\(gate.decision?.reason ?? "")")
         #expect(gate.results?.coveragePercent == 90)
         #expect(gate.decision?.criteriaMet["min_coverage"] == true)
-        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .committed)
+        await #expect(try fixture.engine.patches.get(entry.ledgerID).state == .committed)
     }
 
     @Test("a coverage-only gate fails on low coverage, or on a non-zero exit code")
@@ -458,14 +458,14 @@ struct PipelineReportTests {
             config: Self.coverageOnly(exit: 0), files: ["check.sh": Self.script, "coverage.txt": "5\n"])
         _ = try await low.submit(try low.repository.diff { try $0.write("README.md", "more\n") })
         _ = try await low.run()
-        let lowGate = try #require(try low.engine.gates.list().first)
+        let lowGate = try await #require(try low.engine.gates.list().first)
         #expect(lowGate.state == .failed && lowGate.decision?.reason.contains("min_coverage: 50% < 80%") == true)
 
         let exit = try PipelineTests.Fixture(
             config: Self.coverageOnly(exit: 3), files: ["check.sh": Self.script, "coverage.txt": "9\n"])
         _ = try await exit.submit(try exit.repository.diff { try $0.write("README.md", "more\n") })
         _ = try await exit.run()
-        let exitGate = try #require(try exit.engine.gates.list().first)
+        let exitGate = try await #require(try exit.engine.gates.list().first)
         #expect(exitGate.state == .failed && exitGate.decision?.reason.contains("exit code 3") == true)
         #expect(exitGate.decision?.criteriaMet["exit_code"] == false)
     }
@@ -486,8 +486,8 @@ struct PipelineReportTests {
         let entry = try await fixture.submit(try fixture.repository.diff { try $0.write("README.md", "more\n") })
         let summary = try await fixture.run()
         #expect(summary.quarantined.count == 1)
-        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
-        let gate = try #require(try fixture.engine.gates.list().first)
+        await #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
+        let gate = try await #require(try fixture.engine.gates.list().first)
         #expect(gate.state == .error && gate.decision?.reason.contains("duration_seconds") == true)
     }
 }

@@ -15,7 +15,7 @@ struct TrustTests {
         let before = try fixture.head()
         let entry = try await fixture.submit(diff)
         _ = try await fixture.run()
-        return (try fixture.engine.patches.get(entry.ledgerID), try fixture.head() != before)
+        return await (try fixture.engine.patches.get(entry.ledgerID), try fixture.head() != before)
     }
 
     func errors(_ entry: PatchLedgerEntry) -> String { entry.validation.validationErrors.joined(separator: "; ") }
@@ -202,12 +202,12 @@ struct TrustTests {
         #expect(entry.stateHistory.last?.reason?.contains("review_required: \(path)") == true)
         // A run does not touch it.
         _ = try await fixture.run()
-        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .validated)
-        let approved = try fixture.engine.patches.approve(entry.ledgerID, by: "alice")
+        await #expect(try fixture.engine.patches.get(entry.ledgerID).state == .validated)
+        let approved = try await fixture.engine.patches.approve(entry.ledgerID, by: "alice")
         #expect(approved.state == .queued)
-        let events = try fixture.engine.events(entityID: entry.ledgerID.description)
+        let events = try await fixture.engine.events(entityID: entry.ledgerID.description)
         #expect(events.last?.actor == "alice" && events.last?.reason == "approved by alice")
-        #expect(try fixture.engine.patches.approver(of: entry.ledgerID) == "alice")
+        await #expect(try fixture.engine.patches.approver(of: entry.ledgerID) == "alice")
     }
 
     @Test("editing the gate's script, or only making it executable, needs review")
@@ -270,7 +270,7 @@ struct TrustTests {
         // The first landing sets what passes on main.
         let first = try await fixture.submit(try fixture.repository.diff { try $0.write("README.md", "v2\n") })
         _ = try await fixture.run()
-        #expect(try fixture.engine.patches.get(first.ledgerID).state == .committed)
+        await #expect(try fixture.engine.patches.get(first.ledgerID).state == .committed)
 
         let dropTwo = try fixture.repository.diff { try $0.write("cases.txt", "one\nthree\n") }
         let (dropped, moved) = try await submitAndRun(fixture, dropTwo)
@@ -280,9 +280,9 @@ struct TrustTests {
 
         // A person can decide the test is gone for good.
         let held = try await fixture.submit(dropTwo, hold: true)
-        _ = try fixture.engine.patches.approve(held.ledgerID, by: "alice")
+        _ = try await fixture.engine.patches.approve(held.ledgerID, by: "alice")
         _ = try await fixture.run()
-        #expect(try fixture.engine.patches.get(held.ledgerID).state == .committed)
+        await #expect(try fixture.engine.patches.get(held.ledgerID).state == .committed)
     }
 }
 
@@ -311,12 +311,12 @@ struct ParallelPatchTests {
         let newer = try fixture.repository.diff { try $0.write("letters.txt", "a\nB\nc\nd\ne\nf\ng\n") }
         let landedFirst = try await fixture.submit(newer)
         _ = try await fixture.run()
-        #expect(try fixture.engine.patches.get(landedFirst.ledgerID).state == .committed)
+        await #expect(try fixture.engine.patches.get(landedFirst.ledgerID).state == .committed)
         // Its context ("b") is gone from main, so it no longer applies as it is; it merges.
         #expect(throws: GitFailure.self) { try fixture.repository.git("apply", "--check", input: older) }
         let entry = try await fixture.submit(older)
         _ = try await fixture.run()
-        let result = try fixture.engine.patches.get(entry.ledgerID)
+        let result = try await fixture.engine.patches.get(entry.ledgerID)
         #expect(result.state == .committed, "\(result.stateHistory.compactMap(\.reason))")
         #expect(try fixture.repository.read("letters.txt") == "a\nB\nc\nd\nE\nf\ng\n")
     }
@@ -329,7 +329,7 @@ struct ParallelPatchTests {
         let mover = try await fixture.submit(try fixture.repository.diff { try $0.write("other.txt", "y\n") })
         let summary = try await fixture.run()
         #expect(summary.landed == [mover.ledgerID.description])
-        let result = try fixture.engine.patches.get(waiting.ledgerID)
+        let result = try await fixture.engine.patches.get(waiting.ledgerID)
         // Tried on the first head, then once more after the other patch moved main; never twice on one head.
         #expect(result.state == .quarantined)
         #expect(result.apply.attempts == 2)
@@ -364,7 +364,7 @@ struct TrustFindingsTests {
         let before = try fixture.head()
         let entry = try await fixture.submit(diff)
         _ = try await fixture.run()
-        let result = try fixture.engine.patches.get(entry.ledgerID)
+        let result = try await fixture.engine.patches.get(entry.ledgerID)
         #expect(result.state == .quarantined, "\(result.stateHistory.compactMap(\.reason))")
         #expect(result.quarantine.quarantineReason?.contains("changed tracked files") == true)
         #expect(try fixture.head() == before)
@@ -382,8 +382,8 @@ struct TrustFindingsTests {
         let stacked = try await fixture.submit(
             "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,2 +1,3 @@\n one\n two\n+three\n")
         _ = try await fixture.run()
-        #expect(try fixture.engine.patches.get(stacked.ledgerID).state == .queued)
-        _ = try fixture.engine.patches.approve(held.ledgerID, by: "alice")
+        await #expect(try fixture.engine.patches.get(stacked.ledgerID).state == .queued)
+        _ = try await fixture.engine.patches.approve(held.ledgerID, by: "alice")
         let summary = try await fixture.run()
         #expect(summary.landed == [held.ledgerID.description, stacked.ledgerID.description])
     }
@@ -394,11 +394,11 @@ struct TrustFindingsTests {
         let added = try await fixture.submit(
             try fixture.repository.diff { try $0.write("tests/test_more.py", "# another test\n") })
         _ = try await fixture.run()
-        #expect(try fixture.engine.patches.get(added.ledgerID).state == .committed)
+        await #expect(try fixture.engine.patches.get(added.ledgerID).state == .committed)
         let revert = try await fixture.pipeline.revert(added.ledgerID)
         #expect(revert.state == .queued, "\(revert.validation.validationErrors)")
         _ = try await fixture.run()
-        #expect(try fixture.engine.patches.get(revert.ledgerID).state == .committed)
+        await #expect(try fixture.engine.patches.get(revert.ledgerID).state == .committed)
         #expect(!FileManager.default.fileExists(atPath: fixture.repository.path + "/tests/test_more.py"))
     }
 
@@ -407,8 +407,10 @@ struct TrustFindingsTests {
         let fixture = try Fixture()
         let held = try await fixture.submit(
             try fixture.repository.diff { try $0.write("README.md", "x\n") }, hold: true)
-        #expect(throws: SluiceError.self) { try fixture.engine.patches.approve(held.ledgerID, by: "al\nice") }
-        #expect(try fixture.engine.patches.get(held.ledgerID).state == .validated)
+        await #expect(throws: SluiceError.self) {
+            try await fixture.engine.patches.approve(held.ledgerID, by: "al\nice")
+        }
+        await #expect(try fixture.engine.patches.get(held.ledgerID).state == .validated)
     }
 }
 
@@ -422,7 +424,7 @@ struct InterruptionTests {
         let entry = try await fixture.submit(
             try fixture.repository.diff { try $0.write("README.md", "calc, improved\n") })
         // As a run killed mid-gate leaves it: applied, its one attempt counted.
-        _ = try fixture.engine.patches.applied(entry.ledgerID, workspace: "/gone", files: ["README.md"])
+        _ = try await fixture.engine.patches.applied(entry.ledgerID, workspace: "/gone", files: ["README.md"])
         let summary = try await fixture.run()
         #expect(summary.landed == [entry.ledgerID.description], "\(summary.quarantined)")
     }
@@ -467,11 +469,11 @@ struct SecondAttackTests {
                 try $0.write("tests/make.sh", "truncate -s 100M out/junit.xml\n")
             })
         _ = try await fixture.run()
-        let gate = try #require(try fixture.engine.gates.list().first)
+        let gate = try await #require(try fixture.engine.gates.list().first)
         #expect(
             gate.state == .error && gate.decision?.reason.contains("at most 64 MiB") == true,
             "\(gate.decision?.reason ?? "")")
-        #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
+        await #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
     }
 }
 
@@ -487,15 +489,16 @@ struct RevertVanishedTests {
         let added = try await fixture.submit(
             try fixture.repository.diff { try $0.write("cases.txt", "one\ntwo\nthree\n") })
         _ = try await fixture.run()
-        #expect(try fixture.engine.patches.get(first.ledgerID).state == .committed)
-        #expect(try fixture.engine.patches.get(added.ledgerID).state == .committed)
+        await #expect(try fixture.engine.patches.get(first.ledgerID).state == .committed)
+        await #expect(try fixture.engine.patches.get(added.ledgerID).state == .committed)
         let revert = try await fixture.pipeline.revert(added.ledgerID)
         _ = try await fixture.run()
-        let result = try fixture.engine.patches.get(revert.ledgerID)
+        let result = try await fixture.engine.patches.get(revert.ledgerID)
         #expect(result.state == .committed, "\(result.quarantine.quarantineReason ?? "")")
         // A patch that is not a revert still may not drop a test that passed.
         let drop = try await fixture.submit(try fixture.repository.diff { try $0.write("cases.txt", "one\n") })
         _ = try await fixture.run()
-        #expect(try fixture.engine.patches.get(drop.ledgerID).quarantine.quarantineReason?.contains("t.two") == true)
+        await #expect(
+            try fixture.engine.patches.get(drop.ledgerID).quarantine.quarantineReason?.contains("t.two") == true)
     }
 }

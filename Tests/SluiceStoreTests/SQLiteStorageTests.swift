@@ -49,13 +49,13 @@ struct SQLiteStorageTests {
     }
 
     @Test("a running sum an earlier version let overflow into a float is reported, not a crash")
-    func damagedTotal() throws {
+    func damagedTotal() async throws {
         let directory = TemporaryDirectory()
         let path = directory.file("s.db")
         _ = try SQLiteStorage(path: path)
         // Written behind the storage's back, as an earlier version could: SQLite turns the sum into a REAL.
         let queue = try DatabaseQueue(path: path)
-        try queue.write { db in
+        try await queue.write { db in
             for (id, project) in [("01ARZ3NDEKTSV4RRFFQ69G5FAV", "a"), ("01ARZ3NDEKTSV4RRFFQ69G5FAW", "a")] {
                 try db.execute(
                     sql: """
@@ -66,30 +66,30 @@ struct SQLiteStorageTests {
         }
         try queue.close()
         let storage = try SQLiteStorage(path: path)
-        #expect {
-            try storage.costTotals(CostFilter())
+        await #expect {
+            try await storage.costTotals(CostFilter())
         } throws: { ($0 as? SluiceError)?.code == .storage }
     }
 
     @Test("reads neither recompile the connection's statements nor leave a transaction open")
-    func readsKeepStatementsPrepared() throws {
+    func readsKeepStatementsPrepared() async throws {
         let directory = TemporaryDirectory()
-        let storage = try SQLiteStorage(path: directory.file("s.db"))
+        let storage = try SQLiteStorage(path: directory.file("s.db"), options: oneReader)
         let engine = makeEngine(over: storage)
-        let first = try engine.patches.create(project: "p")
-        try engine.patches.validate(first.ledgerID, formatOK: true, scopeOK: true, constraintsOK: true)
-        _ = try engine.patches.get(first.ledgerID)
-        let before = storage.statementCounters().recompilations
+        let first = try await engine.patches.create(project: "p")
+        try await engine.patches.validate(first.ledgerID, formatOK: true, scopeOK: true, constraintsOK: true)
+        _ = try await engine.patches.get(first.ledgerID)
+        let before = try storage.statementCounters().recompilations
         for _ in 0..<3 {
-            let second = try engine.patches.create(project: "p")
-            _ = try engine.patches.get(second.ledgerID)
-            try engine.patches.validate(second.ledgerID, formatOK: true, scopeOK: true, constraintsOK: true)
-            _ = try engine.patches.list(PatchFilter(state: .validated))
+            let second = try await engine.patches.create(project: "p")
+            _ = try await engine.patches.get(second.ledgerID)
+            try await engine.patches.validate(second.ledgerID, formatOK: true, scopeOK: true, constraintsOK: true)
+            _ = try await engine.patches.list(PatchFilter(state: .validated))
         }
-        #expect(storage.statementCounters().recompilations == before)
+        #expect(try storage.statementCounters().recompilations == before)
         // No read left its transaction open: one would hold a WAL snapshot, and a truncating
         // checkpoint from another connection would report busy (first column 1) instead of 0.
-        #expect(try engine.patches.list(PatchFilter(state: .validated)).count == 4)
+        await #expect(try engine.patches.list(PatchFilter(state: .validated)).count == 4)
         let raw = try DatabaseQueue(path: directory.file("s.db"), configuration: noWait())
         let checkpoint = try raw.writeWithoutTransaction {
             try Row.fetchOne($0, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
@@ -98,58 +98,60 @@ struct SQLiteStorageTests {
     }
 
     @Test("listing by a filtered column reads through its index, not a scan of the table")
-    func filteredListsUseIndexes() throws {
+    func filteredListsUseIndexes() async throws {
         let directory = TemporaryDirectory()
-        let storage = try SQLiteStorage(path: directory.file("s.db"))
+        let storage = try SQLiteStorage(path: directory.file("s.db"), options: oneReader)
         let engine = makeEngine(over: storage)
         var last: PatchLedgerEntry?
         for index in 0..<30 {
-            last = try engine.patches.create(project: "p\(index % 3)", workstream: "w\(index % 5)")
+            last = try await engine.patches.create(project: "p\(index % 3)", workstream: "w\(index % 5)")
         }
         let queued = try #require(last)
-        try engine.patches.validate(queued.ledgerID, formatOK: true, scopeOK: true, constraintsOK: true)
-        try engine.patches.queue(queued.ledgerID)
-        try engine.workers.create(type: .monitor)
+        try await engine.patches.validate(queued.ledgerID, formatOK: true, scopeOK: true, constraintsOK: true)
+        try await engine.patches.queue(queued.ledgerID)
+        try await engine.workers.create(type: .monitor)
         for index in 0..<30 {
-            try engine.workers.create(type: index == 0 ? .executor : .monitor)
-            try engine.gates.create(name: "g\(index)", type: .lint, project: "p\(index % 3)")
-            try engine.costs.record(type: .apiCall, amount: ExactDecimal(parsing: "0.01"), project: "p\(index % 3)")
+            try await engine.workers.create(type: index == 0 ? .executor : .monitor)
+            try await engine.gates.create(name: "g\(index)", type: .lint, project: "p\(index % 3)")
+            try await engine.costs.record(
+                type: .apiCall, amount: ExactDecimal(parsing: "0.01"), project: "p\(index % 3)")
         }
-        let before = storage.statementCounters().fullScanSteps
+        let before = try storage.statementCounters().fullScanSteps
 
-        #expect(try engine.patches.list(PatchFilter(state: .queued)).map(\.ledgerID) == [queued.ledgerID])
-        #expect(try engine.patches.list(PatchFilter(projectID: "p1")).count == 10)
-        #expect(try engine.patches.list(PatchFilter(workstreamID: "w2")).count == 6)
-        #expect(try engine.events(entityID: queued.ledgerID.description).count == 3)
-        #expect(try engine.workers.list(type: .executor).count == 1)
-        #expect(try engine.workers.list(state: .idle).count == 31)
-        #expect(try engine.gates.list(GateFilter(projectID: "p2")).count == 10)
-        #expect(try engine.costs.list(CostFilter(projectID: "p0")).count == 10)
-        #expect(try engine.costs.total(CostFilter(projectID: "p0")).map(\.amount) == [ExactDecimal(parsing: "0.1")])
-        #expect(try engine.costs.breakdown(CostFilter(projectID: "p1")).map(\.count) == [10])
-        #expect(storage.statementCounters().fullScanSteps == before)
+        await #expect(try engine.patches.list(PatchFilter(state: .queued)).map(\.ledgerID) == [queued.ledgerID])
+        await #expect(try engine.patches.list(PatchFilter(projectID: "p1")).count == 10)
+        await #expect(try engine.patches.list(PatchFilter(workstreamID: "w2")).count == 6)
+        await #expect(try engine.events(entityID: queued.ledgerID.description).count == 3)
+        await #expect(try engine.workers.list(type: .executor).count == 1)
+        await #expect(try engine.workers.list(state: .idle).count == 31)
+        await #expect(try engine.gates.list(GateFilter(projectID: "p2")).count == 10)
+        await #expect(try engine.costs.list(CostFilter(projectID: "p0")).count == 10)
+        await #expect(
+            try engine.costs.total(CostFilter(projectID: "p0")).map(\.amount) == [ExactDecimal(parsing: "0.1")])
+        await #expect(try engine.costs.breakdown(CostFilter(projectID: "p1")).map(\.count) == [10])
+        #expect(try storage.statementCounters().fullScanSteps == before)
 
         // The check can fail: an unfiltered list does scan.
-        #expect(try engine.patches.list().count == 30)
-        #expect(storage.statementCounters().fullScanSteps > before)
+        await #expect(try engine.patches.list().count == 30)
+        #expect(try storage.statementCounters().fullScanSteps > before)
     }
 
     @Test("the benchmark's transition floor writes real lifecycles, and only in memory")
-    func transitionFloor() throws {
+    func transitionFloor() async throws {
         let storage = try SQLiteStorage(inMemory: .init())
         #expect(try storage.runTransitionFloor(lifecycles: 3) == 18)
-        let entries = try storage.patches(PatchFilter())
+        let entries = try await storage.patches(PatchFilter())
         #expect(entries.map(\.state) == [.committed, .committed, .committed])
         #expect(
             entries.first?.stateHistory.map(\.state) == [
                 .created, .validated, .queued, .applied, .verified, .committed,
             ])
-        #expect(try storage.events(entityID: nil, after: 0, limit: nil).count == 18)
+        await #expect(try storage.events(entityID: nil, after: 0, limit: nil).count == 18)
 
         let directory = TemporaryDirectory()
         let file = try SQLiteStorage(path: directory.file("s.db"))
         #expect(throws: SluiceError.self) { try file.runTransitionFloor(lifecycles: 1) }
-        #expect(try file.patches(PatchFilter()).isEmpty)
+        await #expect(try file.patches(PatchFilter()).isEmpty)
     }
 
     func noWait() -> Configuration {
@@ -177,26 +179,26 @@ struct SQLiteStorageTests {
         try DatabaseQueue(path: path)
     }
 
-    func seeded() throws -> (TemporaryDirectory, SQLiteStorage, WorkerID) {
+    func seeded() async throws -> (TemporaryDirectory, SQLiteStorage, WorkerID) {
         let directory = TemporaryDirectory()
         let storage = try SQLiteStorage(path: directory.file("s.db"))
         let engine = makeEngine(over: storage)
-        let worker = try engine.workers.create(type: .executor)
+        let worker = try await engine.workers.create(type: .executor)
         return (directory, storage, worker.workerID)
     }
 
     @Test("the event log refuses updates and deletes")
-    func appendOnly() throws {
-        let (directory, _, _) = try seeded()
+    func appendOnly() async throws {
+        let (directory, _, _) = try await seeded()
         let raw = try rawConnection(directory.file("s.db"))
         #expect(throws: DatabaseError.self) { try raw.write { try $0.execute(sql: "UPDATE events SET reason = 'x'") } }
         #expect(throws: DatabaseError.self) { try raw.write { try $0.execute(sql: "DELETE FROM events") } }
-        #expect(try raw.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM events") } == 1)
+        await #expect(try raw.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM events") } == 1)
     }
 
     @Test("CHECK constraints refuse unknown enum values and inconsistent rows")
-    func checks() throws {
-        let (directory, _, id) = try seeded()
+    func checks() async throws {
+        let (directory, _, id) = try await seeded()
         let raw = try rawConnection(directory.file("s.db"))
         for sql in [
             "UPDATE workers SET state = 'sleeping'",
@@ -208,7 +210,7 @@ struct SQLiteStorageTests {
         ] {
             #expect(throws: DatabaseError.self, "\(sql)") { try raw.write { try $0.execute(sql: sql) } }
         }
-        #expect(
+        await #expect(
             try raw.read {
                 try String.fetchOne(
                     $0, sql: "SELECT state FROM workers WHERE worker_id = ?", arguments: [id.description])
@@ -234,9 +236,9 @@ struct SQLiteStorageTests {
     }
 
     @Test("cost records are immutable in the table")
-    func costsImmutable() throws {
-        let (directory, storage, _) = try seeded()
-        _ = try makeEngine(over: storage).costs.record(type: .apiCall, amount: ExactDecimal(parsing: "1"))
+    func costsImmutable() async throws {
+        let (directory, storage, _) = try await seeded()
+        _ = try await makeEngine(over: storage).costs.record(type: .apiCall, amount: ExactDecimal(parsing: "1"))
         let raw = try rawConnection(directory.file("s.db"))
         #expect(throws: DatabaseError.self) {
             try raw.write { try $0.execute(sql: "UPDATE costs SET amount_units = 5") }
@@ -253,3 +255,10 @@ struct SQLiteStorageTests {
         }
     }
 }
+
+/// Every read through one connection, so its statement counters see every read.
+let oneReader: SQLiteStorage.Options = {
+    var options = SQLiteStorage.Options()
+    options.readers = 1
+    return options
+}()

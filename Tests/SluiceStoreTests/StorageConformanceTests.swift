@@ -12,133 +12,137 @@ struct StorageConformanceTests {
         Event(entityKind: kind, entityID: id, fromState: from, toState: to, reason: nil, at: now, actor: "test")
     }
 
-    func makeWorker(_ storage: any Storage, at: Timestamp? = nil) throws -> WorkerRecord {
+    func makeWorker(_ storage: any Storage, at: Timestamp? = nil) async throws -> WorkerRecord {
         let worker = WorkerRecord(
             workerID: .make(), workerType: .executor, metadata: ["k": .string("v")], at: at ?? now)
-        try storage.insertWorker(worker, event: event(.worker, worker.workerID.description, from: nil, to: "idle"))
+        try await storage.insertWorker(
+            worker, event: event(.worker, worker.workerID.description, from: nil, to: "idle"))
         return worker
     }
 
     @Test("a worker round-trips", arguments: StorageFactory.all)
-    func workerRoundTrip(factory: StorageFactory) throws {
+    func workerRoundTrip(factory: StorageFactory) async throws {
         let (storage, directory) = try factory.make(FakeDatabaseClock())
         defer { withExtendedLifetime(directory) {} }
-        let worker = try makeWorker(storage)
-        #expect(try storage.worker(worker.workerID) == worker)
-        #expect(try storage.worker(.make()) == nil)
+        let worker = try await makeWorker(storage)
+        await #expect(try storage.worker(worker.workerID) == worker)
+        await #expect(try storage.worker(.make()) == nil)
     }
 
     @Test("inserting an id twice is a conflict and changes nothing", arguments: StorageFactory.all)
-    func duplicate(factory: StorageFactory) throws {
+    func duplicate(factory: StorageFactory) async throws {
         let (storage, directory) = try factory.make(FakeDatabaseClock())
         defer { withExtendedLifetime(directory) {} }
-        let worker = try makeWorker(storage)
-        #expect {
-            try storage.insertWorker(worker, event: event(.worker, worker.workerID.description, from: nil, to: "idle"))
+        let worker = try await makeWorker(storage)
+        await #expect {
+            try await storage.insertWorker(
+                worker, event: event(.worker, worker.workerID.description, from: nil, to: "idle"))
         } throws: { ($0 as? SluiceError)?.code == .conflict }
-        #expect(try storage.events(entityID: worker.workerID.description, after: 0, limit: nil).count == 1)
+        await #expect(try storage.events(entityID: worker.workerID.description, after: 0, limit: nil).count == 1)
     }
 
     @Test("an update writes the record and appends its event in one step", arguments: StorageFactory.all)
-    func update(factory: StorageFactory) throws {
+    func update(factory: StorageFactory) async throws {
         let (storage, directory) = try factory.make(FakeDatabaseClock())
         defer { withExtendedLifetime(directory) {} }
-        let worker = try makeWorker(storage)
+        let worker = try await makeWorker(storage)
         let id = worker.workerID
-        let updated = try storage.updateWorker(id) { current in
+        let updated = try await storage.updateWorker(id) { current in
             var next = current
             next.state = .busy
             next.currentTaskID = "t"
             return (next, self.event(.worker, id.description, from: "idle", to: "busy"))
         }
         #expect(updated.state == .busy)
-        #expect(try storage.worker(id)?.currentTaskID == "t")
-        let events = try storage.events(entityID: id.description, after: 0, limit: nil)
+        await #expect(try storage.worker(id)?.currentTaskID == "t")
+        let events = try await storage.events(entityID: id.description, after: 0, limit: nil)
         #expect(events.map(\.toState) == ["idle", "busy"])
         #expect(events[1].sequence > events[0].sequence)
     }
 
     @Test("a change that throws writes nothing", arguments: StorageFactory.all)
-    func throwingChange(factory: StorageFactory) throws {
+    func throwingChange(factory: StorageFactory) async throws {
         let (storage, directory) = try factory.make(FakeDatabaseClock())
         defer { withExtendedLifetime(directory) {} }
-        let worker = try makeWorker(storage)
-        #expect(throws: SluiceError.self) {
-            try storage.updateWorker(worker.workerID) { _ in throw SluiceError.invalidInput("no") }
+        let worker = try await makeWorker(storage)
+        await #expect(throws: SluiceError.self) {
+            try await storage.updateWorker(worker.workerID) { _ in throw SluiceError.invalidInput("no") }
         }
-        #expect(try storage.worker(worker.workerID) == worker)
-        #expect(try storage.events(entityID: nil, after: 0, limit: nil).count == 1)
+        await #expect(try storage.worker(worker.workerID) == worker)
+        await #expect(try storage.events(entityID: nil, after: 0, limit: nil).count == 1)
     }
 
     @Test("updating an unknown record is notFound", arguments: StorageFactory.all)
-    func updateUnknown(factory: StorageFactory) throws {
+    func updateUnknown(factory: StorageFactory) async throws {
         let (storage, directory) = try factory.make(FakeDatabaseClock())
         defer { withExtendedLifetime(directory) {} }
-        #expect {
-            try storage.updateWorker(.make()) { ($0, self.event(.worker, "x", from: nil, to: nil)) }
+        await #expect {
+            try await storage.updateWorker(.make()) { ($0, self.event(.worker, "x", from: nil, to: nil)) }
         } throws: { ($0 as? SluiceError)?.code == .notFound }
-        #expect {
-            try storage.updatePatch(.make()) { ($0, self.event(.patch, "x", from: nil, to: nil)) }
+        await #expect {
+            try await storage.updatePatch(.make()) { ($0, self.event(.patch, "x", from: nil, to: nil)) }
         } throws: { ($0 as? SluiceError)?.code == .notFound }
-        #expect {
-            try storage.updateGate(.make()) { ($0, self.event(.gate, "x", from: nil, to: nil)) }
+        await #expect {
+            try await storage.updateGate(.make()) { ($0, self.event(.gate, "x", from: nil, to: nil)) }
         } throws: { ($0 as? SluiceError)?.code == .notFound }
-        #expect {
-            try storage.deleteCost(.make()) { _ in self.event(.cost, "x", from: nil, to: nil) }
+        await #expect {
+            try await storage.deleteCost(.make()) { _ in self.event(.cost, "x", from: nil, to: nil) }
         } throws: { ($0 as? SluiceError)?.code == .notFound }
-        #expect {
-            try storage.renewLease(.make(), at: now)
+        await #expect {
+            try await storage.renewLease(.make(), at: now, event: self.event(.worker, "lease", from: nil, to: nil))
         } throws: { ($0 as? SluiceError)?.code == .notFound }
     }
 
     @Test("staleness is judged by the database's clock, not by heartbeat timestamps", arguments: StorageFactory.all)
-    func staleByDatabaseClock(factory: StorageFactory) throws {
+    func staleByDatabaseClock(factory: StorageFactory) async throws {
         let databaseClock = FakeDatabaseClock()
         let (storage, directory) = try factory.make(databaseClock)
         defer { withExtendedLifetime(directory) {} }
         // A worker whose own timestamps claim a time far in the past is still fresh by the database's clock.
-        let liar = try makeWorker(storage, at: Timestamp(milliseconds: 0))
-        let quiet = try makeWorker(storage)
-        #expect(try storage.staleWorkers(olderThan: 60).isEmpty)
+        let liar = try await makeWorker(storage, at: Timestamp(milliseconds: 0))
+        let quiet = try await makeWorker(storage)
+        await #expect(try storage.staleWorkers(olderThan: 60).isEmpty)
         databaseClock.advance(seconds: 61)
-        _ = try storage.renewLease(liar.workerID, at: Timestamp(milliseconds: 0))
-        #expect(try storage.staleWorkers(olderThan: 60).map(\.workerID) == [quiet.workerID])
+        _ = try await storage.renewLease(
+            liar.workerID, at: Timestamp(milliseconds: 0), event: self.event(.worker, "lease", from: nil, to: nil))
+        await #expect(try storage.staleWorkers(olderThan: 60).map(\.workerID) == [quiet.workerID])
         // Terminal workers are never stale.
-        _ = try storage.updateWorker(quiet.workerID) { current in
+        _ = try await storage.updateWorker(quiet.workerID) { current in
             var next = current
             next.state = .stopped
             return (next, self.event(.worker, current.workerID.description, from: "idle", to: "stopped"))
         }
-        #expect(try storage.staleWorkers(olderThan: 60).isEmpty)
-        #expect {
-            try storage.renewLease(quiet.workerID, at: now)
+        await #expect(try storage.staleWorkers(olderThan: 60).isEmpty)
+        await #expect {
+            try await storage.renewLease(
+                quiet.workerID, at: now, event: self.event(.worker, "lease", from: nil, to: nil))
         } throws: { ($0 as? SluiceError)?.currentState == "stopped" }
     }
 
     @Test("workers list newest first and filter by state and type", arguments: StorageFactory.all)
-    func workerList(factory: StorageFactory) throws {
+    func workerList(factory: StorageFactory) async throws {
         let (storage, directory) = try factory.make(FakeDatabaseClock())
         defer { withExtendedLifetime(directory) {} }
-        let first = try makeWorker(storage, at: now)
-        let second = try makeWorker(storage, at: now.adding(milliseconds: 10))
-        #expect(try storage.workers(state: nil, type: nil).map(\.workerID) == [second.workerID, first.workerID])
-        #expect(try storage.workers(state: .busy, type: nil).isEmpty)
-        #expect(try storage.workers(state: .idle, type: .executor).count == 2)
-        #expect(try storage.workers(state: nil, type: .monitor).isEmpty)
+        let first = try await makeWorker(storage, at: now)
+        let second = try await makeWorker(storage, at: now.adding(milliseconds: 10))
+        await #expect(try storage.workers(state: nil, type: nil).map(\.workerID) == [second.workerID, first.workerID])
+        await #expect(try storage.workers(state: .busy, type: nil).isEmpty)
+        await #expect(try storage.workers(state: .idle, type: .executor).count == 2)
+        await #expect(try storage.workers(state: nil, type: .monitor).isEmpty)
     }
 
     @Test("a patch round-trips with its history from the event log", arguments: StorageFactory.all)
-    func patchRoundTrip(factory: StorageFactory) throws {
+    func patchRoundTrip(factory: StorageFactory) async throws {
         let (storage, directory) = try factory.make(FakeDatabaseClock())
         defer { withExtendedLifetime(directory) {} }
         let entry = PatchLedgerEntry(
             ledgerID: .make(), patchID: .make(), projectID: "p", phaseID: "ph", workstreamID: "ws",
             executionRequestID: .make(), relations: PatchRelations(chainID: "c"), at: now)
-        try storage.insertPatch(entry, event: event(.patch, entry.ledgerID.description, from: nil, to: "created"))
-        #expect(try storage.patch(entry.ledgerID) == entry)
-        #expect(try storage.patch(patchID: entry.patchID) == entry)
+        try await storage.insertPatch(entry, event: event(.patch, entry.ledgerID.description, from: nil, to: "created"))
+        await #expect(try storage.patch(entry.ledgerID) == entry)
+        await #expect(try storage.patch(patchID: entry.patchID) == entry)
         let later = now.adding(milliseconds: 5)
-        let changed = try storage.updatePatch(entry.ledgerID) { current in
+        let changed = try await storage.updatePatch(entry.ledgerID) { current in
             let next = try current.applying(
                 .validate(formatOK: false, scopeOK: true, constraintsOK: true, errors: ["format: bad hunk"]), at: later)
             return (
@@ -148,41 +152,42 @@ struct StorageConformanceTests {
                     toState: "apply_failed", reason: "format: bad hunk", at: later, actor: "test")
             )
         }
-        let stored = try storage.patch(entry.ledgerID)
+        let stored = try await storage.patch(entry.ledgerID)
         #expect(stored == changed)
         #expect(stored?.stateHistory.map(\.state) == [.created, .applyFailed])
-        #expect(try storage.patches(PatchFilter(projectID: "p", state: .applyFailed, workstreamID: "ws")).count == 1)
-        #expect(try storage.patches(PatchFilter(projectID: "other")).isEmpty)
+        await #expect(
+            try storage.patches(PatchFilter(projectID: "p", state: .applyFailed, workstreamID: "ws")).count == 1)
+        await #expect(try storage.patches(PatchFilter(projectID: "other")).isEmpty)
     }
 
     @Test("paths and reasons with quotes, backslashes and non-ASCII text round-trip", arguments: StorageFactory.all)
-    func awkwardText(factory: StorageFactory) throws {
+    func awkwardText(factory: StorageFactory) async throws {
         let (storage, directory) = try factory.make(FakeDatabaseClock())
         defer { withExtendedLifetime(directory) {} }
         var entry = PatchLedgerEntry(ledgerID: .make(), patchID: .make(), projectID: "p\"q", at: now)
         entry.state = .queued
-        try storage.insertPatch(entry, event: event(.patch, entry.ledgerID.description, from: nil, to: "queued"))
+        try await storage.insertPatch(entry, event: event(.patch, entry.ledgerID.description, from: nil, to: "queued"))
         let files = ["src/a\"b.py", "c\\d.txt", "dossier/été.md", "tab\there", "plain.swift"]
-        let applied = try storage.updatePatch(entry.ledgerID) { current in
+        let applied = try await storage.updatePatch(entry.ledgerID) { current in
             let next = try current.applying(.applySucceeded(workspacePath: "/tmp/w s", files: files), at: self.now)
             return (next, self.event(.patch, current.ledgerID.description, from: "queued", to: "applied"))
         }
         #expect(applied.apply.appliedFiles == files)
-        #expect(try storage.patch(entry.ledgerID)?.apply.appliedFiles == files)
-        #expect(try storage.patch(entry.ledgerID)?.projectID == "p\"q")
+        await #expect(try storage.patch(entry.ledgerID)?.apply.appliedFiles == files)
+        await #expect(try storage.patch(entry.ledgerID)?.projectID == "p\"q")
     }
 
     @Test("a gate round-trips with criteria, results and decision", arguments: StorageFactory.all)
-    func gateRoundTrip(factory: StorageFactory) throws {
+    func gateRoundTrip(factory: StorageFactory) async throws {
         let (storage, directory) = try factory.make(FakeDatabaseClock())
         defer { withExtendedLifetime(directory) {} }
         let gate = TestGateRecord(
             gateID: .make(), name: "unit", gateType: .unitTests, projectID: "p",
             criteria: GateCriteria(minCoverage: 80.5, maxFailures: 1, requiredTests: ["a.b"], timeoutSeconds: 60),
             metadata: ["n": .number(3)], at: now)
-        try storage.insertGate(gate, event: event(.gate, gate.gateID.description, from: nil, to: "pending"))
-        #expect(try storage.gate(gate.gateID) == gate)
-        let done = try storage.updateGate(gate.gateID) { current in
+        try await storage.insertGate(gate, event: event(.gate, gate.gateID.description, from: nil, to: "pending"))
+        await #expect(try storage.gate(gate.gateID) == gate)
+        let done = try await storage.updateGate(gate.gateID) { current in
             let running = try current.applying(.start(command: "make test"), at: now)
             let results = GateResults(
                 testCases: [TestCaseResult(name: "b", classname: "a", status: .passed, durationSeconds: 0.5)],
@@ -192,13 +197,13 @@ struct StorageConformanceTests {
             return (next, self.event(.gate, current.gateID.description, from: "pending", to: next.state.rawValue))
         }
         #expect(done.state == .passed)
-        #expect(try storage.gate(gate.gateID) == done)
-        #expect(try storage.gates(GateFilter(projectID: "p", state: .passed, gateType: .unitTests)).count == 1)
-        #expect(try storage.gates(GateFilter(state: .failed)).isEmpty)
+        await #expect(try storage.gate(gate.gateID) == done)
+        await #expect(try storage.gates(GateFilter(projectID: "p", state: .passed, gateType: .unitTests)).count == 1)
+        await #expect(try storage.gates(GateFilter(state: .failed)).isEmpty)
     }
 
     @Test("costs total exactly per currency and deletion updates the totals", arguments: StorageFactory.all)
-    func costTotals(factory: StorageFactory) throws {
+    func costTotals(factory: StorageFactory) async throws {
         let (storage, directory) = try factory.make(FakeDatabaseClock())
         defer { withExtendedLifetime(directory) {} }
         let tenth = try ExactDecimal(parsing: "0.1")
@@ -208,46 +213,48 @@ struct StorageConformanceTests {
                 costID: .make(), projectID: index < 5 ? "a" : "b",
                 resourceType: index % 2 == 0 ? .apiCall : .computeTime,
                 amount: tenth, currency: .usd, recordedAt: now.adding(milliseconds: Int64(index)))
-            try storage.insertCost(cost, event: event(.cost, cost.costID.description, from: nil, to: "recorded"))
+            try await storage.insertCost(cost, event: event(.cost, cost.costID.description, from: nil, to: "recorded"))
             ids.append(cost.costID)
         }
         let euro = try CostRecord(
             costID: .make(), resourceType: .storage, amount: ExactDecimal(parsing: "2.5"), currency: Currency("EUR"),
             recordedAt: now)
-        try storage.insertCost(euro, event: event(.cost, euro.costID.description, from: nil, to: "recorded"))
+        try await storage.insertCost(euro, event: event(.cost, euro.costID.description, from: nil, to: "recorded"))
 
-        #expect(
+        await #expect(
             try storage.costTotals(CostFilter()) == [
                 CostTotal(currency: try Currency("EUR"), amount: try ExactDecimal(parsing: "2.5"), count: 1),
                 CostTotal(currency: .usd, amount: try ExactDecimal(parsing: "1"), count: 10),
             ])
-        #expect(try storage.costTotals(CostFilter(projectID: "a")).first?.amount == (try ExactDecimal(parsing: "0.5")))
-        let breakdown = try storage.costBreakdown(CostFilter(currency: .usd))
+        await #expect(
+            try storage.costTotals(CostFilter(projectID: "a")).first?.amount == (try ExactDecimal(parsing: "0.5")))
+        let breakdown = try await storage.costBreakdown(CostFilter(currency: .usd))
         #expect(breakdown.map(\.resourceType) == [.apiCall, .computeTime])
         #expect(breakdown.map(\.amount.description) == ["0.5", "0.5"])
 
-        let deleted = try storage.deleteCost(ids[0]) { record in
+        let deleted = try await storage.deleteCost(ids[0]) { record in
             self.event(.cost, record.costID.description, from: "recorded", to: "deleted")
         }
         #expect(deleted.costID == ids[0])
-        #expect(try storage.cost(ids[0]) == nil)
-        #expect(try storage.costTotals(CostFilter(currency: .usd)).first?.amount == (try ExactDecimal(parsing: "0.9")))
-        #expect(try storage.costs(CostFilter(), limit: 3).map(\.costID) == [ids[9], ids[8], ids[7]])
-        #expect(try storage.costs(CostFilter(resourceType: .storage), limit: nil) == [euro])
+        await #expect(try storage.cost(ids[0]) == nil)
+        await #expect(
+            try storage.costTotals(CostFilter(currency: .usd)).first?.amount == (try ExactDecimal(parsing: "0.9")))
+        await #expect(try storage.costs(CostFilter(), limit: 3).map(\.costID) == [ids[9], ids[8], ids[7]])
+        await #expect(try storage.costs(CostFilter(resourceType: .storage), limit: nil) == [euro])
     }
 
     @Test("the event log reads in order, by entity and after a sequence", arguments: StorageFactory.all)
-    func eventLog(factory: StorageFactory) throws {
+    func eventLog(factory: StorageFactory) async throws {
         let (storage, directory) = try factory.make(FakeDatabaseClock())
         defer { withExtendedLifetime(directory) {} }
-        let first = try makeWorker(storage)
-        _ = try makeWorker(storage)
-        let all = try storage.events(entityID: nil, after: 0, limit: nil)
+        let first = try await makeWorker(storage)
+        _ = try await makeWorker(storage)
+        let all = try await storage.events(entityID: nil, after: 0, limit: nil)
         #expect(all.count == 2)
-        #expect(try storage.events(entityID: first.workerID.description, after: 0, limit: nil).count == 1)
-        #expect(
+        await #expect(try storage.events(entityID: first.workerID.description, after: 0, limit: nil).count == 1)
+        await #expect(
             try storage.events(entityID: nil, after: all[0].sequence, limit: nil).map(\.sequence) == [all[1].sequence])
-        #expect(try storage.events(entityID: nil, after: 0, limit: 1).count == 1)
+        await #expect(try storage.events(entityID: nil, after: 0, limit: 1).count == 1)
     }
 }
 
@@ -255,7 +262,7 @@ struct StorageConformanceTests {
 struct PatchSourceTests {
     @Test(
         "a diff is stored byte for byte, once per content, with the pipeline's commits", arguments: StorageFactory.all)
-    func roundTrip(factory: StorageFactory) throws {
+    func roundTrip(factory: StorageFactory) async throws {
         let (storage, directory) = try factory.make(FakeDatabaseClock())
         defer { withExtendedLifetime(directory) {} }
         let now = Timestamp(milliseconds: 0)
@@ -263,7 +270,7 @@ struct PatchSourceTests {
         var ids: [LedgerID] = []
         for _ in 0..<2 {
             let entry = PatchLedgerEntry(ledgerID: .make(), patchID: .make(), projectID: "p", at: now)
-            try storage.insertPatch(
+            try await storage.insertPatch(
                 entry,
                 event: Event(
                     entityKind: .patch, entityID: entry.ledgerID.description, fromState: nil, toState: "created",
@@ -271,14 +278,24 @@ struct PatchSourceTests {
                 source: PatchSource(bytes: bytes, message: "fix"))
             ids.append(entry.ledgerID)
         }
-        let source = try #require(try storage.patchSource(ids[0]))
+        let source = try await #require(try storage.patchSource(ids[0]))
         #expect(source.bytes == bytes && source.message == "fix" && source.sha256 == SHA256.hex(bytes))
-        try storage.recordCommits(ids[0], base: "abc", tested: nil, landed: nil)
-        try storage.recordCommits(ids[0], base: nil, tested: "def", landed: "def")
-        let updated = try #require(try storage.patchSource(ids[0]))
+        try await storage.recordCommits(ids[0], base: "abc", tested: nil, landed: nil, event: commitsEvent(ids[0]))
+        try await storage.recordCommits(ids[0], base: nil, tested: "def", landed: "def", event: commitsEvent(ids[0]))
+        let updated = try await #require(try storage.patchSource(ids[0]))
         #expect(updated.baseCommit == "abc" && updated.testedCommit == "def" && updated.landedCommit == "def")
-        #expect(try storage.patchSource(ids[1])?.baseCommit == nil)
-        #expect(try storage.patchSource(.make()) == nil)
-        #expect(throws: SluiceError.self) { try storage.recordCommits(.make(), base: "x", tested: nil, landed: nil) }
+        await #expect(try storage.patchSource(ids[1])?.baseCommit == nil)
+        await #expect(try storage.patchSource(.make()) == nil)
+        await #expect(throws: SluiceError.self) {
+            try await storage.recordCommits(.make(), base: "x", tested: nil, landed: nil, event: commitsEvent(.make()))
+        }
     }
+}
+
+/// The event that goes with recording a patch's commits.
+func commitsEvent(_ id: LedgerID) -> Event {
+    Event(
+        entityKind: .patch, entityID: id.description, fromState: nil, toState: nil, reason: nil,
+        at: Timestamp(milliseconds: 1_767_225_600_000), actor: "test", payload: ["operation": .string("record_commits")]
+    )
 }
