@@ -375,6 +375,11 @@ extension LandingMachine {
         public var state: String
         public var input: String
 
+        public init(state: String, input: String) {
+            self.state = state
+            self.input = input
+        }
+
         public var description: String { "the landing, \(state), cannot take \(input)" }
     }
 }
