@@ -100,7 +100,7 @@ extension Pipeline {
 
     /// Applies one queued patch in a fresh workspace at the target's head, runs the gates, and lands
     /// or requeues or quarantines it: the course of a ``LandingMachine``, its actions performed by
-    /// ``execute(_:from:_:_:emit:)``.
+    /// ``execute(_:from:_:emit:)``.
     ///
     /// - Parameter configuration: the target branch's configuration and head, as the queue was read.
     func process(
