@@ -226,7 +226,7 @@ struct PipelineSandboxTests {
     @Test("a workspace's repository is recorded beside it (patch rollback finds it there), and ../.. is no ledger")
     func workspaceRepository() async throws {
         let fixture = try PipelineTests.Fixture()
-        let workspace = try await fixture.pipeline.checkoutWorkspace(at: try fixture.head())
+        let workspace = try await fixture.pipeline.recreateWorkspace(at: try fixture.head())
         #expect(workspace.hasPrefix(fixture.scratch.path + "/workspaces/"))
         #expect(Pipeline.repository(ofWorkspace: workspace) == fixture.repository.path)
         #expect(Pipeline.repository(ofWorkspace: fixture.repository.path) == nil)

@@ -28,6 +28,18 @@ public struct ProcessOutcome: Hashable, Sendable {
     public var seconds: Double { Double(milliseconds) / 1000 }
     /// Whether the log file was cut to its limit (its end is kept).
     public var logTruncated: Bool
+
+    public init(
+        exitCode: Int?, signal: Int? = nil, timedOut: Bool = false, launchError: String? = nil, milliseconds: Int64,
+        logTruncated: Bool = false
+    ) {
+        self.exitCode = exitCode
+        self.signal = signal
+        self.timedOut = timedOut
+        self.launchError = launchError
+        self.milliseconds = milliseconds
+        self.logTruncated = logTruncated
+    }
 }
 
 /// Runs shell commands for gates: in their own session and process group, with a time limit

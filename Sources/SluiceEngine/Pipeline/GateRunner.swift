@@ -5,7 +5,7 @@ import SluiceStore
 /// Runs one configured gate in a workspace as a TestGate record, and records its compute cost.
 struct GateRunner: Sendable {
     let engine: Engine
-    let runner: ProcessRunner
+    let runner: any ProcessLaunching
 
     /// Runs `gate` for `entry` in `workspace`, logging to `logDirectory/<gate>.log`, sealed by
     /// `sandbox`, with `cache` as its writable `XDG_CACHE_HOME`. Tests named in `mustRun` (those that

@@ -102,177 +102,55 @@ extension Pipeline {
     }
 
     /// Applies one queued patch in a fresh workspace at the target's head, runs the gates, and lands
-    /// or requeues or quarantines it.
+    /// or requeues or quarantines it: the course of a ``LandingMachine``, its actions performed by
+    /// ``execute(_:from:_:emit:)``.
     ///
     /// - Parameter configuration: the target branch's configuration and head, as the queue was read.
     func process(
         _ id: LedgerID, configuration: (SluiceConfig, String), bubblewrap available: Result<String, SandboxUnavailable>,
         _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
     ) async throws {
-        let clock = ContinuousClock()
-        let started = clock.now
-        func since(_ instant: ContinuousClock.Instant) -> Double { (clock.now - instant).inSeconds }
         let (config, base) = configuration
-        if config.gates.isEmpty && !config.allowUngated {
-            // Before anything is touched: the patch stays queued for a run with gates.
-            throw SluiceError(
-                code: .blocked,
-                message: "\(ConfigLoader.fileName) on \(config.targetBranch) configures no gate, so patches would land "
-                    + "unchecked: add gates to \(ConfigLoader.fileName) on \(config.targetBranch), or set "
-                    + "allow_ungated: true there to land without them; queued patches stay queued")
-        }
-        guard let source = try await engine.context.storage.patchSource(id) else {
-            try await quarantine(id, reason: "no diff is stored for this patch")
-            return
-        }
-        let diff: UnifiedDiff
-        do {
-            diff = try DiffParser.parse(source.bytes)
-        } catch {
-            try await quarantine(id, reason: "the stored diff no longer parses: \(error)")
-            return
-        }
-
         // Sealed as the configuration of this patch's base says; warned about once, at the run's start.
-        let bubblewrap = try sealing(config, available: available) { _ in }
-
-        // Apply, merging as `git am -3` does when the patch was made on an older base.
-        let workspace = try await checkoutWorkspace(at: base)
-        var apply = try await git.run(
-            ["apply", "--index", "--3way", "--whitespace=nowarn", "-"], in: workspace, input: source.bytes)
-        if !apply.succeeded, let madeOn = source.madeOn, madeOn != base {
-            // A plain diff has no blob ids to merge with; the commit it was made on does.
-            _ = try await checkoutWorkspace(at: base)
-            if let merged = try await merge(source.bytes, madeOn: madeOn, onto: base) {
-                apply = try await git.run(["read-tree", "--reset", "-u", merged], in: workspace)
-            }
+        var bubblewrap: String?
+        var sandboxProblem: SluiceError?
+        do {
+            bubblewrap = try sealing(config, available: available) { _ in }
+        } catch let error as SluiceError {
+            sandboxProblem = error
         }
-        guard apply.succeeded else {
-            let message = "does not apply on \(base): \(apply.message)"
-            let failed = try await engine.patches.applyFailed(id, code: "conflict", message: message)
-            emit(
-                PipelineEvent(
-                    step: "apply", ledgerID: id, outcome: "conflict", message: message, seconds: since(started)))
-            try await retryOrQuarantine(failed, policy: config.policy, reason: message, &summary, emit: emit)
-            return
-        }
-        let entry = try await engine.patches.applied(
-            id, on: base, workspace: workspace, files: diff.files.flatMap(\.paths))
-        let tree = try await git.checked(["write-tree"], in: workspace)
-        emit(
-            PipelineEvent(
-                step: "apply", ledgerID: id, outcome: "ok", message: "applied on \(base.prefix(12))",
-                seconds: since(started)))
-
-        // Judge what git really staged, under the policy of the head it was applied on, before any gate runs.
-        let judged = try await judge(diff, base: base, tree: tree, config: config)
-        let issues = try await waivingRevertedTests(
-            PolicyCheck.issues(of: diff, policy: config.policy) + judged.issues, of: id)
-        if !issues.isEmpty {
-            try await reject(
-                id, reason: "refused: " + issues.map(\.description).joined(separator: "; "), &summary, emit: emit)
-            return
-        }
-        let approved = try await engine.patches.approver(of: id) != nil
-        if !judged.reviews.isEmpty, !approved {
-            let reason =
-                "needs a person's approval: " + judged.reviews.map(\.description).joined(separator: "; ")
-                + "; resubmit it and approve it with `sluice patch approve`"
-            try await reject(id, reason: reason, &summary, emit: emit)
-            return
-        }
-
-        // Gates.
-        var verdicts: [TestGateRecord] = []
-        for gate in config.gates {
-            let (record, seconds) = try await GateRunner(engine: engine, runner: runner).run(
-                gate, for: entry, in: workspace, logDirectory: path("logs", id.description), config: config,
-                sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap), cache: gateCachePath,
-                mustRun: approved ? [] : try mustRun(gate.name, on: base, for: entry))
-            summary.gateSeconds += seconds
-            verdicts.append(record)
-            emit(
-                PipelineEvent(
-                    step: "gate", ledgerID: id, outcome: record.state.rawValue,
-                    message: "\(gate.name): \(record.decision?.reason ?? "")", seconds: seconds))
-            if record.state != .passed { break }
-        }
-        if let failed = verdicts.first(where: { $0.state != .passed }) {
-            try await reject(
-                id, reason: "gate \(failed.name) \(failed.state.rawValue): \(failed.decision?.reason ?? "")", &summary,
-                emit: emit)
-            return
-        }
-
-        // What lands is exactly what was tested: the branch must still be where the patch was applied.
-        guard try await git.commit(of: "refs/heads/\(config.targetBranch)") == base else {
-            let failed = try await engine.patches.applyFailed(
-                id, code: "branch_moved", message: "\(config.targetBranch) moved while the gates ran; re-applying")
-            try await retryOrQuarantine(
-                failed, policy: config.policy, reason: "the target branch kept moving", &summary, emit: emit)
-            return
-        }
-        // The gates ran on the workspace's files: the staged tree must still be the applied one, and no
-        // tracked file may differ from it, or what would land is not what was tested.
-        // The gates ran on the workspace's files: they must still be the applied tree, the one the commit
-        // is made from (whatever the gates did to the index), or what would land is not what was tested.
-        let changed = try await git.run(["diff", "--quiet", "--no-ext-diff", "--no-textconv", tree], in: workspace)
-        guard changed.succeeded else {
-            try await reject(
-                id,
-                reason:
-                    "the gates changed tracked files they tested (\(changed.status == 1 ? "git diff" : changed.message)); "
-                    + "what would land is not what was tested", &summary, emit: emit)
-            return
-        }
-        let authorship = try await authorship(of: source)
-        let message = commitMessage(entry, source: source, authorship: authorship, verdicts: verdicts)
-        // Plumbing: the commit is exactly the tested tree on the base, whatever hooks or config the workspace has.
-        let tested = try await git.checked(
-            ["commit-tree", tree, "-p", base, "-F", "-"], input: Array(message.utf8),
-            environment: authorship?.environment ?? [:])
-        _ = try await engine.patches.verified(
-            id, tested: tested, reason: verdicts.isEmpty ? "no gates configured" : "all gates passed")
-        try await land(id, tested: tested, base: base, branch: config.targetBranch, &summary, emit: emit)
-        emit(PipelineEvent(step: "done", ledgerID: id, outcome: "ok", message: "processed", seconds: since(started)))
+        var landing = LandingCourse(
+            machine: LandingMachine(landingPlan(id, base: base, config: config)), config: config,
+            bubblewrap: bubblewrap)
+        let source = try await engine.context.storage.patchSource(id)
+        landing.source = source
+        try await execute(
+            &landing, from: .start(LandingMachine.Start(source: source, sandboxProblem: sandboxProblem)), &summary,
+            emit: emit)
     }
 
     /// Moves the target branch from `base` to `tested` with a compare-and-swap, records it in the
-    /// ledger, and then, when the branch is checked out in a clean working tree, moves that tree too.
+    /// ledger, and then, when the branch is checked out in a clean working tree, moves that tree too:
+    /// the end of a ``LandingMachine``'s course, for a patch a killed run verified.
     /// The branch moves first: a run killed after it leaves at worst a checkout behind its branch,
-    /// which the next run repairs (``repairCheckout(branch:)``), never a staged change with no commit.
+    /// which the next run repairs (``repairCheckout(branch:emit:)``), never a staged change with no commit.
     ///
     /// - Throws: ``SluiceError`` (`blocked`) when the checked-out tree has uncommitted changes: the
     ///   patch stays verified and nothing is touched; run again once the tree is clean.
     func land(
-        _ id: LedgerID, tested: String, base: String, branch: String, _ summary: inout PipelineSummary,
+        _ id: LedgerID, tested: String, base: String, config: SluiceConfig, _ summary: inout PipelineSummary,
         emit: (PipelineEvent) -> Void
     ) async throws {
-        let checkout = try await git.checkout(in: repository)
-        let checkedOut = checkout.branch == branch
-        if checkedOut {
-            let changes = checkout.changes
-            guard changes.isEmpty else {
-                throw SluiceError(
-                    code: .blocked,
-                    message: "cannot land patch \(id): \(branch) is checked out in \(repository) with uncommitted "
-                        + "changes (\(changes.count) files); commit or stash them and run again (the patch stays verified)"
-                )
-            }
-        }
-        let swap = try await git.run(["update-ref", "-m", "sluice: land \(id)", "refs/heads/\(branch)", tested, base])
-        guard swap.succeeded else {
-            try await setAside(
-                id, reason: "\(branch) moved while the patch was landing; resubmit it", step: "land", &summary,
-                emit: emit)
-            return
-        }
-        _ = try await engine.patches.committed(id, landed: tested)
-        summary.landed.append(id.description)
-        emit(
-            PipelineEvent(
-                step: "land", ledgerID: id, outcome: "landed", message: "\(branch) is now \(tested.prefix(12))"))
-        if checkedOut { try await moveCheckout(from: base, to: tested) }
+        var landing = LandingCourse(
+            machine: LandingMachine(landingPlan(id, base: base, config: config)), config: config, bubblewrap: nil)
+        try await execute(&landing, from: .resume(tested: tested), &summary, emit: emit)
+    }
+
+    /// What a landing of `id` on `base` works with.
+    func landingPlan(_ id: LedgerID, base: String, config: SluiceConfig) -> LandingMachine.Plan {
+        LandingMachine.Plan(
+            ledgerID: id, base: base, config: config, repository: repository, workspace: workspacePath,
+            configFile: ConfigLoader.fileName)
     }
 
     /// Moves the checked-out working tree and index from one commit's tree to another's, keeping any
@@ -333,14 +211,6 @@ extension Pipeline {
             && entry.apply.lastErrorMessage?.hasPrefix("does not apply on \(head):") == true
     }
 
-    /// An applied patch that must not land: its verification fails with the reason, and it is quarantined.
-    func reject(_ id: LedgerID, reason: String, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void)
-        async throws
-    {
-        try await engine.patches.verify(id, passed: false, reason: reason)
-        try await setAside(id, reason: reason, &summary, emit: emit)
-    }
-
     /// Quarantines a patch and reports it: in the run's summary and as a pipeline event of `step`.
     func setAside(
         _ id: LedgerID, reason: String, step: String = "quarantine", _ summary: inout PipelineSummary,
@@ -372,7 +242,7 @@ extension Pipeline {
     /// The landed commit's message: the submitter's (`--message`), else the mail's subject and body,
     /// else a default; then Sluice's trailers.
     func commitMessage(
-        _ entry: PatchLedgerEntry, source: PatchSource, authorship: Authorship? = nil, verdicts: [TestGateRecord]
+        _ entry: PatchLedgerEntry, source: PatchSource, authorship: Authorship? = nil, verdicts: [GateVerdict]
     ) -> String {
         let mail = authorship.flatMap {
             $0.subject.isEmpty ? nil : $0.body.isEmpty ? $0.subject : $0.subject + "\n\n" + $0.body
@@ -386,7 +256,7 @@ extension Pipeline {
         lines.append("Sluice-Patch-Id: \(entry.patchID)")
         if let workstream = entry.workstreamID { lines.append("Sluice-Workstream: \(workstream)") }
         for gate in verdicts {
-            let counts = gate.results.map { " (\($0.passedTests)/\($0.totalTests) tests passed)" } ?? ""
+            let counts = gate.passedTests.map { " (\($0)/\(gate.totalTests ?? 0) tests passed)" } ?? ""
             lines.append("Sluice-Gate: \(gate.name) \(gate.state.rawValue)\(counts)")
         }
         return lines.joined(separator: "\n")

@@ -145,8 +145,7 @@ extension Pipeline {
                     step: "recover", ledgerID: entry.ledgerID, outcome: "landed",
                     message: "already on \(config.targetBranch)"))
         } else if head == base, try await git.commit(of: tested) != nil {
-            try await land(
-                entry.ledgerID, tested: tested, base: base, branch: config.targetBranch, &summary, emit: emit)
+            try await land(entry.ledgerID, tested: tested, base: base, config: config, &summary, emit: emit)
         } else {
             try await setAside(
                 entry.ledgerID, reason: "\(config.targetBranch) moved after the patch was verified; resubmit it",

@@ -7,7 +7,9 @@ import SluiceStore
 /// target branch with a compare-and-swap, or quarantines it with the reason.
 public struct Pipeline: Sendable {
     public let engine: Engine
-    public let git: Git
+    /// git, for everything the pipeline does in the repository and its workspace: ``Git`` unless a
+    /// test gave a scripted one.
+    public let git: any GitClient
     /// `.sluice/` at the repository root: logs, quarantine, the run lock (and by default the ledger).
     public let sluiceDirectory: String
     /// Where the run's workspace and the gates' caches live, away from `.sluice/` so that no gate
@@ -19,17 +21,28 @@ public struct Pipeline: Sendable {
     public var locateBubblewrap: @Sendable () async -> Result<String, SandboxUnavailable> = {
         await ProcessSandbox.locateBubblewrap()
     }
-    let runner: ProcessRunner
+    /// Starts the gates' processes: ``ProcessRunner`` unless a test gave another.
+    let processes: any ProcessLaunching
 
     /// Creates the pipeline for the repository whose top directory is `repository`.
     ///
     /// - Parameter scratchDirectory: defaults to ``defaultScratchDirectory(environment:)``.
     public init(engine: Engine, repository: String, sluiceDirectory: String? = nil, scratchDirectory: String? = nil) {
+        self.init(
+            engine: engine, git: Git(repository: repository), processes: ProcessRunner(),
+            sluiceDirectory: sluiceDirectory, scratchDirectory: scratchDirectory)
+    }
+
+    /// Creates the pipeline over a git and a process launcher of the caller's (a test's script).
+    package init(
+        engine: Engine, git: any GitClient, processes: any ProcessLaunching, sluiceDirectory: String? = nil,
+        scratchDirectory: String? = nil
+    ) {
         self.engine = engine
-        self.git = Git(repository: repository)
-        self.sluiceDirectory = sluiceDirectory ?? (repository as NSString).appendingPathComponent(".sluice")
+        self.git = git
+        self.sluiceDirectory = sluiceDirectory ?? (git.repository as NSString).appendingPathComponent(".sluice")
         self.scratchDirectory = scratchDirectory ?? Pipeline.defaultScratchDirectory()
-        self.runner = ProcessRunner()
+        self.processes = processes
     }
 
     /// `$XDG_CACHE_HOME/sluice`, else `~/.cache/sluice`, else `sluice-<uid>` in the temporary folder.
@@ -344,15 +357,12 @@ public struct Pipeline: Sendable {
         return repository
     }
 
-    /// A clean worktree at `commit`: created if missing, else forced to it with every untracked and
-    /// ignored file (a previous patch's gate output) removed.
-    func checkoutWorkspace(at commit: String) async throws -> String {
+    /// The run's workspace made anew at `commit`: every workspace of the repository removed, then one
+    /// worktree added. Resetting the one that exists is the landing's first step (``LandingMachine``);
+    /// this is what it falls back on when that fails, or when there is none.
+    @discardableResult
+    func recreateWorkspace(at commit: String) async throws -> String {
         let workspace = workspacePath
-        if FileManager.default.fileExists(atPath: (workspace as NSString).appendingPathComponent(".git")) {
-            let reset = try await git.run(["checkout", "--quiet", "--force", "--detach", commit], in: workspace)
-            let clean = try await git.run(["clean", "-ffdxq"], in: workspace)
-            if reset.succeeded && clean.succeeded { return workspace }
-        }
         try await removeWorkspace()
         try FileManager.default.createDirectory(atPath: workspacesDirectory, withIntermediateDirectories: true)
         // The folder is named by a hash: `patch rollback` reads the repository back from here.
