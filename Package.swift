@@ -49,7 +49,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "sluice", dependencies: ["SluiceCLI"]),
+        .executableTarget(name: "sluice", dependencies: ["SluiceCLI", "SluiceStore"]),
         // The benchmarks, in a library so a test can run them small; the executable only calls them.
         .target(
             name: "SluiceBench",
@@ -57,7 +57,7 @@ let package = Package(
                 "SluiceCore", "SluiceStore", "SluiceEngine", .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        .executableTarget(name: "sluice-bench", dependencies: ["SluiceBench"]),
+        .executableTarget(name: "sluice-bench", dependencies: ["SluiceBench", "SluiceStore"]),
         .target(name: "SluiceTesting", dependencies: ["SluiceCore", "SluiceStore", "SluiceEngine"]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),
         .testTarget(

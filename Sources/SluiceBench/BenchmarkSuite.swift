@@ -82,15 +82,15 @@ public struct BenchmarkSuite: Sendable {
             emit(result)
         }
         if wanted("patches") || wanted("patches-durable") {
-            emit(try patchTransitions(durable: true, baseline: baseline, floor: nil))
+            await emit(try patchTransitions(durable: true, baseline: baseline, floor: nil))
         }
         if wanted("patches") || wanted("patches-memory") {
             let floor = try transitionFloor()
             emit(floor)
-            emit(try patchTransitions(durable: false, baseline: nil, floor: floor.value))
+            await emit(try patchTransitions(durable: false, baseline: nil, floor: floor.value))
         }
-        if wanted("workers") { emit(try workerCycles()) }
-        if wanted("costs") { for result in try costs() { emit(result) } }
+        if wanted("workers") { await emit(try workerCycles()) }
+        if wanted("costs") { for result in try await costs() { emit(result) } }
         if wanted("parsers") {
             emit(try diffParse())
             emit(try junitParse())
@@ -101,6 +101,12 @@ public struct BenchmarkSuite: Sendable {
     func seconds(_ body: () throws -> Void) rethrows -> Double {
         let clock = ContinuousClock()
         return try clock.measure(body).inSeconds
+    }
+
+    func seconds(_ body: () async throws -> Void) async rethrows -> Double {
+        let start = ContinuousClock.now
+        try await body()
+        return (ContinuousClock.now - start).inSeconds
     }
 
     func path(_ name: String) -> String {
@@ -144,18 +150,18 @@ public struct BenchmarkSuite: Sendable {
     }
 
     /// Full patch lifecycles: create → validate → queue → apply → verify → commit (six writes each).
-    func patchTransitions(durable: Bool, baseline: Double?, floor: Double?) throws -> BenchmarkResult {
+    func patchTransitions(durable: Bool, baseline: Double?, floor: Double?) async throws -> BenchmarkResult {
         let storage = durable ? try SQLiteStorage(path: path("patches.db")) : try SQLiteStorage(inMemory: .init())
         let patches = Engine(EngineContext(storage: storage, actor: "bench")).patches
         let count = durable ? sizes.durableLifecycles : sizes.memoryLifecycles
-        let elapsed = try seconds {
+        let elapsed = try await seconds {
             for _ in 0..<count {
-                let id = try patches.create(project: "bench").ledgerID
-                try patches.validate(id, formatOK: true, scopeOK: true, constraintsOK: true)
-                try patches.queue(id)
-                try patches.applied(id, workspace: "/tmp/ws", files: ["a.swift"])
-                try patches.verify(id, passed: true)
-                try patches.commit(id)
+                let id = try await patches.create(project: "bench").ledgerID
+                try await patches.validate(id, formatOK: true, scopeOK: true, constraintsOK: true)
+                try await patches.queue(id)
+                try await patches.applied(id, workspace: "/tmp/ws", files: ["a.swift"])
+                try await patches.verify(id, passed: true)
+                try await patches.commit(id)
             }
         }
         let rate = Double(count * 6) / elapsed
@@ -179,16 +185,16 @@ public struct BenchmarkSuite: Sendable {
     }
 
     /// assign → heartbeat → complete on a file database with the default settings.
-    func workerCycles() throws -> BenchmarkResult {
+    func workerCycles() async throws -> BenchmarkResult {
         let storage = try SQLiteStorage(path: path("workers.db"))
         let workers = Engine(EngineContext(storage: storage, actor: "bench")).workers
-        let id = try workers.create(type: .executor).workerID
+        let id = try await workers.create(type: .executor).workerID
         let count = sizes.workerCycles
-        let elapsed = try seconds {
+        let elapsed = try await seconds {
             for index in 0..<count {
-                try workers.assign(id, task: "t\(index)")
-                try workers.heartbeat(id)
-                try workers.complete(id, success: true, executionSeconds: 0.5)
+                try await workers.assign(id, task: "t\(index)")
+                try await workers.heartbeat(id)
+                try await workers.complete(id, success: true, executionSeconds: 0.5)
             }
         }
         return BenchmarkResult(
@@ -197,14 +203,14 @@ public struct BenchmarkSuite: Sendable {
     }
 
     /// Loads cost records in batches, then times a total and a breakdown over all of them.
-    func costs() throws -> [BenchmarkResult] {
+    func costs() async throws -> [BenchmarkResult] {
         let storage = try SQLiteStorage(path: path("costs.db"))
         let engine = Engine(EngineContext(storage: storage, actor: "bench"))
         let types = ResourceType.allCases
         let rate = try ExactDecimal(parsing: "0.000003")
         let now = SystemClock().now()
         var loaded = 0
-        let elapsed = try seconds {
+        let elapsed = try await seconds {
             while loaded < sizes.costRecords {
                 let batch = min(sizes.costBatch, sizes.costRecords - loaded)
                 let records = try (0..<batch).map { offset -> CostRecord in
@@ -215,14 +221,14 @@ public struct BenchmarkSuite: Sendable {
                         resourceName: "model", amount: quantity.multiplied(by: rate), currency: .usd,
                         usage: CostUsage(quantity: quantity, unit: "tokens", rate: rate), recordedAt: now)
                 }
-                try engine.costs.importRecords(records)
+                try await engine.costs.importRecords(records)
                 loaded += batch
             }
         }
         var totals: [CostTotal] = []
-        let totalSeconds = try seconds { totals = try engine.costs.total(CostFilter(currency: .usd)) }
+        let totalSeconds = try await seconds { totals = try await engine.costs.total(CostFilter(currency: .usd)) }
         var rows: [CostBreakdownRow] = []
-        let breakdownSeconds = try seconds { rows = try engine.costs.breakdown(CostFilter(currency: .usd)) }
+        let breakdownSeconds = try await seconds { rows = try await engine.costs.breakdown(CostFilter(currency: .usd)) }
         let count = totals.first?.count ?? 0
         guard count == sizes.costRecords, rows.reduce(0, { $0 + $1.count }) == sizes.costRecords else {
             throw SluiceError(

@@ -4,7 +4,7 @@ import SluiceCore
 import SluiceEngine
 
 /// `sluice`: the root command.
-public struct SluiceCommand: ParsableCommand {
+public struct SluiceCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "Run AI coding agents on one repository safely: workers, a patch ledger, test gates and costs.",
@@ -33,22 +33,9 @@ public enum SluiceRunner {
             if var asynchronous = command as? AsyncParsableCommand {
                 try await asynchronous.run()
             } else {
+                // Every command of Sluice's is asynchronous; ArgumentParser's own (help) may not be.
                 try command.run()
             }
-            return 0
-        } catch {
-            return report(error)
-        }
-    }
-
-    /// Runs a command that does not need to wait on processes; for in-process tests.
-    public static func runSynchronously(_ arguments: [String]) -> Int32 {
-        do {
-            var command = try SluiceCommand.parseAsRoot(arguments)
-            guard !(command is AsyncParsableCommand) else {
-                throw SluiceError.invalidInput("\(arguments.first ?? "") must be run with SluiceRunner.run")
-            }
-            try command.run()
             return 0
         } catch {
             return report(error)
@@ -78,16 +65,7 @@ public enum SluiceRunner {
     }
 
     /// Runs `arguments` in process with captured output; for tests.
-    public static func execute(_ arguments: [String], input: String? = nil) -> (
-        status: Int32, stdout: String, stderr: String
-    ) {
-        let console = Console.capturing(input: input)
-        let status = Console.$current.withValue(console) { runSynchronously(arguments) }
-        return (status, console.standardOutput, console.standardError)
-    }
-
-    /// Runs `arguments` in process with captured output, waiting for asynchronous commands; for tests.
-    public static func executeAsync(_ arguments: [String], input: String? = nil) async -> (
+    package static func execute(_ arguments: [String], input: String? = nil) async -> (
         status: Int32, stdout: String, stderr: String
     ) {
         let console = Console.capturing(input: input)

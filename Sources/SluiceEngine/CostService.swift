@@ -18,7 +18,24 @@ public struct CostService: Sendable {
         type: ResourceType, amount: ExactDecimal?, currency: Currency = .usd, project: String? = nil,
         request: ExecutionRequestID? = nil, resourceName: String? = nil, usage: CostUsage? = nil,
         metadata: [String: JSONValue] = [:], id: CostID? = nil
-    ) throws -> CostRecord {
+    ) async throws -> CostRecord {
+        let (record, step) = try recording(
+            type: type, amount: amount, currency: currency, project: project, request: request,
+            resourceName: resourceName, usage: usage, metadata: metadata, id: id)
+        try await context.storage.write(step)
+        return record
+    }
+
+    /// A cost checked and made, and the step of a unit of work that stores it: for a cost recorded
+    /// with the change it pays for (a gate's seconds with the gate's result).
+    ///
+    /// - Throws: as ``record(type:amount:currency:project:request:resourceName:usage:metadata:id:)``,
+    ///   before anything is stored.
+    public func recording(
+        type: ResourceType, amount: ExactDecimal?, currency: Currency = .usd, project: String? = nil,
+        request: ExecutionRequestID? = nil, resourceName: String? = nil, usage: CostUsage? = nil,
+        metadata: [String: JSONValue] = [:], id: CostID? = nil
+    ) throws -> (CostRecord, Step<Void>) {
         if let project, project.isEmpty { throw SluiceError.invalidInput("a project id must not be empty") }
         let resolved: ExactDecimal
         if let amount {
@@ -32,13 +49,16 @@ public struct CostService: Sendable {
             costID: id ?? CostID.make(context.ids), executionRequestID: request, projectID: project, resourceType: type,
             resourceName: resourceName, amount: resolved, currency: currency, usage: usage,
             recordedAt: context.clock.now(), metadata: metadata)
-        try importRecords([record])
-        return record
+        return (record, importing([record]))
     }
 
     /// Stores records made elsewhere (an import of a provider's usage export) in one transaction,
     /// each with its own event. The records were checked when they were made.
-    public func importRecords(_ records: [CostRecord]) throws {
+    public func importRecords(_ records: [CostRecord]) async throws {
+        try await context.storage.write(importing(records))
+    }
+
+    private func importing(_ records: [CostRecord]) -> Step<Void> {
         let pairs = records.map { record in
             (
                 record,
@@ -47,36 +67,36 @@ public struct CostService: Sendable {
                     payload: ["amount": .number(record.amount.decimal), "currency": .string(record.currency.code)])
             )
         }
-        try context.storage.insertCosts(pairs)
+        return { tx in try tx.insertCosts(pairs) }
     }
 
     /// The cost record with this id. - Throws: `notFound`.
-    public func get(_ id: CostID) throws -> CostRecord {
-        guard let cost = try context.storage.cost(id) else { throw SluiceError.notFound("cost record", id.description) }
+    public func get(_ id: CostID) async throws -> CostRecord {
+        guard let cost = try await context.storage.cost(id) else { throw SluiceError.notFound("cost record", id.description) }
         return cost
     }
 
     /// Exact totals, one per currency (one only when the filter names a currency).
-    public func total(_ filter: CostFilter = CostFilter()) throws -> [CostTotal] {
-        try context.storage.costTotals(filter)
+    public func total(_ filter: CostFilter = CostFilter()) async throws -> [CostTotal] {
+        try await context.storage.costTotals(filter)
     }
 
     /// Exact totals per resource type and currency.
-    public func breakdown(_ filter: CostFilter = CostFilter()) throws -> [CostBreakdownRow] {
-        try context.storage.costBreakdown(filter)
+    public func breakdown(_ filter: CostFilter = CostFilter()) async throws -> [CostBreakdownRow] {
+        try await context.storage.costBreakdown(filter)
     }
 
     /// Records, newest first.
-    public func list(_ filter: CostFilter = CostFilter(), limit: Int? = nil) throws -> [CostRecord] {
+    public func list(_ filter: CostFilter = CostFilter(), limit: Int? = nil) async throws -> [CostRecord] {
         try SluiceError.checkLimit(limit)
-        return try context.storage.costs(filter, limit: limit)
+        return try await context.storage.costs(filter, limit: limit)
     }
 
     /// Deletes a record; the event log keeps what was deleted.
     @discardableResult
-    public func delete(_ id: CostID) throws -> CostRecord {
+    public func delete(_ id: CostID) async throws -> CostRecord {
         let context = self.context
-        return try context.storage.deleteCost(id) { deleted in
+        return try await context.storage.deleteCost(id) { deleted in
             let record = (try? JSONValue(encoding: deleted)) ?? .null
             return context.event(
                 .cost, id.description, from: "recorded", to: "deleted", reason: "deleted", at: context.clock.now(),

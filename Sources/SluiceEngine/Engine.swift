@@ -46,8 +46,8 @@ public struct Engine: Sendable {
     }
 
     /// The event log, for one entity when `entityID` is given.
-    public func events(entityID: String? = nil, after sequence: Int64 = 0, limit: Int? = nil) throws -> [Event] {
+    public func events(entityID: String? = nil, after sequence: Int64 = 0, limit: Int? = nil) async throws -> [Event] {
         try SluiceError.checkLimit(limit)
-        return try context.storage.events(entityID: entityID, after: sequence, limit: limit)
+        return try await context.storage.events(entityID: entityID, after: sequence, limit: limit)
     }
 }

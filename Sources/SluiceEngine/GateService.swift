@@ -16,13 +16,13 @@ public struct GateService: Sendable {
     public func create(
         name: String, type: GateType, project: String? = nil, request: ExecutionRequestID? = nil,
         criteria: GateCriteria = GateCriteria(), metadata: [String: JSONValue] = [:]
-    ) throws -> TestGateRecord {
+    ) async throws -> TestGateRecord {
         guard !name.isEmpty else { throw SluiceError.invalidInput("a gate needs a name") }
         let now = context.clock.now()
         let gate = TestGateRecord(
             gateID: GateID.make(context.ids), name: name, gateType: type, projectID: project,
             executionRequestID: request, criteria: try criteria.validated(), metadata: metadata, at: now)
-        try context.storage.insertGate(
+        try await context.storage.insertGate(
             gate,
             event: context.event(.gate, gate.gateID.description, from: nil, to: GateState.pending.rawValue, at: now))
         return gate
@@ -30,8 +30,8 @@ public struct GateService: Sendable {
 
     /// Starts a pending gate, recording the command and the start time.
     @discardableResult
-    public func start(_ id: GateID, command: String? = nil) throws -> TestGateRecord {
-        try apply(.start(command: command), id)
+    public func start(_ id: GateID, command: String? = nil) async throws -> TestGateRecord {
+        try await context.storage.write(step(.start(command: command), id))
     }
 
     /// Completes a running gate with its exit code and parsed results; the criteria decide
@@ -39,44 +39,48 @@ public struct GateService: Sendable {
     ///
     /// - Parameter mustRun: tests that passed on the target branch and must be in the results.
     @discardableResult
-    public func complete(_ id: GateID, exitCode: Int?, results: GateResults?, mustRun: [String] = []) throws
+    public func complete(_ id: GateID, exitCode: Int?, results: GateResults?, mustRun: [String] = []) async throws
         -> TestGateRecord
     {
-        try apply(.complete(exitCode: exitCode, results: results, mustRun: mustRun), id)
+        try await context.storage.write(step(.complete(exitCode: exitCode, results: results, mustRun: mustRun), id))
     }
 
     /// Ends a running gate in `error`: the check gave no trustworthy results.
     @discardableResult
-    public func fail(_ id: GateID, error message: String, exitCode: Int? = nil) throws -> TestGateRecord {
-        try apply(.error(message: message, exitCode: exitCode), id)
+    public func fail(_ id: GateID, error message: String, exitCode: Int? = nil) async throws -> TestGateRecord {
+        try await context.storage.write(step(.error(message: message, exitCode: exitCode), id))
     }
 
     /// Skips a pending or running gate.
     @discardableResult
-    public func skip(_ id: GateID, reason: String) throws -> TestGateRecord { try apply(.skip(reason: reason), id) }
+    public func skip(_ id: GateID, reason: String) async throws -> TestGateRecord { try await context.storage.write(step(.skip(reason: reason), id)) }
 
     /// The gate with this id. - Throws: `notFound`.
-    public func get(_ id: GateID) throws -> TestGateRecord {
-        guard let gate = try context.storage.gate(id) else { throw SluiceError.notFound("gate", id.description) }
+    public func get(_ id: GateID) async throws -> TestGateRecord {
+        guard let gate = try await context.storage.gate(id) else { throw SluiceError.notFound("gate", id.description) }
         return gate
     }
 
     /// Gates, newest first.
-    public func list(_ filter: GateFilter = GateFilter()) throws -> [TestGateRecord] {
-        try context.storage.gates(filter)
+    public func list(_ filter: GateFilter = GateFilter()) async throws -> [TestGateRecord] {
+        try SluiceError.checkLimit(filter.limit)
+        return try await context.storage.gates(filter)
     }
 
-    private func apply(_ event: GateEvent, _ id: GateID) throws -> TestGateRecord {
+    /// One transition of a gate, as a step of a unit of work.
+    public func step(_ event: GateEvent, _ id: GateID) -> Step<TestGateRecord> {
         let context = self.context
-        return try context.storage.updateGate(id) { current in
-            let now = context.clock.now()
-            let next = try current.applying(event, at: now)
-            return (
-                next,
-                context.event(
-                    .gate, id.description, from: current.state.rawValue, to: next.state.rawValue,
-                    reason: next.decision?.reason, at: now, payload: ["operation": .string(event.name)])
-            )
+        return { tx in
+            try tx.updateGate(id) { current in
+                let now = context.clock.now()
+                let next = try current.applying(event, at: now)
+                return (
+                    next,
+                    context.event(
+                        .gate, id.description, from: current.state.rawValue, to: next.state.rawValue,
+                        reason: next.decision?.reason, at: now, payload: ["operation": .string(event.name)])
+                )
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ public struct PatchService: Sendable {
     public func create(
         project: String, patchID: PatchID? = nil, phase: String? = nil, workstream: String? = nil,
         request: ExecutionRequestID? = nil, relations: PatchRelations = PatchRelations(), source: PatchSource? = nil
-    ) throws -> PatchLedgerEntry {
+    ) async throws -> PatchLedgerEntry {
         guard !project.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw SluiceError.invalidInput("a patch needs a project id")
         }
@@ -30,7 +30,7 @@ public struct PatchService: Sendable {
             payload["rollback_of_patch_id"] = .string(rollback.description)
         }
         if let source { payload["sha256"] = .string(source.sha256) }
-        try context.storage.insertPatch(
+        try await context.storage.insertPatch(
             entry,
             event: context.event(
                 .patch, entry.ledgerID.description, from: nil, to: PatchState.created.rawValue, at: now,
@@ -46,14 +46,14 @@ public struct PatchService: Sendable {
     @discardableResult
     public func validate(
         _ id: LedgerID, formatOK: Bool, scopeOK: Bool, constraintsOK: Bool, errors: [String] = [], note: String? = nil
-    ) throws -> PatchLedgerEntry {
+    ) async throws -> PatchLedgerEntry {
         var errors = errors
         if errors.isEmpty {
             if !formatOK { errors.append("format: the patch is not well formed") }
             if !scopeOK { errors.append("scope: the patch touches paths outside its scope") }
             if !constraintsOK { errors.append("constraints: the patch breaks a constraint") }
         }
-        return try apply(
+        return try await apply(
             .validate(formatOK: formatOK, scopeOK: scopeOK, constraintsOK: constraintsOK, errors: errors), id,
             reason: errors.isEmpty ? note : nil)
     }
@@ -63,58 +63,90 @@ public struct PatchService: Sendable {
     ///
     /// - Throws: `invalidInput` for an empty name; `invalidTransition` unless the patch is validated.
     @discardableResult
-    public func approve(_ id: LedgerID, by person: String) throws -> PatchLedgerEntry {
+    public func approve(_ id: LedgerID, by person: String) async throws -> PatchLedgerEntry {
         let person = person.trimmingCharacters(in: .whitespaces)
         guard !person.isEmpty else { throw SluiceError.invalidInput("an approval needs the approver's name (--by)") }
         guard person.count <= 200, !person.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw SluiceError.invalidInput("--by must be a name on one line, without control characters")
         }
-        let ledgerID = try get(id).ledgerID
         var approving = self.context
         approving.actor = person
-        return try PatchService(approving).update(
-            ledgerID, .queue, reason: "approved by \(person)", operation: "approve", only: [.validated])
+        return try await context.storage.write(
+            PatchService(approving).step(
+                .queue, id, reason: "approved by \(person)", operation: "approve", only: [.validated]))
     }
 
     /// Who approved the patch, if anyone did.
-    public func approver(of id: LedgerID) throws -> String? {
-        try context.storage.events(entityID: id.description, after: 0, limit: nil)
+    public func approver(of id: LedgerID) async throws -> String? {
+        try await context.storage.events(entityID: id.description, after: 0, limit: nil)
             .last { $0.payload["operation"] == .string("approve") }?.actor
     }
 
     /// Queues a validated patch, or re-queues one whose application failed.
     @discardableResult
-    public func queue(_ id: LedgerID) throws -> PatchLedgerEntry { try apply(.queue, id) }
+    public func queue(_ id: LedgerID) async throws -> PatchLedgerEntry { try await apply(.queue, id) }
 
     /// Records a successful application in `workspace`.
     @discardableResult
-    public func applied(_ id: LedgerID, workspace: String, files: [String]) throws -> PatchLedgerEntry {
+    public func applied(_ id: LedgerID, workspace: String, files: [String]) async throws -> PatchLedgerEntry {
         guard !workspace.isEmpty else { throw SluiceError.invalidInput("a successful apply needs a workspace path") }
-        return try apply(.applySucceeded(workspacePath: workspace, files: files), id)
+        return try await apply(.applySucceeded(workspacePath: workspace, files: files), id)
+    }
+
+    /// Records a successful application on `base`, with the base commit, in one unit of work.
+    @discardableResult
+    public func applied(_ id: LedgerID, on base: String, workspace: String, files: [String]) async throws
+        -> PatchLedgerEntry
+    {
+        guard !workspace.isEmpty else { throw SluiceError.invalidInput("a successful apply needs a workspace path") }
+        return try await recordingCommits(id, base: base, then: .applySucceeded(workspacePath: workspace, files: files))
+    }
+
+    /// Records that the gates passed on the `tested` commit, with the commit, in one unit of work.
+    @discardableResult
+    public func verified(_ id: LedgerID, tested: String, reason: String) async throws -> PatchLedgerEntry {
+        try await recordingCommits(id, tested: tested, then: .verify(testsPassed: true, reason: reason))
+    }
+
+    /// Records that the branch now holds `landed`, and the patch is committed, in one unit of work.
+    @discardableResult
+    public func committed(_ id: LedgerID, landed: String) async throws -> PatchLedgerEntry {
+        try await recordingCommits(id, landed: landed, then: .commit)
+    }
+
+    private func recordingCommits(
+        _ id: LedgerID, base: String? = nil, tested: String? = nil, landed: String? = nil, then event: PatchEvent
+    ) async throws -> PatchLedgerEntry {
+        let commits = recordingCommits(id, base: base, tested: tested, landed: landed)
+        let transition = step(event, id)
+        return try await context.storage.write { tx in
+            try commits(tx)
+            return try transition(tx)
+        }
     }
 
     /// Records a failed application attempt.
     @discardableResult
-    public func applyFailed(_ id: LedgerID, code: String, message: String) throws -> PatchLedgerEntry {
-        try apply(.applyFailed(errorCode: code, errorMessage: message), id)
+    public func applyFailed(_ id: LedgerID, code: String, message: String) async throws -> PatchLedgerEntry {
+        try await apply(.applyFailed(errorCode: code, errorMessage: message), id)
     }
 
     /// Records the test outcome: passed → `verified`, else → `apply_failed`.
     @discardableResult
-    public func verify(_ id: LedgerID, passed: Bool, reason: String? = nil) throws -> PatchLedgerEntry {
-        try apply(.verify(testsPassed: passed, reason: reason ?? (passed ? "tests passed" : "tests failed")), id)
+    public func verify(_ id: LedgerID, passed: Bool, reason: String? = nil) async throws -> PatchLedgerEntry {
+        try await apply(.verify(testsPassed: passed, reason: reason ?? (passed ? "tests passed" : "tests failed")), id)
     }
 
     /// Marks a verified patch committed.
     @discardableResult
-    public func commit(_ id: LedgerID) throws -> PatchLedgerEntry { try apply(.commit, id) }
+    public func commit(_ id: LedgerID) async throws -> PatchLedgerEntry { try await apply(.commit, id) }
 
     /// Rolls back an applied or verified patch. A committed patch is undone by ``revert(_:)`` instead.
     @discardableResult
-    public func rollback(_ id: LedgerID, reason: String) throws -> PatchLedgerEntry {
+    public func rollback(_ id: LedgerID, reason: String) async throws -> PatchLedgerEntry {
         do {
-            return try apply(.rollback(reason: reason), id)
+            return try await apply(.rollback(reason: reason), id)
         } catch let error as SluiceError where error.currentState == PatchState.committed.rawValue {
             throw SluiceError(
                 code: error.code,
@@ -125,74 +157,102 @@ public struct PatchService: Sendable {
 
     /// Sets a patch aside with the reason and where it is kept.
     @discardableResult
-    public func quarantine(_ id: LedgerID, reason: String, path: String? = nil) throws -> PatchLedgerEntry {
-        try apply(.quarantine(reason: reason, path: path), id)
+    public func quarantine(_ id: LedgerID, reason: String, path: String? = nil) async throws -> PatchLedgerEntry {
+        try await apply(.quarantine(reason: reason, path: path), id)
     }
 
     /// Abandons a patch.
     @discardableResult
-    public func drop(_ id: LedgerID, reason: String) throws -> PatchLedgerEntry { try apply(.drop(reason: reason), id) }
+    public func drop(_ id: LedgerID, reason: String) async throws -> PatchLedgerEntry { try await apply(.drop(reason: reason), id) }
 
     /// Creates the entry for the patch that undoes a committed one; it goes through the same gates.
     ///
     /// - Throws: `invalidTransition` unless the original is committed.
     @discardableResult
-    public func revert(_ id: LedgerID) throws -> PatchLedgerEntry {
-        let original = try get(id)
+    public func revert(_ id: LedgerID) async throws -> PatchLedgerEntry {
+        let original = try await get(id)
         guard original.state == .committed else {
             throw SluiceError.invalidTransition(
                 "revert", "patch", id.description, from: original.state.rawValue, needs: ["committed"])
         }
-        return try create(
+        return try await create(
             project: original.projectID, phase: original.phaseID, workstream: original.workstreamID,
             request: original.executionRequestID,
             relations: PatchRelations(rollbackOfPatchID: original.patchID, chainID: original.relations.chainID))
     }
 
     /// The entry with this ledger id, or carrying this patch id. - Throws: `notFound`.
-    public func get(_ id: LedgerID) throws -> PatchLedgerEntry {
-        if let entry = try context.storage.patch(id) { return entry }
-        if let entry = try context.storage.patch(patchID: PatchID(id.ulid)) { return entry }
-        throw SluiceError.notFound("patch", id.description)
+    public func get(_ id: LedgerID) async throws -> PatchLedgerEntry {
+        guard let entry = try await context.storage.read({ try PatchService.find(id, in: $0) }) else {
+            throw SluiceError.notFound("patch", id.description)
+        }
+        return entry
     }
 
     /// Entries, newest first.
-    public func list(_ filter: PatchFilter = PatchFilter()) throws -> [PatchLedgerEntry] {
-        try context.storage.patches(filter)
+    public func list(_ filter: PatchFilter = PatchFilter()) async throws -> [PatchLedgerEntry] {
+        try SluiceError.checkLimit(filter.limit)
+        return try await context.storage.patches(filter)
     }
 
-    private func apply(_ event: PatchEvent, _ id: LedgerID, reason: String? = nil) throws -> PatchLedgerEntry {
-        do {
-            return try update(id, event, reason: reason)
-        } catch let error as SluiceError where error.code == .notFound {
+    private func apply(_ event: PatchEvent, _ id: LedgerID, reason: String? = nil) async throws -> PatchLedgerEntry {
+        try await context.storage.write(step(event, id, reason: reason))
+    }
+
+    /// The entry with this ledger id, or carrying this patch id.
+    static func find(_ id: LedgerID, in reader: any StorageReader) throws -> PatchLedgerEntry? {
+        if let entry = try reader.patch(id) { return entry }
+        return try reader.patch(patchID: PatchID(id.ulid))
+    }
+
+    /// One transition, as a step of a unit of work: `reason` (else the event's own) goes to the
+    /// history; `only` narrows the states the operation is accepted from. The patch may be named by
+    /// its ledger id or its patch id.
+    public func step(
+        _ event: PatchEvent, _ id: LedgerID, reason: String? = nil, operation: String? = nil,
+        only states: [PatchState]? = nil
+    ) -> Step<PatchLedgerEntry> {
+        let context = self.context
+        let name = operation ?? event.name
+        return { tx in
             // The caller may have named the patch by its patch id.
-            guard let entry = try context.storage.patch(patchID: PatchID(id.ulid)) else { throw error }
-            return try update(entry.ledgerID, event, reason: reason)
+            let ledgerID =
+                if try tx.patch(id) == nil, let entry = try tx.patch(patchID: PatchID(id.ulid)) {
+                    entry.ledgerID
+                } else { id }
+            return try tx.updatePatch(ledgerID) { current in
+                if let states, !states.contains(current.state) {
+                    throw SluiceError.invalidTransition(
+                        name, "patch", ledgerID.description, from: current.state.rawValue,
+                        needs: states.map(\.rawValue))
+                }
+                let now = context.clock.now()
+                var next = try current.applying(event, at: now)
+                if let reason { next.stateHistory[next.stateHistory.count - 1].reason = reason }
+                return (
+                    next,
+                    context.event(
+                        .patch, ledgerID.description, from: current.state.rawValue, to: next.state.rawValue,
+                        reason: reason ?? event.reason, at: now, payload: ["operation": .string(name)])
+                )
+            }
         }
     }
 
-    /// One transition, in one transaction: `reason` (else the event's own) goes to the history;
-    /// `only` narrows the states the operation is accepted from.
-    private func update(
-        _ ledgerID: LedgerID, _ event: PatchEvent, reason: String? = nil, operation: String? = nil,
-        only states: [PatchState]? = nil
-    ) throws -> PatchLedgerEntry {
+    /// Records the commits the pipeline used for a submitted patch, as a step of a unit of work; its
+    /// event says which.
+    public func recordingCommits(
+        _ id: LedgerID, base: String? = nil, tested: String? = nil, landed: String? = nil
+    ) -> Step<Void> {
         let context = self.context
-        let name = operation ?? event.name
-        return try context.storage.updatePatch(ledgerID) { current in
-            if let states, !states.contains(current.state) {
-                throw SluiceError.invalidTransition(
-                    name, "patch", ledgerID.description, from: current.state.rawValue, needs: states.map(\.rawValue))
-            }
-            let now = context.clock.now()
-            var next = try current.applying(event, at: now)
-            if let reason { next.stateHistory[next.stateHistory.count - 1].reason = reason }
-            return (
-                next,
-                context.event(
-                    .patch, ledgerID.description, from: current.state.rawValue, to: next.state.rawValue,
-                    reason: reason ?? event.reason, at: now, payload: ["operation": .string(name)])
-            )
+        return { tx in
+            var payload: [String: JSONValue] = ["operation": .string("record_commits")]
+            if let base { payload["base_commit"] = .string(base) }
+            if let tested { payload["tested_commit"] = .string(tested) }
+            if let landed { payload["landed_commit"] = .string(landed) }
+            try tx.recordCommits(
+                id, base: base, tested: tested, landed: landed,
+                event: context.event(.patch, id.description, from: nil, to: nil, at: context.clock.now(), payload: payload))
         }
     }
 }

@@ -17,12 +17,12 @@ public struct WorkerService: Sendable {
     public func create(
         type: WorkerType, id: WorkerID? = nil, config: WorkerConfig = WorkerConfig(),
         metadata: [String: JSONValue] = [:]
-    ) throws -> WorkerRecord {
+    ) async throws -> WorkerRecord {
         let now = context.clock.now()
         let worker = WorkerRecord(
             workerID: id ?? WorkerID.make(context.ids), workerType: type, config: try config.validated(),
             metadata: metadata, at: now)
-        try context.storage.insertWorker(
+        try await context.storage.insertWorker(
             worker,
             event: context.event(
                 .worker, worker.workerID.description, from: nil, to: WorkerState.idle.rawValue, at: now))
@@ -31,70 +31,73 @@ public struct WorkerService: Sendable {
 
     /// Gives an idle worker a task.
     @discardableResult
-    public func assign(_ id: WorkerID, task: String) throws -> WorkerRecord {
-        try apply(.assign(taskID: task), to: id, reason: "task \(task)")
+    public func assign(_ id: WorkerID, task: String) async throws -> WorkerRecord {
+        try await apply(.assign(taskID: task), to: id, reason: "task \(task)")
     }
 
     /// Records that a busy worker finished its task.
     @discardableResult
-    public func complete(_ id: WorkerID, success: Bool = true, executionSeconds: Double = 0) throws -> WorkerRecord {
-        try apply(
+    public func complete(_ id: WorkerID, success: Bool = true, executionSeconds: Double = 0) async throws -> WorkerRecord {
+        try await apply(
             .complete(success: success, executionSeconds: executionSeconds), to: id,
             reason: success ? "task succeeded" : "task failed")
     }
 
     /// Pauses an idle or busy worker.
     @discardableResult
-    public func pause(_ id: WorkerID) throws -> WorkerRecord { try apply(.pause, to: id, reason: nil) }
+    public func pause(_ id: WorkerID) async throws -> WorkerRecord { try await apply(.pause, to: id, reason: nil) }
 
     /// Resumes a paused worker: busy if it holds a task, else idle.
     @discardableResult
-    public func resume(_ id: WorkerID) throws -> WorkerRecord { try apply(.resume, to: id, reason: nil) }
+    public func resume(_ id: WorkerID) async throws -> WorkerRecord { try await apply(.resume, to: id, reason: nil) }
 
     /// Records a crash; the worker's task is released.
     @discardableResult
-    public func crash(_ id: WorkerID, error message: String, stackTrace: String? = nil) throws -> WorkerRecord {
+    public func crash(_ id: WorkerID, error message: String, stackTrace: String? = nil) async throws -> WorkerRecord {
         guard !message.isEmpty else { throw SluiceError.invalidInput("a crash needs an error message") }
-        return try apply(.crash(errorMessage: message, stackTrace: stackTrace), to: id, reason: message)
+        return try await apply(.crash(errorMessage: message, stackTrace: stackTrace), to: id, reason: message)
     }
 
     /// Shuts a worker down; its task is released.
     @discardableResult
-    public func shutdown(_ id: WorkerID) throws -> WorkerRecord { try apply(.shutdown, to: id, reason: nil) }
+    public func shutdown(_ id: WorkerID) async throws -> WorkerRecord { try await apply(.shutdown, to: id, reason: nil) }
 
     /// Renews a live worker's lease.
     ///
     /// - Throws: `notFound` for an unknown worker, `invalidTransition` for a stopped or crashed one.
     @discardableResult
-    public func heartbeat(_ id: WorkerID) throws -> WorkerRecord {
-        try context.storage.renewLease(id, at: context.clock.now())
+    public func heartbeat(_ id: WorkerID) async throws -> WorkerRecord {
+        let now = context.clock.now()
+        return try await context.storage.renewLease(
+            id, at: now,
+            event: context.event(.worker, id.description, from: nil, to: nil, at: now, payload: ["operation": .string("heartbeat")]))
     }
 
     /// The worker with this id. - Throws: `notFound`.
-    public func get(_ id: WorkerID) throws -> WorkerRecord {
-        guard let worker = try context.storage.worker(id) else {
+    public func get(_ id: WorkerID) async throws -> WorkerRecord {
+        guard let worker = try await context.storage.worker(id) else {
             throw SluiceError.notFound("worker", id.description)
         }
         return worker
     }
 
     /// Workers, newest first.
-    public func list(state: WorkerState? = nil, type: WorkerType? = nil) throws -> [WorkerRecord] {
-        try context.storage.workers(state: state, type: type)
+    public func list(state: WorkerState? = nil, type: WorkerType? = nil) async throws -> [WorkerRecord] {
+        try await context.storage.workers(state: state, type: type)
     }
 
     /// Non-terminal workers whose lease, by the database's clock, is older than `timeout` seconds.
-    public func stale(timeout: Double) throws -> [WorkerRecord] {
+    public func stale(timeout: Double) async throws -> [WorkerRecord] {
         guard timeout.isFinite, (0...WorkerStatistics.maxTaskSeconds).contains(timeout) else {
             throw SluiceError.invalidInput(
                 "the stale timeout must be a number of seconds from 0 to \(Int(WorkerStatistics.maxTaskSeconds))")
         }
-        return try context.storage.staleWorkers(olderThan: timeout)
+        return try await context.storage.staleWorkers(olderThan: timeout)
     }
 
-    private func apply(_ event: WorkerEvent, to id: WorkerID, reason: String?) throws -> WorkerRecord {
+    private func apply(_ event: WorkerEvent, to id: WorkerID, reason: String?) async throws -> WorkerRecord {
         let context = self.context
-        return try context.storage.updateWorker(id) { current in
+        return try await context.storage.updateWorker(id) { current in
             let now = context.clock.now()
             let next = try current.applying(event, at: now)
             var payload: [String: JSONValue] = ["operation": .string(event.name)]

@@ -5,11 +5,14 @@ public struct PatchFilter: Hashable, Sendable {
     public var projectID: String?
     public var state: PatchState?
     public var workstreamID: String?
+    /// The most entries listed (the newest); nil lists all.
+    public var limit: Int?
 
-    public init(projectID: String? = nil, state: PatchState? = nil, workstreamID: String? = nil) {
+    public init(projectID: String? = nil, state: PatchState? = nil, workstreamID: String? = nil, limit: Int? = nil) {
         self.projectID = projectID
         self.state = state
         self.workstreamID = workstreamID
+        self.limit = limit
     }
 }
 
@@ -40,23 +43,32 @@ public struct GateFilter: Hashable, Sendable {
 /// transaction (nothing is written).
 public typealias Change<Record> = @Sendable (Record) throws -> (Record, Event)
 
+/// One step of a unit of work: changes made through the writer, inside the transaction
+/// ``Storage/write(_:)`` opened. Steps compose: a body may run several.
+public typealias Step<T> = @Sendable (any StorageWriter) throws -> T
+
 /// Where the services keep their records.
 ///
-/// Every method is one transaction. An `update…` method reads the current record, calls the
-/// change, writes the result with a compare-and-set on the state it read, and appends the
-/// event, all atomically: two writers racing the same transition cannot both succeed.
-/// Implementations must pass `StorageConformance` in the test suite.
+/// Work is done in units: ``write(_:)`` runs its body in one transaction, so every change of one
+/// step (a transition, its event, the commits it records, a cost) commits together or not at all;
+/// ``read(_:)`` runs its body on one consistent snapshot, concurrently with other reads.
+///
+/// The bodies are synchronous on purpose: a transaction is never held open across a suspension
+/// (a gate run, a git command), and neither backend blocks the cooperative thread pool while it
+/// waits for its database. Implementations must pass `StorageConformance` in the test suite.
 public protocol Storage: Sendable {
+    /// Runs `body` in one read-write transaction; any throw rolls everything back.
+    ///
+    /// - Throws: what `body` throws; ``SluiceError`` (`storage`) when the database fails.
+    func write<T: Sendable>(_ body: @escaping @Sendable (any StorageWriter) throws -> T) async throws -> T
+    /// Runs `body` on one snapshot of the database.
+    func read<T: Sendable>(_ body: @escaping @Sendable (any StorageReader) throws -> T) async throws -> T
+}
+
+/// What a unit of work can read.
+public protocol StorageReader {
     // MARK: - Workers
 
-    /// Stores a new worker and its creation event.
-    /// - Throws: ``SluiceError`` (`conflict`) when the id is taken.
-    func insertWorker(_ worker: WorkerRecord, event: Event) throws
-    /// Changes a worker atomically. - Throws: `notFound`, whatever `change` throws, `lostRace`.
-    func updateWorker(_ id: WorkerID, _ change: Change<WorkerRecord>) throws -> WorkerRecord
-    /// Renews a non-terminal worker's lease on the database's clock and records `at` as its last heartbeat.
-    /// - Throws: `notFound` for an unknown worker, `invalidTransition` for a stopped or crashed one.
-    func renewLease(_ id: WorkerID, at: Timestamp) throws -> WorkerRecord
     /// The worker with this id, if any.
     func worker(_ id: WorkerID) throws -> WorkerRecord?
     /// Workers, newest first, filtered by state and type when given.
@@ -66,28 +78,17 @@ public protocol Storage: Sendable {
 
     // MARK: - Patches
 
-    /// Stores a new ledger entry, its creation event and, for a submitted patch, its diff
-    /// (content-addressed: the same bytes are stored once).
-    func insertPatch(_ entry: PatchLedgerEntry, event: Event, source: PatchSource?) throws
     /// The diff and pipeline commits of a submitted patch.
     func patchSource(_ id: LedgerID) throws -> PatchSource?
-    /// Records the commits the pipeline applied on, tested and landed; nil leaves a value as it is.
-    func recordCommits(_ id: LedgerID, base: String?, tested: String?, landed: String?) throws
-    /// Changes a ledger entry atomically.
-    func updatePatch(_ id: LedgerID, _ change: Change<PatchLedgerEntry>) throws -> PatchLedgerEntry
     /// The entry with this ledger id, with its state history.
     func patch(_ id: LedgerID) throws -> PatchLedgerEntry?
     /// The entry carrying this patch id, with its state history.
     func patch(patchID: PatchID) throws -> PatchLedgerEntry?
-    /// Entries, newest first.
+    /// Entries with their state histories, newest first, at most `filter.limit`.
     func patches(_ filter: PatchFilter) throws -> [PatchLedgerEntry]
 
     // MARK: - Gates
 
-    /// Stores a new gate and its creation event.
-    func insertGate(_ gate: TestGateRecord, event: Event) throws
-    /// Changes a gate atomically.
-    func updateGate(_ id: GateID, _ change: Change<TestGateRecord>) throws -> TestGateRecord
     /// The gate with this id.
     func gate(_ id: GateID) throws -> TestGateRecord?
     /// Gates, newest first.
@@ -95,12 +96,6 @@ public protocol Storage: Sendable {
 
     // MARK: - Costs
 
-    /// Stores a cost record, updates the running totals and appends the event, in one transaction.
-    func insertCost(_ cost: CostRecord, event: Event) throws
-    /// Stores many cost records (an import), each with its event, all in one transaction.
-    func insertCosts(_ costs: [(CostRecord, Event)]) throws
-    /// Deletes a cost record; the event (made from the deleted record) keeps what was deleted.
-    func deleteCost(_ id: CostID, event: @Sendable (CostRecord) -> Event) throws -> CostRecord
     /// The cost record with this id.
     func cost(_ id: CostID) throws -> CostRecord?
     /// Cost records, newest first, at most `limit`.
@@ -113,12 +108,167 @@ public protocol Storage: Sendable {
     // MARK: - Events
 
     /// Events in log order, for one entity when `entityID` is given.
+    ///
+    /// The log is a cursor that never skips: an event becomes visible only after every event
+    /// with a lower sequence number has, so a follower that asks again with the last sequence it
+    /// saw gets every event exactly once, in one order, whatever writers run concurrently.
     func events(entityID: String?, after sequence: Int64, limit: Int?) throws -> [Event]
 }
 
-extension Storage {
+/// What a unit of work can change. Every change appends its event: nothing changes a record silently.
+public protocol StorageWriter: StorageReader {
+    // MARK: - Workers
+
+    /// Stores a new worker and its creation event.
+    /// - Throws: ``SluiceError`` (`conflict`) when the id is taken.
+    func insertWorker(_ worker: WorkerRecord, event: Event) throws
+    /// Changes a worker with a compare-and-set on the state read.
+    /// - Throws: `notFound`, whatever `change` throws, `lostRace`.
+    func updateWorker(_ id: WorkerID, _ change: Change<WorkerRecord>) throws -> WorkerRecord
+    /// Renews a non-terminal worker's lease on the database's clock, records `at` as its last
+    /// heartbeat and appends `event`.
+    /// - Throws: `notFound` for an unknown worker, `invalidTransition` for a stopped or crashed one.
+    func renewLease(_ id: WorkerID, at: Timestamp, event: Event) throws -> WorkerRecord
+
+    // MARK: - Patches
+
+    /// Stores a new ledger entry, its creation event and, for a submitted patch, its diff
+    /// (content-addressed: the same bytes are stored once).
+    func insertPatch(_ entry: PatchLedgerEntry, event: Event, source: PatchSource?) throws
+    /// Records the commits the pipeline applied on, tested and landed (nil leaves a value as it
+    /// is) and appends `event`. - Throws: `notFound` for a patch without a diff.
+    func recordCommits(_ id: LedgerID, base: String?, tested: String?, landed: String?, event: Event) throws
+    /// Changes a ledger entry with a compare-and-set on the state read.
+    func updatePatch(_ id: LedgerID, _ change: Change<PatchLedgerEntry>) throws -> PatchLedgerEntry
+
+    // MARK: - Gates
+
+    /// Stores a new gate and its creation event.
+    func insertGate(_ gate: TestGateRecord, event: Event) throws
+    /// Changes a gate with a compare-and-set on the state read.
+    func updateGate(_ id: GateID, _ change: Change<TestGateRecord>) throws -> TestGateRecord
+
+    // MARK: - Costs
+
+    /// Stores cost records (one, or an import), each with its event, and updates the running totals.
+    /// - Throws: `invalidInput` when a currency's total would pass what the ledger holds exactly.
+    func insertCosts(_ costs: [(CostRecord, Event)]) throws
+    /// Deletes a cost record; the event (made from the deleted record) keeps what was deleted.
+    func deleteCost(_ id: CostID, event: @Sendable (CostRecord) -> Event) throws -> CostRecord
+
+    // MARK: - Events
+
+    /// Appends an event that changes no record (a warning, a note).
+    func append(_ event: Event) throws
+}
+
+extension StorageWriter {
     /// Stores a new ledger entry without a diff.
     public func insertPatch(_ entry: PatchLedgerEntry, event: Event) throws {
         try insertPatch(entry, event: event, source: nil)
+    }
+
+    /// Stores a cost record, updates the running totals and appends the event.
+    public func insertCost(_ cost: CostRecord, event: Event) throws {
+        try insertCosts([(cost, event)])
+    }
+}
+
+// MARK: - One step, one unit
+
+/// Each of these is one unit of work of a single change or read, for callers with nothing to group.
+extension Storage {
+    public func insertWorker(_ worker: WorkerRecord, event: Event) async throws {
+        try await write { try $0.insertWorker(worker, event: event) }
+    }
+
+    public func updateWorker(_ id: WorkerID, _ change: @escaping Change<WorkerRecord>) async throws -> WorkerRecord {
+        try await write { try $0.updateWorker(id, change) }
+    }
+
+    public func renewLease(_ id: WorkerID, at: Timestamp, event: Event) async throws -> WorkerRecord {
+        try await write { try $0.renewLease(id, at: at, event: event) }
+    }
+
+    public func worker(_ id: WorkerID) async throws -> WorkerRecord? { try await read { try $0.worker(id) } }
+
+    public func workers(state: WorkerState?, type: WorkerType?) async throws -> [WorkerRecord] {
+        try await read { try $0.workers(state: state, type: type) }
+    }
+
+    public func staleWorkers(olderThan seconds: Double) async throws -> [WorkerRecord] {
+        try await read { try $0.staleWorkers(olderThan: seconds) }
+    }
+
+    public func insertPatch(_ entry: PatchLedgerEntry, event: Event, source: PatchSource? = nil) async throws {
+        try await write { try $0.insertPatch(entry, event: event, source: source) }
+    }
+
+    public func patchSource(_ id: LedgerID) async throws -> PatchSource? { try await read { try $0.patchSource(id) } }
+
+    public func recordCommits(
+        _ id: LedgerID, base: String?, tested: String?, landed: String?, event: Event
+    ) async throws {
+        try await write { try $0.recordCommits(id, base: base, tested: tested, landed: landed, event: event) }
+    }
+
+    public func updatePatch(
+        _ id: LedgerID, _ change: @escaping Change<PatchLedgerEntry>
+    ) async throws -> PatchLedgerEntry {
+        try await write { try $0.updatePatch(id, change) }
+    }
+
+    public func patch(_ id: LedgerID) async throws -> PatchLedgerEntry? { try await read { try $0.patch(id) } }
+
+    public func patch(patchID: PatchID) async throws -> PatchLedgerEntry? {
+        try await read { try $0.patch(patchID: patchID) }
+    }
+
+    public func patches(_ filter: PatchFilter) async throws -> [PatchLedgerEntry] {
+        try await read { try $0.patches(filter) }
+    }
+
+    public func insertGate(_ gate: TestGateRecord, event: Event) async throws {
+        try await write { try $0.insertGate(gate, event: event) }
+    }
+
+    public func updateGate(_ id: GateID, _ change: @escaping Change<TestGateRecord>) async throws -> TestGateRecord {
+        try await write { try $0.updateGate(id, change) }
+    }
+
+    public func gate(_ id: GateID) async throws -> TestGateRecord? { try await read { try $0.gate(id) } }
+
+    public func gates(_ filter: GateFilter) async throws -> [TestGateRecord] { try await read { try $0.gates(filter) } }
+
+    public func insertCost(_ cost: CostRecord, event: Event) async throws {
+        try await write { try $0.insertCost(cost, event: event) }
+    }
+
+    public func insertCosts(_ costs: [(CostRecord, Event)]) async throws {
+        try await write { try $0.insertCosts(costs) }
+    }
+
+    public func deleteCost(_ id: CostID, event: @escaping @Sendable (CostRecord) -> Event) async throws -> CostRecord {
+        try await write { try $0.deleteCost(id, event: event) }
+    }
+
+    public func cost(_ id: CostID) async throws -> CostRecord? { try await read { try $0.cost(id) } }
+
+    public func costs(_ filter: CostFilter, limit: Int?) async throws -> [CostRecord] {
+        try await read { try $0.costs(filter, limit: limit) }
+    }
+
+    public func costTotals(_ filter: CostFilter) async throws -> [CostTotal] {
+        try await read { try $0.costTotals(filter) }
+    }
+
+    public func costBreakdown(_ filter: CostFilter) async throws -> [CostBreakdownRow] {
+        try await read { try $0.costBreakdown(filter) }
+    }
+
+    public func append(_ event: Event) async throws { try await write { try $0.append(event) } }
+
+    public func events(entityID: String?, after sequence: Int64, limit: Int?) async throws -> [Event] {
+        try await read { try $0.events(entityID: entityID, after: sequence, limit: limit) }
     }
 }

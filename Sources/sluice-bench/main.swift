@@ -1,9 +1,11 @@
 import Foundation
 import SluiceBench
+import SluiceStore
 
 // sluice-bench [--quick] [--only GROUP,...]: prints one JSON object per benchmark. Run it in
 // release: swift run -c release sluice-bench. Groups: baseline, patches (patches-durable,
 // patches-memory), workers, costs.
+SQLiteStorage.tuneProcess()  // as the sluice tool does: the figures are the product's
 let arguments = CommandLine.arguments.dropFirst()
 let quick = arguments.contains("--quick")
 var only: Set<String>?

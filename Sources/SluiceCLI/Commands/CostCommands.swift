@@ -3,7 +3,7 @@ import SluiceCore
 import SluiceEngine
 
 /// `sluice cost …`: the CostTracker.
-struct CostCommand: ParsableCommand {
+struct CostCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cost", abstract: "Record costs exactly and total them per currency.",
         subcommands: [Record.self, Show.self, Total.self, Breakdown.self, List.self, Delete.self])
@@ -33,7 +33,7 @@ struct CostCommand: ParsableCommand {
         ])
     }
 
-    struct Record: ParsableCommand {
+    struct Record: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record a cost; without --amount, amount = quantity × rate, exactly.")
         @OptionGroup var global: GlobalOptions
@@ -53,7 +53,7 @@ struct CostCommand: ParsableCommand {
             if amount == nil && quantity == nil { throw ValidationError("give --amount, or --quantity and --rate") }
         }
 
-        func run() throws {
+        func run() async throws {
             let type: ResourceType = try Parse.enumeration(type, option: "--type")
             let currency = try Currency(currency)
             let amount = try amount.map { try Parse.amount($0, option: "--amount") }
@@ -65,31 +65,31 @@ struct CostCommand: ParsableCommand {
             }
             let request: ExecutionRequestID? = try Parse.optionalID(request)
             let metadata = try Parse.object(metadata, option: "--metadata")
-            let cost = try global.engine().costs.record(
+            let cost = try await global.engine().costs.record(
                 type: type, amount: amount, currency: currency, project: project, request: request,
                 resourceName: resource, usage: usage, metadata: metadata)
             try Output(global).record(cost, "recorded \(cost.money) (\(cost.resourceType.rawValue)) as \(cost.costID)")
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one cost record.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The cost record's id.") var id: String
 
-        func run() throws {
-            let cost = try global.engine().costs.get(try Parse.id(id))
+        func run() async throws {
+            let cost = try await global.engine().costs.get(try Parse.id(id))
             try Output(global).record(cost, CostCommand.describe(cost))
         }
     }
 
-    struct Total: ParsableCommand {
+    struct Total: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Exact totals, one per currency.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var filters: Filters
 
-        func run() throws {
-            let totals = try global.engine().costs.total(try filters.filter())
+        func run() async throws {
+            let totals = try await global.engine().costs.total(try filters.filter())
             try Output(global).list(
                 totals, empty: "total: 0 (no cost records)",
                 columns: [
@@ -99,13 +99,13 @@ struct CostCommand: ParsableCommand {
         }
     }
 
-    struct Breakdown: ParsableCommand {
+    struct Breakdown: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Exact totals per resource type and currency.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var filters: Filters
 
-        func run() throws {
-            let rows = try global.engine().costs.breakdown(try filters.filter())
+        func run() async throws {
+            let rows = try await global.engine().costs.breakdown(try filters.filter())
             try Output(global).list(
                 rows, empty: "no cost records",
                 columns: [
@@ -115,14 +115,14 @@ struct CostCommand: ParsableCommand {
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List cost records, newest first.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var filters: Filters
         @Option(help: "At most this many.") var limit: Int?
 
-        func run() throws {
-            let costs = try global.engine().costs.list(try filters.filter(), limit: limit)
+        func run() async throws {
+            let costs = try await global.engine().costs.list(try filters.filter(), limit: limit)
             try Output(global).list(
                 costs, empty: "no cost records",
                 columns: [
@@ -133,14 +133,14 @@ struct CostCommand: ParsableCommand {
         }
     }
 
-    struct Delete: ParsableCommand {
+    struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Delete a cost record (the event log keeps what was deleted).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The cost record's id.") var id: String
 
-        func run() throws {
-            let cost = try global.engine().costs.delete(try Parse.id(id))
+        func run() async throws {
+            let cost = try await global.engine().costs.delete(try Parse.id(id))
             try Output(global).record(cost, "deleted cost \(cost.costID) (\(cost.money))")
         }
     }

@@ -3,21 +3,21 @@ import SluiceCore
 import SluiceStore
 
 /// `sluice export`: every record of one kind as JSON Lines that validate against `schema/`.
-struct ExportCommand: ParsableCommand {
+struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export", abstract: "Print every record of one kind as JSON Lines (see schema/).")
 
     @OptionGroup var global: GlobalOptions
     @Option(help: "workers, patches, gates or costs.") var kind: String
 
-    func run() throws {
+    func run() async throws {
         let engine = try global.engine()
         let console = Console.current
         switch kind {
-        case "workers": for record in try engine.workers.list() { console.line(try SluiceJSON.line(record)) }
-        case "patches": for record in try engine.patches.list() { console.line(try SluiceJSON.line(record)) }
-        case "gates": for record in try engine.gates.list() { console.line(try SluiceJSON.line(record)) }
-        case "costs": for record in try engine.costs.list() { console.line(try SluiceJSON.line(record)) }
+        case "workers": for record in try await engine.workers.list() { console.line(try SluiceJSON.line(record)) }
+        case "patches": for record in try await engine.patches.list() { console.line(try SluiceJSON.line(record)) }
+        case "gates": for record in try await engine.gates.list() { console.line(try SluiceJSON.line(record)) }
+        case "costs": for record in try await engine.costs.list() { console.line(try SluiceJSON.line(record)) }
         default:
             throw SluiceError.invalidInput(
                 "unknown value '\(kind)' for --kind; expected one of: workers, patches, gates, costs")
@@ -26,7 +26,7 @@ struct ExportCommand: ParsableCommand {
 }
 
 /// `sluice events`: the append-only event log.
-struct EventsCommand: ParsableCommand {
+struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events", abstract: "Print the event log, oldest first.")
 
@@ -36,11 +36,11 @@ struct EventsCommand: ParsableCommand {
     @Option(help: "Only events after this sequence number.") var after: Int64 = 0
     @Option(help: "At most this many.") var limit: Int?
 
-    func run() throws {
+    func run() async throws {
         // Any kind of id, in the canonical form the log stores (lower case is accepted).
         let entityID = try entity.map { try Parse.ulid($0, option: "--entity").description }
         guard after >= 0 else { throw SluiceError.invalidInput("--after must be a sequence number ≥ 0, got \(after)") }
-        let events = try global.engine().events(entityID: entityID, after: after, limit: limit)
+        let events = try await global.engine().events(entityID: entityID, after: after, limit: limit)
         try Output(global).list(
             events, empty: "no events",
             columns: [

@@ -5,7 +5,7 @@ import SluiceEngine
 import SluiceStore
 
 /// `sluice gate …`: the TestGate.
-struct GateCommand: ParsableCommand {
+struct GateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gate", abstract: "Create quality gates, record their runs and decide.",
         subcommands: [Create.self, Start.self, Complete.self, Skip.self, Show.self, List.self])
@@ -34,7 +34,7 @@ struct GateCommand: ParsableCommand {
         return Output.fields(pairs)
     }
 
-    struct Create: ParsableCommand {
+    struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a pending gate with its criteria.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "The gate's name.") var name: String
@@ -49,32 +49,32 @@ struct GateCommand: ParsableCommand {
         @Option(help: "Custom rules, a JSON object.") var customRules: String?
         @Option(help: "A JSON object kept with the gate.") var metadata: String?
 
-        func run() throws {
+        func run() async throws {
             let type: GateType = try Parse.enumeration(type, option: "--type")
             let request: ExecutionRequestID? = try Parse.optionalID(request)
             let criteria = GateCriteria(
                 minCoverage: minCoverage, maxFailures: maxFailures, requiredTests: required, timeoutSeconds: timeout,
                 customRules: try Parse.object(customRules, option: "--custom-rules"))
-            let gate = try global.engine().gates.create(
+            let gate = try await global.engine().gates.create(
                 name: name, type: type, project: project, request: request, criteria: criteria,
                 metadata: try Parse.object(metadata, option: "--metadata"))
             try Output(global).record(gate, "created gate \(gate.gateID) (\(gate.name), pending)")
         }
     }
 
-    struct Start: ParsableCommand {
+    struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Start a pending gate (→ running).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The gate's id.") var id: String
         @Option(help: "The command that runs the check.") var command: String?
 
-        func run() throws {
-            let gate = try global.engine().gates.start(try Parse.id(id), command: command)
+        func run() async throws {
+            let gate = try await global.engine().gates.start(try Parse.id(id), command: command)
             try Output(global).record(gate, "gate \(gate.gateID) is running")
         }
     }
 
-    struct Complete: ParsableCommand {
+    struct Complete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Complete a running gate with its results; the criteria decide (exit 1 unless it passed).")
         @OptionGroup var global: GlobalOptions
@@ -87,7 +87,7 @@ struct GateCommand: ParsableCommand {
             if results == nil && exitCode == nil { throw ValidationError("give --results, --exit-code or both") }
         }
 
-        func run() throws {
+        func run() async throws {
             let id: GateID = try Parse.id(id)
             var parsed: GateResults?
             if let results {
@@ -95,48 +95,48 @@ struct GateCommand: ParsableCommand {
                 parsed = try SluiceJSON.decode(GateResults.self, from: data, what: "--results")
             }
             let exitCode = try Parse.integer(exitCode, option: "--exit-code", 0...255)
-            let gate = try global.engine().gates.complete(id, exitCode: exitCode, results: parsed)
+            let gate = try await global.engine().gates.complete(id, exitCode: exitCode, results: parsed)
             try Output(global).record(
                 gate, "gate \(gate.gateID) \(gate.state.rawValue): \(gate.decision?.reason ?? "no decision")")
             if gate.state != .passed { throw reportFailure() }
         }
     }
 
-    struct Skip: ParsableCommand {
+    struct Skip: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Skip a pending or running gate.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The gate's id.") var id: String
         @Option(help: "Why.") var reason: String
 
-        func run() throws {
-            let gate = try global.engine().gates.skip(try Parse.id(id), reason: reason)
+        func run() async throws {
+            let gate = try await global.engine().gates.skip(try Parse.id(id), reason: reason)
             try Output(global).record(gate, "gate \(gate.gateID) skipped: \(reason)")
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one gate.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The gate's id.") var id: String
 
-        func run() throws {
-            let gate = try global.engine().gates.get(try Parse.id(id))
+        func run() async throws {
+            let gate = try await global.engine().gates.get(try Parse.id(id))
             try Output(global).record(gate, GateCommand.describe(gate))
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List gates, newest first.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "Only this project.") var project: String?
         @Option(help: "Only this state.") var state: String?
         @Option(help: "Only this type.") var type: String?
 
-        func run() throws {
+        func run() async throws {
             let filter = GateFilter(
                 projectID: project, state: try Parse.optionalEnumeration(state, option: "--state"),
                 gateType: try Parse.optionalEnumeration(type, option: "--type"))
-            try Output(global).list(
+            try await Output(global).list(
                 try global.engine().gates.list(filter), empty: "no gates",
                 columns: [
                     ("GATE", { $0.gateID.description }), ("NAME", { $0.name }), ("TYPE", { $0.gateType.rawValue }),

@@ -6,7 +6,7 @@ import SluiceStore
 
 /// `sluice init`: creates `.sluice/` and the database, and in a git repository records the target
 /// branch and writes a commented starter `sluice.yml`; running it again changes nothing.
-struct InitCommand: ParsableCommand {
+struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Create the .sluice/ folder and the database, and a starter sluice.yml (safe to run again).")

@@ -5,7 +5,7 @@ import SluiceEngine
 import SluiceStore
 
 /// `sluice patch …`: the PatchLedger. These verbs record outcomes decided elsewhere.
-struct PatchCommand: ParsableCommand {
+struct PatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "patch", abstract: "Record patches and their way through validation, the queue, gates and commit.",
         subcommands: [
@@ -47,16 +47,16 @@ struct PatchCommand: ParsableCommand {
 
     /// Runs one transition and prints the entry after it; a rejected patch exits 1.
     static func transition(
-        _ global: GlobalOptions, _ id: String, _ body: (PatchService, LedgerID) throws -> PatchLedgerEntry
-    ) throws {
+        _ global: GlobalOptions, _ id: String, _ body: (PatchService, LedgerID) async throws -> PatchLedgerEntry
+    ) async throws {
         let engine = try global.engine()
-        let entry = try body(engine.patches, try Parse.id(id))
+        let entry = try await body(engine.patches, try Parse.id(id))
         let last = entry.stateHistory.last
         let reason = last?.reason.map { " (\($0))" } ?? ""
         try Output(global).record(entry, "patch \(entry.ledgerID) is now \(entry.state.rawValue)\(reason)")
     }
 
-    struct Create: ParsableCommand {
+    struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a ledger entry (state: created).")
         @OptionGroup var global: GlobalOptions
         @Option(help: "The project the patch belongs to.") var project: String
@@ -65,26 +65,26 @@ struct PatchCommand: ParsableCommand {
         @Option(help: "The workstream id.") var workstream: String?
         @Option(help: "The execution request's ULID.") var request: String?
 
-        func run() throws {
+        func run() async throws {
             let patchID: PatchID? = try Parse.optionalID(patchId)
             let request: ExecutionRequestID? = try Parse.optionalID(request)
-            let entry = try global.engine().patches.create(
+            let entry = try await global.engine().patches.create(
                 project: project, patchID: patchID, phase: phase, workstream: workstream, request: request)
             try Output(global).record(entry, "created patch \(entry.ledgerID) (patch id \(entry.patchID))")
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one ledger entry (by ledger or patch id).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The ledger id or patch id.") var id: String
         @Flag(help: "Print the submitted diff itself, byte for byte.") var diff = false
 
-        func run() throws {
+        func run() async throws {
             let engine = try global.engine()
-            let entry = try engine.patches.get(try Parse.id(id))
+            let entry = try await engine.patches.get(try Parse.id(id))
             if diff {
-                guard let source = try engine.context.storage.patchSource(entry.ledgerID) else {
+                guard let source = try await engine.context.storage.patchSource(entry.ledgerID) else {
                     throw SluiceError.notFound("submitted diff for patch", entry.ledgerID.description)
                 }
                 Console.current.raw(source.bytes)
@@ -94,13 +94,13 @@ struct PatchCommand: ParsableCommand {
         }
     }
 
-    struct History: ParsableCommand {
+    struct History: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show an entry's state history.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The ledger id or patch id.") var id: String
 
-        func run() throws {
-            let entry = try global.engine().patches.get(try Parse.id(id))
+        func run() async throws {
+            let entry = try await global.engine().patches.get(try Parse.id(id))
             try Output(global).list(
                 entry.stateHistory, empty: "no history",
                 columns: [
@@ -109,16 +109,16 @@ struct PatchCommand: ParsableCommand {
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List ledger entries, newest first.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "Only this project.") var project: String?
         @Option(help: "Only this state.") var state: String?
         @Option(help: "Only this workstream.") var workstream: String?
 
-        func run() throws {
+        func run() async throws {
             let state: PatchState? = try Parse.optionalEnumeration(state, option: "--state")
-            let entries = try global.engine().patches.list(
+            let entries = try await global.engine().patches.list(
                 PatchFilter(projectID: project, state: state, workstreamID: workstream))
             try Output(global).list(
                 entries, empty: "no patches",
@@ -130,7 +130,7 @@ struct PatchCommand: ParsableCommand {
         }
     }
 
-    struct Validate: ParsableCommand {
+    struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record the checks: → validated when all pass, else → apply_failed (exit 1).")
         @OptionGroup var global: GlobalOptions
@@ -140,23 +140,23 @@ struct PatchCommand: ParsableCommand {
         @Flag(help: "The patch keeps the constraints.") var constraintsOk = false
         @Option(help: "A validation error (repeatable).") var error: [String] = []
 
-        func run() throws {
-            try PatchCommand.transition(global, id) {
-                try $0.validate($1, formatOK: formatOk, scopeOK: scopeOk, constraintsOK: constraintsOk, errors: error)
+        func run() async throws {
+            try await PatchCommand.transition(global, id) {
+                try await $0.validate($1, formatOK: formatOk, scopeOK: scopeOk, constraintsOK: constraintsOk, errors: error)
             }
             if !(formatOk && scopeOk && constraintsOk) { throw reportFailure() }
         }
     }
 
-    struct Queue: ParsableCommand {
+    struct Queue: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Queue a validated patch (or retry a failed one).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The ledger id or patch id.") var id: String
 
-        func run() throws { try PatchCommand.transition(global, id) { try $0.queue($1) } }
+        func run() async throws { try await PatchCommand.transition(global, id) { try await $0.queue($1) } }
     }
 
-    struct Approve: ParsableCommand {
+    struct Approve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Approve a validated patch held for review (or with --hold): it is queued, with you on record.",
             discussion: """
@@ -169,13 +169,13 @@ struct PatchCommand: ParsableCommand {
         @Argument(help: "The ledger id or patch id.") var id: String
         @Option(help: "Who approves it (recorded as the event's actor).") var by: String
 
-        func run() throws {
-            let entry = try global.engine().patches.approve(try Parse.id(id), by: by)
+        func run() async throws {
+            let entry = try await global.engine().patches.approve(try Parse.id(id), by: by)
             try Output(global).record(entry, "patch \(entry.ledgerID) approved by \(by): now \(entry.state.rawValue)")
         }
     }
 
-    struct Apply: ParsableCommand {
+    struct Apply: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record an application attempt: --ok with the workspace and files, or --failed with the error.")
         @OptionGroup var global: GlobalOptions
@@ -195,18 +195,18 @@ struct PatchCommand: ParsableCommand {
             }
         }
 
-        func run() throws {
+        func run() async throws {
             if ok {
-                try PatchCommand.transition(global, id) { try $0.applied($1, workspace: workspace!, files: file) }
+                try await PatchCommand.transition(global, id) { try await $0.applied($1, workspace: workspace!, files: file) }
             } else {
-                try PatchCommand.transition(global, id) {
-                    try $0.applyFailed($1, code: errorCode!, message: errorMessage!)
+                try await PatchCommand.transition(global, id) {
+                    try await $0.applyFailed($1, code: errorCode!, message: errorMessage!)
                 }
             }
         }
     }
 
-    struct Verify: ParsableCommand {
+    struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record the test outcome: --passed → verified, --failed → apply_failed.")
         @OptionGroup var global: GlobalOptions
@@ -219,17 +219,17 @@ struct PatchCommand: ParsableCommand {
             guard passed != failed else { throw ValidationError("give exactly one of --passed and --failed") }
         }
 
-        func run() throws {
-            try PatchCommand.transition(global, id) { try $0.verify($1, passed: passed, reason: reason) }
+        func run() async throws {
+            try await PatchCommand.transition(global, id) { try await $0.verify($1, passed: passed, reason: reason) }
         }
     }
 
-    struct Commit: ParsableCommand {
+    struct Commit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Mark a verified patch committed.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The ledger id or patch id.") var id: String
 
-        func run() throws { try PatchCommand.transition(global, id) { try $0.commit($1) } }
+        func run() async throws { try await PatchCommand.transition(global, id) { try await $0.commit($1) } }
     }
 
     struct Rollback: AsyncParsableCommand {
@@ -242,7 +242,7 @@ struct PatchCommand: ParsableCommand {
         func run() async throws {
             let ledgerID: LedgerID = try Parse.id(id)
             let engine = try global.engine()
-            let current = try engine.patches.get(ledgerID)
+            let current = try await engine.patches.get(ledgerID)
             let entry: PatchLedgerEntry
             // A workspace the pipeline made is a worktree whose `.git` file names its repository (older
             // versions kept it in <repository>/.sluice/workspaces/).
@@ -252,30 +252,30 @@ struct PatchCommand: ParsableCommand {
             {
                 entry = try await Pipeline(engine: engine, repository: repository).rollback(ledgerID, reason: reason)
             } else {
-                entry = try engine.patches.rollback(ledgerID, reason: reason)
+                entry = try await engine.patches.rollback(ledgerID, reason: reason)
             }
             try Output(global).record(entry, "patch \(entry.ledgerID) is now \(entry.state.rawValue) (\(reason))")
         }
     }
 
-    struct Quarantine: ParsableCommand {
+    struct Quarantine: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Set a patch aside with the reason.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The ledger id or patch id.") var id: String
         @Option(help: "Why.") var reason: String
         @Option(help: "Where the patch is kept.") var path: String?
 
-        func run() throws {
-            try PatchCommand.transition(global, id) { try $0.quarantine($1, reason: reason, path: path) }
+        func run() async throws {
+            try await PatchCommand.transition(global, id) { try await $0.quarantine($1, reason: reason, path: path) }
         }
     }
 
-    struct Drop: ParsableCommand {
+    struct Drop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Abandon a patch.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The ledger id or patch id.") var id: String
         @Option(help: "Why.") var reason: String
 
-        func run() throws { try PatchCommand.transition(global, id) { try $0.drop($1, reason: reason) } }
+        func run() async throws { try await PatchCommand.transition(global, id) { try await $0.drop($1, reason: reason) } }
     }
 }

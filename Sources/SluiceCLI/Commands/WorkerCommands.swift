@@ -4,7 +4,7 @@ import SluiceCore
 import SluiceEngine
 
 /// `sluice worker …`: the WorkerLifecycle.
-struct WorkerCommand: ParsableCommand {
+struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker", abstract: "Create workers and move them through their lifecycle.",
         subcommands: [
@@ -40,14 +40,14 @@ struct WorkerCommand: ParsableCommand {
     /// Runs one transition and prints the worker after it.
     static func transition(
         _ global: GlobalOptions, _ id: String, _ verb: String,
-        _ body: (WorkerService, WorkerID) throws -> WorkerRecord
-    ) throws {
+        _ body: (WorkerService, WorkerID) async throws -> WorkerRecord
+    ) async throws {
         let engine = try global.engine()
-        let worker = try body(engine.workers, try Parse.id(id))
+        let worker = try await body(engine.workers, try Parse.id(id))
         try Output(global).record(worker, "worker \(worker.workerID) \(verb): now \(worker.state.rawValue)")
     }
 
-    struct Create: ParsableCommand {
+    struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an idle worker.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "executor, monitor, validator, scheduler or custom.") var type: String
@@ -55,7 +55,7 @@ struct WorkerCommand: ParsableCommand {
         @Option(help: "JSON: {max_parallel_tasks, heartbeat_interval, timeout_seconds}.") var config: String?
         @Option(help: "A JSON object kept with the worker.") var metadata: String?
 
-        func run() throws {
+        func run() async throws {
             let type: WorkerType = try Parse.enumeration(type, option: "--type")
             let id: WorkerID? = try Parse.optionalID(id)
             var workerConfig = WorkerConfig()
@@ -64,49 +64,49 @@ struct WorkerCommand: ParsableCommand {
                 workerConfig = try SluiceJSON.decode(WorkerConfig.self, from: Data(config.utf8), what: "--config")
             }
             let metadata = try Parse.object(metadata, option: "--metadata")
-            let worker = try global.engine().workers.create(
+            let worker = try await global.engine().workers.create(
                 type: type, id: id, config: workerConfig, metadata: metadata)
             try Output(global).record(worker, "created worker \(worker.workerID) (\(worker.workerType.rawValue), idle)")
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List workers, newest first.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "Only workers in this state.") var state: String?
         @Option(help: "Only workers of this type.") var type: String?
 
-        func run() throws {
+        func run() async throws {
             let state: WorkerState? = try Parse.optionalEnumeration(state, option: "--state")
             let type: WorkerType? = try Parse.optionalEnumeration(type, option: "--type")
-            try WorkerCommand.printList(
+            try await WorkerCommand.printList(
                 try global.engine().workers.list(state: state, type: type), global, empty: "no workers")
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one worker.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The worker's id.") var id: String
 
-        func run() throws {
-            let worker = try global.engine().workers.get(try Parse.id(id))
+        func run() async throws {
+            let worker = try await global.engine().workers.get(try Parse.id(id))
             try Output(global).record(worker, WorkerCommand.describe(worker))
         }
     }
 
-    struct Assign: ParsableCommand {
+    struct Assign: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Give an idle worker a task (→ busy).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The worker's id.") var id: String
         @Option(help: "The task's id.") var task: String
 
-        func run() throws {
-            try WorkerCommand.transition(global, id, "assigned \(task)") { try $0.assign($1, task: task) }
+        func run() async throws {
+            try await WorkerCommand.transition(global, id, "assigned \(task)") { try await $0.assign($1, task: task) }
         }
     }
 
-    struct Complete: ParsableCommand {
+    struct Complete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record that a busy worker finished its task (→ idle).")
         @OptionGroup var global: GlobalOptions
@@ -114,73 +114,73 @@ struct WorkerCommand: ParsableCommand {
         @Flag(help: "The task failed.") var failed = false
         @Option(help: "Seconds the task took.") var seconds: String = "0"
 
-        func run() throws {
+        func run() async throws {
             let seconds = try Parse.seconds(seconds, option: "--seconds")
-            try WorkerCommand.transition(global, id, failed ? "failed its task" : "completed its task") {
-                try $0.complete($1, success: !failed, executionSeconds: seconds)
+            try await WorkerCommand.transition(global, id, failed ? "failed its task" : "completed its task") {
+                try await $0.complete($1, success: !failed, executionSeconds: seconds)
             }
         }
     }
 
-    struct Heartbeat: ParsableCommand {
+    struct Heartbeat: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Renew a live worker's lease.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The worker's id.") var id: String
 
-        func run() throws {
-            try WorkerCommand.transition(global, id, "renewed its lease") { try $0.heartbeat($1) }
+        func run() async throws {
+            try await WorkerCommand.transition(global, id, "renewed its lease") { try await $0.heartbeat($1) }
         }
     }
 
-    struct Pause: ParsableCommand {
+    struct Pause: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Pause an idle or busy worker (it keeps its task).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The worker's id.") var id: String
 
-        func run() throws { try WorkerCommand.transition(global, id, "paused") { try $0.pause($1) } }
+        func run() async throws { try await WorkerCommand.transition(global, id, "paused") { try await $0.pause($1) } }
     }
 
-    struct Resume: ParsableCommand {
+    struct Resume: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Resume a paused worker (→ busy if it holds a task, else idle).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The worker's id.") var id: String
 
-        func run() throws { try WorkerCommand.transition(global, id, "resumed") { try $0.resume($1) } }
+        func run() async throws { try await WorkerCommand.transition(global, id, "resumed") { try await $0.resume($1) } }
     }
 
-    struct Crash: ParsableCommand {
+    struct Crash: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Record a crash (→ crashed; the task is released).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The worker's id.") var id: String
         @Option(help: "What went wrong.") var error: String
         @Option(help: "The stack trace, if any.") var stackTrace: String?
 
-        func run() throws {
-            try WorkerCommand.transition(global, id, "crashed") {
-                try $0.crash($1, error: error, stackTrace: stackTrace)
+        func run() async throws {
+            try await WorkerCommand.transition(global, id, "crashed") {
+                try await $0.crash($1, error: error, stackTrace: stackTrace)
             }
         }
     }
 
-    struct Stop: ParsableCommand {
+    struct Stop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Shut a worker down (→ stopped; the task is released).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The worker's id.") var id: String
 
-        func run() throws { try WorkerCommand.transition(global, id, "stopped") { try $0.shutdown($1) } }
+        func run() async throws { try await WorkerCommand.transition(global, id, "stopped") { try await $0.shutdown($1) } }
     }
 
-    struct Stale: ParsableCommand {
+    struct Stale: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List live workers whose lease is older than the timeout, by the database's clock.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "Seconds without a heartbeat.") var timeout: String = "300"
 
-        func run() throws {
+        func run() async throws {
             let timeout = try Parse.seconds(timeout, option: "--timeout")
-            try WorkerCommand.printList(
+            try await WorkerCommand.printList(
                 try global.engine().workers.stale(timeout: timeout), global, empty: "no stale workers")
         }
     }

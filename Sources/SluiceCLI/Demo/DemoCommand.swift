@@ -67,7 +67,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         say("")
         say("Ledger:")
-        let entries = try engine.patches.list(PatchFilter(projectID: "calc")).reversed()
+        let entries = try await engine.patches.list(PatchFilter(projectID: "calc")).reversed()
         for entry in entries {
             let reason: String
             switch entry.state {
@@ -84,7 +84,7 @@ struct DemoCommand: AsyncParsableCommand {
         for line in try await git(["log", "--format=%h %s", "main"], in: root).split(separator: "\n") {
             say("  \(line)")
         }
-        let costs = try engine.costs.total()
+        let costs = try await engine.costs.total()
         say("")
         say(
             "gate time: \(String(format: "%.2f", summary.gateSeconds)) s; cost "

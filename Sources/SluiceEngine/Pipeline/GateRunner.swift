@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceStore
 
 /// Runs one configured gate in a workspace as a TestGate record, and records its compute cost.
 struct GateRunner: Sendable {
@@ -13,13 +14,13 @@ struct GateRunner: Sendable {
         _ gate: GateConfig, for entry: PatchLedgerEntry, in workspace: String, logDirectory: String,
         config: SluiceConfig, sandbox: ProcessSandbox = .unsealed, cache: String, mustRun: [String] = []
     ) async throws -> (TestGateRecord, seconds: Double) {
-        var record = try engine.gates.create(
+        var record = try await engine.gates.create(
             name: gate.name, type: gate.type, project: entry.projectID, request: entry.executionRequestID,
             criteria: gate.criteria,
             metadata: [
                 "ledger_id": .string(entry.ledgerID.description), "patch_id": .string(entry.patchID.description),
             ])
-        record = try engine.gates.start(record.gateID, command: gate.command)
+        record = try await engine.gates.start(record.gateID, command: gate.command)
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
         let log = (logDirectory as NSString).appendingPathComponent("\(GateRunner.fileName(gate.name)).log")
         let resultsPath = gate.results.map { (workspace as NSString).appendingPathComponent($0) }
@@ -44,48 +45,46 @@ struct GateRunner: Sendable {
         }
         try? FileManager.default.removeItem(atPath: pidFile)
         if let link { try GateRunner.restore(link, at: gitLink) }
-        record = try finish(
-            record.gateID, gate: gate, outcome: outcome, resultsPath: resultsPath, workspace: workspace,
-            mustRun: mustRun)
-        try recordCost(record, entry: entry, outcome: outcome, config: config)
+        let ending = finish(gate, outcome: outcome, resultsPath: resultsPath, workspace: workspace, mustRun: mustRun)
+        // The gate's end and what it cost are one unit: a crash between them cannot leave one without the other.
+        let (_, cost) = try costRecording(record, entry: entry, outcome: outcome, config: config)
+        let end = engine.gates.step(ending, record.gateID)
+        record = try await engine.context.storage.write { tx in
+            let ended = try end(tx)
+            try cost(tx)
+            return ended
+        }
         return (record, outcome.seconds)
     }
 
     /// Turns what the process did into the gate's end state, as DESIGN.md defines it: parsed results
     /// decide passed or failed; no trustworthy results is error.
     func finish(
-        _ id: GateID, gate: GateConfig, outcome: ProcessOutcome, resultsPath: String?, workspace: String,
-        mustRun: [String] = []
-    ) throws -> TestGateRecord {
-        if let problem = outcome.launchError { return try engine.gates.fail(id, error: "could not start: \(problem)") }
+        _ gate: GateConfig, outcome: ProcessOutcome, resultsPath: String?, workspace: String, mustRun: [String] = []
+    ) -> GateEvent {
+        if let problem = outcome.launchError { return .error(message: "could not start: \(problem)", exitCode: nil) }
         if outcome.timedOut {
-            return try engine.gates.fail(
-                id, error: "timed out after \(gate.timeoutSeconds) s; its processes were killed")
+            return .error(message: "timed out after \(gate.timeoutSeconds) s; its processes were killed", exitCode: nil)
         }
         if let signal = outcome.signal {
-            return try engine.gates.fail(id, error: "the command was killed by signal \(signal)", exitCode: nil)
+            return .error(message: "the command was killed by signal \(signal)", exitCode: nil)
         }
         guard let resultsPath else {
             guard let coverage = gate.coverage else {
-                return try engine.gates.complete(id, exitCode: outcome.exitCode, results: nil)
+                return .complete(exitCode: outcome.exitCode, results: nil, mustRun: [])
             }
             // A coverage-only gate: its coverage and its exit code decide.
             let file = (workspace as NSString).appendingPathComponent(coverage)
             guard let bytes = GateRunner.contents(of: file, in: workspace),
                 let percent = try? CoverageReport.percent(Array(bytes))
             else {
-                return try engine.gates.fail(
-                    id,
-                    error: "the command exited \(outcome.exitCode ?? -1) and wrote no readable coverage at \(coverage)",
+                return .error(message: "the command exited \(outcome.exitCode ?? -1) and wrote no readable coverage at \(coverage)",
                     exitCode: outcome.exitCode)
             }
-            return try engine.gates.complete(
-                id, exitCode: outcome.exitCode, results: GateResults(coveragePercent: percent))
+            return .complete(exitCode: outcome.exitCode, results: GateResults(coveragePercent: percent), mustRun: [])
         }
         guard let data = GateRunner.contents(of: resultsPath, in: workspace), !data.isEmpty else {
-            return try engine.gates.fail(
-                id,
-                error: "the command exited \(outcome.exitCode ?? -1) and wrote no results at \(gate.results ?? "") "
+            return .error(message: "the command exited \(outcome.exitCode ?? -1) and wrote no results at \(gate.results ?? "") "
                     + "(a regular file inside the workspace, of at most \(GateRunner.reportLimit >> 20) MiB)",
                 exitCode: outcome.exitCode)
         }
@@ -99,24 +98,26 @@ struct GateRunner: Sendable {
             // the gate ends in error rather than the run stopping on invalid input.
             results = try results.validated()
         } catch let error as ReportError {
-            return try engine.gates.fail(id, error: "unreadable results: \(error.message)", exitCode: outcome.exitCode)
+            return .error(message: "unreadable results: \(error.message)", exitCode: outcome.exitCode)
         } catch let error as SluiceError where error.code == .invalidInput {
-            return try engine.gates.fail(id, error: "unreadable results: \(error.message)", exitCode: outcome.exitCode)
+            return .error(message: "unreadable results: \(error.message)", exitCode: outcome.exitCode)
+        } catch {
+            return .error(message: "unreadable results: \(error)", exitCode: outcome.exitCode)
         }
         if let coverage = gate.coverage,
             let bytes = GateRunner.contents(of: (workspace as NSString).appendingPathComponent(coverage), in: workspace)
         {
             results.coveragePercent = try? CoverageReport.percent(Array(bytes))
         }
-        return try engine.gates.complete(id, exitCode: outcome.exitCode, results: results, mustRun: mustRun)
+        return .complete(exitCode: outcome.exitCode, results: results, mustRun: mustRun)
     }
 
     /// A `compute_time` cost: the gate's seconds (to the millisecond) at the configured rate.
-    func recordCost(_ gate: TestGateRecord, entry: PatchLedgerEntry, outcome: ProcessOutcome, config: SluiceConfig)
-        throws
-    {
+    func costRecording(
+        _ gate: TestGateRecord, entry: PatchLedgerEntry, outcome: ProcessOutcome, config: SluiceConfig
+    ) throws -> (CostRecord, Step<Void>) {
         let seconds = ExactDecimal(units: outcome.milliseconds * (ExactDecimal.unitsPerOne / 1000))
-        try engine.costs.record(
+        return try engine.costs.recording(
             type: .computeTime, amount: nil, currency: config.currency, project: entry.projectID,
             request: entry.executionRequestID, resourceName: "gate:\(gate.name)",
             usage: CostUsage(quantity: seconds, unit: "seconds", rate: config.computeRate),

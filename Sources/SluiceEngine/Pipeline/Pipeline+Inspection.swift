@@ -115,11 +115,11 @@ extension Pipeline {
     }
 
     /// A revert may delete the tests its original added: `test_deleted` is waived for those paths.
-    func waivingRevertedTests(_ issues: [ValidationIssue], of id: LedgerID) throws -> [ValidationIssue] {
+    func waivingRevertedTests(_ issues: [ValidationIssue], of id: LedgerID) async throws -> [ValidationIssue] {
         guard issues.contains(where: { $0.code == "test_deleted" }),
-            let original = try engine.patches.get(id).relations.rollbackOfPatchID,
-            let entry = try engine.context.storage.patch(patchID: original),
-            let source = try engine.context.storage.patchSource(entry.ledgerID),
+            let original = try await engine.patches.get(id).relations.rollbackOfPatchID,
+            let entry = try await engine.context.storage.patch(patchID: original),
+            let source = try await engine.context.storage.patchSource(entry.ledgerID),
             let diff = try? DiffParser.parse(source.bytes)
         else { return issues }
         let added = Set(diff.files.filter { $0.change == .added || $0.change == .copied }.compactMap(\.newPath))

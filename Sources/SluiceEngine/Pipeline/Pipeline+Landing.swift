@@ -38,25 +38,26 @@ extension Pipeline {
             // Patches whose submission stopped before validation are validated here; recent ones are
             // left to their own submission. If one still validates it first, this finds it moved on.
             let settled = engine.context.clock.now().adding(milliseconds: -30_000)
-            for created in try engine.patches.list(PatchFilter(state: .created)).reversed()
-            where try created.createdAt < settled && engine.context.storage.patchSource(created.ledgerID) != nil {
+            for created in try await engine.patches.list(PatchFilter(state: .created)).reversed()
+            where created.createdAt < settled {
+                guard try await engine.context.storage.patchSource(created.ledgerID) != nil else { continue }
                 do {
                     note(try await validate(created.ledgerID), &summary, emit: emit)
                 } catch let error as SluiceError where error.code == .invalidTransition || error.code == .lostRace {
                     continue
                 }
             }
-            let queue = try engine.patches.list(PatchFilter(state: .queued)).sorted { $0.updatedAt < $1.updatedAt }
+            let queue = try await engine.patches.list(PatchFilter(state: .queued)).sorted { $0.updatedAt < $1.updatedAt }
             // A patch that did not apply waits until the branch moves; when every queued patch waits on
             // the head as it is, nothing can move it and none of them will ever apply.
             let (config, head) = try await configuration()
             var ready: [PatchLedgerEntry] = []
             for entry in queue where !waits(on: head, entry) {
-                switch try chainStanding(entry) {
+                switch try await chainStanding(entry) {
                 case .ready: ready.append(entry)
                 case .waiting: continue
                 case .broken(let earlier):
-                    try setAside(
+                    try await setAside(
                         entry.ledgerID,
                         reason: "patch \(earlier), earlier in its chain, did not land; resubmit the chain",
                         &summary, emit: emit)
@@ -64,12 +65,12 @@ extension Pipeline {
             }
             guard let next = ready.first else {
                 // A patch held for review may still be approved and move the branch: those waiting stay.
-                let held = try !engine.patches.list(PatchFilter(state: .validated)).isEmpty
+                let held = try await !engine.patches.list(PatchFilter(state: .validated)).isEmpty
                 for entry in queue where waits(on: head, entry) && !held {
                     let reason =
                         "does not apply to the target branch at \(head.prefix(12)), and no patch ahead of it could "
                         + "change that: rebase it and resubmit (\(entry.apply.lastErrorMessage ?? "conflict"))"
-                    try setAside(entry.ledgerID, reason: reason, &summary, emit: emit)
+                    try await setAside(entry.ledgerID, reason: reason, &summary, emit: emit)
                 }
                 if watch {
                     try await Task.sleep(for: .seconds(1))
@@ -118,15 +119,15 @@ extension Pipeline {
                     + "unchecked: add gates to \(ConfigLoader.fileName) on \(config.targetBranch), or set "
                     + "allow_ungated: true there to land without them; queued patches stay queued")
         }
-        guard let source = try engine.context.storage.patchSource(id) else {
-            try quarantine(id, reason: "no diff is stored for this patch")
+        guard let source = try await engine.context.storage.patchSource(id) else {
+            try await quarantine(id, reason: "no diff is stored for this patch")
             return
         }
         let diff: UnifiedDiff
         do {
             diff = try DiffParser.parse(source.bytes)
         } catch {
-            try quarantine(id, reason: "the stored diff no longer parses: \(error)")
+            try await quarantine(id, reason: "the stored diff no longer parses: \(error)")
             return
         }
 
@@ -146,15 +147,15 @@ extension Pipeline {
         }
         guard apply.succeeded else {
             let message = "does not apply on \(base): \(apply.message)"
-            let failed = try engine.patches.applyFailed(id, code: "conflict", message: message)
+            let failed = try await engine.patches.applyFailed(id, code: "conflict", message: message)
             emit(
                 PipelineEvent(
                     step: "apply", ledgerID: id, outcome: "conflict", message: message, seconds: since(started)))
-            try retryOrQuarantine(failed, policy: config.policy, reason: message, &summary, emit: emit)
+            try await retryOrQuarantine(failed, policy: config.policy, reason: message, &summary, emit: emit)
             return
         }
-        try engine.context.storage.recordCommits(id, base: base, tested: nil, landed: nil)
-        let entry = try engine.patches.applied(id, workspace: workspace, files: diff.files.flatMap(\.paths))
+        let entry = try await engine.patches.applied(
+            id, on: base, workspace: workspace, files: diff.files.flatMap(\.paths))
         let tree = try await git.checked(["write-tree"], in: workspace)
         emit(
             PipelineEvent(
@@ -163,19 +164,19 @@ extension Pipeline {
 
         // Judge what git really staged, under the policy of the head it was applied on, before any gate runs.
         let judged = try await judge(diff, base: base, tree: tree, config: config)
-        let issues = try waivingRevertedTests(
+        let issues = try await waivingRevertedTests(
             PolicyCheck.issues(of: diff, policy: config.policy) + judged.issues, of: id)
         if !issues.isEmpty {
-            try reject(
+            try await reject(
                 id, reason: "refused: " + issues.map(\.description).joined(separator: "; "), &summary, emit: emit)
             return
         }
-        let approved = try engine.patches.approver(of: id) != nil
+        let approved = try await engine.patches.approver(of: id) != nil
         if !judged.reviews.isEmpty, !approved {
             let reason =
                 "needs a person's approval: " + judged.reviews.map(\.description).joined(separator: "; ")
                 + "; resubmit it and approve it with `sluice patch approve`"
-            try reject(id, reason: reason, &summary, emit: emit)
+            try await reject(id, reason: reason, &summary, emit: emit)
             return
         }
 
@@ -195,7 +196,7 @@ extension Pipeline {
             if record.state != .passed { break }
         }
         if let failed = verdicts.first(where: { $0.state != .passed }) {
-            try reject(
+            try await reject(
                 id, reason: "gate \(failed.name) \(failed.state.rawValue): \(failed.decision?.reason ?? "")", &summary,
                 emit: emit)
             return
@@ -203,9 +204,9 @@ extension Pipeline {
 
         // What lands is exactly what was tested: the branch must still be where the patch was applied.
         guard try await git.commit(of: "refs/heads/\(config.targetBranch)") == base else {
-            let failed = try engine.patches.applyFailed(
+            let failed = try await engine.patches.applyFailed(
                 id, code: "branch_moved", message: "\(config.targetBranch) moved while the gates ran; re-applying")
-            try retryOrQuarantine(
+            try await retryOrQuarantine(
                 failed, policy: config.policy, reason: "the target branch kept moving", &summary, emit: emit)
             return
         }
@@ -215,7 +216,7 @@ extension Pipeline {
         // is made from (whatever the gates did to the index), or what would land is not what was tested.
         let changed = try await git.run(["diff", "--quiet", "--no-ext-diff", "--no-textconv", tree], in: workspace)
         guard changed.succeeded else {
-            try reject(
+            try await reject(
                 id,
                 reason:
                     "the gates changed tracked files they tested (\(changed.status == 1 ? "git diff" : changed.message)); "
@@ -228,9 +229,8 @@ extension Pipeline {
         let tested = try await git.checked(
             ["commit-tree", tree, "-p", base, "-F", "-"], input: Array(message.utf8),
             environment: authorship?.environment ?? [:])
-        try engine.context.storage.recordCommits(id, base: nil, tested: tested, landed: nil)
-        _ = try engine.patches.verify(
-            id, passed: true, reason: verdicts.isEmpty ? "no gates configured" : "all gates passed")
+        _ = try await engine.patches.verified(
+            id, tested: tested, reason: verdicts.isEmpty ? "no gates configured" : "all gates passed")
         try await land(id, tested: tested, base: base, branch: config.targetBranch, &summary, emit: emit)
         emit(PipelineEvent(step: "done", ledgerID: id, outcome: "ok", message: "processed", seconds: since(started)))
     }
@@ -260,13 +260,12 @@ extension Pipeline {
         }
         let swap = try await git.run(["update-ref", "-m", "sluice: land \(id)", "refs/heads/\(branch)", tested, base])
         guard swap.succeeded else {
-            try setAside(
+            try await setAside(
                 id, reason: "\(branch) moved while the patch was landing; resubmit it", step: "land", &summary,
                 emit: emit)
             return
         }
-        try engine.context.storage.recordCommits(id, base: nil, tested: nil, landed: tested)
-        _ = try engine.patches.commit(id)
+        _ = try await engine.patches.committed(id, landed: tested)
         summary.landed.append(id.description)
         emit(
             PipelineEvent(
@@ -289,22 +288,22 @@ extension Pipeline {
     /// The tests a patch's gate must still run: those that passed on the branch at `base`; for a revert,
     /// only those that also passed before its original landed (the tests the original added may go
     /// with it).
-    func mustRun(_ gate: String, on base: String, for entry: PatchLedgerEntry) throws -> [String] {
-        let passed = try testsThatPassed(gate, on: base)
+    func mustRun(_ gate: String, on base: String, for entry: PatchLedgerEntry) async throws -> [String] {
+        let passed = try await testsThatPassed(gate, on: base)
         guard let original = entry.relations.rollbackOfPatchID, !passed.isEmpty else { return passed }
-        guard let reverted = try engine.context.storage.patch(patchID: original),
-            let originalBase = try engine.context.storage.patchSource(reverted.ledgerID)?.baseCommit
+        guard let reverted = try await engine.context.storage.patch(patchID: original),
+            let originalBase = try await engine.context.storage.patchSource(reverted.ledgerID)?.baseCommit
         else { return [] }
-        let before = Set(try testsThatPassed(gate, on: originalBase))
+        let before = await Set(try testsThatPassed(gate, on: originalBase))
         return passed.filter(before.contains)
     }
 
     /// The tests that passed in the last run of a gate on the target branch at `head`: the run of the
     /// patch that landed `head`. Empty when `head` was not landed by Sluice (a commit made by hand).
-    func testsThatPassed(_ gate: String, on head: String) throws -> [String] {
-        for record in try engine.gates.list(GateFilter(state: .passed, name: gate, limit: 20)) {
+    func testsThatPassed(_ gate: String, on head: String) async throws -> [String] {
+        for record in try await engine.gates.list(GateFilter(state: .passed, name: gate, limit: 20)) {
             guard case .string(let text)? = record.metadata["ledger_id"], let ledgerID = try? LedgerID(parsing: text),
-                try engine.context.storage.patchSource(ledgerID)?.landedCommit == head
+                try await engine.context.storage.patchSource(ledgerID)?.landedCommit == head
             else { continue }
             return (record.results?.testCases ?? []).filter { $0.status == .passed }.map(\.qualifiedName)
         }
@@ -333,18 +332,18 @@ extension Pipeline {
     }
 
     /// An applied patch that must not land: its verification fails with the reason, and it is quarantined.
-    func reject(_ id: LedgerID, reason: String, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void) throws
+    func reject(_ id: LedgerID, reason: String, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void) async throws
     {
-        try engine.patches.verify(id, passed: false, reason: reason)
-        try setAside(id, reason: reason, &summary, emit: emit)
+        try await engine.patches.verify(id, passed: false, reason: reason)
+        try await setAside(id, reason: reason, &summary, emit: emit)
     }
 
     /// Quarantines a patch and reports it: in the run's summary and as a pipeline event of `step`.
     func setAside(
         _ id: LedgerID, reason: String, step: String = "quarantine", _ summary: inout PipelineSummary,
         emit: (PipelineEvent) -> Void
-    ) throws {
-        try quarantine(id, reason: reason)
+    ) async throws {
+        try await quarantine(id, reason: reason)
         summary.quarantined.append(.init(ledgerID: id.description, reason: reason))
         emit(PipelineEvent(step: step, ledgerID: id, outcome: "quarantined", message: reason))
     }
@@ -353,12 +352,12 @@ extension Pipeline {
     func retryOrQuarantine(
         _ entry: PatchLedgerEntry, policy: PatchPolicy, reason: String, _ summary: inout PipelineSummary,
         emit: (PipelineEvent) -> Void
-    ) throws {
+    ) async throws {
         if entry.apply.attempts >= policy.maxApplyAttempts {
-            try setAside(
+            try await setAside(
                 entry.ledgerID, reason: "\(reason) (after \(entry.apply.attempts) attempts)", &summary, emit: emit)
         } else {
-            _ = try engine.patches.queue(entry.ledgerID)
+            _ = try await engine.patches.queue(entry.ledgerID)
             summary.requeued += 1
             emit(
                 PipelineEvent(

@@ -124,9 +124,9 @@ extension Pipeline {
 
     /// Whether a queued patch of a chain may go now: every earlier patch of its chain has landed.
     /// When one of them ended without landing, the chain is broken and this patch cannot land either.
-    func chainStanding(_ entry: PatchLedgerEntry) throws -> ChainStanding {
+    func chainStanding(_ entry: PatchLedgerEntry) async throws -> ChainStanding {
         guard let chain = entry.relations.chainID else { return .ready }
-        let earlier = try engine.patches.list(PatchFilter(projectID: entry.projectID))
+        let earlier = try await engine.patches.list(PatchFilter(projectID: entry.projectID))
             .filter { $0.relations.chainID == chain && $0.ledgerID < entry.ledgerID }
         if let broken = earlier.first(where: { [PatchState.quarantined, .dropped, .rolledBack].contains($0.state) }) {
             return .broken(broken.ledgerID)

@@ -13,36 +13,36 @@ extension Pipeline {
     func recover(_ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void) async throws {
         let (config, _) = try await configuration()
         killOrphanedGates()
-        for gate in try engine.gates.list(GateFilter(state: .running)) where gate.metadata["ledger_id"] != nil {
-            _ = try engine.gates.fail(gate.gateID, error: "interrupted: sluice run stopped while this gate ran")
+        for gate in try await engine.gates.list(GateFilter(state: .running)) where gate.metadata["ledger_id"] != nil {
+            _ = try await engine.gates.fail(gate.gateID, error: "interrupted: sluice run stopped while this gate ran")
         }
-        for entry in try engine.patches.list(PatchFilter(state: .applied)) {
-            let failed = try engine.patches.applyFailed(
+        for entry in try await engine.patches.list(PatchFilter(state: .applied)) {
+            let failed = try await engine.patches.applyFailed(
                 entry.ledgerID, code: "interrupted", message: "sluice run stopped while this patch was being gated")
             emit(
                 PipelineEvent(
                     step: "recover", ledgerID: entry.ledgerID, outcome: "interrupted", message: "gating restarts"))
             // A run killed under a patch is not the patch's failed attempt; a patch under which runs keep
             // dying (its gate takes the run down) is set aside after more interruptions than attempts.
-            let interruptions = try engine.events(entityID: entry.ledgerID.description)
+            let interruptions = try await engine.events(entityID: entry.ledgerID.description)
                 .filter {
                     $0.toState == PatchState.applyFailed.rawValue && $0.reason?.hasPrefix("interrupted:") == true
                 }
                 .count
             if interruptions > config.policy.maxApplyAttempts {
-                try setAside(
+                try await setAside(
                     entry.ledgerID, reason: "sluice run stopped \(interruptions) times while this patch was gated",
                     &summary, emit: emit)
             } else {
-                _ = try engine.patches.queue(failed.ledgerID)
+                _ = try await engine.patches.queue(failed.ledgerID)
                 summary.requeued += 1
             }
         }
-        for entry in try engine.patches.list(PatchFilter(state: .applyFailed)) {
-            try retryOrQuarantine(
+        for entry in try await engine.patches.list(PatchFilter(state: .applyFailed)) {
+            try await retryOrQuarantine(
                 entry, policy: config.policy, reason: entry.apply.lastErrorMessage ?? "failed", &summary, emit: emit)
         }
-        for entry in try engine.patches.list(PatchFilter(state: .verified)) {
+        for entry in try await engine.patches.list(PatchFilter(state: .verified)) {
             try await recoverVerified(entry, config: config, &summary, emit: emit)
         }
         try await repairCheckout(branch: config.targetBranch, emit: emit)
@@ -78,7 +78,7 @@ extension Pipeline {
     /// recognised by their content; a file changed in any other way is left alone, and the run says so.
     func repairCheckout(branch: String, emit: (PipelineEvent) -> Void) async throws {
         guard try await git.checkedOutBranch() == branch, let head = try await git.commit(of: "refs/heads/\(branch)"),
-            let landing = try lastLanding(at: head), let base = landing.base, base != head
+            let landing = try await lastLanding(at: head), let base = landing.base, base != head
         else { return }
         let index = try await git.run(["write-tree"])
         guard index.succeeded, index.line == (try await git.tree(of: base)) else { return }
@@ -110,10 +110,10 @@ extension Pipeline {
     }
 
     /// The committed patch whose landed commit is `head`, with the base it landed on.
-    func lastLanding(at head: String) throws -> (id: LedgerID, base: String?)? {
-        let committed = try engine.patches.list(PatchFilter(state: .committed)).sorted { $0.updatedAt > $1.updatedAt }
+    func lastLanding(at head: String) async throws -> (id: LedgerID, base: String?)? {
+        let committed = try await engine.patches.list(PatchFilter(state: .committed)).sorted { $0.updatedAt > $1.updatedAt }
         for entry in committed.prefix(20) {
-            if let source = try engine.context.storage.patchSource(entry.ledgerID), source.landedCommit == head {
+            if let source = try await engine.context.storage.patchSource(entry.ledgerID), source.landedCommit == head {
                 return (entry.ledgerID, source.baseCommit)
             }
         }
@@ -127,16 +127,15 @@ extension Pipeline {
     func recoverVerified(
         _ entry: PatchLedgerEntry, config: SluiceConfig, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
     ) async throws {
-        let source = try engine.context.storage.patchSource(entry.ledgerID)
+        let source = try await engine.context.storage.patchSource(entry.ledgerID)
         guard let tested = source?.testedCommit, let base = source?.baseCommit else {
-            try quarantine(entry.ledgerID, reason: "verified, but the tested commit was not recorded; resubmit it")
+            try await quarantine(entry.ledgerID, reason: "verified, but the tested commit was not recorded; resubmit it")
             return
         }
         let head = try await git.commit(of: "refs/heads/\(config.targetBranch)")
         if let head, try await git.isAncestor(tested, of: head) {
             // It landed; the run stopped before the ledger said so. Record it; never land it twice.
-            try engine.context.storage.recordCommits(entry.ledgerID, base: nil, tested: nil, landed: tested)
-            _ = try engine.patches.commit(entry.ledgerID)
+            _ = try await engine.patches.committed(entry.ledgerID, landed: tested)
             summary.landed.append(entry.ledgerID.description)
             emit(
                 PipelineEvent(
@@ -146,7 +145,7 @@ extension Pipeline {
             try await land(
                 entry.ledgerID, tested: tested, base: base, branch: config.targetBranch, &summary, emit: emit)
         } else {
-            try setAside(
+            try await setAside(
                 entry.ledgerID, reason: "\(config.targetBranch) moved after the patch was verified; resubmit it",
                 step: "recover", &summary, emit: emit)
         }

@@ -191,7 +191,7 @@ public struct Pipeline: Sendable {
         guard !bytes.isEmpty else { throw SluiceError.invalidInput("the diff is empty") }
         let (config, head) = try await self.configuration(given: configuration)
         try Pipeline.checkSize(bytes.count, config)
-        let entry = try engine.patches.create(
+        let entry = try await engine.patches.create(
             project: submission.project, phase: submission.phase, workstream: submission.workstream,
             request: submission.request, relations: submission.relations,
             source: PatchSource(
@@ -233,12 +233,12 @@ public struct Pipeline: Sendable {
     func validate(_ id: LedgerID, hold: Bool, configuration: (SluiceConfig, String)?) async throws
         -> PatchLedgerEntry
     {
-        guard let source = try engine.context.storage.patchSource(id) else {
+        guard let source = try await engine.context.storage.patchSource(id) else {
             throw SluiceError.invalidInput("patch \(id) has no diff to validate")
         }
         let (config, head) = try await self.configuration(given: configuration)
         let inspection = try await inspect(source.bytes, config: config, head: head)
-        let issues = try waivingRevertedTests(inspection.issues, of: id)
+        let issues = try await waivingRevertedTests(inspection.issues, of: id)
         var notes: [String] = []
         if !inspection.reviews.isEmpty {
             notes.append(
@@ -248,14 +248,14 @@ public struct Pipeline: Sendable {
         if let problem = inspection.applyProblem {
             notes.append("does not apply to \(config.targetBranch) at \(head.prefix(12)) yet: \(problem)")
         }
-        let entry = try engine.patches.validate(
+        let entry = try await engine.patches.validate(
             id, formatOK: !issues.contains { $0.check == .format }, scopeOK: !issues.contains { $0.check == .scope },
             constraintsOK: !issues.contains { $0.check == .constraints }, errors: issues.map(\.description),
             note: notes.isEmpty ? nil : notes.joined(separator: "; "))
         guard entry.state == .validated else {
-            return try quarantine(id, reason: "validation failed: " + issues.map(\.description).joined(separator: "; "))
+            return try await quarantine(id, reason: "validation failed: " + issues.map(\.description).joined(separator: "; "))
         }
-        return hold || !inspection.reviews.isEmpty ? entry : try engine.patches.queue(id)
+        return await hold || !inspection.reviews.isEmpty ? entry : try engine.patches.queue(id)
     }
 
     // MARK: - Quarantine and rollback
@@ -263,10 +263,10 @@ public struct Pipeline: Sendable {
     /// Quarantines a patch: keeps its diff, its gate logs and the reason under
     /// `.sluice/quarantine/<ledger id>/`, records that path, and removes its workspace.
     @discardableResult
-    public func quarantine(_ id: LedgerID, reason: String) throws -> PatchLedgerEntry {
+    public func quarantine(_ id: LedgerID, reason: String) async throws -> PatchLedgerEntry {
         let directory = path("quarantine", id.description)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        if let source = try engine.context.storage.patchSource(id) {
+        if let source = try await engine.context.storage.patchSource(id) {
             try Data(source.bytes).write(
                 to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("patch.diff")))
         }
@@ -281,13 +281,13 @@ public struct Pipeline: Sendable {
                     atPath: (logs as NSString).appendingPathComponent(name), toPath: target)
             }
         }
-        return try engine.patches.quarantine(id, reason: reason, path: directory)
+        return try await engine.patches.quarantine(id, reason: reason, path: directory)
     }
 
     /// Rolls back an applied or verified patch and discards its workspace.
     @discardableResult
     public func rollback(_ id: LedgerID, reason: String) async throws -> PatchLedgerEntry {
-        let entry = try engine.patches.rollback(id, reason: reason)
+        let entry = try await engine.patches.rollback(id, reason: reason)
         // The workspace belongs to the running `sluice run`, if there is one, which resets it anyway.
         if let lock = try? RunLock(path: path("run.lock")) {
             defer { lock.release() }
@@ -298,12 +298,12 @@ public struct Pipeline: Sendable {
 
     /// Creates the patch that undoes a committed one: the reverse of what it landed, gated like any other.
     public func revert(_ id: LedgerID, message: String? = nil) async throws -> PatchLedgerEntry {
-        let original = try engine.patches.get(id)
+        let original = try await engine.patches.get(id)
         guard original.state == .committed else {
             throw SluiceError.invalidTransition(
                 "revert", "patch", original.ledgerID.description, from: original.state.rawValue, needs: ["committed"])
         }
-        guard let landed = try engine.context.storage.patchSource(original.ledgerID)?.landedCommit else {
+        guard let landed = try await engine.context.storage.patchSource(original.ledgerID)?.landedCommit else {
             throw SluiceError.invalidInput(
                 "patch \(original.ledgerID) was not landed by the pipeline: there is no commit to revert")
         }

@@ -1,14 +1,14 @@
 import GRDB
 import SluiceCore
 
-extension SQLiteStorage {
+extension SQLiteTransaction {
     static let costColumns = ColumnSet([
         "cost_id", "execution_request_id", "project_id", "resource_type", "resource_name", "amount_units", "currency",
         "usage_quantity_units", "usage_unit", "usage_rate_units", "recorded_at", "metadata",
     ])
     static let selectCostByID = "SELECT \(costColumns.sql) FROM costs WHERE cost_id = ?"
 
-    public func insertCost(_ cost: CostRecord, event: Event) throws {
+    func insertCost(_ cost: CostRecord, event: Event) throws {
         try insertCosts([(cost, event)])
     }
 
@@ -16,97 +16,85 @@ extension SQLiteStorage {
     ///
     /// - Throws: `invalidInput` when a currency's total of every record would pass what 64 bits of
     ///   billionths hold (SQLite would turn the running sums into inexact floats); nothing is stored.
-    public func insertCosts(_ costs: [(CostRecord, Event)]) throws {
-        try write { db in
-            try Self.checkTotalsStayExact(adding: costs.map(\.0), db)
-            let statement = try db.cachedStatement(
-                sql: """
-                    INSERT INTO costs (cost_id, execution_request_id, project_id, resource_type, resource_name,
-                        amount_units, currency, usage_quantity_units, usage_unit, usage_rate_units, recorded_at, metadata)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
-            for (cost, event) in costs {
-                try statement.execute(arguments: [
-                    cost.costID.description, cost.executionRequestID?.description, cost.projectID,
-                    cost.resourceType.rawValue, cost.resourceName, cost.amount.units, cost.currency.code,
-                    cost.usage?.quantity.units, cost.usage?.unit, cost.usage?.rate.units, cost.recordedAt.description,
-                    JSONValue.object(cost.metadata).jsonText,
-                ])
-                try Self.append(event, db)
-            }
+    package func insertCosts(_ costs: [(CostRecord, Event)]) throws {
+        try Self.checkTotalsStayExact(adding: costs.map(\.0), db)
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO costs (cost_id, execution_request_id, project_id, resource_type, resource_name,
+                    amount_units, currency, usage_quantity_units, usage_unit, usage_rate_units, recorded_at, metadata)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+        for (cost, event) in costs {
+            try statement.execute(arguments: [
+                cost.costID.description, cost.executionRequestID?.description, cost.projectID,
+                cost.resourceType.rawValue, cost.resourceName, cost.amount.units, cost.currency.code,
+                cost.usage?.quantity.units, cost.usage?.unit, cost.usage?.rate.units, cost.recordedAt.description,
+                JSONValue.object(cost.metadata).jsonText,
+            ])
+            try Self.append(event, db)
         }
     }
 
-    public func deleteCost(_ id: CostID, event: @Sendable (CostRecord) -> Event) throws -> CostRecord {
-        try write { db in
-            guard
-                let row = try Row.fetchOne(db.cachedStatement(sql: Self.selectCostByID), arguments: [id.description])
-            else { throw SluiceError.notFound("cost record", id.description) }
-            let cost = try Self.decodeCost(row)
-            try db.execute(sql: "DELETE FROM costs WHERE cost_id = ?", arguments: [id.description])
-            try Self.append(event(cost), db)
-            return cost
-        }
+    package func deleteCost(_ id: CostID, event: @Sendable (CostRecord) -> Event) throws -> CostRecord {
+        guard
+            let row = try Row.fetchOne(db.cachedStatement(sql: Self.selectCostByID), arguments: [id.description])
+        else { throw SluiceError.notFound("cost record", id.description) }
+        let cost = try Self.decodeCost(row)
+        try db.execute(sql: "DELETE FROM costs WHERE cost_id = ?", arguments: [id.description])
+        try Self.append(event(cost), db)
+        return cost
     }
 
-    public func cost(_ id: CostID) throws -> CostRecord? {
-        try read { db in
-            try Row.fetchOne(db.cachedStatement(sql: Self.selectCostByID), arguments: [id.description])
-                .map(Self.decodeCost)
-        }
+    package func cost(_ id: CostID) throws -> CostRecord? {
+        try Row.fetchOne(db.cachedStatement(sql: Self.selectCostByID), arguments: [id.description])
+            .map(Self.decodeCost)
     }
 
-    public func costs(_ filter: CostFilter, limit: Int?) throws -> [CostRecord] {
+    package func costs(_ filter: CostFilter, limit: Int?) throws -> [CostRecord] {
         var conditions = Conditions()
         conditions.equal("execution_request_id", filter.executionRequestID?.description)
         conditions.equal("project_id", filter.projectID)
         conditions.equal("resource_type", filter.resourceType?.rawValue)
         conditions.equal("currency", filter.currency?.code)
-        return try read { db in
-            try Row.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT \(Self.costColumns.sql) FROM costs \(conditions.sql)
-                        ORDER BY recorded_at DESC, cost_id DESC LIMIT ?
-                        """), arguments: conditions.statementArguments + [limit ?? -1]
-            ).map(Self.decodeCost)
+        return try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT \(Self.costColumns.sql) FROM costs \(conditions.sql)
+                    ORDER BY recorded_at DESC, cost_id DESC LIMIT ?
+                    """), arguments: conditions.statementArguments + [limit ?? -1]
+        ).map(Self.decodeCost)
+    }
+
+    package func costTotals(_ filter: CostFilter) throws -> [CostTotal] {
+        let conditions = Self.rollupConditions(filter)
+        return try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT currency, SUM(total_units) AS units, SUM(record_count) AS n FROM cost_rollups
+                    \(conditions.sql) GROUP BY currency HAVING n > 0 ORDER BY currency
+                    """), arguments: conditions.statementArguments
+        ).map { row in
+            CostTotal(
+                currency: try Currency(row["currency"] ?? ""), amount: try Self.units(row, "units"),
+                count: row["n"])
         }
     }
 
-    public func costTotals(_ filter: CostFilter) throws -> [CostTotal] {
+    package func costBreakdown(_ filter: CostFilter) throws -> [CostBreakdownRow] {
         let conditions = Self.rollupConditions(filter)
-        return try read { db in
-            try Row.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT currency, SUM(total_units) AS units, SUM(record_count) AS n FROM cost_rollups
-                        \(conditions.sql) GROUP BY currency HAVING n > 0 ORDER BY currency
-                        """), arguments: conditions.statementArguments
-            ).map { row in
-                CostTotal(
-                    currency: try Currency(row["currency"] ?? ""), amount: try Self.units(row, "units"),
-                    count: row["n"])
-            }
-        }
-    }
-
-    public func costBreakdown(_ filter: CostFilter) throws -> [CostBreakdownRow] {
-        let conditions = Self.rollupConditions(filter)
-        return try read { db in
-            try Row.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT resource_type, currency, SUM(total_units) AS units, SUM(record_count) AS n
-                        FROM cost_rollups \(conditions.sql)
-                        GROUP BY resource_type, currency HAVING n > 0 ORDER BY resource_type, currency
-                        """), arguments: conditions.statementArguments
-            ).map { row in
-                CostBreakdownRow(
-                    resourceType: try ResourceType(rawValue: row["resource_type"] ?? "").orThrow(
-                        Column.corrupt("resource_type")),
-                    currency: try Currency(row["currency"] ?? ""), amount: try Self.units(row, "units"),
-                    count: row["n"])
-            }
+        return try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT resource_type, currency, SUM(total_units) AS units, SUM(record_count) AS n
+                    FROM cost_rollups \(conditions.sql)
+                    GROUP BY resource_type, currency HAVING n > 0 ORDER BY resource_type, currency
+                    """), arguments: conditions.statementArguments
+        ).map { row in
+            CostBreakdownRow(
+                resourceType: try ResourceType(rawValue: row["resource_type"] ?? "").orThrow(
+                    Column.corrupt("resource_type")),
+                currency: try Currency(row["currency"] ?? ""), amount: try Self.units(row, "units"),
+                count: row["n"])
         }
     }
 

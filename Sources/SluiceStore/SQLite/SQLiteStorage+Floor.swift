@@ -15,7 +15,7 @@ extension SQLiteStorage {
     ///
     /// - Returns: the number of transitions written (six per lifecycle, counting the create).
     /// - Throws: `invalidInput` on a file database.
-    public func runTransitionFloor(lifecycles: Int) throws -> Int {
+    package func runTransitionFloor(lifecycles: Int) throws -> Int {
         guard path == nil else {
             throw SluiceError.invalidInput(
                 "the transition floor runs on an in-memory database only, not on \(path ?? "")")
@@ -26,12 +26,13 @@ extension SQLiteStorage {
         for _ in 0..<lifecycles {
             var entry = PatchLedgerEntry(
                 ledgerID: LedgerID(ids.next()), patchID: PatchID(ids.next()), projectID: "bench", at: at)
-            try write { db in
-                var insert = try RawStatement(db, Self.patchInsert)
+            try writeNow { tx in
+                let db = tx.db
+                var insert = try RawStatement(db, SQLiteTransaction.patchInsert)
                 insert.bind(entry.ledgerID)
-                Self.bindColumns(entry, &insert)
+                SQLiteTransaction.bindColumns(entry, &insert)
                 try insert.execute()
-                try Self.append(Self.floorEvent(entry, from: nil), db)
+                try SQLiteTransaction.append(SQLiteStorage.floorEvent(entry, from: nil), db)
             }
             // The values a lifecycle ends with, bound at every step as a transition binds them.
             entry.validation.formatOK = true
@@ -43,22 +44,23 @@ extension SQLiteStorage {
             for step in 1..<states.count {
                 let expected = entry.state
                 entry.state = states[step]
-                try write { db in
-                    var select = try RawStatement(db, Self.patchByLedgerID)
+                try writeNow { tx in
+                let db = tx.db
+                    var select = try RawStatement(db, SQLiteTransaction.patchByLedgerID)
                     select.bind(entry.ledgerID)
                     while try select.step() {}
-                    var history = try RawStatement(db, Self.historySelect)
+                    var history = try RawStatement(db, SQLiteTransaction.historySelect)
                     history.bind(entry.ledgerID)
                     while try history.step() {}
-                    var update = try RawStatement(db, Self.patchUpdate)
-                    Self.bindMutableColumns(entry, &update, relations: false)
+                    var update = try RawStatement(db, SQLiteTransaction.patchUpdate)
+                    SQLiteTransaction.bindMutableColumns(entry, &update, relations: false)
                     update.bind(entry.ledgerID)
                     update.bind(expected.rawValue)
                     try update.execute()
                     guard db.changesCount == 1 else {
                         throw SluiceError(code: .lostRace, message: "the floor's compare-and-set failed")
                     }
-                    try Self.append(Self.floorEvent(entry, from: expected), db)
+                    try SQLiteTransaction.append(SQLiteStorage.floorEvent(entry, from: expected), db)
                 }
             }
         }

@@ -1,7 +1,7 @@
 import GRDB
 import SluiceCore
 
-extension SQLiteStorage {
+extension SQLiteTransaction {
     static let gateColumns = ColumnSet([
         "gate_id", "name", "gate_type", "state", "project_id", "execution_request_id", "criteria", "started_at",
         "completed_at", "duration_seconds", "command", "exit_code", "results", "decision", "created_at", "updated_at",
@@ -9,20 +9,18 @@ extension SQLiteStorage {
     ])
     static let selectGateByID = "SELECT \(gateColumns.sql) FROM test_gates WHERE gate_id = ?"
 
-    public func insertGate(_ gate: TestGateRecord, event: Event) throws {
-        try write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO test_gates (name, gate_type, state, project_id, execution_request_id, criteria,
-                        started_at, completed_at, duration_seconds, command, exit_code, results, decision, created_at,
-                        updated_at, metadata, gate_id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: Self.gateArguments(gate) + [gate.gateID.description])
-            try Self.append(event, db)
-        }
+    package func insertGate(_ gate: TestGateRecord, event: Event) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO test_gates (name, gate_type, state, project_id, execution_request_id, criteria,
+                    started_at, completed_at, duration_seconds, command, exit_code, results, decision, created_at,
+                    updated_at, metadata, gate_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: Self.gateArguments(gate) + [gate.gateID.description])
+        try Self.append(event, db)
     }
 
-    public func updateGate(_ id: GateID, _ change: Change<TestGateRecord>) throws -> TestGateRecord {
+    package func updateGate(_ id: GateID, _ change: Change<TestGateRecord>) throws -> TestGateRecord {
         try transition(
             id: id.description, noun: "gate",
             load: { db in
@@ -42,28 +40,24 @@ extension SQLiteStorage {
             }, change: change)
     }
 
-    public func gate(_ id: GateID) throws -> TestGateRecord? {
-        try read { db in
-            try Row.fetchOne(db.cachedStatement(sql: Self.selectGateByID), arguments: [id.description])
-                .map(Self.decodeGate)
-        }
+    package func gate(_ id: GateID) throws -> TestGateRecord? {
+        try Row.fetchOne(db.cachedStatement(sql: Self.selectGateByID), arguments: [id.description])
+            .map(Self.decodeGate)
     }
 
-    public func gates(_ filter: GateFilter) throws -> [TestGateRecord] {
+    package func gates(_ filter: GateFilter) throws -> [TestGateRecord] {
         var conditions = Conditions()
         conditions.equal("project_id", filter.projectID)
         conditions.equal("state", filter.state?.rawValue)
         conditions.equal("gate_type", filter.gateType?.rawValue)
         conditions.equal("name", filter.name)
-        return try read { db in
-            try Row.fetchAll(
-                db.cachedStatement(
-                    sql:
-                        "SELECT \(Self.gateColumns.sql) FROM test_gates \(conditions.sql) ORDER BY created_at DESC, gate_id DESC"
-                        + (filter.limit.map { " LIMIT \(max(0, $0))" } ?? "")
-                ), arguments: conditions.statementArguments
-            ).map(Self.decodeGate)
-        }
+        return try Row.fetchAll(
+            db.cachedStatement(
+                sql:
+                    "SELECT \(Self.gateColumns.sql) FROM test_gates \(conditions.sql) ORDER BY created_at DESC, gate_id DESC"
+                    + (filter.limit.map { " LIMIT \(max(0, $0))" } ?? "")
+            ), arguments: conditions.statementArguments
+        ).map(Self.decodeGate)
     }
 
     // MARK: - Mapping

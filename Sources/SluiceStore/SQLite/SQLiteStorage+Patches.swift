@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import SluiceCore
 
-extension SQLiteStorage {
+extension SQLiteTransaction {
     /// The patch columns after `ledger_id`, in the order they are bound and read.
     static let patchColumns = [
         "patch_id", "project_id", "phase_id", "workstream_id", "execution_request_id", "state", "format_ok", "scope_ok",
@@ -34,70 +34,65 @@ extension SQLiteStorage {
         WHERE entity_kind = 'patch' AND entity_id = ? AND to_state IS NOT NULL ORDER BY seq
         """
 
-    public func insertPatch(_ entry: PatchLedgerEntry, event: Event, source: PatchSource?) throws {
-        try write { db in
-            var insert = try RawStatement(db, Self.patchInsert)
-            insert.bind(entry.ledgerID)
-            Self.bindColumns(entry, &insert)
-            try insert.execute()
-            if let source {
-                try db.execute(
-                    sql:
-                        "INSERT INTO patch_contents (sha256, bytes, size) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
-                    arguments: [source.sha256, Data(source.bytes), source.bytes.count])
-                try db.execute(
-                    sql: """
-                        INSERT INTO patch_sources (ledger_id, sha256, message, base_commit, tested_commit, landed_commit,
-                            made_on, author)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        entry.ledgerID.description, source.sha256, source.message, source.baseCommit,
-                        source.testedCommit, source.landedCommit, source.madeOn, source.author,
-                    ])
-            }
-            try Self.append(event, db)
-        }
-    }
-
-    public func patchSource(_ id: LedgerID) throws -> PatchSource? {
-        try read { db in
-            guard
-                let row = try Row.fetchOne(
-                    db.cachedStatement(
-                        sql: """
-                            SELECT c.bytes, s.sha256, s.message, s.base_commit, s.tested_commit, s.landed_commit,
-                                s.made_on, s.author
-                            FROM patch_sources s JOIN patch_contents c ON c.sha256 = s.sha256 WHERE s.ledger_id = ?
-                            """), arguments: [id.description])
-            else { return nil }
-            let bytes: Data = row["bytes"]
-            var source = PatchSource(
-                bytes: Array(bytes), message: row["message"], baseCommit: row["base_commit"],
-                testedCommit: row["tested_commit"], landedCommit: row["landed_commit"], madeOn: row["made_on"],
-                author: row["author"])
-            let stored: String = row["sha256"]
-            guard source.sha256 == stored else {
-                throw SluiceError(code: .storage, message: "the stored diff of patch \(id) does not match its SHA-256")
-            }
-            source.sha256 = stored
-            return source
-        }
-    }
-
-    public func recordCommits(_ id: LedgerID, base: String?, tested: String?, landed: String?) throws {
-        try write { db in
+    package func insertPatch(_ entry: PatchLedgerEntry, event: Event, source: PatchSource?) throws {
+        var insert = try RawStatement(db, Self.patchInsert)
+        insert.bind(entry.ledgerID)
+        Self.bindColumns(entry, &insert)
+        try insert.execute()
+        if let source {
+            try db.execute(
+                sql:
+                    "INSERT INTO patch_contents (sha256, bytes, size) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+                arguments: [source.sha256, Data(source.bytes), source.bytes.count])
             try db.execute(
                 sql: """
-                    UPDATE patch_sources SET base_commit = coalesce(?, base_commit),
-                        tested_commit = coalesce(?, tested_commit), landed_commit = coalesce(?, landed_commit)
-                    WHERE ledger_id = ?
-                    """, arguments: [base, tested, landed, id.description])
-            guard db.changesCount == 1 else { throw SluiceError.notFound("submitted patch", id.description) }
+                    INSERT INTO patch_sources (ledger_id, sha256, message, base_commit, tested_commit, landed_commit,
+                        made_on, author)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    entry.ledgerID.description, source.sha256, source.message, source.baseCommit,
+                    source.testedCommit, source.landedCommit, source.madeOn, source.author,
+                ])
         }
+        try Self.append(event, db)
     }
 
-    public func updatePatch(_ id: LedgerID, _ change: Change<PatchLedgerEntry>) throws -> PatchLedgerEntry {
+    package func patchSource(_ id: LedgerID) throws -> PatchSource? {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT c.bytes, s.sha256, s.message, s.base_commit, s.tested_commit, s.landed_commit,
+                            s.made_on, s.author
+                        FROM patch_sources s JOIN patch_contents c ON c.sha256 = s.sha256 WHERE s.ledger_id = ?
+                        """), arguments: [id.description])
+        else { return nil }
+        let bytes: Data = row["bytes"]
+        var source = PatchSource(
+            bytes: Array(bytes), message: row["message"], baseCommit: row["base_commit"],
+            testedCommit: row["tested_commit"], landedCommit: row["landed_commit"], madeOn: row["made_on"],
+            author: row["author"])
+        let stored: String = row["sha256"]
+        guard source.sha256 == stored else {
+            throw SluiceError(code: .storage, message: "the stored diff of patch \(id) does not match its SHA-256")
+        }
+        source.sha256 = stored
+        return source
+    }
+
+    package func recordCommits(_ id: LedgerID, base: String?, tested: String?, landed: String?, event: Event) throws {
+        try db.execute(
+            sql: """
+                UPDATE patch_sources SET base_commit = coalesce(?, base_commit),
+                    tested_commit = coalesce(?, tested_commit), landed_commit = coalesce(?, landed_commit)
+                WHERE ledger_id = ?
+                """, arguments: [base, tested, landed, id.description])
+        guard db.changesCount == 1 else { throw SluiceError.notFound("submitted patch", id.description) }
+        try Self.append(event, db)
+    }
+
+    package func updatePatch(_ id: LedgerID, _ change: Change<PatchLedgerEntry>) throws -> PatchLedgerEntry {
         try transition(
             id: id.description, noun: "patch",
             load: { db in try Self.fetchPatches(db, Self.patchByLedgerID, [id.description]).first },
@@ -111,24 +106,23 @@ extension SQLiteStorage {
             }, change: change)
     }
 
-    public func patch(_ id: LedgerID) throws -> PatchLedgerEntry? {
-        try read { db in try Self.fetchPatches(db, Self.patchByLedgerID, [id.description]).first }
+    package func patch(_ id: LedgerID) throws -> PatchLedgerEntry? {
+        try Self.fetchPatches(db, Self.patchByLedgerID, [id.description]).first
     }
 
-    public func patch(patchID: PatchID) throws -> PatchLedgerEntry? {
-        try read { db in try Self.fetchPatches(db, Self.patchByPatchID, [patchID.description]).first }
+    package func patch(patchID: PatchID) throws -> PatchLedgerEntry? {
+        try Self.fetchPatches(db, Self.patchByPatchID, [patchID.description]).first
     }
 
-    public func patches(_ filter: PatchFilter) throws -> [PatchLedgerEntry] {
+    package func patches(_ filter: PatchFilter) throws -> [PatchLedgerEntry] {
         var conditions = Conditions()
         conditions.equal("project_id", filter.projectID)
         conditions.equal("state", filter.state?.rawValue)
         conditions.equal("workstream_id", filter.workstreamID)
-        return try read { db in
-            try Self.fetchPatches(
-                db, "\(Self.patchSelect) \(conditions.sql) ORDER BY created_at DESC, ledger_id DESC",
-                conditions.arguments)
-        }
+        let limit = filter.limit.map { " LIMIT \(max(0, $0))" } ?? ""
+        return try Self.fetchPatches(
+            db, "\(Self.patchSelect) \(conditions.sql) ORDER BY created_at DESC, ledger_id DESC\(limit)",
+            conditions.arguments)
     }
 
     // MARK: - Mapping
@@ -184,10 +178,44 @@ extension SQLiteStorage {
             entries.append(try decodePatch(&select))
         }
         select.finish()
-        for index in entries.indices {
-            entries[index].stateHistory = try history(db, entries[index].ledgerID)
+        if entries.count == 1 {
+            entries[0].stateHistory = try history(db, entries[0].ledgerID)
+        } else if !entries.isEmpty {
+            let histories = try Self.histories(db, entries.map(\.ledgerID.description))
+            for index in entries.indices {
+                entries[index].stateHistory = histories[entries[index].ledgerID.description] ?? []
+            }
         }
         return entries
+    }
+
+    /// The histories of many entries, read a few hundred entries per statement rather than one
+    /// statement per entry.
+    private static func histories(_ db: Database, _ ids: [String]) throws -> [String: [PatchHistoryEntry]] {
+        var histories: [String: [PatchHistoryEntry]] = [:]
+        var start = 0
+        while start < ids.count {
+            let chunk = ids[start..<min(ids.count, start + 500)]
+            start += chunk.count
+            var select = try RawStatement(
+                db,
+                """
+                SELECT entity_id, to_state, at, reason FROM events
+                WHERE entity_kind = 'patch' AND to_state IS NOT NULL
+                    AND entity_id IN (\(Array(repeating: "?", count: chunk.count).joined(separator: ", ")))
+                ORDER BY seq
+                """)
+            for id in chunk { select.bind(id) }
+            defer { select.finish() }
+            while try select.step() {
+                let id = try select.nextString("entity_id")
+                histories[id, default: []].append(
+                    PatchHistoryEntry(
+                        state: try select.nextEnum("to_state"), at: try select.nextTimestamp("at"),
+                        reason: select.nextText()))
+            }
+        }
+        return histories
     }
 
     private static func decodePatch(_ row: inout RawStatement) throws -> PatchLedgerEntry {

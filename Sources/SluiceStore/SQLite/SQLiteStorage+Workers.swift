@@ -1,7 +1,7 @@
 import GRDB
 import SluiceCore
 
-extension SQLiteStorage {
+extension SQLiteTransaction {
     static let workerColumns = ColumnSet([
         "worker_id", "worker_type", "state", "current_task_id", "started_at", "last_heartbeat", "lease_renewed_at",
         "stopped_at", "crashed_at", "crash_error_message", "crash_stack_trace", "tasks_completed", "tasks_failed",
@@ -9,22 +9,20 @@ extension SQLiteStorage {
     ])
     static let selectWorkerByID = "SELECT \(workerColumns.sql) FROM workers WHERE worker_id = ?"
 
-    public func insertWorker(_ worker: WorkerRecord, event: Event) throws {
-        try write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO workers (worker_id, worker_type, state, current_task_id, started_at, last_heartbeat,
-                        lease_renewed_at, stopped_at, crashed_at, crash_error_message, crash_stack_trace,
-                        tasks_completed, tasks_failed, total_execution_time, max_parallel_tasks, heartbeat_interval,
-                        timeout_seconds, metadata)
-                    VALUES (?, ?, ?, ?, ?, ?, sluice_db_now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [worker.workerID.description] + Self.workerArguments(worker))
-            try Self.append(event, db)
-        }
+    package func insertWorker(_ worker: WorkerRecord, event: Event) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO workers (worker_id, worker_type, state, current_task_id, started_at, last_heartbeat,
+                    lease_renewed_at, stopped_at, crashed_at, crash_error_message, crash_stack_trace,
+                    tasks_completed, tasks_failed, total_execution_time, max_parallel_tasks, heartbeat_interval,
+                    timeout_seconds, metadata)
+                VALUES (?, ?, ?, ?, ?, ?, sluice_db_now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [worker.workerID.description] + Self.workerArguments(worker))
+        try Self.append(event, db)
     }
 
-    public func updateWorker(_ id: WorkerID, _ change: Change<WorkerRecord>) throws -> WorkerRecord {
+    package func updateWorker(_ id: WorkerID, _ change: Change<WorkerRecord>) throws -> WorkerRecord {
         try transition(
             id: id.description, noun: "worker",
             load: { db in
@@ -47,61 +45,54 @@ extension SQLiteStorage {
             }, change: change)
     }
 
-    public func renewLease(_ id: WorkerID, at: Timestamp) throws -> WorkerRecord {
-        try write { db in
-            try db.cachedStatement(
-                sql: """
-                    UPDATE workers SET last_heartbeat = ?, lease_renewed_at = sluice_db_now()
-                    WHERE worker_id = ? AND state NOT IN ('stopped', 'crashed')
-                    """
-            ).execute(arguments: [at.description, id.description])
-            let renewed = db.changesCount
-            let select = try db.cachedStatement(sql: Self.selectWorkerByID)
-            guard let row = try Row.fetchOne(select, arguments: [id.description]) else {
-                throw SluiceError.notFound("worker", id.description)
-            }
-            let worker = try Self.decodeWorker(row)
-            guard renewed == 1 else {
-                throw SluiceError.invalidTransition(
-                    "heartbeat", "worker", id.description, from: worker.state.rawValue,
-                    needs: ["idle", "busy", "paused"])
-            }
-            return worker
+    package func renewLease(_ id: WorkerID, at: Timestamp, event: Event) throws -> WorkerRecord {
+        try db.cachedStatement(
+            sql: """
+                UPDATE workers SET last_heartbeat = ?, lease_renewed_at = sluice_db_now()
+                WHERE worker_id = ? AND state NOT IN ('stopped', 'crashed')
+                """
+        ).execute(arguments: [at.description, id.description])
+        let renewed = db.changesCount
+        let select = try db.cachedStatement(sql: Self.selectWorkerByID)
+        guard let row = try Row.fetchOne(select, arguments: [id.description]) else {
+            throw SluiceError.notFound("worker", id.description)
         }
+        let worker = try Self.decodeWorker(row)
+        guard renewed == 1 else {
+            throw SluiceError.invalidTransition(
+                "heartbeat", "worker", id.description, from: worker.state.rawValue,
+                needs: ["idle", "busy", "paused"])
+        }
+        try Self.append(event, db)
+        return worker
     }
 
-    public func worker(_ id: WorkerID) throws -> WorkerRecord? {
-        try read { db in
-            try Row.fetchOne(db.cachedStatement(sql: Self.selectWorkerByID), arguments: [id.description])
-                .map(Self.decodeWorker)
-        }
+    package func worker(_ id: WorkerID) throws -> WorkerRecord? {
+        try Row.fetchOne(db.cachedStatement(sql: Self.selectWorkerByID), arguments: [id.description])
+            .map(Self.decodeWorker)
     }
 
-    public func workers(state: WorkerState?, type: WorkerType?) throws -> [WorkerRecord] {
+    package func workers(state: WorkerState?, type: WorkerType?) throws -> [WorkerRecord] {
         var conditions = Conditions()
         conditions.equal("state", state?.rawValue)
         conditions.equal("worker_type", type?.rawValue)
-        return try read { db in
-            try Row.fetchAll(
-                db.cachedStatement(
-                    sql:
-                        "SELECT \(Self.workerColumns.sql) FROM workers \(conditions.sql) ORDER BY started_at DESC, worker_id DESC"
-                ), arguments: conditions.statementArguments
-            ).map(Self.decodeWorker)
-        }
+        return try Row.fetchAll(
+            db.cachedStatement(
+                sql:
+                    "SELECT \(Self.workerColumns.sql) FROM workers \(conditions.sql) ORDER BY started_at DESC, worker_id DESC"
+            ), arguments: conditions.statementArguments
+        ).map(Self.decodeWorker)
     }
 
-    public func staleWorkers(olderThan seconds: Double) throws -> [WorkerRecord] {
-        try read { db in
-            try Row.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT \(Self.workerColumns.sql) FROM workers
-                        WHERE state NOT IN ('stopped', 'crashed') AND lease_renewed_at < sluice_db_now() - ?
-                        ORDER BY lease_renewed_at, worker_id
-                        """), arguments: [seconds]
-            ).map(Self.decodeWorker)
-        }
+    package func staleWorkers(olderThan seconds: Double) throws -> [WorkerRecord] {
+        try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT \(Self.workerColumns.sql) FROM workers
+                    WHERE state NOT IN ('stopped', 'crashed') AND lease_renewed_at < sluice_db_now() - ?
+                    ORDER BY lease_renewed_at, worker_id
+                    """), arguments: [seconds]
+        ).map(Self.decodeWorker)
     }
 
     // MARK: - Mapping

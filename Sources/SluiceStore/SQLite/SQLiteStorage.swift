@@ -6,9 +6,15 @@ import SluiceCore
 
 /// ``Storage`` in one SQLite file (or in memory), through GRDB.
 ///
-/// The connection runs in WAL mode with `synchronous=FULL` by default, a busy timeout and foreign
-/// keys on. Every write is an IMMEDIATE transaction, so a read-modify-write holds the write lock
-/// from its first read: concurrent writers, in this process or others, are serialised.
+/// A file opens as a GRDB `DatabasePool`: WAL mode, `synchronous=FULL` by default, a busy
+/// timeout and foreign keys on; reads run concurrently on read-only connections, each on one
+/// snapshot. Every write is an IMMEDIATE transaction on the single writer connection, so a
+/// read-modify-write holds the write lock from its first read: concurrent writers, in this process
+/// or others, are serialised, and events become visible in sequence order. Units of work run on
+/// GRDB's own queues: an awaiting caller never blocks the cooperative thread pool.
+///
+/// The storage leaves process-wide SQLite settings alone; a host that wants them (the `sluice`
+/// tool turns off SQLite's memory statistics) calls ``tuneProcess()`` before opening a database.
 public final class SQLiteStorage: Storage {
     /// How hard SQLite works to make a commit durable.
     public enum Synchronous: String, Sendable {
@@ -37,7 +43,10 @@ public final class SQLiteStorage: Storage {
         }
     }
 
-    let queue: DatabaseQueue
+    /// The pool for a file, a queue in memory (where a pool cannot share one database).
+    let writer: any DatabaseWriter
+    /// The pool again, for concurrent snapshot reads; nil in memory.
+    let pool: DatabasePool?
 
     /// The file the database lives in; nil in memory.
     public let path: String?
@@ -49,9 +58,15 @@ public final class SQLiteStorage: Storage {
     public init(path: String, options: Options = Options()) throws {
         self.path = path
         do {
-            self.queue = try SQLiteStorage.openConnection(path: path, options: options)
-            try SQLiteStorage.refuseNewerSchema(queue, path: path)
-            try SQLiteStorage.migrator.migrate(queue)
+            let pool = try DatabasePool(path: path, configuration: SQLiteStorage.configuration(options, wal: false))
+            // The pool turns WAL on and lowers `synchronous` to NORMAL on its writer; set it back.
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = \(options.synchronous.rawValue)")
+            }
+            self.pool = pool
+            self.writer = pool
+            try SQLiteStorage.refuseNewerSchema(pool, path: path)
+            try SQLiteStorage.migrator.migrate(pool)
         } catch {
             throw SQLiteStorage.translate(error, while: "opening the database at \(path)")
         }
@@ -60,37 +75,85 @@ public final class SQLiteStorage: Storage {
     /// Opens a private in-memory database with the current schema.
     public init(inMemory options: Options = Options()) throws {
         self.path = nil
+        self.pool = nil
         do {
-            _ = SQLiteStorage.tuning
-            self.queue = try DatabaseQueue(configuration: SQLiteStorage.configuration(options, wal: false))
+            let queue = try DatabaseQueue(configuration: SQLiteStorage.configuration(options, wal: false))
+            self.writer = queue
             try SQLiteStorage.migrator.migrate(queue)
         } catch {
             throw SQLiteStorage.translate(error, while: "opening an in-memory database")
         }
     }
 
-    /// The names of the migrations applied to this database, in order.
-    public func appliedMigrations() throws -> [String] {
-        try read { db in try SQLiteStorage.migrator.appliedMigrations(db) }
+    /// Turns off SQLite's memory statistics for the whole process (they take a global mutex on every
+    /// allocation). Process-wide: call it from the host, before the first connection opens.
+    public static func tuneProcess() {
+        _ = tuning
     }
 
-    /// Reads a PRAGMA's value (for checks of the connection settings).
-    public func pragma(_ name: String) throws -> String? {
-        try read { db in try String.fetchOne(db, sql: "PRAGMA \(name)") }
+    private static let tuning: Void = {
+        _ = sluice_sqlite_disable_memstatus()
+    }()
+
+    // MARK: - Units of work
+
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any StorageWriter) throws -> T) async throws -> T {
+        do {
+            return try await writer.writeWithoutTransaction { db in
+                try SQLiteStorage.transaction(db, "BEGIN IMMEDIATE") { try body(SQLiteTransaction(db: db)) }
+            }
+        } catch {
+            throw SQLiteStorage.translate(error, while: "writing")
+        }
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any StorageReader) throws -> T) async throws -> T {
+        do {
+            if let pool {
+                return try await pool.read { db in try body(SQLiteTransaction(db: db)) }
+            }
+            return try await writer.writeWithoutTransaction { db in
+                try SQLiteStorage.transaction(db, "BEGIN DEFERRED") { try body(SQLiteTransaction(db: db)) }
+            }
+        } catch {
+            throw SQLiteStorage.translate(error, while: "reading")
+        }
+    }
+
+    /// The same units, run on the caller's thread: for the benchmarks that measure the statements
+    /// without the hop to GRDB's queue, and for tests of the schema.
+    package func writeNow<T>(_ body: (SQLiteTransaction) throws -> T) throws -> T {
+        do {
+            return try writer.writeWithoutTransaction { db in
+                try SQLiteStorage.transaction(db, "BEGIN IMMEDIATE") { try body(SQLiteTransaction(db: db)) }
+            }
+        } catch {
+            throw SQLiteStorage.translate(error, while: "writing")
+        }
+    }
+
+    /// The names of the migrations applied to this database, in order.
+    public func appliedMigrations() throws -> [String] {
+        try writeNow { tx in try SQLiteStorage.migrator.appliedMigrations(tx.db) }
+    }
+
+    /// Reads a PRAGMA's value on the writer connection (for checks of the connection settings).
+    package func pragma(_ name: String) throws -> String? {
+        try writer.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA \(name)") }
     }
 
     /// Work counters summed over the connection's prepared statements, for checks that a
     /// query plan or the statement cache behaves (counts, not timings, so they hold on any machine).
-    public struct StatementCounters: Equatable, Sendable {
+    package struct StatementCounters: Equatable, Sendable {
         /// Times a statement already prepared had to be compiled again (each one a full parse).
-        public var recompilations: Int
+        package var recompilations: Int
         /// Rows stepped through in full table scans.
-        public var fullScanSteps: Int
+        package var fullScanSteps: Int
     }
 
-    /// The current ``StatementCounters``.
-    public func statementCounters() -> StatementCounters {
-        queue.inDatabase { db in
+    /// The current ``StatementCounters`` of the writer connection.
+    package func statementCounters() -> StatementCounters {
+        writer.writeWithoutTransaction { db in
             var counters = StatementCounters(recompilations: 0, fullScanSteps: 0)
             var statement = sqlite3_next_stmt(db.sqliteConnection, nil)
             while let current = statement {
@@ -104,15 +167,9 @@ public final class SQLiteStorage: Storage {
 
     /// Opens a bare connection with exactly the settings the storage uses, without the schema;
     /// the benchmark measures the physical commit rate through it.
-    public static func openConnection(path: String, options: Options = Options()) throws -> DatabaseQueue {
-        _ = tuning
-        return try DatabaseQueue(path: path, configuration: configuration(options, wal: true))
+    package static func openConnection(path: String, options: Options = Options()) throws -> DatabaseQueue {
+        try DatabaseQueue(path: path, configuration: configuration(options, wal: true))
     }
-
-    /// Process-wide SQLite settings, applied once before the first connection opens.
-    static let tuning: Void = {
-        _ = sluice_sqlite_disable_memstatus()
-    }()
 
     private static func configuration(_ options: Options, wal: Bool) -> Configuration {
         var config = Configuration()
@@ -142,8 +199,8 @@ public final class SQLiteStorage: Storage {
 
     /// A database that a newer Sluice has migrated holds tables or rules this version does not
     /// know; writing to it could break them, so it is refused before anything is written.
-    static func refuseNewerSchema(_ queue: DatabaseQueue, path: String) throws {
-        let unknown = try queue.inDatabase { db in
+    static func refuseNewerSchema(_ writer: any DatabaseWriter, path: String) throws {
+        let unknown = try writer.writeWithoutTransaction { db in
             try migrator.appliedIdentifiers(db).subtracting(migrator.migrations)
         }
         guard let newest = unknown.max() else { return }
@@ -159,86 +216,24 @@ public final class SQLiteStorage: Storage {
 
     // MARK: - Transactions
 
-    /// Runs `body` in one IMMEDIATE transaction; any throw rolls everything back.
-    func write<T>(_ body: (Database) throws -> T) throws -> T {
-        do {
-            return try transaction("BEGIN IMMEDIATE", body)
-        } catch {
-            throw SQLiteStorage.translate(error, while: "writing")
-        }
-    }
-
-    /// Runs `body` in one DEFERRED transaction: a single snapshot, and no write lock taken.
-    ///
-    /// Not GRDB's `read`: it sets `PRAGMA query_only` on and off around each read, and setting
-    /// a flag pragma expires every prepared statement of the connection, so each read and the
-    /// next write compiled all their statements again (a patch read took ~70 µs instead of ~5).
-    /// The bodies given here only SELECT.
-    func read<T>(_ body: (Database) throws -> T) throws -> T {
-        do {
-            return try transaction("BEGIN DEFERRED", body)
-        } catch {
-            throw SQLiteStorage.translate(error, while: "reading")
-        }
-    }
-
     /// BEGIN and COMMIT go through cached statements: GRDB's `inTransaction` parses them anew on
-    /// every call, which was a measurable share of a transition's cost.
-    private func transaction<T>(_ beginSQL: String, _ body: (Database) throws -> T) throws -> T {
-        try queue.writeWithoutTransaction { db in
-            var begin = try RawStatement(db, beginSQL)
-            try begin.execute()
-            do {
-                let result = try body(db)
-                var commit = try RawStatement(db, "COMMIT")
-                try commit.execute()
-                return result
-            } catch {
-                if !db.isInsideTransaction { throw error }
-                var rollback = try RawStatement(db, "ROLLBACK")
-                try rollback.execute()
-                throw error
-            }
+    /// every call, which was a measurable share of a transition's cost. In memory, reads take the
+    /// same path with BEGIN DEFERRED rather than GRDB's `read`, which sets `PRAGMA query_only` on and
+    /// off around each read and so expires every prepared statement of the one connection.
+    static func transaction<T>(_ db: Database, _ beginSQL: String, _ body: () throws -> T) throws -> T {
+        var begin = try RawStatement(db, beginSQL)
+        try begin.execute()
+        do {
+            let result = try body()
+            var commit = try RawStatement(db, "COMMIT")
+            try commit.execute()
+            return result
+        } catch {
+            if !db.isInsideTransaction { throw error }
+            var rollback = try RawStatement(db, "ROLLBACK")
+            try rollback.execute()
+            throw error
         }
-    }
-
-    /// Reads one row, applies `change`, writes with a compare-and-set on the state read, appends the event.
-    func transition<Record>(
-        id: String, noun: String, load: (Database) throws -> Record?, state: (Record) -> String,
-        write: (Database, Record, _ expectedState: String) throws -> Void, change: Change<Record>
-    ) throws -> Record {
-        try self.write { db in
-            guard let current = try load(db) else { throw SluiceError.notFound(noun, id) }
-            let (next, event) = try change(current)
-            try write(db, next, state(current))
-            guard db.changesCount == 1 else {
-                // Only reachable if another writer changed the row inside our transaction's window,
-                // which IMMEDIATE transactions prevent; kept as the compare-and-set's guard.
-                throw SluiceError(
-                    code: .lostRace, message: "cannot change \(noun) \(id): another writer changed it first",
-                    currentState: state(current))
-            }
-            try SQLiteStorage.append(event, db)
-            return next
-        }
-    }
-
-    static let eventInsert = """
-        INSERT INTO events (entity_kind, entity_id, from_state, to_state, reason, at, actor, payload)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-        """
-
-    static func append(_ event: Event, _ db: Database) throws {
-        var insert = try RawStatement(db, eventInsert)
-        insert.bind(event.entityKind.rawValue)
-        insert.bind(event.entityID)
-        insert.bind(event.fromState)
-        insert.bind(event.toState)
-        insert.bind(event.reason)
-        insert.bind(event.at)
-        insert.bind(event.actor)
-        insert.bind(event.payload.isEmpty ? "{}" : JSONValue.object(event.payload).jsonText)
-        try insert.execute()
     }
 
     // MARK: - Errors
@@ -261,5 +256,51 @@ public final class SQLiteStorage: Storage {
     }
 }
 
-// DatabaseQueue serialises all access to its connection, and the class holds no other mutable state.
+// GRDB's pool and queue serialise access to their connections, and the class holds no other mutable state.
 extension SQLiteStorage: @unchecked Sendable {}
+
+/// One unit of work on one SQLite connection, inside the transaction ``SQLiteStorage`` opened.
+package struct SQLiteTransaction: StorageWriter {
+    let db: Database
+
+    /// Reads one row, applies `change`, writes with a compare-and-set on the state read, appends the event.
+    func transition<Record>(
+        id: String, noun: String, load: (Database) throws -> Record?, state: (Record) -> String,
+        write: (Database, Record, _ expectedState: String) throws -> Void, change: Change<Record>
+    ) throws -> Record {
+        guard let current = try load(db) else { throw SluiceError.notFound(noun, id) }
+        let (next, event) = try change(current)
+        try write(db, next, state(current))
+        guard db.changesCount == 1 else {
+            // Only reachable if another writer changed the row inside our transaction's window,
+            // which IMMEDIATE transactions prevent; kept as the compare-and-set's guard.
+            throw SluiceError(
+                code: .lostRace, message: "cannot change \(noun) \(id): another writer changed it first",
+                currentState: state(current))
+        }
+        try Self.append(event, db)
+        return next
+    }
+
+    static let eventInsert = """
+        INSERT INTO events (entity_kind, entity_id, from_state, to_state, reason, at, actor, payload)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
+    package func append(_ event: Event) throws {
+        try Self.append(event, db)
+    }
+
+    static func append(_ event: Event, _ db: Database) throws {
+        var insert = try RawStatement(db, eventInsert)
+        insert.bind(event.entityKind.rawValue)
+        insert.bind(event.entityID)
+        insert.bind(event.fromState)
+        insert.bind(event.toState)
+        insert.bind(event.reason)
+        insert.bind(event.at)
+        insert.bind(event.actor)
+        insert.bind(event.payload.isEmpty ? "{}" : JSONValue.object(event.payload).jsonText)
+        try insert.execute()
+    }
+}
