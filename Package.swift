@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "SluiceCore", targets: ["SluiceCore"]),
         .library(name: "SluiceStore", targets: ["SluiceStore"]),
+        .library(name: "SluicePostgres", targets: ["SluicePostgres"]),
         .library(name: "SluiceEngine", targets: ["SluiceEngine"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-bench", targets: ["sluice-bench"]),
@@ -16,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Pure domain: no storage, network or process imports.
@@ -32,6 +34,11 @@ let package = Package(
                 // The C API, for the few hot statements that bind and read columns directly.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
+        ),
+        // The PostgreSQL implementation of the storage, for ledgers shared by workers on many machines.
+        .target(
+            name: "SluicePostgres",
+            dependencies: ["SluiceCore", "SluiceStore", .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
         // The four services over a store.
         .target(
@@ -58,12 +65,13 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "sluice-bench", dependencies: ["SluiceBench", "SluiceStore"]),
-        .target(name: "SluiceTesting", dependencies: ["SluiceCore", "SluiceStore", "SluiceEngine"]),
+        .target(name: "SluiceTesting", dependencies: ["SluiceCore", "SluiceStore", "SluicePostgres", "SluiceEngine"]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),
         .testTarget(
             name: "SluiceStoreTests",
             dependencies: ["SluiceStore", "SluiceTesting", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTesting"]),
         .testTarget(name: "SluiceEngineTests", dependencies: ["SluiceEngine", "SluiceTesting"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCLI", "SluiceTesting"]),
         .testTarget(name: "SluiceBenchTests", dependencies: ["SluiceBench", "SluiceTesting"]),
