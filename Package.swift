@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "SluiceCore", targets: ["SluiceCore"]),
         .library(name: "SluiceStore", targets: ["SluiceStore"]),
+        .library(name: "SluicePostgres", targets: ["SluicePostgres"]),
         .library(name: "SluiceEngine", targets: ["SluiceEngine"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-bench", targets: ["sluice-bench"]),
@@ -16,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Pure domain: no storage, network or process imports.
@@ -33,6 +35,11 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
+        // The PostgreSQL implementation of the storage, for ledgers shared by workers on many machines.
+        .target(
+            name: "SluicePostgres",
+            dependencies: ["SluiceCore", "SluiceStore", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
         // The four services over a store.
         .target(
             name: "SluiceEngine",
@@ -45,7 +52,7 @@ let package = Package(
         .target(
             name: "SluiceCLI",
             dependencies: [
-                "SluiceCore", "SluiceStore", "SluiceEngine",
+                "SluiceCore", "SluiceStore", "SluicePostgres", "SluiceEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -54,16 +61,18 @@ let package = Package(
         .target(
             name: "SluiceBench",
             dependencies: [
-                "SluiceCore", "SluiceStore", "SluiceEngine", .product(name: "GRDB", package: "GRDB.swift"),
+                "SluiceCore", "SluiceStore", "SluicePostgres", "SluiceEngine",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .executableTarget(name: "sluice-bench", dependencies: ["SluiceBench", "SluiceStore"]),
-        .target(name: "SluiceTesting", dependencies: ["SluiceCore", "SluiceStore", "SluiceEngine"]),
+        .target(name: "SluiceTesting", dependencies: ["SluiceCore", "SluiceStore", "SluicePostgres", "SluiceEngine"]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),
         .testTarget(
             name: "SluiceStoreTests",
             dependencies: ["SluiceStore", "SluiceTesting", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTesting"]),
         .testTarget(name: "SluiceEngineTests", dependencies: ["SluiceEngine", "SluiceTesting"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCLI", "SluiceTesting"]),
         .testTarget(name: "SluiceBenchTests", dependencies: ["SluiceBench", "SluiceTesting"]),

@@ -1,0 +1,166 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SluiceCore
+import SluiceStore
+
+/// ``Storage`` in a PostgreSQL database, shared by workers on many machines, through postgres-nio.
+///
+/// The same records and rules as ``SQLiteStorage``, enforced by the database: CHECK constraints
+/// mirroring the enums, append-only events (triggers raise on UPDATE, DELETE and TRUNCATE), exact
+/// money as `bigint` billionths with running sums kept by a trigger in the same transaction, and
+/// worker leases on the database's clock.
+///
+/// A write is one READ COMMITTED transaction: a transition reads its row, checks the change, and
+/// writes it with a compare-and-set on the state read (`UPDATE … WHERE id = $1 AND state = $2`), so
+/// when two writers race, the one whose UPDATE finds the state changed gets `lostRace`, naming the
+/// state it found. A read is one REPEATABLE READ, READ ONLY transaction: one snapshot.
+///
+/// Units of work run on the threads of a ``BlockingConnectionPool``, each with its own connection
+/// from BEGIN to COMMIT; the awaiting caller's task is suspended, never blocked.
+public final class PostgresStorage: Storage {
+    /// Connection settings.
+    public struct Options: Sendable {
+        /// The most units of work (and connections) at once; more wait for a free one.
+        public var poolSize: Int
+        /// How long opening a connection may take.
+        public var connectTimeout: TimeAmount
+        /// Seconds added to the database's clock when leases are renewed and judged: tests move it
+        /// forward as they would a fake clock. The product leaves it at 0.
+        package var databaseClockOffset: @Sendable () -> Double
+
+        /// - Parameter poolSize: 16 by default, enough for 16 concurrent writers.
+        public init(poolSize: Int = 16, connectTimeout: TimeAmount = .seconds(10)) {
+            self.poolSize = poolSize
+            self.connectTimeout = connectTimeout
+            self.databaseClockOffset = { 0 }
+        }
+    }
+
+    let pool: BlockingConnectionPool
+    let clockOffset: @Sendable () -> Double
+
+    /// The database's address, without its password.
+    public let location: String
+
+    /// Connects to the database at `url` and brings its schema up to date.
+    ///
+    /// - Parameter url: `postgres://user[:password]@host[:port]/database`, optionally with
+    ///   `?sslmode=disable|prefer|require` (default `disable`) or `?host=/socket/directory` for a
+    ///   Unix-domain socket.
+    /// - Throws: ``SluiceError`` (`invalidInput`) for a malformed URL; (`storage`) when the server
+    ///   cannot be reached or the schema cannot be migrated, or was migrated by a newer Sluice.
+    public init(url: String, options: Options = Options()) async throws {
+        let address = try PostgresAddress(parsing: url)
+        var configuration = try address.configuration()
+        configuration.options.connectTimeout = options.connectTimeout
+        self.location = address.redacted
+        self.clockOffset = options.databaseClockOffset
+        var quiet = Logger(label: "sluice.postgres")
+        // The storage reports its failures as errors; postgres-nio's own logging stays silent.
+        quiet.logLevel = .critical
+        let logger = quiet
+        self.pool = BlockingConnectionPool(configuration: configuration, size: options.poolSize, logger: logger)
+        let location = self.location
+        do {
+            try await pool.withConnection { connection in
+                try PostgresMigrator.migrate(Connection(connection, logger: logger), location: location)
+            }
+        } catch {
+            await pool.shutdown()
+            throw PostgresStorage.translate(error, while: "opening the database at \(location)")
+        }
+    }
+
+    /// Closes the connections. Units of work started after this fail.
+    public func close() async {
+        await pool.shutdown()
+    }
+
+    // MARK: - Units of work
+
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any StorageWriter) throws -> T) async throws -> T {
+        let offset = clockOffset
+        do {
+            return try await pool.withConnection { connection in
+                let link = Connection(connection)
+                return try link.transaction("BEGIN ISOLATION LEVEL READ COMMITTED") {
+                    let tx = PostgresTransaction(link, writable: true, clockOffset: offset())
+                    let result = try body(tx)
+                    // The events go last: see the migration's note on the event log's lock.
+                    try tx.flushEvents()
+                    return result
+                }
+            }
+        } catch {
+            throw PostgresStorage.translate(error, while: "writing")
+        }
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any StorageReader) throws -> T) async throws -> T {
+        let offset = clockOffset
+        do {
+            return try await pool.withConnection { connection in
+                let link = Connection(connection)
+                return try link.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY") {
+                    try body(PostgresTransaction(link, writable: false, clockOffset: offset()))
+                }
+            }
+        } catch {
+            throw PostgresStorage.translate(error, while: "reading")
+        }
+    }
+
+    /// Runs one unit on a bare connection, inside a transaction: for tests of the schema itself.
+    package func withRawTransaction<T: Sendable>(
+        _ body: @escaping @Sendable (Connection) throws -> T
+    ) async throws -> T {
+        do {
+            return try await pool.withConnection { connection in
+                let link = Connection(connection)
+                return try link.transaction("BEGIN") { try body(link) }
+            }
+        } catch {
+            throw PostgresStorage.translate(error, while: "running a statement")
+        }
+    }
+
+    /// The names of the migrations applied to this database, in order.
+    public func appliedMigrations() async throws -> [String] {
+        try await withRawTransaction { try PostgresMigrator.applied($0) }
+    }
+
+    // MARK: - Errors
+
+    /// A ``SluiceError`` for any error of a unit: the unit's own errors pass through; a unique
+    /// violation is a `conflict`; any other database failure is `storage`, in one sentence.
+    static func translate(_ error: any Error, while doing: String) -> SluiceError {
+        if let error = error as? SluiceError { return error }
+        if let error = error as? PSQLError {
+            if let server = error.serverInfo {
+                let message = server[.message] ?? "unknown error"
+                let state = server[.sqlState] ?? ""
+                if state == "23505" {
+                    return SluiceError(
+                        code: .conflict, message: "a record with that id already exists",
+                        detail: [message, server[.detail]].compactMap { $0 }.joined(separator: "; "))
+                }
+                if state == "22003" {
+                    return SluiceError.invalidInput(
+                        "cannot store the value: it is past what the ledger holds exactly (\(message)); "
+                            + "nothing was stored")
+                }
+                return SluiceError(
+                    code: .storage, message: "database error while \(doing): \(message)",
+                    detail: "SQLSTATE \(state)" + (error.query.map { "; \($0.sql)" } ?? ""))
+            }
+            return SluiceError(
+                code: .storage, message: "the database connection failed while \(doing): \(error.code)",
+                detail: String(reflecting: error))
+        }
+        if error is CancellationError {
+            return SluiceError(code: .storage, message: "the storage was cancelled or closed while \(doing)")
+        }
+        return SluiceError(code: .storage, message: "storage failed while \(doing): \(error)")
+    }
+}

@@ -1,0 +1,244 @@
+import SluiceCore
+import SluiceStore
+
+extension PostgresTransaction {
+    /// The patch columns after `ledger_id`, in the order they are bound and read.
+    static let patchColumns = [
+        "patch_id", "project_id", "phase_id", "workstream_id", "execution_request_id", "state", "format_ok", "scope_ok",
+        "constraints_ok", "tests_ran", "tests_passed", "validation_errors", "apply_attempts", "last_attempt_at",
+        "last_error_code", "last_error_message", "workspace_path", "applied_files", "is_quarantined",
+        "quarantine_reason", "quarantine_path", "quarantined_at", "replaces_patch_id", "rollback_of_patch_id",
+        "chain_id", "created_at", "updated_at",
+    ]
+    static let patchSelect = "SELECT ledger_id, \(patchColumns.joined(separator: ", ")) FROM patch_ledger"
+
+    static let patchInsert: String = {
+        let columns = ["ledger_id"] + patchColumns
+        return "INSERT INTO patch_ledger (\(columns.joined(separator: ", "))) VALUES ("
+            + (1...columns.count).map { "$\($0)" }.joined(separator: ", ") + ")"
+    }()
+
+    /// The columns a transition may change. Identity, ownership and relations are fixed at creation.
+    static let mutableColumns = Array(patchColumns[5...21]) + ["updated_at"]
+
+    static let patchUpdate: String = {
+        let sets = mutableColumns.enumerated().map { "\($1) = $\($0 + 1)" }
+        let count = mutableColumns.count
+        return
+            "UPDATE patch_ledger SET \(sets.joined(separator: ", ")) WHERE ledger_id = $\(count + 1) AND state = $\(count + 2)"
+    }()
+
+    func insertPatch(_ entry: PatchLedgerEntry, event: Event, source: PatchSource?) throws {
+        var binds = Binds()
+        binds.add(entry.ledgerID)
+        binds.add(entry.patchID)
+        binds.add(entry.projectID)
+        binds.add(entry.phaseID)
+        binds.add(entry.workstreamID)
+        binds.add(entry.executionRequestID)
+        Self.bindMutableColumns(entry, &binds, relations: true)
+        try execute(Self.patchInsert, binds)
+        if let source {
+            var content = Binds()
+            content.add(source.sha256)
+            content.add(bytes: source.bytes)
+            content.add(Int64(source.bytes.count))
+            try execute(
+                "INSERT INTO patch_contents (sha256, bytes, size) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+                content)
+            var row = Binds()
+            row.add(entry.ledgerID)
+            row.add(source.sha256)
+            row.add(source.message)
+            row.add(source.baseCommit)
+            row.add(source.testedCommit)
+            row.add(source.landedCommit)
+            row.add(source.madeOn)
+            row.add(source.author)
+            try execute(
+                """
+                INSERT INTO patch_sources (ledger_id, sha256, message, base_commit, tested_commit, landed_commit,
+                    made_on, author)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                """, row)
+        }
+        pendingEvents.append(event)
+    }
+
+    func patchSource(_ id: LedgerID) throws -> PatchSource? {
+        var binds = Binds()
+        binds.add(id)
+        let found = try rows(
+            """
+            SELECT c.bytes, s.sha256, s.message, s.base_commit, s.tested_commit, s.landed_commit, s.made_on, s.author
+            FROM patch_sources s JOIN patch_contents c ON c.sha256 = s.sha256 WHERE s.ledger_id = $1
+            """, binds
+        ) { row -> PatchSource in
+            let bytes = try row.bytes()
+            let stored = try row.string()
+            var source = PatchSource(
+                bytes: bytes, message: try row.text(), baseCommit: try row.text(), testedCommit: try row.text(),
+                landedCommit: try row.text(), madeOn: try row.text(), author: try row.text())
+            guard source.sha256 == stored else {
+                throw SluiceError(code: .storage, message: "the stored diff of patch \(id) does not match its SHA-256")
+            }
+            source.sha256 = stored
+            return source
+        }
+        return found.first
+    }
+
+    func recordCommits(_ id: LedgerID, base: String?, tested: String?, landed: String?, event: Event) throws {
+        var binds = Binds()
+        binds.add(base)
+        binds.add(tested)
+        binds.add(landed)
+        binds.add(id)
+        let changed = try execute(
+            """
+            UPDATE patch_sources SET base_commit = coalesce($1, base_commit),
+                tested_commit = coalesce($2, tested_commit), landed_commit = coalesce($3, landed_commit)
+            WHERE ledger_id = $4
+            """, binds)
+        guard changed == 1 else { throw SluiceError.notFound("submitted patch", id.description) }
+        pendingEvents.append(event)
+    }
+
+    func updatePatch(_ id: LedgerID, _ change: Change<PatchLedgerEntry>) throws -> PatchLedgerEntry {
+        try transition(
+            id: id.description, noun: "patch", table: "patch_ledger", key: "ledger_id",
+            load: { try patch(id) }, state: { $0.state.rawValue },
+            write: { entry, expected in
+                var binds = Binds()
+                Self.bindMutableColumns(entry, &binds, relations: false)
+                binds.add(entry.ledgerID)
+                binds.add(expected)
+                return try execute(Self.patchUpdate, binds)
+            }, change: change)
+    }
+
+    func patch(_ id: LedgerID) throws -> PatchLedgerEntry? {
+        var binds = Binds()
+        binds.add(id)
+        return try fetchPatches("\(Self.patchSelect) WHERE ledger_id = $1", binds).first
+    }
+
+    func patch(patchID: PatchID) throws -> PatchLedgerEntry? {
+        var binds = Binds()
+        binds.add(patchID)
+        return try fetchPatches("\(Self.patchSelect) WHERE patch_id = $1", binds).first
+    }
+
+    func patches(_ filter: PatchFilter) throws -> [PatchLedgerEntry] {
+        var binds = Binds()
+        var terms: [String] = []
+        for (column, value) in [
+            ("project_id", filter.projectID), ("state", filter.state?.rawValue), ("workstream_id", filter.workstreamID),
+        ] {
+            guard let value else { continue }
+            binds.add(value)
+            terms.append("\(column) = $\(binds.count)")
+        }
+        var sql = Self.patchSelect + (terms.isEmpty ? "" : " WHERE " + terms.joined(separator: " AND "))
+        sql += " ORDER BY created_at DESC, ledger_id DESC"
+        if let limit = filter.limit {
+            binds.add(Int64(max(0, limit)))
+            sql += " LIMIT $\(binds.count)"
+        }
+        return try fetchPatches(sql, binds)
+    }
+
+    // MARK: - Mapping
+
+    /// Binds `state` … `updated_at` in `patchColumns` order; the relations and `created_at` only
+    /// when inserting.
+    static func bindMutableColumns(_ entry: PatchLedgerEntry, _ binds: inout Binds, relations: Bool) {
+        binds.add(entry.state.rawValue)
+        binds.add(entry.validation.formatOK)
+        binds.add(entry.validation.scopeOK)
+        binds.add(entry.validation.constraintsOK)
+        binds.add(entry.validation.testsRan)
+        binds.add(entry.validation.testsPassed)
+        binds.add(json: entry.validation.validationErrors.jsonColumn)
+        binds.add(entry.apply.attempts)
+        binds.add(entry.apply.lastAttemptAt)
+        binds.add(entry.apply.lastErrorCode)
+        binds.add(entry.apply.lastErrorMessage)
+        binds.add(entry.apply.workspacePath)
+        binds.add(json: entry.apply.appliedFiles.jsonColumn)
+        binds.add(entry.quarantine.isQuarantined)
+        binds.add(entry.quarantine.quarantineReason)
+        binds.add(entry.quarantine.quarantinePath)
+        binds.add(entry.quarantine.quarantinedAt)
+        if relations {
+            binds.add(entry.relations.replacesPatchID)
+            binds.add(entry.relations.rollbackOfPatchID)
+            binds.add(entry.relations.chainID)
+            binds.add(entry.createdAt)
+        }
+        binds.add(entry.updatedAt)
+    }
+
+    /// Reads the entries a `patchSelect … WHERE …` statement selects, each with its state history
+    /// from the event log (one statement for all of them) and the unit's pending events.
+    private func fetchPatches(_ sql: String, _ binds: Binds) throws -> [PatchLedgerEntry] {
+        var entries = try rows(sql, binds, Self.decodePatch)
+        guard !entries.isEmpty else { return entries }
+        var ids = Binds()
+        ids.add("{" + entries.map(\.ledgerID.description).joined(separator: ",") + "}")
+        let history = try rows(
+            """
+            SELECT entity_id, to_state, at, reason FROM events
+            WHERE entity_kind = 'patch' AND to_state IS NOT NULL AND entity_id = ANY($1::text[])
+            ORDER BY seq
+            """, ids
+        ) { row in
+            (
+                id: try row.string(),
+                entry: PatchHistoryEntry(state: try row.enumeration(), at: try row.timestamp(), reason: try row.text())
+            )
+        }
+        var histories = Dictionary(grouping: history, by: { $0.id }).mapValues { $0.map { $0.entry } }
+        for event in pendingEvents where event.entityKind == .patch {
+            guard let to = event.toState else { continue }
+            let state = try PatchState(rawValue: to).orThrow(
+                SluiceError.invalidInput("an event of patch \(event.entityID) names an unknown state \(to)"))
+            histories[event.entityID, default: []].append(
+                PatchHistoryEntry(state: state, at: event.at, reason: event.reason))
+        }
+        for index in entries.indices {
+            entries[index].stateHistory = histories[entries[index].ledgerID.description] ?? []
+        }
+        return entries
+    }
+
+    private static func decodePatch(_ row: inout Cells) throws -> PatchLedgerEntry {
+        var entry = PatchLedgerEntry(
+            ledgerID: try row.id(), patchID: try row.id(), projectID: try row.string(), phaseID: try row.text(),
+            workstreamID: try row.text(), executionRequestID: try row.optionalID(), at: Timestamp(milliseconds: 0))
+        entry.stateHistory = []
+        entry.state = try row.enumeration()
+        entry.validation.formatOK = try row.bool()
+        entry.validation.scopeOK = try row.bool()
+        entry.validation.constraintsOK = try row.bool()
+        entry.validation.testsRan = try row.bool()
+        entry.validation.testsPassed = try row.bool()
+        entry.validation.validationErrors = try row.strings()
+        entry.apply.attempts = try row.int()
+        entry.apply.lastAttemptAt = try row.optionalTimestamp()
+        entry.apply.lastErrorCode = try row.text()
+        entry.apply.lastErrorMessage = try row.text()
+        entry.apply.workspacePath = try row.text()
+        entry.apply.appliedFiles = try row.strings()
+        entry.quarantine.isQuarantined = try row.bool()
+        entry.quarantine.quarantineReason = try row.text()
+        entry.quarantine.quarantinePath = try row.text()
+        entry.quarantine.quarantinedAt = try row.optionalTimestamp()
+        entry.relations.replacesPatchID = try row.optionalID()
+        entry.relations.rollbackOfPatchID = try row.optionalID()
+        entry.relations.chainID = try row.text()
+        entry.createdAt = try row.timestamp()
+        entry.updatedAt = try row.timestamp()
+        return entry
+    }
+}

@@ -1,0 +1,131 @@
+import PostgresNIO
+import SluiceCore
+import SluiceStore
+
+/// One unit of work on one PostgreSQL connection, inside the transaction ``PostgresStorage`` opened.
+///
+/// Events are kept here and inserted when the body has finished, just before COMMIT: inserting an
+/// event takes the event log's lock (see the migration), which is then held until the commit, so it
+/// must be the unit's last lock. Reads inside the unit still see its own events: a patch's history
+/// adds the pending ones, and ``events(entityID:after:limit:)`` inserts them first.
+final class PostgresTransaction: StorageWriter {
+    let connection: Connection
+    let isWritable: Bool
+    /// Seconds added to the database's clock (tests only; 0 in the product).
+    let clockOffset: Double
+    var pendingEvents: [Event] = []
+
+    init(_ connection: Connection, writable: Bool, clockOffset: Double) {
+        self.connection = connection
+        self.isWritable = writable
+        self.clockOffset = clockOffset
+    }
+
+    // MARK: - Statements
+
+    @discardableResult
+    func query(_ sql: String, _ binds: Binds = Binds()) throws -> PostgresQueryResult {
+        try connection.query(sql, binds.bindings)
+    }
+
+    /// Runs one statement and returns how many rows it changed.
+    @discardableResult
+    func execute(_ sql: String, _ binds: Binds = Binds()) throws -> Int {
+        try connection.execute(sql, binds.bindings)
+    }
+
+    /// Decodes every row a SELECT returns.
+    func rows<T>(_ sql: String, _ binds: Binds = Binds(), _ decode: (inout Cells) throws -> T) throws -> [T] {
+        try query(sql, binds).map { row in
+            var cells = Cells(row)
+            return try decode(&cells)
+        }
+    }
+
+    /// The database's clock as SQL: `clock_timestamp()`, moved by the tests' offset.
+    var databaseNow: String {
+        clockOffset == 0 ? "clock_timestamp()" : "(clock_timestamp() + make_interval(secs => \(clockOffset)))"
+    }
+
+    // MARK: - Transitions
+
+    /// Reads one row, applies `change`, writes with a compare-and-set on the state read, appends the event.
+    ///
+    /// In READ COMMITTED, an UPDATE that meets a row another transaction changed waits for that one
+    /// to end and then tests its WHERE clause again on the row as committed: when the state moved,
+    /// no row matches, and this writer lost the race.
+    func transition<Record>(
+        id: String, noun: String, table: String, key: String, load: () throws -> Record?,
+        state: (Record) -> String, write: (Record, _ expectedState: String) throws -> Int, change: Change<Record>
+    ) throws -> Record {
+        guard let current = try load() else { throw SluiceError.notFound(noun, id) }
+        let (next, event) = try change(current)
+        guard try write(next, state(current)) == 1 else {
+            var binds = Binds()
+            binds.add(id)
+            let now = try rows("SELECT state FROM \(table) WHERE \(key) = $1", binds) { try $0.string() }.first
+            throw SluiceError(
+                code: .lostRace,
+                message: "cannot change \(noun) \(id): another writer changed it first (it is now \(now ?? "gone"))",
+                currentState: now)
+        }
+        pendingEvents.append(event)
+        return next
+    }
+
+    // MARK: - Events
+
+    package func append(_ event: Event) throws {
+        pendingEvents.append(event)
+    }
+
+    /// Inserts the pending events, in order. The first takes the event log's lock.
+    func flushEvents() throws {
+        guard !pendingEvents.isEmpty else { return }
+        let events = pendingEvents
+        pendingEvents = []
+        for event in events {
+            var binds = Binds()
+            binds.add(event.entityKind.rawValue)
+            binds.add(event.entityID)
+            binds.add(event.fromState)
+            binds.add(event.toState)
+            binds.add(event.reason)
+            binds.add(event.at)
+            binds.add(event.actor)
+            binds.add(json: event.payload.isEmpty ? "{}" : JSONValue.object(event.payload).jsonText)
+            try execute(
+                """
+                INSERT INTO events (entity_kind, entity_id, from_state, to_state, reason, at, actor, payload)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                """, binds)
+        }
+    }
+
+    package func events(entityID: String?, after sequence: Int64, limit: Int?) throws -> [Event] {
+        // Reading the log inside a write: the unit's own events are inserted first, so they get their
+        // sequence numbers (and the unit holds the log's lock from here on).
+        try flushEvents()
+        var binds = Binds()
+        binds.add(sequence)
+        var sql = """
+            SELECT seq, entity_kind, entity_id, from_state, to_state, reason, at, actor, payload
+            FROM events WHERE seq > $1
+            """
+        if let entityID {
+            binds.add(entityID)
+            sql += " AND entity_id = $\(binds.count)"
+        }
+        sql += " ORDER BY seq"
+        if let limit {
+            binds.add(Int64(max(0, limit)))
+            sql += " LIMIT $\(binds.count)"
+        }
+        return try rows(sql, binds) { row in
+            Event(
+                sequence: try row.int64(), entityKind: try row.enumeration(), entityID: try row.string(),
+                fromState: try row.text(), toState: try row.text(), reason: try row.text(), at: try row.timestamp(),
+                actor: try row.string(), payload: try row.object())
+        }
+    }
+}

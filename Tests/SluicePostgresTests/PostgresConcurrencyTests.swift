@@ -1,0 +1,126 @@
+import Foundation
+import SluiceCore
+import SluicePostgres
+import SluiceStore
+import SluiceTesting
+import Testing
+
+/// Writers racing each other and a follower, on one database with the default pool of 16 connections.
+@Suite("PostgreSQL under concurrent writers", .requiresPostgres)
+struct PostgresConcurrencyTests {
+    @Test("16 tasks racing one transition: exactly one wins, exactly one event, the others name the state")
+    func sixteenRacers() async throws {
+        let storage = try await PostgresServer.makeStorage(poolSize: 16)
+        let entry = try await makePatch(storage)
+        let validate = PatchEvent.validate(formatOK: true, scopeOK: true, constraintsOK: true, errors: [])
+        let outcomes = try await withThrowingTaskGroup(of: Result<PatchLedgerEntry, SluiceError>.self) { group in
+            for _ in 0..<16 {
+                group.addTask {
+                    do {
+                        return .success(try await storage.updatePatch(entry.ledgerID, transition(validate)))
+                    } catch let error as SluiceError {
+                        return .failure(error)
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let winners = outcomes.compactMap { try? $0.get() }
+        let losers = outcomes.compactMap { outcome -> SluiceError? in
+            if case .failure(let error) = outcome { return error }
+            return nil
+        }
+        #expect(winners.count == 1)
+        #expect(losers.count == 15)
+        // A loser either read the state before the winner committed (its compare-and-set fails) or after
+        // (the transition is refused): both name the state the patch is in now.
+        #expect(
+            losers.allSatisfy { [.lostRace, .invalidTransition].contains($0.code) && $0.currentState == "validated" })
+        let events = try await storage.events(entityID: entry.ledgerID.description, after: 0, limit: nil)
+        #expect(events.map(\.toState) == ["created", "validated"])
+        #expect(try await storage.patch(entry.ledgerID)?.stateHistory.map(\.state) == [.created, .validated])
+    }
+
+    @Test("a follower reading events(after:) while writers race sees every event exactly once, in order")
+    func followerNeverSkips() async throws {
+        let storage = try await PostgresServer.makeStorage(poolSize: 16)
+        let writers = 12
+        let unitsPerWriter = 40
+        // Each unit appends 1 to 3 events, so units commit with different numbers of sequence values.
+        let expected = (0..<writers).reduce(0) { total, writer in
+            total + (0..<unitsPerWriter).reduce(0) { $0 + 1 + ($1 + writer) % 3 }
+        }
+        let done = Shared(false)
+        let follower = Task { () async throws -> [Event] in
+            var seen: [Event] = []
+            var cursor: Int64 = 0
+            var finalPass = false
+            while true {
+                let batch = try await storage.events(entityID: nil, after: cursor, limit: 25)
+                seen += batch
+                cursor = batch.last?.sequence ?? cursor
+                if batch.isEmpty {
+                    if finalPass { return seen }
+                    // Once the writers are done, one more empty read proves the log is drained.
+                    if done.value { finalPass = true }
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+            }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    for unit in 0..<unitsPerWriter {
+                        try await storage.write { tx in
+                            for index in 0...((unit + writer) % 3) {
+                                try tx.append(event(.worker, "w\(writer)-u\(unit)-e\(index)", from: nil, to: nil))
+                            }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        done.value = true
+        let followed = try await follower.value
+        let sequences = followed.map(\.sequence)
+        #expect(followed.count == expected)
+        #expect(Set(followed.map(\.entityID)).count == expected)
+        #expect(zip(sequences, sequences.dropFirst()).allSatisfy { $0 < $1 })
+        // What the follower saw is the whole log, as one reader sees it afterwards.
+        #expect(try await storage.events(entityID: nil, after: 0, limit: nil).map(\.sequence) == sequences)
+    }
+
+    @Test("an event drawn by an open transaction holds back later events until it commits")
+    func sequenceOrderIsCommitOrder() async throws {
+        let storage = try await PostgresServer.makeStorage(poolSize: 4)
+        let insert = """
+            INSERT INTO events (entity_kind, entity_id, at, actor) VALUES ('worker', 'slow', '2026-01-01T00:00:00.000Z', 't')
+            """
+        let inserted = Shared(false)
+        // A transaction that inserts an event, then takes its time to commit.
+        async let slow: Void = storage.withRawTransaction { connection in
+            _ = try connection.execute(insert)
+            inserted.value = true
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        while !inserted.value { try await Task.sleep(for: .milliseconds(2)) }
+        // Meanwhile a unit appends its own event, and a follower keeps reading.
+        async let fast: Void = storage.append(event(.worker, "fast", from: nil, to: nil))
+        var snapshots: [[String]] = []
+        let clock = ContinuousClock()
+        let until = clock.now.advanced(by: .milliseconds(800))
+        while clock.now < until {
+            snapshots.append(try await storage.events(entityID: nil, after: 0, limit: nil).map(\.entityID))
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try await slow
+        try await fast
+        let final = try await storage.events(entityID: nil, after: 0, limit: nil)
+        #expect(final.map(\.entityID) == ["slow", "fast"])
+        // No reader ever saw the later event without the earlier one.
+        #expect(snapshots.allSatisfy { $0 == [] || $0 == ["slow"] || $0 == ["slow", "fast"] })
+        #expect(snapshots.contains([]))
+        #expect(snapshots.last == ["slow", "fast"])
+    }
+}
