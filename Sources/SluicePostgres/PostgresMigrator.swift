@@ -14,7 +14,9 @@ enum PostgresMigrator {
     /// 8317151707346042882 = 0x736C756963650002 ('sluice', 2): the migrations' lock.
     static let lockKey: Int64 = 0x736C_7569_6365_0002
 
-    static func migrate(_ connection: Connection, location: String) throws {
+    /// - Returns: the names of the migrations this call applied.
+    @discardableResult
+    static func migrate(_ connection: Connection, location: String) throws -> [String] {
         try connection.transaction("BEGIN") {
             var key = PostgresBindings()
             key.append(lockKey)
@@ -35,7 +37,9 @@ enum PostgresMigrator {
                     message: "the database at \(location) was migrated by a newer Sluice (schema \(newest), which "
                         + "this version does not know); use that version or a later one")
             }
+            var appliedNow: [String] = []
             for migration in migrations where !applied.contains(migration.name) {
+                appliedNow.append(migration.name)
                 for statement in statements(in: migration.sql) {
                     try connection.query(statement)
                 }
@@ -43,6 +47,7 @@ enum PostgresMigrator {
                 name.append(migration.name)
                 try connection.query("INSERT INTO sluice_migrations (name) VALUES ($1)", name)
             }
+            return appliedNow
         }
     }
 

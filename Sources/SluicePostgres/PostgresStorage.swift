@@ -43,6 +43,9 @@ public final class PostgresStorage: Storage {
     /// The database's address, without its password.
     public let location: String
 
+    /// The migrations this storage applied when it opened (all of them for a new ledger).
+    public let migratedOnOpen: [String]
+
     /// Connects to the database at `url` and brings its schema up to date.
     ///
     /// - Parameter url: `postgres://user[:password]@host[:port]/database`, optionally with
@@ -63,7 +66,7 @@ public final class PostgresStorage: Storage {
         self.pool = BlockingConnectionPool(configuration: configuration, size: options.poolSize, logger: logger)
         let location = self.location
         do {
-            try await pool.withConnection { connection in
+            self.migratedOnOpen = try await pool.withConnection { connection in
                 try PostgresMigrator.migrate(Connection(connection, logger: logger), location: location)
             }
         } catch {

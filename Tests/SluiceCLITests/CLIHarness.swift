@@ -4,9 +4,28 @@ import SluiceTesting
 import Testing
 
 /// One temporary database and ways to run `sluice` against it: in process (for coverage) or as the real binary.
+///
+/// With `SLUICE_TEST_DB=postgres` in the environment, the database is a fresh one on the test
+/// process's PostgreSQL server instead of a SQLite file: CI runs these suites once per backend.
 struct CLIHarness {
     let directory = TemporaryDirectory(prefix: "sluice-cli")
-    var database: String { directory.file("sluice.db") }
+    /// The `--db` value: a SQLite file in ``directory``, or a PostgreSQL URL.
+    let database: String
+
+    init() {
+        if CLIHarness.onPostgres {
+            do {
+                database = try PostgresServer.shared().makeDatabase()
+            } catch {
+                preconditionFailure("SLUICE_TEST_DB=postgres, but no PostgreSQL server: \(error)")
+            }
+        } else {
+            database = directory.file("sluice.db")
+        }
+    }
+
+    /// Whether the suites run against PostgreSQL (`SLUICE_TEST_DB=postgres`).
+    static var onPostgres: Bool { ProcessInfo.processInfo.environment["SLUICE_TEST_DB"] == "postgres" }
 
     struct Output {
         let status: Int32

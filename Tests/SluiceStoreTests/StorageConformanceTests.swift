@@ -3,7 +3,7 @@ import SluiceStore
 import SluiceTesting
 import Testing
 
-/// The storage contract, written once and run against every backend in `StorageFactory.all`.
+/// The storage contract, written once and run against every backend in `StoreKind.allCases`.
 @Suite("Storage conformance")
 struct StorageConformanceTests {
     let now = Timestamp(milliseconds: 1_767_225_600_000)
@@ -20,19 +20,17 @@ struct StorageConformanceTests {
         return worker
     }
 
-    @Test("a worker round-trips", arguments: StorageFactory.all)
-    func workerRoundTrip(factory: StorageFactory) async throws {
-        let (storage, directory) = try factory.make(FakeDatabaseClock())
-        defer { withExtendedLifetime(directory) {} }
+    @Test("a worker round-trips", arguments: StoreKind.allCases)
+    func workerRoundTrip(kind: StoreKind) async throws {
+        let storage = try await kind.make()
         let worker = try await makeWorker(storage)
         await #expect(try storage.worker(worker.workerID) == worker)
         await #expect(try storage.worker(.make()) == nil)
     }
 
-    @Test("inserting an id twice is a conflict and changes nothing", arguments: StorageFactory.all)
-    func duplicate(factory: StorageFactory) async throws {
-        let (storage, directory) = try factory.make(FakeDatabaseClock())
-        defer { withExtendedLifetime(directory) {} }
+    @Test("inserting an id twice is a conflict and changes nothing", arguments: StoreKind.allCases)
+    func duplicate(kind: StoreKind) async throws {
+        let storage = try await kind.make()
         let worker = try await makeWorker(storage)
         await #expect {
             try await storage.insertWorker(
@@ -41,10 +39,9 @@ struct StorageConformanceTests {
         await #expect(try storage.events(entityID: worker.workerID.description, after: 0, limit: nil).count == 1)
     }
 
-    @Test("an update writes the record and appends its event in one step", arguments: StorageFactory.all)
-    func update(factory: StorageFactory) async throws {
-        let (storage, directory) = try factory.make(FakeDatabaseClock())
-        defer { withExtendedLifetime(directory) {} }
+    @Test("an update writes the record and appends its event in one step", arguments: StoreKind.allCases)
+    func update(kind: StoreKind) async throws {
+        let storage = try await kind.make()
         let worker = try await makeWorker(storage)
         let id = worker.workerID
         let updated = try await storage.updateWorker(id) { current in
@@ -60,10 +57,9 @@ struct StorageConformanceTests {
         #expect(events[1].sequence > events[0].sequence)
     }
 
-    @Test("a change that throws writes nothing", arguments: StorageFactory.all)
-    func throwingChange(factory: StorageFactory) async throws {
-        let (storage, directory) = try factory.make(FakeDatabaseClock())
-        defer { withExtendedLifetime(directory) {} }
+    @Test("a change that throws writes nothing", arguments: StoreKind.allCases)
+    func throwingChange(kind: StoreKind) async throws {
+        let storage = try await kind.make()
         let worker = try await makeWorker(storage)
         await #expect(throws: SluiceError.self) {
             try await storage.updateWorker(worker.workerID) { _ in throw SluiceError.invalidInput("no") }
@@ -72,10 +68,9 @@ struct StorageConformanceTests {
         await #expect(try storage.events(entityID: nil, after: 0, limit: nil).count == 1)
     }
 
-    @Test("updating an unknown record is notFound", arguments: StorageFactory.all)
-    func updateUnknown(factory: StorageFactory) async throws {
-        let (storage, directory) = try factory.make(FakeDatabaseClock())
-        defer { withExtendedLifetime(directory) {} }
+    @Test("updating an unknown record is notFound", arguments: StoreKind.allCases)
+    func updateUnknown(kind: StoreKind) async throws {
+        let storage = try await kind.make()
         await #expect {
             try await storage.updateWorker(.make()) { ($0, self.event(.worker, "x", from: nil, to: nil)) }
         } throws: { ($0 as? SluiceError)?.code == .notFound }
@@ -93,11 +88,10 @@ struct StorageConformanceTests {
         } throws: { ($0 as? SluiceError)?.code == .notFound }
     }
 
-    @Test("staleness is judged by the database's clock, not by heartbeat timestamps", arguments: StorageFactory.all)
-    func staleByDatabaseClock(factory: StorageFactory) async throws {
+    @Test("staleness is judged by the database's clock, not by heartbeat timestamps", arguments: StoreKind.allCases)
+    func staleByDatabaseClock(kind: StoreKind) async throws {
         let databaseClock = FakeDatabaseClock()
-        let (storage, directory) = try factory.make(databaseClock)
-        defer { withExtendedLifetime(directory) {} }
+        let storage = try await kind.make(databaseClock: databaseClock)
         // A worker whose own timestamps claim a time far in the past is still fresh by the database's clock.
         let liar = try await makeWorker(storage, at: Timestamp(milliseconds: 0))
         let quiet = try await makeWorker(storage)
@@ -119,10 +113,9 @@ struct StorageConformanceTests {
         } throws: { ($0 as? SluiceError)?.currentState == "stopped" }
     }
 
-    @Test("workers list newest first and filter by state and type", arguments: StorageFactory.all)
-    func workerList(factory: StorageFactory) async throws {
-        let (storage, directory) = try factory.make(FakeDatabaseClock())
-        defer { withExtendedLifetime(directory) {} }
+    @Test("workers list newest first and filter by state and type", arguments: StoreKind.allCases)
+    func workerList(kind: StoreKind) async throws {
+        let storage = try await kind.make()
         let first = try await makeWorker(storage, at: now)
         let second = try await makeWorker(storage, at: now.adding(milliseconds: 10))
         await #expect(try storage.workers(state: nil, type: nil).map(\.workerID) == [second.workerID, first.workerID])
@@ -131,10 +124,9 @@ struct StorageConformanceTests {
         await #expect(try storage.workers(state: nil, type: .monitor).isEmpty)
     }
 
-    @Test("a patch round-trips with its history from the event log", arguments: StorageFactory.all)
-    func patchRoundTrip(factory: StorageFactory) async throws {
-        let (storage, directory) = try factory.make(FakeDatabaseClock())
-        defer { withExtendedLifetime(directory) {} }
+    @Test("a patch round-trips with its history from the event log", arguments: StoreKind.allCases)
+    func patchRoundTrip(kind: StoreKind) async throws {
+        let storage = try await kind.make()
         let entry = PatchLedgerEntry(
             ledgerID: .make(), patchID: .make(), projectID: "p", phaseID: "ph", workstreamID: "ws",
             executionRequestID: .make(), relations: PatchRelations(chainID: "c"), at: now)
@@ -160,10 +152,9 @@ struct StorageConformanceTests {
         await #expect(try storage.patches(PatchFilter(projectID: "other")).isEmpty)
     }
 
-    @Test("paths and reasons with quotes, backslashes and non-ASCII text round-trip", arguments: StorageFactory.all)
-    func awkwardText(factory: StorageFactory) async throws {
-        let (storage, directory) = try factory.make(FakeDatabaseClock())
-        defer { withExtendedLifetime(directory) {} }
+    @Test("paths and reasons with quotes, backslashes and non-ASCII text round-trip", arguments: StoreKind.allCases)
+    func awkwardText(kind: StoreKind) async throws {
+        let storage = try await kind.make()
         var entry = PatchLedgerEntry(ledgerID: .make(), patchID: .make(), projectID: "p\"q", at: now)
         entry.state = .queued
         try await storage.insertPatch(entry, event: event(.patch, entry.ledgerID.description, from: nil, to: "queued"))
@@ -177,10 +168,9 @@ struct StorageConformanceTests {
         await #expect(try storage.patch(entry.ledgerID)?.projectID == "p\"q")
     }
 
-    @Test("a gate round-trips with criteria, results and decision", arguments: StorageFactory.all)
-    func gateRoundTrip(factory: StorageFactory) async throws {
-        let (storage, directory) = try factory.make(FakeDatabaseClock())
-        defer { withExtendedLifetime(directory) {} }
+    @Test("a gate round-trips with criteria, results and decision", arguments: StoreKind.allCases)
+    func gateRoundTrip(kind: StoreKind) async throws {
+        let storage = try await kind.make()
         let gate = TestGateRecord(
             gateID: .make(), name: "unit", gateType: .unitTests, projectID: "p",
             criteria: GateCriteria(minCoverage: 80.5, maxFailures: 1, requiredTests: ["a.b"], timeoutSeconds: 60),
@@ -202,10 +192,9 @@ struct StorageConformanceTests {
         await #expect(try storage.gates(GateFilter(state: .failed)).isEmpty)
     }
 
-    @Test("costs total exactly per currency and deletion updates the totals", arguments: StorageFactory.all)
-    func costTotals(factory: StorageFactory) async throws {
-        let (storage, directory) = try factory.make(FakeDatabaseClock())
-        defer { withExtendedLifetime(directory) {} }
+    @Test("costs total exactly per currency and deletion updates the totals", arguments: StoreKind.allCases)
+    func costTotals(kind: StoreKind) async throws {
+        let storage = try await kind.make()
         let tenth = try ExactDecimal(parsing: "0.1")
         var ids: [CostID] = []
         for index in 0..<10 {
@@ -243,10 +232,9 @@ struct StorageConformanceTests {
         await #expect(try storage.costs(CostFilter(resourceType: .storage), limit: nil) == [euro])
     }
 
-    @Test("the event log reads in order, by entity and after a sequence", arguments: StorageFactory.all)
-    func eventLog(factory: StorageFactory) async throws {
-        let (storage, directory) = try factory.make(FakeDatabaseClock())
-        defer { withExtendedLifetime(directory) {} }
+    @Test("the event log reads in order, by entity and after a sequence", arguments: StoreKind.allCases)
+    func eventLog(kind: StoreKind) async throws {
+        let storage = try await kind.make()
         let first = try await makeWorker(storage)
         _ = try await makeWorker(storage)
         let all = try await storage.events(entityID: nil, after: 0, limit: nil)
@@ -261,10 +249,9 @@ struct StorageConformanceTests {
 @Suite("Submitted patch contents")
 struct PatchSourceTests {
     @Test(
-        "a diff is stored byte for byte, once per content, with the pipeline's commits", arguments: StorageFactory.all)
-    func roundTrip(factory: StorageFactory) async throws {
-        let (storage, directory) = try factory.make(FakeDatabaseClock())
-        defer { withExtendedLifetime(directory) {} }
+        "a diff is stored byte for byte, once per content, with the pipeline's commits", arguments: StoreKind.allCases)
+    func roundTrip(kind: StoreKind) async throws {
+        let storage = try await kind.make()
         let now = Timestamp(milliseconds: 0)
         let bytes = Array("--- a/f\r\n+++ b/f\n@@ -1 +1 @@\n-x\n+y\n\\ No newline at end of file".utf8) + [0xFF, 0x00]
         var ids: [LedgerID] = []

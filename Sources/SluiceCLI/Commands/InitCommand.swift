@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SluiceCore
 import SluiceEngine
+import SluicePostgres
 import SluiceStore
 
 /// `sluice init`: creates `.sluice/` and the database, and in a git repository records the target
@@ -13,10 +14,15 @@ struct InitCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
+    func run() async throws {
         let path = global.databasePath()
-        let directory = (path as NSString).deletingLastPathComponent
-        let existed = FileManager.default.fileExists(atPath: path)
+        let server = GlobalOptions.isServer(path)
+        // A server's ledger belongs to the repository around the current directory.
+        let directory =
+            server
+            ? (GlobalOptions.projectRoot() as NSString).appendingPathComponent(".sluice")
+            : (path as NSString).deletingLastPathComponent
+
         // The repository set up is the one that holds the database (a --db elsewhere sets up none).
         let repository = GlobalOptions.repositoryRoot(containing: directory.isEmpty ? "." : directory)
         if repository == nil, let bare = GitDirectory.bareRepository(containing: directory.isEmpty ? "." : directory) {
@@ -31,8 +37,32 @@ struct InitCommand: AsyncParsableCommand {
                 throw SluiceError.fileSystem("create", directory, error)
             }
         }
-        let storage = try SQLiteStorage(path: path)
-        let migrations = try storage.appliedMigrations()
+        let storage: any Storage
+        let migrations: [String]
+        var existed = !server && FileManager.default.fileExists(atPath: path)
+        if server {
+            // Opened for this command alone, to learn whether opening it created the ledger.
+            let postgres = try await PostgresStorage(url: path)
+            existed = !postgres.migratedOnOpen.contains { $0.hasPrefix("0001") }
+            migrations = try await postgres.appliedMigrations()
+            storage = postgres
+        } else {
+            let sqlite = try await global.storage(creating: true)
+            migrations = try (sqlite as? SQLiteStorage)?.appliedMigrations() ?? []
+            storage = sqlite
+        }
+        do {
+            try setUp(storage, migrations: migrations, existed: existed, repository: repository)
+        } catch {
+            await (storage as? PostgresStorage)?.close()
+            throw error
+        }
+        await (storage as? PostgresStorage)?.close()
+    }
+
+    /// Records the target branch, writes the starter configuration in a repository, and reports.
+    private func setUp(_ storage: any Storage, migrations: [String], existed: Bool, repository: String?) throws {
+        let location = global.databaseDescription(storage)
         var notes: [String] = []
         var branch: String?
         var wroteConfig = false
@@ -83,9 +113,9 @@ struct InitCommand: AsyncParsableCommand {
         }
         try Output(global).record(
             Report(
-                database: path, created: !existed, migrations: migrations, targetBranch: branch,
+                database: location, created: !existed, migrations: migrations, targetBranch: branch,
                 wroteConfig: wroteConfig),
-            ((existed ? "database already initialised at " : "initialised database at ") + path
+            ((existed ? "database already initialised at " : "initialised database at ") + location
                 + " (schema \(migrations.last ?? "none"))" + notes.map { "\n" + $0 }.joined()))
     }
 

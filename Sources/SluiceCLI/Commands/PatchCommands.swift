@@ -49,7 +49,7 @@ struct PatchCommand: AsyncParsableCommand {
     static func transition(
         _ global: GlobalOptions, _ id: String, _ body: (PatchService, LedgerID) async throws -> PatchLedgerEntry
     ) async throws {
-        let engine = try global.engine()
+        let engine = try await global.engine()
         let entry = try await body(engine.patches, try Parse.id(id))
         let last = entry.stateHistory.last
         let reason = last?.reason.map { " (\($0))" } ?? ""
@@ -81,7 +81,7 @@ struct PatchCommand: AsyncParsableCommand {
         @Flag(help: "Print the submitted diff itself, byte for byte.") var diff = false
 
         func run() async throws {
-            let engine = try global.engine()
+            let engine = try await global.engine()
             let entry = try await engine.patches.get(try Parse.id(id))
             if diff {
                 guard let source = try await engine.context.storage.patchSource(entry.ledgerID) else {
@@ -244,7 +244,7 @@ struct PatchCommand: AsyncParsableCommand {
 
         func run() async throws {
             let ledgerID: LedgerID = try Parse.id(id)
-            let engine = try global.engine()
+            let engine = try await global.engine()
             let current = try await engine.patches.get(ledgerID)
             let entry: PatchLedgerEntry
             // A workspace the pipeline made is a worktree whose `.git` file names its repository (older

@@ -40,7 +40,7 @@ extension PatchCommand {
 
         func run() async throws {
             let request: ExecutionRequestID? = try Parse.optionalID(request)
-            let pipeline = try global.pipeline()
+            let pipeline = try await global.pipeline()
             // The target branch's sluice.yml first: it sets how much of the diff may be read, and when it
             // cannot be read, nothing is.
             let configuration = try await pipeline.configuration()
@@ -110,7 +110,7 @@ extension PatchCommand {
         @Option(help: "The commit message of the revert.") var message: String?
 
         func run() async throws {
-            let pipeline = try global.pipeline()
+            let pipeline = try await global.pipeline()
             let entry = try await pipeline.revert(try Parse.id(id), message: message)
             try Output(global).record(
                 entry,

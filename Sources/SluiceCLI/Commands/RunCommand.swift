@@ -18,7 +18,7 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Keep waiting for new patches instead of stopping when the queue is empty.") var watch = false
 
     func run() async throws {
-        let pipeline = try global.pipeline()
+        let pipeline = try await global.pipeline()
         let json = global.json
         let clock = ContinuousClock()
         let start = clock.now

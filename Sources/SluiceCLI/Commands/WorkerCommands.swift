@@ -42,7 +42,7 @@ struct WorkerCommand: AsyncParsableCommand {
         _ global: GlobalOptions, _ id: String, _ verb: String,
         _ body: (WorkerService, WorkerID) async throws -> WorkerRecord
     ) async throws {
-        let engine = try global.engine()
+        let engine = try await global.engine()
         let worker = try await body(engine.workers, try Parse.id(id))
         try Output(global).record(worker, "worker \(worker.workerID) \(verb): now \(worker.state.rawValue)")
     }

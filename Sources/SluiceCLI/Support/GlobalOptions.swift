@@ -2,12 +2,17 @@ import ArgumentParser
 import Foundation
 import SluiceCore
 import SluiceEngine
+import SluicePostgres
 import SluiceStore
+import Synchronization
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
     @Option(
-        name: .long, help: "The database file (default: $SLUICE_DB, else .sluice/sluice.db at the repository root).")
+        name: .long,
+        help: ArgumentHelp(
+            "The database: a SQLite file, or a PostgreSQL server as postgres://USER[:PASSWORD]@HOST[:PORT]/DB "
+                + "(default: $SLUICE_DB, else .sluice/sluice.db at the repository root).", valueName: "path|url"))
     var db: String?
 
     @Flag(name: .long, help: "Print JSON: one object, or JSON Lines for lists.")
@@ -40,26 +45,57 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// Whether the database is a PostgreSQL server (a `postgres://` or `postgresql://` URL).
+    static func isServer(_ location: String) -> Bool {
+        location.hasPrefix("postgres://") || location.hasPrefix("postgresql://")
+    }
+
+    /// Opens the database: a SQLite file (created when `creating`), or a PostgreSQL database, whose
+    /// schema is brought up to date. A server's connections are opened once per process and shared.
+    ///
+    /// - Throws: `invalidInput` when there is no database file and not `creating` (run `sluice init`).
+    func storage(creating: Bool = false) async throws -> any Storage {
+        let location = databasePath()
+        if GlobalOptions.isServer(location) { return try await GlobalOptions.server(location) }
+        guard creating || FileManager.default.fileExists(atPath: location) else {
+            throw SluiceError.invalidInput("no Sluice database at \(location): run `sluice init` first")
+        }
+        return try SQLiteStorage(path: location)
+    }
+
+    /// Opened servers, by URL: in-process tests run many commands, and each would open a pool.
+    private static let servers = Mutex<[String: PostgresStorage]>([:])
+
+    private static func server(_ url: String) async throws -> PostgresStorage {
+        if let open = servers.withLock({ $0[url] }) { return open }
+        let storage = try await PostgresStorage(url: url)
+        return servers.withLock { servers in
+            if let open = servers[url] { return open }
+            servers[url] = storage
+            return storage
+        }
+    }
+
+    /// Where the database is, for messages: a server's URL without its password.
+    func databaseDescription(_ storage: any Storage) -> String {
+        (storage as? PostgresStorage)?.location ?? databasePath()
+    }
+
     /// Opens the existing database and makes the engine over it.
     ///
     /// - Throws: `invalidInput` when there is no database at the path (run `sluice init`).
-    func engine() throws -> Engine {
-        let path = databasePath()
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw SluiceError.invalidInput("no Sluice database at \(path): run `sluice init` first")
-        }
-        let storage = try SQLiteStorage(path: path)
-        return Engine(EngineContext(storage: storage, actor: GlobalOptions.actor()))
+    func engine() async throws -> Engine {
+        Engine(EngineContext(storage: try await storage(), actor: GlobalOptions.actor()))
     }
 
     /// The landing pipeline for the repository around the current directory.
     ///
     /// - Throws: `invalidInput` outside a git repository or without a database.
-    func pipeline() throws -> Pipeline {
+    func pipeline() async throws -> Pipeline {
         guard let repository = GlobalOptions.repositoryRoot(containing: FileManager.default.currentDirectoryPath) else {
             throw SluiceError.invalidInput("not inside a git repository: the landing pipeline works on one")
         }
-        return Pipeline(engine: try engine(), repository: repository)
+        return Pipeline(engine: try await engine(), repository: repository)
     }
 
     /// Who runs the command, as recorded in events.
