@@ -73,7 +73,7 @@ let package = Package(
             dependencies: ["SluiceStore", "SluiceTesting", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTesting"]),
-        .testTarget(name: "SluiceEngineTests", dependencies: ["SluiceEngine", "SluiceTesting"]),
+        .testTarget(name: "SluiceEngineTests", dependencies: ["SluiceEngine", "SluicePostgres", "SluiceTesting"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCLI", "SluiceTesting"]),
         .testTarget(name: "SluiceBenchTests", dependencies: ["SluiceBench", "SluiceTesting"]),
     ],

@@ -38,6 +38,9 @@ public final class PostgresStorage: Storage {
     }
 
     let pool: BlockingConnectionPool
+    /// For connections outside the pool: the session a held lock lives in.
+    let configuration: PostgresConnection.Configuration
+    let logger: Logger
     let clockOffset: @Sendable () -> Double
 
     /// The database's address, without its password.
@@ -63,6 +66,8 @@ public final class PostgresStorage: Storage {
         // The storage reports its failures as errors; postgres-nio's own logging stays silent.
         quiet.logLevel = .critical
         let logger = quiet
+        self.configuration = configuration
+        self.logger = logger
         self.pool = BlockingConnectionPool(configuration: configuration, size: options.poolSize, logger: logger)
         let location = self.location
         do {

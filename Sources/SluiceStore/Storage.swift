@@ -65,6 +65,20 @@ public protocol Storage: Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (any StorageReader) throws -> T) async throws -> T
 }
 
+/// A database several hosts share offers locks that hold as long as their holder lives: what
+/// `sluice run` takes so that two hosts never land on the same branch at once.
+public protocol SharedLocking: Sendable {
+    /// Takes the lock called `name` without waiting; nil when someone else holds it. A lock whose
+    /// holder dies (its process killed, its host gone) is released by the database.
+    func tryLock(_ name: String) async throws -> (any HeldLock)?
+}
+
+/// A lock taken through ``SharedLocking``.
+public protocol HeldLock: Sendable {
+    /// Lets go of the lock.
+    func release() async
+}
+
 /// What a unit of work can read.
 public protocol StorageReader {
     // MARK: - Workers

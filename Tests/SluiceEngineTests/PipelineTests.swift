@@ -51,7 +51,9 @@ struct PipelineTests {
         let pipeline: Pipeline
         var engine: Engine { pipeline.engine }
 
-        init(config: String = PipelineTests.config(), files: [String: String] = [:]) throws {
+        init(config: String = PipelineTests.config(), files: [String: String] = [:], storage: (any Storage)? = nil)
+            throws
+        {
             var all = [
                 "calc.py": "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n",
                 "tests/check.sh": PipelineTests.check, "tests/test_calc.py": "# the tests\n", "sluice.yml": config,
@@ -59,7 +61,8 @@ struct PipelineTests {
             ]
             for (path, content) in files { all[path] = content }
             repository = try TemporaryGitRepository(files: all)
-            let storage = try SQLiteStorage(path: repository.directory.file(".sluice/sluice.db").creatingParent())
+            let storage =
+                try storage ?? SQLiteStorage(path: repository.directory.file(".sluice/sluice.db").creatingParent())
             pipeline = Pipeline(
                 engine: Engine(EngineContext(storage: storage, actor: "test")), repository: repository.path,
                 scratchDirectory: scratch.path)

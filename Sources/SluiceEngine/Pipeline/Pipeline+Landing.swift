@@ -10,10 +10,44 @@ extension Pipeline {
     /// bubblewrap). Unsealed, what a gate detached from its session is killed only if the host made
     /// this process a child subreaper first (``OrphanReaper/adoptOrphans()``, as `sluice run` does).
     ///
-    /// - Throws: `blocked` when `sandbox: bubblewrap` is set and bubblewrap cannot seal here.
+    /// - Throws: `blocked` when `sandbox: bubblewrap` is set and bubblewrap cannot seal here, or when
+    ///   another run holds the repository's run lock (on a shared database, any host's run on the
+    ///   same project and branch).
     public func run(watch: Bool = false, emit: @Sendable (PipelineEvent) -> Void) async throws -> PipelineSummary {
         let lock = try RunLock(path: path("run.lock"))
         defer { lock.release() }
+        // On a database that hosts share, the branch is also locked there: two hosts never land at once.
+        let shared = try await sharedRunLock()
+        do {
+            let summary = try await runLocked(watch: watch, emit: emit)
+            await shared?.release()
+            return summary
+        } catch {
+            await shared?.release()
+            throw error
+        }
+    }
+
+    /// The run's lock on a shared database (nil on one that is not shared), named by the project
+    /// (its first commit, the same in every clone) and the target branch.
+    ///
+    /// - Throws: `blocked` when another run, on this host or another, holds it.
+    package func sharedRunLock() async throws -> (any HeldLock)? {
+        guard let shared = engine.context.storage as? any SharedLocking else { return nil }
+        let (config, _) = try await configuration()
+        let roots = try? await git.checked(["rev-list", "--max-parents=0", "refs/heads/\(config.targetBranch)"])
+        let project = roots?.split(separator: "\n").sorted().first.map(String.init) ?? repository
+        let name = "sluice run \(project) \(config.targetBranch)"
+        guard let held = try await shared.tryLock(name) else {
+            throw SluiceError(
+                code: .blocked,
+                message: "another sluice run, on this host or another, is landing on \(config.targetBranch) of this "
+                    + "project with this database; wait for it to finish")
+        }
+        return held
+    }
+
+    private func runLocked(watch: Bool, emit: @Sendable (PipelineEvent) -> Void) async throws -> PipelineSummary {
         var summary = PipelineSummary()
         // Sealed or not is decided (and warned about) once, before anything moves.
         let bubblewrap = await locateBubblewrap()
