@@ -23,14 +23,14 @@ public final class PostgresStorage: Storage {
     public struct Options: Sendable {
         /// The most units of work (and connections) at once; more wait for a free one.
         public var poolSize: Int
-        /// How long opening a connection may take.
+        /// How long opening a connection may take (30 s by default: a busy server, or a busy client host).
         public var connectTimeout: TimeAmount
         /// Seconds added to the database's clock when leases are renewed and judged: tests move it
         /// forward as they would a fake clock. The product leaves it at 0.
         package var databaseClockOffset: @Sendable () -> Double
 
         /// - Parameter poolSize: 16 by default, enough for 16 concurrent writers.
-        public init(poolSize: Int = 16, connectTimeout: TimeAmount = .seconds(10)) {
+        public init(poolSize: Int = 16, connectTimeout: TimeAmount = .seconds(30)) {
             self.poolSize = poolSize
             self.connectTimeout = connectTimeout
             self.databaseClockOffset = { 0 }
