@@ -30,6 +30,20 @@ struct CommandTests {
         #expect(!FileManager.default.fileExists(atPath: cli.database))
     }
 
+    @Test("patch list --limit gives the newest entries; a negative limit is an input error")
+    func patchListLimit() async throws {
+        let cli = await CLIHarness().initialise()
+        var ids: [String] = []
+        for index in 0..<3 {
+            let created = try await cli.object(["patch", "create", "--project", "p\(index)"])
+            ids.append(try #require(created["ledger_id"] as? String))
+        }
+        let listed = try await cli.run(["patch", "list", "--limit", "2", "--json"]).lines()
+        #expect(listed.compactMap { $0["ledger_id"] as? String } == [ids[2], ids[1]])
+        #expect(try await cli.run(["patch", "list", "--json"]).lines().count == 3)
+        #expect(await cli.run(["patch", "list", "--limit", "-1"]).status == 64)
+    }
+
     @Test("worker commands move a worker through its lifecycle")
     func workerLifecycle() async throws {
         let cli = await CLIHarness().initialise()

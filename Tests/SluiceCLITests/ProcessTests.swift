@@ -28,6 +28,26 @@ struct ProcessTests {
         #expect((shown["state_history"] as? [Any])?.count == 6)
     }
 
+    @Test("16 processes race one transition: exactly one wins, the others exit 3, and the log has one event")
+    func sixteenProcesses() async throws {
+        let cli = CLIHarness()
+        _ = try cli.process(["init"])
+        let ledger = try id(try cli.process(["patch", "create", "--project", "race", "--json"]), "ledger_id")
+        let validated = try cli.process(["patch", "validate", ledger, "--format-ok", "--scope-ok", "--constraints-ok"])
+        #expect(validated.status == 0, "\(validated.stderr)")
+        // Each contender is its own process, with its own connections; they start together.
+        let statuses = try await withThrowingTaskGroup(of: Int32.self) { group in
+            for _ in 0..<16 {
+                group.addTask { try cli.process(["patch", "queue", ledger]).status }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses.filter { $0 == 0 }.count == 1, "\(statuses)")
+        #expect(statuses.filter { $0 == 3 }.count == 15, "\(statuses)")
+        let events = try cli.process(["events", "--entity", ledger, "--json"]).lines()
+        #expect(events.compactMap { $0["to_state"] as? String } == ["created", "validated", "queued"])
+    }
+
     @Test("a gate that fails its criteria exits 1 and says why")
     func failingGate() throws {
         let cli = CLIHarness()

@@ -115,11 +115,12 @@ struct PatchCommand: AsyncParsableCommand {
         @Option(help: "Only this project.") var project: String?
         @Option(help: "Only this state.") var state: String?
         @Option(help: "Only this workstream.") var workstream: String?
+        @Option(help: "At most this many (the newest).") var limit: Int?
 
         func run() async throws {
             let state: PatchState? = try Parse.optionalEnumeration(state, option: "--state")
             let entries = try await global.engine().patches.list(
-                PatchFilter(projectID: project, state: state, workstreamID: workstream))
+                PatchFilter(projectID: project, state: state, workstreamID: workstream, limit: limit))
             try Output(global).list(
                 entries, empty: "no patches",
                 columns: [
