@@ -216,13 +216,8 @@ public struct PatchService: Sendable {
     ) -> Step<PatchLedgerEntry> {
         let context = self.context
         let name = operation ?? event.name
-        return { tx in
-            // The caller may have named the patch by its patch id.
-            let ledgerID =
-                if try tx.patch(id) == nil, let entry = try tx.patch(patchID: PatchID(id.ulid)) {
-                    entry.ledgerID
-                } else { id }
-            return try tx.updatePatch(ledgerID) { current in
+        @Sendable func change(_ ledgerID: LedgerID) -> Change<PatchLedgerEntry> {
+            { current in
                 if let states, !states.contains(current.state) {
                     throw SluiceError.invalidTransition(
                         name, "patch", ledgerID.description, from: current.state.rawValue,
@@ -237,6 +232,15 @@ public struct PatchService: Sendable {
                         .patch, ledgerID.description, from: current.state.rawValue, to: next.state.rawValue,
                         reason: reason ?? event.reason, at: now, payload: ["operation": .string(name)])
                 )
+            }
+        }
+        return { tx in
+            do {
+                return try tx.updatePatch(id, change(id))
+            } catch let error as SluiceError where error.code == .notFound {
+                // The caller may have named the patch by its patch id (nothing was written).
+                guard let entry = try tx.patch(patchID: PatchID(id.ulid)) else { throw error }
+                return try tx.updatePatch(entry.ledgerID, change(entry.ledgerID))
             }
         }
     }
