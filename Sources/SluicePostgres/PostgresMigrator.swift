@@ -1,5 +1,6 @@
 import PostgresNIO
 import SluiceCore
+import SluiceStore
 
 /// Brings a database's schema up to date with the migrations compiled into this binary.
 ///
@@ -9,7 +10,9 @@ import SluiceCore
 enum PostgresMigrator {
     /// Every migration, in order: (name, SQL). A new migration gets the next number; a released one
     /// is never edited.
-    static let migrations: [(name: String, sql: String)] = [PostgresStorage.migration0001]
+    static let migrations: [(name: String, sql: String)] = [
+        PostgresStorage.migration0001, PostgresStorage.migration0002,
+    ]
 
     /// 8317151707346042882 = 0x736C756963650002 ('sluice', 2): the migrations' lock.
     static let lockKey: Int64 = 0x736C_7569_6365_0002
@@ -32,10 +35,7 @@ enum PostgresMigrator {
             // A database that a newer Sluice has migrated holds tables or rules this version does not
             // know; writing to it could break them, so it is refused before anything is written.
             if let newest = applied.subtracting(migrations.map(\.name)).max() {
-                throw SluiceError(
-                    code: .storage,
-                    message: "the database at \(location) was migrated by a newer Sluice (schema \(newest), which "
-                        + "this version does not know); use that version or a later one")
+                throw SluiceError.newerSchema(at: location, schema: newest)
             }
             var appliedNow: [String] = []
             for migration in migrations where !applied.contains(migration.name) {

@@ -22,22 +22,27 @@ extension PostgresTransaction {
     func insertCosts(_ costs: [(CostRecord, Event)]) throws {
         try checkTotalsStayExact(adding: costs.map(\.0))
         for (cost, event) in costs {
-            var binds = Binds()
-            binds.add(cost.costID)
-            binds.add(cost.executionRequestID)
-            binds.add(cost.projectID)
-            binds.add(cost.resourceType.rawValue)
-            binds.add(cost.resourceName)
-            binds.add(cost.amount.units)
-            binds.add(cost.currency.code)
-            binds.add(cost.usage?.quantity.units)
-            binds.add(cost.usage?.unit)
-            binds.add(cost.usage?.rate.units)
-            binds.add(cost.recordedAt)
-            binds.add(json: JSONValue.object(cost.metadata).jsonText)
-            try execute(Self.costInsert, binds)
+            try insertCostRow(cost)
             pendingEvents.append(event)
         }
+    }
+
+    /// Stores the record's row alone; the trigger adds it to the running sums.
+    func insertCostRow(_ cost: CostRecord) throws {
+        var binds = Binds()
+        binds.add(cost.costID)
+        binds.add(cost.executionRequestID)
+        binds.add(cost.projectID)
+        binds.add(cost.resourceType.rawValue)
+        binds.add(cost.resourceName)
+        binds.add(cost.amount.units)
+        binds.add(cost.currency.code)
+        binds.add(cost.usage?.quantity.units)
+        binds.add(cost.usage?.unit)
+        binds.add(cost.usage?.rate.units)
+        binds.add(cost.recordedAt)
+        binds.add(json: JSONValue.object(cost.metadata).jsonText)
+        try execute(Self.costInsert, binds)
     }
 
     func deleteCost(_ id: CostID, event: @Sendable (CostRecord) -> Event) throws -> CostRecord {

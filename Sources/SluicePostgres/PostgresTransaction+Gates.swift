@@ -23,11 +23,16 @@ extension PostgresTransaction {
     }()
 
     func insertGate(_ gate: TestGateRecord, event: Event) throws {
+        try insertGateRow(gate)
+        pendingEvents.append(event)
+    }
+
+    /// Stores the gate's row alone.
+    func insertGateRow(_ gate: TestGateRecord) throws {
         var binds = Binds()
         binds.add(gate.gateID)
         Self.bindGate(gate, &binds)
         try execute(Self.gateInsert, binds)
-        pendingEvents.append(event)
     }
 
     func updateGate(_ id: GateID, _ change: Change<TestGateRecord>) throws -> TestGateRecord {

@@ -29,6 +29,12 @@ extension PostgresTransaction {
     }()
 
     func insertPatch(_ entry: PatchLedgerEntry, event: Event, source: PatchSource?) throws {
+        try insertPatchRows(entry, source: source)
+        pendingEvents.append(event)
+    }
+
+    /// Stores the entry's row and, for a submitted patch, its diff and commits, without an event.
+    func insertPatchRows(_ entry: PatchLedgerEntry, source: PatchSource?) throws {
         var binds = Binds()
         binds.add(entry.ledgerID)
         binds.add(entry.patchID)
@@ -62,7 +68,6 @@ extension PostgresTransaction {
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                 """, row)
         }
-        pendingEvents.append(event)
     }
 
     func patchSource(_ id: LedgerID) throws -> PatchSource? {

@@ -25,11 +25,16 @@ extension PostgresTransaction {
     }()
 
     func insertWorker(_ worker: WorkerRecord, event: Event) throws {
+        try insertWorkerRow(worker)
+        pendingEvents.append(event)
+    }
+
+    /// Stores the worker's row alone, its lease starting now on the database's clock.
+    func insertWorkerRow(_ worker: WorkerRecord) throws {
         var binds = Binds()
         binds.add(worker.workerID)
         Self.bindWorker(worker, &binds)
         try execute(Self.workerInsert.replacingOccurrences(of: "%NOW%", with: databaseNow), binds)
-        pendingEvents.append(event)
     }
 
     func updateWorker(_ id: WorkerID, _ change: Change<WorkerRecord>) throws -> WorkerRecord {

@@ -168,6 +168,7 @@ struct SQLiteStorageTests {
         try rawConnection(path).write { try $0.execute(sql: "INSERT INTO grdb_migrations VALUES ('0099_future')") }
         let error = #expect(throws: SluiceError.self) { try SQLiteStorage(path: path) }
         #expect(error?.code == .storage)
+        #expect(error?.isNewerSchema == true)
         #expect(error?.message.contains("newer Sluice (schema 0099_future") == true, "\(error?.message ?? "")")
         let applied = try rawConnection(path).read {
             try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")

@@ -18,21 +18,26 @@ extension SQLiteTransaction {
     ///   billionths hold (SQLite would turn the running sums into inexact floats); nothing is stored.
     package func insertCosts(_ costs: [(CostRecord, Event)]) throws {
         try Self.checkTotalsStayExact(adding: costs.map(\.0), db)
-        let statement = try db.cachedStatement(
+        for (cost, event) in costs {
+            try insertCostRow(cost)
+            try Self.append(event, db)
+        }
+    }
+
+    /// Stores the record's row alone; the trigger adds it to the running sums.
+    func insertCostRow(_ cost: CostRecord) throws {
+        try db.cachedStatement(
             sql: """
                 INSERT INTO costs (cost_id, execution_request_id, project_id, resource_type, resource_name,
                     amount_units, currency, usage_quantity_units, usage_unit, usage_rate_units, recorded_at, metadata)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-        for (cost, event) in costs {
-            try statement.execute(arguments: [
-                cost.costID.description, cost.executionRequestID?.description, cost.projectID,
-                cost.resourceType.rawValue, cost.resourceName, cost.amount.units, cost.currency.code,
-                cost.usage?.quantity.units, cost.usage?.unit, cost.usage?.rate.units, cost.recordedAt.description,
-                JSONValue.object(cost.metadata).jsonText,
-            ])
-            try Self.append(event, db)
-        }
+                """
+        ).execute(arguments: [
+            cost.costID.description, cost.executionRequestID?.description, cost.projectID,
+            cost.resourceType.rawValue, cost.resourceName, cost.amount.units, cost.currency.code,
+            cost.usage?.quantity.units, cost.usage?.unit, cost.usage?.rate.units, cost.recordedAt.description,
+            JSONValue.object(cost.metadata).jsonText,
+        ])
     }
 
     package func deleteCost(_ id: CostID, event: @Sendable (CostRecord) -> Event) throws -> CostRecord {

@@ -10,6 +10,12 @@ extension SQLiteTransaction {
     static let selectGateByID = "SELECT \(gateColumns.sql) FROM test_gates WHERE gate_id = ?"
 
     package func insertGate(_ gate: TestGateRecord, event: Event) throws {
+        try insertGateRow(gate)
+        try Self.append(event, db)
+    }
+
+    /// Stores the gate's row alone.
+    func insertGateRow(_ gate: TestGateRecord) throws {
         try db.execute(
             sql: """
                 INSERT INTO test_gates (name, gate_type, state, project_id, execution_request_id, criteria,
@@ -17,7 +23,6 @@ extension SQLiteTransaction {
                     updated_at, metadata, gate_id)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: Self.gateArguments(gate) + [gate.gateID.description])
-        try Self.append(event, db)
     }
 
     package func updateGate(_ id: GateID, _ change: Change<TestGateRecord>) throws -> TestGateRecord {

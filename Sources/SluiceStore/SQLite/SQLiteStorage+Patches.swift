@@ -35,6 +35,12 @@ extension SQLiteTransaction {
         """
 
     package func insertPatch(_ entry: PatchLedgerEntry, event: Event, source: PatchSource?) throws {
+        try insertPatchRows(entry, source: source)
+        try Self.append(event, db)
+    }
+
+    /// Stores the entry's row and, for a submitted patch, its diff and commits, without an event.
+    func insertPatchRows(_ entry: PatchLedgerEntry, source: PatchSource?) throws {
         var insert = try RawStatement(db, Self.patchInsert)
         insert.bind(entry.ledgerID)
         Self.bindColumns(entry, &insert)
@@ -55,7 +61,6 @@ extension SQLiteTransaction {
                     source.testedCommit, source.landedCommit, source.madeOn, source.author,
                 ])
         }
-        try Self.append(event, db)
     }
 
     package func patchSource(_ id: LedgerID) throws -> PatchSource? {

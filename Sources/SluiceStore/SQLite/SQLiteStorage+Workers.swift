@@ -10,6 +10,12 @@ extension SQLiteTransaction {
     static let selectWorkerByID = "SELECT \(workerColumns.sql) FROM workers WHERE worker_id = ?"
 
     package func insertWorker(_ worker: WorkerRecord, event: Event) throws {
+        try insertWorkerRow(worker)
+        try Self.append(event, db)
+    }
+
+    /// Stores the worker's row alone, its lease starting now on the database's clock.
+    func insertWorkerRow(_ worker: WorkerRecord) throws {
         try db.execute(
             sql: """
                 INSERT INTO workers (worker_id, worker_type, state, current_task_id, started_at, last_heartbeat,
@@ -19,7 +25,6 @@ extension SQLiteTransaction {
                 VALUES (?, ?, ?, ?, ?, ?, sluice_db_now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [worker.workerID.description] + Self.workerArguments(worker))
-        try Self.append(event, db)
     }
 
     package func updateWorker(_ id: WorkerID, _ change: Change<WorkerRecord>) throws -> WorkerRecord {

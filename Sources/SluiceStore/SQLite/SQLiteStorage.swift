@@ -216,10 +216,7 @@ public final class SQLiteStorage: Storage {
             try migrator.appliedIdentifiers(db).subtracting(migrator.migrations)
         }
         guard let newest = unknown.max() else { return }
-        throw SluiceError(
-            code: .storage,
-            message: "the database at \(path) was migrated by a newer Sluice (schema \(newest), which this version "
-                + "does not know); use that version or a later one")
+        throw SluiceError.newerSchema(at: path, schema: newest)
     }
 
     /// Every migration, in order: (name, SQL). They are compiled in (`Migrations/Migration*.swift`), so

@@ -1,0 +1,124 @@
+import SluiceCore
+import SluiceStore
+import SluiceTesting
+import Testing
+
+/// The importer `sluice db copy` writes through, on every backend: only into an empty database, all
+/// or nothing, event numbers kept and new events after them.
+@Suite("Ledger import")
+struct LedgerImportTests {
+    let now = Timestamp(milliseconds: 1_767_225_600_000)
+
+    func event(_ sequence: Int64, _ id: String, to: String?) -> Event {
+        Event(
+            sequence: sequence, entityKind: .worker, entityID: id, fromState: nil, toState: to, reason: "r", at: now,
+            actor: "test")
+    }
+
+    /// A small ledger: a worker, a submitted patch and a cost, with events numbered 3, 7 and 8.
+    func ledger(madeOn: String? = nil) throws -> LedgerSnapshot {
+        let worker = WorkerRecord(workerID: .make(), workerType: .executor, at: now)
+        let patch = PatchLedgerEntry(ledgerID: .make(), patchID: .make(), projectID: "p", at: now)
+        let cost = try CostRecord(
+            costID: .make(), projectID: "p", resourceType: .apiCall, amount: ExactDecimal(parsing: "1.5"),
+            currency: .usd, recordedAt: now)
+        var created = event(7, patch.ledgerID.description, to: "created")
+        created.entityKind = .patch
+        var recorded = event(8, cost.costID.description, to: nil)
+        recorded.entityKind = .cost
+        return LedgerSnapshot(
+            workers: [worker], patches: [patch], sources: [patch.ledgerID: PatchSource(bytes: [0xFF], madeOn: madeOn)],
+            costs: [cost], events: [event(3, worker.workerID.description, to: "idle"), created, recorded])
+    }
+
+    func importing(_ ledger: LedgerSnapshot) -> Step<Void> {
+        { tx in
+            let importer = try #require(tx as? any LedgerImporting)
+            try importer.importLedger(ledger)
+        }
+    }
+
+    @Test(
+        "an imported ledger keeps its event numbers, and the next event comes after them", arguments: StoreKind.allCases
+    )
+    func keepsSequences(kind: StoreKind) async throws {
+        let storage = try await kind.make()
+        let ledger = try ledger()
+        try await storage.write(importing(ledger))
+        let events = try await storage.events(entityID: nil, after: 0, limit: nil)
+        #expect(events.map(\.sequence) == [3, 7, 8])
+        #expect(try await storage.patch(ledger.patches[0].ledgerID)?.stateHistory.map(\.state) == [.created])
+        #expect(try await storage.patchSource(ledger.patches[0].ledgerID)?.bytes == [0xFF])
+        #expect(try await storage.costTotals(CostFilter()).map(\.amount.description) == ["1.5"])
+        try await storage.append(event(0, "note", to: nil))
+        #expect(try await storage.events(entityID: nil, after: 8, limit: nil).map(\.sequence) == [9])
+    }
+
+    @Test(
+        "a store that holds any record or event takes no import, and keeps what it held", arguments: StoreKind.allCases)
+    func refusesNonEmpty(kind: StoreKind) async throws {
+        let storage = try await kind.make()
+        try await storage.append(event(0, "note", to: nil))
+        let before = try await storage.read { try LedgerSnapshot.read($0) }
+        await #expect {
+            try await storage.write(importing(try ledger()))
+        } throws: { error in
+            (error as? SluiceError)?.code == .invalidInput
+                && (error as? SluiceError)?.message.contains("already holds records or events") == true
+        }
+        #expect(try await storage.read { try LedgerSnapshot.read($0) } == before)
+    }
+
+    @Test("an import that fails part way leaves nothing", arguments: StoreKind.allCases)
+    func failedImportLeavesNothing(kind: StoreKind) async throws {
+        let storage = try await kind.make()
+        // The diff's base commit breaks a CHECK: the worker is already written when it fails.
+        await #expect(throws: SluiceError.self) { try await storage.write(importing(try ledger(madeOn: "abc"))) }
+        #expect(try await storage.read { try #require($0 as? any LedgerIdentifying).holdsNothing() })
+        #expect(try await storage.read { try LedgerSnapshot.read($0) }.isEmpty)
+    }
+
+    @Test("events out of order are refused before anything is written", arguments: StoreKind.allCases)
+    func eventsOutOfOrder(kind: StoreKind) async throws {
+        let storage = try await kind.make()
+        var ledger = try ledger()
+        ledger.events[1].sequence = 3
+        await #expect {
+            try await storage.write(importing(ledger))
+        } throws: { ($0 as? SluiceError)?.message.contains("increasing sequence numbers") == true }
+        #expect(try await storage.read { try LedgerSnapshot.read($0) }.isEmpty)
+    }
+
+    @Test("two stores on one SQLite file share an identity; two files do not")
+    func identities() async throws {
+        let directory = TemporaryDirectory()
+        let one = try SQLiteStorage(path: directory.file("a.db"))
+        let again = try SQLiteStorage(path: directory.file("a.db"))
+        let other = try SQLiteStorage(path: directory.file("b.db"))
+        func identity(_ storage: any Storage) async throws -> String {
+            try await storage.read { try #require($0 as? any LedgerIdentifying).databaseIdentity() }
+        }
+        #expect(try await identity(one) == identity(again))
+        #expect(try await identity(one) != identity(other))
+        let memory = (try SQLiteStorage(inMemory: .init()), try SQLiteStorage(inMemory: .init()))
+        #expect(try await identity(memory.0) != identity(memory.1))
+    }
+
+    @Test("the digest is the same for equal ledgers and changes with any byte of a diff")
+    func digest() throws {
+        let ledger = try ledger()
+        #expect(
+            try ledger.digest()
+                == LedgerSnapshot(
+                    workers: ledger.workers, patches: ledger.patches, sources: ledger.sources, costs: ledger.costs,
+                    events: ledger.events.reversed()
+                ).digest())
+        var changed = ledger
+        changed.sources[ledger.patches[0].ledgerID]?.bytes = [0xFE]
+        #expect(try changed.digest() != ledger.digest())
+        #expect(
+            changed.firstDifference(from: ledger) == "the diff or commits of patch \(ledger.patches[0].ledgerID) differ"
+        )
+        #expect(ledger.firstDifference(from: ledger) == nil)
+    }
+}
