@@ -12,20 +12,25 @@ public struct GateService: Sendable {
     /// Creates a pending gate.
     ///
     /// - Throws: `invalidInput` for an empty name or out-of-range criteria.
+    ///
+    /// - Parameter starting: when given, the gate is also started with this command, in the same unit
+    ///   of work: a run killed in between leaves no gate that never started.
     @discardableResult
     public func create(
         name: String, type: GateType, project: String? = nil, request: ExecutionRequestID? = nil,
-        criteria: GateCriteria = GateCriteria(), metadata: [String: JSONValue] = [:]
+        criteria: GateCriteria = GateCriteria(), metadata: [String: JSONValue] = [:], starting command: String? = nil
     ) async throws -> TestGateRecord {
         guard !name.isEmpty else { throw SluiceError.invalidInput("a gate needs a name") }
         let now = context.clock.now()
         let gate = TestGateRecord(
             gateID: GateID.make(context.ids), name: name, gateType: type, projectID: project,
             executionRequestID: request, criteria: try criteria.validated(), metadata: metadata, at: now)
-        try await context.storage.insertGate(
-            gate,
-            event: context.event(.gate, gate.gateID.description, from: nil, to: GateState.pending.rawValue, at: now))
-        return gate
+        let event = context.event(.gate, gate.gateID.description, from: nil, to: GateState.pending.rawValue, at: now)
+        let start = command.map { step(.start(command: $0), gate.gateID) }
+        return try await context.storage.write { tx in
+            try tx.insertGate(gate, event: event)
+            return try start?(tx) ?? gate
+        }
     }
 
     /// Starts a pending gate, recording the command and the start time.

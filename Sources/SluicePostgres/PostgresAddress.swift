@@ -24,7 +24,7 @@ struct PostgresAddress: Equatable {
             SluiceError.invalidInput("the database URL is not postgres://user[:password]@host[:port]/database: \(why)")
         }
         guard let components = URLComponents(string: url) else { throw bad("it cannot be parsed") }
-        guard components.scheme == "postgres" || components.scheme == "postgresql" else {
+        guard components.scheme?.lowercased() == "postgres" || components.scheme?.lowercased() == "postgresql" else {
             throw bad("the scheme must be postgres")
         }
         guard let user = components.user, !user.isEmpty else { throw bad("it names no user") }

@@ -142,6 +142,20 @@ public final class PostgresStorage: Storage {
 
     /// A ``SluiceError`` for any error of a unit: the unit's own errors pass through; a unique
     /// violation is a `conflict`; any other database failure is `storage`, in one sentence.
+    /// What a connection-level failure means, in words.
+    static func describe(_ code: PSQLError.Code) -> String {
+        switch code {
+        case .connectionError: "the server could not be reached (is it running, and is the host and port right?)"
+        case .serverClosedConnection: "the server closed the connection"
+        case .sslUnsupported: "the server does not accept TLS (sslmode=require): use sslmode=disable or prefer"
+        case .authMechanismRequiresPassword: "the server asks for a password, and the URL has none"
+        case .unsupportedAuthMechanism: "the server asks for an authentication method Sluice does not support"
+        case .tooManyParameters: "a statement had too many parameters"
+        case .clientClosedConnection: "the connection was closed"
+        default: "\(code)"
+        }
+    }
+
     static func translate(_ error: any Error, while doing: String) -> SluiceError {
         if let error = error as? SluiceError { return error }
         if let error = error as? PSQLError {
@@ -163,7 +177,8 @@ public final class PostgresStorage: Storage {
                     detail: "SQLSTATE \(state)" + (error.query.map { "; \($0.sql)" } ?? ""))
             }
             return SluiceError(
-                code: .storage, message: "the database connection failed while \(doing): \(error.code)",
+                code: .storage,
+                message: "the database connection failed while \(doing): \(PostgresStorage.describe(error.code))",
                 detail: String(reflecting: error))
         }
         if error is CancellationError {

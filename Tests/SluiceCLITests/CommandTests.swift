@@ -44,6 +44,17 @@ struct CommandTests {
         #expect(await cli.run(["patch", "list", "--limit", "-1"]).status == 64)
     }
 
+    @Test("a server URL in any case is a server: unreachable, it says so in words and creates no file")
+    func unreachableServer() throws {
+        let directory = TemporaryDirectory()
+        let url = "POSTGRES://sluice:secret@127.0.0.1:1/ledger"
+        let output = try CommandLineProcess.run(["init", "--db", url], directory: directory.path)
+        #expect(output.status == 1)
+        #expect(output.stderr.contains("could not be reached"), "\(output.stderr)")
+        #expect(!output.stderr.contains("secret"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+    }
+
     @Test("worker commands move a worker through its lifecycle")
     func workerLifecycle() async throws {
         let cli = await CLIHarness().initialise()

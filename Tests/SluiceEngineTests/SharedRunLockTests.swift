@@ -4,6 +4,7 @@ import SluiceEngine
 import SluicePostgres
 import SluiceStore
 import SluiceTesting
+import Synchronization
 import Testing
 
 /// `sluice run` on a ledger that hosts share: the branch is locked in the database.
@@ -59,5 +60,45 @@ struct SharedRunLockTests {
         await other.release()
         await first.close()
         await second.close()
+    }
+}
+
+/// Recovery on a ledger that several clones share touches only what this clone's runs left.
+@Suite("Recovery on a shared ledger")
+struct SharedLedgerRecoveryTests {
+    @Test(
+        "a patch another clone's killed run verified is left for that clone; what it applied and gated is recovered here"
+    )
+    func anotherClonesLeftovers() async throws {
+        let fixture = try PipelineTests.Fixture()
+        let engine = fixture.engine
+        let base = try fixture.head()
+        let elsewhere = "/elsewhere/.cache/sluice/workspaces/other/run"
+        // What a run in another clone left when it was killed after its gates passed.
+        let verified = try await fixture.submit(try PipelineTests().goodDiff(fixture))
+        _ = try await engine.patches.applied(verified.ledgerID, on: base, workspace: elsewhere, files: ["calc.py"])
+        let unknown = String(repeating: "ab", count: 20)
+        _ = try await engine.patches.verified(verified.ledgerID, tested: unknown, reason: "all gates passed")
+        // And a gate it was running for another patch, applied there.
+        let applied = try await fixture.submit(
+            "--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-calc\n+calculator\n")
+        _ = try await engine.patches.applied(applied.ledgerID, on: base, workspace: elsewhere, files: ["README.md"])
+        let gate = try await engine.gates.create(
+            name: "unit", type: .unitTests, project: "calc",
+            metadata: ["ledger_id": .string(applied.ledgerID.description), "workspace": .string(elsewhere)],
+            starting: "sh tests/check.sh")
+
+        let events = Mutex<[PipelineEvent]>([])
+        let summary = try await fixture.pipeline.run { event in events.withLock { $0.append(event) } }
+        // The run that left them is dead (this run holds the branch's lock): its gate ends as interrupted
+        // and its applied patch is gated again here, and lands. The verified one is only that clone's.
+        #expect(summary.landed == [applied.ledgerID.description] && summary.quarantined.isEmpty)
+        await #expect(try engine.patches.get(verified.ledgerID).state == .verified)
+        await #expect(try engine.gates.get(gate.gateID).state == .error)
+        #expect(
+            events.withLock { $0 }.contains {
+                $0.ledgerID == verified.ledgerID.description && $0.outcome == "elsewhere"
+                    && $0.message.contains("another clone")
+            })
     }
 }

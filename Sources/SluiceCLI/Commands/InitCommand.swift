@@ -30,7 +30,8 @@ struct InitCommand: AsyncParsableCommand {
                 "\(bare) is a bare git repository, which has no working tree for patches to land in: run "
                     + "`sluice init` in a clone of it, or in a worktree of it (`git worktree add PATH`)")
         }
-        if !directory.isEmpty {
+        // A file's folder is made for it; with a server, the pipeline makes `.sluice/` in a repository.
+        if !directory.isEmpty && !server {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {

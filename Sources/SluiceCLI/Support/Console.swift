@@ -53,9 +53,15 @@ public final class Console: Sendable {
         return out
     }
 
+    /// Writes to a standard stream; a reader that went away (`sluice run | head -1`) is not the
+    /// command's failure: what it does goes on, unprinted.
+    static func write(_ data: Data, to handle: FileHandle) {
+        try? handle.write(contentsOf: data)
+    }
+
     func line(_ text: String) {
         if passthrough {
-            FileHandle.standardOutput.write(Data((text + "\n").utf8))
+            Console.write(Data((text + "\n").utf8), to: .standardOutput)
         } else {
             buffers.withLock { $0.out += text + "\n" }
         }
@@ -64,7 +70,7 @@ public final class Console: Sendable {
     /// Writes bytes to standard output exactly as they are.
     func raw(_ bytes: [UInt8]) {
         if passthrough {
-            FileHandle.standardOutput.write(Data(bytes))
+            Console.write(Data(bytes), to: .standardOutput)
         } else {
             buffers.withLock { $0.out += String(decoding: bytes, as: UTF8.self) }
         }
@@ -73,7 +79,7 @@ public final class Console: Sendable {
     /// Writes one line to standard error.
     func errorLine(_ text: String) {
         if passthrough {
-            FileHandle.standardError.write(Data((text + "\n").utf8))
+            Console.write(Data((text + "\n").utf8), to: .standardError)
         } else {
             buffers.withLock { $0.err += text + "\n" }
         }

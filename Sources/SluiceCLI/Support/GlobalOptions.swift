@@ -47,7 +47,8 @@ struct GlobalOptions: ParsableArguments {
 
     /// Whether the database is a PostgreSQL server (a `postgres://` or `postgresql://` URL).
     static func isServer(_ location: String) -> Bool {
-        location.hasPrefix("postgres://") || location.hasPrefix("postgresql://")
+        let scheme = location.prefix(14).lowercased()
+        return scheme.hasPrefix("postgres://") || scheme.hasPrefix("postgresql://")
     }
 
     /// Opens the database: a SQLite file (created when `creating`), or a PostgreSQL database, whose

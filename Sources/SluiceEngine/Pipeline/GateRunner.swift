@@ -19,8 +19,7 @@ struct GateRunner: Sendable {
             criteria: gate.criteria,
             metadata: [
                 "ledger_id": .string(entry.ledgerID.description), "patch_id": .string(entry.patchID.description),
-            ])
-        record = try await engine.gates.start(record.gateID, command: gate.command)
+            ], starting: gate.command)
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
         let log = (logDirectory as NSString).appendingPathComponent("\(GateRunner.fileName(gate.name)).log")
         let resultsPath = gate.results.map { (workspace as NSString).appendingPathComponent($0) }

@@ -13,8 +13,15 @@ extension Pipeline {
     func recover(_ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void) async throws {
         let (config, _) = try await configuration()
         killOrphanedGates()
-        for gate in try await engine.gates.list(GateFilter(state: .running)) where gate.metadata["ledger_id"] != nil {
+        // On a ledger several clones share (PostgreSQL), the run lock on the database is held by this run:
+        // a gate running or a patch applied now belongs to a run that died, in whichever clone.
+        let ours: (TestGateRecord) -> Bool = { $0.metadata["ledger_id"] != nil }
+        for gate in try await engine.gates.list(GateFilter(state: .running)) where ours(gate) {
             _ = try await engine.gates.fail(gate.gateID, error: "interrupted: sluice run stopped while this gate ran")
+        }
+        // Before gates were created started, in one unit, a run killed in between left them pending.
+        for gate in try await engine.gates.list(GateFilter(state: .pending)) where ours(gate) {
+            _ = try await engine.gates.skip(gate.gateID, reason: "interrupted: sluice run stopped before this gate ran")
         }
         for entry in try await engine.patches.list(PatchFilter(state: .applied)) {
             let failed = try await engine.patches.applyFailed(
@@ -144,7 +151,15 @@ extension Pipeline {
                 PipelineEvent(
                     step: "recover", ledgerID: entry.ledgerID, outcome: "landed",
                     message: "already on \(config.targetBranch)"))
-        } else if head == base, try await git.commit(of: tested) != nil {
+        } else if try await git.commit(of: tested) == nil {
+            // On a ledger several clones share, a run in another clone verified it: its tested commit is
+            // there, not here. Only that clone can land it (or see that it landed); leave it alone.
+            emit(
+                PipelineEvent(
+                    step: "recover", ledgerID: entry.ledgerID, outcome: "elsewhere",
+                    message: "verified by a run in another clone (its tested commit \(tested.prefix(12)) is not in "
+                        + "this repository): run sluice there to finish it"))
+        } else if head == base {
             try await land(entry.ledgerID, tested: tested, base: base, config: config, &summary, emit: emit)
         } else {
             try await setAside(
