@@ -44,14 +44,7 @@ extension PostgresTransaction: LedgerImporting {
         for event in ledger.events {
             var binds = Binds()
             binds.add(event.sequence)
-            binds.add(event.entityKind.rawValue)
-            binds.add(event.entityID)
-            binds.add(event.fromState)
-            binds.add(event.toState)
-            binds.add(event.reason)
-            binds.add(event.at)
-            binds.add(event.actor)
-            binds.add(json: event.payload.isEmpty ? "{}" : JSONValue.object(event.payload).jsonText)
+            Self.bindEvent(event, &binds)
             try execute(
                 """
                 INSERT INTO events (seq, entity_kind, entity_id, from_state, to_state, reason, at, actor, payload)

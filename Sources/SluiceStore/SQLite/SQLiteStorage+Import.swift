@@ -51,14 +51,7 @@ extension SQLiteTransaction: LedgerImporting {
         guard keepingSequence else { return try append(event, db) }
         var insert = try RawStatement(db, numberedEventInsert)
         insert.bind(Int(event.sequence))
-        insert.bind(event.entityKind.rawValue)
-        insert.bind(event.entityID)
-        insert.bind(event.fromState)
-        insert.bind(event.toState)
-        insert.bind(event.reason)
-        insert.bind(event.at)
-        insert.bind(event.actor)
-        insert.bind(event.payload.isEmpty ? "{}" : JSONValue.object(event.payload).jsonText)
+        bindEvent(event, &insert)
         try insert.execute()
     }
 }

@@ -302,6 +302,12 @@ package struct SQLiteTransaction: StorageWriter {
 
     static func append(_ event: Event, _ db: Database) throws {
         var insert = try RawStatement(db, eventInsert)
+        bindEvent(event, &insert)
+        try insert.execute()
+    }
+
+    /// Binds an event's columns after `seq`, in `eventInsert`'s order.
+    static func bindEvent(_ event: Event, _ insert: inout RawStatement) {
         insert.bind(event.entityKind.rawValue)
         insert.bind(event.entityID)
         insert.bind(event.fromState)
@@ -310,6 +316,5 @@ package struct SQLiteTransaction: StorageWriter {
         insert.bind(event.at)
         insert.bind(event.actor)
         insert.bind(event.payload.isEmpty ? "{}" : JSONValue.object(event.payload).jsonText)
-        try insert.execute()
     }
 }
