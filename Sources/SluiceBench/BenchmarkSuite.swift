@@ -239,7 +239,7 @@ public struct BenchmarkSuite: Sendable {
             detail["ratio_to_baseline"] = .number(Decimal(string: String(format: "%.3f", rate / baseline)) ?? 0)
             detail["target"] = .string(">= 0.8 x sqlite_commit_baseline")
         } else {
-            detail["target"] = .string(">= 100000 transitions/s")
+            detail["target"] = .string(">= 0.6 x sqlite_transition_floor_memory")
         }
         if let floor, floor > 0 {
             detail["ratio_to_floor"] = .number(Decimal(string: String(format: "%.3f", rate / floor)) ?? 0)
