@@ -63,6 +63,8 @@ let package = Package(
             dependencies: [
                 "SluiceCore", "SluiceStore", "SluicePostgres", "SluiceEngine",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // Raw connections for the server's own baseline, beside the storage's.
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .executableTarget(name: "sluice-bench", dependencies: ["SluiceBench", "SluiceStore"]),

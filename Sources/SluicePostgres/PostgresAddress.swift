@@ -2,8 +2,9 @@ import Foundation
 import PostgresNIO
 import SluiceCore
 
-/// A `postgres://user[:password]@host[:port]/database` URL, taken apart.
-struct PostgresAddress: Equatable {
+/// A `postgres://user[:password]@host[:port]/database` URL, taken apart. `package` for the
+/// benchmarks, which open raw connections beside the storage's.
+package struct PostgresAddress: Equatable {
     enum TLSMode: String {
         case disable, prefer, require
     }
@@ -19,7 +20,7 @@ struct PostgresAddress: Equatable {
     var tls: TLSMode
 
     /// - Throws: `invalidInput` naming what is wrong; the message never repeats the password.
-    init(parsing url: String) throws {
+    package init(parsing url: String) throws {
         func bad(_ why: String) -> SluiceError {
             SluiceError.invalidInput("the database URL is not postgres://user[:password]@host[:port]/database: \(why)")
         }
@@ -53,13 +54,13 @@ struct PostgresAddress: Equatable {
     }
 
     /// The URL without its password, to show in messages.
-    var redacted: String {
+    package var redacted: String {
         let place = socketDirectory.map { "localhost/\(database)?host=\($0)" } ?? "\(host ?? ""):\(port)/\(database)"
         return "postgres://\(user)@\(place)"
     }
 
     /// postgres-nio's settings for this address.
-    func configuration() throws -> PostgresConnection.Configuration {
+    package func configuration() throws -> PostgresConnection.Configuration {
         if let socketDirectory {
             return PostgresConnection.Configuration(
                 unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password,

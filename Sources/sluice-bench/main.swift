@@ -2,25 +2,36 @@ import Foundation
 import SluiceBench
 import SluiceStore
 
-// sluice-bench [--quick] [--only GROUP,...]: prints one JSON object per benchmark. Run it in
-// release: swift run -c release sluice-bench. Groups: baseline, patches (patches-durable,
-// patches-memory), workers, costs.
+// sluice-bench [--quick] [--only GROUP,...] [--db postgres://user@host:port/db]: prints one JSON
+// object per benchmark. Run it in release: swift run -c release sluice-bench. Groups: baseline,
+// patches (patches-durable, patches-memory), workers, costs, parsers, pipeline, postgres, follow.
+// The postgres and follow groups use the server --db names, or start a throwaway one.
 SQLiteStorage.tuneProcess()  // as the sluice tool does: the figures are the product's
 let arguments = CommandLine.arguments.dropFirst()
 let quick = arguments.contains("--quick")
+func value(of option: String) -> String? {
+    guard let index = arguments.firstIndex(of: option) else { return nil }
+    guard arguments.index(after: index) < arguments.endIndex else {
+        FileHandle.standardError.write(Data("error: \(option) needs a value\n".utf8))
+        exit(64)
+    }
+    return arguments[arguments.index(after: index)]
+}
 var only: Set<String>?
-if let index = arguments.firstIndex(of: "--only"), arguments.index(after: index) < arguments.endIndex {
-    only = Set(arguments[arguments.index(after: index)].split(separator: ",").map(String.init))
+if let groups = value(of: "--only") {
+    only = Set(groups.split(separator: ",").map(String.init))
     if let unknown = only?.subtracting(BenchmarkSuite.groups).first {
         FileHandle.standardError.write(Data("error: unknown benchmark group '\(unknown)'\n".utf8))
         exit(64)
     }
 }
+let postgres: BenchmarkSuite.PostgresServer = value(of: "--db").map { .existing(url: $0) } ?? .throwaway
 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-bench-\(getpid())").path
 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: directory) }
 do {
-    try await BenchmarkSuite(sizes: quick ? .quick : .full, directory: directory).run(only: only) { result in
+    let suite = BenchmarkSuite(sizes: quick ? .quick : .full, directory: directory, postgres: postgres)
+    try await suite.run(only: only) { result in
         // Written straight to the file descriptor so each line appears as soon as it is measured.
         FileHandle.standardOutput.write(Data((result.jsonLine + "\n").utf8))
     }
