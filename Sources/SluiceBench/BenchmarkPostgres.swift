@@ -85,9 +85,19 @@ final class BenchmarkPostgres: Sendable {
     }()
 
     /// A postgres-nio connection of its own to `url`, outside any Sluice code.
+    ///
+    /// It waits up to 30 s for the connection, as the storage does: a server just started on a busy
+    /// machine can take its time. A failure is said in words (postgres-nio's own description hides it).
     static func connect(_ url: String, id: Int) async throws -> PostgresConnection {
-        try await PostgresConnection.connect(
-            configuration: try PostgresAddress(parsing: url).configuration(), id: id, logger: logger)
+        var configuration = try PostgresAddress(parsing: url).configuration()
+        configuration.options.connectTimeout = .seconds(30)
+        do {
+            return try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+        } catch let error as PSQLError {
+            throw SluiceError(
+                code: .storage, message: "cannot connect to the benchmark's server: \(error.code)",
+                detail: String(reflecting: error))
+        }
     }
 
     private static func readSettings(_ url: String) async throws -> String {
