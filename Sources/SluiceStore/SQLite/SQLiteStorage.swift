@@ -10,9 +10,8 @@ import SluiceCore
 /// timeout and foreign keys on; reads run concurrently on read-only connections, each on one
 /// snapshot. Every write is an IMMEDIATE transaction on the single writer connection, so a
 /// read-modify-write holds the write lock from its first read: concurrent writers, in this process
-/// or others, are serialised, and events become visible in sequence order. Units of work run on the
-/// threads of a Dispatch queue (GRDB serialises the connections): an awaiting caller never blocks
-/// the cooperative thread pool.
+/// or others, are serialised, and events become visible in sequence order. Units of work run on
+/// GRDB's own queues: an awaiting caller never blocks the cooperative thread pool.
 ///
 /// The storage leaves process-wide SQLite settings alone; a host that wants them (the `sluice`
 /// tool turns off SQLite's memory statistics) calls ``tuneProcess()`` before opening a database.
@@ -101,33 +100,21 @@ public final class SQLiteStorage: Storage {
     // MARK: - Units of work
 
     public func write<T: Sendable>(_ body: @escaping @Sendable (any StorageWriter) throws -> T) async throws -> T {
-        try await SQLiteStorage.offPool { try self.writeNow(body) }
-    }
-
-    public func read<T: Sendable>(_ body: @escaping @Sendable (any StorageReader) throws -> T) async throws -> T {
-        try await SQLiteStorage.offPool { try self.readNow(body) }
-    }
-
-    /// Runs `work` on a thread of a Dispatch queue, not the cooperative pool, and resumes the caller
-    /// with its result. GRDB serialises the connections itself; a writer waiting for SQLite's lock
-    /// (up to the busy timeout) blocks a Dispatch thread, never a task's. Cheaper than GRDB's own
-    /// async calls (one hop instead of a task, a cancellation handler and two hops): a transition
-    /// is tens of microseconds.
-    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            units.async { continuation.resume(with: Result(catching: work)) }
+        do {
+            return try await writer.writeWithoutTransaction { db in
+                try SQLiteStorage.transaction(db, "BEGIN IMMEDIATE") { try body(SQLiteTransaction(db: db)) }
+            }
+        } catch {
+            throw SQLiteStorage.translate(error, while: "writing")
         }
     }
 
-    private static let units = DispatchQueue(label: "sluice.sqlite.units", attributes: .concurrent)
-
-    /// A read, run on the caller's thread.
-    package func readNow<T>(_ body: (SQLiteTransaction) throws -> T) throws -> T {
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any StorageReader) throws -> T) async throws -> T {
         do {
             if let pool {
-                return try pool.read { db in try body(SQLiteTransaction(db: db)) }
+                return try await pool.read { db in try body(SQLiteTransaction(db: db)) }
             }
-            return try writer.writeWithoutTransaction { db in
+            return try await writer.writeWithoutTransaction { db in
                 try SQLiteStorage.transaction(db, "BEGIN DEFERRED") { try body(SQLiteTransaction(db: db)) }
             }
         } catch {
