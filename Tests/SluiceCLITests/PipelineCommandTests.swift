@@ -197,6 +197,45 @@ struct PipelineCommandTests {
         #expect(survivors == 0, "setsid sleep 4242.31 outlived the gate and the run")
     }
 
+    @Test("unsealed, sluice run (a child subreaper) finds and kills every process a gate left outside its group")
+    func unsealedOrphans() async throws {
+        // Run by the real binary: making this test process a subreaper would make it adopt, and a later
+        // sweep kill, the daemons other tests start (the PostgreSQL servers' postmasters).
+        // One detached child; one whose parent exits at once; one whose parent is still alive in the
+        // gate's group when the gate ends (it is handed over only once that parent is killed); and a
+        // job in a group of its own (set -m) that stayed in the gate's session.
+        let script = """
+            setsid sleep 4242.21 &
+            sh -c 'setsid sleep 4242.22 & exit 0'
+            sh -c 'setsid sleep 4242.23 & sleep 30' &
+            sh -c 'set -m; sleep 4242.24 & echo job' &
+            sleep 0.3; echo started
+
+            """
+        let repository = try TemporaryGitRepository(files: [
+            "notes.txt": "one\ntwo\nthree\n", "tests/leave.sh": script,
+            "sluice.yml": """
+            target_branch: main
+            sandbox: none
+            gates:
+              - {name: check, type: custom, command: 'sh tests/leave.sh', criteria: {timeout_seconds: 60}}
+
+            """,
+        ])
+        try submitOne(repository)
+        let run = try sluice(["run"], in: repository)
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        for seconds in ["4242.21", "4242.22", "4242.23", "4242.24"] {
+            var survivors = 1
+            for _ in 0..<50 {
+                survivors = Self.processes(matching: "sleep \(seconds)")
+                if survivors == 0 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(survivors == 0, "sleep \(seconds) outlived its gate")
+        }
+    }
+
     @Test("sandbox: auto without bubblewrap prints one warning line on standard error, and runs unsealed")
     func autoWithoutBubblewrap() throws {
         let repository = try Self.repository(gate: "true", sandbox: "auto")

@@ -195,29 +195,6 @@ struct SandboxTests {
 
     // MARK: - Unsealed
 
-    @Test("unsealed, with the run a child subreaper, a process that left the gate's group is found and killed")
-    func unsealedSetsid() async throws {
-        // Process-wide, as in `sluice run`: orphans of this test process's children are reparented to it.
-        #expect(OrphanReaper.adoptOrphans())
-        #expect(OrphanReaper.isAdoptingOrphans)
-        let directory = TemporaryDirectory()
-        // One detached child; one whose parent exits at once; one whose parent is still alive in the
-        // gate's group when the gate ends (it is handed over only once that parent is killed); and a
-        // job in a group of its own (set -m) that stayed in the gate's session.
-        let run = await Self.run(
-            """
-            setsid sleep 4242.21 &
-            sh -c 'setsid sleep 4242.22 & exit 0'
-            sh -c 'setsid sleep 4242.23 & sleep 30' &
-            sh -c 'set -m; sleep 4242.24 & echo job' &
-            sleep 0.3; echo started
-            """, sandbox: { _ in .unsealed }, in: directory)
-        #expect(run.outcome.exitCode == 0 && run.log.contains("started"), "\(run.log)")
-        for seconds in ["4242.21", "4242.22", "4242.23", "4242.24"] {
-            #expect(try await Self.noSleeperLeft(seconds), "sleep \(seconds) outlived its gate")
-        }
-    }
-
     @Test("the environment is an allow-list, with and without a seal: a secret stays out unless passed")
     func environment() async throws {
         let inherited = [
