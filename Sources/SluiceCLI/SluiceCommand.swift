@@ -65,11 +65,15 @@ public enum SluiceRunner {
     }
 
     /// Runs `arguments` in process with captured output; for tests.
-    package static func execute(_ arguments: [String], input: String? = nil) async -> (
+    ///
+    /// - Parameter directory: the directory the command works from, in place of the process's.
+    package static func execute(_ arguments: [String], input: String? = nil, directory: String? = nil) async -> (
         status: Int32, stdout: String, stderr: String
     ) {
         let console = Console.capturing(input: input)
-        let status = await Console.$current.withValue(console) { await run(arguments) }
+        let status = await GlobalOptions.$workingDirectory.withValue(directory) {
+            await Console.$current.withValue(console) { await run(arguments) }
+        }
         return (status, console.standardOutput, console.standardError)
     }
 

@@ -49,14 +49,18 @@ struct CLIHarness {
     /// Runs in process with `--db` pointing at this harness's database.
     @discardableResult
     func run(_ arguments: [String], input: String? = nil) async -> Output {
-        let result = await SluiceRunner.execute(arguments + ["--db", database], input: input)
+        // From the harness's own folder: a command that sets up the repository around it (init on a
+        // server) finds none, rather than the repository the tests run in.
+        let result = await SluiceRunner.execute(
+            arguments + ["--db", database], input: input, directory: directory.path)
         return Output(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
     /// Runs the real binary as a process with `--db` pointing at this harness's database.
     @discardableResult
     func process(_ arguments: [String], input: String? = nil) throws -> Output {
-        let result = try CommandLineProcess.run(arguments + ["--db", database], input: input)
+        let result = try CommandLineProcess.run(
+            arguments + ["--db", database], input: input, directory: directory.path)
         return Output(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 

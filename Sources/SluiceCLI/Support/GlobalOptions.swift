@@ -26,9 +26,15 @@ struct GlobalOptions: ParsableArguments {
         return (GlobalOptions.projectRoot() as NSString).appendingPathComponent(".sluice/sluice.db")
     }
 
+    /// The directory a command works from: the process's, unless an in-process run set another
+    /// (tests, which must not set up the repository they happen to run in).
+    @TaskLocal static var workingDirectory: String?
+
+    static var currentDirectory: String { workingDirectory ?? FileManager.default.currentDirectoryPath }
+
     /// The nearest directory at or above the current one that holds `.git`, else the current directory.
     static func projectRoot() -> String {
-        let current = FileManager.default.currentDirectoryPath
+        let current = currentDirectory
         return repositoryRoot(containing: current) ?? current
     }
 
@@ -93,7 +99,7 @@ struct GlobalOptions: ParsableArguments {
     ///
     /// - Throws: `invalidInput` outside a git repository or without a database.
     func pipeline() async throws -> Pipeline {
-        guard let repository = GlobalOptions.repositoryRoot(containing: FileManager.default.currentDirectoryPath) else {
+        guard let repository = GlobalOptions.repositoryRoot(containing: GlobalOptions.currentDirectory) else {
             throw SluiceError.invalidInput("not inside a git repository: the landing pipeline works on one")
         }
         return Pipeline(engine: try await engine(), repository: repository)
