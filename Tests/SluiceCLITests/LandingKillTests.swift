@@ -13,33 +13,6 @@ struct LandingKillTests {
         try CommandLineProcess.run(arguments, input: input, environment: environment, directory: repository.path)
     }
 
-    /// A `git` first on PATH that SIGKILLs its caller (the `sluice run`) once, before or after the real
-    /// git runs `command`; every other call goes straight to the real git.
-    static func killingGit(in directory: TemporaryDirectory, command: String, after: Bool) throws -> String {
-        let real = try #require(
-            ["/usr/bin/git", "/usr/local/bin/git", "/bin/git"].first {
-                FileManager.default.isExecutableFile(atPath: $0)
-            })
-        let fired = directory.file("fired")
-        let bin = directory.file("bin")
-        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        let script = """
-            #!/bin/sh
-            if [ "$1" = "\(command)" ] && [ ! -e \(fired) ]; then
-                touch \(fired)
-                \(after ? "\(real) \"$@\"" : ":")
-                kill -9 $PPID
-                exit 1
-            fi
-            exec \(real) "$@"
-
-            """
-        let path = bin + "/git"
-        try script.write(toFile: path, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
-        return bin
-    }
-
     @Test(
         "killed before or after each git step of landing, the next run finishes it exactly once",
         arguments: [
@@ -48,7 +21,9 @@ struct LandingKillTests {
         ])
     func killed(command: String, after: Bool) throws {
         let scratch = TemporaryDirectory()
-        let bin = try Self.killingGit(in: scratch, command: command, after: after)
+        // Kills its caller (the `sluice run`) once, before or after the real git runs `command`.
+        let git = try InterferingGit(
+            in: scratch, firstTime: command, action: (after ? "\"$REAL_GIT\" \"$@\"; " : "") + "kill -9 $PPID; exit 1")
         let repository = try PipelineCommandTests.repository()
         #expect(try sluice(["init"], in: repository).status == 0)
         let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
@@ -58,9 +33,8 @@ struct LandingKillTests {
             (try JSONSerialization.jsonObject(with: Data(submitted.stdout.utf8)) as? [String: Any])?["ledger_id"]
                 as? String)
 
-        let path = bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
-        let killed = try sluice(["run"], in: repository, environment: ["PATH": path])
-        #expect(FileManager.default.fileExists(atPath: scratch.file("fired")), "the step never ran")
+        let killed = try sluice(["run"], in: repository, environment: ["PATH": git.path])
+        #expect(git.fired, "the step never ran")
         #expect(killed.status != 0)
 
         let again = try sluice(["run"], in: repository)

@@ -13,35 +13,13 @@ struct LandingRaceCommandTests {
         try CommandLineProcess.run(arguments, input: input, environment: environment, directory: repository.path)
     }
 
-    /// A `git` that, the first time it is asked to `update-ref`, commits on the checked-out branch
-    /// first (with the real git), then does what it was asked.
-    static func racingGit(in directory: TemporaryDirectory) throws -> String {
-        let real = try #require(
-            ["/usr/bin/git", "/usr/local/bin/git", "/bin/git"].first {
-                FileManager.default.isExecutableFile(atPath: $0)
-            })
-        let fired = directory.file("fired")
-        let bin = directory.file("bin")
-        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        let script = """
-            #!/bin/sh
-            if [ "$1" = "update-ref" ] && [ ! -e \(fired) ]; then
-                touch \(fired)
-                \(real) commit --quiet --allow-empty -m "another writer" || exit 99
-            fi
-            exec \(real) "$@"
-
-            """
-        let path = bin + "/git"
-        try script.write(toFile: path, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
-        return bin
-    }
-
     @Test("the swap fails: the run exits 1 naming the patch set aside, and the other writer's commit stays")
     func updateRefLoses() throws {
         let scratch = TemporaryDirectory()
-        let bin = try Self.racingGit(in: scratch)
+        // The first time it is asked to update-ref, it commits on the checked-out branch first.
+        let git = try InterferingGit(
+            in: scratch, firstTime: "update-ref",
+            action: "\"$REAL_GIT\" commit --quiet --allow-empty -m \"another writer\" || exit 99")
         let repository = try PipelineCommandTests.repository()
         #expect(try sluice(["init"], in: repository).status == 0)
         let before = try repository.git("rev-parse", "main")
@@ -52,9 +30,8 @@ struct LandingRaceCommandTests {
             (try JSONSerialization.jsonObject(with: Data(submitted.stdout.utf8)) as? [String: Any])?["ledger_id"]
                 as? String)
 
-        let path = bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
-        let run = try sluice(["run"], in: repository, environment: ["PATH": path])
-        #expect(FileManager.default.fileExists(atPath: scratch.file("fired")), "update-ref was never run")
+        let run = try sluice(["run"], in: repository, environment: ["PATH": git.path])
+        #expect(git.fired, "update-ref was never run")
         #expect(run.status == 1, "\(run.stdout)\n\(run.stderr)")
         #expect(run.stdout.contains("main moved while the patch was landing; resubmit it"), "\(run.stdout)")
         let shown = try sluice(["patch", "show", id, "--json"], in: repository).stdout
