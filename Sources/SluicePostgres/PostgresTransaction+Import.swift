@@ -44,7 +44,7 @@ extension PostgresTransaction: LedgerImporting {
         for event in ledger.events {
             var binds = Binds()
             binds.add(event.sequence)
-            Self.bindEvent(event, &binds)
+            binds.bindEventColumns(event)
             try execute(
                 """
                 INSERT INTO events (seq, entity_kind, entity_id, from_state, to_state, reason, at, actor, payload)

@@ -2,28 +2,17 @@ import SluiceCore
 import SluiceStore
 
 extension PostgresTransaction {
-    /// The patch columns after `ledger_id`, in the order they are bound and read.
-    static let patchColumns = [
-        "patch_id", "project_id", "phase_id", "workstream_id", "execution_request_id", "state", "format_ok", "scope_ok",
-        "constraints_ok", "tests_ran", "tests_passed", "validation_errors", "apply_attempts", "last_attempt_at",
-        "last_error_code", "last_error_message", "workspace_path", "applied_files", "is_quarantined",
-        "quarantine_reason", "quarantine_path", "quarantined_at", "replaces_patch_id", "rollback_of_patch_id",
-        "chain_id", "created_at", "updated_at",
-    ]
-    static let patchSelect = "SELECT ledger_id, \(patchColumns.joined(separator: ", ")) FROM patch_ledger"
+    static let patchSelect = "SELECT ledger_id, \(LedgerColumns.patch.joined(separator: ", ")) FROM patch_ledger"
 
     static let patchInsert: String = {
-        let columns = ["ledger_id"] + patchColumns
+        let columns = ["ledger_id"] + LedgerColumns.patch
         return "INSERT INTO patch_ledger (\(columns.joined(separator: ", "))) VALUES ("
             + (1...columns.count).map { "$\($0)" }.joined(separator: ", ") + ")"
     }()
 
-    /// The columns a transition may change. Identity, ownership and relations are fixed at creation.
-    static let mutableColumns = Array(patchColumns[5...21]) + ["updated_at"]
-
     static let patchUpdate: String = {
-        let sets = mutableColumns.enumerated().map { "\($1) = $\($0 + 1)" }
-        let count = mutableColumns.count
+        let sets = LedgerColumns.mutablePatch.enumerated().map { "\($1) = $\($0 + 1)" }
+        let count = LedgerColumns.mutablePatch.count
         return
             "UPDATE patch_ledger SET \(sets.joined(separator: ", ")) WHERE ledger_id = $\(count + 1) AND state = $\(count + 2)"
     }()
@@ -37,12 +26,7 @@ extension PostgresTransaction {
     func insertPatchRows(_ entry: PatchLedgerEntry, source: PatchSource?) throws {
         var binds = Binds()
         binds.add(entry.ledgerID)
-        binds.add(entry.patchID)
-        binds.add(entry.projectID)
-        binds.add(entry.phaseID)
-        binds.add(entry.workstreamID)
-        binds.add(entry.executionRequestID)
-        Self.bindMutableColumns(entry, &binds, relations: true)
+        binds.bindPatchColumns(entry)
         try execute(Self.patchInsert, binds)
         if let source {
             var content = Binds()
@@ -115,7 +99,7 @@ extension PostgresTransaction {
             load: { try patch(id) }, state: { $0.state.rawValue },
             write: { entry, expected in
                 var binds = Binds()
-                Self.bindMutableColumns(entry, &binds, relations: false)
+                binds.bindMutablePatchColumns(entry, relations: false)
                 binds.add(entry.ledgerID)
                 binds.add(expected)
                 return try execute(Self.patchUpdate, binds)
@@ -154,35 +138,6 @@ extension PostgresTransaction {
     }
 
     // MARK: - Mapping
-
-    /// Binds `state` … `updated_at` in `patchColumns` order; the relations and `created_at` only
-    /// when inserting.
-    static func bindMutableColumns(_ entry: PatchLedgerEntry, _ binds: inout Binds, relations: Bool) {
-        binds.add(entry.state.rawValue)
-        binds.add(entry.validation.formatOK)
-        binds.add(entry.validation.scopeOK)
-        binds.add(entry.validation.constraintsOK)
-        binds.add(entry.validation.testsRan)
-        binds.add(entry.validation.testsPassed)
-        binds.add(json: entry.validation.validationErrors.jsonColumn)
-        binds.add(entry.apply.attempts)
-        binds.add(entry.apply.lastAttemptAt)
-        binds.add(entry.apply.lastErrorCode)
-        binds.add(entry.apply.lastErrorMessage)
-        binds.add(entry.apply.workspacePath)
-        binds.add(json: entry.apply.appliedFiles.jsonColumn)
-        binds.add(entry.quarantine.isQuarantined)
-        binds.add(entry.quarantine.quarantineReason)
-        binds.add(entry.quarantine.quarantinePath)
-        binds.add(entry.quarantine.quarantinedAt)
-        if relations {
-            binds.add(entry.relations.replacesPatchID)
-            binds.add(entry.relations.rollbackOfPatchID)
-            binds.add(entry.relations.chainID)
-            binds.add(entry.createdAt)
-        }
-        binds.add(entry.updatedAt)
-    }
 
     /// Reads the entries a `patchSelect … WHERE …` statement selects, each with its state history
     /// from the event log (one statement for all of them) and the unit's pending events.

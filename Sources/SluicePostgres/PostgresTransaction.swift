@@ -79,18 +79,6 @@ final class PostgresTransaction: StorageWriter {
         pendingEvents.append(event)
     }
 
-    /// Binds an event's columns after `seq`, in the order of the events table.
-    static func bindEvent(_ event: Event, _ binds: inout Binds) {
-        binds.add(event.entityKind.rawValue)
-        binds.add(event.entityID)
-        binds.add(event.fromState)
-        binds.add(event.toState)
-        binds.add(event.reason)
-        binds.add(event.at)
-        binds.add(event.actor)
-        binds.add(json: event.payload.isEmpty ? "{}" : JSONValue.object(event.payload).jsonText)
-    }
-
     /// Inserts the pending events, in order. The first takes the event log's lock.
     func flushEvents() throws {
         guard !pendingEvents.isEmpty else { return }
@@ -98,7 +86,7 @@ final class PostgresTransaction: StorageWriter {
         pendingEvents = []
         for event in events {
             var binds = Binds()
-            Self.bindEvent(event, &binds)
+            binds.bindEventColumns(event)
             try execute(
                 """
                 INSERT INTO events (entity_kind, entity_id, from_state, to_state, reason, at, actor, payload)

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import PostgresNIO
 import SluiceCore
+import SluiceStore
 
 /// Text bound as a `json` parameter: the database checks it, and keeps it byte for byte.
 struct JSONText: PostgresNonThrowingEncodable {
@@ -107,24 +108,9 @@ struct Cells {
     }
 }
 
-extension Optional {
-    /// The wrapped value, or `error` thrown.
-    func orThrow(_ error: @autoclosure () -> any Error) throws -> Wrapped {
-        guard let self else { throw error() }
-        return self
-    }
-}
-
-extension Encodable {
-    /// Compact JSON text with sorted keys, for a JSON column.
-    var jsonColumn: String {
-        (try? SluiceJSON.line(self)) ?? "null"
-    }
-}
-
-extension Array where Element == String {
-    /// The array as JSON text.
-    var jsonColumn: String {
-        JSONValue.array(map(JSONValue.string)).jsonText
-    }
+extension Binds: ColumnBinder {
+    mutating func bind(_ value: String?) { add(value) }
+    mutating func bind(_ value: Int?) { add(value) }
+    mutating func bind(_ value: Bool) { add(value) }
+    mutating func bind(json value: String) { add(json: value) }
 }

@@ -49,9 +49,7 @@ struct RawStatement {
         sqlite3_bind_int64(handle, parameter, value ? 1 : 0)
     }
 
-    mutating func bind<Kind>(_ value: Identifier<Kind>?) { bind(value?.description) }
-
-    mutating func bind(_ value: Timestamp?) { bind(value?.description) }
+    mutating func bind(json value: String) { bind(value) }
 
     // MARK: - Stepping
 
@@ -146,3 +144,5 @@ struct RawStatement {
     /// SQLite copies the bound text before the call returns.
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 }
+
+extension RawStatement: ColumnBinder {}

@@ -88,25 +88,3 @@ enum Column {
         SluiceError(code: .storage, message: "the database holds an invalid value in column \(name)")
     }
 }
-
-extension Encodable {
-    /// Compact JSON text with sorted keys, for a JSON column.
-    var jsonColumn: String {
-        (try? SluiceJSON.line(self)) ?? "null"
-    }
-}
-
-extension Array where Element == String {
-    /// The array as JSON text, without going through `JSONEncoder`.
-    var jsonColumn: String {
-        JSONValue.array(map(JSONValue.string)).jsonText
-    }
-}
-
-extension Optional {
-    /// The wrapped value, or `error` thrown.
-    func orThrow(_ error: @autoclosure () -> any Error) throws -> Wrapped {
-        guard let self else { throw error() }
-        return self
-    }
-}

@@ -30,7 +30,7 @@ extension SQLiteStorage {
                 let db = tx.db
                 var insert = try RawStatement(db, SQLiteTransaction.patchInsert)
                 insert.bind(entry.ledgerID)
-                SQLiteTransaction.bindColumns(entry, &insert)
+                insert.bindPatchColumns(entry)
                 try insert.execute()
                 try SQLiteTransaction.append(SQLiteStorage.floorEvent(entry, from: nil), db)
             }
@@ -53,7 +53,7 @@ extension SQLiteStorage {
                     history.bind(entry.ledgerID)
                     while try history.step() {}
                     var update = try RawStatement(db, SQLiteTransaction.patchUpdate)
-                    SQLiteTransaction.bindMutableColumns(entry, &update, relations: false)
+                    update.bindMutablePatchColumns(entry, relations: false)
                     update.bind(entry.ledgerID)
                     update.bind(expected.rawValue)
                     try update.execute()

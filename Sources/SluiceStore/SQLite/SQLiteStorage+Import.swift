@@ -51,7 +51,7 @@ extension SQLiteTransaction: LedgerImporting {
         guard keepingSequence else { return try append(event, db) }
         var insert = try RawStatement(db, numberedEventInsert)
         insert.bind(Int(event.sequence))
-        bindEvent(event, &insert)
+        insert.bindEventColumns(event)
         try insert.execute()
     }
 }

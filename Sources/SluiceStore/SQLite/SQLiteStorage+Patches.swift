@@ -3,30 +3,17 @@ import GRDB
 import SluiceCore
 
 extension SQLiteTransaction {
-    /// The patch columns after `ledger_id`, in the order they are bound and read.
-    static let patchColumns = [
-        "patch_id", "project_id", "phase_id", "workstream_id", "execution_request_id", "state", "format_ok", "scope_ok",
-        "constraints_ok", "tests_ran", "tests_passed", "validation_errors", "apply_attempts", "last_attempt_at",
-        "last_error_code", "last_error_message", "workspace_path", "applied_files", "is_quarantined",
-        "quarantine_reason", "quarantine_path", "quarantined_at", "replaces_patch_id", "rollback_of_patch_id",
-        "chain_id", "created_at", "updated_at",
-    ]
-
-    static let patchSelect = "SELECT ledger_id, \(patchColumns.joined(separator: ", ")) FROM patch_ledger"
+    static let patchSelect = "SELECT ledger_id, \(LedgerColumns.patch.joined(separator: ", ")) FROM patch_ledger"
     /// Built once: every transition reads its entry through it.
     static let patchByLedgerID = patchSelect + " WHERE ledger_id = ?"
     static let patchByPatchID = patchSelect + " WHERE patch_id = ?"
 
     static let patchInsert =
-        "INSERT INTO patch_ledger (ledger_id, \(patchColumns.joined(separator: ", "))) VALUES ("
-        + Array(repeating: "?", count: patchColumns.count + 1).joined(separator: ", ") + ")"
-
-    /// The columns a transition may change. Identity, ownership and relations are fixed at
-    /// creation; leaving them out of the SET list spares SQLite the upkeep of their indexes.
-    static let mutableColumns = Array(patchColumns[5...21]) + ["updated_at"]
+        "INSERT INTO patch_ledger (ledger_id, \(LedgerColumns.patch.joined(separator: ", "))) VALUES ("
+        + Array(repeating: "?", count: LedgerColumns.patch.count + 1).joined(separator: ", ") + ")"
 
     static let patchUpdate =
-        "UPDATE patch_ledger SET \(mutableColumns.map { "\($0) = ?" }.joined(separator: ", "))"
+        "UPDATE patch_ledger SET \(LedgerColumns.mutablePatch.map { "\($0) = ?" }.joined(separator: ", "))"
         + " WHERE ledger_id = ? AND state = ?"
 
     static let historySelect = """
@@ -43,7 +30,7 @@ extension SQLiteTransaction {
     func insertPatchRows(_ entry: PatchLedgerEntry, source: PatchSource?) throws {
         var insert = try RawStatement(db, Self.patchInsert)
         insert.bind(entry.ledgerID)
-        Self.bindColumns(entry, &insert)
+        insert.bindPatchColumns(entry)
         try insert.execute()
         if let source {
             try db.execute(
@@ -104,7 +91,7 @@ extension SQLiteTransaction {
             state: { $0.state.rawValue },
             write: { db, entry, expected in
                 var update = try RawStatement(db, Self.patchUpdate)
-                Self.bindMutableColumns(entry, &update, relations: false)
+                update.bindMutablePatchColumns(entry, relations: false)
                 update.bind(entry.ledgerID)
                 update.bind(expected)
                 try update.execute()
@@ -131,44 +118,6 @@ extension SQLiteTransaction {
     }
 
     // MARK: - Mapping
-
-    static func bindColumns(_ entry: PatchLedgerEntry, _ statement: inout RawStatement) {
-        statement.bind(entry.patchID)
-        statement.bind(entry.projectID)
-        statement.bind(entry.phaseID)
-        statement.bind(entry.workstreamID)
-        statement.bind(entry.executionRequestID)
-        bindMutableColumns(entry, &statement, relations: true)
-    }
-
-    /// Binds `state` … `updated_at` in `patchColumns` order; the relations and `created_at` only
-    /// when inserting.
-    static func bindMutableColumns(_ entry: PatchLedgerEntry, _ statement: inout RawStatement, relations: Bool) {
-        statement.bind(entry.state.rawValue)
-        statement.bind(entry.validation.formatOK)
-        statement.bind(entry.validation.scopeOK)
-        statement.bind(entry.validation.constraintsOK)
-        statement.bind(entry.validation.testsRan)
-        statement.bind(entry.validation.testsPassed)
-        statement.bind(entry.validation.validationErrors.jsonColumn)
-        statement.bind(entry.apply.attempts)
-        statement.bind(entry.apply.lastAttemptAt)
-        statement.bind(entry.apply.lastErrorCode)
-        statement.bind(entry.apply.lastErrorMessage)
-        statement.bind(entry.apply.workspacePath)
-        statement.bind(entry.apply.appliedFiles.jsonColumn)
-        statement.bind(entry.quarantine.isQuarantined)
-        statement.bind(entry.quarantine.quarantineReason)
-        statement.bind(entry.quarantine.quarantinePath)
-        statement.bind(entry.quarantine.quarantinedAt)
-        if relations {
-            statement.bind(entry.relations.replacesPatchID)
-            statement.bind(entry.relations.rollbackOfPatchID)
-            statement.bind(entry.relations.chainID)
-            statement.bind(entry.createdAt)
-        }
-        statement.bind(entry.updatedAt)
-    }
 
     /// Reads the entries a `patchSelect … WHERE …` statement selects, each with its state history
     /// from the event log.

@@ -302,19 +302,7 @@ package struct SQLiteTransaction: StorageWriter {
 
     static func append(_ event: Event, _ db: Database) throws {
         var insert = try RawStatement(db, eventInsert)
-        bindEvent(event, &insert)
+        insert.bindEventColumns(event)
         try insert.execute()
-    }
-
-    /// Binds an event's columns after `seq`, in `eventInsert`'s order.
-    static func bindEvent(_ event: Event, _ insert: inout RawStatement) {
-        insert.bind(event.entityKind.rawValue)
-        insert.bind(event.entityID)
-        insert.bind(event.fromState)
-        insert.bind(event.toState)
-        insert.bind(event.reason)
-        insert.bind(event.at)
-        insert.bind(event.actor)
-        insert.bind(event.payload.isEmpty ? "{}" : JSONValue.object(event.payload).jsonText)
     }
 }
