@@ -9,18 +9,8 @@ extension PostgresTransaction {
     ]
     static let gateSelect = "SELECT gate_id, \(gateColumns.joined(separator: ", ")) FROM test_gates"
 
-    static let gateInsert: String = {
-        let columns = ["gate_id"] + gateColumns
-        return "INSERT INTO test_gates (\(columns.joined(separator: ", "))) VALUES ("
-            + (1...columns.count).map { "$\($0)" }.joined(separator: ", ") + ")"
-    }()
-
-    static let gateUpdate: String = {
-        let sets = gateColumns.enumerated().map { "\($1) = $\($0 + 1)" }
-        let count = gateColumns.count
-        return
-            "UPDATE test_gates SET \(sets.joined(separator: ", ")) WHERE gate_id = $\(count + 1) AND state = $\(count + 2)"
-    }()
+    static let gateInsert = insertStatement("test_gates", columns: ["gate_id"] + gateColumns)
+    static let gateUpdate = compareAndSetStatement("test_gates", key: "gate_id", columns: gateColumns)
 
     func insertGate(_ gate: TestGateRecord, event: Event) throws {
         try insertGateRow(gate)

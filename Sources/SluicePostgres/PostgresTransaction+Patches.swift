@@ -4,18 +4,9 @@ import SluiceStore
 extension PostgresTransaction {
     static let patchSelect = "SELECT ledger_id, \(LedgerColumns.patch.joined(separator: ", ")) FROM patch_ledger"
 
-    static let patchInsert: String = {
-        let columns = ["ledger_id"] + LedgerColumns.patch
-        return "INSERT INTO patch_ledger (\(columns.joined(separator: ", "))) VALUES ("
-            + (1...columns.count).map { "$\($0)" }.joined(separator: ", ") + ")"
-    }()
-
-    static let patchUpdate: String = {
-        let sets = LedgerColumns.mutablePatch.enumerated().map { "\($1) = $\($0 + 1)" }
-        let count = LedgerColumns.mutablePatch.count
-        return
-            "UPDATE patch_ledger SET \(sets.joined(separator: ", ")) WHERE ledger_id = $\(count + 1) AND state = $\(count + 2)"
-    }()
+    static let patchInsert = insertStatement("patch_ledger", columns: ["ledger_id"] + LedgerColumns.patch)
+    static let patchUpdate = compareAndSetStatement(
+        "patch_ledger", key: "ledger_id", columns: LedgerColumns.mutablePatch)
 
     func insertPatch(_ entry: PatchLedgerEntry, event: Event, source: PatchSource?) throws {
         try insertPatchRows(entry, source: source)

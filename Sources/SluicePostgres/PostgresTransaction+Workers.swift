@@ -10,19 +10,9 @@ extension PostgresTransaction {
     ]
     static let workerSelect = "SELECT worker_id, \(workerColumns.joined(separator: ", ")) FROM workers"
 
-    static let workerInsert: String = {
-        let columns = ["worker_id"] + workerColumns
-        let values = (1...columns.count).map { "$\($0)" }
-        return "INSERT INTO workers (\(columns.joined(separator: ", ")), lease_renewed_at) VALUES ("
-            + values.joined(separator: ", ") + ", %NOW%)"
-    }()
-
-    static let workerUpdate: String = {
-        let sets = workerColumns.enumerated().map { "\($1) = $\($0 + 1)" }
-        let count = workerColumns.count
-        return
-            "UPDATE workers SET \(sets.joined(separator: ", ")) WHERE worker_id = $\(count + 1) AND state = $\(count + 2)"
-    }()
+    static let workerInsert = insertStatement(
+        "workers", columns: ["worker_id"] + workerColumns, extra: (column: "lease_renewed_at", sql: "%NOW%"))
+    static let workerUpdate = compareAndSetStatement("workers", key: "worker_id", columns: workerColumns)
 
     func insertWorker(_ worker: WorkerRecord, event: Event) throws {
         try insertWorkerRow(worker)

@@ -49,6 +49,23 @@ final class PostgresTransaction: StorageWriter {
 
     // MARK: - Transitions
 
+    /// `INSERT INTO table (columns…) VALUES ($1, …)`, and `extra` appended as a last column whose value
+    /// is SQL (`lease_renewed_at` and the database's clock).
+    static func insertStatement(_ table: String, columns: [String], extra: (column: String, sql: String)? = nil)
+        -> String
+    {
+        let names = columns + (extra.map { [$0.column] } ?? [])
+        let values = (1...columns.count).map { "$\($0)" } + (extra.map { [$0.sql] } ?? [])
+        return "INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES (\(values.joined(separator: ", ")))"
+    }
+
+    /// The compare-and-set of a transition: `UPDATE table SET c = $1, … WHERE key = $n+1 AND state = $n+2`.
+    static func compareAndSetStatement(_ table: String, key: String, columns: [String]) -> String {
+        let sets = columns.enumerated().map { "\($1) = $\($0 + 1)" }
+        return "UPDATE \(table) SET \(sets.joined(separator: ", ")) WHERE \(key) = $\(columns.count + 1) "
+            + "AND state = $\(columns.count + 2)"
+    }
+
     /// Reads one row, applies `change`, writes with a compare-and-set on the state read, appends the event.
     ///
     /// In READ COMMITTED, an UPDATE that meets a row another transaction changed waits for that one
