@@ -3,7 +3,6 @@ import SluiceCore
 import SluicePostgres
 import SluiceStore
 import SluiceTesting
-import Synchronization
 
 let now = Timestamp(milliseconds: 1_767_225_600_000)
 
@@ -41,18 +40,6 @@ func transition(_ patch: PatchEvent, reason: String? = nil) -> Change<PatchLedge
 /// The code of a thrown ``SluiceError``, nil for anything else.
 func code(of error: any Error) -> SluiceError.Code? {
     (error as? SluiceError)?.code
-}
-
-/// A value shared by the tasks of one test, behind a lock.
-final class Shared<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-
-    init(_ value: Value) { mutex = Mutex(value) }
-
-    var value: Value {
-        get { mutex.withLock { $0 } }
-        set { mutex.withLock { $0 = newValue } }
-    }
 }
 
 /// Runs async work to completion from a synchronous body on a pool thread (never on the

@@ -246,6 +246,57 @@ struct SQLiteStorageTests {
         }
     }
 
+    @Test("a unit waits for another process's write lock, runs once it is free, and keeps the busy timeout")
+    func waitsForAnotherWriter() async throws {
+        let directory = TemporaryDirectory()
+        let storage = try SQLiteStorage(path: directory.file("s.db"))
+        try await storage.append(logEvent("before"))
+        let held = try await holdWriteLock(directory.file("s.db"))
+        let finished = Shared(false)
+        let unit = Task {
+            try await storage.append(logEvent("waited"))
+            finished.value = true
+        }
+        try await Task.sleep(for: .milliseconds(400))
+        let finishedEarly = finished.value
+        held.release()
+        try await unit.value
+        #expect(!finishedEarly)
+        #expect(try await storage.events(entityID: nil, after: 0, limit: nil).map(\.entityID) == ["before", "waited"])
+        // Units that ran in place left the connection's busy timeout as it was configured.
+        #expect(try storage.pragma("busy_timeout") == "30000")
+    }
+
+    @Test("a unit that cannot get the write lock within the busy timeout fails in words and writes nothing")
+    func busyTimeoutExpires() async throws {
+        let directory = TemporaryDirectory()
+        let storage = try SQLiteStorage(path: directory.file("s.db"), options: .init(busyTimeout: 0.2))
+        let held = try await holdWriteLock(directory.file("s.db"))
+        await #expect {
+            try await storage.append(logEvent("refused"))
+        } throws: { error in
+            let error = error as? SluiceError
+            return error?.code == .storage && error?.message.contains("locked") == true
+        }
+        held.release()
+        #expect(try await storage.events(entityID: nil, after: 0, limit: nil).isEmpty)
+    }
+
+    private func logEvent(_ id: String) -> Event {
+        Event(
+            entityKind: .worker, entityID: id, fromState: nil, toState: nil, reason: nil,
+            at: Timestamp(milliseconds: 1_767_225_600_000), actor: "test")
+    }
+
+    /// Another connection (as another process would) holding the database's write lock until released.
+    private func holdWriteLock(_ path: String) async throws -> HeldWriteLock {
+        let held = HeldWriteLock(try SQLiteStorage.openConnection(path: path))
+        let thread = Thread { held.hold() }
+        thread.start()
+        while !held.taken.value { try await Task.sleep(for: .milliseconds(5)) }
+        return held
+    }
+
     @Test("an unopenable path is a storage error naming the path")
     func badPath() {
         #expect {
@@ -263,3 +314,28 @@ let oneReader: SQLiteStorage.Options = {
     options.readers = 1
     return options
 }()
+
+/// A write lock held by a connection of its own, on a thread of its own, until released.
+final class HeldWriteLock: Sendable {
+    let connection: DatabaseQueue
+    let taken = Shared(false)
+    private let released = Shared(false)
+
+    init(_ connection: DatabaseQueue) {
+        self.connection = connection
+    }
+
+    func hold() {
+        try? connection.writeWithoutTransaction { db in
+            try db.execute(sql: "BEGIN IMMEDIATE")
+            taken.value = true
+            let deadline = Date().addingTimeInterval(60)
+            while !released.value && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+            try db.execute(sql: "COMMIT")
+        }
+    }
+
+    func release() {
+        released.value = true
+    }
+}

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import SluiceCore
+import Synchronization
 
 /// ``Storage`` in one SQLite file (or in memory), through GRDB.
 ///
@@ -10,8 +11,9 @@ import SluiceCore
 /// timeout and foreign keys on; reads run concurrently on read-only connections, each on one
 /// snapshot. Every write is an IMMEDIATE transaction on the single writer connection, so a
 /// read-modify-write holds the write lock from its first read: concurrent writers, in this process
-/// or others, are serialised, and events become visible in sequence order. Units of work run on
-/// GRDB's own queues: an awaiting caller never blocks the cooperative thread pool.
+/// or others, are serialised, and events become visible in sequence order. A unit of work runs in
+/// place when nothing else is writing, and on GRDB's writer queue otherwise: an awaiting caller's
+/// thread never waits for a lock (see ``write(_:)``).
 ///
 /// The storage leaves process-wide SQLite settings alone; a host that wants them (the `sluice`
 /// tool turns off SQLite's memory statistics) calls ``tuneProcess()`` before opening a database.
@@ -53,12 +55,18 @@ public final class SQLiteStorage: Storage {
     /// The file the database lives in; nil in memory.
     public let path: String?
 
+    /// How long a unit waits for another connection's write lock.
+    private let busyTimeout: TimeInterval
+    /// Units of work of this storage begun and not yet returned.
+    private let unitsInFlight = Atomic<Int>(0)
+
     /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
     ///
     /// - Throws: ``SluiceError`` (`storage`) when the file cannot be opened or migrated, or was
     ///   migrated by a newer version of Sluice (it is then left as it is).
     public init(path: String, options: Options = Options()) throws {
         self.path = path
+        self.busyTimeout = options.busyTimeout
         do {
             let pool = try DatabasePool(path: path, configuration: SQLiteStorage.configuration(options, wal: false))
             // The pool turns WAL on and lowers `synchronous` to NORMAL on its writer; set it back.
@@ -78,6 +86,7 @@ public final class SQLiteStorage: Storage {
     public init(inMemory options: Options = Options()) throws {
         self.path = nil
         self.pool = nil
+        self.busyTimeout = options.busyTimeout
         do {
             let queue = try DatabaseQueue(configuration: SQLiteStorage.configuration(options, wal: false))
             self.writer = queue
@@ -99,14 +108,46 @@ public final class SQLiteStorage: Storage {
 
     // MARK: - Units of work
 
+    /// A unit of work runs in place, on the awaiting caller's thread, when it is the only unit of this
+    /// storage in flight and SQLite's write lock is free at once; otherwise it goes to GRDB's writer
+    /// queue and waits there. So a caller's thread never waits for a lock (another unit, or another
+    /// process's busy timeout), and a lone writer does not pay two thread hops per unit (about
+    /// 150 µs on a 2-core machine, most of a transition in memory).
     public func write<T: Sendable>(_ body: @escaping @Sendable (any StorageWriter) throws -> T) async throws -> T {
+        let alone = unitsInFlight.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged
+        if !alone { unitsInFlight.add(1, ordering: .acquiringAndReleasing) }
+        defer { unitsInFlight.subtract(1, ordering: .acquiringAndReleasing) }
         do {
+            if alone, let done = try writeInPlace(body) { return done.value }
             return try await writer.writeWithoutTransaction { db in
                 try SQLiteStorage.transaction(db, "BEGIN IMMEDIATE") { try body(SQLiteTransaction(db: db)) }
             }
         } catch {
             throw SQLiteStorage.translate(error, while: "writing")
         }
+    }
+
+    /// A unit in place: BEGIN IMMEDIATE without a busy timeout. Nil, with nothing run, when another
+    /// connection (another process) holds the write lock.
+    private func writeInPlace<T>(_ body: (any StorageWriter) throws -> T) throws -> Done<T>? {
+        let milliseconds = Int32(clamping: Int((busyTimeout * 1000).rounded()))
+        return try writer.writeWithoutTransaction { db -> Done<T>? in
+            sqlite3_busy_timeout(db.sqliteConnection, 0)
+            defer { sqlite3_busy_timeout(db.sqliteConnection, milliseconds) }
+            var begin = try RawStatement(db, "BEGIN IMMEDIATE")
+            do {
+                try begin.execute()
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+                return nil
+            }
+            sqlite3_busy_timeout(db.sqliteConnection, milliseconds)
+            return Done(value: try SQLiteStorage.finishTransaction(db) { try body(SQLiteTransaction(db: db)) })
+        }
+    }
+
+    /// A unit's result (a unit may return an optional of its own).
+    private struct Done<T> {
+        let value: T
     }
 
     public func read<T: Sendable>(_ body: @escaping @Sendable (any StorageReader) throws -> T) async throws -> T {
@@ -232,6 +273,11 @@ public final class SQLiteStorage: Storage {
     static func transaction<T>(_ db: Database, _ beginSQL: String, _ body: () throws -> T) throws -> T {
         var begin = try RawStatement(db, beginSQL)
         try begin.execute()
+        return try finishTransaction(db, body)
+    }
+
+    /// Runs `body` in the transaction just begun, then commits; a throw rolls back and is rethrown.
+    private static func finishTransaction<T>(_ db: Database, _ body: () throws -> T) throws -> T {
         do {
             let result = try body()
             var commit = try RawStatement(db, "COMMIT")
