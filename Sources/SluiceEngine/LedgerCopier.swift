@@ -45,7 +45,7 @@ package struct LedgerCopier: Sendable {
             throw SluiceError.invalidInput(
                 "the destination already holds records or events; a ledger is copied only into an empty database")
         }
-        let ledger = try await source.read { try LedgerSnapshot.read($0) }
+        let ledger = try await source.readSettled { try LedgerSnapshot.read($0) }
         try await destination.write { tx in
             guard let importer = tx as? any LedgerImporting else {
                 throw SluiceError(code: .storage, message: "the destination's storage cannot take a copied ledger")

@@ -11,7 +11,7 @@ enum PostgresMigrator {
     /// Every migration, in order: (name, SQL). A new migration gets the next number; a released one
     /// is never edited.
     static let migrations: [(name: String, sql: String)] = [
-        PostgresStorage.migration0001, PostgresStorage.migration0002,
+        PostgresStorage.migration0001, PostgresStorage.migration0002, PostgresStorage.migration0003,
     ]
 
     /// 8317151707346042882 = 0x736C756963650002 ('sluice', 2): the migrations' lock.

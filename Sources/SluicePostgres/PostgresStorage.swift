@@ -119,6 +119,47 @@ public final class PostgresStorage: Storage {
         }
     }
 
+    /// Takes the event log's lock exclusively, for the session, before the snapshot is taken (a
+    /// REPEATABLE READ snapshot is taken at the unit's first statement, so a lock taken inside it
+    /// would come too late). Writers hold the lock in SHARE mode from their first event to their
+    /// COMMIT (migration 0003), so once it is granted no number drawn so far is still in flight.
+    /// The lock is let go as soon as the snapshot exists; if letting go fails, the connection is
+    /// closed, which lets go of it too.
+    public func readSettled<T: Sendable>(
+        _ body: @escaping @Sendable (any StorageReader) throws -> T
+    ) async throws -> T {
+        let offset = clockOffset
+        do {
+            return try await pool.withConnection { connection in
+                let link = Connection(connection)
+                var key = PostgresBindings()
+                key.append(PostgresTransaction.eventLogLockKey)
+                try link.query("SELECT pg_advisory_lock($1)", key)
+                let result: Result<T, any Error>
+                do {
+                    result = .success(
+                        try link.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY") {
+                            // The unit's first statement takes its snapshot before it runs: the lock is
+                            // let go by a statement that already sees everything committed under it.
+                            try link.query("SELECT pg_advisory_unlock($1)", key)
+                            return try body(PostgresTransaction(link, writable: false, clockOffset: offset()))
+                        })
+                } catch {
+                    result = .failure(error)
+                }
+                // Already let go on success; after a failure the lock may still be held.
+                if case .failure = result {
+                    do { try link.query("SELECT pg_advisory_unlock_all()") } catch {
+                        throw BrokenConnection(error: error)
+                    }
+                }
+                return try result.get()
+            }
+        } catch {
+            throw PostgresStorage.translate(error, while: "reading the event log")
+        }
+    }
+
     /// Runs one unit on a bare connection, inside a transaction: for tests of the schema itself.
     package func withRawTransaction<T: Sendable>(
         _ body: @escaping @Sendable (Connection) throws -> T

@@ -5,8 +5,9 @@ import SluiceStore
 /// One unit of work on one PostgreSQL connection, inside the transaction ``PostgresStorage`` opened.
 ///
 /// Events are kept here and inserted when the body has finished, just before COMMIT: inserting an
-/// event takes the event log's lock (see the migration), which is then held until the commit, so it
-/// must be the unit's last lock. Reads inside the unit still see its own events: a patch's history
+/// event takes the event log's lock in SHARE mode (migration 0003), held until the commit. Writers
+/// share it, but a settled read waiting for it exclusively makes later writers wait behind it, so it
+/// must be the unit's last lock (a unit holding it must never wait for another writer). Reads inside the unit still see its own events: a patch's history
 /// adds the pending ones, and ``events(entityID:after:limit:)`` inserts them first.
 final class PostgresTransaction: StorageWriter {
     let connection: Connection
@@ -114,7 +115,7 @@ final class PostgresTransaction: StorageWriter {
 
     package func events(entityID: String?, after sequence: Int64, limit: Int?) throws -> [Event] {
         // Reading the log inside a write: the unit's own events are inserted first, so they get their
-        // sequence numbers (and the unit holds the log's lock from here on).
+        // sequence numbers. Only ``PostgresStorage/readSettled(_:)`` reads the log as a settled prefix.
         try flushEvents()
         var binds = Binds()
         binds.add(sequence)

@@ -63,6 +63,21 @@ public protocol Storage: Sendable {
     func write<T: Sendable>(_ body: @escaping @Sendable (any StorageWriter) throws -> T) async throws -> T
     /// Runs `body` on one snapshot of the database.
     func read<T: Sendable>(_ body: @escaping @Sendable (any StorageReader) throws -> T) async throws -> T
+    /// Runs `body` on one snapshot in which the event log is settled: every event numbered at or
+    /// below the newest it sees is in it, or never will be (its writer rolled back). Readers of the
+    /// log's cursor (`events --after`, `--follow`, a whole-ledger copy) read here.
+    ///
+    /// Where every snapshot is settled (SQLite, whose writers commit one at a time) it is ``read(_:)``;
+    /// a backend whose writers commit concurrently waits for the writers in flight.
+    func readSettled<T: Sendable>(_ body: @escaping @Sendable (any StorageReader) throws -> T) async throws -> T
+}
+
+extension Storage {
+    public func readSettled<T: Sendable>(
+        _ body: @escaping @Sendable (any StorageReader) throws -> T
+    ) async throws -> T {
+        try await read(body)
+    }
 }
 
 /// A database several hosts share offers locks that hold as long as their holder lives: what
@@ -123,9 +138,9 @@ public protocol StorageReader {
 
     /// Events in log order, for one entity when `entityID` is given.
     ///
-    /// The log is a cursor that never skips: an event becomes visible only after every event
-    /// with a lower sequence number has, so a follower that asks again with the last sequence it
-    /// saw gets every event exactly once, in one order, whatever writers run concurrently.
+    /// The log is a cursor that never skips when read through ``Storage/readSettled(_:)`` (as
+    /// ``Storage/events(entityID:after:limit:)`` does): a follower that asks again with the last
+    /// sequence it saw gets every event exactly once, in one order, whatever writers run concurrently.
     func events(entityID: String?, after sequence: Int64, limit: Int?) throws -> [Event]
 }
 
@@ -283,6 +298,6 @@ extension Storage {
     public func append(_ event: Event) async throws { try await write { try $0.append(event) } }
 
     public func events(entityID: String?, after sequence: Int64, limit: Int?) async throws -> [Event] {
-        try await read { try $0.events(entityID: entityID, after: sequence, limit: limit) }
+        try await readSettled { try $0.events(entityID: entityID, after: sequence, limit: limit) }
     }
 }

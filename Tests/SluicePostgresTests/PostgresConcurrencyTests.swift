@@ -91,15 +91,15 @@ struct PostgresConcurrencyTests {
         #expect(try await storage.events(entityID: nil, after: 0, limit: nil).map(\.sequence) == sequences)
     }
 
-    @Test("an event drawn by an open transaction holds back later events until it commits")
-    func sequenceOrderIsCommitOrder() async throws {
+    @Test("a settled read waits for an event drawn by an open transaction; a later event never shows alone")
+    func settledReadWaitsForOpenWriters() async throws {
         let storage = try await PostgresServer.makeStorage(poolSize: 4)
         let insert = """
             INSERT INTO events (entity_kind, entity_id, at, actor) VALUES ('worker', 'slow', '2026-01-01T00:00:00.000Z', 't')
             """
         let inserted = Shared(false)
         let release = Shared(false)
-        // A transaction that inserts an event, then stays open until the test lets it commit.
+        // A transaction that inserts an event (drawing seq 1), then stays open until the test lets it commit.
         async let slow: Void = storage.withRawTransaction { connection in
             _ = try connection.execute(insert)
             inserted.value = true
@@ -107,20 +107,34 @@ struct PostgresConcurrencyTests {
             while !release.value && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
         }
         while !inserted.value { try await Task.sleep(for: .milliseconds(2)) }
-        // Meanwhile a unit appends its own event; given time, it would commit first if it could.
-        async let fast: Void = storage.append(event(.worker, "fast", from: nil, to: nil))
-        try await Task.sleep(for: .milliseconds(300))
-        var snapshots: [[String]] = []
-        for _ in 0..<5 {
-            snapshots.append(try await storage.events(entityID: nil, after: 0, limit: nil).map(\.entityID))
-            try await Task.sleep(for: .milliseconds(20))
+        // Writers share the log's lock: a later unit draws seq 2 and commits while seq 1 is open.
+        try await storage.append(event(.worker, "fast", from: nil, to: nil))
+        // A plain snapshot shows the gap: seq 2 without seq 1.
+        #expect(
+            try await storage.read { try $0.events(entityID: nil, after: 0, limit: nil) }.map(\.entityID) == ["fast"])
+        // A settled read (what a follower does) waits until seq 1 is decided.
+        let returned = Shared(false)
+        let follower = Task { () async throws -> [String] in
+            defer { returned.value = true }
+            return try await storage.events(entityID: nil, after: 0, limit: nil).map(\.entityID)
         }
+        try await Task.sleep(for: .milliseconds(300))
+        // A writer that comes while the settled read waits queues behind it (the read is not starved).
+        let appended = Shared(false)
+        let later = Task {
+            try await storage.append(event(.worker, "later", from: nil, to: nil))
+            appended.value = true
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let returnedEarly = returned.value
+        let appendedEarly = appended.value
         release.value = true
         try await slow
-        try await fast
-        let final = try await storage.events(entityID: nil, after: 0, limit: nil)
-        #expect(final.map(\.entityID) == ["slow", "fast"])
-        // While the earlier event's transaction was open, no reader saw the later event.
-        #expect(snapshots == Array(repeating: [], count: 5))
+        #expect(!returnedEarly)
+        #expect(!appendedEarly)
+        #expect(try await follower.value == ["slow", "fast"])
+        try await later.value
+        #expect(
+            try await storage.events(entityID: nil, after: 0, limit: nil).map(\.entityID) == ["slow", "fast", "later"])
     }
 }

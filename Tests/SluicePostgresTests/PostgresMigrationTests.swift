@@ -19,7 +19,8 @@ struct PostgresMigrationTests {
             await store.close()
         }
         let again = try await PostgresStorage(url: url)
-        #expect(try await again.appliedMigrations() == ["0001_initial", "0002_copied_events"])
+        #expect(
+            try await again.appliedMigrations() == ["0001_initial", "0002_copied_events", "0003_shared_event_lock"])
     }
 
     @Test("a database migrated by a newer Sluice is refused before anything is written", .requiresPostgres)
