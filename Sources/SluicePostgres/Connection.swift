@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import PostgresNIO
 import SluiceCore
 
@@ -16,7 +17,15 @@ package struct Connection {
     /// Runs one statement and returns its rows and row count.
     @discardableResult
     package func query(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws -> PostgresQueryResult {
-        try connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).wait()
+        try send(sql, binds).wait()
+    }
+
+    /// Sends one statement without waiting for it. The connection runs its statements in the order
+    /// they were sent, each after the one before has finished, so a caller may send several and wait
+    /// for the last: the statements follow one another on the event loop, without a round trip to
+    /// the waiting thread between them. Every future must still be waited for, or its error is lost.
+    func send(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) -> EventLoopFuture<PostgresQueryResult> {
+        connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
     }
 
     /// Runs one statement and returns how many rows it changed.
@@ -26,28 +35,58 @@ package struct Connection {
 
     /// Runs `body` between `begin` and COMMIT; any throw rolls back and is rethrown.
     ///
+    /// `lastStatements` are sent together with the COMMIT, without waiting between them: when one
+    /// of them fails, PostgreSQL ends the transaction at the COMMIT with a rollback, and that
+    /// statement's error is the one thrown.
+    ///
     /// The first error is the one reported: when the ROLLBACK fails too, the connection is in a state
     /// nobody knows, so the error is wrapped in ``BrokenConnection`` and the pool closes it.
-    func transaction<T>(_ begin: String, _ body: () throws -> T) throws -> T {
+    func transaction<T>(
+        _ begin: String, lastStatements: () -> [EventLoopFuture<PostgresQueryResult>] = { [] }, _ body: () throws -> T
+    ) throws -> T {
         try query(begin)
+        return try inTransaction(lastStatements: lastStatements, body)
+    }
+
+    /// The rest of ``transaction(_:lastStatements:_:)``, in a transaction the caller has begun.
+    func inTransaction<T>(
+        lastStatements: () -> [EventLoopFuture<PostgresQueryResult>] = { [] }, _ body: () throws -> T
+    ) throws -> T {
         let result: T
         do {
             result = try body()
         } catch {
-            do {
-                try query("ROLLBACK")
-            } catch {
-                throw BrokenConnection(error: error)
-            }
+            try rollBack()
             throw error
         }
         do {
-            try query("COMMIT")
+            try waitAll(lastStatements() + [send("COMMIT")])
         } catch {
-            // A failed COMMIT ends the transaction (PostgreSQL rolls it back); make sure of it.
+            // A failed statement or COMMIT ends the transaction (PostgreSQL rolls it back); make sure of it.
             if (try? query("ROLLBACK")) == nil { throw BrokenConnection(error: error) }
             throw error
         }
         return result
+    }
+
+    /// Waits for statements sent together, in order; throws the first error after all have ended.
+    func waitAll(_ statements: [EventLoopFuture<PostgresQueryResult>]) throws {
+        var failure: (any Error)?
+        for statement in statements {
+            do {
+                _ = try statement.wait()
+            } catch {
+                failure = failure ?? error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    private func rollBack() throws {
+        do {
+            try query("ROLLBACK")
+        } catch {
+            throw BrokenConnection(error: error)
+        }
     }
 }

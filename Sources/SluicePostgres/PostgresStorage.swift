@@ -92,13 +92,11 @@ public final class PostgresStorage: Storage {
         do {
             return try await pool.withConnection { connection in
                 let link = Connection(connection)
-                return try link.transaction("BEGIN ISOLATION LEVEL READ COMMITTED") {
-                    let tx = PostgresTransaction(link, writable: true, clockOffset: offset())
-                    let result = try body(tx)
-                    // The events go last: see the migration's note on the event log's lock.
-                    try tx.flushEvents()
-                    return result
-                }
+                let tx = PostgresTransaction(link, writable: true, clockOffset: offset())
+                // The events go last, sent with the COMMIT: see migration 0003 on the event log's lock.
+                return try link.transaction(
+                    "BEGIN ISOLATION LEVEL READ COMMITTED", lastStatements: tx.sendPendingEvents
+                ) { try body(tx) }
             }
         } catch {
             throw PostgresStorage.translate(error, while: "writing")
@@ -123,8 +121,9 @@ public final class PostgresStorage: Storage {
     /// REPEATABLE READ snapshot is taken at the unit's first statement, so a lock taken inside it
     /// would come too late). Writers hold the lock in SHARE mode from their first event to their
     /// COMMIT (migration 0003), so once it is granted no number drawn so far is still in flight.
-    /// The lock is let go as soon as the snapshot exists; if letting go fails, the connection is
-    /// closed, which lets go of it too.
+    /// The lock is let go by the unit's first statement, as soon as the snapshot exists: the lock,
+    /// the BEGIN and the letting go are sent together, so writers wait for this reader no longer
+    /// than the server takes to run them.
     public func readSettled<T: Sendable>(
         _ body: @escaping @Sendable (any StorageReader) throws -> T
     ) async throws -> T {
@@ -134,26 +133,23 @@ public final class PostgresStorage: Storage {
                 let link = Connection(connection)
                 var key = PostgresBindings()
                 key.append(PostgresTransaction.eventLogLockKey)
-                try link.query("SELECT pg_advisory_lock($1)", key)
-                let result: Result<T, any Error>
                 do {
-                    result = .success(
-                        try link.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY") {
-                            // The unit's first statement takes its snapshot before it runs: the lock is
-                            // let go by a statement that already sees everything committed under it.
-                            try link.query("SELECT pg_advisory_unlock($1)", key)
-                            return try body(PostgresTransaction(link, writable: false, clockOffset: offset()))
-                        })
+                    try link.waitAll([
+                        link.send("SELECT pg_advisory_lock($1)", key),
+                        link.send("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+                        // Its snapshot is taken before it runs: it sees everything committed under the lock.
+                        link.send("SELECT pg_advisory_unlock($1)", key),
+                    ])
                 } catch {
-                    result = .failure(error)
+                    // Which of them ran is not known: end any transaction and let go of any lock.
+                    guard (try? link.query("ROLLBACK")) != nil,
+                        (try? link.query("SELECT pg_advisory_unlock_all()")) != nil
+                    else { throw BrokenConnection(error: error) }
+                    throw error
                 }
-                // Already let go on success; after a failure the lock may still be held.
-                if case .failure = result {
-                    do { try link.query("SELECT pg_advisory_unlock_all()") } catch {
-                        throw BrokenConnection(error: error)
-                    }
+                return try link.inTransaction {
+                    try body(PostgresTransaction(link, writable: false, clockOffset: offset()))
                 }
-                return try result.get()
             }
         } catch {
             throw PostgresStorage.translate(error, while: "reading the event log")

@@ -1,8 +1,16 @@
+import Foundation
 import SluiceCore
 import SluiceStore
 
 extension PostgresTransaction {
-    static let patchSelect = "SELECT ledger_id, \(LedgerColumns.patch.joined(separator: ", ")) FROM patch_ledger"
+    /// An entry's columns, then its state history from the event log as one JSON array of
+    /// `[state, at, reason]` in log order: the entry and its history in one statement.
+    static let patchSelect = """
+        SELECT ledger_id, \(LedgerColumns.patch.joined(separator: ", ")),
+            (SELECT json_agg(json_build_array(to_state, at, reason) ORDER BY seq)::text FROM events
+             WHERE entity_kind = 'patch' AND to_state IS NOT NULL AND entity_id = patch_ledger.ledger_id)
+        FROM patch_ledger
+        """
 
     static let patchInsert = insertStatement("patch_ledger", columns: ["ledger_id"] + LedgerColumns.patch)
     static let patchUpdate = compareAndSetStatement(
@@ -131,43 +139,44 @@ extension PostgresTransaction {
     // MARK: - Mapping
 
     /// Reads the entries a `patchSelect … WHERE …` statement selects, each with its state history
-    /// from the event log (one statement for all of them) and the unit's pending events.
+    /// from the event log and the unit's pending events.
     private func fetchPatches(_ sql: String, _ binds: Binds) throws -> [PatchLedgerEntry] {
-        var entries = try rows(sql, binds, Self.decodePatch)
-        guard !entries.isEmpty else { return entries }
-        var ids = Binds()
-        ids.add("{" + entries.map(\.ledgerID.description).joined(separator: ",") + "}")
-        let history = try rows(
-            """
-            SELECT entity_id, to_state, at, reason FROM events
-            WHERE entity_kind = 'patch' AND to_state IS NOT NULL AND entity_id = ANY($1::text[])
-            ORDER BY seq
-            """, ids
-        ) { row in
-            (
-                id: try row.string(),
-                entry: PatchHistoryEntry(state: try row.enumeration(), at: try row.timestamp(), reason: try row.text())
-            )
+        var entries = try rows(sql, binds) { row in
+            var entry = try Self.decodePatch(&row)
+            entry.stateHistory = try Self.decodeHistory(row.text(), of: entry.ledgerID)
+            return entry
         }
-        var histories = Dictionary(grouping: history, by: { $0.id }).mapValues { $0.map { $0.entry } }
+        guard !entries.isEmpty, pendingEvents.contains(where: { $0.entityKind == .patch }) else { return entries }
+        var pending: [String: [PatchHistoryEntry]] = [:]
         for event in pendingEvents where event.entityKind == .patch {
             guard let to = event.toState else { continue }
             let state = try PatchState(rawValue: to).orThrow(
                 SluiceError.invalidInput("an event of patch \(event.entityID) names an unknown state \(to)"))
-            histories[event.entityID, default: []].append(
+            pending[event.entityID, default: []].append(
                 PatchHistoryEntry(state: state, at: event.at, reason: event.reason))
         }
         for index in entries.indices {
-            entries[index].stateHistory = histories[entries[index].ledgerID.description] ?? []
+            entries[index].stateHistory += pending[entries[index].ledgerID.description] ?? []
         }
         return entries
+    }
+
+    /// A history as `patchSelect` reads it: nil (no events yet) or `[[state, at, reason], …]`.
+    private static func decodeHistory(_ json: String?, of id: LedgerID) throws -> [PatchHistoryEntry] {
+        guard let json else { return [] }
+        let rows = try SluiceJSON.decode([[String?]].self, from: Data(json.utf8), what: "the history of patch \(id)")
+        return try rows.map { row in
+            guard row.count == 3, let state = row[0].flatMap(PatchState.init(rawValue:)), let at = row[1] else {
+                throw SluiceError(code: .storage, message: "the event log holds a malformed state of patch \(id)")
+            }
+            return PatchHistoryEntry(state: state, at: try Timestamp(parsing: at), reason: row[2])
+        }
     }
 
     private static func decodePatch(_ row: inout Cells) throws -> PatchLedgerEntry {
         var entry = PatchLedgerEntry(
             ledgerID: try row.id(), patchID: try row.id(), projectID: try row.string(), phaseID: try row.text(),
             workstreamID: try row.text(), executionRequestID: try row.optionalID(), at: Timestamp(milliseconds: 0))
-        entry.stateHistory = []
         entry.state = try row.enumeration()
         entry.validation.formatOK = try row.bool()
         entry.validation.scopeOK = try row.bool()

@@ -1,3 +1,4 @@
+import NIOCore
 import PostgresNIO
 import SluiceCore
 import SluiceStore
@@ -97,19 +98,24 @@ final class PostgresTransaction: StorageWriter {
         pendingEvents.append(event)
     }
 
-    /// Inserts the pending events, in order. The first takes the event log's lock.
+    /// Inserts the pending events, in order, and waits for them. The first takes the event log's lock.
     func flushEvents() throws {
-        guard !pendingEvents.isEmpty else { return }
+        for inserted in sendPendingEvents() { _ = try inserted.wait() }
+    }
+
+    /// Sends the INSERTs of the pending events, in order, without waiting: the unit's last statements,
+    /// sent with its COMMIT (``Connection/transaction(_:lastStatements:_:)``).
+    func sendPendingEvents() -> [EventLoopFuture<PostgresQueryResult>] {
         let events = pendingEvents
         pendingEvents = []
-        for event in events {
+        return events.map { event in
             var binds = Binds()
             binds.bindEventColumns(event)
-            try execute(
+            return connection.send(
                 """
                 INSERT INTO events (entity_kind, entity_id, from_state, to_state, reason, at, actor, payload)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                """, binds)
+                """, binds.bindings)
         }
     }
 

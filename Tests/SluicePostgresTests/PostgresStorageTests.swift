@@ -61,6 +61,47 @@ struct PostgresStorageTests {
         #expect(try await storage.events(entityID: nil, after: 0, limit: nil).count == 1)
     }
 
+    @Test("an event refused as it is sent with the COMMIT rolls back the whole unit, and the connection is reused")
+    func eventRefusedAtCommit() async throws {
+        let storage = try await PostgresServer.makeStorage(poolSize: 1)
+        let worker = try await makeWorker(storage)
+        // The database refuses one event; the unit's events are inserted together with its COMMIT.
+        _ = try await storage.withRawTransaction { connection in
+            try connection.execute(
+                """
+                CREATE FUNCTION test_refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.entity_id = 'boom' THEN RAISE EXCEPTION 'no boom here'; END IF;
+                    RETURN NEW;
+                END $$
+                """)
+            try connection.execute(
+                "CREATE TRIGGER test_refuse_boom BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_refuse_boom()"
+            )
+        }
+        await #expect {
+            try await storage.write { tx in
+                _ = try tx.updateWorker(worker.workerID) { current in
+                    (
+                        try current.applying(.assign(taskID: "t"), at: now),
+                        event(.worker, "ok", from: "idle", to: "busy")
+                    )
+                }
+                try tx.append(event(.worker, "boom", from: nil, to: nil))
+            }
+        } throws: { error in
+            code(of: error) == .storage && (error as? SluiceError)?.message.contains("no boom here") == true
+        }
+        #expect(try await storage.worker(worker.workerID) == worker)
+        #expect(
+            try await storage.events(entityID: nil, after: 0, limit: nil).map(\.entityID) == [
+                worker.workerID.description
+            ])
+        // The one connection of the pool is clean: the next unit commits.
+        try await storage.append(event(.worker, "after", from: nil, to: nil))
+        #expect(try await storage.events(entityID: nil, after: 0, limit: nil).count == 2)
+    }
+
     @Test("updating or deleting an unknown record is notFound")
     func unknown() async throws {
         let storage = try await PostgresServer.makeStorage()
