@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import PostgresNIO
 import SluiceCore
 import SluiceStore
@@ -131,28 +132,61 @@ public final class PostgresStorage: Storage {
         do {
             return try await pool.withConnection { connection in
                 let link = Connection(connection)
-                var key = PostgresBindings()
-                key.append(PostgresTransaction.eventLogLockKey)
-                do {
-                    try link.waitAll([
-                        link.send("SELECT pg_advisory_lock($1)", key),
-                        link.send("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
-                        // Its snapshot is taken before it runs: it sees everything committed under the lock.
-                        link.send("SELECT pg_advisory_unlock($1)", key),
-                    ])
-                } catch {
-                    // Which of them ran is not known: end any transaction and let go of any lock.
-                    guard (try? link.query("ROLLBACK")) != nil,
-                        (try? link.query("SELECT pg_advisory_unlock_all()")) != nil
-                    else { throw BrokenConnection(error: error) }
-                    throw error
-                }
+                try PostgresStorage.settle(link) { [] }
                 return try link.inTransaction {
                     try body(PostgresTransaction(link, writable: false, clockOffset: offset()))
                 }
             }
         } catch {
             throw PostgresStorage.translate(error, while: "reading the event log")
+        }
+    }
+
+    /// The log after `sequence`, read as a settled prefix (see ``readSettled(_:)``) in one round trip:
+    /// the lock, the BEGIN, the unlock, the SELECT and the COMMIT are sent together. What a follower
+    /// polls (`sluice events --follow`), so that each poll holds writers back as briefly as it can.
+    public func events(entityID: String?, after sequence: Int64, limit: Int?) async throws -> [Event] {
+        do {
+            return try await pool.withConnection { connection in
+                let link = Connection(connection)
+                let (sql, binds) = PostgresTransaction.eventsStatement(
+                    entityID: entityID, after: sequence, limit: limit)
+                var selected: EventLoopFuture<PostgresQueryResult>?
+                try PostgresStorage.settle(link) {
+                    let select = link.send(sql, binds.bindings)
+                    selected = select
+                    return [select, link.send("COMMIT")]
+                }
+                guard let selected else { return [] }
+                return try selected.wait().map { row in
+                    var cells = Cells(row)
+                    return try PostgresTransaction.decodeEvent(&cells)
+                }
+            }
+        } catch {
+            throw PostgresStorage.translate(error, while: "reading the event log")
+        }
+    }
+
+    /// Sends the log's lock, a READ ONLY, REPEATABLE READ BEGIN and the unlock (whose snapshot,
+    /// taken before it runs, is the transaction's), then waits for them and for `then`, statements
+    /// the caller sent after them. On any failure nothing is left open: the transaction is rolled
+    /// back and the lock let go, or the connection is given up.
+    private static func settle(_ link: Connection, then: () -> [EventLoopFuture<PostgresQueryResult>]) throws {
+        var key = PostgresBindings()
+        key.append(PostgresTransaction.eventLogLockKey)
+        let opening = [
+            link.send("SELECT pg_advisory_lock($1)", key),
+            link.send("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+            link.send("SELECT pg_advisory_unlock($1)", key),
+        ]
+        do {
+            try link.waitAll(opening + then())
+        } catch {
+            // Which of them ran is not known: end any transaction and let go of any lock.
+            guard (try? link.query("ROLLBACK")) != nil, (try? link.query("SELECT pg_advisory_unlock_all()")) != nil
+            else { throw BrokenConnection(error: error) }
+            throw error
         }
     }
 

@@ -121,8 +121,15 @@ final class PostgresTransaction: StorageWriter {
 
     package func events(entityID: String?, after sequence: Int64, limit: Int?) throws -> [Event] {
         // Reading the log inside a write: the unit's own events are inserted first, so they get their
-        // sequence numbers. Only ``PostgresStorage/readSettled(_:)`` reads the log as a settled prefix.
+        // sequence numbers. Only a settled read (``PostgresStorage/readSettled(_:)``,
+        // ``PostgresStorage/events(entityID:after:limit:)``) reads the log as a settled prefix.
         try flushEvents()
+        let (sql, binds) = Self.eventsStatement(entityID: entityID, after: sequence, limit: limit)
+        return try rows(sql, binds, Self.decodeEvent)
+    }
+
+    /// The SELECT of the log after `sequence`, in order, for one entity when given, at most `limit`.
+    static func eventsStatement(entityID: String?, after sequence: Int64, limit: Int?) -> (String, Binds) {
         var binds = Binds()
         binds.add(sequence)
         var sql = """
@@ -138,11 +145,13 @@ final class PostgresTransaction: StorageWriter {
             binds.add(Int64(max(0, limit)))
             sql += " LIMIT $\(binds.count)"
         }
-        return try rows(sql, binds) { row in
-            Event(
-                sequence: try row.int64(), entityKind: try row.enumeration(), entityID: try row.string(),
-                fromState: try row.text(), toState: try row.text(), reason: try row.text(), at: try row.timestamp(),
-                actor: try row.string(), payload: try row.object())
-        }
+        return (sql, binds)
+    }
+
+    static func decodeEvent(_ row: inout Cells) throws -> Event {
+        Event(
+            sequence: try row.int64(), entityKind: try row.enumeration(), entityID: try row.string(),
+            fromState: try row.text(), toState: try row.text(), reason: try row.text(), at: try row.timestamp(),
+            actor: try row.string(), payload: try row.object())
     }
 }

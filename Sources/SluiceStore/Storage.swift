@@ -70,6 +70,11 @@ public protocol Storage: Sendable {
     /// Where every snapshot is settled (SQLite, whose writers commit one at a time) it is ``read(_:)``;
     /// a backend whose writers commit concurrently waits for the writers in flight.
     func readSettled<T: Sendable>(_ body: @escaping @Sendable (any StorageReader) throws -> T) async throws -> T
+    /// Events in log order after `sequence`, for one entity when `entityID` is given, at most `limit`,
+    /// read as a settled prefix: a follower that asks again with the last sequence it saw gets every
+    /// event exactly once, in one order. By default one ``readSettled(_:)``; a backend may read it
+    /// in fewer round trips.
+    func events(entityID: String?, after sequence: Int64, limit: Int?) async throws -> [Event]
 }
 
 extension Storage {
