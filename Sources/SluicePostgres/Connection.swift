@@ -20,13 +20,31 @@ package struct Connection {
         try send(sql, binds).wait()
     }
 
-    /// Sends one statement without waiting for it. The connection runs its statements in the order
-    /// they were sent, each after the one before has finished, so a caller may send several and wait
-    /// for the last: the statements follow one another on the event loop, without a round trip to
-    /// the waiting thread between them. Every future must still be waited for, or its error is lost.
+    /// Queues one statement without waiting for it. The connection sends its statements in the order
+    /// they were queued, each once the one before has answered (postgres-nio does not pipeline), so a
+    /// caller may queue several and wait for the last: they follow one another on the event loop,
+    /// without waking the waiting thread between them, but each still costs a round trip to the
+    /// server. Every future must still be waited for, or its error is lost.
+    ///
+    /// postgres-nio never answers a statement written to a connection that has already closed (the
+    /// server ended the session, or it went away while idle): such a statement fails here, within
+    /// about a second, instead of leaving its caller waiting for ever.
     func send(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) -> EventLoopFuture<PostgresQueryResult> {
-        connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        let connection = self.connection
+        if connection.isClosed { return connection.eventLoop.makeFailedFuture(Connection.closed) }
+        let answered = connection.eventLoop.makePromise(of: PostgresQueryResult.self)
+        connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).cascade(to: answered)
+        let watch = connection.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            if connection.isClosed { answered.fail(Connection.closed) }
+        }
+        answered.futureResult.whenComplete { _ in watch.cancel() }
+        return answered.futureResult
     }
+
+    /// A statement sent on a connection that has closed.
+    static let closed = SluiceError(
+        code: .storage,
+        message: "the connection to the database closed before it answered (the server ended the session)")
 
     /// Runs one statement and returns how many rows it changed.
     package func execute(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws -> Int {
@@ -35,9 +53,9 @@ package struct Connection {
 
     /// Runs `body` between `begin` and COMMIT; any throw rolls back and is rethrown.
     ///
-    /// `lastStatements` are sent together with the COMMIT, without waiting between them: when one
-    /// of them fails, PostgreSQL ends the transaction at the COMMIT with a rollback, and that
-    /// statement's error is the one thrown.
+    /// `lastStatements` are queued with the COMMIT (see ``send(_:_:)``): when one of them fails,
+    /// PostgreSQL ends the transaction at the COMMIT with a rollback, and that statement's error is
+    /// the one thrown.
     ///
     /// The first error is the one reported: when the ROLLBACK fails too, the connection is in a state
     /// nobody knows, so the error is wrapped in ``BrokenConnection`` and the pool closes it.
@@ -69,7 +87,7 @@ package struct Connection {
         return result
     }
 
-    /// Waits for statements sent together, in order; throws the first error after all have ended.
+    /// Waits for statements queued together, in order; throws the first error after all have ended.
     func waitAll(_ statements: [EventLoopFuture<PostgresQueryResult>]) throws {
         var failure: (any Error)?
         for statement in statements {

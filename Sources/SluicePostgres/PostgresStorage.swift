@@ -26,6 +26,9 @@ public final class PostgresStorage: Storage {
         public var poolSize: Int
         /// How long opening a connection may take (30 s by default: a busy server, or a busy client host).
         public var connectTimeout: TimeAmount
+        /// Seconds a unit's session may sit idle inside its transaction before the server ends it
+        /// (10 s by default; units never idle unless their process is stopped or stuck).
+        public var idleInTransactionTimeout: Double = 10
         /// Seconds added to the database's clock when leases are renewed and judged: tests move it
         /// forward as they would a fake clock. The product leaves it at 0.
         package var databaseClockOffset: @Sendable () -> Double
@@ -61,6 +64,12 @@ public final class PostgresStorage: Storage {
         let address = try PostgresAddress(parsing: url)
         var configuration = try address.configuration()
         configuration.options.connectTimeout = options.connectTimeout
+        // A unit's transaction is one synchronous body: it never idles inside a transaction unless its
+        // process is stopped or stuck. Then the server ends it, letting go of its locks (a stopped
+        // writer holding the event log's lock would hold back every follower, and the writers queued
+        // behind a follower).
+        configuration.options.additionalStartupParameters.append(
+            ("idle_in_transaction_session_timeout", String(Int(options.idleInTransactionTimeout * 1000))))
         self.location = address.redacted
         self.clockOffset = options.databaseClockOffset
         var quiet = Logger(label: "sluice.postgres")
@@ -94,7 +103,7 @@ public final class PostgresStorage: Storage {
             return try await pool.withConnection { connection in
                 let link = Connection(connection)
                 let tx = PostgresTransaction(link, writable: true, clockOffset: offset())
-                // The events go last, sent with the COMMIT: see migration 0003 on the event log's lock.
+                // The events go last, queued with the COMMIT: see migration 0003 on the event log's lock.
                 return try link.transaction(
                     "BEGIN ISOLATION LEVEL READ COMMITTED", lastStatements: tx.sendPendingEvents
                 ) { try body(tx) }
@@ -118,13 +127,10 @@ public final class PostgresStorage: Storage {
         }
     }
 
-    /// Takes the event log's lock exclusively, for the session, before the snapshot is taken (a
-    /// REPEATABLE READ snapshot is taken at the unit's first statement, so a lock taken inside it
-    /// would come too late). Writers hold the lock in SHARE mode from their first event to their
-    /// COMMIT (migration 0003), so once it is granted no number drawn so far is still in flight.
-    /// The lock is let go by the unit's first statement, as soon as the snapshot exists: the lock,
-    /// the BEGIN and the letting go are sent together, so writers wait for this reader no longer
-    /// than the server takes to run them.
+    /// Asks the database for the log's settled bound first (`sluice_settled_bound()`, migration
+    /// 0004: it waits, inside that one statement, for the writers in flight), then opens the unit's
+    /// snapshot; the unit reads the log up to the bound only. The log's lock is never held across a
+    /// round trip to this client.
     public func readSettled<T: Sendable>(
         _ body: @escaping @Sendable (any StorageReader) throws -> T
     ) async throws -> T {
@@ -132,9 +138,9 @@ public final class PostgresStorage: Storage {
         do {
             return try await pool.withConnection { connection in
                 let link = Connection(connection)
-                try PostgresStorage.settle(link) { [] }
-                return try link.inTransaction {
-                    try body(PostgresTransaction(link, writable: false, clockOffset: offset()))
+                let bound = try PostgresStorage.settledBound(link)
+                return try link.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY") {
+                    try body(PostgresTransaction(link, writable: false, clockOffset: offset(), eventBound: bound))
                 }
             }
         } catch {
@@ -142,23 +148,16 @@ public final class PostgresStorage: Storage {
         }
     }
 
-    /// The log after `sequence`, read as a settled prefix (see ``readSettled(_:)``) in one round trip:
-    /// the lock, the BEGIN, the unlock, the SELECT and the COMMIT are sent together. What a follower
-    /// polls (`sluice events --follow`), so that each poll holds writers back as briefly as it can.
+    /// The log after `sequence` up to its settled bound, in two statements outside any transaction:
+    /// what a follower polls (`sluice events --follow`).
     public func events(entityID: String?, after sequence: Int64, limit: Int?) async throws -> [Event] {
         do {
             return try await pool.withConnection { connection in
                 let link = Connection(connection)
+                let bound = try PostgresStorage.settledBound(link)
                 let (sql, binds) = PostgresTransaction.eventsStatement(
-                    entityID: entityID, after: sequence, limit: limit)
-                var selected: EventLoopFuture<PostgresQueryResult>?
-                try PostgresStorage.settle(link) {
-                    let select = link.send(sql, binds.bindings)
-                    selected = select
-                    return [select, link.send("COMMIT")]
-                }
-                guard let selected else { return [] }
-                return try selected.wait().map { row in
+                    entityID: entityID, after: sequence, upTo: bound, limit: limit)
+                return try link.query(sql, binds.bindings).map { row in
                     var cells = Cells(row)
                     return try PostgresTransaction.decodeEvent(&cells)
                 }
@@ -168,26 +167,13 @@ public final class PostgresStorage: Storage {
         }
     }
 
-    /// Sends the log's lock, a READ ONLY, REPEATABLE READ BEGIN and the unlock (whose snapshot,
-    /// taken before it runs, is the transaction's), then waits for them and for `then`, statements
-    /// the caller sent after them. On any failure nothing is left open: the transaction is rolled
-    /// back and the lock let go, or the connection is given up.
-    private static func settle(_ link: Connection, then: () -> [EventLoopFuture<PostgresQueryResult>]) throws {
-        var key = PostgresBindings()
-        key.append(PostgresTransaction.eventLogLockKey)
-        let opening = [
-            link.send("SELECT pg_advisory_lock($1)", key),
-            link.send("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
-            link.send("SELECT pg_advisory_unlock($1)", key),
-        ]
-        do {
-            try link.waitAll(opening + then())
-        } catch {
-            // Which of them ran is not known: end any transaction and let go of any lock.
-            guard (try? link.query("ROLLBACK")) != nil, (try? link.query("SELECT pg_advisory_unlock_all()")) != nil
-            else { throw BrokenConnection(error: error) }
-            throw error
+    /// `sluice_settled_bound()`, on its own: its transaction, and the lock it takes, end with it.
+    private static func settledBound(_ link: Connection) throws -> Int64 {
+        for row in try link.query("SELECT sluice_settled_bound()") {
+            var cells = Cells(row)
+            return try cells.int64()
         }
+        throw SluiceError(code: .storage, message: "the database returned no settled bound of the event log")
     }
 
     /// Runs one unit on a bare connection, inside a transaction: for tests of the schema itself.

@@ -16,11 +16,15 @@ final class PostgresTransaction: StorageWriter {
     /// Seconds added to the database's clock (tests only; 0 in the product).
     let clockOffset: Double
     var pendingEvents: [Event] = []
+    /// In a settled read, the highest event number every snapshot of it holds completely
+    /// (`sluice_settled_bound()`, migration 0004): the log is read up to it only.
+    let eventBound: Int64?
 
-    init(_ connection: Connection, writable: Bool, clockOffset: Double) {
+    init(_ connection: Connection, writable: Bool, clockOffset: Double, eventBound: Int64? = nil) {
         self.connection = connection
         self.isWritable = writable
         self.clockOffset = clockOffset
+        self.eventBound = eventBound
     }
 
     // MARK: - Statements
@@ -103,8 +107,8 @@ final class PostgresTransaction: StorageWriter {
         for inserted in sendPendingEvents() { _ = try inserted.wait() }
     }
 
-    /// Sends the INSERTs of the pending events, in order, without waiting: the unit's last statements,
-    /// sent with its COMMIT (``Connection/transaction(_:lastStatements:_:)``).
+    /// Queues the INSERTs of the pending events, in order, without waiting: the unit's last statements,
+    /// queued with its COMMIT (``Connection/transaction(_:lastStatements:_:)``).
     func sendPendingEvents() -> [EventLoopFuture<PostgresQueryResult>] {
         let events = pendingEvents
         pendingEvents = []
@@ -124,18 +128,25 @@ final class PostgresTransaction: StorageWriter {
         // sequence numbers. Only a settled read (``PostgresStorage/readSettled(_:)``,
         // ``PostgresStorage/events(entityID:after:limit:)``) reads the log as a settled prefix.
         try flushEvents()
-        let (sql, binds) = Self.eventsStatement(entityID: entityID, after: sequence, limit: limit)
+        let (sql, binds) = Self.eventsStatement(entityID: entityID, after: sequence, upTo: eventBound, limit: limit)
         return try rows(sql, binds, Self.decodeEvent)
     }
 
-    /// The SELECT of the log after `sequence`, in order, for one entity when given, at most `limit`.
-    static func eventsStatement(entityID: String?, after sequence: Int64, limit: Int?) -> (String, Binds) {
+    /// The SELECT of the log after `sequence` (and up to `bound`), in order, for one entity when given,
+    /// at most `limit`.
+    static func eventsStatement(entityID: String?, after sequence: Int64, upTo bound: Int64?, limit: Int?)
+        -> (String, Binds)
+    {
         var binds = Binds()
         binds.add(sequence)
         var sql = """
             SELECT seq, entity_kind, entity_id, from_state, to_state, reason, at, actor, payload
             FROM events WHERE seq > $1
             """
+        if let bound {
+            binds.add(bound)
+            sql += " AND seq <= $\(binds.count)"
+        }
         if let entityID {
             binds.add(entityID)
             sql += " AND entity_id = $\(binds.count)"

@@ -42,7 +42,8 @@ extension PostgresServer {
     /// - Throws: ``Unavailable`` when there is no server and `SLUICE_REQUIRE_POSTGRES=1`; otherwise
     ///   the current test (case) is cancelled with the reason.
     public static func makeStorage(
-        databaseClock: FakeDatabaseClock = FakeDatabaseClock(), poolSize: Int = 16
+        databaseClock: FakeDatabaseClock = FakeDatabaseClock(), poolSize: Int = 16,
+        idleInTransactionTimeout: Double = 10
     ) async throws -> PostgresStorage {
         try skipUnlessAvailable()
         let url = try shared().makeDatabase()
@@ -50,6 +51,7 @@ extension PostgresServer {
         let start = read()
         var options = PostgresStorage.Options(poolSize: poolSize)
         options.databaseClockOffset = { read() - start }
+        options.idleInTransactionTimeout = idleInTransactionTimeout
         return try await PostgresStorage(url: url, options: options)
     }
 

@@ -137,4 +137,54 @@ struct PostgresConcurrencyTests {
         #expect(
             try await storage.events(entityID: nil, after: 0, limit: nil).map(\.entityID) == ["slow", "fast", "later"])
     }
+
+    @Test("a settled read holds the log's lock only inside its own statement: none is left held after it")
+    func settledReadLeavesNoLock() async throws {
+        let storage = try await PostgresServer.makeStorage(poolSize: 2)
+        try await storage.append(event(.worker, "one", from: nil, to: nil))
+        #expect(try await storage.events(entityID: nil, after: 0, limit: nil).map(\.entityID) == ["one"])
+        #expect(try await storage.readSettled { try $0.events(entityID: nil, after: 0, limit: nil) }.count == 1)
+        let held = try await storage.withRawTransaction { connection in
+            // The log's key, 0x736C756963650001, as pg_locks shows a bigint key: high and low 32 bits.
+            try connection.query(
+                """
+                SELECT count(*)::bigint FROM pg_locks
+                WHERE locktype = 'advisory' AND classid = 1936487785 AND objid = 1667563521 AND objsubid = 1
+                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                """
+            ).map {
+                try $0.decode(Int64.self)
+            }
+        }
+        #expect(held == [0])
+    }
+
+    @Test("a writer stopped inside its transaction after drawing an event is ended by the server, and frees followers")
+    func stoppedWriterIsEnded() async throws {
+        let storage = try await PostgresServer.makeStorage(poolSize: 4, idleInTransactionTimeout: 1)
+        try await storage.append(event(.worker, "before", from: nil, to: nil))
+        let drawn = Shared(false)
+        let stuckEnded = Shared(false)
+        // A unit whose event is inserted (drawing a number, holding the log's lock in SHARE mode), and
+        // whose process then stops answering: its session sits idle in its transaction.
+        let stuck = Task {
+            defer { stuckEnded.value = true }
+            try await storage.write { tx in
+                try tx.append(event(.worker, "stuck", from: nil, to: nil))
+                _ = try tx.events(entityID: "nobody", after: 0, limit: 1)
+                drawn.value = true
+                Thread.sleep(forTimeInterval: 8)
+            }
+        }
+        while !drawn.value { try await Task.sleep(for: .milliseconds(5)) }
+        // The follower waits for the stuck writer's number to be decided: the server ends that session
+        // after a second idle in its transaction, well before the writer would have woken.
+        let followed = try await storage.events(entityID: nil, after: 0, limit: nil).map(\.entityID)
+        let followerFirst = !stuckEnded.value
+        #expect(followed == ["before"])
+        #expect(followerFirst)
+        await #expect(throws: (any Error).self) { try await stuck.value }
+        try await storage.append(event(.worker, "after", from: nil, to: nil))
+        #expect(try await storage.events(entityID: nil, after: 0, limit: nil).map(\.entityID) == ["before", "after"])
+    }
 }

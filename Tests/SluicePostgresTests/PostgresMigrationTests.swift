@@ -20,7 +20,9 @@ struct PostgresMigrationTests {
         }
         let again = try await PostgresStorage(url: url)
         #expect(
-            try await again.appliedMigrations() == ["0001_initial", "0002_copied_events", "0003_shared_event_lock"])
+            try await again.appliedMigrations() == [
+                "0001_initial", "0002_copied_events", "0003_shared_event_lock", "0004_settled_bound",
+            ])
     }
 
     @Test("a database migrated by a newer Sluice is refused before anything is written", .requiresPostgres)
