@@ -282,6 +282,23 @@ struct SQLiteStorageTests {
         #expect(try await storage.events(entityID: nil, after: 0, limit: nil).isEmpty)
     }
 
+    @Test("opening a migrated database in use and reading it do not wait for another process's write lock")
+    func openWhileLocked() async throws {
+        let directory = TemporaryDirectory()
+        // A process that has the database open (so its write-ahead log is not empty: GRDB writes to
+        // create it when it is, which no open can avoid) and another that holds the write lock.
+        let running = try SQLiteStorage(path: directory.file("s.db"))
+        try await running.append(logEvent("before"))
+        let held = try await holdWriteLock(directory.file("s.db"))
+        defer {
+            held.release()
+            withExtendedLifetime(running) {}
+        }
+        // A busy timeout far shorter than the hold: waiting for the lock anywhere would fail.
+        let storage = try SQLiteStorage(path: directory.file("s.db"), options: .init(busyTimeout: 0.2))
+        #expect(try await storage.events(entityID: nil, after: 0, limit: nil).map(\.entityID) == ["before"])
+    }
+
     private func logEvent(_ id: String) -> Event {
         Event(
             entityKind: .worker, entityID: id, fromState: nil, toState: nil, reason: nil,
