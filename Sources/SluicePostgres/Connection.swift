@@ -63,13 +63,6 @@ package struct Connection {
         _ begin: String, lastStatements: () -> [EventLoopFuture<PostgresQueryResult>] = { [] }, _ body: () throws -> T
     ) throws -> T {
         try query(begin)
-        return try inTransaction(lastStatements: lastStatements, body)
-    }
-
-    /// The rest of ``transaction(_:lastStatements:_:)``, in a transaction the caller has begun.
-    func inTransaction<T>(
-        lastStatements: () -> [EventLoopFuture<PostgresQueryResult>] = { [] }, _ body: () throws -> T
-    ) throws -> T {
         let result: T
         do {
             result = try body()
