@@ -179,13 +179,14 @@ package final class ThrowawayPostgresServer: Sendable {
     /// Runs a program to its end, its output (both streams) in the file `output`, and returns its
     /// exit status. `posix_spawn` and `waitpid` rather than Foundation's `Process`, whose wait
     /// missed the end of `pg_ctl start` (whose server lives on) and hung.
-    private static func spawnAndWait(_ command: [String], output: String) throws -> Int32 {
+    package static func spawnAndWait(_ command: [String], output: String) throws -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o666)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        try closeInheritedDescriptors(&actions)
         let arguments = command.map { strdup($0) } + [nil]
         defer { arguments.forEach { free($0) } }
         var pid = pid_t()
@@ -199,6 +200,29 @@ package final class ThrowawayPostgresServer: Sendable {
         }
         // WIFEXITED and WEXITSTATUS, which Swift does not import.
         return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    /// Makes the child close every descriptor above 2 that it would otherwise inherit.
+    ///
+    /// `posix_spawn` hands the child every descriptor of this process not marked close-on-exec, and
+    /// Foundation opens pipes and files without that mark: a server started while another thread of
+    /// the process was running a program (its output pipe still open here) or copying a file would
+    /// hold them for its whole life. Then the other thread's read of the pipe never ends, and the
+    /// copied program cannot be run ("Text file busy").
+    ///
+    /// glibc 2.34 and later have `posix_spawn_file_actions_addclosefrom_np`; Swift's Glibc module does
+    /// not import it, so it is looked up by name.
+    private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) throws {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        // RTLD_DEFAULT: the symbol wherever it is loaded.
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
+        else {
+            throw Unavailable(
+                reason: "this C library has no posix_spawn_file_actions_addclosefrom_np (glibc 2.34 or later has)")
+        }
+        let closeFrom = unsafeBitCast(symbol, to: CloseFrom.self)
+        let status = closeFrom(&actions, 3)
+        guard status == 0 else { throw Unavailable(reason: "cannot set up a program's descriptors (error \(status))") }
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on now.
