@@ -248,6 +248,36 @@ struct PipelineTests {
         await #expect(try fixture.engine.patches.get(entry.ledgerID).state == .quarantined)
     }
 
+    @Test("a gate added to sluice.yml by hand after a landing governs the next run of the same pipeline")
+    func committedConfigGovernsNext() async throws {
+        let fixture = try Fixture()
+        let first = try await fixture.submit(try goodDiff(fixture))
+        #expect(try await fixture.run().landed == [first.ledgerID.description])
+        // The pipeline read sluice.yml at the commit it landed; a person then commits a stricter one.
+        let stricter = PipelineTests.config(extraGate: "  - {name: never, type: custom, command: 'false'}")
+        try fixture.repository.commit(["sluice.yml": stricter], message: "a gate that never passes")
+        let next = try await fixture.submit(
+            try fixture.repository.diff { try $0.write("README.md", "calc, with mul\n") })
+        _ = try await fixture.run()
+        let result = try await fixture.engine.patches.get(next.ledgerID)
+        #expect(result.state == .quarantined)
+        #expect(result.quarantine.quarantineReason?.contains("gate never failed") == true)
+    }
+
+    @Test("the configuration read at a commit is carried to a landing on it only when the patch left sluice.yml alone")
+    func configurationMemo() {
+        let memo = ConfigurationMemo()
+        memo.remember("gates: []", at: "base")
+        memo.carry(from: "base", to: "landed", changing: ["calc.py", "sluice.yml"])
+        #expect(memo.text(at: "landed") == nil)
+        memo.carry(from: "base", to: "landed", changing: ["calc.py"])
+        #expect(memo.text(at: "landed") == "gates: []")
+        #expect(memo.text(at: "base") == nil)
+        // Only from the commit it knows: a landing on another commit carries nothing.
+        memo.carry(from: "elsewhere", to: "other", changing: [])
+        #expect(memo.text(at: "other") == nil)
+    }
+
     @Test("a gate past its timeout ends in error and the patch is quarantined")
     func gateTimeout() async throws {
         let config = PipelineTests.config(

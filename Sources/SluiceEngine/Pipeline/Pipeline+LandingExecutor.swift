@@ -16,6 +16,8 @@ extension Pipeline {
         var source: PatchSource?
         /// The ledger entry as the patch was applied (for the gates' records and the commit's trailers).
         var entry: PatchLedgerEntry?
+        /// The paths the patch applied in this course changes; nil when it resumed after the apply.
+        var changedPaths: [String]?
         let started = ContinuousClock.now
 
         init(machine: LandingMachine, config: SluiceConfig, bubblewrap: String?) {
@@ -124,6 +126,7 @@ extension Pipeline {
         let id = course.id
         switch record {
         case .applied(let files):
+            course.changedPaths = files
             course.entry = try await engine.patches.applied(
                 id, on: course.plan.base, workspace: course.plan.workspace, files: files)
         case .applyFailed(let code, let message):
@@ -138,6 +141,9 @@ extension Pipeline {
         case .queued:
             _ = try await engine.patches.queue(id)
         case .landed(let commit):
+            if let paths = course.changedPaths {
+                configurationMemo.carry(from: course.plan.base, to: commit, changing: paths)
+            }
             _ = try await engine.patches.committed(id, landed: commit)
         }
         return nil

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCore
 import SluiceStore
+import Synchronization
 
 /// The landing pipeline: takes patches in, validates them against the target branch's policy,
 /// applies each in a git worktree of its own, runs the gates there, and lands what passed on the
@@ -23,6 +24,8 @@ public struct Pipeline: Sendable {
     }
     /// Starts the gates' processes: ``ProcessRunner`` unless a test gave another.
     let processes: any ProcessLaunching
+    /// `sluice.yml` as last read, by commit (see ``ConfigurationMemo``).
+    let configurationMemo = ConfigurationMemo()
 
     /// Creates the pipeline for the repository whose top directory is `repository`.
     ///
@@ -146,10 +149,15 @@ public struct Pipeline: Sendable {
 
     /// `sluice.yml` at a commit, as text; empty when there is none.
     func configText(at commit: String) async throws -> String {
-        guard let bytes = try await git.file(ConfigLoader.fileName, at: commit) else { return "" }
+        if let known = configurationMemo.text(at: commit) { return known }
+        guard let bytes = try await git.file(ConfigLoader.fileName, at: commit) else {
+            configurationMemo.remember("", at: commit)
+            return ""
+        }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw SluiceError.invalidInput("\(ConfigLoader.fileName) at \(commit.prefix(12)) is not UTF-8 text")
         }
+        configurationMemo.remember(text, at: commit)
         return text
     }
 
@@ -385,5 +393,32 @@ public struct Pipeline: Sendable {
             try? FileManager.default.removeItem(atPath: directory)
         }
         _ = try await git.run(["worktree", "prune"])
+    }
+}
+
+/// `sluice.yml` as the pipeline last read it, with the commit it was read at. A landing whose patch
+/// leaves the file alone carries it to the commit it made (the patch's paths are all the tree's
+/// changes, or the inspection refused it), so the next patch's configuration costs no `git show`.
+package final class ConfigurationMemo: Sendable {
+    private let last = Mutex<(commit: String, text: String)?>(nil)
+
+    package init() {}
+
+    /// The text at `commit`, when that is the commit last read or carried to.
+    package func text(at commit: String) -> String? {
+        last.withLock { $0?.commit == commit ? $0?.text : nil }
+    }
+
+    package func remember(_ text: String, at commit: String) {
+        last.withLock { $0 = (commit, text) }
+    }
+
+    /// After `landed` was made on `base` from a patch changing `paths`: the file at `landed` is the
+    /// one at `base` unless the patch changed it.
+    package func carry(from base: String, to landed: String, changing paths: [String]) {
+        guard !paths.contains(ConfigLoader.fileName) else { return }
+        last.withLock { memo in
+            if let known = memo, known.commit == base { memo = (landed, known.text) }
+        }
     }
 }
