@@ -2,7 +2,7 @@
 """Validate JSON Lines of Sluice records against the JSON Schemas in schema/.
 
 Usage: validate_records.py SCHEMA_DIR KIND FILE [KIND FILE ...]
-KIND is one of workers, patches, gates, costs. Prints one line per file and exits 1 on
+KIND is one of workers, patches, gates, costs, tasks. Prints one line per file and exits 1 on
 the first invalid record (naming the line and the failing field), 2 on usage errors.
 """
 import json
@@ -19,6 +19,7 @@ SCHEMAS = {
     "patches": "patch_ledger_entry.v1.json",
     "gates": "test_gate.v1.json",
     "costs": "cost_record.v1.json",
+    "tasks": "task.v1.json",
 }
 
 

@@ -18,7 +18,8 @@ public struct SluiceCommand: AsyncParsableCommand {
             """,
         subcommands: [
             InitCommand.self, RunCommand.self, DemoCommand.self, WorkerCommand.self, PatchCommand.self,
-            GateCommand.self, CostCommand.self, ExportCommand.self, EventsCommand.self, DatabaseCommand.self,
+            GateCommand.self, CostCommand.self, TaskCommand.self, ExportCommand.self, EventsCommand.self,
+            DatabaseCommand.self,
         ])
 
     public init() {}

@@ -36,9 +36,11 @@ public struct Engine: Sendable {
     public let patches: PatchService
     public let gates: GateService
     public let costs: CostService
+    public let tasks: TaskService
 
     public init(_ context: EngineContext) {
         self.context = context
+        self.tasks = TaskService(context)
         self.workers = WorkerService(context)
         self.patches = PatchService(context)
         self.gates = GateService(context)

@@ -17,6 +17,8 @@ package struct LedgerSnapshot: Hashable, Sendable {
     package var gates: [TestGateRecord]
     /// Every cost record that was not deleted, by id.
     package var costs: [CostRecord]
+    /// Every task, by id.
+    package var tasks: [TaskRecord]
     /// The event log, in sequence order.
     package var events: [Event]
     /// Totals per currency, from the running sums (derived: not imported, compared).
@@ -26,14 +28,15 @@ package struct LedgerSnapshot: Hashable, Sendable {
 
     package init(
         workers: [WorkerRecord] = [], patches: [PatchLedgerEntry] = [], sources: [LedgerID: PatchSource] = [:],
-        gates: [TestGateRecord] = [], costs: [CostRecord] = [], events: [Event] = [], costTotals: [CostTotal] = [],
-        costBreakdown: [CostBreakdownRow] = []
+        gates: [TestGateRecord] = [], costs: [CostRecord] = [], tasks: [TaskRecord] = [], events: [Event] = [],
+        costTotals: [CostTotal] = [], costBreakdown: [CostBreakdownRow] = []
     ) {
         self.workers = workers.sorted { $0.workerID < $1.workerID }
         self.patches = patches.sorted { $0.ledgerID < $1.ledgerID }
         self.sources = sources
         self.gates = gates.sorted { $0.gateID < $1.gateID }
         self.costs = costs.sorted { $0.costID < $1.costID }
+        self.tasks = tasks.sorted { $0.taskID < $1.taskID }
         self.events = events.sorted { $0.sequence < $1.sequence }
         self.costTotals = costTotals
         self.costBreakdown = costBreakdown
@@ -49,7 +52,7 @@ package struct LedgerSnapshot: Hashable, Sendable {
         return LedgerSnapshot(
             workers: try reader.workers(state: nil, type: nil), patches: patches, sources: sources,
             gates: try reader.gates(GateFilter()), costs: try reader.costs(CostFilter(), limit: nil),
-            events: try reader.events(entityID: nil, after: 0, limit: nil),
+            tasks: try reader.tasks(TaskFilter()), events: try reader.events(entityID: nil, after: 0, limit: nil),
             costTotals: try reader.costTotals(CostFilter()), costBreakdown: try reader.costBreakdown(CostFilter()))
     }
 
@@ -63,12 +66,13 @@ package struct LedgerSnapshot: Hashable, Sendable {
         package var patchSources: Int
         package var gates: Int
         package var costs: Int
+        package var tasks: Int
         package var events: Int
         /// The highest event sequence number (0 for an empty log).
         package var lastSequence: Int64
 
         enum CodingKeys: String, CodingKey {
-            case workers, patches, gates, costs, events
+            case workers, patches, gates, costs, tasks, events
             case patchSources = "patch_sources"
             case lastSequence = "last_sequence"
         }
@@ -77,12 +81,12 @@ package struct LedgerSnapshot: Hashable, Sendable {
     package var counts: Counts {
         Counts(
             workers: workers.count, patches: patches.count, patchSources: sources.count, gates: gates.count,
-            costs: costs.count, events: events.count, lastSequence: events.last?.sequence ?? 0)
+            costs: costs.count, tasks: tasks.count, events: events.count, lastSequence: events.last?.sequence ?? 0)
     }
 
     /// Whether the ledger holds no record and no event.
     package var isEmpty: Bool {
-        workers.isEmpty && patches.isEmpty && gates.isEmpty && costs.isEmpty && events.isEmpty
+        workers.isEmpty && patches.isEmpty && gates.isEmpty && costs.isEmpty && tasks.isEmpty && events.isEmpty
     }
 
     /// SHA-256, in hex, of every record, diff and event in a canonical form: each kind in id (or
@@ -114,6 +118,7 @@ package struct LedgerSnapshot: Hashable, Sendable {
         }
         try section("gates", gates)
         try section("costs", costs)
+        try section("tasks", tasks)
         try section("events", events)
         try section("cost_totals", costTotals)
         try section("cost_breakdown", costBreakdown)
@@ -144,6 +149,9 @@ package struct LedgerSnapshot: Hashable, Sendable {
         if let index = costs.indices.first(where: { costs[$0] != other.costs[$0] }) {
             return "cost record \(costs[index].costID) differs"
         }
+        if let index = tasks.indices.first(where: { tasks[$0] != other.tasks[$0] }) {
+            return "task \(tasks[index].taskID) differs"
+        }
         if let index = events.indices.first(where: { events[$0] != other.events[$0] }) {
             return "event \(events[index].sequence) differs"
         }
@@ -153,9 +161,9 @@ package struct LedgerSnapshot: Hashable, Sendable {
 }
 
 extension LedgerSnapshot.Counts {
-    /// "3 workers, 5 patches (2 with diffs), 2 gates, 3 cost records, 40 events".
+    /// "3 workers, 5 patches (2 with diffs), 2 gates, 3 cost records, 4 tasks, 40 events".
     package var summary: String {
         "\(workers) workers, \(patches) patches (\(patchSources) with diffs), \(gates) gates, \(costs) cost records, "
-            + "\(events) events"
+            + "\(tasks) tasks, \(events) events"
     }
 }

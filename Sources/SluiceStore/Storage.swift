@@ -16,6 +16,20 @@ public struct PatchFilter: Hashable, Sendable {
     }
 }
 
+/// Which tasks a list covers.
+public struct TaskFilter: Hashable, Sendable {
+    public var state: TaskState?
+    public var projectID: String?
+    /// The most tasks listed (the newest); nil lists all.
+    public var limit: Int?
+
+    public init(state: TaskState? = nil, projectID: String? = nil, limit: Int? = nil) {
+        self.state = state
+        self.projectID = projectID
+        self.limit = limit
+    }
+}
+
 /// Which gates a list covers.
 public struct GateFilter: Hashable, Sendable {
     public var projectID: String?
@@ -139,6 +153,13 @@ public protocol StorageReader {
     /// Exact totals per resource type and currency, from the running sums.
     func costBreakdown(_ filter: CostFilter) throws -> [CostBreakdownRow]
 
+    // MARK: - Tasks
+
+    /// The task with this id.
+    func task(_ id: TaskID) throws -> TaskRecord?
+    /// Tasks, newest first, at most `filter.limit`.
+    func tasks(_ filter: TaskFilter) throws -> [TaskRecord]
+
     // MARK: - Events
 
     /// Events in log order, for one entity when `entityID` is given.
@@ -189,6 +210,20 @@ public protocol StorageWriter: StorageReader {
     func insertCosts(_ costs: [(CostRecord, Event)]) throws
     /// Deletes a cost record; the event (made from the deleted record) keeps what was deleted.
     func deleteCost(_ id: CostID, event: @Sendable (CostRecord) -> Event) throws -> CostRecord
+
+    // MARK: - Tasks
+
+    /// Stores a new task and its creation event.
+    /// - Throws: ``SluiceError`` (`conflict`) when the id is taken.
+    func insertTask(_ task: TaskRecord, event: Event) throws
+    /// Changes a task with a compare-and-set on the state and the epoch read: a claim taken over
+    /// meanwhile (requeued and claimed again, back in the same state) still loses.
+    /// - Throws: `notFound`, whatever `change` throws, `lostRace`.
+    func updateTask(_ id: TaskID, _ change: Change<TaskRecord>) throws -> TaskRecord
+    /// The queued task a claim takes next: the highest priority, then the oldest (of `projectID`
+    /// when given). It is this unit's until it ends: on PostgreSQL its row is locked, and rows other
+    /// units hold are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite a write unit runs alone.
+    func nextTaskToClaim(projectID: String?) throws -> TaskRecord?
 
     // MARK: - Events
 
@@ -299,6 +334,18 @@ extension Storage {
     public func costBreakdown(_ filter: CostFilter) async throws -> [CostBreakdownRow] {
         try await read { try $0.costBreakdown(filter) }
     }
+
+    public func insertTask(_ task: TaskRecord, event: Event) async throws {
+        try await write { try $0.insertTask(task, event: event) }
+    }
+
+    public func updateTask(_ id: TaskID, _ change: @escaping Change<TaskRecord>) async throws -> TaskRecord {
+        try await write { try $0.updateTask(id, change) }
+    }
+
+    public func task(_ id: TaskID) async throws -> TaskRecord? { try await read { try $0.task(id) } }
+
+    public func tasks(_ filter: TaskFilter) async throws -> [TaskRecord] { try await read { try $0.tasks(filter) } }
 
     public func append(_ event: Event) async throws { try await write { try $0.append(event) } }
 

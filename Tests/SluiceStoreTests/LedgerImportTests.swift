@@ -26,9 +26,17 @@ struct LedgerImportTests {
         created.entityKind = .patch
         var recorded = event(8, cost.costID.description, to: nil)
         recorded.entityKind = .cost
+        var task = TaskRecord(
+            taskID: .make(), request: TaskRequest(prompt: "fix it", projectID: "p", executionRequestID: .make()),
+            at: now)
+        task = try task.applying(.claim(workerID: worker.workerID, epoch: 1), at: now)
+        task = try task.applying(.requeue(epoch: 1, reason: "lease expired"), at: now)
+        var queued = event(9, task.taskID.description, to: "queued")
+        queued.entityKind = .task
         return LedgerSnapshot(
             workers: [worker], patches: [patch], sources: [patch.ledgerID: PatchSource(bytes: [0xFF], madeOn: madeOn)],
-            costs: [cost], events: [event(3, worker.workerID.description, to: "idle"), created, recorded])
+            costs: [cost], tasks: [task],
+            events: [event(3, worker.workerID.description, to: "idle"), created, recorded, queued])
     }
 
     func importing(_ ledger: LedgerSnapshot) -> Step<Void> {
@@ -46,12 +54,13 @@ struct LedgerImportTests {
         let ledger = try ledger()
         try await storage.write(importing(ledger))
         let events = try await storage.events(entityID: nil, after: 0, limit: nil)
-        #expect(events.map(\.sequence) == [3, 7, 8])
+        #expect(events.map(\.sequence) == [3, 7, 8, 9])
         #expect(try await storage.patch(ledger.patches[0].ledgerID)?.stateHistory.map(\.state) == [.created])
         #expect(try await storage.patchSource(ledger.patches[0].ledgerID)?.bytes == [0xFF])
         #expect(try await storage.costTotals(CostFilter()).map(\.amount.description) == ["1.5"])
+        #expect(try await storage.task(ledger.tasks[0].taskID) == ledger.tasks[0])
         try await storage.append(event(0, "note", to: nil))
-        #expect(try await storage.events(entityID: nil, after: 8, limit: nil).map(\.sequence) == [9])
+        #expect(try await storage.events(entityID: nil, after: 9, limit: nil).map(\.sequence) == [10])
     }
 
     @Test(
@@ -111,7 +120,7 @@ struct LedgerImportTests {
             try ledger.digest()
                 == LedgerSnapshot(
                     workers: ledger.workers, patches: ledger.patches, sources: ledger.sources, costs: ledger.costs,
-                    events: ledger.events.reversed()
+                    tasks: ledger.tasks.reversed(), events: ledger.events.reversed()
                 ).digest())
         var changed = ledger
         changed.sources[ledger.patches[0].ledgerID]?.bytes = [0xFE]

@@ -30,18 +30,60 @@ struct SQLiteStorageTests {
         let directory = TemporaryDirectory()
         let path = directory.file("s.db")
         let first = try SQLiteStorage(path: path)
-        #expect(try first.appliedMigrations() == ["0001_initial", "0002_patch_contents", "0003_patch_origin"])
+        #expect(
+            try first.appliedMigrations() == ["0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks"])
         let again = try SQLiteStorage(path: path)
-        #expect(try again.appliedMigrations() == ["0001_initial", "0002_patch_contents", "0003_patch_origin"])
+        #expect(
+            try again.appliedMigrations() == ["0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks"])
+    }
+
+    @Test("migration 0004 rebuilds the event log with every event, its number and its append-only rules")
+    func tasksMigrationKeepsEvents() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("old.db")
+        do {
+            // A ledger as the previous release left it: migrations 0001 to 0003, and events numbered 5 and 9.
+            let queue = try DatabaseQueue(path: path)
+            var migrator = DatabaseMigrator()
+            for (name, sql) in SQLiteStorage.migrations.prefix(3) {
+                migrator.registerMigration(name) { db in try db.execute(sql: sql) }
+            }
+            try migrator.migrate(queue)
+            try queue.inDatabase { db in
+                for seq in [5, 9] {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO events (seq, entity_kind, entity_id, at, actor, payload)
+                            VALUES (?, 'worker', 'w', '2026-01-01T00:00:00.000Z', 'old', '{"n": 1}')
+                            """, arguments: [seq])
+                }
+            }
+        }
+        let storage = try SQLiteStorage(path: path)
+        #expect(try await storage.appliedMigrations().last == "0004_tasks")
+        let events = try await storage.events(entityID: nil, after: 0, limit: nil)
+        #expect(events.map(\.sequence) == [5, 9] && events.allSatisfy { $0.actor == "old" })
+        try await storage.append(
+            Event(
+                entityKind: .task, entityID: "t", fromState: nil, toState: "queued", reason: nil,
+                at: Timestamp(milliseconds: 0), actor: "new"))
+        #expect(try await storage.events(entityID: nil, after: 9, limit: nil).map(\.sequence) == [10])
+        let raw = try DatabaseQueue(path: path)
+        #expect(throws: DatabaseError.self) {
+            try raw.inDatabase { try $0.execute(sql: "UPDATE events SET actor = 'x'") }
+        }
+        #expect(throws: DatabaseError.self) { try raw.inDatabase { try $0.execute(sql: "DELETE FROM events") } }
+        #expect(try await storage.events(entityID: nil, after: 0, limit: nil).count == 3)
     }
 
     @Test("the migrations compiled in are the released SQL, byte for byte, under their released names")
     func embeddedMigrations() {
-        // SHA-256 of Migrations/0001_initial.sql and 0002_patch_contents.sql as released, and of 0003 as written.
+        // SHA-256 of Migrations/0001_initial.sql and 0002_patch_contents.sql as released, and of 0003 and 0004 as written.
         let released = [
             ("0001_initial", "d6d580700a0e195752b1e1d55bb5a9d7916b43304186ec15430dfa7022b5a35f"),
             ("0002_patch_contents", "ce1da4347acce83705bfabd05d6556fb0935bb613b13c68df079cb466cff5c6f"),
             ("0003_patch_origin", "fde46378c73eab2506a01adde410250eb41271c72bab93a93234b413e96fc24c"),
+            ("0004_tasks", "4a370a50bcbb5227bec0ed1d055e03fa54df004f4f9b6fba50ef4d7c8fd2c78f"),
         ]
         let embedded = SQLiteStorage.migrations.map { ($0.name, SHA256.hex(Array($0.sql.utf8))) }
         #expect(embedded.map(\.0) == released.map(\.0))
@@ -173,7 +215,7 @@ struct SQLiteStorageTests {
         let applied = try rawConnection(path).read {
             try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
         }
-        #expect(applied == ["0001_initial", "0002_patch_contents", "0003_patch_origin", "0099_future"])
+        #expect(applied == ["0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0099_future"])
     }
 
     func rawConnection(_ path: String) throws -> DatabaseQueue {

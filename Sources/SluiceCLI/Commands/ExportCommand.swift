@@ -9,7 +9,7 @@ struct ExportCommand: AsyncParsableCommand {
         commandName: "export", abstract: "Print every record of one kind as JSON Lines (see schema/).")
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "workers, patches, gates or costs.") var kind: String
+    @Option(help: "workers, patches, gates, costs or tasks.") var kind: String
 
     func run() async throws {
         let engine = try await global.engine()
@@ -19,9 +19,10 @@ struct ExportCommand: AsyncParsableCommand {
         case "patches": for record in try await engine.patches.list() { console.line(try SluiceJSON.line(record)) }
         case "gates": for record in try await engine.gates.list() { console.line(try SluiceJSON.line(record)) }
         case "costs": for record in try await engine.costs.list() { console.line(try SluiceJSON.line(record)) }
+        case "tasks": for record in try await engine.tasks.list() { console.line(try SluiceJSON.line(record)) }
         default:
             throw SluiceError.invalidInput(
-                "unknown value '\(kind)' for --kind; expected one of: workers, patches, gates, costs")
+                "unknown value '\(kind)' for --kind; expected one of: workers, patches, gates, costs, tasks")
         }
     }
 }

@@ -53,6 +53,8 @@ public enum PatchKind: IdentifierKind { public static let noun = "patch" }
 public enum GateKind: IdentifierKind { public static let noun = "gate" }
 /// Identifies a cost record.
 public enum CostKind: IdentifierKind { public static let noun = "cost" }
+/// Identifies a task.
+public enum TaskKind: IdentifierKind { public static let noun = "task" }
 /// Identifies the execution request that a patch, gate or cost belongs to.
 public enum ExecutionRequestKind: IdentifierKind { public static let noun = "execution request" }
 
@@ -66,5 +68,7 @@ public typealias PatchID = Identifier<PatchKind>
 public typealias GateID = Identifier<GateKind>
 /// A cost record's identifier.
 public typealias CostID = Identifier<CostKind>
+/// A task's identifier.
+public typealias TaskID = Identifier<TaskKind>
 /// An execution request's identifier.
 public typealias ExecutionRequestID = Identifier<ExecutionRequestKind>

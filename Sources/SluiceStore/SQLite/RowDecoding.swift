@@ -15,6 +15,11 @@ struct ColumnSet: Sendable {
         self.index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
         self.sql = names.joined(separator: ", ")
     }
+
+    /// One `?` per column, for a VALUES list in this order.
+    var placeholders: String { names.map { _ in "?" }.joined(separator: ", ") }
+    /// `name = ?` for each column, for an UPDATE's SET in this order.
+    var assignments: String { names.map { "\($0) = ?" }.joined(separator: ", ") }
 }
 
 /// A row read through its ``ColumnSet``.

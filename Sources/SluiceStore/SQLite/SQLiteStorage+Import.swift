@@ -19,6 +19,7 @@ extension SQLiteTransaction: LedgerImporting {
     package func holdsNothing() throws -> Bool {
         let tables = [
             "workers", "patch_ledger", "patch_sources", "patch_contents", "test_gates", "costs", "cost_rollups",
+            "tasks",
             "events",
         ]
         let sql = "SELECT " + tables.map { "EXISTS (SELECT 1 FROM \($0))" }.joined(separator: " OR ")
@@ -37,6 +38,7 @@ extension SQLiteTransaction: LedgerImporting {
         for entry in ledger.patches { try insertPatchRows(entry, source: ledger.sources[entry.ledgerID]) }
         for gate in ledger.gates { try insertGateRow(gate) }
         for cost in ledger.costs { try insertCostRow(cost) }
+        for task in ledger.tasks { try insertTaskRow(task) }
         for event in ledger.events { try Self.append(event, keepingSequence: true, db) }
     }
 

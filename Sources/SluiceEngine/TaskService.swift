@@ -1,0 +1,124 @@
+import Foundation
+import SluiceCore
+import SluiceStore
+
+/// The task queue: tasks added by people, claimed by workers under an epoch (a fencing token), and
+/// finished, failed, requeued or cancelled. Every report about a running task carries the epoch of
+/// its claim, and one carrying another epoch is refused: a worker whose claim was taken over can
+/// never finish the task or land its patch.
+public struct TaskService: Sendable {
+    let context: EngineContext
+
+    public init(_ context: EngineContext) {
+        self.context = context
+    }
+
+    /// Queues a task.
+    ///
+    /// - Throws: `invalidInput` for a request out of range (see ``TaskRequest/validated()``).
+    @discardableResult
+    public func add(_ request: TaskRequest) async throws -> TaskRecord {
+        let now = context.clock.now()
+        let task = TaskRecord(taskID: TaskID.make(context.ids), request: try request.validated(), at: now)
+        try await context.storage.insertTask(
+            task,
+            event: context.event(
+                .task, task.taskID.description, from: nil, to: TaskState.queued.rawValue, at: now,
+                payload: ["priority": .number(Decimal(task.priority)), "project_id": .string(task.projectID)]))
+        return task
+    }
+
+    /// Claims the next queued task (the highest priority, then the oldest) for `worker`, in one unit
+    /// of work: two claimers never take the same task. Nil when none is queued.
+    public func claim(for worker: WorkerID, projectID: String? = nil) async throws -> TaskRecord? {
+        let context = self.context
+        return try await context.storage.write { tx in
+            guard let next = try tx.nextTaskToClaim(projectID: projectID) else { return nil }
+            return try tx.updateTask(next.taskID) { current in
+                let now = context.clock.now()
+                let claimed = try current.applying(.claim(workerID: worker, epoch: current.epoch + 1), at: now)
+                return (
+                    claimed,
+                    TaskService.event(
+                        context, from: current, to: claimed, operation: "claim", reason: "claimed by worker \(worker)",
+                        at: now)
+                )
+            }
+        }
+    }
+
+    /// Records that the task's agent finished, with the patch it produced when there is one.
+    ///
+    /// - Throws: `lostRace` when `epoch` is not the task's (a claim taken over); `invalidTransition`
+    ///   when the task is not running.
+    @discardableResult
+    public func complete(_ id: TaskID, epoch: Int64, patch: LedgerID? = nil) async throws -> TaskRecord {
+        try await apply(.complete(epoch: epoch, ledgerID: patch), to: id, reason: patch.map { "patch \($0)" })
+    }
+
+    /// Fails a running task with the reason (the agent's exit, a timeout, a stall, an empty diff).
+    @discardableResult
+    public func fail(_ id: TaskID, epoch: Int64, reason: String) async throws -> TaskRecord {
+        try await apply(.fail(epoch: epoch, reason: reason), to: id, reason: reason)
+    }
+
+    /// Sends a running task back to the queue (its worker was lost or stopped with it); after its
+    /// last attempt, it fails as a poison task.
+    @discardableResult
+    public func requeue(_ id: TaskID, epoch: Int64, reason: String) async throws -> TaskRecord {
+        try await apply(.requeue(epoch: epoch, reason: reason), to: id, reason: reason)
+    }
+
+    /// Cancels a queued or running task; a running one's claim ends with it.
+    @discardableResult
+    public func cancel(_ id: TaskID) async throws -> TaskRecord {
+        try await apply(.cancel, to: id, reason: "cancelled by \(context.actor)")
+    }
+
+    /// The task with this id. - Throws: `notFound`.
+    public func get(_ id: TaskID) async throws -> TaskRecord {
+        guard let task = try await context.storage.task(id) else { throw SluiceError.notFound("task", id.description) }
+        return task
+    }
+
+    /// Tasks, newest first.
+    public func list(_ filter: TaskFilter = TaskFilter()) async throws -> [TaskRecord] {
+        try await context.storage.tasks(filter)
+    }
+
+    private func apply(_ event: TaskEvent, to id: TaskID, reason: String?) async throws -> TaskRecord {
+        let context = self.context
+        do {
+            return try await context.storage.updateTask(id) { current in
+                let now = context.clock.now()
+                let next = try current.applying(event, at: now)
+                return (
+                    next,
+                    TaskService.event(context, from: current, to: next, operation: event.name, reason: reason, at: now)
+                )
+            }
+        } catch let error as SluiceError where error.code == .lostRace {
+            // A refused report is kept on record: who tried to report what, under which epoch.
+            try? await context.storage.append(
+                context.event(
+                    .task, id.description, from: nil, to: nil, reason: error.message, at: context.clock.now(),
+                    payload: ["operation": .string("refused \(event.name)")]))
+            throw error
+        }
+    }
+
+    static func event(
+        _ context: EngineContext, from current: TaskRecord, to next: TaskRecord, operation: String, reason: String?,
+        at now: Timestamp
+    ) -> Event {
+        var payload: [String: JSONValue] = [
+            "operation": .string(operation), "epoch": .number(Decimal(next.epoch)),
+            "attempts": .number(Decimal(next.attempts)),
+        ]
+        if let worker = next.workerID ?? current.workerID { payload["worker_id"] = .string(worker.description) }
+        if let patch = next.ledgerID { payload["ledger_id"] = .string(patch.description) }
+        return context.event(
+            .task, current.taskID.description, from: current.state.rawValue, to: next.state.rawValue, reason: reason,
+            at: now, payload: payload)
+    }
+}

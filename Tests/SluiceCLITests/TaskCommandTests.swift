@@ -1,0 +1,88 @@
+import Foundation
+import SluiceTesting
+import Testing
+
+/// `sluice task …`, in process, on SQLite (and on PostgreSQL in CI's second pass).
+@Suite("Task commands")
+struct TaskCommandTests {
+    @Test("add, claim, complete: the epoch a claim prints is the one its reports must carry")
+    func lifecycle() async throws {
+        let cli = await CLIHarness().initialise()
+        let low = try await cli.object(["task", "add", "tidy the docs", "--project", "demo"])
+        let high = try await cli.object(["task", "add", "fix the bug", "--project", "demo", "--priority", "7"])
+        #expect(low["state"] as? String == "queued" && high["priority"] as? Int == 7)
+        let worker = try await cli.object(["worker", "create", "--type", "executor"])["worker_id"] as? String ?? ""
+        let claimed = try await cli.object(["task", "claim", "--worker", worker])
+        #expect(claimed["task_id"] as? String == high["task_id"] as? String)
+        #expect(claimed["epoch"] as? Int == 1 && claimed["state"] as? String == "running")
+        let id = claimed["task_id"] as? String ?? ""
+        // A report under another epoch is refused (exit 3), changes nothing, and is logged.
+        let stale = await cli.run(["task", "complete", id, "--epoch", "0"])
+        #expect(stale.status == 3 && stale.stderr.contains("stale"))
+        #expect(try await cli.object(["task", "show", id])["state"] as? String == "running")
+        let log = try await cli.run(["events", "--entity", id, "--json"]).lines()
+        #expect(log.contains { ($0["payload"] as? [String: Any])?["operation"] as? String == "refused complete" })
+        let done = try await cli.object(["task", "complete", id, "--epoch", "1"])
+        #expect(done["state"] as? String == "done" && done["worker_id"] as? String == worker)
+        // The other task, then nothing left: exit 4.
+        #expect(
+            try await cli.object(["task", "claim", "--worker", worker])["task_id"] as? String == low["task_id"]
+                as? String)
+        let none = await cli.run(["task", "claim", "--worker", worker])
+        #expect(none.status == 4 && none.stderr.contains("no task is queued"))
+        let listed = try await cli.run(["task", "list", "--state", "done", "--json"]).lines()
+        #expect(listed.map { $0["task_id"] as? String } == [id])
+        let exported = try await cli.run(["export", "--kind", "tasks"]).lines()
+        #expect(exported.count == 2)
+    }
+
+    @Test("a prompt comes from the argument or from --file (- is standard input), never both")
+    func prompts() async throws {
+        let cli = await CLIHarness().initialise()
+        let file = cli.directory.file("prompt.md")
+        try "# Task\n\nAdd mul().\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let fromFile = try await cli.object(["task", "add", "--file", file])
+        #expect(fromFile["prompt"] as? String == "# Task\n\nAdd mul().\n")
+        let fromInput = try await cli.object(["task", "add", "--file", "-"], input: "from standard input\n")
+        #expect(fromInput["prompt"] as? String == "from standard input\n")
+        for arguments in [["task", "add"], ["task", "add", "x", "--file", file]] {
+            let output = await cli.run(arguments)
+            #expect(output.status == 64 && output.stderr.contains("one of the two"), "\(arguments)")
+        }
+        #expect(try await cli.run(["task", "list", "--json"]).lines().count == 2)
+    }
+
+    @Test(
+        "bad input is refused with exit 64 and stores nothing",
+        arguments: [
+            (["task", "add", "x", "--priority", "1001"], "priority must be from -1000 to 1000"),
+            (["task", "add", "x", "--max-attempts", "0"], "max attempts must be from 1 to 100"),
+            (["task", "add", "   "], "prompt must not be empty"),
+            (["task", "add", "x", "--request", "nope"], "not a ULID"),
+            (["task", "list", "--state", "sleeping"], "--state"),
+            (["task", "show", "xyz"], "invalid task id"),
+            (["task", "claim", "--worker", "xyz"], "invalid worker id"),
+        ])
+    func badInput(arguments: [String], words: String) async throws {
+        let cli = await CLIHarness().initialise()
+        let output = await cli.run(arguments)
+        #expect(output.status == 64, "\(output.stderr)")
+        #expect(output.stderr.contains(words), "\(output.stderr)")
+        #expect(try await cli.run(["task", "list", "--json"]).lines().isEmpty)
+    }
+
+    @Test("cancel ends a running task's claim; a finished task cannot be cancelled")
+    func cancel() async throws {
+        let cli = await CLIHarness().initialise()
+        let id = try await cli.object(["task", "add", "x"])["task_id"] as? String ?? ""
+        let worker = try await cli.object(["worker", "create", "--type", "executor"])["worker_id"] as? String ?? ""
+        _ = try await cli.object(["task", "claim", "--worker", worker])
+        let cancelled = try await cli.object(["task", "cancel", id])
+        #expect(cancelled["state"] as? String == "cancelled" && cancelled["epoch"] as? Int == 2)
+        let late = await cli.run(["task", "fail", id, "--epoch", "1", "--reason", "exit 1"])
+        #expect(late.status == 3)
+        let again = await cli.run(["task", "cancel", id])
+        #expect(again.status == 3 && again.stderr.contains("cancel needs queued or running"))
+        #expect(await cli.run(["task", "show", "01J00000000000000000000000"]).status == 4)
+    }
+}
