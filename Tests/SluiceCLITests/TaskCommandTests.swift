@@ -71,6 +71,24 @@ struct TaskCommandTests {
         #expect(try await cli.run(["task", "list", "--json"]).lines().isEmpty)
     }
 
+    @Test("requeues count attempts; the last one fails the task as a poison task with its history")
+    func poison() async throws {
+        let cli = await CLIHarness().initialise()
+        let id =
+            try await cli.object(["task", "add", "crashes its worker", "--max-attempts", "2"])["task_id"] as? String
+        let worker = try await cli.object(["worker", "create", "--type", "executor"])["worker_id"] as? String ?? ""
+        for epoch in 1...2 {
+            let claimed = try await cli.object(["task", "claim", "--worker", worker])
+            #expect(claimed["task_id"] as? String == id && claimed["epoch"] as? Int == epoch)
+            _ = try await cli.object(["task", "requeue", id ?? "", "--epoch", "\(epoch)", "--reason", "worker lost"])
+        }
+        let task = try await cli.object(["task", "show", id ?? ""])
+        #expect(task["state"] as? String == "failed")
+        #expect((task["reason"] as? String)?.hasPrefix("poison task: 2 attempts") == true)
+        #expect((task["crashes"] as? [[String: Any]])?.count == 2)
+        #expect(await cli.run(["task", "claim", "--worker", worker]).status == 4)
+    }
+
     @Test("cancel ends a running task's claim; a finished task cannot be cancelled")
     func cancel() async throws {
         let cli = await CLIHarness().initialise()

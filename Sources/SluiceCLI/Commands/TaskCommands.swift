@@ -14,7 +14,7 @@ struct TaskCommand: AsyncParsableCommand {
             outcome (its worker's lease expired) sends the task back to the queue; after its last attempt it \
             fails as a poison task.
             """,
-        subcommands: [Add.self, List.self, Show.self, Cancel.self, Claim.self, Complete.self, Fail.self])
+        subcommands: [Add.self, List.self, Show.self, Cancel.self, Claim.self, Complete.self, Fail.self, Requeue.self])
 
     static func describe(_ task: TaskRecord) -> String {
         let firstLine = task.prompt.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? ""
@@ -160,6 +160,25 @@ struct TaskCommand: AsyncParsableCommand {
         func run() async throws {
             let task = try await global.engine().tasks.fail(try Parse.id(id), epoch: epoch, reason: reason)
             try Output(global).record(task, "task \(task.taskID) failed: \(reason)")
+        }
+    }
+
+    struct Requeue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send a running task back to the queue: its attempt ended without an outcome.",
+            discussion: "After the task's last attempt, it fails as a poison task instead.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The task's id.") var id: String
+        @Option(help: "The epoch of the claim (from task claim).") var epoch: Int64
+        @Option(help: "Why the attempt ended (for example: worker lost).") var reason: String
+
+        func run() async throws {
+            let task = try await global.engine().tasks.requeue(try Parse.id(id), epoch: epoch, reason: reason)
+            try Output(global).record(
+                task,
+                task.state == .failed
+                    ? "task \(task.taskID) failed: \(task.reason ?? reason)"
+                    : "task \(task.taskID) queued again (attempt \(task.attempts) of \(task.maxAttempts) ended)")
         }
     }
 }
