@@ -28,13 +28,21 @@ public struct TaskService: Sendable {
         return task
     }
 
-    /// Claims the next queued task (the highest priority, then the oldest) for `worker`, in one unit
-    /// of work: two claimers never take the same task. Nil when none is queued.
+    /// Claims the next queued task (the highest priority, then the oldest) for an idle worker, and
+    /// assigns it to the worker (busy), in one unit of work: two claimers never take the same task.
+    /// Nil when none is queued.
+    ///
+    /// - Throws: `notFound` for an unknown worker; `invalidTransition` for one that is not idle.
     public func claim(for worker: WorkerID, projectID: String? = nil) async throws -> TaskRecord? {
         let context = self.context
         return try await context.storage.write { tx in
+            guard let holder = try tx.worker(worker) else { throw SluiceError.notFound("worker", worker.description) }
+            guard holder.state == .idle else {
+                throw SluiceError.invalidTransition(
+                    "claim a task for", "worker", worker.description, from: holder.state.rawValue, needs: ["idle"])
+            }
             guard let next = try tx.nextTaskToClaim(projectID: projectID) else { return nil }
-            return try tx.updateTask(next.taskID) { current in
+            let claimed = try tx.updateTask(next.taskID) { current in
                 let now = context.clock.now()
                 let claimed = try current.applying(.claim(workerID: worker, epoch: current.epoch + 1), at: now)
                 return (
@@ -44,6 +52,8 @@ public struct TaskService: Sendable {
                         at: now)
                 )
             }
+            try TaskService.moveWorker(tx, context, worker, .assign(taskID: claimed.taskID.description))
+            return claimed
         }
     }
 
@@ -86,16 +96,36 @@ public struct TaskService: Sendable {
         try await context.storage.tasks(filter)
     }
 
+    /// Applies `event` to the task and, when the attempt ends, releases its worker in the same unit:
+    /// the worker goes back to idle with the task counted (completed when done, failed otherwise) and
+    /// the attempt's seconds added, if it is still busy with this task.
     private func apply(_ event: TaskEvent, to id: TaskID, reason: String?) async throws -> TaskRecord {
         let context = self.context
         do {
-            return try await context.storage.updateTask(id) { current in
-                let now = context.clock.now()
-                let next = try current.applying(event, at: now)
-                return (
-                    next,
-                    TaskService.event(context, from: current, to: next, operation: event.name, reason: reason, at: now)
-                )
+            return try await context.storage.write { tx in
+                let next = try tx.updateTask(id) { current in
+                    let now = context.clock.now()
+                    let next = try current.applying(event, at: now)
+                    return (
+                        next,
+                        TaskService.event(
+                            context, from: current, to: next, operation: event.name, reason: reason, at: now)
+                    )
+                }
+                // The attempt's worker: kept on the task when it ends done, failed or cancelled, in the
+                // crash history when it is requeued.
+                if let worker = next.workerID ?? next.crashes.last?.workerID, let holder = try tx.worker(worker),
+                    holder.state == .busy, holder.currentTaskID == id.description
+                {
+                    let start = next.claimedAt ?? next.updatedAt
+                    let seconds = Double(max(0, next.updatedAt.milliseconds - start.milliseconds)) / 1000
+                    try TaskService.moveWorker(
+                        tx, context, worker,
+                        .complete(
+                            success: next.state == .done,
+                            executionSeconds: min(seconds, WorkerStatistics.maxTaskSeconds)))
+                }
+                return next
             }
         } catch let error as SluiceError where error.code == .lostRace {
             // A refused report is kept on record: who tried to report what, under which epoch.
@@ -104,6 +134,25 @@ public struct TaskService: Sendable {
                     .task, id.description, from: nil, to: nil, reason: error.message, at: context.clock.now(),
                     payload: ["operation": .string("refused \(event.name)")]))
             throw error
+        }
+    }
+
+    /// Moves the worker of a task through its lifecycle inside the task's unit of work.
+    static func moveWorker(_ tx: any StorageWriter, _ context: EngineContext, _ id: WorkerID, _ event: WorkerEvent)
+        throws
+    {
+        _ = try tx.updateWorker(id) { current in
+            let now = context.clock.now()
+            let next = try current.applying(event, at: now)
+            var payload: [String: JSONValue] = ["operation": .string(event.name)]
+            if let task = current.currentTaskID ?? next.currentTaskID { payload["task_id"] = .string(task) }
+            return (
+                next,
+                context.event(
+                    .worker, id.description, from: current.state.rawValue, to: next.state.rawValue,
+                    reason: event.name == "assign" ? "task \(next.currentTaskID ?? "")" : nil, at: now,
+                    payload: payload)
+            )
         }
     }
 

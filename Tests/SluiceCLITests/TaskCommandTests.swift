@@ -22,14 +22,29 @@ struct TaskCommandTests {
         #expect(try await cli.object(["task", "show", id])["state"] as? String == "running")
         let log = try await cli.run(["events", "--entity", id, "--json"]).lines()
         #expect(log.contains { ($0["payload"] as? [String: Any])?["operation"] as? String == "refused complete" })
+        // The worker holds the task while it runs: it cannot claim another.
+        let busy = try await cli.object(["worker", "show", worker])
+        #expect(busy["state"] as? String == "busy" && busy["current_task_id"] as? String == id)
+        let second = await cli.run(["task", "claim", "--worker", worker])
+        #expect(second.status == 3 && second.stderr.contains("needs idle"))
         let done = try await cli.object(["task", "complete", id, "--epoch", "1"])
         #expect(done["state"] as? String == "done" && done["worker_id"] as? String == worker)
-        // The other task, then nothing left: exit 4.
-        #expect(
-            try await cli.object(["task", "claim", "--worker", worker])["task_id"] as? String == low["task_id"]
-                as? String)
+        // Done in the same unit: the worker is idle again, the task counted.
+        let idle = try await cli.object(["worker", "show", worker])
+        #expect(idle["state"] as? String == "idle")
+        #expect((idle["statistics"] as? [String: Any])?["tasks_completed"] as? Int == 1)
+        // The other task, then nothing left: exit 4; an unknown worker: exit 4 too.
+        let other = try await cli.object(["task", "claim", "--worker", worker])
+        #expect(other["task_id"] as? String == low["task_id"] as? String)
+        _ = try await cli.object([
+            "task", "fail", low["task_id"] as? String ?? "", "--epoch", "1", "--reason", "exit 1",
+        ])
+        let after = try await cli.object(["worker", "show", worker])
+        #expect((after["statistics"] as? [String: Any])?["tasks_failed"] as? Int == 1)
         let none = await cli.run(["task", "claim", "--worker", worker])
-        #expect(none.status == 4 && none.stderr.contains("no task is queued"))
+        #expect(none.status == 4 && none.stderr.contains("no task is queued"), "\(none.status) \(none.stderr)")
+        #expect(await cli.run(["task", "claim", "--worker", "01J00000000000000000000000"]).status == 4)
+        #expect(try await cli.run(["task", "list", "--state", "failed", "--json"]).lines().count == 1)
         let listed = try await cli.run(["task", "list", "--state", "done", "--json"]).lines()
         #expect(listed.map { $0["task_id"] as? String } == [id])
         let exported = try await cli.run(["export", "--kind", "tasks"]).lines()

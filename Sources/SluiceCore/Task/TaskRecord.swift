@@ -179,8 +179,8 @@ public struct TaskRecord: Hashable, Sendable, Codable {
     /// Attempts started (claims).
     public var attempts: Int
     public var maxAttempts: Int
-    /// The worker of the current or last attempt: set by a claim, kept when the task ends done or
-    /// failed, cleared by a requeue and a cancel.
+    /// The worker of the current or last attempt: set by a claim, kept when the task ends (done,
+    /// failed or cancelled), cleared by a requeue (the crash history keeps it).
     public var workerID: WorkerID?
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
@@ -316,7 +316,6 @@ public struct TaskRecord: Hashable, Sendable, Codable {
         case .cancel:
             next.state = .cancelled
             next.reason = "cancelled"
-            next.workerID = nil
             next.finishedAt = now
             // A running task's claim ends here: its agent's late reports carry a stale epoch.
             if state == .running { next.epoch += 1 }
