@@ -9,4 +9,44 @@ int sluice_set_child_subreaper(int enabled);
 /// 1 when the calling process is a child subreaper, 0 when not or where the platform has none.
 int sluice_is_child_subreaper(void);
 
+#include <stddef.h>
+#include <sys/types.h>
+
+/// A child started with its three standard streams on pipes to this process.
+typedef struct {
+    pid_t pid;
+    /// The write end of the child's standard input; -1 once closed.
+    int input;
+    /// The read ends of its standard output and error; -1 once closed.
+    int output;
+    int error;
+} sluice_piped_child;
+
+/// Bytes read from a child, grown with realloc: the caller frees `bytes`.
+typedef struct {
+    unsigned char *bytes;
+    size_t length;
+    size_t capacity;
+    /// 1 when more came than the limit and the rest was dropped.
+    int truncated;
+} sluice_buffer;
+
+/// Starts `program` (looked up on PATH when it has no slash) with `argv` and `envp` in `directory`
+/// (NULL: this process's), its standard streams on pipes, every other descriptor closed, signals at
+/// their defaults, in a process group of its own (whose id is its pid: `kill(-pid, …)` reaches what
+/// it started too). posix_spawn: no copy of this process's memory is made. Returns 0 or an errno.
+int sluice_spawn_piped(
+    const char *program, char *const argv[], char *const envp[], const char *directory, sluice_piped_child *child);
+
+/// Feeds `input` to the child's standard input (then closes it), reads its output and error to
+/// their ends (keeping at most the limits), and waits for it to end: `status` is in waitpid's
+/// encoding. The child is left unreaped (its pid stays reserved): call sluice_reap. Blocks the
+/// calling thread. Returns 0 or an errno.
+int sluice_collect_piped(
+    sluice_piped_child *child, const unsigned char *input, size_t input_length, sluice_buffer *output,
+    size_t output_limit, sluice_buffer *error, size_t error_limit, int *status);
+
+/// Reaps a child that sluice_collect_piped waited for.
+void sluice_reap(pid_t pid);
+
 #endif

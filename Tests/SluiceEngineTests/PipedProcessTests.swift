@@ -1,0 +1,101 @@
+import Foundation
+import SluiceCore
+import SluiceTesting
+import Synchronization
+import Testing
+
+@testable import SluiceEngine
+
+/// The runner git commands go through: posix_spawn, pipes fed and drained together, the exit as waitpid says.
+@Suite("Piped processes")
+struct PipedProcessTests {
+    func run(
+        _ script: String, input: [UInt8]? = nil, environment: [String: String] = [:], directory: String? = nil,
+        outputLimit: Int = 1 << 20
+    ) async throws -> PipedProcess.Result {
+        try await PipedProcess.run(
+            "sh", ["-c", script], environment: environment, directory: directory, input: input,
+            outputLimit: outputLimit, errorLimit: 1 << 10)
+    }
+
+    @Test("output, error, exit code, environment and folder come back as the program left them")
+    func basics() async throws {
+        let folder = TemporaryDirectory()
+        let result = try await run(
+            "printf 'a\\0b'; echo \"$SLUICE_X\" >&2; pwd >&2; exit 7", environment: ["SLUICE_X": "given"],
+            directory: folder.path)
+        #expect(result.status == 7 && result.stdout == [0x61, 0, 0x62])
+        let lines = String(decoding: result.stderr, as: UTF8.self).split(separator: "\n").map(String.init)
+        #expect(lines.first == "given")
+        #expect(
+            lines.last.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path }
+                == URL(fileURLWithPath: folder.path).resolvingSymlinksInPath().path)
+        let killed = try await run("kill -9 $$")
+        #expect(killed.status == 128 + 9)
+    }
+
+    @Test("8 MiB in while 8 MiB comes out: no deadlock, every byte through")
+    func bothWays() async throws {
+        let input = (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let result = try await run("cat; echo done >&2", input: input, outputLimit: 16 << 20)
+        #expect(result.status == 0 && result.stdout == input && !result.stdoutTruncated)
+        #expect(String(decoding: result.stderr, as: UTF8.self) == "done\n")
+    }
+
+    @Test("a program that exits without reading its input ends this process nothing (no SIGPIPE)")
+    func unreadInput() async throws {
+        let result = try await run("exit 3", input: Array(repeating: 0x41, count: 4 << 20))
+        #expect(result.status == 3)
+    }
+
+    @Test("output past the limit is dropped and reported; the program is still read to its end")
+    func limit() async throws {
+        let result = try await run("head -c 100000 /dev/zero; echo end >&2", outputLimit: 1000)
+        #expect(result.stdoutTruncated && result.stdout.count == 1000 && result.status == 0)
+        #expect(String(decoding: result.stderr, as: UTF8.self) == "end\n")
+    }
+
+    @Test("a descriptor this process holds without close-on-exec is not the program's")
+    func descriptorsClosed() async throws {
+        let pipe = Pipe()
+        let held = pipe.fileHandleForWriting.fileDescriptor
+        let result = try await run("ls /proc/$$/fd")
+        let open = String(decoding: result.stdout, as: UTF8.self).split(separator: "\n").compactMap { Int32($0) }
+        #expect(held > 2 && !open.contains(held) && Set(open).isSubset(of: [0, 1, 2]), "\(open)")
+        try pipe.fileHandleForWriting.close()
+    }
+
+    @Test("a program that cannot be started is an error that names it")
+    func missing() async throws {
+        await #expect {
+            try await PipedProcess.run(
+                "sluice-no-such-program", [], environment: [:], directory: nil, input: nil, outputLimit: 10,
+                errorLimit: 10)
+        } throws: { ($0 as? SluiceError)?.message.contains("cannot start sluice-no-such-program") == true }
+    }
+
+    @Test("cancelling the task ends the program and what it started (their process group)")
+    func cancellation() async throws {
+        let folder = TemporaryDirectory()
+        let pidFile = folder.file("sleep.pid")
+        // A background sleep that holds none of the pipes, so the run can end while it lives.
+        let task = Task {
+            try await run("sleep 30 </dev/null >/dev/null 2>&1 & echo $! > '\(pidFile)'; wait; exit 0")
+        }
+        while !FileManager.default.fileExists(atPath: pidFile) { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(100))
+        task.cancel()
+        // Not 0: the shell was ended by SIGTERM rather than left to finish.
+        #expect(try await task.value.status == 128 + 15)
+        let sleeper = try #require(
+            Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        // And its sleep with it: gone, or a zombie waiting to be reaped.
+        var alive = true
+        for _ in 0..<500 where alive {
+            let stat = (try? String(contentsOfFile: "/proc/\(sleeper)/stat", encoding: .utf8)) ?? ""
+            alive = !stat.isEmpty && !stat.contains(") Z ")
+            if alive { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(!alive, "sleep \(sleeper) outlived the cancelled run")
+    }
+}
