@@ -4,11 +4,10 @@ import SluiceStore
 
 extension PostgresTransaction {
     /// An entry's columns, then its state history from the event log as one JSON array of
-    /// `[state, at, reason]` in log order: the entry and its history in one statement.
+    /// `[state, at, reason]` in log order (`sluice_patch_history`, migration 0006): the entry and its
+    /// history in one statement.
     static let patchSelect = """
-        SELECT ledger_id, \(LedgerColumns.patch.joined(separator: ", ")),
-            (SELECT json_agg(json_build_array(to_state, at, reason) ORDER BY seq)::text FROM events
-             WHERE entity_kind = 'patch' AND to_state IS NOT NULL AND entity_id = patch_ledger.ledger_id)
+        SELECT ledger_id, \(LedgerColumns.patch.joined(separator: ", ")), sluice_patch_history(ledger_id)
         FROM patch_ledger
         """
 

@@ -13,7 +13,10 @@ struct CommandTests {
         #expect(first["created"] as? Bool == true)
         let migrations =
             CLIHarness.onPostgres
-            ? ["0001_initial", "0002_copied_events", "0003_shared_event_lock", "0004_settled_bound", "0005_tasks"]
+            ? [
+                "0001_initial", "0002_copied_events", "0003_shared_event_lock", "0004_settled_bound", "0005_tasks",
+                "0006_patch_history",
+            ]
             : ["0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks"]
         #expect(first["migrations"] as? [String] == migrations)
         let second = await cli.run(["init"])
