@@ -47,9 +47,8 @@ int sluice_spawn_piped(
     sigemptyset(&none);
     posix_spawnattr_setsigdefault(&attributes, &all);
     posix_spawnattr_setsigmask(&attributes, &none);
-    // Its own process group, so that what it starts can be stopped with it (see the header).
-    posix_spawnattr_setpgroup(&attributes, 0);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+    // This process's group: a Ctrl-C at the terminal reaches it as it reaches Sluice.
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     pid_t pid = 0;
     int result = posix_spawnp(&pid, program, &actions, &attributes, argv, envp);
     posix_spawn_file_actions_destroy(&actions);

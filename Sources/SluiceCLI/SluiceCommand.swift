@@ -39,14 +39,34 @@ public enum SluiceRunner {
             }
             return 0
         } catch {
-            return report(error)
+            return report(error, json: wantsJSON(arguments))
         }
     }
 
-    static func report(_ error: any Error) -> Int32 {
+    /// Whether the command line asks for JSON: `--json` before any `--` (after it, the words are a
+    /// program's, as in `worker run -- COMMAND`).
+    static func wantsJSON(_ arguments: [String]) -> Bool {
+        for argument in arguments {
+            if argument == "--" { return false }
+            if argument == "--json" { return true }
+        }
+        return false
+    }
+
+    /// Prints the error on standard error, as one sentence (`error: …`), or with `json` as
+    /// `{"error": {"code": …, "message": …}}`, and returns its exit code.
+    static func report(_ error: any Error, json: Bool = false) -> Int32 {
         let console = Console.current
+        func say(_ code: String, _ message: String) {
+            if json {
+                let object = JSONValue.object(["error": .object(["code": .string(code), "message": .string(message)])])
+                console.errorLine(object.jsonText)
+            } else {
+                console.errorLine("error: \(message)")
+            }
+        }
         if let error = error as? SluiceError {
-            console.errorLine("error: \(error.message)")
+            say(error.code.description, error.message)
             return exitCode(for: error)
         }
         // A file-system error that no command wrapped still reads as one sentence, not a Foundation dump.
@@ -54,10 +74,17 @@ public enum SluiceRunner {
         if nsError.domain == NSCocoaErrorDomain || nsError.domain == NSPOSIXErrorDomain {
             let path = (nsError.userInfo[NSFilePathErrorKey] as? String) ?? (nsError.userInfo["NSURL"] as? URL)?.path
             let wrapped = SluiceError.fileSystem("use", path ?? "a file", error)
-            console.errorLine("error: \(wrapped.message)")
+            say(wrapped.code.description, wrapped.message)
             return exitCode(for: wrapped)
         }
         let code = SluiceCommand.exitCode(for: error).rawValue
+        if json, code != 0 {
+            // A usage error from the parser: its one-line message, without the usage text.
+            var message = SluiceCommand.message(for: error)
+            if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
+            say("usage", message)
+            return code
+        }
         let message = SluiceCommand.fullMessage(for: error)
         if !message.isEmpty {
             if code == 0 { console.line(message) } else { console.errorLine(message) }

@@ -61,9 +61,12 @@ public struct TaskService: Sendable {
     ///
     /// - Throws: `lostRace` when `epoch` is not the task's (a claim taken over); `invalidTransition`
     ///   when the task is not running.
+    /// - Throws: `notFound` when `patch` names no patch in the ledger.
     @discardableResult
     public func complete(_ id: TaskID, epoch: Int64, patch: LedgerID? = nil) async throws -> TaskRecord {
-        try await apply(.complete(epoch: epoch, ledgerID: patch), to: id, reason: patch.map { "patch \($0)" })
+        try await apply(.complete(epoch: epoch, ledgerID: patch), to: id, reason: patch.map { "patch \($0)" }) { tx in
+            if let patch, try tx.patch(patch) == nil { throw SluiceError.notFound("patch", patch.description) }
+        }
     }
 
     /// Fails a running task with the reason (the agent's exit, a timeout, a stall, an empty diff).
@@ -99,10 +102,14 @@ public struct TaskService: Sendable {
     /// Applies `event` to the task and, when the attempt ends, releases its worker in the same unit:
     /// the worker goes back to idle with the task counted (completed when done, failed otherwise) and
     /// the attempt's seconds added, if it is still busy with this task.
-    private func apply(_ event: TaskEvent, to id: TaskID, reason: String?) async throws -> TaskRecord {
+    private func apply(
+        _ event: TaskEvent, to id: TaskID, reason: String?,
+        checking check: @escaping @Sendable (any StorageWriter) throws -> Void = { _ in }
+    ) async throws -> TaskRecord {
         let context = self.context
         do {
             return try await context.storage.write { tx in
+                try check(tx)
                 let next = try tx.updateTask(id) { current in
                     let now = context.clock.now()
                     let next = try current.applying(event, at: now)
@@ -114,16 +121,8 @@ public struct TaskService: Sendable {
                 }
                 // The attempt's worker: kept on the task when it ends done, failed or cancelled, in the
                 // crash history when it is requeued.
-                if let worker = next.workerID ?? next.crashes.last?.workerID, let holder = try tx.worker(worker),
-                    holder.state == .busy, holder.currentTaskID == id.description
-                {
-                    let start = next.claimedAt ?? next.updatedAt
-                    let seconds = Double(max(0, next.updatedAt.milliseconds - start.milliseconds)) / 1000
-                    try TaskService.moveWorker(
-                        tx, context, worker,
-                        .complete(
-                            success: next.state == .done,
-                            executionSeconds: min(seconds, WorkerStatistics.maxTaskSeconds)))
+                if let worker = next.workerID ?? next.crashes.last?.workerID {
+                    try TaskService.release(tx, context, worker, from: next)
                 }
                 return next
             }
@@ -132,9 +131,52 @@ public struct TaskService: Sendable {
             try? await context.storage.append(
                 context.event(
                     .task, id.description, from: nil, to: nil, reason: error.message, at: context.clock.now(),
-                    payload: ["operation": .string("refused \(event.name)")]))
+                    payload: [
+                        "operation": .string("refused \(event.name)"),
+                        "epoch": event.epoch.map { .number(Decimal($0)) } ?? .null,
+                    ]))
             throw error
         }
+    }
+
+    /// Frees the worker of an attempt that ended (`task` after it), if it still holds the task: back to
+    /// idle, the task counted (completed when done, failed otherwise) and the attempt's seconds added.
+    /// A paused worker is resumed first: the task it was paused on is over.
+    static func release(_ tx: any StorageWriter, _ context: EngineContext, _ worker: WorkerID, from task: TaskRecord)
+        throws
+    {
+        guard let holder = try tx.worker(worker), holder.currentTaskID == task.taskID.description else { return }
+        if holder.state == .paused { try moveWorker(tx, context, worker, .resume) }
+        guard holder.state == .busy || holder.state == .paused else { return }
+        let start = task.claimedAt ?? task.updatedAt
+        let seconds = Double(max(0, task.updatedAt.milliseconds - start.milliseconds)) / 1000
+        try moveWorker(
+            tx, context, worker,
+            .complete(success: task.state == .done, executionSeconds: min(seconds, WorkerStatistics.maxTaskSeconds)))
+    }
+
+    /// When a worker that holds a running task crashes or stops, its task goes back to the queue
+    /// (or fails as a poison task), in the worker's unit of work: the worker's late reports then
+    /// carry a stale epoch.
+    static func requeueHeld(_ tx: any StorageWriter, _ context: EngineContext, by worker: WorkerRecord, reason: String)
+        throws
+    {
+        guard let held = worker.currentTaskID, let id = try? TaskID(parsing: held), let task = try tx.task(id),
+            task.state == .running, task.workerID == worker.workerID
+        else { return }
+        _ = try tx.updateTask(id) { current in
+            let now = context.clock.now()
+            let next = try current.applying(.requeue(epoch: current.epoch, reason: reason), at: now)
+            return (
+                next, TaskService.event(context, from: current, to: next, operation: "requeue", reason: reason, at: now)
+            )
+        }
+    }
+
+    /// Whether `taskID` names a task of the queue: those move with their task's commands, not the worker's.
+    static func isQueued(_ tx: any StorageReader, _ taskID: String) throws -> Bool {
+        guard let id = try? TaskID(parsing: taskID) else { return false }
+        return try tx.task(id) != nil
     }
 
     /// Moves the worker of a task through its lifecycle inside the task's unit of work.

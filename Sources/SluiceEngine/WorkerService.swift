@@ -100,19 +100,46 @@ public struct WorkerService: Sendable {
         return try await context.storage.staleWorkers(olderThan: timeout)
     }
 
+    /// Applies `event` in one unit of work. A task of the queue moves with its own commands, under its
+    /// epoch: it cannot be assigned or completed here. When a worker holding a running task of the
+    /// queue crashes or stops, the task goes back to the queue in the same unit.
     private func apply(_ event: WorkerEvent, to id: WorkerID, reason: String?) async throws -> WorkerRecord {
         let context = self.context
-        return try await context.storage.updateWorker(id) { current in
-            let now = context.clock.now()
-            let next = try current.applying(event, at: now)
-            var payload: [String: JSONValue] = ["operation": .string(event.name)]
-            if let task = current.currentTaskID ?? next.currentTaskID { payload["task_id"] = .string(task) }
-            return (
-                next,
-                context.event(
-                    .worker, id.description, from: current.state.rawValue, to: next.state.rawValue, reason: reason,
-                    at: now, payload: payload)
-            )
+        return try await context.storage.write { tx in
+            switch event {
+            case .assign(let task) where try TaskService.isQueued(tx, task):
+                throw SluiceError.invalidInput(
+                    "\(task) is a task of the queue: a worker takes it with `sluice task claim`, under an epoch")
+            case .complete:
+                if let held = try tx.worker(id)?.currentTaskID, try TaskService.isQueued(tx, held) {
+                    throw SluiceError.invalidInput(
+                        "worker \(id) holds task \(held) of the queue: report it with `sluice task complete` or "
+                            + "`task fail` and its epoch, which frees the worker")
+                }
+            default:
+                break
+            }
+            var before: WorkerRecord?
+            if case .crash = event { before = try tx.worker(id) }
+            if case .shutdown = event { before = try tx.worker(id) }
+            let next = try tx.updateWorker(id) { current in
+                let now = context.clock.now()
+                let next = try current.applying(event, at: now)
+                var payload: [String: JSONValue] = ["operation": .string(event.name)]
+                if let task = current.currentTaskID ?? next.currentTaskID { payload["task_id"] = .string(task) }
+                return (
+                    next,
+                    context.event(
+                        .worker, id.description, from: current.state.rawValue, to: next.state.rawValue,
+                        reason: reason, at: now, payload: payload)
+                )
+            }
+            if let before {
+                let why =
+                    if case .crash(let message, _) = event { "worker crashed: \(message)" } else { "worker stopped" }
+                try TaskService.requeueHeld(tx, context, by: before, reason: why)
+            }
+            return next
         }
     }
 }

@@ -163,7 +163,7 @@ struct DatabaseCopyTests {
         try await makeEngine(over: destination).workers.create(type: .custom)
         let before = (try await LedgerContents.read(source), try await LedgerContents.read(destination))
 
-        let output = await Self.copy(from: sourcePath, to: destinationPath)
+        let output = await Self.copy(from: sourcePath, to: destinationPath, json: false)
         #expect(output.status == 64)
         #expect(
             output.stderr
@@ -207,7 +207,7 @@ struct DatabaseCopyTests {
 
         try FileManager.default.createDirectory(atPath: directory.file("sub"), withIntermediateDirectories: true)
         for destination in [path, link, directory.file("./sub/../sluice.db")] {
-            let output = await Self.copy(from: path, to: destination)
+            let output = await Self.copy(from: path, to: destination, json: false)
             #expect(output.status == 64, "\(destination)")
             #expect(
                 output.stderr == "error: the source and the destination are the same database; nothing was copied\n",
@@ -243,7 +243,7 @@ struct DatabaseCopyTests {
             _ = try connection.execute("INSERT INTO sluice_migrations (name) VALUES ('9999_from_the_future')")
         }
 
-        let output = await Self.copy(from: sourcePath, to: url)
+        let output = await Self.copy(from: sourcePath, to: url, json: false)
         #expect(output.status == 64)
         #expect(output.stderr.hasPrefix("error: cannot copy: the database at "))
         #expect(output.stderr.contains("was migrated by a newer Sluice (schema 9999_from_the_future"))
@@ -263,7 +263,7 @@ struct DatabaseCopyTests {
     @Test("a missing source is refused without creating it")
     func missingSource() async throws {
         let directory = TemporaryDirectory()
-        let output = await Self.copy(from: directory.file("none.db"), to: directory.file("copy.db"))
+        let output = await Self.copy(from: directory.file("none.db"), to: directory.file("copy.db"), json: false)
         #expect(output.status == 64)
         #expect(output.stderr == "error: no Sluice database at \(directory.file("none.db")) to copy from\n")
         #expect(!FileManager.default.fileExists(atPath: directory.file("none.db")))

@@ -104,6 +104,85 @@ struct TaskCommandTests {
         #expect(await cli.run(["task", "claim", "--worker", worker]).status == 4)
     }
 
+    /// Adds a task, makes a worker and claims the task for it: (task id, worker id).
+    func claimed(_ cli: CLIHarness) async throws -> (String, String) {
+        let id = try await cli.object(["task", "add", "x"])["task_id"] as? String ?? ""
+        let worker = try await cli.object(["worker", "create", "--type", "executor"])["worker_id"] as? String ?? ""
+        _ = try await cli.object(["task", "claim", "--worker", worker])
+        return (id, worker)
+    }
+
+    @Test("a worker that crashes or stops with a running task sends it back to the queue; its late report is refused")
+    func workerLost() async throws {
+        for verb in [["crash", "--error", "out of memory"], ["stop"]] {
+            let cli = await CLIHarness().initialise()
+            let (id, worker) = try await claimed(cli)
+            _ = try await cli.object(["worker", verb[0], worker] + verb.dropFirst())
+            let task = try await cli.object(["task", "show", id])
+            #expect(task["state"] as? String == "queued" && task["epoch"] as? Int == 1, "\(verb)")
+            #expect((task["crashes"] as? [[String: Any]])?.first?["worker_id"] as? String == worker)
+            // The lost worker's agent reports under epoch 1 after a new claim (epoch 2): refused, logged.
+            let other = try await cli.object(["worker", "create", "--type", "executor"])["worker_id"] as? String ?? ""
+            #expect(try await cli.object(["task", "claim", "--worker", other])["epoch"] as? Int == 2)
+            #expect(await cli.run(["task", "complete", id, "--epoch", "1"]).status == 3)
+            let log = try await cli.run(["events", "--entity", id, "--json"]).lines()
+            let refused = log.compactMap { $0["payload"] as? [String: Any] }.first {
+                $0["operation"] as? String == "refused complete"
+            }
+            #expect(refused?["epoch"] as? Int == 1)
+        }
+    }
+
+    @Test("a paused worker is freed when its task ends; worker commands cannot move a task of the queue")
+    func workerCommands() async throws {
+        let cli = await CLIHarness().initialise()
+        let (id, worker) = try await claimed(cli)
+        let complete = await cli.run(["worker", "complete", worker])
+        #expect(complete.status == 64 && complete.stderr.contains("task complete"), "\(complete.stderr)")
+        let queued = try await cli.object(["task", "add", "y"])["task_id"] as? String ?? ""
+        let other = try await cli.object(["worker", "create", "--type", "executor"])["worker_id"] as? String ?? ""
+        let assign = await cli.run(["worker", "assign", other, "--task", queued])
+        #expect(assign.status == 64 && assign.stderr.contains("task claim"), "\(assign.stderr)")
+        _ = try await cli.object(["worker", "pause", worker])
+        _ = try await cli.object(["task", "complete", id, "--epoch", "1"])
+        let freed = try await cli.object(["worker", "show", worker])
+        #expect(freed["state"] as? String == "idle" && freed["current_task_id"] is NSNull)
+        #expect((freed["statistics"] as? [String: Any])?["tasks_completed"] as? Int == 1)
+    }
+
+    @Test("a patch named on completion must exist; a late report after a cancel is refused as stale and logged")
+    func completionChecks() async throws {
+        let cli = await CLIHarness().initialise()
+        let (id, _) = try await claimed(cli)
+        let missing = await cli.run(["task", "complete", id, "--epoch", "1", "--patch", "01ARZ3NDEKTSV4RRFFQ69G5FAV"])
+        #expect(missing.status == 4 && missing.stderr.contains("patch"), "\(missing.stderr)")
+        #expect(try await cli.object(["task", "show", id])["state"] as? String == "running")
+        _ = try await cli.object(["task", "cancel", id])
+        let late = await cli.run(["task", "complete", id, "--epoch", "1"])
+        #expect(late.status == 3 && late.stderr.contains("stale"), "\(late.stderr)")
+        let log = try await cli.run(["events", "--entity", id, "--json"]).lines()
+        #expect(log.contains { ($0["payload"] as? [String: Any])?["operation"] as? String == "refused complete" })
+    }
+
+    @Test("a prompt with a NUL byte, and fields with control characters, are refused and nothing is stored")
+    func textChecks() async throws {
+        let cli = await CLIHarness().initialise()
+        let file = cli.directory.file("nul.txt")
+        try Data("hello\u{0}world\n".utf8).write(to: URL(fileURLWithPath: file))
+        for arguments in [
+            ["task", "add", "--file", file], ["task", "add", "x", "--project", "a\nb"],
+            ["task", "add", "x", "--agent", "bogus"], ["task", "add", "x", "--branch", "../../etc"],
+            ["task", "add", "x", "--branch", "-rf"],
+        ] {
+            let output = await cli.run(arguments)
+            #expect(output.status == 64, "\(arguments): \(output.stderr)")
+        }
+        #expect(try await cli.run(["task", "list", "--json"]).lines().isEmpty)
+        #expect(
+            try await cli.object(["task", "add", "x", "--agent", "claude", "--branch", "feature/x-1"])["agent"]
+                as? String == "claude")
+    }
+
     @Test("cancel ends a running task's claim; a finished task cannot be cancelled")
     func cancel() async throws {
         let cli = await CLIHarness().initialise()
@@ -117,5 +196,47 @@ struct TaskCommandTests {
         let again = await cli.run(["task", "cancel", id])
         #expect(again.status == 3 && again.stderr.contains("cancel needs queued or running"))
         #expect(await cli.run(["task", "show", "01J00000000000000000000000"]).status == 4)
+    }
+}
+
+/// DESIGN.md: with `--json`, errors are JSON too.
+@Suite("Errors with --json")
+struct JSONErrorTests {
+    @Test(
+        "every kind of error is one JSON object on standard error, with the exit code it always had",
+        arguments: [
+            (["task", "show", "xyz"], "invalid_input", 64),
+            (["task", "show", "01J00000000000000000000000"], "not_found", 4),
+            (["task", "list", "--state"], "usage", 64),
+            (["worker", "frobnicate"], "usage", 64),
+        ])
+    func jsonErrors(arguments: [String], code: String, status: Int32) async throws {
+        let cli = await CLIHarness().initialise()
+        let output = await cli.run(arguments + ["--json"])
+        #expect(output.status == status, "\(output.stderr)")
+        #expect(output.stdout.isEmpty)
+        let object = try JSONSerialization.jsonObject(with: Data(output.stderr.utf8)) as? [String: Any]
+        let error = try #require(object?["error"] as? [String: Any], "\(output.stderr)")
+        #expect(error["code"] as? String == code)
+        #expect((error["message"] as? String)?.isEmpty == false)
+        // Without --json, the same error is one sentence.
+        let plain = await cli.run(arguments)
+        #expect(plain.status == status && !plain.stderr.hasPrefix("{"))
+    }
+
+    @Test("an invalid transition under --json names its code")
+    func transition() async throws {
+        let cli = await CLIHarness().initialise()
+        let id = try await cli.object(["task", "add", "x"])["task_id"] as? String ?? ""
+        let early = await cli.run(["task", "complete", id, "--epoch", "1", "--json"])
+        #expect(early.status == 3 && early.stderr.contains("no claim of epoch 1 was made"), "\(early.stderr)")
+        #expect(early.stderr.contains("\"code\":\"lost_race\""), "\(early.stderr)")
+        let worker = try await cli.object(["worker", "create", "--type", "executor"])["worker_id"] as? String ?? ""
+        _ = try await cli.object(["task", "claim", "--worker", worker])
+        _ = try await cli.object(["task", "complete", id, "--epoch", "1"])
+        // The same report twice: the epoch holds, the state does not.
+        let output = await cli.run(["task", "complete", id, "--epoch", "1", "--json"])
+        #expect(output.status == 3)
+        #expect(output.stderr.contains("\"code\":\"invalid_transition\""), "\(output.stderr)")
     }
 }

@@ -33,8 +33,8 @@ typedef struct {
 
 /// Starts `program` (looked up on PATH when it has no slash) with `argv` and `envp` in `directory`
 /// (NULL: this process's), its standard streams on pipes, every other descriptor closed, signals at
-/// their defaults, in a process group of its own (whose id is its pid: `kill(-pid, …)` reaches what
-/// it started too). posix_spawn: no copy of this process's memory is made. Returns 0 or an errno.
+/// their defaults, in this process's group. posix_spawn: no copy of this process's memory is made.
+/// Returns 0 or an errno.
 int sluice_spawn_piped(
     const char *program, char *const argv[], char *const envp[], const char *directory, sluice_piped_child *child);
 

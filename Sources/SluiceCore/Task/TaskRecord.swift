@@ -87,7 +87,7 @@ public enum TaskEvent: Sendable, Hashable {
     }
 
     /// The claim's epoch the event carries; nil for those that need none.
-    var epoch: Int64? {
+    public var epoch: Int64? {
         switch self {
         case .claim, .cancel: nil
         case .complete(let epoch, _), .fail(let epoch, _), .requeue(let epoch, _): epoch
@@ -141,9 +141,6 @@ public struct TaskRequest: Hashable, Sendable {
             throw SluiceError.invalidInput(
                 "a task's prompt may have at most \(Self.maxPromptBytes) bytes, got \(prompt.utf8.count)")
         }
-        guard !projectID.isEmpty, projectID.utf8.count <= 200 else {
-            throw SluiceError.invalidInput("a task's project must be 1 to 200 bytes")
-        }
         guard Self.priorities.contains(priority) else {
             throw SluiceError.invalidInput(
                 "priority must be from \(Self.priorities.lowerBound) to \(Self.priorities.upperBound), got \(priority)")
@@ -153,12 +150,42 @@ public struct TaskRequest: Hashable, Sendable {
                 "max attempts must be from \(Self.attemptRange.lowerBound) to \(Self.attemptRange.upperBound), "
                     + "got \(maxAttempts)")
         }
-        for (name, value) in [("workstream", workstreamID), ("phase", phase), ("agent", agent), ("branch", branch)] {
-            if let value, value.isEmpty || value.utf8.count > 200 {
+        // SQLite reads text up to its first NUL: a prompt with one would be stored cut short.
+        guard !prompt.utf8.contains(0) else {
+            throw SluiceError.invalidInput("a task's prompt may not contain NUL bytes")
+        }
+        for (name, value) in [
+            ("project", projectID), ("workstream", workstreamID), ("phase", phase), ("agent", agent),
+            ("branch", branch),
+        ] {
+            guard let value else { continue }
+            if value.isEmpty || value.utf8.count > 200 {
                 throw SluiceError.invalidInput("a task's \(name) must be 1 to 200 bytes")
             }
+            if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                throw SluiceError.invalidInput("a task's \(name) may not contain control characters")
+            }
+        }
+        if let agent, !Self.agents.contains(agent) {
+            throw SluiceError.invalidInput(
+                "unknown agent '\(agent)': expected one of \(Self.agents.joined(separator: ", "))")
+        }
+        if let branch, !Self.isBranchName(branch) {
+            throw SluiceError.invalidInput("'\(branch)' is not a branch name git accepts")
         }
         return self
+    }
+
+    /// The agents Sluice has adapters for.
+    public static let agents = ["aider", "claude", "codex", "command", "gemini"]
+
+    /// git's rules for a branch name (`git check-ref-format --branch`), those that matter here.
+    static func isBranchName(_ name: String) -> Bool {
+        let forbidden: Set<Character> = [" ", "~", "^", ":", "?", "*", "[", "\\"]
+        return !name.hasPrefix("-") && !name.hasPrefix("/") && !name.hasSuffix("/") && !name.hasSuffix(".")
+            && !name.hasSuffix(".lock") && !name.contains("..") && !name.contains("//") && !name.contains("@{")
+            && name != "@" && !name.contains(where: forbidden.contains)
+            && !name.split(separator: "/").contains { $0.hasPrefix(".") }
     }
 }
 
@@ -270,16 +297,21 @@ public struct TaskRecord: Hashable, Sendable, Codable {
     ///   (`lostRace`) when the event carries an epoch other than the task's: a worker whose claim
     ///   was taken over (a "zombie") reports nothing more; (`invalidInput`) for an empty reason.
     public func applying(_ event: TaskEvent, at now: Timestamp) throws -> TaskRecord {
+        // A report under another epoch is stale whatever the task's state now (a cancel moved the
+        // epoch on as it ended the task): it is refused as such, so that it is logged as such.
+        if let carried = event.epoch, carried != epoch {
+            let claim =
+                carried < epoch ? "the claim of epoch \(carried) is stale" : "no claim of epoch \(carried) was made"
+            throw SluiceError(
+                code: .lostRace,
+                message:
+                    "cannot \(event.name) task \(taskID): \(claim) (the task is \(state.rawValue) at epoch \(epoch)); "
+                    + "its work is refused")
+        }
         guard event.acceptedStates.contains(state) else {
             throw SluiceError.invalidTransition(
                 event.name, "task", taskID.description, from: state.rawValue,
                 needs: event.acceptedStates.map(\.rawValue))
-        }
-        if let carried = event.epoch, carried != epoch {
-            throw SluiceError(
-                code: .lostRace,
-                message: "cannot \(event.name) task \(taskID): the claim of epoch \(carried) is stale (the task is at "
-                    + "epoch \(epoch)); its work is refused")
         }
         var next = self
         next.updatedAt = now

@@ -19,9 +19,10 @@ package enum PipedProcess {
     }
 
     /// Runs `program` (looked up on PATH) with `arguments`, this process's environment with
-    /// `environment` over it, in `directory`, feeding it `input`. It runs in a process group of its
-    /// own: cancelling the task sends the group SIGTERM (git removes its lock files on it), and the
-    /// run still waits for the program's end.
+    /// `environment` over it, in `directory`, feeding it `input`. It stays in this process's group,
+    /// so a Ctrl-C at the terminal reaches it too. Cancelling the task sends it SIGTERM (git removes
+    /// its lock files on it), and the run still waits for its end (and for whatever it left holding
+    /// its output: real git leaves nothing).
     ///
     /// - Throws: ``SluiceError`` (`storage`) when the program cannot be started or read.
     static func run(
@@ -62,7 +63,7 @@ package enum PipedProcess {
             }
         } onCancel: {
             ended.withLock { ended in
-                if !ended { kill(-running.pid, SIGTERM) }
+                if !ended { kill(running.pid, SIGTERM) }
             }
         }
     }
