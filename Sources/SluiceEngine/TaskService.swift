@@ -38,8 +38,10 @@ public struct TaskService: Sendable {
         return try await context.storage.write { tx in
             guard let holder = try tx.worker(worker) else { throw SluiceError.notFound("worker", worker.description) }
             guard holder.state == .idle else {
-                throw SluiceError.invalidTransition(
-                    "claim a task for", "worker", worker.description, from: holder.state.rawValue, needs: ["idle"])
+                throw SluiceError(
+                    code: .invalidTransition,
+                    message: "worker \(worker) is \(holder.state.rawValue): only an idle worker claims a task",
+                    currentState: holder.state.rawValue)
             }
             guard let next = try tx.nextTaskToClaim(projectID: projectID) else { return nil }
             let claimed = try tx.updateTask(next.taskID) { current in
@@ -183,19 +185,8 @@ public struct TaskService: Sendable {
     static func moveWorker(_ tx: any StorageWriter, _ context: EngineContext, _ id: WorkerID, _ event: WorkerEvent)
         throws
     {
-        _ = try tx.updateWorker(id) { current in
-            let now = context.clock.now()
-            let next = try current.applying(event, at: now)
-            var payload: [String: JSONValue] = ["operation": .string(event.name)]
-            if let task = current.currentTaskID ?? next.currentTaskID { payload["task_id"] = .string(task) }
-            return (
-                next,
-                context.event(
-                    .worker, id.description, from: current.state.rawValue, to: next.state.rawValue,
-                    reason: event.name == "assign" ? "task \(next.currentTaskID ?? "")" : nil, at: now,
-                    payload: payload)
-            )
-        }
+        let reason: String? = if case .assign(let task) = event { "task \(task)" } else { nil }
+        try WorkerService.step(tx, context, id, event, reason: reason)
     }
 
     static func event(

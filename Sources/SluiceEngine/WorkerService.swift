@@ -122,24 +122,33 @@ public struct WorkerService: Sendable {
             var before: WorkerRecord?
             if case .crash = event { before = try tx.worker(id) }
             if case .shutdown = event { before = try tx.worker(id) }
-            let next = try tx.updateWorker(id) { current in
-                let now = context.clock.now()
-                let next = try current.applying(event, at: now)
-                var payload: [String: JSONValue] = ["operation": .string(event.name)]
-                if let task = current.currentTaskID ?? next.currentTaskID { payload["task_id"] = .string(task) }
-                return (
-                    next,
-                    context.event(
-                        .worker, id.description, from: current.state.rawValue, to: next.state.rawValue,
-                        reason: reason, at: now, payload: payload)
-                )
-            }
+            let next = try WorkerService.step(tx, context, id, event, reason: reason)
             if let before {
                 let why =
                     if case .crash(let message, _) = event { "worker crashed: \(message)" } else { "worker stopped" }
                 try TaskService.requeueHeld(tx, context, by: before, reason: why)
             }
             return next
+        }
+    }
+
+    /// Moves a worker through one event inside a unit of work, with its event (the task named in the
+    /// payload when it holds or held one).
+    @discardableResult
+    static func step(
+        _ tx: any StorageWriter, _ context: EngineContext, _ id: WorkerID, _ event: WorkerEvent, reason: String?
+    ) throws -> WorkerRecord {
+        try tx.updateWorker(id) { current in
+            let now = context.clock.now()
+            let next = try current.applying(event, at: now)
+            var payload: [String: JSONValue] = ["operation": .string(event.name)]
+            if let task = current.currentTaskID ?? next.currentTaskID { payload["task_id"] = .string(task) }
+            return (
+                next,
+                context.event(
+                    .worker, id.description, from: current.state.rawValue, to: next.state.rawValue, reason: reason,
+                    at: now, payload: payload)
+            )
         }
     }
 }

@@ -26,7 +26,7 @@ struct TaskCommandTests {
         let busy = try await cli.object(["worker", "show", worker])
         #expect(busy["state"] as? String == "busy" && busy["current_task_id"] as? String == id)
         let second = await cli.run(["task", "claim", "--worker", worker])
-        #expect(second.status == 3 && second.stderr.contains("needs idle"))
+        #expect(second.status == 3 && second.stderr.contains("only an idle worker claims a task"))
         let done = try await cli.object(["task", "complete", id, "--epoch", "1"])
         #expect(done["state"] as? String == "done" && done["worker_id"] as? String == worker)
         // Done in the same unit: the worker is idle again, the task counted.
