@@ -183,6 +183,18 @@ struct TaskCommandTests {
                 as? String == "claude")
     }
 
+    @Test("a prompt's terminal escapes are printed escaped in tables, and kept exact in JSON")
+    func escapes() async throws {
+        let cli = await CLIHarness().initialise()
+        let prompt = "clear \u{1B}[2J the screen"
+        let id = try await cli.object(["task", "add", prompt])["task_id"] as? String ?? ""
+        for arguments in [["task", "show", id], ["task", "list"]] {
+            let output = await cli.run(arguments)
+            #expect(!output.stdout.contains("\u{1B}") && output.stdout.contains("\\u{1B}"), "\(arguments)")
+        }
+        #expect(try await cli.object(["task", "show", id])["prompt"] as? String == prompt)
+    }
+
     @Test("cancel ends a running task's claim; a finished task cannot be cancelled")
     func cancel() async throws {
         let cli = await CLIHarness().initialise()

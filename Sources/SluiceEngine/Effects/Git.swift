@@ -29,7 +29,7 @@ public struct Git: GitClient {
         for (key, value) in command.environment { variables[key] = value }
         let result = try await PipedProcess.run(
             "git", arguments, environment: variables, directory: command.directory ?? repository,
-            input: command.input, outputLimit: Git.outputLimit, errorLimit: 1 << 20)
+            input: command.input, outputLimit: Git.outputLimit, errorLimit: Git.errorLimit)
         guard !result.stdoutTruncated else {
             throw SluiceError(
                 code: .storage,
@@ -42,4 +42,7 @@ public struct Git: GitClient {
 
     /// The most a git command may print: 256 MiB.
     static let outputLimit = 256 << 20
+    /// The most of git's standard error kept: 64 KiB, plenty for its messages (which may be stored in
+    /// the ledger as a reason); the rest is read and dropped.
+    static let errorLimit = 64 << 10
 }
