@@ -38,7 +38,9 @@ let package = Package(
         // The PostgreSQL implementation of the storage, for ledgers shared by workers on many machines.
         .target(
             name: "SluicePostgres",
-            dependencies: ["SluiceCore", "SluiceStore", .product(name: "PostgresNIO", package: "postgres-nio")]
+            dependencies: [
+                "SluiceCore", "SluiceStore", "CProcessControl", .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         // The four services over a store.
         .target(

@@ -17,6 +17,19 @@
 #define SLUICE_HAS_CLOSEFROM 1
 #endif
 
+int sluice_spawn_actions_close_inherited(posix_spawn_file_actions_t *actions) {
+#ifdef SLUICE_HAS_CLOSEFROM
+    return posix_spawn_file_actions_addclosefrom_np(actions, 3);
+#else
+    (void)actions;
+    return ENOSYS;
+#endif
+}
+
+int sluice_exit_code(int status) {
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int sluice_spawn_piped(
     const char *program, char *const argv[], char *const envp[], const char *directory, sluice_piped_child *child) {
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
@@ -34,10 +47,8 @@ int sluice_spawn_piped(
     posix_spawn_file_actions_adddup2(&actions, in[0], 0);
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
     posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-#ifdef SLUICE_HAS_CLOSEFROM
     // Descriptors another thread opened without close-on-exec stay out of the child.
-    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-#endif
+    sluice_spawn_actions_close_inherited(&actions);
     if (directory != NULL) posix_spawn_file_actions_addchdir_np(&actions, directory);
     posix_spawnattr_t attributes;
     posix_spawnattr_init(&attributes);
@@ -162,8 +173,7 @@ int sluice_collect_piped(
     while (waitid(P_PID, (id_t)child->pid, &info, WEXITED | WNOWAIT) < 0) {
         if (errno != EINTR) return errno;
     }
-    // In waitpid's encoding: the exit code in the second byte, or the signal in the first.
-    *status = info.si_code == CLD_EXITED ? (info.si_status & 0xff) << 8 : (info.si_status & 0x7f);
+    *status = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
     return failure;
 }
 

@@ -1,3 +1,4 @@
+import CProcessControl
 import Foundation
 import Synchronization
 
@@ -186,7 +187,11 @@ package final class ThrowawayPostgresServer: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o666)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        try closeInheritedDescriptors(&actions)
+        // Nothing another thread holds open goes to a server that outlives this call.
+        let closing = sluice_spawn_actions_close_inherited(&actions)
+        guard closing == 0 else {
+            throw Unavailable(reason: "cannot keep this process's descriptors from a program (error \(closing))")
+        }
         let arguments = command.map { strdup($0) } + [nil]
         defer { arguments.forEach { free($0) } }
         var pid = pid_t()
@@ -198,31 +203,7 @@ package final class ThrowawayPostgresServer: Sendable {
         while waitpid(pid, &status, 0) < 0 {
             guard errno == EINTR else { throw Unavailable(reason: "lost \(command[0]) (errno \(errno))") }
         }
-        // WIFEXITED and WEXITSTATUS, which Swift does not import.
-        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    }
-
-    /// Makes the child close every descriptor above 2 that it would otherwise inherit.
-    ///
-    /// `posix_spawn` hands the child every descriptor of this process not marked close-on-exec, and
-    /// Foundation opens pipes and files without that mark: a server started while another thread of
-    /// the process was running a program (its output pipe still open here) or copying a file would
-    /// hold them for its whole life. Then the other thread's read of the pipe never ends, and the
-    /// copied program cannot be run ("Text file busy").
-    ///
-    /// glibc 2.34 and later have `posix_spawn_file_actions_addclosefrom_np`; Swift's Glibc module does
-    /// not import it, so it is looked up by name.
-    private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) throws {
-        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        // RTLD_DEFAULT: the symbol wherever it is loaded.
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
-        else {
-            throw Unavailable(
-                reason: "this C library has no posix_spawn_file_actions_addclosefrom_np (glibc 2.34 or later has)")
-        }
-        let closeFrom = unsafeBitCast(symbol, to: CloseFrom.self)
-        let status = closeFrom(&actions, 3)
-        guard status == 0 else { throw Unavailable(reason: "cannot set up a program's descriptors (error \(status))") }
+        return sluice_exit_code(status)
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on now.

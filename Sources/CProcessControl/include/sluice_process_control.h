@@ -9,8 +9,19 @@ int sluice_set_child_subreaper(int enabled);
 /// 1 when the calling process is a child subreaper, 0 when not or where the platform has none.
 int sluice_is_child_subreaper(void);
 
+#include <spawn.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+/// Makes a child started with `actions` close every descriptor above 2 it would inherit: posix_spawn
+/// hands it every descriptor not marked close-on-exec, and Foundation opens pipes and files without
+/// that mark, so a long-lived child started while another thread held one would keep it (a reader
+/// that never sees the end, a copied program that cannot run: "Text file busy"). Returns 0, or
+/// ENOSYS where the C library has no such action (glibc before 2.34).
+int sluice_spawn_actions_close_inherited(posix_spawn_file_actions_t *actions);
+
+/// The exit code in a waitpid status, or 128 + the signal that ended the process.
+int sluice_exit_code(int status);
 
 /// A child started with its three standard streams on pipes to this process.
 typedef struct {
@@ -39,8 +50,8 @@ int sluice_spawn_piped(
     const char *program, char *const argv[], char *const envp[], const char *directory, sluice_piped_child *child);
 
 /// Feeds `input` to the child's standard input (then closes it), reads its output and error to
-/// their ends (keeping at most the limits), and waits for it to end: `status` is in waitpid's
-/// encoding. The child is left unreaped (its pid stays reserved): call sluice_reap. Blocks the
+/// their ends (keeping at most the limits), and waits for it to end: `status` is its exit code, or
+/// 128 + the signal that ended it. The child is left unreaped (its pid stays reserved): call sluice_reap. Blocks the
 /// calling thread. Returns 0 or an errno.
 int sluice_collect_piped(
     sluice_piped_child *child, const unsigned char *input, size_t input_length, sluice_buffer *output,

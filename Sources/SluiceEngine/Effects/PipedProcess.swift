@@ -92,9 +92,7 @@ package enum PipedProcess {
             guard let start = buffer.bytes else { return [] }
             return Array(UnsafeBufferPointer(start: start, count: buffer.length))
         }
-        // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import.
-        let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Result(
-            status: code, stdout: bytes(output), stderr: bytes(error), stdoutTruncated: output.truncated != 0)
+            status: status, stdout: bytes(output), stderr: bytes(error), stdoutTruncated: output.truncated != 0)
     }
 }
