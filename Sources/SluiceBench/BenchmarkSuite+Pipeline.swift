@@ -85,7 +85,7 @@ extension BenchmarkSuite {
         let pipeline = Pipeline(engine: Engine(EngineContext(storage: storage, actor: "bench")), repository: repository)
         try pipeline.prepare()
         // As `sluice init` does: the target branch is recorded, not asked of git for every patch.
-        try Data("main\n".utf8).write(to: URL(fileURLWithPath: pipeline.sluiceDirectory + "/target-branch"))
+        try pipeline.recordTargetBranch("main")
         for index in 0..<sizes.pipelinePatches {
             let file = "src/file\(index * (sizes.repositoryFiles / max(1, sizes.pipelinePatches))).txt"
             let number = index * (sizes.repositoryFiles / max(1, sizes.pipelinePatches))

@@ -160,11 +160,11 @@ public struct TaskService: Sendable {
     /// When a worker that holds a running task crashes or stops, its task goes back to the queue
     /// (or fails as a poison task), in the worker's unit of work: the worker's late reports then
     /// carry a stale epoch.
-    static func requeueHeld(_ tx: any StorageWriter, _ context: EngineContext, by worker: WorkerRecord, reason: String)
-        throws
-    {
-        guard let held = worker.currentTaskID, let id = try? TaskID(parsing: held), let task = try tx.task(id),
-            task.state == .running, task.workerID == worker.workerID
+    static func requeueHeld(
+        _ tx: any StorageWriter, _ context: EngineContext, _ held: String, of worker: WorkerID, reason: String
+    ) throws {
+        guard let id = try? TaskID(parsing: held), let task = try tx.task(id), task.state == .running,
+            task.workerID == worker
         else { return }
         _ = try tx.updateTask(id) { current in
             let now = context.clock.now()

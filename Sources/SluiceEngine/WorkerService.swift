@@ -106,29 +106,31 @@ public struct WorkerService: Sendable {
     private func apply(_ event: WorkerEvent, to id: WorkerID, reason: String?) async throws -> WorkerRecord {
         let context = self.context
         return try await context.storage.write { tx in
+            // The events that end a worker's hold on a task of the queue move that task first, or not at all.
             switch event {
-            case .assign(let task) where try TaskService.isQueued(tx, task):
-                throw SluiceError.invalidInput(
-                    "\(task) is a task of the queue: a worker takes it with `sluice task claim`, under an epoch")
+            case .assign(let task):
+                if try TaskService.isQueued(tx, task) {
+                    throw SluiceError.invalidInput(
+                        "\(task) is a task of the queue: a worker takes it with `sluice task claim`, under an epoch")
+                }
             case .complete:
                 if let held = try tx.worker(id)?.currentTaskID, try TaskService.isQueued(tx, held) {
                     throw SluiceError.invalidInput(
                         "worker \(id) holds task \(held) of the queue: report it with `sluice task complete` or "
                             + "`task fail` and its epoch, which frees the worker")
                 }
+            case .crash(let message, _):
+                if let held = try tx.worker(id)?.currentTaskID {
+                    try TaskService.requeueHeld(tx, context, held, of: id, reason: "worker crashed: \(message)")
+                }
+            case .shutdown:
+                if let held = try tx.worker(id)?.currentTaskID {
+                    try TaskService.requeueHeld(tx, context, held, of: id, reason: "worker stopped")
+                }
             default:
                 break
             }
-            var before: WorkerRecord?
-            if case .crash = event { before = try tx.worker(id) }
-            if case .shutdown = event { before = try tx.worker(id) }
-            let next = try WorkerService.step(tx, context, id, event, reason: reason)
-            if let before {
-                let why =
-                    if case .crash(let message, _) = event { "worker crashed: \(message)" } else { "worker stopped" }
-                try TaskService.requeueHeld(tx, context, by: before, reason: why)
-            }
-            return next
+            return try WorkerService.step(tx, context, id, event, reason: reason)
         }
     }
 

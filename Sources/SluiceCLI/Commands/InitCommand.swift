@@ -70,15 +70,10 @@ struct InitCommand: AsyncParsableCommand {
         if let repository {
             let pipeline = Pipeline(engine: Engine(EngineContext(storage: storage)), repository: repository)
             try pipeline.prepare()
-            let recorded = (pipeline.sluiceDirectory as NSString).appendingPathComponent("target-branch")
-            if let current = try? String(contentsOfFile: recorded, encoding: .utf8) {
-                branch = current.trimmingCharacters(in: .whitespacesAndNewlines)
+            if let current = pipeline.recordedTargetBranch() {
+                branch = current
             } else if let checkedOut = InitCommand.checkedOutBranch(repository) {
-                do {
-                    try Data((checkedOut + "\n").utf8).write(to: URL(fileURLWithPath: recorded))
-                } catch {
-                    throw SluiceError.fileSystem("write", recorded, error)
-                }
+                try pipeline.recordTargetBranch(checkedOut)
                 branch = checkedOut
             }
             let config = (repository as NSString).appendingPathComponent(ConfigLoader.fileName)

@@ -107,13 +107,31 @@ public struct Pipeline: Sendable {
 
     // MARK: - Configuration
 
+    /// Where `sluice init` records the target branch.
+    public var targetBranchFile: String { path("target-branch") }
+
+    /// The branch recorded by `sluice init`, if any.
+    public func recordedTargetBranch() -> String? {
+        guard let recorded = try? String(contentsOfFile: targetBranchFile, encoding: .utf8) else { return nil }
+        let branch = recorded.trimmingCharacters(in: .whitespacesAndNewlines)
+        return branch.isEmpty ? nil : branch
+    }
+
+    /// Records `branch` as the target branch (`sluice init`): runs then ask git for none.
+    ///
+    /// - Throws: `blocked`, naming the file, when it cannot be written.
+    public func recordTargetBranch(_ branch: String) throws {
+        do {
+            try Data((branch + "\n").utf8).write(to: URL(fileURLWithPath: targetBranchFile))
+        } catch {
+            throw SluiceError.fileSystem("write", targetBranchFile, error)
+        }
+    }
+
     /// The branch to land on when `sluice.yml` names none: the one recorded by `sluice init`,
     /// else the branch checked out now.
     public func defaultBranch() async throws -> String {
-        if let recorded = try? String(contentsOfFile: path("target-branch"), encoding: .utf8) {
-            let branch = recorded.trimmingCharacters(in: .whitespacesAndNewlines)
-            if !branch.isEmpty { return branch }
-        }
+        if let branch = recordedTargetBranch() { return branch }
         if let branch = try await git.checkedOutBranch() { return branch }
         throw SluiceError.invalidInput(
             "HEAD is detached and no target branch was recorded: run `sluice init` on a branch")
