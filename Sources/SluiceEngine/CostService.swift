@@ -58,7 +58,7 @@ public struct CostService: Sendable {
         try await context.storage.write(importing(records))
     }
 
-    private func importing(_ records: [CostRecord]) -> Step<Void> {
+    func importing(_ records: [CostRecord]) -> Step<Void> {
         let pairs = records.map { record in
             (
                 record,

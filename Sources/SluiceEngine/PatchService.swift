@@ -18,6 +18,23 @@ public struct PatchService: Sendable {
         project: String, patchID: PatchID? = nil, phase: String? = nil, workstream: String? = nil,
         request: ExecutionRequestID? = nil, relations: PatchRelations = PatchRelations(), source: PatchSource? = nil
     ) async throws -> PatchLedgerEntry {
+        let (entry, step) = try creating(
+            project: project, patchID: patchID, phase: phase, workstream: workstream, request: request,
+            relations: relations, source: source)
+        try await context.storage.write(step)
+        return entry
+    }
+
+    /// A ledger entry checked and made, and the step of a unit of work that stores it: for a patch
+    /// stored with what it finishes (a task's attempt, under its epoch). `origin` goes to the
+    /// creation event's payload (the task, worker, attempt and epoch that produced it).
+    ///
+    /// - Throws: `invalidInput` for an empty project, before anything is stored.
+    public func creating(
+        project: String, patchID: PatchID? = nil, phase: String? = nil, workstream: String? = nil,
+        request: ExecutionRequestID? = nil, relations: PatchRelations = PatchRelations(), source: PatchSource? = nil,
+        origin: [String: JSONValue] = [:]
+    ) throws -> (PatchLedgerEntry, Step<Void>) {
         guard !project.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw SluiceError.invalidInput("a patch needs a project id")
         }
@@ -25,18 +42,15 @@ public struct PatchService: Sendable {
         let entry = PatchLedgerEntry(
             ledgerID: LedgerID.make(context.ids), patchID: patchID ?? PatchID.make(context.ids), projectID: project,
             phaseID: phase, workstreamID: workstream, executionRequestID: request, relations: relations, at: now)
-        var payload: [String: JSONValue] = ["patch_id": .string(entry.patchID.description)]
+        var payload: [String: JSONValue] = origin
+        payload["patch_id"] = .string(entry.patchID.description)
         if let rollback = relations.rollbackOfPatchID {
             payload["rollback_of_patch_id"] = .string(rollback.description)
         }
         if let source { payload["sha256"] = .string(source.sha256) }
-        try await context.storage.insertPatch(
-            entry,
-            event: context.event(
-                .patch, entry.ledgerID.description, from: nil, to: PatchState.created.rawValue, at: now,
-                payload: payload),
-            source: source)
-        return entry
+        let event = context.event(
+            .patch, entry.ledgerID.description, from: nil, to: PatchState.created.rawValue, at: now, payload: payload)
+        return (entry, { tx in try tx.insertPatch(entry, event: event, source: source) })
     }
 
     /// Records the checks: → `validated` when all pass, else → `apply_failed` with the errors.

@@ -33,7 +33,12 @@ public struct TaskService: Sendable {
     /// Nil when none is queued.
     ///
     /// - Throws: `notFound` for an unknown worker; `invalidTransition` for one that is not idle.
-    public func claim(for worker: WorkerID, projectID: String? = nil) async throws -> TaskRecord? {
+    /// With `agent`, a task naming another agent is passed over; with `maxRunning`, nothing is claimed
+    /// while that many tasks of the next task's project are running (on PostgreSQL, claims made at
+    /// the same instant may pass it by the number of claimers).
+    public func claim(
+        for worker: WorkerID, projectID: String? = nil, agent: String? = nil, maxRunning: Int? = nil
+    ) async throws -> TaskRecord? {
         let context = self.context
         return try await context.storage.write { tx in
             guard let holder = try tx.worker(worker) else { throw SluiceError.notFound("worker", worker.description) }
@@ -43,7 +48,13 @@ public struct TaskService: Sendable {
                     message: "worker \(worker) is \(holder.state.rawValue): only an idle worker claims a task",
                     currentState: holder.state.rawValue)
             }
-            guard let next = try tx.nextTaskToClaim(projectID: projectID) else { return nil }
+            guard let next = try tx.nextTaskToClaim(projectID: projectID, agent: agent) else { return nil }
+            if let maxRunning,
+                try tx.tasks(TaskFilter(state: .running, projectID: next.projectID, limit: maxRunning)).count
+                    >= maxRunning
+            {
+                return nil
+            }
             let claimed = try tx.updateTask(next.taskID) { current in
                 let now = context.clock.now()
                 let claimed = try current.applying(.claim(workerID: worker, epoch: current.epoch + 1), at: now)
@@ -72,9 +83,13 @@ public struct TaskService: Sendable {
     }
 
     /// Fails a running task with the reason (the agent's exit, a timeout, a stall, an empty diff).
+    /// `costs` (what the attempt spent) are stored with the failure, in the same unit.
     @discardableResult
-    public func fail(_ id: TaskID, epoch: Int64, reason: String) async throws -> TaskRecord {
-        try await apply(.fail(epoch: epoch, reason: reason), to: id, reason: reason)
+    public func fail(_ id: TaskID, epoch: Int64, reason: String, costs: [CostRecord] = []) async throws -> TaskRecord {
+        let store = CostService(context).importing(costs)
+        return try await apply(.fail(epoch: epoch, reason: reason), to: id, reason: reason) { tx in
+            if !costs.isEmpty { try store(tx) }
+        }
     }
 
     /// Sends a running task back to the queue (its worker was lost or stopped with it); after its
@@ -88,6 +103,87 @@ public struct TaskService: Sendable {
     @discardableResult
     public func cancel(_ id: TaskID) async throws -> TaskRecord {
         try await apply(.cancel, to: id, reason: "cancelled by \(context.actor)")
+    }
+
+    /// A heartbeat of a worker running a task: renews the worker's lease (by the database's clock)
+    /// only while its claim of the task at `epoch` stands. A heartbeat under a stale epoch is refused
+    /// and logged, and renews nothing: the caller has lost the task and must stop its agent.
+    ///
+    /// - Throws: `lostRace` when the task moved on (requeued, claimed again, cancelled) or is held by
+    ///   another worker; `invalidTransition` when the worker is stopped or crashed.
+    @discardableResult
+    public func heartbeat(_ id: TaskID, epoch: Int64, worker: WorkerID) async throws -> WorkerRecord {
+        let context = self.context
+        do {
+            return try await context.storage.write { tx in
+                try TaskService.checkClaim(tx, id, epoch: epoch, worker: worker, operation: "heartbeat")
+                let now = context.clock.now()
+                return try tx.renewLease(
+                    worker, at: now,
+                    event: context.event(
+                        .worker, worker.description, from: nil, to: nil, at: now,
+                        payload: [
+                            "operation": .string("heartbeat"), "task_id": .string(id.description),
+                            "epoch": .number(Decimal(epoch)),
+                        ]))
+            }
+        } catch let error as SluiceError where error.code == .lostRace {
+            await logRefusal(id, operation: "heartbeat", epoch: epoch, error)
+            throw error
+        }
+    }
+
+    /// Checks inside a unit of work that `worker` holds task `id` under `epoch`.
+    ///
+    /// - Throws: `lostRace` naming what stands instead; `notFound` for an unknown task.
+    static func checkClaim(_ tx: any StorageReader, _ id: TaskID, epoch: Int64, worker: WorkerID, operation: String)
+        throws
+    {
+        guard let task = try tx.task(id) else { throw SluiceError.notFound("task", id.description) }
+        guard task.epoch == epoch, task.state == .running, task.workerID == worker else {
+            let now =
+                task.state == .running
+                ? "running at epoch \(task.epoch) for worker \(task.workerID?.description ?? "none")"
+                : "\(task.state.rawValue) at epoch \(task.epoch)"
+            throw SluiceError(
+                code: .lostRace,
+                message:
+                    "cannot \(operation) task \(id) as worker \(worker) at epoch \(epoch): the task is \(now); "
+                    + "its work is refused")
+        }
+    }
+
+    /// The step of a unit of work that ends a running task's attempt (done with its patch, or failed)
+    /// under its epoch, and frees its worker with the statistics counted: for a supervisor, which
+    /// stores the patch, the costs and the outcome in one unit.
+    static func finishing(_ context: EngineContext, _ id: TaskID, _ event: TaskEvent, reason: String?)
+        -> Step<TaskRecord>
+    {
+        { tx in
+            let next = try tx.updateTask(id) { current in
+                let now = context.clock.now()
+                let next = try current.applying(event, at: now)
+                return (
+                    next,
+                    TaskService.event(context, from: current, to: next, operation: event.name, reason: reason, at: now)
+                )
+            }
+            if let worker = next.workerID ?? next.crashes.last?.workerID {
+                try TaskService.release(tx, context, worker, from: next)
+            }
+            return next
+        }
+    }
+
+    /// Keeps a refused report on record: who tried to report what, under which epoch.
+    func logRefusal(_ id: TaskID, operation: String, epoch: Int64?, _ error: SluiceError) async {
+        try? await context.storage.append(
+            context.event(
+                .task, id.description, from: nil, to: nil, reason: error.message, at: context.clock.now(),
+                payload: [
+                    "operation": .string("refused \(operation)"),
+                    "epoch": epoch.map { .number(Decimal($0)) } ?? .null,
+                ]))
     }
 
     /// The task with this id. - Throws: `notFound`.
@@ -108,35 +204,14 @@ public struct TaskService: Sendable {
         _ event: TaskEvent, to id: TaskID, reason: String?,
         checking check: @escaping @Sendable (any StorageWriter) throws -> Void = { _ in }
     ) async throws -> TaskRecord {
-        let context = self.context
+        let finish = TaskService.finishing(context, id, event, reason: reason)
         do {
             return try await context.storage.write { tx in
                 try check(tx)
-                let next = try tx.updateTask(id) { current in
-                    let now = context.clock.now()
-                    let next = try current.applying(event, at: now)
-                    return (
-                        next,
-                        TaskService.event(
-                            context, from: current, to: next, operation: event.name, reason: reason, at: now)
-                    )
-                }
-                // The attempt's worker: kept on the task when it ends done, failed or cancelled, in the
-                // crash history when it is requeued.
-                if let worker = next.workerID ?? next.crashes.last?.workerID {
-                    try TaskService.release(tx, context, worker, from: next)
-                }
-                return next
+                return try finish(tx)
             }
         } catch let error as SluiceError where error.code == .lostRace {
-            // A refused report is kept on record: who tried to report what, under which epoch.
-            try? await context.storage.append(
-                context.event(
-                    .task, id.description, from: nil, to: nil, reason: error.message, at: context.clock.now(),
-                    payload: [
-                        "operation": .string("refused \(event.name)"),
-                        "epoch": event.epoch.map { .number(Decimal($0)) } ?? .null,
-                    ]))
+            await logRefusal(id, operation: event.name, epoch: event.epoch, error)
             throw error
         }
     }

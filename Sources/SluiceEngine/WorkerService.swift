@@ -1,3 +1,4 @@
+import Foundation
 import SluiceCore
 import SluiceStore
 
@@ -65,6 +66,79 @@ public struct WorkerService: Sendable {
     public func shutdown(_ id: WorkerID) async throws -> WorkerRecord {
         try await apply(.shutdown, to: id, reason: nil)
     }
+
+    /// Asks a worker to stop once its task is done: a worker running a task of the queue finishes it
+    /// (its supervisor sees the request and claims nothing more); any other stops at once, as
+    /// ``shutdown(_:)``. `sluice worker stop --now` is ``shutdown(_:)``: the task goes back to the queue.
+    @discardableResult
+    public func requestStop(_ id: WorkerID) async throws -> WorkerRecord {
+        let context = self.context
+        let requested = try await context.storage.write { tx -> WorkerRecord? in
+            guard let worker = try tx.worker(id) else { throw SluiceError.notFound("worker", id.description) }
+            guard !worker.state.isTerminal, let held = worker.currentTaskID, try TaskService.isQueued(tx, held) else {
+                return nil
+            }
+            return try tx.updateWorker(id) { current in
+                var next = current
+                next.metadata[WorkerService.stopRequestedKey] = .bool(true)
+                return (
+                    next,
+                    context.event(
+                        .worker, id.description, from: nil, to: nil, reason: "stop requested: finishing task \(held)",
+                        at: context.clock.now(),
+                        payload: ["operation": .string("request_stop"), "task_id": .string(held)])
+                )
+            }
+        }
+        if let requested { return requested }
+        return try await shutdown(id)
+    }
+
+    /// The metadata key a stop request sets.
+    public static let stopRequestedKey = "stop_requested"
+
+    /// Marks `crashed` (reason: lease expired) every live worker whose lease, by the database's clock,
+    /// is older than `lease` seconds (or than its own, longer, `lease_seconds` when it recorded one),
+    /// and sends its task back to the queue with its attempt counted (a poison task after its last),
+    /// one unit of work for all. Every supervisor runs it; `sluice worker reap` too. Returns the
+    /// workers it reaped.
+    public func reap(lease: Double) async throws -> [WorkerRecord] {
+        guard lease.isFinite, lease > 0, lease <= WorkerStatistics.maxTaskSeconds else {
+            throw SluiceError.invalidInput(
+                "the lease must be a number of seconds from 1 to \(Int(WorkerStatistics.maxTaskSeconds))")
+        }
+        let context = self.context
+        return try await context.storage.write { tx in
+            var reaped: [WorkerRecord] = []
+            for candidate in try tx.staleWorkers(olderThan: lease) {
+                if let own = candidate.metadata[WorkerService.leaseKey]?.numberValue,
+                    let seconds = Double(exactly: NSDecimalNumber(decimal: own).doubleValue), seconds > lease,
+                    !(try tx.staleWorkers(olderThan: seconds).contains { $0.workerID == candidate.workerID })
+                {
+                    continue
+                }
+                let message = "lease expired"
+                do {
+                    // The worker first: when another reaper got there first, nothing here is written.
+                    reaped.append(
+                        try WorkerService.step(
+                            tx, context, candidate.workerID, .crash(errorMessage: message, stackTrace: nil),
+                            reason: message))
+                    if let held = candidate.currentTaskID {
+                        try TaskService.requeueHeld(
+                            tx, context, held, of: candidate.workerID,
+                            reason: "worker \(candidate.workerID) crashed: \(message)")
+                    }
+                } catch let error as SluiceError where error.code == .invalidTransition || error.code == .lostRace {
+                    continue  // another reaper, or the worker itself, moved it first
+                }
+            }
+            return reaped
+        }
+    }
+
+    /// The metadata key where a supervised worker records its lease, in seconds.
+    public static let leaseKey = "lease_seconds"
 
     /// Renews a live worker's lease.
     ///

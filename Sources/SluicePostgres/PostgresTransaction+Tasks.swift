@@ -51,12 +51,17 @@ extension PostgresTransaction {
         return next
     }
 
-    func nextTaskToClaim(projectID: String?) throws -> TaskRecord? {
+    func nextTaskToClaim(projectID: String?, agent: String?) throws -> TaskRecord? {
         var binds = Binds()
         var filter = "state = 'queued'"
         if let projectID {
             binds.add(projectID)
-            filter += " AND project_id = $1"
+            filter += " AND project_id = $\(binds.count)"
+        }
+        // A task that names an agent goes only to a worker running that agent.
+        if let agent {
+            binds.add(agent)
+            filter += " AND (agent IS NULL OR agent = $\(binds.count))"
         }
         return try rows(
             """

@@ -222,8 +222,9 @@ public protocol StorageWriter: StorageReader {
     func updateTask(_ id: TaskID, _ change: Change<TaskRecord>) throws -> TaskRecord
     /// The queued task a claim takes next: the highest priority, then the oldest (of `projectID`
     /// when given). It is this unit's until it ends: on PostgreSQL its row is locked, and rows other
-    /// units hold are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite a write unit runs alone.
-    func nextTaskToClaim(projectID: String?) throws -> TaskRecord?
+    /// units hold are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite a write unit runs alone. With
+    /// `agent`, a task that names another agent is passed over.
+    func nextTaskToClaim(projectID: String?, agent: String?) throws -> TaskRecord?
 
     // MARK: - Events
 

@@ -34,7 +34,7 @@ struct TaskStorageTests {
     func claim(_ storage: any Storage, worker: WorkerID = .make(), project: String? = nil) async throws -> TaskRecord? {
         let now = self.now
         return try await storage.write { tx in
-            guard let next = try tx.nextTaskToClaim(projectID: project) else { return nil }
+            guard let next = try tx.nextTaskToClaim(projectID: project, agent: nil) else { return nil }
             return try tx.updateTask(next.taskID) { current in
                 let claimed = try current.applying(.claim(workerID: worker, epoch: current.epoch + 1), at: now)
                 return (claimed, self.event(current.taskID, from: "queued", to: "running"))

@@ -2,6 +2,14 @@ import ArgumentParser
 import Foundation
 import SluiceCore
 import SluiceEngine
+import Synchronization
+
+/// Set once the supervisor of `sluice run --workers` has ended.
+final class SupervisorDone: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .sequentiallyConsistent) }
+    var isSet: Bool { flag.load(ordering: .sequentiallyConsistent) }
+}
 
 /// `sluice run`: the main job. Processes the queue until it is empty.
 struct RunCommand: AsyncParsableCommand {
@@ -12,10 +20,16 @@ struct RunCommand: AsyncParsableCommand {
             Each patch is applied in a git worktree of its own at the target branch's head, gated there, and lands \
             with a compare-and-swap only if the branch has not moved. A run that was killed is recovered from the \
             ledger by the next one. Exits 1 when a patch was rejected or quarantined.
+
+            With --workers N and --agent, it also runs N agents on the task queue (as `sluice worker run`), \
+            and lands what they produce, until both queues are empty (or forever with --watch).
             """)
 
     @OptionGroup var global: GlobalOptions
-    @Flag(help: "Keep waiting for new patches instead of stopping when the queue is empty.") var watch = false
+    @Flag(help: "Keep waiting for new patches (and tasks) instead of stopping when the queues are empty.")
+    var watch = false
+    @Option(help: "Also run this many agents on the task queue (needs --agent).") var workers: Int?
+    @OptionGroup var agent: AgentOptions
 
     func run() async throws {
         let pipeline = try await global.pipeline()
@@ -25,10 +39,17 @@ struct RunCommand: AsyncParsableCommand {
         // Process-wide, and this process exists to run gates: what an unsealed gate leaves outside its
         // process group is reparented here, where the runner finds and kills it.
         OrphanReaper.adoptOrphans()
-        let summary = try await pipeline.run(watch: watch) { event in
-            RunCommand.show(event, json: json)
+        var supervisor: Supervisor?
+        if let workers {
+            let (config, _) = try await pipeline.configuration()
+            supervisor = try Supervisor(
+                pipeline: pipeline, options: agent.options(count: workers, watch: watch, config: config))
+        } else if agent.agent != nil || !agent.command.isEmpty {
+            throw SluiceError.invalidInput("--agent and an agent command need --workers N")
         }
+        let (summary, tasks) = try await RunCommand.runBoth(pipeline, supervisor, watch: watch, json: json)
         let seconds = (clock.now - start).inSeconds
+        if let tasks, !json { Console.current.line(SupervisorConsole.summary(tasks)) }
         if json {
             struct Final: Encodable {
                 let step = "summary"
@@ -49,6 +70,25 @@ struct RunCommand: AsyncParsableCommand {
             }
         }
         if !summary.quarantined.isEmpty || !summary.rejected.isEmpty { throw reportFailure() }
+    }
+
+    /// The landing pipeline, and the supervisor when there is one: the pipeline ends once the supervisor
+    /// has and the patch queue is empty.
+    static func runBoth(_ pipeline: Pipeline, _ supervisor: Supervisor?, watch: Bool, json: Bool) async throws
+        -> (PipelineSummary, SupervisorSummary?)
+    {
+        guard let supervisor else {
+            return (try await pipeline.run(watch: watch) { RunCommand.show($0, json: json) }, nil)
+        }
+        let sources = SupervisorConsole.stopOnSignals(supervisor)
+        defer { sources.forEach { $0.cancel() } }
+        let finished = SupervisorDone()
+        async let tasks: SupervisorSummary = {
+            defer { finished.set() }
+            return try await supervisor.run { SupervisorConsole.show($0, json: json) }
+        }()
+        let landed = try await pipeline.run(watch: true, until: { finished.isSet }) { RunCommand.show($0, json: json) }
+        return (landed, try await tasks)
     }
 
     /// One event: a line (or JSON line) on standard output; a warning, as one line on standard error.

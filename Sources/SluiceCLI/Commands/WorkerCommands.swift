@@ -9,7 +9,7 @@ struct WorkerCommand: AsyncParsableCommand {
         commandName: "worker", abstract: "Create workers and move them through their lifecycle.",
         subcommands: [
             Create.self, List.self, Show.self, Assign.self, Complete.self, Heartbeat.self, Pause.self, Resume.self,
-            Crash.self, Stop.self, Stale.self,
+            Crash.self, Stop.self, Stale.self, Run.self, Reap.self, GC.self,
         ])
 
     static func describe(_ worker: WorkerRecord) -> String {
@@ -167,12 +167,25 @@ struct WorkerCommand: AsyncParsableCommand {
 
     struct Stop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Shut a worker down (→ stopped; the task is released).")
+            abstract: "Stop a worker: a busy one finishes its task first; with --now, at once (→ stopped).",
+            discussion: """
+                A worker running a task of the queue is asked to stop: its supervisor lets the agent finish and                 claims nothing more. With --now, or for any other worker, it stops at once: its task goes back to                 the queue, and its supervisor kills the agent.
+                """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The worker's id.") var id: String
+        @Flag(help: "Stop at once: kill the agent and requeue its task.") var now = false
 
         func run() async throws {
-            try await WorkerCommand.transition(global, id, "stopped") { try await $0.shutdown($1) }
+            let engine = try await global.engine()
+            let worker =
+                now
+                ? try await engine.workers.shutdown(try Parse.id(id))
+                : try await engine.workers.requestStop(try Parse.id(id))
+            let message =
+                worker.state == .stopped
+                ? "worker \(worker.workerID) stopped: now stopped"
+                : "worker \(worker.workerID) will stop once task \(worker.currentTaskID ?? "-") is done"
+            try Output(global).record(worker, message)
         }
     }
 

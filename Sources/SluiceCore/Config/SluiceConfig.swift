@@ -58,6 +58,23 @@ public enum SandboxMode: String, CaseIterable, Sendable {
     case none
 }
 
+/// How supervisors run agents (`workers:` in `sluice.yml`); the options of `sluice worker run` and
+/// `sluice run --workers` override each.
+public struct WorkerDefaults: Hashable, Sendable {
+    public var heartbeatSeconds: Double = 10
+    public var leaseSeconds: Double = 45
+    public var timeoutSeconds: Double = 3600
+    public var stallSeconds: Double = 300
+    public var burnSeconds: Double = 900
+    public var loopRepeats: Int = 50
+    public var keepFailed: Int = 5
+    public var keepFailedBytes: Int64 = 1 << 30
+    public var maxRunning: Int?
+    public var network: Bool = true
+
+    public init() {}
+}
+
 /// `sluice.yml`: the target branch, the gates, the patch policy and cost rates.
 /// It is always read from the target branch, never from a patch.
 public struct SluiceConfig: Hashable, Sendable {
@@ -73,8 +90,10 @@ public struct SluiceConfig: Hashable, Sendable {
     public var graceSeconds: Int
     /// Whether patches may land when no gate is configured (`allow_ungated`); otherwise a run stops.
     public var allowUngated: Bool
-    /// How gates are sealed.
+    /// How gates (and agents) are sealed.
     public var sandbox: SandboxMode
+    /// How supervisors run agents.
+    public var workers = WorkerDefaults()
 
     public init(
         targetBranch: String, gates: [GateConfig] = [], policy: PatchPolicy = PatchPolicy(),

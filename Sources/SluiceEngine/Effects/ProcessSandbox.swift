@@ -44,7 +44,13 @@ public struct ProcessSandbox: Hashable, Sendable {
 
     /// The program and arguments that run `/bin/sh -c command` in `directory`, sealed or not.
     func launch(shell command: String, in directory: String) -> (program: String, arguments: [String]) {
-        guard let bubblewrap else { return ("/bin/sh", ["-c", command]) }
+        launch(["/bin/sh", "-c", command], in: directory)
+    }
+
+    /// The program and arguments that run `command` (a program, looked up on `PATH` by bubblewrap
+    /// or the caller, and its arguments) in `directory`, sealed or not.
+    func launch(_ command: [String], in directory: String) -> (program: String, arguments: [String]) {
+        guard let bubblewrap else { return (command[0], Array(command.dropFirst())) }
         // In order: what is shown again read-only, then what is hidden (even inside it), then what
         // is writable (even inside what is hidden).
         var arguments = ProcessSandbox.sealFlags(network: network)
@@ -63,7 +69,7 @@ public struct ProcessSandbox: Hashable, Sendable {
             }
         }
         for path in writable { arguments += ["--bind", path, path] }
-        arguments += ["--chdir", directory, "--", "/bin/sh", "-c", command]
+        arguments += ["--chdir", directory, "--"] + command
         return (bubblewrap, arguments)
     }
 

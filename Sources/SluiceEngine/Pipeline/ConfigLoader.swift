@@ -21,7 +21,8 @@ public enum ConfigLoader {
         guard let root else { return config }
         let top = try mapping(root, "the file")
         try refuseUnknown(
-            top, ["target_branch", "gates", "policy", "costs", "logs", "allow_ungated", "sandbox"], in: "the file")
+            top, ["target_branch", "gates", "policy", "costs", "logs", "allow_ungated", "sandbox", "workers"],
+            in: "the file")
         if let branch = top["target_branch"] { config.targetBranch = try string(branch, "target_branch") }
         if let gates = top["gates"] {
             guard case .sequence(let items) = gates else { throw problem(gates, "gates must be a list") }
@@ -67,6 +68,7 @@ public enum ConfigLoader {
                 config.currency = try wrap(currency) { try Currency(try string(currency, "currency")) }
             }
         }
+        if let workers = top["workers"] { config.workers = try self.workers(workers) }
         if let logs = top["logs"] {
             let map = try mapping(logs, "logs")
             try refuseUnknown(map, ["max_bytes", "grace_seconds"], in: "logs")
@@ -81,6 +83,47 @@ public enum ConfigLoader {
     }
 
     // MARK: - Sections
+
+    static func workers(_ node: Node) throws -> WorkerDefaults {
+        let map = try mapping(node, "workers")
+        try refuseUnknown(
+            map,
+            [
+                "heartbeat_seconds", "lease_seconds", "timeout_seconds", "stall_seconds", "burn_seconds",
+                "loop_repeats", "keep_failed", "keep_failed_bytes", "max_running", "network",
+            ], in: "workers")
+        var workers = WorkerDefaults()
+        if let value = map["heartbeat_seconds"] {
+            workers.heartbeatSeconds = Double(try integer(value, "heartbeat_seconds", 1...3600))
+        }
+        if let value = map["lease_seconds"] {
+            workers.leaseSeconds = Double(try integer(value, "lease_seconds", 2...86_400))
+        }
+        if workers.leaseSeconds <= workers.heartbeatSeconds, let node = map["lease_seconds"] ?? map["heartbeat_seconds"]
+        {
+            throw problem(node, "lease_seconds must be longer than heartbeat_seconds")
+        }
+        for (key, path) in [
+            ("timeout_seconds", \WorkerDefaults.timeoutSeconds), ("stall_seconds", \WorkerDefaults.stallSeconds),
+            ("burn_seconds", \WorkerDefaults.burnSeconds),
+        ] {
+            if let value = map[key] { workers[keyPath: path] = Double(try integer(value, key, 0...7 * 86_400)) }
+        }
+        if let value = map["loop_repeats"] {
+            workers.loopRepeats = try integer(value, "loop_repeats", 0...100_000)
+            if workers.loopRepeats == 1 { throw problem(value, "loop_repeats must be 0 (off) or at least 2") }
+        }
+        if let value = map["keep_failed"] { workers.keepFailed = try integer(value, "keep_failed", 0...10_000) }
+        if let value = map["keep_failed_bytes"] {
+            workers.keepFailedBytes = Int64(try integer(value, "keep_failed_bytes", 0...Int(Int32.max) * 512))
+        }
+        if let value = map["max_running"] { workers.maxRunning = try integer(value, "max_running", 1...10_000) }
+        if let value = map["network"] {
+            guard let flag = value.bool else { throw problem(value, "network must be true or false") }
+            workers.network = flag
+        }
+        return workers
+    }
 
     static func gate(_ node: Node) throws -> GateConfig {
         let map = try mapping(node, "a gate")

@@ -13,13 +13,18 @@ extension Pipeline {
     /// - Throws: `blocked` when `sandbox: bubblewrap` is set and bubblewrap cannot seal here, or when
     ///   another run holds the repository's run lock (on a shared database, any host's run on the
     ///   same project and branch).
-    public func run(watch: Bool = false, emit: @Sendable (PipelineEvent) -> Void) async throws -> PipelineSummary {
+    ///
+    /// - Parameter stop: with `watch`, asked whenever the queue is empty: the run ends once it says
+    ///   yes (`sluice run --workers` ends when its supervisor has, and the queue is empty).
+    public func run(
+        watch: Bool = false, until stop: (@Sendable () -> Bool)? = nil, emit: @Sendable (PipelineEvent) -> Void
+    ) async throws -> PipelineSummary {
         let lock = try RunLock(path: path("run.lock"))
         defer { lock.release() }
         // On a database that hosts share, the branch is also locked there: two hosts never land at once.
         let shared = try await sharedRunLock()
         do {
-            let summary = try await runLocked(watch: watch, emit: emit)
+            let summary = try await runLocked(watch: watch, until: stop, emit: emit)
             await shared?.release()
             return summary
         } catch {
@@ -47,13 +52,15 @@ extension Pipeline {
         return held
     }
 
-    private func runLocked(watch: Bool, emit: @Sendable (PipelineEvent) -> Void) async throws -> PipelineSummary {
+    private func runLocked(
+        watch: Bool, until stop: (@Sendable () -> Bool)?, emit: @Sendable (PipelineEvent) -> Void
+    ) async throws -> PipelineSummary {
         var summary = PipelineSummary()
         // Sealed or not is decided (and warned about) once, before anything moves.
         let bubblewrap = await locateBubblewrap()
         _ = try sealing(try await configuration().0, available: bubblewrap, emit: emit)
         do {
-            try await processQueue(watch: watch, bubblewrap: bubblewrap, &summary, emit: emit)
+            try await processQueue(watch: watch, until: stop, bubblewrap: bubblewrap, &summary, emit: emit)
         } catch {
             try? await removeWorkspace()
             // A cancelled run's git commands fail in any number of ways; what happened is the cancellation.
@@ -64,11 +71,14 @@ extension Pipeline {
     }
 
     func processQueue(
-        watch: Bool, bubblewrap: Result<String, SandboxUnavailable>, _ summary: inout PipelineSummary,
+        watch: Bool, until stop: (@Sendable () -> Bool)? = nil, bubblewrap: Result<String, SandboxUnavailable>,
+        _ summary: inout PipelineSummary,
         emit: @Sendable (PipelineEvent) -> Void
     ) async throws {
         try await recover(&summary, emit: emit)
         while !Task.isCancelled {
+            // Asked before the queue is read: a patch queued before the answer was yes is in the list below.
+            let finishing = stop?() ?? false
             // Patches whose submission stopped before validation are validated here; recent ones are
             // left to their own submission. If one still validates it first, this finds it moved on.
             let settled = engine.context.clock.now().adding(milliseconds: -30_000)
@@ -108,8 +118,8 @@ extension Pipeline {
                         + "change that: rebase it and resubmit (\(entry.apply.lastErrorMessage ?? "conflict"))"
                     try await setAside(entry.ledgerID, reason: reason, &summary, emit: emit)
                 }
-                if watch {
-                    try await Task.sleep(for: .seconds(1))
+                if watch, !finishing {
+                    try await Task.sleep(for: stop == nil ? .seconds(1) : .milliseconds(200))
                     continue
                 }
                 break

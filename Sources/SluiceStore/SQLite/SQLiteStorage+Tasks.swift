@@ -40,16 +40,23 @@ extension SQLiteTransaction {
         return next
     }
 
-    package func nextTaskToClaim(projectID: String?) throws -> TaskRecord? {
+    package func nextTaskToClaim(projectID: String?, agent: String?) throws -> TaskRecord? {
         var conditions = Conditions()
         conditions.equal("state", TaskState.queued.rawValue)
         conditions.equal("project_id", projectID)
+        var arguments = conditions.statementArguments
+        // A task that names an agent goes only to a worker running that agent.
+        var agentTerm = ""
+        if let agent {
+            agentTerm = " AND (agent IS NULL OR agent = ?)"
+            arguments += [agent]
+        }
         return try Row.fetchOne(
             db.cachedStatement(
                 sql: """
-                    SELECT \(Self.taskColumns.sql) FROM tasks \(conditions.sql)
+                    SELECT \(Self.taskColumns.sql) FROM tasks \(conditions.sql)\(agentTerm)
                     ORDER BY priority DESC, created_at, task_id LIMIT 1
-                    """), arguments: conditions.statementArguments
+                    """), arguments: arguments
         ).map(Self.decodeTask)
     }
 

@@ -1,0 +1,128 @@
+import Foundation
+import Subprocess
+import Synchronization
+
+#if canImport(System)
+    import System
+#else
+    import SystemPackage
+#endif
+
+/// How an agent's process ended.
+struct AgentExit: Sendable {
+    /// The exit code; nil when a signal ended it or it never started.
+    var exitCode: Int32?
+    var signal: Int32?
+    /// Why it could not be started.
+    var launchError: String?
+}
+
+/// An agent's process group, for the supervisor to pause, resume and stop while it runs.
+final class AgentGroup: Sendable {
+    private let leader = Mutex<Int32?>(nil)
+
+    func set(_ pid: Int32) { leader.withLock { $0 = pid } }
+    var pid: Int32? { leader.withLock { $0 } }
+
+    /// Sends `signal` to every process of the group.
+    func signal(_ signal: Int32) {
+        guard let pid, pid > 1 else { return }
+        _ = kill(-pid, signal)
+    }
+
+    /// SIGCONT (a paused agent cannot act on SIGTERM), SIGTERM, then SIGKILL after `grace`.
+    func stop(grace: Duration) async {
+        signal(SIGCONT)
+        signal(SIGTERM)
+        let clock = ContinuousClock()
+        let deadline = clock.now + grace
+        while clock.now < deadline, let pid, ProcSnapshot.anyProcess(inGroup: pid) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        signal(SIGKILL)
+    }
+
+    /// Whether the leader has ended (it is left for Subprocess to reap).
+    var leaderEnded: Bool {
+        guard let pid else { return false }
+        var info = siginfo_t()
+        let result = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
+        if result == -1 { return errno == ECHILD }
+        return info._sifields._sigchld.si_pid == pid
+    }
+}
+
+enum AgentProcess {
+    /// Starts `command` in `directory` in a session and process group of its own, standard input
+    /// closed, standard output and error to `stdoutPath` and `stderrPath`, sealed by `sandbox`, with
+    /// only `environment`. `monitor` runs while the agent lives (it watches, pauses and stops it
+    /// through the group) and is cancelled when the agent ends; whatever the agent left in its group
+    /// is then killed.
+    static func run(
+        _ command: [String], in directory: String, environment: [String: String], sandbox: ProcessSandbox,
+        stdoutPath: String, stderrPath: String, group: AgentGroup,
+        monitor: @escaping @Sendable () async -> Void
+    ) async -> AgentExit {
+        let output: FileDescriptor
+        let error: FileDescriptor
+        do {
+            output = try FileDescriptor.open(
+                FilePath(stdoutPath), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite])
+            error = try FileDescriptor.open(
+                FilePath(stderrPath), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite])
+        } catch {
+            return AgentExit(launchError: "cannot open the agent's logs: \(error)")
+        }
+        var resolved = command
+        if sandbox.bubblewrap == nil, !command[0].contains("/") {
+            guard let found = locate(command[0], path: environment["PATH"]) else {
+                try? output.close()
+                try? error.close()
+                return AgentExit(launchError: "\(command[0]) is not on PATH")
+            }
+            resolved[0] = found
+        }
+        let (program, arguments) = sandbox.launch(resolved, in: directory)
+        var options = PlatformOptions()
+        options.createSession = true
+        var variables: [Environment.Key: String] = [:]
+        for (key, value) in environment { variables[Environment.Key(stringLiteral: key)] = value }
+        do {
+            let result = try await Subprocess.run(
+                .path(FilePath(program)), arguments: Arguments(arguments), environment: .custom(variables),
+                workingDirectory: FilePath(directory), platformOptions: options, input: .none,
+                output: .fileDescriptor(output, closeAfterSpawningProcess: true),
+                error: .fileDescriptor(error, closeAfterSpawningProcess: true)
+            ) { execution in
+                group.set(execution.processIdentifier.value)
+                await withTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { await monitor() }
+                    tasks.addTask {
+                        while !group.leaderEnded, !Task.isCancelled {
+                            try? await Task.sleep(for: .milliseconds(50))
+                        }
+                    }
+                    // The first to end (the agent, or the monitor that stopped it) ends both.
+                    await tasks.next()
+                    tasks.cancelAll()
+                }
+                // Whatever the agent left in its group (a background job) ends with it.
+                group.signal(SIGKILL)
+            }
+            switch result.terminationStatus {
+            case .exited(let code): return AgentExit(exitCode: code)
+            case .signaled(let signal): return AgentExit(signal: signal)
+            }
+        } catch {
+            group.signal(SIGKILL)
+            return AgentExit(launchError: "cannot start \(command[0]): \(error)")
+        }
+    }
+
+    /// `name` on `path` (colon-separated), as an executable file.
+    static func locate(_ name: String, path: String?) -> String? {
+        (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":").map {
+            ($0 as NSString).appendingPathComponent(name)
+        }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+}

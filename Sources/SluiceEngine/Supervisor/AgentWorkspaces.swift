@@ -1,0 +1,168 @@
+import Foundation
+import SluiceCore
+
+/// The folders agents work in: one git worktree per task attempt, at the target branch's head, in the
+/// scratch directory (`agents/<repository key>/<task>-e<epoch>/ws`), never inside the repository's
+/// working tree. Beside each worktree: the prompt, the agent's two logs, and the agent's process
+/// group (so that a later supervisor can kill what a killed one left running).
+public struct AgentWorkspaces: Sendable {
+    let git: any GitClient
+    /// `agents/<repository key>` in the scratch directory.
+    public let root: String
+
+    init(pipeline: Pipeline) {
+        self.git = pipeline.git
+        self.root = ((pipeline.scratchDirectory as NSString).appendingPathComponent("agents") as NSString)
+            .appendingPathComponent(pipeline.repositoryKey)
+    }
+
+    /// One attempt's folder.
+    public struct Workspace: Sendable {
+        /// `<task>-e<epoch>`.
+        public let folder: String
+        /// The worktree the agent works in.
+        public var tree: String { (folder as NSString).appendingPathComponent("ws") }
+        /// The worktree's own git directory (`.git/worktrees/<name>` of the repository), read when the
+        /// worktree was made: what Sluice's own git commands use, whatever the agent did to `ws/.git`.
+        public let gitDirectory: String
+        /// The commit it was made at.
+        public let base: String
+
+        func file(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
+        public var promptFile: String { file("prompt.txt") }
+        public var stdoutLog: String { file("stdout.log") }
+        public var stderrLog: String { file("stderr.log") }
+        var processGroupFile: String { file("process-group") }
+        var failedMarker: String { file("failed") }
+    }
+
+    /// Makes the worktree for an attempt at `commit`, replacing any left from an earlier try of the
+    /// same attempt.
+    ///
+    /// - Throws: `blocked` when git cannot make it.
+    func create(task: TaskID, epoch: Int64, at commit: String, prompt: String) async throws -> Workspace {
+        let folder = (root as NSString).appendingPathComponent("\(task)-e\(epoch)")
+        try await remove(folder)
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Data(prompt.utf8).write(
+                to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("prompt.txt")))
+        } catch {
+            throw SluiceError.fileSystem("create", folder, error)
+        }
+        let tree = (folder as NSString).appendingPathComponent("ws")
+        try await git.checked(["worktree", "add", "--detach", "--quiet", tree, commit])
+        guard let gitDirectory = GitDirectory.gitDirectory(ofWorkingTree: tree) else {
+            throw SluiceError(code: .blocked, message: "git made no worktree at \(tree)")
+        }
+        return Workspace(folder: folder, gitDirectory: gitDirectory, base: commit)
+    }
+
+    /// The settings every git command on an agent's worktree runs with: the worktree's real git
+    /// directory (not what `ws/.git` says now), and nothing an agent could plant that git would run.
+    static func gitArguments(_ workspace: Workspace) -> [String] {
+        [
+            "--git-dir=\(workspace.gitDirectory)", "--work-tree=\(workspace.tree)", "-c", "core.fsmonitor=false",
+            "-c", "core.hooksPath=/dev/null", "-c", "core.untrackedCache=false", "-c", "diff.external=",
+        ]
+    }
+
+    /// Everything the agent changed against the base, byte for byte: new files, deletions, modes,
+    /// binary contents, and commits the agent made itself. Staged in the worktree's own index.
+    func diff(_ workspace: Workspace) async throws -> [UInt8] {
+        let settings = Self.gitArguments(workspace)
+        // Ignored files stay out, as in any commit of the repository: a build folder is not the work.
+        try await git.checked(settings + ["add", "--all", "--", "."], in: workspace.tree)
+        return try await git.checkedBytes(
+            settings + [
+                "diff", "--cached", "--binary", "--full-index", "--no-textconv", "--no-ext-diff", "--no-renames",
+                workspace.base, "--",
+            ], in: workspace.tree)
+    }
+
+    /// Removes a workspace: the worktree (forgotten by git) and its folder.
+    func remove(_ folder: String) async throws {
+        let tree = (folder as NSString).appendingPathComponent("ws")
+        if FileManager.default.fileExists(atPath: tree) {
+            _ = try await git.run(["worktree", "remove", "--force", tree])
+        }
+        try? FileManager.default.removeItem(atPath: folder)
+        _ = try await git.run(["worktree", "prune"])
+    }
+
+    /// Marks a failed attempt's workspace kept for inspection, with the reason.
+    func keepFailed(_ workspace: Workspace, reason: String) {
+        try? Data((reason + "\n").utf8).write(to: URL(fileURLWithPath: workspace.failedMarker))
+    }
+
+    /// Kept failed workspaces, oldest first, with their sizes in bytes.
+    func keptFailed() -> [(folder: String, bytes: Int64, at: Date)] {
+        let files = FileManager.default
+        return ((try? files.contentsOfDirectory(atPath: root)) ?? []).compactMap { name in
+            let folder = (root as NSString).appendingPathComponent(name)
+            let marker = (folder as NSString).appendingPathComponent("failed")
+            guard let attributes = try? files.attributesOfItem(atPath: marker),
+                let date = attributes[.modificationDate] as? Date
+            else { return nil }
+            return (folder, Self.size(of: folder), date)
+        }.sorted { $0.at < $1.at }
+    }
+
+    /// Removes kept failed workspaces, oldest first, until at most `count` remain and they hold at
+    /// most `bytes`; returns the folders removed.
+    @discardableResult
+    func trimFailed(keeping count: Int, bytes: Int64) async throws -> [String] {
+        var kept = keptFailed()
+        var total = kept.reduce(0) { $0 + $1.bytes }
+        var removed: [String] = []
+        while !kept.isEmpty, kept.count > count || total > bytes {
+            let oldest = kept.removeFirst()
+            total -= oldest.bytes
+            try await remove(oldest.folder)
+            removed.append(oldest.folder)
+        }
+        return removed
+    }
+
+    /// Every attempt folder here, with the task and epoch its name holds.
+    func all() -> [(folder: String, task: TaskID, epoch: Int64)] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap { name in
+            guard let dash = name.range(of: "-e", options: .backwards), let epoch = Int64(name[dash.upperBound...]),
+                let task = try? TaskID(parsing: String(name[..<dash.lowerBound]))
+            else { return nil }
+            return ((root as NSString).appendingPathComponent(name), task, epoch)
+        }
+    }
+
+    /// Bytes of the regular files under `path`, symbolic links not followed.
+    static func size(of path: String) -> Int64 {
+        guard let walker = FileManager.default.enumerator(atPath: path) else { return 0 }
+        var total: Int64 = 0
+        while let next = walker.nextObject() as? String {
+            if let attributes = walker.fileAttributes, attributes[.type] as? FileAttributeType == .typeRegular {
+                total += (attributes[.size] as? NSNumber)?.int64Value ?? 0
+            }
+            _ = next
+        }
+        return total
+    }
+
+    /// A cheap fingerprint of a worktree's files (paths, sizes, modification times; `.git` left out):
+    /// it changes when the agent writes, creates, deletes or renames a file.
+    static func fingerprint(of tree: String) -> Int {
+        var hasher = Hasher()
+        guard let walker = FileManager.default.enumerator(atPath: tree) else { return 0 }
+        while let path = walker.nextObject() as? String {
+            if path == ".git" {
+                walker.skipDescendants()
+                continue
+            }
+            hasher.combine(path)
+            if let attributes = walker.fileAttributes {
+                hasher.combine((attributes[.size] as? NSNumber)?.int64Value)
+                hasher.combine((attributes[.modificationDate] as? Date)?.timeIntervalSince1970)
+            }
+        }
+        return hasher.finalize()
+    }
+}

@@ -1,0 +1,401 @@
+import Foundation
+import SluiceCore
+import SluiceStore
+import Synchronization
+
+extension Supervisor {
+    /// What the monitor saw while the agent ran.
+    struct Watch: Sendable {
+        var verdict: WatchdogVerdict = .running
+        /// Why the claim was lost (a stale epoch, the worker stopped or reaped), if it was.
+        var lost: String?
+        var streamed: StreamingUsage
+    }
+
+    /// The monitor's findings, shared with the attempt that reads them once the agent ended.
+    final class WatchBox: Sendable {
+        let state: Mutex<Watch>
+        init(kind: AgentKind) { state = Mutex(Watch(streamed: StreamingUsage(kind: kind))) }
+    }
+
+    /// Runs one claimed task to its end: workspace, agent, watchdog, heartbeats, then the patch or the
+    /// failure, recorded under the claim's epoch. Never throws: what goes wrong fails the task with
+    /// the reason, or, when the claim is gone, is dropped (the task is another attempt's now).
+    func attempt(
+        _ task: TaskRecord, worker: WorkerID, bubblewrap: String?, emit: @escaping @Sendable (SupervisorEvent) -> Void
+    ) async {
+        let attempt = TaskAttempt(taskID: task.taskID, epoch: task.epoch, workerID: worker, attempt: task.attempts)
+        emit(
+            SupervisorEvent(
+                .started, task: task.taskID, worker: worker,
+                message: "task \(task.taskID) started (attempt \(task.attempts), epoch \(task.epoch))"))
+        let workspace: AgentWorkspaces.Workspace
+        do {
+            let base = try await baseCommit(for: task)
+            workspace = try await workspaces.create(
+                task: task.taskID, epoch: task.epoch, at: base, prompt: task.prompt)
+        } catch {
+            await fail(attempt, reason: "workspace: \(Self.describe(error))", costs: [], emit: emit)
+            return
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let (exit, watch) = await runAgent(task, attempt: attempt, workspace: workspace, bubblewrap: bubblewrap)
+        let seconds = (clock.now - started).inSeconds
+        if let lost = watch.lost {
+            summary(\.lost)
+            emit(SupervisorEvent(.lost, task: task.taskID, worker: worker, message: "task \(task.taskID): \(lost)"))
+            try? await workspaces.remove(workspace.folder)
+            return
+        }
+        let stdout = Self.tail(of: workspace.stdoutLog, limit: 16 << 20)
+        let stderr = Self.tail(of: workspace.stderrLog, limit: 64 << 10)
+        // Usage lines read again whole: the last ones came after the monitor's last look.
+        var streamed = StreamingUsage(kind: options.agent)
+        for line in stdout.split(whereSeparator: \.isNewline) { streamed.feed(line) }
+        let report = options.agent.report(
+            stdout: stdout, stderr: stderr, exitCode: exit.exitCode, streamed: streamed,
+            arguments: options.command)
+        let costs = self.costs(report.usage, task: task, attempt: attempt)
+        var failure: String?
+        if let reason = watch.verdict.reason {
+            failure = reason
+        } else if let launch = exit.launchError {
+            failure = "the agent could not start: \(launch)"
+        } else if let signal = exit.signal {
+            failure = "the agent was killed by signal \(signal)"
+        } else if case .failure(let reason) = report.outcome {
+            failure = reason
+        } else if exit.exitCode != 0 {
+            failure = "the agent exited with \(exit.exitCode ?? -1)"
+        }
+        if var reason = failure {
+            let tail = Self.lastLines(stderr, bytes: 600)
+            if !tail.isEmpty { reason += "; stderr: " + tail }
+            await fail(attempt, reason: reason, costs: costs, emit: emit)
+            await keep(workspace, reason: reason)
+            return
+        }
+        do {
+            let diff = try await workspaces.diff(workspace)
+            guard !diff.isEmpty else {
+                let reason = "empty diff: the agent changed nothing"
+                await fail(attempt, reason: reason, costs: costs, emit: emit)
+                await keep(workspace, reason: reason)
+                return
+            }
+            let (patch, _) = try await pipeline.submit(
+                diff,
+                Pipeline.Submission(
+                    project: task.projectID, workstream: task.workstreamID, phase: task.phase,
+                    request: task.executionRequestID, message: Self.commitMessage(task), base: workspace.base,
+                    author: "\(options.agent.rawValue) agent <\(options.agent.rawValue)@agents.sluice.invalid>"),
+                for: attempt, costs: costs)
+            summary(\.done)
+            emit(
+                SupervisorEvent(
+                    .done, task: task.taskID, worker: worker, patch: patch.ledgerID,
+                    message: "task \(task.taskID) done in \(Int(seconds.rounded())) s: patch \(patch.ledgerID) "
+                        + patch.state.rawValue))
+            archiveLogs(workspace)
+            try? await workspaces.remove(workspace.folder)
+        } catch let error as SluiceError where error.code == .lostRace {
+            summary(\.lost)
+            emit(
+                SupervisorEvent(
+                    .lost, task: task.taskID, worker: worker, message: "task \(task.taskID): \(error.message)"))
+            try? await workspaces.remove(workspace.folder)
+        } catch {
+            let reason = "the patch could not be submitted: \(Self.describe(error))"
+            await fail(attempt, reason: reason, costs: costs, emit: emit)
+            await keep(workspace, reason: reason)
+        }
+    }
+
+    /// The commit the agent starts from: the task's branch head, else the target branch's.
+    func baseCommit(for task: TaskRecord) async throws -> String {
+        if let branch = task.branch {
+            guard let commit = try await pipeline.git.commit(of: "refs/heads/\(branch)") else {
+                throw SluiceError.invalidInput("task \(task.taskID) names branch \(branch), which does not exist")
+            }
+            return commit
+        }
+        return try await pipeline.configuration().1
+    }
+
+    /// Starts the agent and watches it until it ends or must be stopped.
+    func runAgent(
+        _ task: TaskRecord, attempt: TaskAttempt, workspace: AgentWorkspaces.Workspace, bubblewrap: String?
+    ) async -> (AgentExit, Watch) {
+        let command: [String]
+        do {
+            command = try options.agent.commandLine(
+                options.command, prompt: task.prompt, promptFile: workspace.promptFile, workspace: workspace.tree,
+                taskID: task.taskID.description)
+        } catch {
+            return (AgentExit(launchError: Self.describe(error)), Watch(streamed: StreamingUsage(kind: options.agent)))
+        }
+        var environment = Self.agentEnvironment()
+        for (key, value) in options.agent.environment { environment[key] = value }
+        environment["SLUICE_TASK_ID"] = task.taskID.description
+        environment["SLUICE_EPOCH"] = String(attempt.epoch)
+        environment["SLUICE_ATTEMPT"] = String(attempt.attempt)
+        environment["SLUICE_WORKER_ID"] = attempt.workerID.description
+        environment["SLUICE_WORKSPACE"] = workspace.tree
+        environment["SLUICE_PROMPT_FILE"] = workspace.promptFile
+        environment["SLUICE_BASE_COMMIT"] = workspace.base
+        environment["SLUICE_PROJECT"] = task.projectID
+        let group = AgentGroup()
+        let watch = WatchBox(kind: options.agent)
+        let exit = await AgentProcess.run(
+            command, in: workspace.tree, environment: environment,
+            sandbox: sandbox(workspace, program: command[0], bubblewrap: bubblewrap),
+            stdoutPath: workspace.stdoutLog, stderrPath: workspace.stderrLog, group: group
+        ) {
+            if let pid = group.pid, let record = ProcessGroupRecord.current(leader: pid) {
+                try? Data(record.line.utf8).write(
+                    to: URL(fileURLWithPath: workspace.processGroupFile))
+            }
+            await self.monitor(attempt, workspace: workspace, group: group, watch: watch)
+        }
+        try? FileManager.default.removeItem(atPath: workspace.processGroupFile)
+        return (exit, watch.state.withLock { $0 })
+    }
+
+    /// Watches the agent every 200 ms: its output (progress, loops, tokens), its workspace, its
+    /// claim (heartbeats) and its worker's state (pause, resume, stop now). Returns once the agent
+    /// must stop, after stopping it.
+    func monitor(
+        _ attempt: TaskAttempt, workspace: AgentWorkspaces.Workspace, group: AgentGroup, watch: WatchBox
+    ) async {
+        let clock = ContinuousClock()
+        let origin = clock.now
+        func now() -> Double { (clock.now - origin).inSeconds }
+        var watchdog = Watchdog(limits: options.limits, startedAt: 0)
+        var streamed = StreamingUsage(kind: options.agent)
+        var reader = LineReader(path: workspace.stdoutLog)
+        var errorBytes: UInt64 = 0
+        var fingerprint = AgentWorkspaces.fingerprint(of: workspace.tree)
+        let stall = options.limits.stallSeconds
+        let fingerprintEvery = min(5, max(0.25, (stall > 0 ? stall : 20) / 4))
+        var lastFingerprint = 0.0
+        var lastBeat = 0.0
+        var lastState = 0.0
+        var paused = false
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(200))
+            let time = now()
+            // Output: progress, lines for loops and tokens.
+            let (bytes, lines) = reader.readNew()
+            watchdog.output(bytes: bytes, at: time)
+            for line in lines {
+                watchdog.line(line)
+                streamed.feed(line)
+            }
+            watchdog.tokensSpent(streamed.totalTokens)
+            let errorSize = Self.size(of: workspace.stderrLog)
+            if errorSize > errorBytes {
+                watchdog.output(bytes: Int(errorSize - errorBytes), at: time)
+                errorBytes = errorSize
+            }
+            if time - lastFingerprint >= fingerprintEvery {
+                lastFingerprint = time
+                let next = AgentWorkspaces.fingerprint(of: workspace.tree)
+                if next != fingerprint {
+                    fingerprint = next
+                    watchdog.workspaceChanged(at: time)
+                }
+            }
+            // The claim: heartbeats; the worker's state, each second.
+            var lost: String?
+            if time - lastBeat >= options.heartbeatSeconds {
+                lastBeat = time
+                do {
+                    try await engine.tasks.heartbeat(attempt.taskID, epoch: attempt.epoch, worker: attempt.workerID)
+                } catch let error as SluiceError where error.code == .lostRace || error.code == .invalidTransition {
+                    lost = error.message
+                } catch {
+                    // The database is unreachable for a moment: the lease has room for a few misses.
+                }
+            }
+            if lost == nil, time - lastState >= 1 {
+                lastState = time
+                if let worker = try? await engine.context.storage.worker(attempt.workerID) {
+                    if worker.state.isTerminal {
+                        lost = "worker \(attempt.workerID) is \(worker.state.rawValue)"
+                    } else if worker.state == .paused, !paused {
+                        group.signal(SIGSTOP)
+                        paused = true
+                        watchdog.paused(true, at: time)
+                    } else if worker.state != .paused, paused {
+                        group.signal(SIGCONT)
+                        paused = false
+                        watchdog.paused(false, at: time)
+                    }
+                }
+            }
+            let verdict = watchdog.verdict(at: time)
+            watch.state.withLock {
+                $0.streamed = streamed
+                $0.verdict = verdict
+                $0.lost = lost
+            }
+            if lost != nil || verdict != .running {
+                await group.stop(grace: .seconds(options.graceSeconds))
+                return
+            }
+        }
+        watch.state.withLock { $0.streamed = streamed }
+    }
+
+    // MARK: - Outcomes
+
+    /// Fails the attempt with the reason and its costs; a stale claim is dropped.
+    func fail(
+        _ attempt: TaskAttempt, reason: String, costs: [CostRecord],
+        emit: @escaping @Sendable (SupervisorEvent) -> Void
+    ) async {
+        do {
+            try await engine.tasks.fail(attempt.taskID, epoch: attempt.epoch, reason: reason, costs: costs)
+            summary(\.failed)
+            emit(
+                SupervisorEvent(
+                    .failed, task: attempt.taskID, worker: attempt.workerID,
+                    message: "task \(attempt.taskID) failed: \(reason)"))
+        } catch {
+            summary(\.lost)
+            emit(
+                SupervisorEvent(
+                    .lost, task: attempt.taskID, worker: attempt.workerID,
+                    message: "task \(attempt.taskID): the failure was not recorded: \(Self.describe(error))"))
+        }
+    }
+
+    /// Keeps a failed attempt's workspace for inspection, within `keep_failed`.
+    func keep(_ workspace: AgentWorkspaces.Workspace, reason: String) async {
+        guard options.keepFailed > 0 else {
+            archiveLogs(workspace)
+            try? await workspaces.remove(workspace.folder)
+            return
+        }
+        workspaces.keepFailed(workspace, reason: reason)
+        try? await workspaces.trimFailed(keeping: options.keepFailed, bytes: options.keepFailedBytes)
+    }
+
+    /// Moves the agent's logs (their ends) to `.sluice/logs/tasks/<task>-e<epoch>/`.
+    func archiveLogs(_ workspace: AgentWorkspaces.Workspace) {
+        let target = pipeline.path("logs", "tasks", (workspace.folder as NSString).lastPathComponent)
+        try? FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        for log in [workspace.stdoutLog, workspace.stderrLog] {
+            _ = ProcessRunner.truncate(log, to: 1 << 20)
+            let destination = (target as NSString).appendingPathComponent((log as NSString).lastPathComponent)
+            try? FileManager.default.removeItem(atPath: destination)
+            try? FileManager.default.moveItem(atPath: log, toPath: destination)
+        }
+    }
+
+    /// `api_call` costs, one per model: the amount the agent reported (marked so), else zero until
+    /// a price table prices the tokens.
+    func costs(_ usage: [AgentUsage], task: TaskRecord, attempt: TaskAttempt) -> [CostRecord] {
+        usage.compactMap { usage in
+            var metadata: [String: JSONValue] = [
+                "agent": .string(options.agent.rawValue), "task_id": .string(task.taskID.description),
+                "worker_id": .string(attempt.workerID.description), "epoch": .number(Decimal(attempt.epoch)),
+                "attempt": .number(Decimal(attempt.attempt)),
+                "input_tokens": .number(Decimal(usage.inputTokens)),
+                "cached_input_tokens": .number(Decimal(usage.cachedInputTokens)),
+                "cache_write_tokens": .number(Decimal(usage.cacheWriteTokens)),
+                "output_tokens": .number(Decimal(usage.outputTokens)),
+                "amount_source": .string(usage.reportedCostUSD == nil ? "unpriced" : "reported"),
+            ]
+            if let model = usage.model { metadata["model"] = .string(model) }
+            return try? CostRecord(
+                costID: CostID.make(engine.context.ids), executionRequestID: task.executionRequestID,
+                projectID: task.projectID, resourceType: .apiCall, resourceName: usage.model ?? options.agent.rawValue,
+                amount: usage.reportedCostUSD ?? .zero, currency: .usd, recordedAt: engine.context.clock.now(),
+                metadata: metadata)
+        }
+    }
+
+    func summary(_ counter: WritableKeyPath<SupervisorSummary, Int>) {
+        summaryCounter(counter)
+    }
+
+    // MARK: - Helpers
+
+    /// Sluice's environment without what opens the ledger: an agent never gets the database's address
+    /// or password.
+    static func agentEnvironment(_ inherited: [String: String] = ProcessInfo.processInfo.environment) -> [String:
+        String]
+    {
+        inherited.filter { key, _ in
+            !(key.hasPrefix("SLUICE_") || key.hasPrefix("PG") || key == "DATABASE_URL")
+        }
+    }
+
+    static func commitMessage(_ task: TaskRecord) -> String {
+        let first = task.prompt.split(whereSeparator: \.isNewline).first.map(String.init) ?? "task"
+        let title = first.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "#"))
+            .trimmingCharacters(in: .whitespaces)
+        return (title.count > 72 ? String(title.prefix(72)) : title) + "\n\nTask \(task.taskID)\n"
+    }
+
+    static func describe(_ error: any Error) -> String {
+        (error as? SluiceError)?.message ?? "\(error)"
+    }
+
+    static func size(of path: String) -> UInt64 {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
+    }
+
+    /// The last `limit` bytes of a file, as text.
+    static func tail(of path: String, limit: Int) -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? handle.close() }
+        let size = Self.size(of: path)
+        if size > UInt64(limit) { try? handle.seek(toOffset: size - UInt64(limit)) }
+        return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    /// The end of `text`, at most `bytes` long, on one line.
+    static func lastLines(_ text: String, bytes: Int) -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let end =
+            trimmed.utf8.count > bytes ? "…" + String(decoding: trimmed.utf8.suffix(bytes), as: UTF8.self) : trimmed
+        return end.split(whereSeparator: \.isNewline).joined(separator: " | ")
+    }
+}
+
+/// Reads a growing log from where it stopped, in whole lines.
+struct LineReader {
+    let path: String
+    private var handle: FileHandle?
+    private var partial: [UInt8] = []
+    /// A line longer than this is cut into pieces of this size.
+    static let maxLine = 64 << 10
+
+    init(path: String) { self.path = path }
+
+    /// The bytes that came since the last call, and the whole lines among them.
+    mutating func readNew() -> (bytes: Int, lines: [Substring]) {
+        if handle == nil { handle = FileHandle(forReadingAtPath: path) }
+        guard let handle, let data = try? handle.read(upToCount: 4 << 20), !data.isEmpty else { return (0, []) }
+        var lines: [Substring] = []
+        for byte in data {
+            if byte == 10 || partial.count >= Self.maxLine {
+                lines.append(Substring(String(decoding: partial, as: UTF8.self)))
+                partial.removeAll(keepingCapacity: true)
+                if byte == 10 { continue }
+            }
+            partial.append(byte)
+        }
+        return (data.count, lines)
+    }
+}
+
+extension Duration {
+    var inSeconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

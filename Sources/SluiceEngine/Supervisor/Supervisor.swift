@@ -1,0 +1,325 @@
+import Foundation
+import SluiceCore
+import SluiceStore
+import Synchronization
+
+/// How a supervisor runs its agents (`sluice worker run`, `sluice run --workers`).
+public struct SupervisorOptions: Sendable {
+    public var agent: AgentKind
+    /// What the user gave after `--` (see ``AgentKind/commandLine(_:prompt:promptFile:workspace:taskID:)``).
+    public var command: [String]
+    /// Workers in this process: agents running at once, at most.
+    public var count: Int
+    public var heartbeatSeconds: Double
+    public var leaseSeconds: Double
+    public var limits: WatchdogLimits
+    /// Failed attempts' workspaces kept for inspection: at most this many, and this many bytes.
+    public var keepFailed: Int
+    public var keepFailedBytes: Int64
+    /// Agents running at once for one project, across supervisors; nil for no cap.
+    public var maxRunningPerProject: Int?
+    /// Only tasks of this project.
+    public var projectID: String?
+    /// Wait for tasks forever instead of ending once none is queued or running.
+    public var watch: Bool
+    /// Whether a sealed agent keeps the network (its model's API is usually on it).
+    public var network: Bool
+    /// How often an idle worker looks for a task.
+    public var pollSeconds: Double
+    /// Seconds between SIGTERM and SIGKILL when an agent is stopped.
+    public var graceSeconds: Double
+
+    public init(
+        agent: AgentKind, command: [String] = [], count: Int = 1, heartbeatSeconds: Double = 10,
+        leaseSeconds: Double = 45, limits: WatchdogLimits = WatchdogLimits(), keepFailed: Int = 5,
+        keepFailedBytes: Int64 = 1 << 30, maxRunningPerProject: Int? = nil, projectID: String? = nil,
+        watch: Bool = false, network: Bool = true, pollSeconds: Double = 0.5, graceSeconds: Double = 5
+    ) {
+        self.agent = agent
+        self.command = command
+        self.count = count
+        self.heartbeatSeconds = heartbeatSeconds
+        self.leaseSeconds = leaseSeconds
+        self.limits = limits
+        self.keepFailed = keepFailed
+        self.keepFailedBytes = keepFailedBytes
+        self.maxRunningPerProject = maxRunningPerProject
+        self.projectID = projectID
+        self.watch = watch
+        self.network = network
+        self.pollSeconds = pollSeconds
+        self.graceSeconds = graceSeconds
+    }
+
+    /// Checks every value; the error names the first out of range.
+    public func validated() throws -> SupervisorOptions {
+        guard (1...256).contains(count) else { throw SluiceError.invalidInput("--count must be from 1 to 256") }
+        guard heartbeatSeconds.isFinite, heartbeatSeconds >= 0.1, heartbeatSeconds <= 3600 else {
+            throw SluiceError.invalidInput("--heartbeat must be from 0.1 to 3600 seconds")
+        }
+        guard leaseSeconds.isFinite, leaseSeconds > heartbeatSeconds, leaseSeconds <= 86_400 else {
+            throw SluiceError.invalidInput(
+                "--lease must be longer than the heartbeat (\(heartbeatSeconds) s) and at most 86400 seconds")
+        }
+        for (name, value) in [
+            ("timeout", limits.timeoutSeconds), ("stall", limits.stallSeconds), ("burn", limits.burnSeconds),
+        ] where !(value.isFinite && value >= 0 && value <= 7 * 86_400) {
+            throw SluiceError.invalidInput("--\(name) must be from 0 (off) to 604800 seconds")
+        }
+        guard limits.loopRepeats == 0 || (2...100_000).contains(limits.loopRepeats) else {
+            throw SluiceError.invalidInput("--loop-repeats must be 0 (off) or from 2 to 100000")
+        }
+        guard keepFailed >= 0, keepFailedBytes >= 0 else {
+            throw SluiceError.invalidInput("keep_failed must not be negative")
+        }
+        if let cap = maxRunningPerProject, cap < 1 {
+            throw SluiceError.invalidInput("--max-running must be at least 1")
+        }
+        if agent == .command, command.isEmpty {
+            throw SluiceError.invalidInput(
+                "--agent command needs the command to run after `--`, e.g. `-- ./agent.sh {prompt_file}`")
+        }
+        return self
+    }
+}
+
+/// Something a supervisor did, for progress lines.
+public struct SupervisorEvent: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable {
+        case started, done, failed, requeued, lost, reaped, stopped
+    }
+    public var kind: Kind
+    public var taskID: TaskID?
+    public var workerID: WorkerID?
+    public var ledgerID: LedgerID?
+    public var message: String
+
+    public init(
+        _ kind: Kind, task: TaskID? = nil, worker: WorkerID? = nil, patch: LedgerID? = nil, message: String
+    ) {
+        self.kind = kind
+        self.taskID = task
+        self.workerID = worker
+        self.ledgerID = patch
+        self.message = message
+    }
+}
+
+/// What a supervisor's run did.
+public struct SupervisorSummary: Sendable, Hashable {
+    public var done = 0
+    public var failed = 0
+    /// Attempts that ended without an outcome of theirs (the claim was lost, the worker stopped now).
+    public var lost = 0
+    public var reaped = 0
+
+    public init() {}
+}
+
+/// Runs agents on the task queue: N workers in this process, each claiming a task, running its agent
+/// in a worktree of its own under a watchdog, heartbeating its claim, and turning what the agent did
+/// into a patch for the landing pipeline (or a failure with the reason). It also reaps workers of
+/// any process whose lease expired.
+public final class Supervisor: Sendable {
+    public let pipeline: Pipeline
+    public let options: SupervisorOptions
+    let workspaces: AgentWorkspaces
+    private let stopping = Atomic<Bool>(false)
+    private let counts = Mutex(SupervisorSummary())
+    /// Workers still running: the reaper runs as long as one does.
+    private let live = Atomic<Int>(0)
+
+    public init(pipeline: Pipeline, options: SupervisorOptions) throws {
+        self.pipeline = pipeline
+        self.options = try options.validated()
+        self.workspaces = AgentWorkspaces(pipeline: pipeline)
+    }
+
+    var engine: Engine { pipeline.engine }
+
+    func summaryCounter(_ counter: WritableKeyPath<SupervisorSummary, Int>) {
+        counts.withLock { $0[keyPath: counter] += 1 }
+    }
+
+    /// Asks every worker to finish its task and claim no more (SIGTERM does).
+    public func requestStop() { stopping.store(true, ordering: .relaxed) }
+
+    public var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    /// Runs the workers until the queue is drained (none queued or running), or until stopped with
+    /// `watch`; returns what they did.
+    public func run(emit: @escaping @Sendable (SupervisorEvent) -> Void) async throws -> SupervisorSummary {
+        let bubblewrap = try await sealing()
+        try await cleanUpStale()
+        live.store(options.count, ordering: .sequentiallyConsistent)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.reapLoop(emit: emit) }
+            for _ in 0..<options.count {
+                group.addTask {
+                    defer { self.live.subtract(1, ordering: .sequentiallyConsistent) }
+                    try await self.workerLoop(bubblewrap: bubblewrap, emit: emit)
+                }
+            }
+            // The first failure ends the run: the others are cancelled, and their agents killed.
+            try await group.waitForAll()
+        }
+        return counts.withLock { $0 }
+    }
+
+    // MARK: - Sealing
+
+    /// The bubblewrap agents run under, or nil (unsealed), from `sluice.yml`'s `sandbox:`.
+    func sealing() async throws -> String? {
+        let (config, _) = try await pipeline.configuration()
+        if config.sandbox == .none { return nil }
+        switch await pipeline.locateBubblewrap() {
+        case .success(let bubblewrap): return bubblewrap
+        case .failure(let problem):
+            if config.sandbox == .bubblewrap {
+                throw SluiceError(
+                    code: .blocked,
+                    message: "cannot run agents sealed: sluice.yml sets sandbox: bubblewrap, but \(problem.reason)")
+            }
+            return nil
+        }
+    }
+
+    /// The seal of one agent: its worktree and prompt writable, the ledger, logs and every other
+    /// workspace out of sight, the repository read-only; the network as the user chose.
+    /// The agent's program is shown too when it lives where the seal hides (`/tmp`).
+    func sandbox(_ workspace: AgentWorkspaces.Workspace, program: String, bubblewrap: String?) -> ProcessSandbox {
+        guard let bubblewrap else { return .unsealed }
+        var hidden = [pipeline.sluiceDirectory, pipeline.scratchDirectory]
+        if let database = (engine.context.storage as? SQLiteStorage)?.path, database.hasPrefix("/") {
+            hidden += ["", "-wal", "-shm", "-journal"].map { database + $0 }
+        }
+        let home = ProcessInfo.processInfo.environment["HOME"].map { [$0] } ?? []
+        return ProcessSandbox(
+            bubblewrap: bubblewrap, writable: [workspace.tree, workspace.promptFile], hidden: hidden,
+            readOnly: home + [pipeline.repository] + pipeline.linkedGitDirectories()
+                + (program.hasPrefix("/") ? [program] : []), network: options.network)
+    }
+
+    // MARK: - Reaping
+
+    /// Reaps expired leases every heartbeat, and kills what agents of reaped workers left running.
+    func reapLoop(emit: @escaping @Sendable (SupervisorEvent) -> Void) async throws {
+        while live.load(ordering: .sequentiallyConsistent) > 0, !Task.isCancelled {
+            let reaped = try await engine.workers.reap(lease: options.leaseSeconds)
+            for worker in reaped {
+                summaryCounter(\.reaped)
+                emit(
+                    SupervisorEvent(
+                        .reaped, worker: worker.workerID, message: "worker \(worker.workerID): lease expired"))
+            }
+            if !reaped.isEmpty { try await cleanUpStale() }
+            // Short naps, so that the run ends soon after its last worker.
+            let clock = ContinuousClock()
+            let until = clock.now + .seconds(min(options.heartbeatSeconds, 5))
+            while clock.now < until, live.load(ordering: .sequentiallyConsistent) > 0, !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    /// Kills the agents of attempts whose claim is over (a killed supervisor's) and removes their
+    /// workspaces; kept failed ones stay for `sluice worker gc`.
+    func cleanUpStale() async throws {
+        for attempt in workspaces.all() {
+            let task = try await engine.context.storage.task(attempt.task)
+            if let task, task.state == .running, task.epoch == attempt.epoch { continue }
+            let groupFile = (attempt.folder as NSString).appendingPathComponent("process-group")
+            if let line = try? String(contentsOfFile: groupFile, encoding: .utf8),
+                let record = ProcessGroupRecord(line: line)
+            {
+                record.killIfStillOurs()
+                try? FileManager.default.removeItem(atPath: groupFile)
+            }
+            let failed = FileManager.default.fileExists(
+                atPath: (attempt.folder as NSString).appendingPathComponent("failed"))
+            if !failed { try await workspaces.remove(attempt.folder) }
+        }
+    }
+
+    // MARK: - Workers
+
+    func workerLoop(bubblewrap: String?, emit: @escaping @Sendable (SupervisorEvent) -> Void) async throws {
+        let metadata: [String: JSONValue] = [
+            "agent": .string(options.agent.rawValue),
+            "supervisor": .string("\(ProcessInfo.processInfo.hostName):\(getpid())"),
+            WorkerService.leaseKey: .number(Decimal(options.leaseSeconds)),
+            "heartbeat_seconds": .number(Decimal(options.heartbeatSeconds)),
+        ]
+        let worker = try await engine.workers.create(
+            type: .executor,
+            config: WorkerConfig(
+                heartbeatInterval: max(1, Int(options.heartbeatSeconds.rounded(.up))),
+                timeoutSeconds: max(1, Int(min(options.limits.timeoutSeconds, 7 * 86_400)))),
+            metadata: metadata)
+        let id = worker.workerID
+        let clock = ContinuousClock()
+        var lastBeat = clock.now
+        while true {
+            guard let record = try await engine.context.storage.worker(id), !record.state.isTerminal else { return }
+            if Task.isCancelled {
+                try? await engine.workers.shutdown(id)
+                return
+            }
+            if isStopping || record.metadata[WorkerService.stopRequestedKey] == .bool(true) {
+                if record.state != .busy { try? await engine.workers.shutdown(id) }
+                emit(SupervisorEvent(.stopped, worker: id, message: "worker \(id) stopped"))
+                return
+            }
+            if clock.now - lastBeat >= .seconds(options.heartbeatSeconds) {
+                _ = try? await engine.workers.heartbeat(id)
+                lastBeat = clock.now
+            }
+            if record.state == .paused {
+                try? await Task.sleep(for: .seconds(options.pollSeconds))
+                continue
+            }
+            let claimed: TaskRecord?
+            do {
+                claimed = try await engine.tasks.claim(
+                    for: id, projectID: options.projectID, agent: options.agent.rawValue,
+                    maxRunning: options.maxRunningPerProject)
+            } catch let error as SluiceError where error.code == .invalidTransition || error.code == .lostRace {
+                // Paused or stopped between the read and the claim: look again.
+                try? await Task.sleep(for: .seconds(options.pollSeconds))
+                continue
+            }
+            guard let task = claimed else {
+                if !options.watch, try await drained() {
+                    try? await engine.workers.shutdown(id)
+                    return
+                }
+                try? await Task.sleep(for: .seconds(options.pollSeconds))
+                continue
+            }
+            await attempt(task, worker: id, bubblewrap: bubblewrap, emit: emit)
+            lastBeat = clock.now
+        }
+    }
+
+    /// Whether nothing is left for this supervisor: no task it could take is queued, and none is
+    /// running (a running one may come back to the queue when its worker's lease expires).
+    func drained() async throws -> Bool {
+        let agent = options.agent.rawValue
+        let queued = try await engine.tasks.list(TaskFilter(state: .queued, projectID: options.projectID))
+        if queued.contains(where: { $0.agent == nil || $0.agent == agent }) { return false }
+        return try await engine.tasks.list(TaskFilter(state: .running, projectID: options.projectID, limit: 1)).isEmpty
+    }
+}
+
+extension Supervisor {
+    /// `sluice worker gc`: kills what agents of finished claims left running, removes their
+    /// workspaces, and removes kept failed ones beyond the newest `keeping`. Returns how many it removed.
+    public static func collectGarbage(pipeline: Pipeline, keeping: Int) async throws -> Int {
+        let workspaces = AgentWorkspaces(pipeline: pipeline)
+        let before = workspaces.all().count
+        let supervisor = try Supervisor(pipeline: pipeline, options: SupervisorOptions(agent: .claude))
+        try await supervisor.cleanUpStale()
+        try await workspaces.trimFailed(keeping: keeping, bytes: .max)
+        return before - workspaces.all().count
+    }
+}
