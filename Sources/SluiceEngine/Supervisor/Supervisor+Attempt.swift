@@ -62,7 +62,7 @@ extension Supervisor {
             failure = reason
         } else if let launch = exit.launchError {
             failure = "the agent could not start: \(launch)"
-        } else if let signal = exit.signal {
+        } else if let signal = exit.signal ?? (bubblewrap != nil ? Self.signal(inSealedExit: exit.exitCode) : nil) {
             failure = "the agent was killed by signal \(signal)"
         } else if case .failure(let reason) = report.outcome {
             failure = reason
@@ -322,6 +322,12 @@ extension Supervisor {
     }
 
     // MARK: - Helpers
+
+    /// bubblewrap reports a command killed by a signal as the exit code 128 + the signal.
+    static func signal(inSealedExit code: Int32?) -> Int32? {
+        guard let code, code > 128, code < 128 + 65 else { return nil }
+        return code - 128
+    }
 
     /// Sluice's environment without what opens the ledger: an agent never gets the database's address
     /// or password.

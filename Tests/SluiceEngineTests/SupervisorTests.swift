@@ -1,0 +1,310 @@
+import Foundation
+import SluiceCore
+import SluiceEngine
+import SluiceStore
+import SluiceTesting
+import Testing
+
+/// The supervisor with real git, real agent processes (shell scripts standing in for agents) and a
+/// real database file: each way an agent can end, ends as the rules say, and no agent process survives.
+@Suite("Supervisor: agents run, watched, and their work becomes patches")
+struct SupervisorTests {
+    static let config = """
+        target_branch: main
+        gates:
+          - name: tests
+            type: unit_tests
+            command: "exit 0"
+        logs: {grace_seconds: 1}
+        """
+
+    final class Fixture: Sendable {
+        let repository: TemporaryGitRepository
+        let scratch = TemporaryDirectory(prefix: "sluice-scratch")
+        let agents = TemporaryDirectory(prefix: "sluice-agents")
+        let pipeline: Pipeline
+        var engine: Engine { pipeline.engine }
+
+        init(storage: (any Storage)? = nil) throws {
+            repository = try TemporaryGitRepository(files: [
+                "calc.py": "def add(a, b):\n    return a + b\n", "sluice.yml": SupervisorTests.config,
+            ])
+            let storage =
+                try storage ?? SQLiteStorage(path: repository.directory.file(".sluice/sluice.db").creatingParent())
+            pipeline = Pipeline(
+                engine: Engine(EngineContext(storage: storage, actor: "test")), repository: repository.path,
+                scratchDirectory: scratch.path)
+            try pipeline.prepare()
+        }
+
+        /// A fake agent: a shell script with `body`.
+        func agent(_ body: String, name: String = UUID().uuidString) throws -> String {
+            let path = agents.file(name)
+            try ("#!/bin/sh\n" + body + "\n").write(toFile: path, atomically: false, encoding: .utf8)
+            chmod(path, 0o755)
+            return path
+        }
+
+        @discardableResult
+        func task(_ prompt: String = "Change something", maxAttempts: Int = 3, agent: String? = nil) async throws
+            -> TaskRecord
+        {
+            try await engine.tasks.add(
+                TaskRequest(
+                    prompt: prompt, projectID: "calc", executionRequestID: .make(), maxAttempts: maxAttempts,
+                    agent: agent))
+        }
+
+        func options(
+            _ command: [String], kind: AgentKind = .command, count: Int = 1, limits: WatchdogLimits = WatchdogLimits()
+        ) -> SupervisorOptions {
+            SupervisorOptions(
+                agent: kind, command: command, count: count, heartbeatSeconds: 0.3, leaseSeconds: 30, limits: limits,
+                keepFailed: 2, pollSeconds: 0.1, graceSeconds: 1)
+        }
+
+        func supervise(_ options: SupervisorOptions) async throws -> (SupervisorSummary, [SupervisorEvent]) {
+            let events = Shared<[SupervisorEvent]>([])
+            let supervisor = try Supervisor(pipeline: pipeline, options: options)
+            let summary = try await supervisor.run { event in events.value.append(event) }
+            return (summary, events.value)
+        }
+
+        func get(_ task: TaskRecord) async throws -> TaskRecord { try await engine.tasks.get(task.taskID) }
+    }
+
+    /// Processes whose command line holds `marker`.
+    static func processes(holding marker: String) -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name in
+            guard let pid = Int32(name),
+                let data = FileManager.default.contents(atPath: "/proc/\(name)/cmdline"),
+                String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\0", with: " ").contains(marker)
+            else { return nil }
+            return pid
+        }
+    }
+
+    @Test("an agent that changes files and exits 0: a patch with the task, its usage as api_call costs, the task done")
+    func success() async throws {
+        let fixture = try Fixture()
+        let task = try await fixture.task("Add mul\n\nto calc.py")
+        let agent = try fixture.agent(
+            """
+            printf 'def mul(a, b):\\n    return a * b\\n' >> calc.py
+            printf 'no newline at the end' > notes.txt
+            echo '{"usage": {"model": "m1", "input_tokens": 100, "cached_input_tokens": 20, "output_tokens": 7, "cost_usd": 0.012}}'
+            test "$SLUICE_TASK_ID" = "$(basename "$(dirname "$PWD")" | sed 's/-e[0-9]*$//')" || exit 9
+            """)
+        let (summary, _) = try await fixture.supervise(fixture.options([agent, "{prompt_file}"]))
+        #expect(summary.done == 1 && summary.failed == 0)
+        let done = try await fixture.get(task)
+        #expect(done.state == .done)
+        let patch = try #require(done.ledgerID)
+        let entry = try await fixture.engine.patches.get(patch)
+        #expect(entry.state == .queued, "\(entry.stateHistory.map { $0.reason ?? "-" })")
+        let source = try #require(try await fixture.engine.context.storage.patchSource(patch))
+        let text = String(decoding: source.bytes, as: UTF8.self)
+        #expect(text.contains("+def mul(a, b):") && text.contains("+++ b/notes.txt")
+                && text.contains("\\ No newline at end of file"))
+        #expect(source.message?.hasPrefix("Add mul\n") == true)
+        #expect(source.author == "command agent <command@agents.sluice.invalid>")
+        // The patch names its task, worker, attempt and epoch.
+        let created = try await fixture.engine.events(entityID: patch.description).first
+        #expect(created?.payload["task_id"] == .string(task.taskID.description))
+        #expect(created?.payload["epoch"] == .number(1))
+        let costs = try await fixture.engine.costs.list()
+        #expect(costs.count == 1)
+        #expect(costs.first?.amount == (try ExactDecimal(parsing: "0.012")))
+        #expect(costs.first?.metadata["amount_source"] == .string("reported"))
+        #expect(costs.first?.metadata["cached_input_tokens"] == .number(20))
+        // The worker counted the task and stopped with the queue drained; the workspace is gone.
+        let worker = try #require(try await fixture.engine.workers.list().first)
+        #expect(worker.statistics.tasksCompleted == 1 && worker.state == .stopped)
+        #expect(AgentWorkspacesProbe.folders(fixture).isEmpty)
+        // The landing pipeline lands it.
+        let landed = try await fixture.pipeline.run { _ in }
+        #expect(landed.landed == [patch.description])
+        #expect(try fixture.repository.read("calc.py").contains("def mul"))
+    }
+
+    @Test(
+        "each way an agent fails fails its task with that reason, and leaves no process behind",
+        arguments: [
+            ("exit1", "echo 'cannot reach the model' >&2; exit 1", "the agent exited with 1; stderr: cannot reach the model"),
+            ("timeout", "echo working; exec SLEEP", "timeout: the agent ran past 2 s"),
+            ("stall", "echo thinking; SLEEP", "stalled: no output and no change in the workspace for 1 s"),
+            ("loop", "while :; do echo 'retrying the same thing'; sleep 0.001; done", "loop: the agent printed the same line"),
+            ("sigkill", "echo x > new.txt; kill -9 $$", "the agent was killed by signal 9"),
+            ("empty", "echo 'nothing to do'", "empty diff: the agent changed nothing"),
+        ])
+    func failures(name: String, body: String, reason: String) async throws {
+        let fixture = try Fixture()
+        let task = try await fixture.task()
+        let limits = WatchdogLimits(
+            timeoutSeconds: name == "timeout" ? 2 : 60, stallSeconds: name == "stall" ? 1 : 20, burnSeconds: 0,
+            loopRepeats: 50)
+        // A sleep no other test runs: whether it survives is this case's alone.
+        let sleep = "sleep 30.\(Int.random(in: 100_000...999_999))"
+        let agent = try fixture.agent(body.replacingOccurrences(of: "SLEEP", with: sleep))
+        let (summary, _) = try await fixture.supervise(fixture.options([agent], limits: limits))
+        #expect(summary.failed == 1)
+        let failed = try await fixture.get(task)
+        #expect(failed.state == .failed)
+        #expect(failed.reason?.hasPrefix(reason) == true, "\(failed.reason ?? "nil")")
+        #expect(Self.processes(holding: agent).isEmpty)
+        #expect(Self.processes(holding: sleep).isEmpty)
+        let worker = try #require(try await fixture.engine.workers.list().first)
+        #expect(worker.statistics.tasksFailed == 1)
+        // A failed attempt's workspace is kept for inspection, with the reason.
+        let kept = AgentWorkspacesProbe.folders(fixture)
+        #expect(kept.count == 1)
+        #expect(kept.allSatisfy { FileManager.default.fileExists(atPath: $0 + "/failed") })
+    }
+
+    @Test("a background grandchild the agent leaves is killed with it")
+    func grandchild() async throws {
+        let fixture = try Fixture()
+        let task = try await fixture.task()
+        let marker = "\(Int.random(in: 100_000...999_999))"
+        let agent = try fixture.agent(
+            "(sleep 31.\(marker) &) ; sh -c 'sleep 32.\(marker)' & echo change > new.txt; exit 0")
+        let (summary, _) = try await fixture.supervise(fixture.options([agent]))
+        #expect(summary.done == 1)
+        #expect(try await fixture.get(task).state == .done)
+        #expect(Self.processes(holding: "sleep 31.\(marker)").isEmpty)
+        #expect(Self.processes(holding: "sleep 32.\(marker)").isEmpty)
+    }
+
+    @Test("claude's shapes: a success becomes a patch with each model's reported cost; error_max_turns fails")
+    func claudeShapes() async throws {
+        let fixture = try Fixture()
+        let good = try await fixture.task("good")
+        let bad = try await fixture.task("bad")
+        let success =
+            #"{"type":"result","subtype":"success","is_error":false,"result":"done","total_cost_usd":0.3,"#
+            + #""modelUsage":{"claude-sonnet-4-6":{"inputTokens":31,"outputTokens":2214,"cacheReadInputTokens":187342,"#
+            + #""cacheCreationInputTokens":21877,"costUSD":0.25},"claude-haiku-4-5":{"inputTokens":9,"outputTokens":4,"#
+            + #""cacheReadInputTokens":0,"cacheCreationInputTokens":0,"costUSD":0.05}}}"#
+        let failure =
+            #"{"type":"result","subtype":"error_max_turns","is_error":false,"errors":["Reached maximum number of turns (3)"],"#
+            + #""modelUsage":{"claude-sonnet-4-6":{"inputTokens":5,"outputTokens":1,"cacheReadInputTokens":0,"#
+            + #""cacheCreationInputTokens":0,"costUSD":0.01}}}"#
+        // The fake claude gets `-p PROMPT --output-format json` appended, as the real one would.
+        let agent = try fixture.agent(
+            """
+            test "$1" = "-p" && test "$3" = "--output-format" && test "$4" = "json" || exit 7
+            if [ "$2" = good ]; then echo change > new.txt; echo '\(success)'; else echo '\(failure)'; exit 1; fi
+            """)
+        let (summary, _) = try await fixture.supervise(fixture.options([agent], kind: .claude))
+        #expect(summary.done == 1 && summary.failed == 1)
+        #expect(try await fixture.get(good).state == .done)
+        let failed = try await fixture.get(bad)
+        #expect(failed.state == .failed)
+        #expect(failed.reason?.hasPrefix("max turns reached: Reached maximum number of turns (3)") == true)
+        let costs = try await fixture.engine.costs.list()
+        #expect(costs.count == 3)
+        let total = try costs.reduce(ExactDecimal.zero) { try $0.adding($1.amount) }
+        #expect(total == (try ExactDecimal(parsing: "0.31")))
+        #expect(Set(costs.compactMap { $0.metadata["model"]?.stringValue }) == ["claude-sonnet-4-6", "claude-haiku-4-5"])
+    }
+
+    @Test("pause stops the agent's processes and resume continues them; the lease stays renewed")
+    func pauseAndResume() async throws {
+        let fixture = try Fixture()
+        let task = try await fixture.task()
+        let counter = fixture.agents.file("counter-\(UUID().uuidString)")
+        let agent = try fixture.agent(
+            """
+            i=0
+            while [ $i -lt 40 ]; do i=$((i+1)); echo $i > "\(counter)"; echo tick; sleep 0.1; done
+            echo done > result.txt
+            """)
+        // The counter lives outside the workspace: unsealed, so the test can read it.
+        try fixture.repository.commit(["sluice.yml": Self.config + "\nsandbox: none\n"], message: "unsealed")
+        let run = Task { try await fixture.supervise(fixture.options([agent])) }
+        func count() -> Int { Int((try? String(contentsOfFile: counter, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0 }
+        while count() < 3 { try await Task.sleep(for: .milliseconds(50)) }
+        let worker = try #require(try await fixture.engine.workers.list().first)
+        try await fixture.engine.workers.pause(worker.workerID)
+        // The supervisor looks at its worker's state each second.
+        try await Task.sleep(for: .milliseconds(1500))
+        let paused = count()
+        try await Task.sleep(for: .milliseconds(1000))
+        #expect(count() == paused)
+        #expect(paused < 40)
+        let beat = try await fixture.engine.workers.get(worker.workerID).lastHeartbeat
+        try await fixture.engine.workers.resume(worker.workerID)
+        let (summary, _) = try await run.value
+        #expect(summary.done == 1)
+        #expect(count() == 40)
+        #expect(try await fixture.get(task).state == .done)
+        #expect(try await fixture.engine.workers.get(worker.workerID).lastHeartbeat > beat)
+    }
+
+    @Test("a worker stopped now loses its claim: its agent is killed, the task requeued, and a late patch refused")
+    func stopNowAndZombie() async throws {
+        let fixture = try Fixture()
+        let task = try await fixture.task()
+        let started = fixture.agents.file("started-\(UUID().uuidString)")
+        let sleep = "sleep 30.\(Int.random(in: 100_000...999_999))"
+        let agent = try fixture.agent("touch '\(started)'; echo change > new.txt; \(sleep)")
+        try fixture.repository.commit(["sluice.yml": Self.config + "\nsandbox: none\n"], message: "unsealed")
+        let run = Task { try await fixture.supervise(fixture.options([agent])) }
+        while !FileManager.default.fileExists(atPath: started) { try await Task.sleep(for: .milliseconds(50)) }
+        let worker = try #require(try await fixture.engine.workers.list().first)
+        try await fixture.engine.workers.shutdown(worker.workerID)
+        let (summary, events) = try await run.value
+        #expect(summary.lost == 1)
+        #expect(events.contains { $0.kind == .lost })
+        #expect(Self.processes(holding: sleep).isEmpty)
+        let requeued = try await fixture.get(task)
+        #expect(requeued.state == .queued && requeued.crashes.count == 1)
+        // The zombie's patch, under the old epoch, is refused and never stored.
+        let attempt = TaskAttempt(taskID: task.taskID, epoch: 1, workerID: worker.workerID, attempt: 1)
+        await #expect {
+            try await fixture.pipeline.submit(Array("diff --git a/x b/x\n".utf8), .init(project: "calc"), for: attempt)
+        } throws: { ($0 as? SluiceError)?.code == .lostRace }
+        #expect(try await fixture.engine.patches.list().isEmpty)
+        let refused = try await fixture.engine.events(entityID: task.taskID.description)
+        #expect(refused.contains { $0.payload["operation"] == .string("refused patch") })
+    }
+
+    @Test("a task naming another agent is left for it; the supervisor ends when none it can take is left")
+    func agentFilter() async throws {
+        let fixture = try Fixture()
+        let other = try await fixture.task(agent: "claude")
+        let mine = try await fixture.task(agent: "command")
+        let agent = try fixture.agent("echo change > new.txt")
+        let (summary, _) = try await fixture.supervise(fixture.options([agent]))
+        #expect(summary.done == 1)
+        #expect(try await fixture.get(mine).state == .done)
+        #expect(try await fixture.get(other).state == .queued)
+    }
+
+    @Test("bad options are refused in words before anything runs")
+    func badOptions() throws {
+        let fixture = try Fixture()
+        for options in [
+            SupervisorOptions(agent: .command, command: []),
+            SupervisorOptions(agent: .command, command: ["x"], count: 0),
+            SupervisorOptions(agent: .command, command: ["x"], heartbeatSeconds: 10, leaseSeconds: 5),
+            SupervisorOptions(agent: .command, command: ["x"], limits: WatchdogLimits(loopRepeats: 1)),
+        ] {
+            #expect(throws: SluiceError.self) { try Supervisor(pipeline: fixture.pipeline, options: options) }
+        }
+    }
+}
+
+/// The attempt folders the supervisor keeps under its scratch directory.
+enum AgentWorkspacesProbe {
+    static func folders(_ fixture: SupervisorTests.Fixture) -> [String] {
+        let agents = (fixture.scratch.path as NSString).appendingPathComponent("agents")
+        let keys = (try? FileManager.default.contentsOfDirectory(atPath: agents)) ?? []
+        return keys.flatMap { key in
+            let root = (agents as NSString).appendingPathComponent(key)
+            return ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).map {
+                (root as NSString).appendingPathComponent($0)
+            }
+        }
+    }
+}
