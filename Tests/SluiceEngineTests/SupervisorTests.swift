@@ -104,7 +104,8 @@ struct SupervisorTests {
         #expect(entry.state == .queued, "\(entry.stateHistory.map { $0.reason ?? "-" })")
         let source = try #require(try await fixture.engine.context.storage.patchSource(patch))
         let text = String(decoding: source.bytes, as: UTF8.self)
-        #expect(text.contains("+def mul(a, b):") && text.contains("+++ b/notes.txt")
+        #expect(
+            text.contains("+def mul(a, b):") && text.contains("+++ b/notes.txt")
                 && text.contains("\\ No newline at end of file"))
         #expect(source.message?.hasPrefix("Add mul\n") == true)
         #expect(source.author == "command agent <command@agents.sluice.invalid>")
@@ -130,10 +131,16 @@ struct SupervisorTests {
     @Test(
         "each way an agent fails fails its task with that reason, and leaves no process behind",
         arguments: [
-            ("exit1", "echo 'cannot reach the model' >&2; exit 1", "the agent exited with 1; stderr: cannot reach the model"),
+            (
+                "exit1", "echo 'cannot reach the model' >&2; exit 1",
+                "the agent exited with 1; stderr: cannot reach the model"
+            ),
             ("timeout", "echo working; exec SLEEP", "timeout: the agent ran past 2 s"),
             ("stall", "echo thinking; SLEEP", "stalled: no output and no change in the workspace for 1 s"),
-            ("loop", "while :; do echo 'retrying the same thing'; sleep 0.001; done", "loop: the agent printed the same line"),
+            (
+                "loop", "while :; do echo 'retrying the same thing'; sleep 0.001; done",
+                "loop: the agent printed the same line"
+            ),
             ("sigkill", "echo x > new.txt; kill -9 $$", "the agent was killed by signal 9"),
             ("empty", "echo 'nothing to do'", "empty diff: the agent changed nothing"),
         ])
@@ -205,7 +212,8 @@ struct SupervisorTests {
         #expect(costs.count == 3)
         let total = try costs.reduce(ExactDecimal.zero) { try $0.adding($1.amount) }
         #expect(total == (try ExactDecimal(parsing: "0.31")))
-        #expect(Set(costs.compactMap { $0.metadata["model"]?.stringValue }) == ["claude-sonnet-4-6", "claude-haiku-4-5"])
+        #expect(
+            Set(costs.compactMap { $0.metadata["model"]?.stringValue }) == ["claude-sonnet-4-6", "claude-haiku-4-5"])
     }
 
     @Test("pause stops the agent's processes and resume continues them; the lease stays renewed")
@@ -222,7 +230,11 @@ struct SupervisorTests {
         // The counter lives outside the workspace: unsealed, so the test can read it.
         try fixture.repository.commit(["sluice.yml": Self.config + "\nsandbox: none\n"], message: "unsealed")
         let run = Task { try await fixture.supervise(fixture.options([agent])) }
-        func count() -> Int { Int((try? String(contentsOfFile: counter, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0 }
+        func count() -> Int {
+            Int(
+                (try? String(contentsOfFile: counter, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+                    ?? "") ?? 0
+        }
         while count() < 3 { try await Task.sleep(for: .milliseconds(50)) }
         let worker = try #require(try await fixture.engine.workers.list().first)
         try await fixture.engine.workers.pause(worker.workerID)

@@ -31,10 +31,22 @@ extension PatchCommand {
                 """)
         var base: String?
         @Flag(help: "Leave a valid patch validated instead of queueing it.") var hold = false
+        @Option(
+            help: """
+                The task of the queue this patch finishes: stored only while the claim of --epoch by --worker \
+                stands, and the task is done with it in the same unit (a stale epoch is refused: exit 3).
+                """)
+        var task: String?
+        @Option(help: "The epoch of the task's claim (with --task).") var epoch: Int64?
+        @Option(help: "The worker holding the task's claim (with --task).") var worker: String?
 
         func validate() throws {
             guard (file == nil) != (fromWorktree == nil) else {
                 throw ValidationError("give a diff FILE (or - for standard input), or --from-worktree PATH")
+            }
+            guard (task == nil && epoch == nil && worker == nil) || (task != nil && epoch != nil && worker != nil)
+            else {
+                throw ValidationError("--task, --epoch and --worker go together")
             }
         }
 
@@ -57,6 +69,21 @@ extension PatchCommand {
                 throw ValidationError("give a diff FILE (or - for standard input), or --from-worktree PATH")
             }
             try Pipeline.checkSize(bytes.count, configuration.0)
+            if let task, let epoch, let worker {
+                let id: TaskID = try Parse.id(task)
+                let attempt = TaskAttempt(
+                    taskID: id, epoch: epoch, workerID: try Parse.id(worker),
+                    attempt: try await pipeline.engine.tasks.get(id).attempts)
+                let (entry, done) = try await pipeline.submit(
+                    bytes,
+                    .init(
+                        project: project, workstream: workstream, phase: phase, request: request, message: message,
+                        hold: hold, base: base, author: author), for: attempt)
+                try Output(global).record(
+                    entry, "submitted patch \(entry.ledgerID) for task \(done.taskID): \(PatchCommand.verdict(entry))")
+                if entry.state == .quarantined { throw reportFailure() }
+                return
+            }
             let entries = try await pipeline.submitAll(
                 bytes,
                 .init(

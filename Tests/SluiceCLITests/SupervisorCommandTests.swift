@@ -1,0 +1,265 @@
+import Foundation
+import SluiceTesting
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `sluice worker run`, `worker reap` and `run --workers`: the real binary, in separate processes, on a
+/// real repository, with fake agents (shell scripts); on SQLite, and on PostgreSQL in CI's second pass.
+@Suite("Supervisor commands")
+struct SupervisorCommandTests {
+    final class Project: Sendable {
+        let cli = CLIHarness()
+        let repository: TemporaryGitRepository
+        let cache = TemporaryDirectory(prefix: "sluice-cache")
+        let agents = TemporaryDirectory(prefix: "sluice-agents")
+
+        init(sandbox: String = "auto") throws {
+            repository = try TemporaryGitRepository(files: [
+                "README.md": "demo\n",
+                "sluice.yml": """
+                target_branch: main
+                gates:
+                  - {name: check, type: custom, command: 'exit 0'}
+                sandbox: \(sandbox)
+                logs: {grace_seconds: 1}
+
+                """,
+            ])
+        }
+
+        var environment: [String: String] { ["XDG_CACHE_HOME": cache.path] }
+
+        /// `--db` goes before `--`: what follows it is the agent's command.
+        func withDatabase(_ arguments: [String]) -> [String] {
+            guard let split = arguments.firstIndex(of: "--") else { return arguments + ["--db", cli.database] }
+            return Array(arguments[..<split]) + ["--db", cli.database] + Array(arguments[split...])
+        }
+
+        /// Runs `sluice` in the repository, on the harness's database.
+        @discardableResult
+        func sluice(_ arguments: [String]) throws -> CommandLineProcess.Result {
+            try CommandLineProcess.run(withDatabase(arguments), environment: environment, directory: repository.path)
+        }
+
+        /// Starts `sluice` without waiting for it.
+        func start(_ arguments: [String]) throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CommandLineProcess.executable)
+            process.arguments = withDatabase(arguments)
+            var variables = ProcessInfo.processInfo.environment
+            variables.removeValue(forKey: "SLUICE_DB")
+            for (key, value) in environment { variables[key] = value }
+            process.environment = variables
+            process.currentDirectoryURL = URL(fileURLWithPath: repository.path)
+            process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try process.run()
+            return process
+        }
+
+        func agent(_ body: String) throws -> String {
+            let path = agents.file("agent-\(UUID().uuidString)")
+            try ("#!/bin/sh\n" + body + "\n").write(toFile: path, atomically: false, encoding: .utf8)
+            chmod(path, 0o755)
+            return path
+        }
+
+        func json(_ arguments: [String]) throws -> [[String: Any]] {
+            let output = try sluice(arguments + ["--json"])
+            #expect(output.status == 0, "\(arguments): \(output.stderr)")
+            return try output.stdout.split(separator: "\n").map {
+                try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+            }
+        }
+
+        func addTasks(_ count: Int, maxAttempts: Int = 3) async throws -> [String] {
+            try (0..<count).map { index in
+                let output = try sluice([
+                    "task", "add", "Write file \(index)", "--project", "demo", "--max-attempts", "\(maxAttempts)",
+                    "--json",
+                ])
+                let object = try #require(
+                    try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any],
+                    "\(output.stderr)")
+                return try #require(object["task_id"] as? String)
+            }
+        }
+    }
+
+    static func wait(for condition: () throws -> Bool, seconds: Double = 60) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while try !condition() {
+            guard Date() < deadline else { throw Timeout() }
+            usleep(50_000)
+        }
+    }
+
+    struct Timeout: Error {}
+
+    @Test("4 supervisors in separate processes, 100 tasks: each done exactly once, none lost, statistics add up")
+    func fourSupervisors() async throws {
+        let project = try Project()
+        #expect(try project.sluice(["init"]).status == 0)
+        let ids = try await project.addTasks(100)
+        // Each task writes a file of its own: every patch applies, whatever lands first.
+        let agent = try project.agent("echo \"$SLUICE_TASK_ID\" > \"done-$SLUICE_TASK_ID.txt\"")
+        let supervisors = try (0..<4).map { _ in
+            try project.start([
+                "worker", "run", "--agent", "command", "--heartbeat", "1", "--lease", "30", "--", agent,
+            ])
+        }
+        for supervisor in supervisors {
+            supervisor.waitUntilExit()
+            #expect(supervisor.terminationStatus == 0)
+        }
+        let tasks = try project.json(["task", "list"])
+        #expect(tasks.count == 100)
+        #expect(tasks.allSatisfy { $0["state"] as? String == "done" && $0["attempts"] as? Int == 1 })
+        #expect(Set(tasks.compactMap { $0["task_id"] as? String }) == Set(ids))
+        // One patch per task, each naming its task.
+        let patches = Set(tasks.compactMap { $0["ledger_id"] as? String })
+        #expect(patches.count == 100)
+        let workers = try project.json(["worker", "list"])
+        #expect(workers.count == 4)
+        var completed = 0
+        for worker in workers {
+            let shown = try project.json(["worker", "show", try #require(worker["worker_id"] as? String)])
+            completed += (shown.first?["statistics"] as? [String: Any])?["tasks_completed"] as? Int ?? 0
+            #expect(shown.first?["state"] as? String == "stopped")
+        }
+        #expect(completed == 100)
+        // Every claim is in the log once per task.
+        let claims = try project.json(["events"]).filter {
+            $0["entity_kind"] as? String == "task"
+                && ($0["payload"] as? [String: Any])?["operation"] as? String == "claim"
+        }
+        #expect(claims.count == 100)
+        // And the landing pipeline lands them all.
+        let run = try project.sluice(["run"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("summary: 100 landed"))
+    }
+
+    @Test(
+        "a supervisor killed with SIGKILL: its lease expires, another rescues the task, the zombie's reports are refused"
+    )
+    func killedSupervisor() async throws {
+        let project = try Project(sandbox: "none")
+        #expect(try project.sluice(["init"]).status == 0)
+        let id = try #require(try await project.addTasks(1).first)
+        let started = project.agents.file("started")
+        let marker = "sleep 30.\(Int.random(in: 100_000...999_999))"
+        // The first attempt hangs (and would write late); the second finishes at once.
+        let agent = try project.agent(
+            """
+            if [ "$SLUICE_ATTEMPT" = 1 ]; then touch '\(started)'; \(marker); fi
+            echo "attempt $SLUICE_ATTEMPT" > rescued.txt
+            """)
+        let first = try project.start([
+            "worker", "run", "--agent", "command", "--heartbeat", "0.5", "--lease", "2", "--", agent,
+        ])
+        try Self.wait(for: { FileManager.default.fileExists(atPath: started) })
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let claimed = try #require(try project.json(["task", "show", id]).first)
+        let zombie = try #require(claimed["worker_id"] as? String)
+        #expect(claimed["state"] as? String == "running" && claimed["epoch"] as? Int == 1)
+        // The second supervisor's reaper finds the lease expired, and its worker takes the task.
+        let second = try project.sluice([
+            "worker", "run", "--agent", "command", "--heartbeat", "0.5", "--lease", "2", "--", agent,
+        ])
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stdout.contains("reaped: worker \(zombie): lease expired"))
+        let task = try #require(try project.json(["task", "show", id]).first)
+        #expect(task["state"] as? String == "done" && task["epoch"] as? Int == 2 && task["attempts"] as? Int == 2)
+        let crashes = task["crashes"] as? [[String: Any]] ?? []
+        #expect(crashes.count == 1 && (crashes.first?["reason"] as? String)?.contains("lease expired") == true)
+        #expect(try project.json(["worker", "show", zombie]).first?["state"] as? String == "crashed")
+        // The first agent, orphaned by the kill, was killed by the rescuer.
+        try Self.wait(for: { SupervisorCommandTests.processes(holding: marker).isEmpty }, seconds: 10)
+        // The zombie's late completion and late patch, under epoch 1, are refused and change nothing.
+        let late = try project.sluice(["task", "complete", id, "--epoch", "1"])
+        #expect(late.status == 3 && late.stderr.contains("stale"))
+        let patch = project.agents.file("late.diff")
+        try "--- /dev/null\n+++ b/late.txt\n@@ -0,0 +1 @@\n+late\n".write(
+            toFile: patch, atomically: false, encoding: .utf8)
+        let latePatch = try project.sluice([
+            "patch", "submit", patch, "--project", "demo", "--task", id, "--epoch", "1", "--worker", zombie,
+        ])
+        #expect(latePatch.status == 3, "\(latePatch.stderr)")
+        #expect(try project.json(["patch", "list"]).count == 1)
+        let log = try project.json(["events", "--entity", id])
+        #expect(log.contains { ($0["payload"] as? [String: Any])?["operation"] as? String == "refused patch" })
+        #expect(log.contains { ($0["payload"] as? [String: Any])?["operation"] as? String == "refused complete" })
+    }
+
+    @Test("a task that kills its worker every time ends as a poison task after 3 attempts")
+    func poisonTask() async throws {
+        let project = try Project(sandbox: "none")
+        #expect(try project.sluice(["init"]).status == 0)
+        let id = try #require(try await project.addTasks(1).first)
+        // Unsealed, the agent's parent is the supervisor: it kills it.
+        let agent = try project.agent("kill -9 $PPID; sleep 5")
+        for attempt in 1...3 {
+            let run = try project.sluice([
+                "worker", "run", "--agent", "command", "--heartbeat", "0.5", "--lease", "1", "--", agent,
+            ])
+            #expect(run.status == 128 + SIGKILL || run.status == SIGKILL, "attempt \(attempt): \(run.status)")
+            usleep(1_600_000)
+            #expect(try project.sluice(["worker", "reap", "--lease", "1"]).status == 0)
+        }
+        let task = try #require(try project.json(["task", "show", id]).first)
+        #expect(task["state"] as? String == "failed")
+        #expect((task["reason"] as? String)?.hasPrefix("poison task: 3 attempts ended without an outcome") == true)
+        #expect((task["crashes"] as? [Any])?.count == 3)
+        #expect(try project.json(["worker", "list", "--state", "crashed"]).count == 3)
+    }
+
+    @Test("sluice run --workers 3 with a fake agent on a real repository: tasks become landed commits")
+    func runWithWorkers() async throws {
+        let project = try Project()
+        #expect(try project.sluice(["init"]).status == 0)
+        _ = try await project.addTasks(5)
+        let agent = try project.agent("echo \"$SLUICE_TASK_ID\" > \"task-$SLUICE_TASK_ID.txt\"")
+        let before = try project.repository.git("rev-list", "--count", "main")
+        let run = try project.sluice(["run", "--workers", "3", "--agent", "command", "--", agent])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("tasks: 5 done, 0 failed"))
+        #expect(run.stdout.contains("summary: 5 landed, 0 quarantined, 0 rejected"))
+        let after = try project.repository.git("rev-list", "--count", "main")
+        #expect(Int(after) == Int(before)! + 5)
+        let files = try project.repository.git("ls-tree", "--name-only", "main").split(separator: "\n")
+        #expect(files.filter { $0.hasPrefix("task-") }.count == 5)
+        // The landed commits are the agents': authored by the agent, named by the task.
+        let authors = try project.repository.git("log", "-5", "--format=%an", "main").split(separator: "\n")
+        #expect(authors.allSatisfy { $0 == "command agent" })
+    }
+
+    @Test("worker run refuses bad input in words, and changes nothing")
+    func badInput() throws {
+        let project = try Project()
+        #expect(try project.sluice(["init"]).status == 0)
+        for arguments in [
+            ["worker", "run"], ["worker", "run", "--agent", "robot"], ["worker", "run", "--agent", "command"],
+            ["worker", "run", "--agent", "claude", "--heartbeat", "10", "--lease", "5"],
+            ["worker", "run", "--agent", "claude", "--stall=-1"], ["run", "--agent", "claude"],
+        ] {
+            let output = try project.sluice(arguments)
+            #expect(output.status == 64, "\(arguments): \(output.status) \(output.stderr)")
+            #expect(output.stderr.hasPrefix("error: "), "\(arguments): \(output.stderr)")
+        }
+        #expect(try project.json(["worker", "list"]).isEmpty)
+    }
+
+    static func processes(holding marker: String) -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name in
+            guard let pid = Int32(name), let data = FileManager.default.contents(atPath: "/proc/\(name)/cmdline"),
+                String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\0", with: " ").contains(marker)
+            else { return nil }
+            return pid
+        }
+    }
+}
