@@ -279,7 +279,7 @@ struct PipelineCommandTests {
         #expect(survivors == 0, "setsid sleep 4242.32 outlived the sealed gate")
     }
 
-    @Test("sluice demo shows the four agents' outcomes")
+    @Test("sluice demo runs the whole loop: four fake agents' tasks, gated, landed or quarantined")
     func demo() throws {
         let folder = TemporaryDirectory()
         let result = try CommandLineProcess.run(["demo", "--keep", folder.file("demo")])
@@ -287,7 +287,9 @@ struct PipelineCommandTests {
         #expect(result.stdout.contains("agent-good") && result.stdout.contains("landed on main"))
         #expect(result.stdout.contains("protected_path: sluice.yml"))
         #expect(result.stdout.contains("tests.test_calc.CalcTests.test_add"))
-        #expect(result.stdout.contains("does not apply"))
+        #expect(result.stdout.contains("stalled: no output and no change in the workspace for 2 s"))
+        #expect(result.stdout.contains("status: tasks 3 done, 1 failed · patches 1 landed, 2 quarantined"))
+        #expect(result.stdout.contains("api_call      0.0225 USD (4 records)"))
         #expect(FileManager.default.fileExists(atPath: folder.file("demo/.sluice/sluice.db")))
         let busy = try CommandLineProcess.run(["demo", "--keep", folder.file("demo")])
         #expect(busy.status == 64 && busy.stderr.contains("not empty"))

@@ -4,6 +4,33 @@ import SluiceCore
 import SluiceEngine
 import Synchronization
 
+/// The last line of a terminal, redrawn in place below the event lines.
+final class LiveLine: Sendable {
+    private let status = Mutex("")
+
+    /// An event line above the status line.
+    func print(_ line: String) {
+        status.withLock { current in
+            Console.write(Data(("\r\u{1B}[K" + line + "\n" + current).utf8), to: .standardOutput)
+        }
+    }
+
+    func update(_ line: String) {
+        status.withLock { current in
+            current = line
+            Console.write(Data(("\r\u{1B}[K" + line).utf8), to: .standardOutput)
+        }
+    }
+
+    /// Clears the status line for good.
+    func finish() {
+        status.withLock { current in
+            current = ""
+            Console.write(Data("\r\u{1B}[K".utf8), to: .standardOutput)
+        }
+    }
+}
+
 /// Set once the supervisor of `sluice run --workers` has ended.
 final class SupervisorDone: Sendable {
     private let flag = Atomic<Bool>(false)
@@ -83,12 +110,38 @@ struct RunCommand: AsyncParsableCommand {
         let sources = SupervisorConsole.stopOnSignals(supervisor)
         defer { sources.forEach { $0.cancel() } }
         let finished = SupervisorDone()
+        // On a terminal, a last line shows the whole picture, redrawn as it changes.
+        let live = !json && isatty(STDOUT_FILENO) == 1 && Console.current === Console.standard ? LiveLine() : nil
+        let engine = pipeline.engine
+        let redraw = Task {
+            while let live, !Task.isCancelled {
+                if let snapshot = try? await engine.status() { live.update(snapshot.line) }
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+        defer { redraw.cancel() }
         async let tasks: SupervisorSummary = {
             defer { finished.set() }
-            return try await supervisor.run { SupervisorConsole.show($0, json: json) }
+            return try await supervisor.run { event in
+                if let live {
+                    live.print("\(event.kind.rawValue): \(Console.printable(event.message))")
+                } else {
+                    SupervisorConsole.show(event, json: json)
+                }
+            }
         }()
-        let landed = try await pipeline.run(watch: true, until: { finished.isSet }) { RunCommand.show($0, json: json) }
-        return (landed, try await tasks)
+        let landed = try await pipeline.run(watch: true, until: { finished.isSet }) { event in
+            if let live, event.step != "warning" {
+                live.print(Console.printable(event.line))
+            } else {
+                RunCommand.show(event, json: json)
+            }
+        }
+        let summary = try await tasks
+        redraw.cancel()
+        live?.finish()
+        if !json { Console.current.line("status: " + (try await engine.status()).line) }
+        return (landed, summary)
     }
 
     /// One event: a line (or JSON line) on standard output; a warning, as one line on standard error.

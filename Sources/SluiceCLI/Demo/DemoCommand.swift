@@ -4,21 +4,26 @@ import SluiceCore
 import SluiceEngine
 import SluiceStore
 
-/// `sluice demo`: the landing pipeline on a throwaway repository, with four agents' patches.
+/// `sluice demo`: the whole loop on a throwaway repository: tasks, four fake agents run by the
+/// supervisor, their patches gated and landed or quarantined.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Show the landing pipeline on a throwaway repository: four agents submit, Sluice decides.",
+        abstract: "Show the whole loop on a throwaway repository: tasks, four fake agents, gates, landing.",
         discussion: """
-            Builds a small Python project (run with sh, git and python3), submits one good patch, one that breaks a \
-            test, one that edits sluice.yml to drop its gate, and one that conflicts with the good one; runs the \
-            pipeline and prints the ledger. The repository is removed afterwards unless --keep names a folder.
+            Builds a small Python project (run with sh, git and python3), queues four tasks, and runs them with a \
+            built-in fake agent (no model, no network) under the supervisor: one does the work, one breaks a test, \
+            one edits sluice.yml to drop its gate, one stalls until the watchdog stops it. Their patches are gated \
+            and landed or quarantined; the ledger, costs and timings are printed at the end. The repository is \
+            removed afterwards unless --keep names a folder.
             """)
 
     @Option(help: "Build the demo repository in this new (or empty) folder and keep it.") var keep: String?
-    @Flag(help: "Print the pipeline's events as JSON Lines.") var json = false
+    @Flag(help: "Print the events as JSON Lines.") var json = false
 
     func run() async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
         let root = try makeFolder()
         defer { if keep == nil { try? FileManager.default.removeItem(atPath: root) } }
         let console = Console.current
@@ -36,34 +41,43 @@ struct DemoCommand: AsyncParsableCommand {
 
         let storage = try SQLiteStorage(path: try databasePath(in: root))
         let engine = Engine(EngineContext(storage: storage, actor: "demo"))
-        let pipeline = Pipeline(engine: engine, repository: root)
+        // Workspaces and the agent live beside the repository, in its own scratch folder.
+        let scratch = (root as NSString).appendingPathComponent(".sluice/scratch")
+        let pipeline = Pipeline(engine: engine, repository: root, scratchDirectory: scratch)
         try pipeline.prepare()
+        let agent = (root as NSString).appendingPathComponent(".sluice/demo-agent.py")
+        try write(DemoProject.agent, to: root, ".sluice/demo-agent.py")
+        chmod(agent, 0o755)
         say("Sluice demo: a throwaway repository at \(root)")
         say("  calc.py and its unit tests; gate \"unit\" runs python3 tests/run_tests.py and reads its JUnit XML")
         say("")
-        say("Four agents submit patches:")
-        var agents: [LedgerID: String] = [:]
-        for agent in DemoProject.agents {
-            let diff = try await diff(of: agent, in: root)
-            let entry = try await pipeline.submit(
-                diff, .init(project: "calc", workstream: agent.name, message: "\(agent.name): \(agent.intent)"))
-            agents[entry.ledgerID] = agent.name
-            let verdict =
-                entry.state == .quarantined
-                ? "rejected (" + entry.validation.validationErrors.joined(separator: "; ") + ")" : entry.state.rawValue
-            say(
-                "  \(agent.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(agent.intent.padding(toLength: 32, withPad: " ", startingAt: 0)) → \(verdict)"
-            )
+        say("Four tasks, for a built-in fake agent (no model, no network):")
+        var names: [TaskID: String] = [:]
+        for (name, prompt) in DemoProject.tasks {
+            let task = try await engine.tasks.add(
+                TaskRequest(prompt: prompt, projectID: "calc", workstreamID: name, executionRequestID: .make()))
+            names[task.taskID] = name
+            say("  \(task.taskID)  \(name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(prompt)")
         }
         say("")
-        say("sluice run:")
+        say("sluice run --workers 4 --agent command -- demo-agent.py {prompt_file}:")
         OrphanReaper.adoptOrphans()
-        let summary = try await pipeline.run { event in
-            if event.step == "warning" {
-                RunCommand.show(event, json: json)
-            } else {
-                console.line(json ? ((try? SluiceJSON.line(event)) ?? "{}") : "  " + event.line)
-            }
+        let supervisor = try Supervisor(
+            pipeline: pipeline,
+            options: SupervisorOptions(
+                agent: .command, command: [agent, "{prompt_file}"], count: 4, heartbeatSeconds: 1, leaseSeconds: 10,
+                limits: WatchdogLimits(timeoutSeconds: 120, stallSeconds: 2, burnSeconds: 0), keepFailed: 0,
+                pollSeconds: 0.2, graceSeconds: 1))
+        let (summary, tasks) = try await RunCommand.runBoth(pipeline, supervisor, watch: false, json: json)
+        say("")
+        say("Tasks:")
+        for task in try await engine.tasks.list(TaskFilter(projectID: "calc")).reversed() {
+            let outcome =
+                task.state == .done ? "done → patch \(task.ledgerID?.description ?? "-")" : task.reason ?? ""
+            say(
+                "  \(task.taskID)  \((names[task.taskID] ?? "?").padding(toLength: 14, withPad: " ", startingAt: 0)) "
+                    + "\(task.state.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(Console.printable(outcome))"
+            )
         }
         say("")
         say("Ledger:")
@@ -76,23 +90,29 @@ struct DemoCommand: AsyncParsableCommand {
             default: reason = entry.stateHistory.last?.reason ?? ""
             }
             say(
-                "  \(entry.ledgerID)  \((agents[entry.ledgerID] ?? "?").padding(toLength: 14, withPad: " ", startingAt: 0)) "
-                    + "\(entry.state.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(reason)")
+                "  \(entry.ledgerID)  \((entry.workstreamID ?? "?").padding(toLength: 14, withPad: " ", startingAt: 0)) "
+                    + "\(entry.state.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(Console.printable(reason))"
+            )
         }
         say("")
         say("main now:")
         for line in try await git(["log", "--format=%h %s", "main"], in: root).split(separator: "\n") {
             say("  \(line)")
         }
-        let costs = try await engine.costs.total()
         say("")
+        say("Costs:")
+        for row in try await engine.costs.breakdown() {
+            say(
+                "  \(row.resourceType.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(row.amount) \(row.currency.code) (\(row.count) records)"
+            )
+        }
         say(
-            "gate time: \(String(format: "%.2f", summary.gateSeconds)) s; cost "
-                + costs.map(\.amount.description).joined() + " USD")
-        if let keep { say("kept at \(keep): cd there and try `sluice patch list` or `sluice events`") }
+            "Timings: gates \(String(format: "%.2f", summary.gateSeconds)) s, whole demo "
+                + "\(String(format: "%.2f", (clock.now - start).inSeconds)) s")
+        if let keep { say("kept at \(keep): cd there and try `sluice status`, `sluice task list` or `sluice events`") }
         let expected =
-            summary.landed.count == 1 && summary.quarantined.count == 2 && summary.rejected.isEmpty
-            && entries.filter { $0.state == .quarantined }.count == 3
+            summary.landed.count == 1 && tasks?.done == 3 && tasks?.failed == 1
+            && entries.filter { $0.state == .quarantined }.count == 2
         if !expected { throw reportFailure() }
     }
 
@@ -125,21 +145,6 @@ struct DemoCommand: AsyncParsableCommand {
         let url = URL(fileURLWithPath: root).appendingPathComponent(path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(content.utf8).write(to: url)
-    }
-
-    /// The agent's change as git would diff it, made in a scratch worktree of the demo repository.
-    func diff(of agent: DemoProject.Agent, in root: String) async throws -> [UInt8] {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "sluice-agent-\(UUID().uuidString.prefix(8))"
-        ).path
-        try await git(["worktree", "add", "--detach", "--quiet", scratch, "main"], in: root)
-        defer {
-            try? FileManager.default.removeItem(atPath: scratch)
-        }
-        for (path, content) in agent.files { try write(content, to: scratch, path) }
-        let bytes = try await PatchCommand.diff(ofWorktree: scratch).bytes
-        _ = try? await git(["worktree", "remove", "--force", scratch], in: root)
-        return bytes
     }
 
     @discardableResult

@@ -112,32 +112,57 @@ enum DemoProject {
 
         """
 
-    /// What each agent changes, applied to a copy of the project.
-    struct Agent {
-        let name: String
-        let intent: String
-        let files: [String: String]
-    }
+    /// The built-in fake agent: a `command` agent (python3, standard library only) that reads its
+    /// prompt and does what the demo's task asks of it, printing its token usage as the `command`
+    /// adapter reads it. It never reaches a network or a model.
+    static let agent = #"""
+        #!/usr/bin/env python3
+        """Sluice demo's fake agent: acts on the prompt's [demo:...] tag in the current directory."""
+        import json
+        import sys
+        import time
 
-    static let agents = [
-        Agent(
-            name: "agent-good", intent: "adds mul() with a test",
-            files: [
-                "calc.py": calc + "\n\ndef mul(a, b):\n    return a * b\n",
-                "tests/test_calc.py": tests.replacingOccurrences(
-                    of: "        self.assertEqual(calc.sub(5, 3), 2)\n",
-                    with:
-                        "        self.assertEqual(calc.sub(5, 3), 2)\n\n    def test_mul(self):\n        self.assertEqual(calc.mul(4, 3), 12)\n"
-                ),
-            ]),
-        Agent(
-            name: "agent-breaker", intent: "\"simplifies\" add()",
-            files: ["calc.py": calc.replacingOccurrences(of: "return a + b", with: "return a - b")]),
-        Agent(
-            name: "agent-sneaky", intent: "drops the gate from sluice.yml",
-            files: ["sluice.yml": "target_branch: main\ngates: []\n"]),
-        Agent(
-            name: "agent-late", intent: "adds div() where mul() goes",
-            files: ["calc.py": calc + "\n\ndef div(a, b):\n    return a / b\n"]),
+
+        def usage(model, tokens_in, tokens_out, cost):
+            print(json.dumps({"usage": {"model": model, "input_tokens": tokens_in,
+                                        "output_tokens": tokens_out, "cost_usd": cost}}), flush=True)
+
+
+        def edit(path, old, new):
+            with open(path) as f:
+                text = f.read()
+            with open(path, "w") as f:
+                f.write(text.replace(old, new) if old else text + new)
+
+
+        prompt = open(sys.argv[1]).read()
+        print("reading the task:", prompt.splitlines()[0], flush=True)
+        if "[demo:good]" in prompt:
+            edit("calc.py", "", "\n\ndef mul(a, b):\n    return a * b\n")
+            edit("tests/test_calc.py", "        self.assertEqual(calc.sub(5, 3), 2)\n",
+                 "        self.assertEqual(calc.sub(5, 3), 2)\n\n"
+                 "    def test_mul(self):\n        self.assertEqual(calc.mul(4, 3), 12)\n")
+            usage("demo-model", 1800, 240, 0.0124)
+        elif "[demo:breaker]" in prompt:
+            edit("calc.py", "return a + b", "return a - b")
+            usage("demo-model", 900, 60, 0.0051)
+        elif "[demo:sneaky]" in prompt:
+            # Games the gate: drops it from sluice.yml so that nothing is tested.
+            with open("sluice.yml", "w") as f:
+                f.write("target_branch: main\ngates: []\n")
+            usage("demo-model", 700, 40, 0.0038)
+        elif "[demo:staller]" in prompt:
+            usage("demo-model", 300, 10, 0.0012)
+            print("thinking...", flush=True)
+            time.sleep(600)
+
+        """#
+
+    /// The tasks the demo queues, one per built-in agent's behaviour.
+    static let tasks = [
+        ("agent-good", "Add mul() with a unit test [demo:good]"),
+        ("agent-breaker", "Simplify add() [demo:breaker]"),
+        ("agent-sneaky", "Make the tests pass faster [demo:sneaky]"),
+        ("agent-staller", "Think hard about division [demo:staller]"),
     ]
 }

@@ -21,6 +21,8 @@ public struct ProcessSandbox: Hashable, Sendable {
     /// Directories shown read-only again after `/tmp` is replaced, at the same paths: the repository's
     /// git directory, which a workspace's `.git` file points at, when it lives under `/tmp`.
     public var readOnly: [String]
+    /// Files shown read-only even where they lie in what is hidden: an agent's own program.
+    public var revealed: [String] = []
     /// Whether the command keeps the network.
     public var network: Bool
 
@@ -69,6 +71,7 @@ public struct ProcessSandbox: Hashable, Sendable {
             }
         }
         for path in writable { arguments += ["--bind", path, path] }
+        for path in revealed where files.fileExists(atPath: path) { arguments += ["--ro-bind", path, path] }
         arguments += ["--chdir", directory, "--"] + command
         return (bubblewrap, arguments)
     }

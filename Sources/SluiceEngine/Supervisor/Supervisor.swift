@@ -194,10 +194,11 @@ public final class Supervisor: Sendable {
             hidden += ["", "-wal", "-shm", "-journal"].map { database + $0 }
         }
         let home = ProcessInfo.processInfo.environment["HOME"].map { [$0] } ?? []
-        return ProcessSandbox(
+        var sandbox = ProcessSandbox(
             bubblewrap: bubblewrap, writable: [workspace.tree, workspace.promptFile], hidden: hidden,
-            readOnly: home + [pipeline.repository] + pipeline.linkedGitDirectories()
-                + (program.hasPrefix("/") ? [program] : []), network: options.network)
+            readOnly: home + [pipeline.repository] + pipeline.linkedGitDirectories(), network: options.network)
+        if program.hasPrefix("/") { sandbox.revealed = [program] }
+        return sandbox
     }
 
     // MARK: - Reaping

@@ -1,0 +1,45 @@
+import SluiceCore
+import SluiceStore
+
+/// The whole picture at one moment: tasks, patches and workers by state, and the spend so far.
+public struct StatusSnapshot: Sendable, Hashable, Encodable {
+    public var tasks: [String: Int]
+    public var patches: [String: Int]
+    public var workers: [String: Int]
+    /// Totals per currency, as exact decimal text.
+    public var spend: [String: String]
+
+    /// One line: `tasks 2 running, 5 done, 1 failed · patches 1 queued, 4 landed · spend 0.31 USD`.
+    public var line: String {
+        func part(_ counts: [String: Int], _ order: [String], renaming: [String: String] = [:]) -> String {
+            let known = order.compactMap { state in
+                counts[state].flatMap { $0 > 0 ? "\($0) \(renaming[state] ?? state)" : nil }
+            }
+            return known.isEmpty ? "none" : known.joined(separator: ", ")
+        }
+        let money = spend.keys.sorted().map { "\(spend[$0] ?? "0") \($0)" }.joined(separator: ", ")
+        return "tasks " + part(tasks, ["queued", "running", "done", "failed", "cancelled"]) + " · patches "
+            + part(
+                patches, PatchState.allCases.map(\.rawValue),
+                renaming: ["committed": "landed", "validated": "held"])
+            + " · workers " + part(workers, ["busy", "idle", "paused", "crashed", "stopped"]) + " · spend "
+            + (money.isEmpty ? "0" : money)
+    }
+}
+
+extension Engine {
+    /// Counts every task, patch and worker by state, and totals the costs, in one read.
+    public func status() async throws -> StatusSnapshot {
+        try await context.storage.read { reader in
+            var tasks: [String: Int] = [:]
+            for task in try reader.tasks(TaskFilter()) { tasks[task.state.rawValue, default: 0] += 1 }
+            var patches: [String: Int] = [:]
+            for patch in try reader.patches(PatchFilter()) { patches[patch.state.rawValue, default: 0] += 1 }
+            var workers: [String: Int] = [:]
+            for worker in try reader.workers(state: nil, type: nil) { workers[worker.state.rawValue, default: 0] += 1 }
+            var spend: [String: String] = [:]
+            for total in try reader.costTotals(CostFilter()) { spend[total.currency.code] = total.amount.description }
+            return StatusSnapshot(tasks: tasks, patches: patches, workers: workers, spend: spend)
+        }
+    }
+}
