@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import SluiceCore
 import SluiceEngine
+import SluicePostgres
 import SluiceStore
 
 /// One measurement, printed as one JSON line: `{"name", "value", "unit", …detail}`; or a benchmark
@@ -62,6 +63,8 @@ public struct BenchmarkSuite: Sendable {
         public var postgresLifecycles: Int = 800
         /// Lifecycles each `events_follow_lag` follows, shared by its 16 writing tasks.
         public var followLifecycles: Int = 800
+        /// Seconds `supervisor_overhead` measures its 16 idle agents.
+        public var overheadSeconds: Double = 60
 
         /// The full run.
         public static let full = Sizes(
@@ -71,12 +74,12 @@ public struct BenchmarkSuite: Sendable {
         public static let quick = Sizes(
             baselineCommits: 100, durableLifecycles: 20, memoryLifecycles: 500, workerCycles: 50, costRecords: 20_000,
             costBatch: 5_000, diffMegabytes: 5, junitCases: 10_000, pipelinePatches: 5, repositoryFiles: 200,
-            postgresCommits: 320, postgresLifecycles: 64, followLifecycles: 64)
+            postgresCommits: 320, postgresLifecycles: 64, followLifecycles: 64, overheadSeconds: 10)
         /// A tiny run for tests.
         public static let tiny = Sizes(
             baselineCommits: 5, durableLifecycles: 2, memoryLifecycles: 5, workerCycles: 3, costRecords: 30,
             costBatch: 10, diffMegabytes: 1, junitCases: 200, pipelinePatches: 2, repositoryFiles: 10,
-            postgresCommits: 32, postgresLifecycles: 16, followLifecycles: 16)
+            postgresCommits: 32, postgresLifecycles: 16, followLifecycles: 16, overheadSeconds: 1)
     }
 
     /// The PostgreSQL server of the `postgres` and `follow` groups.
@@ -104,7 +107,7 @@ public struct BenchmarkSuite: Sendable {
     /// The benchmark groups, by the name `--only` takes.
     public static let groups = [
         "baseline", "patches", "patches-durable", "patches-memory", "workers", "costs", "parsers", "pipeline",
-        "postgres", "follow",
+        "postgres", "follow", "agents",
     ]
 
     /// Runs the benchmarks in order (only the named groups, when given), handing each result to
@@ -112,13 +115,22 @@ public struct BenchmarkSuite: Sendable {
     public func run(only: Set<String>? = nil, emit: (BenchmarkResult) -> Void) async throws {
         func wanted(_ group: String) -> Bool { only?.contains(group) ?? true }
         var baseline: Double?
-        if wanted("baseline") || wanted("patches") || wanted("patches-durable") {
+        if wanted("baseline") || wanted("patches") || wanted("patches-durable") || wanted("agents") {
             let result = try commitBaseline()
             baseline = result.value
             emit(result)
         }
         if wanted("patches") || wanted("patches-durable") {
             await emit(try patchTransitions(durable: true, baseline: baseline, floor: nil))
+        }
+        if wanted("agents") {
+            let commits = try baseline ?? commitBaseline().value
+            emit(
+                try await taskClaims(
+                    on: try SQLiteStorage(path: path("claims.db")), database: "file, synchronous=FULL",
+                    baselineName: "sqlite_commit_baseline", baseline: commits, ratio: "0.8"))
+            emit(try await agentStartLatency())
+            emit(try await supervisorOverhead(seconds: sizes.overheadSeconds))
         }
         if wanted("patches") || wanted("patches-memory") {
             let floor = try transitionFloor()
@@ -144,6 +156,7 @@ public struct BenchmarkSuite: Sendable {
             if wanted("postgres") {
                 emit(.skipped("postgres_commit_baseline", reason: skipped.reason))
                 emit(.skipped("postgres_transitions", reason: skipped.reason))
+                emit(.skipped("task_claims_postgres", reason: skipped.reason))
             }
             if wanted("follow") {
                 emit(.skipped("events_follow_lag", reason: skipped.reason, detail: ["database": .string("postgresql")]))
@@ -154,6 +167,18 @@ public struct BenchmarkSuite: Sendable {
                     let baseline = try await postgresCommitBaseline(server)
                     emit(baseline)
                     emit(try await postgresTransitions(server, baseline: baseline.value))
+                    let claims = try await PostgresStorage(
+                        url: try server.makeDatabase(), options: PostgresStorage.Options(poolSize: Self.writers))
+                    do {
+                        emit(
+                            try await taskClaims(
+                                on: claims, database: "postgresql", baselineName: "postgres_commit_baseline",
+                                baseline: baseline.value, ratio: "0.5", detail: server.detail))
+                    } catch {
+                        await claims.close()
+                        throw error
+                    }
+                    await claims.close()
                 }
                 if wanted("follow") { emit(try await followLagPostgres(server)) }
             } catch {

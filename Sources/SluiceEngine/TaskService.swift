@@ -41,14 +41,11 @@ public struct TaskService: Sendable {
     ) async throws -> TaskRecord? {
         let context = self.context
         return try await context.storage.write { tx in
-            guard let holder = try tx.worker(worker) else { throw SluiceError.notFound("worker", worker.description) }
-            guard holder.state == .idle else {
-                throw SluiceError(
-                    code: .invalidTransition,
-                    message: "worker \(worker) is \(holder.state.rawValue): only an idle worker claims a task",
-                    currentState: holder.state.rawValue)
+            guard let next = try tx.nextTaskToClaim(projectID: projectID, agent: agent) else {
+                // Nothing to claim; an unknown worker is still an error.
+                if try tx.worker(worker) == nil { throw SluiceError.notFound("worker", worker.description) }
+                return nil
             }
-            guard let next = try tx.nextTaskToClaim(projectID: projectID, agent: agent) else { return nil }
             if let maxRunning,
                 try tx.tasks(TaskFilter(state: .running, projectID: next.projectID, limit: maxRunning)).count
                     >= maxRunning
@@ -65,7 +62,16 @@ public struct TaskService: Sendable {
                         at: now)
                 )
             }
-            try TaskService.moveWorker(tx, context, worker, .assign(taskID: claimed.taskID.description))
+            // The worker is read once, as it is assigned: one that is not idle undoes the whole claim.
+            do {
+                try TaskService.moveWorker(tx, context, worker, .assign(taskID: claimed.taskID.description))
+            } catch let error as SluiceError where error.code == .invalidTransition {
+                let state = error.currentState ?? "not idle"
+                throw SluiceError(
+                    code: .invalidTransition,
+                    message: "worker \(worker) is \(state): only an idle worker claims a task",
+                    currentState: error.currentState)
+            }
             return claimed
         }
     }
@@ -235,17 +241,24 @@ public struct TaskService: Sendable {
     /// When a worker that holds a running task crashes or stops, its task goes back to the queue
     /// (or fails as a poison task), in the worker's unit of work: the worker's late reports then
     /// carry a stale epoch.
+    /// A worker stopped on purpose (`counted` false) gives its attempt back: a stop never makes a
+    /// poison task.
     static func requeueHeld(
-        _ tx: any StorageWriter, _ context: EngineContext, _ held: String, of worker: WorkerID, reason: String
+        _ tx: any StorageWriter, _ context: EngineContext, _ held: String, of worker: WorkerID, reason: String,
+        counted: Bool = true
     ) throws {
         guard let id = try? TaskID(parsing: held), let task = try tx.task(id), task.state == .running,
             task.workerID == worker
         else { return }
         _ = try tx.updateTask(id) { current in
             let now = context.clock.now()
-            let next = try current.applying(.requeue(epoch: current.epoch, reason: reason), at: now)
+            let event: TaskEvent =
+                counted
+                ? .requeue(epoch: current.epoch, reason: reason) : .release(epoch: current.epoch, reason: reason)
+            let next = try current.applying(event, at: now)
             return (
-                next, TaskService.event(context, from: current, to: next, operation: "requeue", reason: reason, at: now)
+                next,
+                TaskService.event(context, from: current, to: next, operation: event.name, reason: reason, at: now)
             )
         }
     }

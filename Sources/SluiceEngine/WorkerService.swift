@@ -199,7 +199,7 @@ public struct WorkerService: Sendable {
                 }
             case .shutdown:
                 if let held = try tx.worker(id)?.currentTaskID {
-                    try TaskService.requeueHeld(tx, context, held, of: id, reason: "worker stopped")
+                    try TaskService.requeueHeld(tx, context, held, of: id, reason: "worker stopped", counted: false)
                 }
             default:
                 break

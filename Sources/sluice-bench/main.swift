@@ -4,7 +4,8 @@ import SluiceStore
 
 // sluice-bench [--quick] [--only GROUP,...] [--db postgres://user@host:port/db]: prints one JSON
 // object per benchmark. Run it in release: swift run -c release sluice-bench. Groups: baseline,
-// patches (patches-durable, patches-memory), workers, costs, parsers, pipeline, postgres, follow.
+// patches (patches-durable, patches-memory), workers, costs, parsers, pipeline, postgres, follow,
+// agents (task_claims, agent_start_latency, supervisor_overhead).
 // The postgres and follow groups use the server --db names, or start a throwaway one.
 SQLiteStorage.tuneProcess()  // as the sluice tool does: the figures are the product's
 let arguments = CommandLine.arguments.dropFirst()

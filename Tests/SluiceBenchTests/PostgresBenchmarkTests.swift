@@ -21,7 +21,8 @@ struct PostgresBenchmarkTests {
         let results = collected.results
         #expect(
             results.map(\.name) == [
-                "events_follow_lag", "postgres_commit_baseline", "postgres_transitions", "events_follow_lag",
+                "events_follow_lag", "postgres_commit_baseline", "postgres_transitions", "task_claims_postgres",
+                "events_follow_lag",
             ])
         #expect(results.allSatisfy { $0.skipped == nil })
         let baseline = try #require(results.first { $0.name == "postgres_commit_baseline" })
@@ -65,7 +66,8 @@ struct PostgresBenchmarkTests {
         let results = collected.results
         #expect(
             results.map(\.name) == [
-                "events_follow_lag", "postgres_commit_baseline", "postgres_transitions", "events_follow_lag",
+                "events_follow_lag", "postgres_commit_baseline", "postgres_transitions", "task_claims_postgres",
+                "events_follow_lag",
             ])
         #expect(results[0].skipped == nil && results[0].value >= 0)
         if let reason = PostgresServer.availability.reason {

@@ -38,10 +38,22 @@ struct SupervisorCommandTests {
             return Array(arguments[..<split]) + ["--db", cli.database] + Array(arguments[split...])
         }
 
-        /// Runs `sluice` in the repository, on the harness's database.
+        /// Runs `sluice` in the repository, on the harness's database, waiting on a thread of its own:
+        /// a test that blocked the concurrency pool's few threads for the seconds a supervisor runs
+        /// would starve every other test running at the same time.
         @discardableResult
-        func sluice(_ arguments: [String]) throws -> CommandLineProcess.Result {
-            try CommandLineProcess.run(withDatabase(arguments), environment: environment, directory: repository.path)
+        func sluice(_ arguments: [String]) async throws -> CommandLineProcess.Result {
+            let arguments = withDatabase(arguments)
+            let environment = self.environment
+            let directory = repository.path
+            return try await withCheckedThrowingContinuation { done in
+                DispatchQueue.global().async {
+                    done.resume(
+                        with: Result {
+                            try CommandLineProcess.run(arguments, environment: environment, directory: directory)
+                        })
+                }
+            }
         }
 
         /// Starts `sluice` without waiting for it.
@@ -67,8 +79,8 @@ struct SupervisorCommandTests {
             return path
         }
 
-        func json(_ arguments: [String]) throws -> [[String: Any]] {
-            let output = try sluice(arguments + ["--json"])
+        func json(_ arguments: [String]) async throws -> [[String: Any]] {
+            let output = try await sluice(arguments + ["--json"])
             #expect(output.status == 0, "\(arguments): \(output.stderr)")
             return try output.stdout.split(separator: "\n").map {
                 try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
@@ -76,24 +88,36 @@ struct SupervisorCommandTests {
         }
 
         func addTasks(_ count: Int, maxAttempts: Int = 3) async throws -> [String] {
-            try (0..<count).map { index in
-                let output = try sluice([
+            var ids: [String] = []
+            for index in 0..<count {
+                let output = try await sluice([
                     "task", "add", "Write file \(index)", "--project", "demo", "--max-attempts", "\(maxAttempts)",
                     "--json",
                 ])
                 let object = try #require(
                     try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any],
                     "\(output.stderr)")
-                return try #require(object["task_id"] as? String)
+                ids.append(try #require(object["task_id"] as? String))
             }
+            return ids
         }
     }
 
-    static func wait(for condition: () throws -> Bool, seconds: Double = 60) throws {
+    static func wait(for condition: () throws -> Bool, seconds: Double = 60) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while try !condition() {
             guard Date() < deadline else { throw Timeout() }
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Waits for a process on a thread of its own.
+    static func exit(of process: Process) async {
+        await withCheckedContinuation { done in
+            DispatchQueue.global().async {
+                process.waitUntilExit()
+                done.resume()
+            }
         }
     }
 
@@ -102,7 +126,7 @@ struct SupervisorCommandTests {
     @Test("4 supervisors in separate processes, 100 tasks: each done exactly once, none lost, statistics add up")
     func fourSupervisors() async throws {
         let project = try Project()
-        #expect(try project.sluice(["init"]).status == 0)
+        #expect(try await project.sluice(["init"]).status == 0)
         let ids = try await project.addTasks(100)
         // Each task writes a file of its own: every patch applies, whatever lands first.
         let agent = try project.agent("echo \"$SLUICE_TASK_ID\" > \"done-$SLUICE_TASK_ID.txt\"")
@@ -112,33 +136,35 @@ struct SupervisorCommandTests {
             ])
         }
         for supervisor in supervisors {
-            supervisor.waitUntilExit()
+            await Self.exit(of: supervisor)
             #expect(supervisor.terminationStatus == 0)
         }
-        let tasks = try project.json(["task", "list"])
+        let tasks = try await project.json(["task", "list"])
         #expect(tasks.count == 100)
-        #expect(tasks.allSatisfy { $0["state"] as? String == "done" && $0["attempts"] as? Int == 1 })
+        #expect(
+            tasks.allSatisfy { $0["state"] as? String == "done" && $0["attempts"] as? Int == 1 },
+            "\(tasks.filter { $0["state"] as? String != "done" }.map { $0["reason"] as? String ?? "-" })")
         #expect(Set(tasks.compactMap { $0["task_id"] as? String }) == Set(ids))
         // One patch per task, each naming its task.
         let patches = Set(tasks.compactMap { $0["ledger_id"] as? String })
         #expect(patches.count == 100)
-        let workers = try project.json(["worker", "list"])
+        let workers = try await project.json(["worker", "list"])
         #expect(workers.count == 4)
         var completed = 0
         for worker in workers {
-            let shown = try project.json(["worker", "show", try #require(worker["worker_id"] as? String)])
+            let shown = try await project.json(["worker", "show", try #require(worker["worker_id"] as? String)])
             completed += (shown.first?["statistics"] as? [String: Any])?["tasks_completed"] as? Int ?? 0
             #expect(shown.first?["state"] as? String == "stopped")
         }
         #expect(completed == 100)
         // Every claim is in the log once per task.
-        let claims = try project.json(["events"]).filter {
+        let claims = try await project.json(["events"]).filter {
             $0["entity_kind"] as? String == "task"
                 && ($0["payload"] as? [String: Any])?["operation"] as? String == "claim"
         }
         #expect(claims.count == 100)
         // And the landing pipeline lands them all.
-        let run = try project.sluice(["run"])
+        let run = try await project.sluice(["run"])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("summary: 100 landed"))
     }
@@ -148,7 +174,7 @@ struct SupervisorCommandTests {
     )
     func killedSupervisor() async throws {
         let project = try Project(sandbox: "none")
-        #expect(try project.sluice(["init"]).status == 0)
+        #expect(try await project.sluice(["init"]).status == 0)
         let id = try #require(try await project.addTasks(1).first)
         let started = project.agents.file("started")
         let marker = "sleep 30.\(Int.random(in: 100_000...999_999))"
@@ -161,37 +187,37 @@ struct SupervisorCommandTests {
         let first = try project.start([
             "worker", "run", "--agent", "command", "--heartbeat", "0.5", "--lease", "2", "--", agent,
         ])
-        try Self.wait(for: { FileManager.default.fileExists(atPath: started) })
+        try await Self.wait(for: { FileManager.default.fileExists(atPath: started) })
         kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
-        let claimed = try #require(try project.json(["task", "show", id]).first)
+        await Self.exit(of: first)
+        let claimed = try #require(try await project.json(["task", "show", id]).first)
         let zombie = try #require(claimed["worker_id"] as? String)
         #expect(claimed["state"] as? String == "running" && claimed["epoch"] as? Int == 1)
         // The second supervisor's reaper finds the lease expired, and its worker takes the task.
-        let second = try project.sluice([
+        let second = try await project.sluice([
             "worker", "run", "--agent", "command", "--heartbeat", "0.5", "--lease", "2", "--", agent,
         ])
         #expect(second.status == 0, "\(second.stderr)")
         #expect(second.stdout.contains("reaped: worker \(zombie): lease expired"))
-        let task = try #require(try project.json(["task", "show", id]).first)
+        let task = try #require(try await project.json(["task", "show", id]).first)
         #expect(task["state"] as? String == "done" && task["epoch"] as? Int == 2 && task["attempts"] as? Int == 2)
         let crashes = task["crashes"] as? [[String: Any]] ?? []
         #expect(crashes.count == 1 && (crashes.first?["reason"] as? String)?.contains("lease expired") == true)
-        #expect(try project.json(["worker", "show", zombie]).first?["state"] as? String == "crashed")
+        #expect(try await project.json(["worker", "show", zombie]).first?["state"] as? String == "crashed")
         // The first agent, orphaned by the kill, was killed by the rescuer.
-        try Self.wait(for: { SupervisorCommandTests.processes(holding: marker).isEmpty }, seconds: 10)
+        try await Self.wait(for: { SupervisorCommandTests.processes(holding: marker).isEmpty }, seconds: 10)
         // The zombie's late completion and late patch, under epoch 1, are refused and change nothing.
-        let late = try project.sluice(["task", "complete", id, "--epoch", "1"])
+        let late = try await project.sluice(["task", "complete", id, "--epoch", "1"])
         #expect(late.status == 3 && late.stderr.contains("stale"))
         let patch = project.agents.file("late.diff")
         try "--- /dev/null\n+++ b/late.txt\n@@ -0,0 +1 @@\n+late\n".write(
             toFile: patch, atomically: false, encoding: .utf8)
-        let latePatch = try project.sluice([
+        let latePatch = try await project.sluice([
             "patch", "submit", patch, "--project", "demo", "--task", id, "--epoch", "1", "--worker", zombie,
         ])
         #expect(latePatch.status == 3, "\(latePatch.stderr)")
-        #expect(try project.json(["patch", "list"]).count == 1)
-        let log = try project.json(["events", "--entity", id])
+        #expect(try await project.json(["patch", "list"]).count == 1)
+        let log = try await project.json(["events", "--entity", id])
         #expect(log.contains { ($0["payload"] as? [String: Any])?["operation"] as? String == "refused patch" })
         #expect(log.contains { ($0["payload"] as? [String: Any])?["operation"] as? String == "refused complete" })
     }
@@ -199,33 +225,33 @@ struct SupervisorCommandTests {
     @Test("a task that kills its worker every time ends as a poison task after 3 attempts")
     func poisonTask() async throws {
         let project = try Project(sandbox: "none")
-        #expect(try project.sluice(["init"]).status == 0)
+        #expect(try await project.sluice(["init"]).status == 0)
         let id = try #require(try await project.addTasks(1).first)
         // Unsealed, the agent's parent is the supervisor: it kills it.
         let agent = try project.agent("kill -9 $PPID; sleep 5")
         for attempt in 1...3 {
-            let run = try project.sluice([
+            let run = try await project.sluice([
                 "worker", "run", "--agent", "command", "--heartbeat", "0.5", "--lease", "1", "--", agent,
             ])
             #expect(run.status == 128 + SIGKILL || run.status == SIGKILL, "attempt \(attempt): \(run.status)")
-            usleep(1_600_000)
-            #expect(try project.sluice(["worker", "reap", "--lease", "1"]).status == 0)
+            try await Task.sleep(for: .milliseconds(1600))
+            #expect(try await project.sluice(["worker", "reap", "--lease", "1"]).status == 0)
         }
-        let task = try #require(try project.json(["task", "show", id]).first)
+        let task = try #require(try await project.json(["task", "show", id]).first)
         #expect(task["state"] as? String == "failed")
         #expect((task["reason"] as? String)?.hasPrefix("poison task: 3 attempts ended without an outcome") == true)
         #expect((task["crashes"] as? [Any])?.count == 3)
-        #expect(try project.json(["worker", "list", "--state", "crashed"]).count == 3)
+        #expect(try await project.json(["worker", "list", "--state", "crashed"]).count == 3)
     }
 
     @Test("sluice run --workers 3 with a fake agent on a real repository: tasks become landed commits")
     func runWithWorkers() async throws {
         let project = try Project()
-        #expect(try project.sluice(["init"]).status == 0)
+        #expect(try await project.sluice(["init"]).status == 0)
         _ = try await project.addTasks(5)
         let agent = try project.agent("echo \"$SLUICE_TASK_ID\" > \"task-$SLUICE_TASK_ID.txt\"")
         let before = try project.repository.git("rev-list", "--count", "main")
-        let run = try project.sluice(["run", "--workers", "3", "--agent", "command", "--", agent])
+        let run = try await project.sluice(["run", "--workers", "3", "--agent", "command", "--", agent])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("tasks: 5 done, 0 failed"))
         #expect(run.stdout.contains("summary: 5 landed, 0 quarantined, 0 rejected"))
@@ -239,19 +265,19 @@ struct SupervisorCommandTests {
     }
 
     @Test("worker run refuses bad input in words, and changes nothing")
-    func badInput() throws {
+    func badInput() async throws {
         let project = try Project()
-        #expect(try project.sluice(["init"]).status == 0)
+        #expect(try await project.sluice(["init"]).status == 0)
         for arguments in [
             ["worker", "run"], ["worker", "run", "--agent", "robot"], ["worker", "run", "--agent", "command"],
             ["worker", "run", "--agent", "claude", "--heartbeat", "10", "--lease", "5"],
             ["worker", "run", "--agent", "claude", "--stall=-1"], ["run", "--agent", "claude"],
         ] {
-            let output = try project.sluice(arguments)
+            let output = try await project.sluice(arguments)
             #expect(output.status == 64, "\(arguments): \(output.status) \(output.stderr)")
             #expect(output.stderr.hasPrefix("error: "), "\(arguments): \(output.stderr)")
         }
-        #expect(try project.json(["worker", "list"]).isEmpty)
+        #expect(try await project.json(["worker", "list"]).isEmpty)
     }
 
     static func processes(holding marker: String) -> [Int32] {

@@ -104,6 +104,22 @@ struct TaskCommandTests {
         #expect(await cli.run(["task", "claim", "--worker", worker]).status == 4)
     }
 
+    @Test("worker stop lets a worker running a task of the queue finish it; --now stops it and gives the attempt back")
+    func gracefulStop() async throws {
+        let cli = await CLIHarness().initialise()
+        let (id, worker) = try await claimed(cli)
+        let asked = try await cli.object(["worker", "stop", worker])
+        #expect(asked["state"] as? String == "busy")
+        #expect((asked["metadata"] as? [String: Any])?["stop_requested"] as? Bool == true)
+        #expect(try await cli.object(["task", "show", id])["state"] as? String == "running")
+        let stopped = try await cli.object(["worker", "stop", worker, "--now"])
+        #expect(stopped["state"] as? String == "stopped")
+        let task = try await cli.object(["task", "show", id])
+        // A stop is not the task's failure: the attempt is given back, the stop kept in the history.
+        #expect(task["state"] as? String == "queued" && task["attempts"] as? Int == 0)
+        #expect((task["crashes"] as? [[String: Any]])?.first?["reason"] as? String == "worker stopped")
+    }
+
     /// Adds a task, makes a worker and claims the task for it: (task id, worker id).
     func claimed(_ cli: CLIHarness) async throws -> (String, String) {
         let id = try await cli.object(["task", "add", "x"])["task_id"] as? String ?? ""
@@ -114,7 +130,7 @@ struct TaskCommandTests {
 
     @Test("a worker that crashes or stops with a running task sends it back to the queue; its late report is refused")
     func workerLost() async throws {
-        for verb in [["crash", "--error", "out of memory"], ["stop"]] {
+        for verb in [["crash", "--error", "out of memory"], ["stop", "--now"]] {
             let cli = await CLIHarness().initialise()
             let (id, worker) = try await claimed(cli)
             _ = try await cli.object(["worker", verb[0], worker] + verb.dropFirst())

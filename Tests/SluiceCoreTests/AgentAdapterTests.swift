@@ -220,3 +220,22 @@ struct AgentAdapterTests {
                 == ["a", "{workspace}"])
     }
 }
+
+@Suite("Agent adapters: reported amounts")
+struct ReportedAmountTests {
+    @Test(
+        "a reported cost printed as a binary double is rounded to 9 places, not dropped; absurd ones are not believed")
+    func rounding() throws {
+        func cost(_ text: String) -> ExactDecimal? {
+            var streamed = StreamingUsage(kind: .command)
+            streamed.feed(Substring("{\"usage\": {\"model\": \"m\", \"output_tokens\": 1, \"cost_usd\": \(text)}}"))
+            return streamed.usages.first?.reportedCostUSD
+        }
+        #expect(cost("0.030389999999999997") == (try ExactDecimal(parsing: "0.03039")))
+        #expect(cost("0.1234567890123") == (try ExactDecimal(parsing: "0.123456789")))
+        #expect(cost("1e3") == (try ExactDecimal(parsing: "1000")))
+        #expect(cost("1e-25") == .zero)
+        #expect(cost("99999999999999") == nil)
+        #expect(cost("-3") == nil)
+    }
+}

@@ -123,7 +123,7 @@ struct RunCommand: AsyncParsableCommand {
         async let tasks: SupervisorSummary = {
             defer { finished.set() }
             return try await supervisor.run { event in
-                if let live {
+                if let live, event.kind != .warning {
                     live.print("\(event.kind.rawValue): \(Console.printable(event.message))")
                 } else {
                     SupervisorConsole.show(event, json: json)

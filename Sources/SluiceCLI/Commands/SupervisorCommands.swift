@@ -60,6 +60,10 @@ struct AgentOptions: ParsableArguments {
 /// Prints a supervisor's events, and stops it gracefully on SIGTERM or SIGINT.
 enum SupervisorConsole {
     static func show(_ event: SupervisorEvent, json: Bool) {
+        if event.kind == .warning, !json {
+            Console.current.errorLine("warning: \(Console.printable(event.message))")
+            return
+        }
         if json {
             struct Line: Encodable {
                 let step = "task"
@@ -114,7 +118,7 @@ extension WorkerCommand {
                 Each worker claims the next task, runs the agent in a git worktree of its own at the target branch's \
                 head, heartbeats its claim, stops an agent that times out, stalls, loops or burns tokens without \
                 changing anything, and turns what the agent changed into a patch for `sluice run` (or fails the task \
-                with the reason). Ends when no task is queued or running, unless --watch.
+                with the reason). Ends when no task is queued or running, unless --watch. Exits 1 when a task failed.
                 """)
         @OptionGroup var global: GlobalOptions
         @Option(help: "Workers (agents at once) in this process.") var count: Int = 1
@@ -141,6 +145,8 @@ extension WorkerCommand {
             } else {
                 Console.current.line(SupervisorConsole.summary(summary))
             }
+            // Like `sluice run` with a quarantined patch: a failed task is worth a look.
+            if summary.failed > 0 { throw reportFailure() }
         }
     }
 

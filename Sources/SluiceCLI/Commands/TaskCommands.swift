@@ -71,6 +71,13 @@ struct TaskCommand: AsyncParsableCommand {
                 prompt: text, projectID: project, workstreamID: workstream, phase: phase,
                 executionRequestID: try Parse.optionalID(request) ?? ExecutionRequestID.make(), priority: priority,
                 maxAttempts: maxAttempts, agent: agent, branch: branch)
+            // Inside the repository, a branch that does not exist is refused now, not when a worker claims it.
+            if let branch = request.branch,
+                let repository = GlobalOptions.repositoryRoot(containing: GlobalOptions.currentDirectory),
+                try await Git(repository: repository).commit(of: "refs/heads/\(branch)") == nil
+            {
+                throw SluiceError.invalidInput("--branch: \(branch) is not a branch of this repository")
+            }
             let task = try await global.engine().tasks.add(request)
             try Output(global).record(task, "queued task \(task.taskID) (priority \(task.priority))")
         }

@@ -117,9 +117,18 @@ enum AgentOutput {
         return Int64(truncating: NSDecimalNumber(decimal: number))
     }
 
+    /// The most a single report may claim: a million dollars; anything above is not believed.
+    static let maxReportedCost: Decimal = 1_000_000
+
+    /// A reported amount in dollars, rounded half-even to ExactDecimal's 9 places (agents print
+    /// binary doubles such as `0.030389999999999997`); nil for a negative, non-finite or absurd one.
     static func money(_ value: JSONValue?) -> ExactDecimal? {
-        guard let number = value?.numberValue, number >= 0, let amount = try? ExactDecimal(number) else { return nil }
-        return amount
+        guard var number = value?.numberValue, number.isFinite, number >= 0, number <= maxReportedCost else {
+            return nil
+        }
+        var rounded = Decimal()
+        NSDecimalRound(&rounded, &number, ExactDecimal.scale, .bankers)
+        return try? ExactDecimal(rounded)
     }
 
     static func line(_ text: String, limit: Int = 300) -> String {

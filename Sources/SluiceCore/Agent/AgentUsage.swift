@@ -38,7 +38,8 @@ public struct AgentUsage: Hashable, Sendable {
         sum.cacheWriteTokens = cacheWriteTokens.addingSaturating(other.cacheWriteTokens)
         sum.outputTokens = outputTokens.addingSaturating(other.outputTokens)
         switch (reportedCostUSD, other.reportedCostUSD) {
-        case (let mine?, let theirs?): sum.reportedCostUSD = (try? mine.adding(theirs)) ?? mine
+        // Each is at most a million dollars: their sum fits.
+        case (let mine?, let theirs?): sum.reportedCostUSD = (try? mine.adding(theirs)) ?? ExactDecimal(units: .max)
         case (nil, let theirs): sum.reportedCostUSD = theirs
         default: break
         }

@@ -63,6 +63,9 @@ public enum TaskEvent: Sendable, Hashable {
     /// The attempt ended without an outcome (the worker's lease expired, or it was stopped with the
     /// task): back to the queue, or failed once `max_attempts` attempts were made.
     case requeue(epoch: Int64, reason: String)
+    /// The worker was stopped with the task on purpose (`sluice worker stop --now`): back to the queue,
+    /// the attempt given back. A stop is not the task's failure: it never makes a poison task.
+    case release(epoch: Int64, reason: String)
     /// A person cancelled the task; a running one's epoch ends, so its agent can report nothing more.
     case cancel
 
@@ -73,6 +76,7 @@ public enum TaskEvent: Sendable, Hashable {
         case .complete: "complete"
         case .fail: "fail"
         case .requeue: "requeue"
+        case .release: "release"
         case .cancel: "cancel"
         }
     }
@@ -81,7 +85,7 @@ public enum TaskEvent: Sendable, Hashable {
     public var acceptedStates: [TaskState] {
         switch self {
         case .claim: [.queued]
-        case .complete, .fail, .requeue: [.running]
+        case .complete, .fail, .requeue, .release: [.running]
         case .cancel: [.queued, .running]
         }
     }
@@ -90,7 +94,7 @@ public enum TaskEvent: Sendable, Hashable {
     public var epoch: Int64? {
         switch self {
         case .claim, .cancel: nil
-        case .complete(let epoch, _), .fail(let epoch, _), .requeue(let epoch, _): epoch
+        case .complete(let epoch, _), .fail(let epoch, _), .requeue(let epoch, _), .release(let epoch, _): epoch
         }
     }
 }
@@ -345,6 +349,12 @@ public struct TaskRecord: Hashable, Sendable, Codable {
             } else {
                 next.state = .queued
             }
+        case .release(_, let reason):
+            guard !reason.isEmpty else { throw SluiceError.invalidInput("a release needs a reason") }
+            next.crashes.append(TaskCrash(attempt: attempts, epoch: epoch, workerID: workerID, reason: reason, at: now))
+            next.workerID = nil
+            next.attempts = max(0, attempts - 1)
+            next.state = .queued
         case .cancel:
             next.state = .cancelled
             next.reason = "cancelled"

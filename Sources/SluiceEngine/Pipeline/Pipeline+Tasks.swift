@@ -57,6 +57,11 @@ extension Pipeline {
             task = try await engine.context.storage.write { tx in
                 try TaskService.checkClaim(
                     tx, attempt.taskID, epoch: attempt.epoch, worker: attempt.workerID, operation: "submit a patch for")
+                if let task = try tx.task(attempt.taskID), task.projectID != submission.project {
+                    throw SluiceError.invalidInput(
+                        "task \(attempt.taskID) belongs to project \(task.projectID): its patch goes to that project, "
+                            + "not \(submission.project)")
+                }
                 try create(tx)
                 if !costs.isEmpty { try storeCosts(tx) }
                 return try finish(tx)

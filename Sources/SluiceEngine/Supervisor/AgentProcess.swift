@@ -42,14 +42,6 @@ final class AgentGroup: Sendable {
         signal(SIGKILL)
     }
 
-    /// Whether the leader has ended (it is left for Subprocess to reap).
-    var leaderEnded: Bool {
-        guard let pid else { return false }
-        var info = siginfo_t()
-        let result = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
-        if result == -1 { return errno == ECHILD }
-        return info._sifields._sigchld.si_pid == pid
-    }
 }
 
 enum AgentProcess {
@@ -95,16 +87,15 @@ enum AgentProcess {
                 error: .fileDescriptor(error, closeAfterSpawningProcess: true)
             ) { execution in
                 group.set(execution.processIdentifier.value)
+                let pid = execution.processIdentifier.value
                 await withTaskGroup(of: Void.self) { tasks in
                     tasks.addTask { await monitor() }
-                    tasks.addTask {
-                        while !group.leaderEnded, !Task.isCancelled {
-                            try? await Task.sleep(for: .milliseconds(50))
-                        }
-                    }
-                    // The first to end (the agent, or the monitor that stopped it) ends both.
+                    tasks.addTask { await AgentProcess.leaderEnd(pid) }
+                    // The first to end (the agent, or the monitor that stopped it) ends both: a
+                    // cancelled monitor kills the group, whose leader's end then comes.
                     await tasks.next()
                     tasks.cancelAll()
+                    await tasks.waitForAll()
                 }
                 // Whatever the agent left in its group (a background job) ends with it.
                 group.signal(SIGKILL)
@@ -116,6 +107,19 @@ enum AgentProcess {
         } catch {
             group.signal(SIGKILL)
             return AgentExit(launchError: "cannot start \(command[0]): \(error)")
+        }
+    }
+
+    /// Returns once the process `pid` has ended, leaving it unreaped for Subprocess (its number,
+    /// and its group's, stay reserved until then): a blocking wait on a thread of its own, so that
+    /// a running agent costs no polling.
+    static func leaderEnd(_ pid: Int32) async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                var info = siginfo_t()
+                while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) == -1, errno == EINTR {}
+                done.resume()
+            }
         }
     }
 

@@ -2,7 +2,7 @@ import Foundation
 import SluiceCore
 
 /// The folders agents work in: one git worktree per task attempt, at the target branch's head, in the
-/// scratch directory (`agents/<repository key>/<task>-e<epoch>/ws`), never inside the repository's
+/// scratch directory (`agents/<repository key>/<task>-e<epoch>/<task>-e<epoch>`), never inside the repository's
 /// working tree. Beside each worktree: the prompt, the agent's two logs, and the agent's process
 /// group (so that a later supervisor can kill what a killed one left running).
 public struct AgentWorkspaces: Sendable {
@@ -20,13 +20,17 @@ public struct AgentWorkspaces: Sendable {
     public struct Workspace: Sendable {
         /// `<task>-e<epoch>`.
         public let folder: String
-        /// The worktree the agent works in.
-        public var tree: String { (folder as NSString).appendingPathComponent("ws") }
+        /// The worktree the agent works in, named like its folder: git names a worktree's own git
+        /// directory after the last part of its path, and two supervisors adding worktrees of the
+        /// same name at once would race for it.
+        public var tree: String { AgentWorkspaces.tree(of: folder) }
         /// The worktree's own git directory (`.git/worktrees/<name>` of the repository), read when the
         /// worktree was made: what Sluice's own git commands use, whatever the agent did to `ws/.git`.
         public let gitDirectory: String
         /// The commit it was made at.
         public let base: String
+        /// The repository's own objects, which Sluice's commands on the worktree read but never write.
+        public let commonObjects: String
 
         func file(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
         public var promptFile: String { file("prompt.txt") }
@@ -34,6 +38,9 @@ public struct AgentWorkspaces: Sendable {
         public var stderrLog: String { file("stderr.log") }
         var processGroupFile: String { file("process-group") }
         var failedMarker: String { file("failed") }
+        /// Where Sluice's `git add` writes the agent's files as objects: removed with the folder, so
+        /// that what an agent leaves never fills the repository.
+        var objects: String { file("objects") }
     }
 
     /// Makes the worktree for an attempt at `commit`, replacing any left from an earlier try of the
@@ -50,12 +57,16 @@ public struct AgentWorkspaces: Sendable {
         } catch {
             throw SluiceError.fileSystem("create", folder, error)
         }
-        let tree = (folder as NSString).appendingPathComponent("ws")
+        let tree = Self.tree(of: folder)
         try await git.checked(["worktree", "add", "--detach", "--quiet", tree, commit])
-        guard let gitDirectory = GitDirectory.gitDirectory(ofWorkingTree: tree) else {
+        guard let gitDirectory = GitDirectory.gitDirectory(ofWorkingTree: tree),
+            let common = GitDirectory.commonDirectory(ofWorkingTree: tree)
+        else {
             throw SluiceError(code: .blocked, message: "git made no worktree at \(tree)")
         }
-        return Workspace(folder: folder, gitDirectory: gitDirectory, base: commit)
+        return Workspace(
+            folder: folder, gitDirectory: gitDirectory, base: commit,
+            commonObjects: (common as NSString).appendingPathComponent("objects"))
     }
 
     /// The settings every git command on an agent's worktree runs with: the worktree's real git
@@ -68,26 +79,60 @@ public struct AgentWorkspaces: Sendable {
     }
 
     /// Everything the agent changed against the base, byte for byte: new files, deletions, modes,
-    /// binary contents, and commits the agent made itself. Staged in the worktree's own index.
-    func diff(_ workspace: Workspace) async throws -> [UInt8] {
+    /// binary contents, and commits the agent made itself. Staged in the worktree's own index, its
+    /// objects written beside the workspace, never in the repository.
+    ///
+    /// - Throws: `invalidInput` when a changed or new file is larger than `maxBytes` (the policy's
+    ///   `max_patch_bytes`: no such diff could be accepted), or all of them together are more than
+    ///   twice that: nothing is staged then; `blocked` when git fails.
+    func diff(_ workspace: Workspace, maxBytes: Int) async throws -> [UInt8] {
         let settings = Self.gitArguments(workspace)
+        try FileManager.default.createDirectory(atPath: workspace.objects, withIntermediateDirectories: true)
+        let environment = [
+            "GIT_OBJECT_DIRECTORY": workspace.objects, "GIT_ALTERNATE_OBJECT_DIRECTORIES": workspace.commonObjects,
+        ]
+        // What changed, by git's reading of the files' metadata: untracked files are listed, not read.
+        let status = try await git.checkedBytes(
+            settings + ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"], in: workspace.tree,
+            environment: environment)
+        var total = 0
+        for entry in status.split(separator: 0) where entry.count > 3 {
+            let path = String(decoding: entry.dropFirst(3), as: UTF8.self)
+            let full = (workspace.tree as NSString).appendingPathComponent(path)
+            var info = stat()
+            guard lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            let size = Int(info.st_size)
+            total += size
+            if size > maxBytes {
+                throw SluiceError.invalidInput(
+                    "the agent left \(path), \(size) bytes: larger than policy.max_patch_bytes (\(maxBytes))")
+            }
+            if total > 2 * maxBytes {
+                throw SluiceError.invalidInput(
+                    "the agent's changed files hold more than \(2 * maxBytes) bytes (twice policy.max_patch_bytes)")
+            }
+        }
         // Ignored files stay out, as in any commit of the repository: a build folder is not the work.
-        try await git.checked(settings + ["add", "--all", "--", "."], in: workspace.tree)
+        try await git.checked(settings + ["add", "--all", "--", "."], in: workspace.tree, environment: environment)
         return try await git.checkedBytes(
             settings + [
                 "diff", "--cached", "--binary", "--full-index", "--no-textconv", "--no-ext-diff", "--no-renames",
                 workspace.base, "--",
-            ], in: workspace.tree)
+            ], in: workspace.tree, environment: environment)
     }
 
     /// Removes a workspace: the worktree (forgotten by git) and its folder.
     func remove(_ folder: String) async throws {
-        let tree = (folder as NSString).appendingPathComponent("ws")
+        let tree = Self.tree(of: folder)
         if FileManager.default.fileExists(atPath: tree) {
             _ = try await git.run(["worktree", "remove", "--force", tree])
         }
         try? FileManager.default.removeItem(atPath: folder)
-        _ = try await git.run(["worktree", "prune"])
+    }
+
+    /// The worktree of an attempt folder: `<folder>/<folder's name>`.
+    static func tree(of folder: String) -> String {
+        (folder as NSString).appendingPathComponent((folder as NSString).lastPathComponent)
     }
 
     /// Marks a failed attempt's workspace kept for inspection, with the reason.
@@ -147,22 +192,39 @@ public struct AgentWorkspaces: Sendable {
         return total
     }
 
-    /// A cheap fingerprint of a worktree's files (paths, sizes, modification times; `.git` left out):
-    /// it changes when the agent writes, creates, deletes or renames a file.
+    /// A cheap fingerprint of a worktree's files (names, sizes, modification times, inodes; `.git`
+    /// left out): it changes when the agent writes, creates, deletes or renames a file. A walk with
+    /// readdir and fstatat: Foundation's enumerator costs some ten times more, and the supervisor
+    /// walks every agent's workspace.
     static func fingerprint(of tree: String) -> Int {
         var hasher = Hasher()
-        guard let walker = FileManager.default.enumerator(atPath: tree) else { return 0 }
-        while let path = walker.nextObject() as? String {
-            if path == ".git" {
-                walker.skipDescendants()
-                continue
+        func walk(_ directory: Int32, depth: Int) {
+            guard depth < 64, let stream = fdopendir(directory) else {
+                close(directory)
+                return
             }
-            hasher.combine(path)
-            if let attributes = walker.fileAttributes {
-                hasher.combine((attributes[.size] as? NSNumber)?.int64Value)
-                hasher.combine((attributes[.modificationDate] as? Date)?.timeIntervalSince1970)
+            defer { closedir(stream) }
+            while let entry = readdir(stream) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name == "." || name == ".." || (depth == 0 && name == ".git") { continue }
+                var info = stat()
+                guard fstatat(dirfd(stream), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+                hasher.combine(name)
+                hasher.combine(info.st_size)
+                hasher.combine(info.st_mtim.tv_sec)
+                hasher.combine(info.st_mtim.tv_nsec)
+                hasher.combine(info.st_ino)
+                if (info.st_mode & S_IFMT) == S_IFDIR {
+                    let child = openat(dirfd(stream), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    if child >= 0 { walk(child, depth: depth + 1) }
+                }
             }
         }
+        let root = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard root >= 0 else { return 0 }
+        walk(root, depth: 0)
         return hasher.finalize()
     }
 }

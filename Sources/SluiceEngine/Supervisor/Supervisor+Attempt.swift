@@ -76,8 +76,18 @@ extension Supervisor {
             await keep(workspace, reason: reason)
             return
         }
+        // The claim stays renewed while the work is read and submitted (a large diff takes a while).
+        let keepAlive = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(options.heartbeatSeconds))
+                if Task.isCancelled { break }
+                _ = try? await engine.tasks.heartbeat(attempt.taskID, epoch: attempt.epoch, worker: worker)
+            }
+        }
+        defer { keepAlive.cancel() }
         do {
-            let diff = try await workspaces.diff(workspace)
+            let maxBytes = try await pipeline.configuration().0.policy.maxPatchBytes
+            let diff = try await workspaces.diff(workspace, maxBytes: maxBytes)
             guard !diff.isEmpty else {
                 let reason = "empty diff: the agent changed nothing"
                 await fail(attempt, reason: reason, costs: costs, emit: emit)
@@ -96,7 +106,7 @@ extension Supervisor {
                 SupervisorEvent(
                     .done, task: task.taskID, worker: worker, patch: patch.ledgerID,
                     message: "task \(task.taskID) done in \(Int(seconds.rounded())) s: patch \(patch.ledgerID) "
-                        + patch.state.rawValue))
+                        + Self.verdict(patch)))
             archiveLogs(workspace)
             try? await workspaces.remove(workspace.folder)
         } catch let error as SluiceError where error.code == .lostRace {
@@ -162,9 +172,9 @@ extension Supervisor {
         return (exit, watch.state.withLock { $0 })
     }
 
-    /// Watches the agent every 200 ms: its output (progress, loops, tokens), its workspace, its
-    /// claim (heartbeats) and its worker's state (pause, resume, stop now). Returns once the agent
-    /// must stop, after stopping it.
+    /// Watches the agent every 2 s (more often under a short stall limit): its output (progress, loops,
+    /// tokens), its workspace, its claim (heartbeats) and its worker's state (pause, resume, stop now).
+    /// Returns once the agent must stop, after stopping it.
     func monitor(
         _ attempt: TaskAttempt, workspace: AgentWorkspaces.Workspace, group: AgentGroup, watch: WatchBox
     ) async {
@@ -176,14 +186,24 @@ extension Supervisor {
         var reader = LineReader(path: workspace.stdoutLog)
         var errorBytes: UInt64 = 0
         var fingerprint = AgentWorkspaces.fingerprint(of: workspace.tree)
+        // The workspace is walked a few times per the shortest limit that needs it (a walk is the
+        // monitor's costliest step), at most every 30 s.
+        let needs = [options.limits.stallSeconds, options.limits.burnSeconds].filter { $0 > 0 }.min() ?? 120
+        let fingerprintEvery = min(30, max(0.25, needs / 4))
+        // Each look costs a wake-up: every 2 s, or five times a second under a stall limit below 5 s
+        // (once a second below 30 s).
         let stall = options.limits.stallSeconds
-        let fingerprintEvery = min(5, max(0.25, (stall > 0 ? stall : 20) / 4))
+        let short = stall > 0 && stall < 5
+        let tick: Duration = .milliseconds(short ? 200 : stall > 0 && stall < 30 ? 1000 : 2000)
+        let stateEvery: Double = short ? 1 : 2
+        let errors = FileHandle(forReadingAtPath: workspace.stderrLog)
+        defer { try? errors?.close() }
         var lastFingerprint = 0.0
         var lastBeat = 0.0
         var lastState = 0.0
         var paused = false
         while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(200))
+            try? await Task.sleep(for: tick)
             let time = now()
             // Output: progress, lines for loops and tokens.
             let (bytes, lines) = reader.readNew()
@@ -193,7 +213,7 @@ extension Supervisor {
                 streamed.feed(line)
             }
             watchdog.tokensSpent(streamed.totalTokens)
-            let errorSize = Self.size(of: workspace.stderrLog)
+            let errorSize = errors.map { Self.size(of: $0) } ?? 0
             if errorSize > errorBytes {
                 watchdog.output(bytes: Int(errorSize - errorBytes), at: time)
                 errorBytes = errorSize
@@ -218,7 +238,7 @@ extension Supervisor {
                     // The database is unreachable for a moment: the lease has room for a few misses.
                 }
             }
-            if lost == nil, time - lastState >= 1 {
+            if lost == nil, time - lastState >= stateEvery {
                 lastState = time
                 if let worker = try? await engine.context.storage.worker(attempt.workerID) {
                     if worker.state.isTerminal {
@@ -246,6 +266,8 @@ extension Supervisor {
             }
         }
         watch.state.withLock { $0.streamed = streamed }
+        // Cancelled: the agent ended (whatever it left in its group goes with it), or the run was.
+        group.signal(SIGKILL)
     }
 
     // MARK: - Outcomes
@@ -323,6 +345,15 @@ extension Supervisor {
 
     // MARK: - Helpers
 
+    /// What became of a submitted patch, in a few words.
+    static func verdict(_ patch: PatchLedgerEntry) -> String {
+        switch patch.state {
+        case .validated: "validated, " + (patch.stateHistory.last?.reason ?? "held")
+        case .quarantined: "rejected: " + patch.validation.validationErrors.joined(separator: "; ")
+        default: patch.state.rawValue
+        }
+    }
+
     /// bubblewrap reports a command killed by a signal as the exit code 128 + the signal.
     static func signal(inSealedExit code: Int32?) -> Int32? {
         guard let code, code > 128, code < 128 + 65 else { return nil }
@@ -348,6 +379,12 @@ extension Supervisor {
 
     static func describe(_ error: any Error) -> String {
         (error as? SluiceError)?.message ?? "\(error)"
+    }
+
+    /// The size of an open file, by fstat (no path lookup).
+    static func size(of handle: FileHandle) -> UInt64 {
+        var info = stat()
+        return fstat(handle.fileDescriptor, &info) == 0 ? UInt64(info.st_size) : 0
     }
 
     static func size(of path: String) -> UInt64 {
@@ -377,6 +414,8 @@ struct LineReader {
     let path: String
     private var handle: FileHandle?
     private var partial: [UInt8] = []
+    /// Bytes read so far.
+    private var offset: UInt64 = 0
     /// A line longer than this is cut into pieces of this size.
     static let maxLine = 64 << 10
 
@@ -385,17 +424,26 @@ struct LineReader {
     /// The bytes that came since the last call, and the whole lines among them.
     mutating func readNew() -> (bytes: Int, lines: [Substring]) {
         if handle == nil { handle = FileHandle(forReadingAtPath: path) }
-        guard let handle, let data = try? handle.read(upToCount: 4 << 20), !data.isEmpty else { return (0, []) }
+        guard let handle else { return (0, []) }
+        // Nothing new is the common case: a size check costs no buffer.
+        var info = stat()
+        guard fstat(handle.fileDescriptor, &info) == 0, UInt64(info.st_size) > offset else { return (0, []) }
         var lines: [Substring] = []
-        for byte in data {
-            if byte == 10 || partial.count >= Self.maxLine {
-                lines.append(Substring(String(decoding: partial, as: UTF8.self)))
-                partial.removeAll(keepingCapacity: true)
-                if byte == 10 { continue }
+        var count = 0
+        // At most 4 MiB a look, in 64 KiB reads.
+        while count < 4 << 20, let data = try? handle.read(upToCount: 64 << 10), !data.isEmpty {
+            count += data.count
+            for byte in data {
+                if byte == 10 || partial.count >= Self.maxLine {
+                    lines.append(Substring(String(decoding: partial, as: UTF8.self)))
+                    partial.removeAll(keepingCapacity: true)
+                    if byte == 10 { continue }
+                }
+                partial.append(byte)
             }
-            partial.append(byte)
         }
-        return (data.count, lines)
+        offset += UInt64(count)
+        return (count, lines)
     }
 }
 

@@ -33,7 +33,7 @@ public struct SupervisorOptions: Sendable {
         agent: AgentKind, command: [String] = [], count: Int = 1, heartbeatSeconds: Double = 10,
         leaseSeconds: Double = 45, limits: WatchdogLimits = WatchdogLimits(), keepFailed: Int = 5,
         keepFailedBytes: Int64 = 1 << 30, maxRunningPerProject: Int? = nil, projectID: String? = nil,
-        watch: Bool = false, network: Bool = true, pollSeconds: Double = 0.5, graceSeconds: Double = 5
+        watch: Bool = false, network: Bool = true, pollSeconds: Double = 0.1, graceSeconds: Double = 5
     ) {
         self.agent = agent
         self.command = command
@@ -86,7 +86,7 @@ public struct SupervisorOptions: Sendable {
 /// Something a supervisor did, for progress lines.
 public struct SupervisorEvent: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable {
-        case started, done, failed, requeued, lost, reaped, stopped
+        case started, done, failed, requeued, lost, reaped, stopped, warning
     }
     public var kind: Kind
     public var taskID: TaskID?
@@ -126,8 +126,6 @@ public final class Supervisor: Sendable {
     let workspaces: AgentWorkspaces
     private let stopping = Atomic<Bool>(false)
     private let counts = Mutex(SupervisorSummary())
-    /// Workers still running: the reaper runs as long as one does.
-    private let live = Atomic<Int>(0)
 
     public init(pipeline: Pipeline, options: SupervisorOptions) throws {
         self.pipeline = pipeline
@@ -149,38 +147,50 @@ public final class Supervisor: Sendable {
     /// Runs the workers until the queue is drained (none queued or running), or until stopped with
     /// `watch`; returns what they did.
     public func run(emit: @escaping @Sendable (SupervisorEvent) -> Void) async throws -> SupervisorSummary {
-        let bubblewrap = try await sealing()
-        try await cleanUpStale()
-        live.store(options.count, ordering: .sequentiallyConsistent)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.reapLoop(emit: emit) }
-            for _ in 0..<options.count {
-                group.addTask {
-                    defer { self.live.subtract(1, ordering: .sequentiallyConsistent) }
-                    try await self.workerLoop(bubblewrap: bubblewrap, emit: emit)
-                }
-            }
-            // The first failure ends the run: the others are cancelled, and their agents killed.
-            try await group.waitForAll()
+        let (bubblewrap, unsealed) = try await sealing()
+        if let unsealed {
+            emit(
+                SupervisorEvent(
+                    .warning,
+                    message: "agents are not sealed: \(unsealed); they run as you, with everything you can reach. "
+                        + "Install bubblewrap, or set sandbox: none in sluice.yml to run them unsealed knowingly"))
         }
+        try await cleanUpStale()
+        // The reaper runs as long as a worker does, and ends with the last.
+        let reaper = Task { try await self.reapLoop(emit: emit) }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<options.count {
+                    group.addTask { try await self.workerLoop(bubblewrap: bubblewrap, emit: emit) }
+                }
+                // The first failure ends the run: the others are cancelled, and their agents killed.
+                try await group.waitForAll()
+            }
+        } catch {
+            reaper.cancel()
+            throw error
+        }
+        reaper.cancel()
+        try? await reaper.value
         return counts.withLock { $0 }
     }
 
     // MARK: - Sealing
 
-    /// The bubblewrap agents run under, or nil (unsealed), from `sluice.yml`'s `sandbox:`.
-    func sealing() async throws -> String? {
+    /// The bubblewrap agents run under, or nil (unsealed), from `sluice.yml`'s `sandbox:`; with why
+    /// they are unsealed when `auto` found no working bubblewrap.
+    func sealing() async throws -> (String?, String?) {
         let (config, _) = try await pipeline.configuration()
-        if config.sandbox == .none { return nil }
+        if config.sandbox == .none { return (nil, nil) }
         switch await pipeline.locateBubblewrap() {
-        case .success(let bubblewrap): return bubblewrap
+        case .success(let bubblewrap): return (bubblewrap, nil)
         case .failure(let problem):
             if config.sandbox == .bubblewrap {
                 throw SluiceError(
                     code: .blocked,
                     message: "cannot run agents sealed: sluice.yml sets sandbox: bubblewrap, but \(problem.reason)")
             }
-            return nil
+            return (nil, problem.reason)
         }
     }
 
@@ -205,20 +215,20 @@ public final class Supervisor: Sendable {
 
     /// Reaps expired leases every heartbeat, and kills what agents of reaped workers left running.
     func reapLoop(emit: @escaping @Sendable (SupervisorEvent) -> Void) async throws {
-        while live.load(ordering: .sequentiallyConsistent) > 0, !Task.isCancelled {
-            let reaped = try await engine.workers.reap(lease: options.leaseSeconds)
+        while !Task.isCancelled {
+            // A database that fails for a moment fails this round only.
+            let reaped = (try? await engine.workers.reap(lease: options.leaseSeconds)) ?? []
             for worker in reaped {
                 summaryCounter(\.reaped)
                 emit(
                     SupervisorEvent(
                         .reaped, worker: worker.workerID, message: "worker \(worker.workerID): lease expired"))
             }
-            if !reaped.isEmpty { try await cleanUpStale() }
-            // Short naps, so that the run ends soon after its last worker.
-            let clock = ContinuousClock()
-            let until = clock.now + .seconds(min(options.heartbeatSeconds, 5))
-            while clock.now < until, live.load(ordering: .sequentiallyConsistent) > 0, !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(100))
+            if !reaped.isEmpty { try? await cleanUpStale() }
+            do {
+                try await Task.sleep(for: .seconds(min(options.heartbeatSeconds, 5)))
+            } catch {
+                return  // cancelled: the last worker has ended
             }
         }
     }
@@ -279,6 +289,15 @@ public final class Supervisor: Sendable {
                 try? await Task.sleep(for: .seconds(options.pollSeconds))
                 continue
             }
+            // A read first: an idle worker takes the write lock only when a task is there to claim.
+            if try await engine.tasks.list(TaskFilter(state: .queued, projectID: options.projectID, limit: 1)).isEmpty {
+                if !options.watch, try await drained() {
+                    try? await engine.workers.shutdown(id)
+                    return
+                }
+                try? await Task.sleep(for: .seconds(options.pollSeconds))
+                continue
+            }
             let claimed: TaskRecord?
             do {
                 claimed = try await engine.tasks.claim(
@@ -321,6 +340,8 @@ extension Supervisor {
         let supervisor = try Supervisor(pipeline: pipeline, options: SupervisorOptions(agent: .claude))
         try await supervisor.cleanUpStale()
         try await workspaces.trimFailed(keeping: keeping, bytes: .max)
+        // Worktrees whose folder is gone (removed by hand, or by a supervisor killed mid-way).
+        _ = try await pipeline.git.run(["worktree", "prune"])
         return before - workspaces.all().count
     }
 }

@@ -1,0 +1,196 @@
+import Foundation
+import SluiceCore
+import SluiceEngine
+import SluiceStore
+
+extension BenchmarkSuite {
+    /// How many claimers take tasks at once in `task_claims`.
+    static let claimers = 8
+
+    /// `task_claims`: tasks claimed per second by 8 concurrent claimers on `storage`, each claim one
+    /// unit of work (the next task by priority and age, its worker made busy). Every claim takes a
+    /// worker of its own, made beforehand, so that only claims are timed.
+    func taskClaims(
+        on storage: any Storage, database: String, baselineName: String, baseline: Double, ratio: String,
+        detail extra: [String: JSONValue] = [:]
+    ) async throws -> BenchmarkResult {
+        let engine = Engine(EngineContext(storage: storage, actor: "bench"))
+        let perClaimer = max(50, sizes.baselineCommits / Self.claimers)
+        let total = perClaimer * Self.claimers
+        for index in 0..<total {
+            _ = try await engine.tasks.add(
+                TaskRequest(
+                    prompt: "task \(index)", projectID: "bench", executionRequestID: .make(), priority: index % 7))
+        }
+        var workers: [[WorkerID]] = []
+        for _ in 0..<Self.claimers {
+            var mine: [WorkerID] = []
+            for _ in 0..<perClaimer { mine.append(try await engine.workers.create(type: .executor).workerID) }
+            workers.append(mine)
+        }
+        var claims = 0
+        let elapsed = try await seconds {
+            claims = try await withThrowingTaskGroup(of: Int.self) { group in
+                for mine in workers {
+                    group.addTask {
+                        var claimed = 0
+                        for worker in mine where try await engine.tasks.claim(for: worker) != nil { claimed += 1 }
+                        return claimed
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+        }
+        let running = try await engine.tasks.list(TaskFilter(state: .running))
+        guard claims == total, running.count == total, Set(running.compactMap(\.workerID)).count == total else {
+            throw SluiceError(
+                code: .storage, message: "task_claims: \(claims) claims and \(running.count) running of \(total)")
+        }
+        let rate = Double(claims) / elapsed
+        return BenchmarkResult(
+            name: database == "postgresql" ? "task_claims_postgres" : "task_claims", value: rate, unit: "claims/s",
+            detail: extra.merging([
+                "claims": .number(Decimal(claims)), "claimers": .number(Decimal(Self.claimers)),
+                "database": .string(database),
+                "ratio_to_baseline": .number(Decimal(string: String(format: "%.3f", rate / baseline)) ?? 0),
+                "target": .string(">= \(ratio) x \(baselineName)"),
+            ]) { $1 })
+    }
+
+    /// A repository of `sizes.repositoryFiles` files whose agents run unsealed (the benchmark's agent
+    /// writes outside its workspace), with a gate of `true`.
+    func agentRepository(_ name: String) async throws -> String {
+        let repository = path(name)
+        try? FileManager.default.removeItem(atPath: repository)
+        try FileManager.default.createDirectory(atPath: repository + "/src", withIntermediateDirectories: true)
+        let git = Git(repository: repository)
+        try await git.checked(["init", "--quiet", "--initial-branch=main"])
+        for index in 0..<sizes.repositoryFiles {
+            try Data("file \(index)\nline two\n".utf8).write(
+                to: URL(fileURLWithPath: repository + "/src/file\(index).txt"))
+        }
+        try Data(
+            "target_branch: main\nsandbox: none\ngates:\n  - {name: noop, type: custom, command: \"true\"}\n".utf8
+        ).write(to: URL(fileURLWithPath: repository + "/sluice.yml"))
+        try await git.checked(["add", "-A"])
+        try await git.checked([
+            "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "--quiet", "-m", "files",
+        ])
+        return repository
+    }
+
+    /// `agent_start_latency`: from a task queued to its agent's process running, on a repository of
+    /// `sizes.repositoryFiles` files, with one idle supervised worker waiting: the claim, the worktree
+    /// at the target branch's head, and the start. The agent notes the time it starts (CLOCK_REALTIME,
+    /// as `date +%s%N`), exits, and the next task is queued once its attempt has ended.
+    func agentStartLatency() async throws -> BenchmarkResult {
+        let repository = try await agentRepository("agents-repo")
+        let marks = path("agent-marks")
+        try FileManager.default.createDirectory(atPath: marks, withIntermediateDirectories: true)
+        let agent = (marks as NSString).appendingPathComponent("agent.sh")
+        try Data(
+            "#!/bin/sh\ndate +%s%N > \"\(marks)/$SLUICE_TASK_ID.tmp\"\nmv \"\(marks)/$SLUICE_TASK_ID.tmp\" \"\(marks)/$SLUICE_TASK_ID\"\n"
+                .utf8
+        )
+        .write(to: URL(fileURLWithPath: agent))
+        chmod(agent, 0o755)
+        let storage = try SQLiteStorage(path: path("agents.db"))
+        let pipeline = Pipeline(
+            engine: Engine(EngineContext(storage: storage, actor: "bench")), repository: repository,
+            scratchDirectory: path("agents-scratch"))
+        try pipeline.prepare()
+        let supervisor = try Supervisor(
+            pipeline: pipeline,
+            options: SupervisorOptions(agent: .command, command: [agent], count: 1, keepFailed: 0, watch: true))
+        let run = Task { try await supervisor.run { _ in } }
+        let count = max(5, sizes.pipelinePatches * 4)
+        var latencies: [Double] = []
+        for index in 0..<count {
+            let queued = Date().timeIntervalSince1970
+            let task = try await pipeline.engine.tasks.add(
+                TaskRequest(prompt: "bench \(index)", projectID: "bench", executionRequestID: .make()))
+            let mark = (marks as NSString).appendingPathComponent(task.taskID.description)
+            let deadline = Date().addingTimeInterval(60)
+            while !FileManager.default.fileExists(atPath: mark) {
+                guard Date() < deadline else {
+                    throw SluiceError(code: .storage, message: "agent_start_latency: no agent started")
+                }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            let text = try String(contentsOfFile: mark, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let nanoseconds = Double(text) else { throw SluiceError(code: .storage, message: "bad mark \(text)") }
+            latencies.append((nanoseconds / 1e9 - queued) * 1000)
+            // The attempt ends (an empty diff fails it) before the next task is queued.
+            while try await pipeline.engine.tasks.get(task.taskID).state == .running {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        supervisor.requestStop()
+        run.cancel()
+        _ = try? await run.value
+        latencies.sort()
+        let median = latencies[latencies.count / 2]
+        return BenchmarkResult(
+            name: "agent_start_latency", value: median, unit: "ms",
+            detail: [
+                "tasks": .number(Decimal(count)), "repository_files": .number(Decimal(sizes.repositoryFiles)),
+                "p90_ms": .number(Decimal(string: String(format: "%.1f", latencies[latencies.count * 9 / 10])) ?? 0),
+                "poll_seconds": .number(Decimal(SupervisorOptions(agent: .command).pollSeconds)),
+                "target": .string("<= 200 ms at the median"),
+            ])
+    }
+
+    /// `supervisor_overhead`: the CPU time of this process (the supervisor: its watchdogs, heartbeats
+    /// and reaper) per agent-minute, with 16 agents running that do nothing (they sleep), measured
+    /// over `seconds`; the agents' own CPU is not counted.
+    func supervisorOverhead(seconds window: Double) async throws -> BenchmarkResult {
+        let repository = try await agentRepository("overhead-repo")
+        let agents = 16
+        let storage = try SQLiteStorage(path: path("overhead.db"))
+        let engine = Engine(EngineContext(storage: storage, actor: "bench"))
+        let pipeline = Pipeline(engine: engine, repository: repository, scratchDirectory: path("overhead-scratch"))
+        try pipeline.prepare()
+        for index in 0..<agents {
+            _ = try await engine.tasks.add(
+                TaskRequest(prompt: "idle \(index)", projectID: "bench", executionRequestID: .make()))
+        }
+        let supervisor = try Supervisor(
+            pipeline: pipeline,
+            options: SupervisorOptions(agent: .command, command: ["/bin/sleep", "3600"], count: agents, keepFailed: 0))
+        let run = Task { try await supervisor.run { _ in } }
+        // Every agent running first.
+        let deadline = Date().addingTimeInterval(120)
+        while try await engine.tasks.list(TaskFilter(state: .running)).count < agents {
+            guard Date() < deadline else {
+                throw SluiceError(code: .storage, message: "supervisor_overhead: agents did not start")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .seconds(2))
+        let before = Self.processCPUSeconds()
+        let start = ContinuousClock.now
+        try await Task.sleep(for: .seconds(window))
+        let cpu = Self.processCPUSeconds() - before
+        let wall = (ContinuousClock.now - start).inSeconds
+        run.cancel()
+        _ = try? await run.value
+        let agentMinutes = Double(agents) * wall / 60
+        return BenchmarkResult(
+            name: "supervisor_overhead", value: cpu / agentMinutes * 1000, unit: "ms CPU per agent-minute",
+            detail: [
+                "agents": .number(Decimal(agents)),
+                "seconds": .number(Decimal(string: String(format: "%.1f", wall)) ?? 0),
+                "cpu_seconds": .number(Decimal(string: String(format: "%.3f", cpu)) ?? 0),
+                "percent_of_one_core": .number(Decimal(string: String(format: "%.3f", cpu / wall * 100)) ?? 0),
+                "target": .string("< 1% of one core"),
+            ])
+    }
+
+    /// User and system CPU seconds of this process (its children not counted).
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+}
