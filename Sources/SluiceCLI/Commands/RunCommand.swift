@@ -95,6 +95,7 @@ struct RunCommand: AsyncParsableCommand {
             for item in summary.rejected {
                 Console.current.line("  rejected \(item.ledgerID): \(Console.printable(item.reason))")
             }
+            if tasks != nil { Console.current.line("status: " + (try await pipeline.engine.status()).line) }
         }
         if !summary.quarantined.isEmpty || !summary.rejected.isEmpty { throw reportFailure() }
     }
@@ -140,7 +141,6 @@ struct RunCommand: AsyncParsableCommand {
         let summary = try await tasks
         redraw.cancel()
         live?.finish()
-        if !json { Console.current.line("status: " + (try await engine.status()).line) }
         return (landed, summary)
     }
 

@@ -38,6 +38,13 @@ struct AgentOptions: ParsableArguments {
         }
         let kind: AgentKind = try Parse.enumeration(agent, option: "--agent")
         let defaults = config.workers
+        // The agent starts in its workspace: a program named relative to here is made absolute.
+        var command = self.command
+        if let program = command.first, program.contains("/"), !program.hasPrefix("/") {
+            command[0] =
+                URL(fileURLWithPath: program, relativeTo: URL(fileURLWithPath: GlobalOptions.currentDirectory))
+                .standardizedFileURL.path
+        }
         func seconds(_ text: String?, _ option: String, _ fallback: Double) throws -> Double {
             try text.map { try Parse.seconds($0, option: option, maximum: 7 * 86_400) } ?? fallback
         }

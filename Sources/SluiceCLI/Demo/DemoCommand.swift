@@ -69,6 +69,7 @@ struct DemoCommand: AsyncParsableCommand {
                 limits: WatchdogLimits(timeoutSeconds: 120, stallSeconds: 2, burnSeconds: 0), keepFailed: 0,
                 pollSeconds: 0.2, graceSeconds: 1))
         let (summary, tasks) = try await RunCommand.runBoth(pipeline, supervisor, watch: false, json: json)
+        say("status: " + (try await engine.status()).line)
         say("")
         say("Tasks:")
         for task in try await engine.tasks.list(TaskFilter(projectID: "calc")).reversed() {
