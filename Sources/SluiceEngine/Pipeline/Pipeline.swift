@@ -394,7 +394,9 @@ public struct Pipeline: Sendable {
         // The folder is named by a hash: `patch rollback` reads the repository back from here.
         try Data((repository + "\n").utf8).write(
             to: URL(fileURLWithPath: (workspacesDirectory as NSString).appendingPathComponent("repository")))
-        try await git.checked(["worktree", "add", "--detach", "--quiet", workspace, commit])
+        try await WorktreeLock.holding(for: repository) {
+            try await git.checked(["worktree", "add", "--detach", "--quiet", workspace, commit])
+        }
         return workspace
     }
 
@@ -405,12 +407,14 @@ public struct Pipeline: Sendable {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             where name != "repository" {
                 let workspace = (directory as NSString).appendingPathComponent(name)
-                _ = try await git.run(["worktree", "remove", "--force", workspace])
+                _ = try await WorktreeLock.holding(for: repository) {
+                    try await git.run(["worktree", "remove", "--force", workspace])
+                }
                 try? FileManager.default.removeItem(atPath: workspace)
             }
             try? FileManager.default.removeItem(atPath: directory)
         }
-        _ = try await git.run(["worktree", "prune"])
+        _ = try await WorktreeLock.holding(for: repository) { try await git.run(["worktree", "prune"]) }
     }
 }
 

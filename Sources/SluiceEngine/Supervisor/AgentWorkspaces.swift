@@ -58,7 +58,9 @@ public struct AgentWorkspaces: Sendable {
             throw SluiceError.fileSystem("create", folder, error)
         }
         let tree = Self.tree(of: folder)
-        try await git.checked(["worktree", "add", "--detach", "--quiet", tree, commit])
+        try await withWorktreeLock {
+            try await git.checked(["worktree", "add", "--detach", "--quiet", tree, commit])
+        }
         guard let gitDirectory = GitDirectory.gitDirectory(ofWorkingTree: tree),
             let common = GitDirectory.commonDirectory(ofWorkingTree: tree)
         else {
@@ -125,9 +127,13 @@ public struct AgentWorkspaces: Sendable {
     func remove(_ folder: String) async throws {
         let tree = Self.tree(of: folder)
         if FileManager.default.fileExists(atPath: tree) {
-            _ = try await git.run(["worktree", "remove", "--force", tree])
+            _ = try await withWorktreeLock { try await git.run(["worktree", "remove", "--force", tree]) }
         }
         try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    func withWorktreeLock<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await WorktreeLock.holding(for: git.repository, body)
     }
 
     /// The worktree of an attempt folder: `<folder>/<folder's name>`.

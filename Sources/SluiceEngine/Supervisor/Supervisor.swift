@@ -341,7 +341,9 @@ extension Supervisor {
         try await supervisor.cleanUpStale()
         try await workspaces.trimFailed(keeping: keeping, bytes: .max)
         // Worktrees whose folder is gone (removed by hand, or by a supervisor killed mid-way).
-        _ = try await pipeline.git.run(["worktree", "prune"])
+        _ = try await WorktreeLock.holding(for: pipeline.repository) {
+            try await pipeline.git.run(["worktree", "prune"])
+        }
         return before - workspaces.all().count
     }
 }
