@@ -194,7 +194,9 @@ extension Supervisor {
         // (once a second below 30 s).
         let stall = options.limits.stallSeconds
         let short = stall > 0 && stall < 5
-        let tick: Duration = .milliseconds(short ? 200 : stall > 0 && stall < 30 ? 1000 : 2000)
+        let every = short ? 0.2 : stall > 0 && stall < 30 ? 1.0 : 2.0
+        // Never slower than the heartbeats: a lease shorter than a look would expire between two.
+        let tick: Duration = .milliseconds(Int(min(every, options.heartbeatSeconds) * 1000))
         let stateEvery: Double = short ? 1 : 2
         let errors = FileHandle(forReadingAtPath: workspace.stderrLog)
         defer { try? errors?.close() }
