@@ -57,26 +57,9 @@ extension BenchmarkSuite {
             ]) { $1 })
     }
 
-    /// A repository of `sizes.repositoryFiles` files whose agents run unsealed (the benchmark's agent
-    /// writes outside its workspace), with a gate of `true`.
+    /// The benchmark repository, its agents unsealed: the benchmark's agent writes outside its workspace.
     func agentRepository(_ name: String) async throws -> String {
-        let repository = path(name)
-        try? FileManager.default.removeItem(atPath: repository)
-        try FileManager.default.createDirectory(atPath: repository + "/src", withIntermediateDirectories: true)
-        let git = Git(repository: repository)
-        try await git.checked(["init", "--quiet", "--initial-branch=main"])
-        for index in 0..<sizes.repositoryFiles {
-            try Data("file \(index)\nline two\n".utf8).write(
-                to: URL(fileURLWithPath: repository + "/src/file\(index).txt"))
-        }
-        try Data(
-            "target_branch: main\nsandbox: none\ngates:\n  - {name: noop, type: custom, command: \"true\"}\n".utf8
-        ).write(to: URL(fileURLWithPath: repository + "/sluice.yml"))
-        try await git.checked(["add", "-A"])
-        try await git.checked([
-            "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "--quiet", "-m", "files",
-        ])
-        return repository
+        try await benchRepository(name, settings: "sandbox: none\n")
     }
 
     /// `agent_start_latency`: from a task queued to its agent's process running, on a repository of

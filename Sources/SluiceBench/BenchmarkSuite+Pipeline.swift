@@ -64,10 +64,10 @@ extension BenchmarkSuite {
             ])
     }
 
-    /// `pipeline_overhead`: patches through the landing pipeline on a repository of `sizes.repositoryFiles`
-    /// files with a gate of `true`; Sluice's own milliseconds per patch (total minus the gate commands).
-    func pipelineOverhead() async throws -> BenchmarkResult {
-        let repository = path("pipeline-repo")
+    /// A repository of `sizes.repositoryFiles` files under `src/` on `main`, with a gate of `true` and
+    /// `settings` (more lines of `sluice.yml`).
+    func benchRepository(_ name: String, settings: String = "") async throws -> String {
+        let repository = path(name)
         try? FileManager.default.removeItem(atPath: repository)
         try FileManager.default.createDirectory(atPath: repository + "/src", withIntermediateDirectories: true)
         let git = Git(repository: repository)
@@ -77,10 +77,17 @@ extension BenchmarkSuite {
                 to: URL(fileURLWithPath: repository + "/src/file\(index).txt"))
         }
         try Data(
-            "target_branch: main\ngates:\n  - {name: noop, type: custom, command: \"true\"}\n".utf8
+            ("target_branch: main\ngates:\n  - {name: noop, type: custom, command: \"true\"}\n" + settings).utf8
         ).write(to: URL(fileURLWithPath: repository + "/sluice.yml"))
         try await git.checked(["add", "-A"])
         try await git.checked(["commit", "--quiet", "-m", "a repository of \(sizes.repositoryFiles) files"])
+        return repository
+    }
+
+    /// `pipeline_overhead`: patches through the landing pipeline on a repository of `sizes.repositoryFiles`
+    /// files with a gate of `true`; Sluice's own milliseconds per patch (total minus the gate commands).
+    func pipelineOverhead() async throws -> BenchmarkResult {
+        let repository = try await benchRepository("pipeline-repo")
         let storage = try SQLiteStorage(path: (repository + "/.sluice/sluice.db").creatingFolder())
         let pipeline = Pipeline(engine: Engine(EngineContext(storage: storage, actor: "bench")), repository: repository)
         try pipeline.prepare()

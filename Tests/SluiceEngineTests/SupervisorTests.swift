@@ -217,6 +217,62 @@ struct SupervisorTests {
             Set(costs.compactMap { $0.metadata["model"]?.stringValue }) == ["claude-sonnet-4-6", "claude-haiku-4-5"])
     }
 
+    @Test(
+        "codex, gemini and aider shapes: a success becomes a patch with its tokens, a failure fails with the agent's reason",
+        arguments: [
+            (
+                AgentKind.codex,
+                #"{"type":"turn.completed","usage":{"input_tokens":500,"cached_input_tokens":400,"output_tokens":20}}"#,
+                #"{"type":"error","message":"Reconnecting... 1/5"}\n{"type":"turn.failed","error":{"message":"usage limit reached"}}"#,
+                "turn failed: usage limit reached", 520 as Int64
+            ),
+            (
+                AgentKind.gemini,
+                #"{"response":"ok","stats":{"models":{"gemini-2.5-pro":{"tokens":{"prompt":50,"cached":10,"candidates":5,"thoughts":3,"tool":0}}}}}"#,
+                #"{"session_id":"s","response":"","error":{"type":"INVALID_STREAM","message":"bad stream"}}"#,
+                "INVALID_STREAM: bad stream", 58 as Int64
+            ),
+            (
+                AgentKind.aider,
+                "Main model: m with diff edit format\nTokens: 1.2k sent, 30 received. Cost: $0.01 message, $0.01 session.",
+                "litellm.AuthenticationError: bad key",
+                "the agent exited with 1", 1230 as Int64
+            ),
+        ])
+    func otherShapes(kind: AgentKind, success: String, failure: String, reason: String, tokens: Int64) async throws {
+        let fixture = try Fixture()
+        let good = try await fixture.task("good")
+        let bad = try await fixture.task("bad")
+        let successFile = fixture.agents.file("success-\(UUID().uuidString)")
+        let failureFile = fixture.agents.file("failure-\(UUID().uuidString)")
+        try success.replacingOccurrences(of: "\\n", with: "\n").write(
+            toFile: successFile, atomically: false, encoding: .utf8)
+        try failure.replacingOccurrences(of: "\\n", with: "\n").write(
+            toFile: failureFile, atomically: false, encoding: .utf8)
+        // The fake finds its prompt among the arguments the adapter adds, as the real tool would.
+        let agent = try fixture.agent(
+            """
+            case "$*" in
+              *good*) echo change > new.txt; cat '\(successFile)';;
+              *) cat '\(failureFile)'; exit 1;;
+            esac
+            """)
+        // The fake's files live under /tmp, which the seal replaces: unsealed here.
+        try fixture.repository.commit(["sluice.yml": Self.config + "\nsandbox: none\n"], message: "unsealed")
+        let (summary, events) = try await fixture.supervise(fixture.options([agent], kind: kind))
+        #expect(summary.done == 1 && summary.failed == 1, "\(events.map(\.message))")
+        #expect(try await fixture.get(good).state == .done)
+        let failed = try await fixture.get(bad)
+        #expect(failed.reason?.hasPrefix(reason) == true, "\(failed.reason ?? "nil")")
+        let costs = try await fixture.engine.costs.list()
+        let counted = costs.reduce(Int64(0)) { total, cost in
+            ["input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens"].reduce(total) {
+                $0 + Int64(truncating: NSDecimalNumber(decimal: cost.metadata[$1]?.numberValue ?? 0))
+            }
+        }
+        #expect(counted == tokens)
+    }
+
     @Test("pause stops the agent's processes and resume continues them; the lease stays renewed")
     func pauseAndResume() async throws {
         let fixture = try Fixture()
