@@ -86,7 +86,7 @@ extension BenchmarkSuite {
             pipeline: pipeline,
             options: SupervisorOptions(agent: .command, command: [agent], count: 1, keepFailed: 0, watch: true))
         let run = Task { try await supervisor.run { _ in } }
-        let count = max(5, sizes.pipelinePatches * 4)
+        let count = max(5, min(40, sizes.pipelinePatches * 4))
         var latencies: [Double] = []
         for index in 0..<count {
             let queued = Date().timeIntervalSince1970

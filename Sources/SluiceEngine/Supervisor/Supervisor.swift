@@ -316,8 +316,9 @@ public final class Supervisor: Sendable {
                 try? await Task.sleep(for: .seconds(options.pollSeconds))
                 continue
             }
+            // The loop's own heartbeat keeps its time: an attempt shorter than a heartbeat renews
+            // nothing, and back-to-back short attempts must not starve the lease.
             await attempt(task, worker: id, bubblewrap: bubblewrap, emit: emit)
-            lastBeat = clock.now
         }
     }
 
