@@ -264,6 +264,22 @@ struct SupervisorCommandTests {
         #expect(authors.allSatisfy { $0 == "command agent" })
     }
 
+    @Test("back-to-back attempts shorter than a heartbeat keep the worker's lease: no supervisor reaps its own worker")
+    func shortAttemptsKeepTheLease() async throws {
+        let project = try Project(sandbox: "none")
+        #expect(try await project.sluice(["init"]).status == 0)
+        _ = try await project.addTasks(20)
+        let agent = try project.agent("sleep 0.2; echo \"$SLUICE_TASK_ID\" > \"f-$SLUICE_TASK_ID.txt\"")
+        let start = Date()
+        let run = try await project.sluice([
+            "worker", "run", "--agent", "command", "--heartbeat", "0.5", "--lease", "3", "--", agent,
+        ])
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        #expect(run.stdout.contains("tasks: 20 done, 0 failed, 0 lost; 0 workers reaped"), "\(run.stdout)")
+        // Longer than the lease: without heartbeats between attempts, the worker would have been reaped.
+        #expect(Date().timeIntervalSince(start) > 3)
+    }
+
     @Test("worker run refuses bad input in words, and changes nothing")
     func badInput() async throws {
         let project = try Project()

@@ -295,9 +295,16 @@ struct SupervisorTests {
         while count() < 3 { try await Task.sleep(for: .milliseconds(50)) }
         let worker = try #require(try await fixture.engine.workers.list().first)
         try await fixture.engine.workers.pause(worker.workerID)
-        // The supervisor looks at its worker's state every 2 s.
-        try await Task.sleep(for: .milliseconds(3000))
-        let paused = count()
+        // The supervisor looks at its worker's state every 2 s (later on a busy machine): the counter
+        // stops, and stays stopped, before the agent could have finished.
+        var paused = count()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(1500))
+            let now = count()
+            if now == paused { break }
+            paused = now
+        }
         try await Task.sleep(for: .milliseconds(1000))
         #expect(count() == paused)
         #expect(paused < 60)
@@ -336,23 +343,6 @@ struct SupervisorTests {
         #expect(try await fixture.engine.patches.list().isEmpty)
         let refused = try await fixture.engine.events(entityID: task.taskID.description)
         #expect(refused.contains { $0.payload["operation"] == .string("refused patch") })
-    }
-
-    @Test("back-to-back attempts shorter than a heartbeat keep the worker's lease: no supervisor reaps its own worker")
-    func shortAttemptsKeepTheLease() async throws {
-        let fixture = try Fixture()
-        for index in 0..<20 { try await fixture.task("task \(index)") }
-        let agent = try fixture.agent("sleep 0.2; echo \"$SLUICE_TASK_ID\" > \"f-$SLUICE_TASK_ID.txt\"")
-        var options = fixture.options([agent])
-        options.heartbeatSeconds = 0.5
-        options.leaseSeconds = 3
-        let clock = ContinuousClock()
-        let start = clock.now
-        let (summary, events) = try await fixture.supervise(options)
-        #expect(summary.done == 20 && summary.reaped == 0 && summary.lost == 0, "\(events.map(\.message))")
-        // Longer than the lease: without heartbeats between attempts, the worker would have been reaped.
-        #expect(clock.now - start > .seconds(3))
-        #expect(try await fixture.engine.workers.list().allSatisfy { $0.state == .stopped })
     }
 
     @Test("a task naming another agent is left for it; the supervisor ends when none it can take is left")
