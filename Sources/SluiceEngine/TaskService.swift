@@ -52,15 +52,8 @@ public struct TaskService: Sendable {
             {
                 return nil
             }
-            let claimed = try tx.updateTask(next.taskID) { current in
-                let now = context.clock.now()
-                let claimed = try current.applying(.claim(workerID: worker, epoch: current.epoch + 1), at: now)
-                return (
-                    claimed,
-                    TaskService.event(
-                        context, from: current, to: claimed, operation: "claim", reason: "claimed by worker \(worker)",
-                        at: now)
-                )
+            let claimed = try TaskService.step(tx, context, next.taskID, reason: "claimed by worker \(worker)") {
+                .claim(workerID: worker, epoch: $0.epoch + 1)
             }
             // The worker is read once, as it is assigned: one that is not idle undoes the whole claim.
             do {
@@ -166,14 +159,7 @@ public struct TaskService: Sendable {
         -> Step<TaskRecord>
     {
         { tx in
-            let next = try tx.updateTask(id) { current in
-                let now = context.clock.now()
-                let next = try current.applying(event, at: now)
-                return (
-                    next,
-                    TaskService.event(context, from: current, to: next, operation: event.name, reason: reason, at: now)
-                )
-            }
+            let next = try TaskService.step(tx, context, id, reason: reason) { _ in event }
             if let worker = next.workerID ?? next.crashes.last?.workerID {
                 try TaskService.release(tx, context, worker, from: next)
             }
@@ -250,15 +236,25 @@ public struct TaskService: Sendable {
         guard let id = try? TaskID(parsing: held), let task = try tx.task(id), task.state == .running,
             task.workerID == worker
         else { return }
-        _ = try tx.updateTask(id) { current in
+        try TaskService.step(tx, context, id, reason: reason) { current in
+            counted ? .requeue(epoch: current.epoch, reason: reason) : .release(epoch: current.epoch, reason: reason)
+        }
+    }
+
+    /// One transition of a task inside a unit of work, with its event; `event` is made from the task
+    /// as it stands (a claim raises its epoch, a requeue carries it).
+    @discardableResult
+    static func step(
+        _ tx: any StorageWriter, _ context: EngineContext, _ id: TaskID, reason: String?,
+        _ event: @escaping @Sendable (TaskRecord) -> TaskEvent
+    ) throws -> TaskRecord {
+        try tx.updateTask(id) { current in
             let now = context.clock.now()
-            let event: TaskEvent =
-                counted
-                ? .requeue(epoch: current.epoch, reason: reason) : .release(epoch: current.epoch, reason: reason)
-            let next = try current.applying(event, at: now)
+            let change = event(current)
+            let next = try current.applying(change, at: now)
             return (
                 next,
-                TaskService.event(context, from: current, to: next, operation: event.name, reason: reason, at: now)
+                TaskService.event(context, from: current, to: next, operation: change.name, reason: reason, at: now)
             )
         }
     }

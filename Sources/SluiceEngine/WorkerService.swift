@@ -110,12 +110,16 @@ public struct WorkerService: Sendable {
         let context = self.context
         return try await context.storage.write { tx in
             var reaped: [WorkerRecord] = []
+            // Workers past each longer lease they recorded, read once per lease.
+            var pastLease: [Double: Set<WorkerID>] = [:]
             for candidate in try tx.staleWorkers(olderThan: lease) {
                 if let own = candidate.metadata[WorkerService.leaseKey]?.numberValue,
-                    let seconds = Double(exactly: NSDecimalNumber(decimal: own).doubleValue), seconds > lease,
-                    !(try tx.staleWorkers(olderThan: seconds).contains { $0.workerID == candidate.workerID })
+                    case let seconds = NSDecimalNumber(decimal: own).doubleValue, seconds > lease
                 {
-                    continue
+                    if pastLease[seconds] == nil {
+                        pastLease[seconds] = Set(try tx.staleWorkers(olderThan: seconds).map(\.workerID))
+                    }
+                    if pastLease[seconds]?.contains(candidate.workerID) != true { continue }
                 }
                 let message = "lease expired"
                 do {

@@ -80,7 +80,7 @@ extension PatchCommand {
                         project: project, workstream: workstream, phase: phase, request: request, message: message,
                         hold: hold, base: base, author: author), for: attempt)
                 try Output(global).record(
-                    entry, "submitted patch \(entry.ledgerID) for task \(done.taskID): \(PatchCommand.verdict(entry))")
+                    entry, "submitted patch \(entry.ledgerID) for task \(done.taskID): \(entry.verdict)")
                 if entry.state == .quarantined { throw reportFailure() }
                 return
             }
@@ -91,22 +91,9 @@ extension PatchCommand {
                     hold: hold, base: base, author: author), configuration: configuration)
             let output = Output(global)
             for entry in entries {
-                try output.record(entry, "submitted patch \(entry.ledgerID): \(PatchCommand.verdict(entry))")
+                try output.record(entry, "submitted patch \(entry.ledgerID): \(entry.verdict)")
             }
             if entries.contains(where: { $0.state == .quarantined }) { throw reportFailure() }
-        }
-    }
-
-    /// What became of a submitted patch, in a few words: its state, the errors that rejected it, or
-    /// why it is held.
-    static func verdict(_ entry: PatchLedgerEntry) -> String {
-        switch entry.state {
-        case .quarantined: "rejected: " + entry.validation.validationErrors.joined(separator: "; ")
-        case .validated: "validated, " + (entry.stateHistory.last?.reason ?? "held (--hold)")
-        case .queued:
-            // The validation's note, if it left one (it does not apply to the head yet, say).
-            "queued" + (entry.stateHistory.last { $0.state == .validated }?.reason.map { " (\($0))" } ?? "")
-        default: entry.state.rawValue
         }
     }
 
@@ -142,7 +129,7 @@ extension PatchCommand {
             try Output(global).record(
                 entry,
                 "submitted revert \(entry.ledgerID) of patch \(entry.relations.rollbackOfPatchID?.description ?? id): "
-                    + PatchCommand.verdict(entry))
+                    + entry.verdict)
             // Like `patch submit`: a revert that validation rejects exits 1.
             if entry.state == .quarantined { throw reportFailure() }
         }

@@ -125,7 +125,7 @@ struct RunCommand: AsyncParsableCommand {
             defer { finished.set() }
             return try await supervisor.run { event in
                 if let live, event.kind != .warning {
-                    live.print("\(event.kind.rawValue): \(Console.printable(event.message))")
+                    live.print(SupervisorConsole.text(event))
                 } else {
                     SupervisorConsole.show(event, json: json)
                 }

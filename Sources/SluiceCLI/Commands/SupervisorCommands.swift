@@ -71,29 +71,12 @@ enum SupervisorConsole {
             Console.current.errorLine("warning: \(Console.printable(event.message))")
             return
         }
-        if json {
-            struct Line: Encodable {
-                let step = "task"
-                let event: String
-                let taskID: String?
-                let workerID: String?
-                let ledgerID: String?
-                let message: String
+        Console.current.line(json ? ((try? SluiceJSON.line(event)) ?? "{}") : text(event))
+    }
 
-                enum CodingKeys: String, CodingKey {
-                    case step, event, message
-                    case taskID = "task_id"
-                    case workerID = "worker_id"
-                    case ledgerID = "ledger_id"
-                }
-            }
-            let line = Line(
-                event: event.kind.rawValue, taskID: event.taskID?.description, workerID: event.workerID?.description,
-                ledgerID: event.ledgerID?.description, message: event.message)
-            Console.current.line((try? SluiceJSON.line(line)) ?? "{}")
-        } else {
-            Console.current.line("\(event.kind.rawValue): \(Console.printable(event.message))")
-        }
+    /// An event as one line of text: `done: task … done in 4 s: patch … queued`.
+    static func text(_ event: SupervisorEvent) -> String {
+        "\(event.kind.rawValue): \(Console.printable(event.message))"
     }
 
     /// SIGTERM and SIGINT ask the supervisor to let its agents finish and claim nothing more; a second

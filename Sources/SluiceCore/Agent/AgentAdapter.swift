@@ -106,6 +106,11 @@ enum AgentOutput {
             ? .success : .failure(reason: exitCode.map { "the agent exited with \($0)" } ?? "the agent was killed")
     }
 
+    /// ` (exit N)`, or ` (killed)` when a signal ended the agent.
+    static func exitNote(_ exitCode: Int32?) -> String {
+        exitCode.map { " (exit \($0))" } ?? " (killed)"
+    }
+
     static func object(_ text: Substring) -> [String: JSONValue]? {
         guard let first = text.first(where: { !$0.isWhitespace }), first == "{" else { return nil }
         guard case .object(let object)? = try? JSONValue.parse(String(text), what: "agent output") else { return nil }

@@ -6,7 +6,7 @@ enum ClaudeOutput {
     static func report(stdout: String, exitCode: Int32?) -> AgentReport {
         guard let result = lastResult(stdout) else {
             let why = exitCode == 0 ? "printed no result message" : "printed no result message and exited badly"
-            return AgentReport(outcome: .failure(reason: "claude \(why)" + exitNote(exitCode)))
+            return AgentReport(outcome: .failure(reason: "claude \(why)" + AgentOutput.exitNote(exitCode)))
         }
         return AgentReport(outcome: outcome(result, exitCode: exitCode), usage: usage(result))
     }
@@ -78,9 +78,6 @@ enum ClaudeOutput {
             outputTokens: AgentOutput.count(usage["output_tokens"]))
     }
 
-    static func exitNote(_ exitCode: Int32?) -> String {
-        exitCode.map { " (exit \($0))" } ?? " (killed)"
-    }
 }
 
 /// `codex exec --json`: JSON lines; `turn.completed` is success with the thread's cumulative usage,
@@ -98,7 +95,7 @@ enum CodexOutput {
             }
         }
         guard let terminal else {
-            var reason = "codex ended without turn.completed or turn.failed" + ClaudeOutput.exitNote(exitCode)
+            var reason = "codex ended without turn.completed or turn.failed" + AgentOutput.exitNote(exitCode)
             if let lastError { reason += ": " + AgentOutput.line(lastError) }
             return AgentReport(outcome: .failure(reason: reason))
         }

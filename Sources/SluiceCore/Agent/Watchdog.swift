@@ -15,10 +15,11 @@ public struct WatchdogLimits: Hashable, Sendable {
     /// The longest block of lines whose repetition counts as a loop.
     public static let maxLoopPeriod = 8
 
-    /// The defaults: an hour, 5 minutes without progress, 15 minutes of tokens without a change,
-    /// 50 repeats, 256 MiB of output.
+    /// The defaults are ``WorkerDefaults``' (an hour, 5 minutes without progress, 15 minutes of tokens
+    /// without a change, 50 repeats), and 256 MiB of output.
     public init(
-        timeoutSeconds: Double = 3600, stallSeconds: Double = 300, burnSeconds: Double = 900, loopRepeats: Int = 50,
+        timeoutSeconds: Double = WorkerDefaults().timeoutSeconds, stallSeconds: Double = WorkerDefaults().stallSeconds,
+        burnSeconds: Double = WorkerDefaults().burnSeconds, loopRepeats: Int = WorkerDefaults().loopRepeats,
         maxOutputBytes: Int64 = 256 << 20
     ) {
         self.timeoutSeconds = timeoutSeconds

@@ -266,3 +266,18 @@ public struct PatchLedgerEntry: Hashable, Sendable, Codable {
         return next
     }
 }
+
+extension PatchLedgerEntry {
+    /// What became of a submitted patch, in a few words: its state, the errors that rejected it, or
+    /// why it is held.
+    public var verdict: String {
+        switch state {
+        case .quarantined: "rejected: " + validation.validationErrors.joined(separator: "; ")
+        case .validated: "validated, " + (stateHistory.last?.reason ?? "held (--hold)")
+        case .queued:
+            // The validation's note, if it left one (it does not apply to the head yet, say).
+            "queued" + (stateHistory.last { $0.state == .validated }?.reason.map { " (\($0))" } ?? "")
+        default: state.rawValue
+        }
+    }
+}

@@ -11,30 +11,49 @@ extension Pipeline {
     func sealing(
         _ config: SluiceConfig, available: Result<String, SandboxUnavailable>, emit: (PipelineEvent) -> Void
     ) throws -> String? {
-        switch (config.sandbox, available) {
-        case (.none, _):
-            return nil
-        case (_, .success(let bubblewrap)):
-            return bubblewrap
-        case (.auto, .failure(let problem)):
+        let (bubblewrap, unsealed) = try Pipeline.seal(config.sandbox, available: available, what: "gates")
+        if let unsealed {
             emit(
                 PipelineEvent(
                     step: "warning", ledgerID: nil, outcome: "unsealed",
-                    message: "gates are not sealed: \(problem.reason); install bubblewrap, or set sandbox: none "
+                    message: "gates are not sealed: \(unsealed); install bubblewrap, or set sandbox: none "
                         + "in sluice.yml to run them unsealed knowingly"))
-            return nil
+        }
+        return bubblewrap
+    }
+
+    /// The bubblewrap that seals `what` (gates, agents) under `mode`: nil when unsealed, with the reason
+    /// when `auto` found none that works (the caller warns).
+    ///
+    /// - Throws: ``SluiceError`` (`blocked`) when `mode` is `bubblewrap` and bubblewrap cannot seal here.
+    static func seal(_ mode: SandboxMode, available: Result<String, SandboxUnavailable>, what: String) throws
+        -> (bubblewrap: String?, unsealed: String?)
+    {
+        switch (mode, available) {
+        case (.none, _):
+            return (nil, nil)
+        case (_, .success(let bubblewrap)):
+            return (bubblewrap, nil)
+        case (.auto, .failure(let problem)):
+            return (nil, problem.reason)
         case (.bubblewrap, .failure(let problem)):
             throw SluiceError(
                 code: .blocked,
-                message: "cannot run gates sealed: sluice.yml sets sandbox: bubblewrap, but \(problem.reason); "
+                message: "cannot run \(what) sealed: sluice.yml sets sandbox: bubblewrap, but \(problem.reason); "
                     + "install bubblewrap (Debian: apt-get install bubblewrap)")
         }
     }
 
-    /// The seal of one gate: bubblewrap with only the workspace and the gate's cache writable, and
-    /// the ledger, logs, locks, quarantine and every other workspace out of sight. The repository is
-    /// shown read-only (its `.git` is what the workspace's `.git` file points at), even under `/tmp`.
+    /// The seal of one gate: bubblewrap with only the workspace and the gate's cache writable (see
+    /// ``seal(bubblewrap:writable:network:)``).
     func sandbox(for gate: GateConfig, workspace: String, bubblewrap: String?) -> ProcessSandbox {
+        seal(bubblewrap: bubblewrap, writable: [workspace, gateCachePath], network: gate.network)
+    }
+
+    /// The seal gates and agents share: bubblewrap with only `writable` writable, and the ledger, logs,
+    /// locks, quarantine and every workspace out of sight. The repository is shown read-only (its
+    /// `.git` is what a workspace's `.git` file points at), even under `/tmp`; so is HOME.
+    func seal(bubblewrap: String?, writable: [String], network: Bool) -> ProcessSandbox {
         guard let bubblewrap else { return .unsealed }
         var hidden = [sluiceDirectory, scratchDirectory]
         // A ledger kept elsewhere (--db, $SLUICE_DB) is hidden by name, with its journal files.
@@ -44,8 +63,8 @@ extension Pipeline {
         // HOME stays readable even where it lives under /tmp, which the sandbox replaces.
         let home = ProcessInfo.processInfo.environment["HOME"].map { [$0] } ?? []
         return ProcessSandbox(
-            bubblewrap: bubblewrap, writable: [workspace, gateCachePath], hidden: hidden,
-            readOnly: home + [repository] + linkedGitDirectories(), network: gate.network)
+            bubblewrap: bubblewrap, writable: writable, hidden: hidden,
+            readOnly: home + [repository] + linkedGitDirectories(), network: network)
     }
 
     /// When the repository is itself a linked worktree (its `.git` is a file), its git directory and

@@ -33,20 +33,20 @@ extension Pipeline {
     /// was taken over) is refused, logged, and never stored, so it can never land. The patch is then
     /// validated and queued like any other.
     ///
+    /// - Parameter configuration: the target branch's configuration and head, when the caller has
+    ///   read them already; else they are read here.
     /// - Throws: `lostRace` for a stale claim; `invalidInput` for an empty or oversized diff or an
     ///   unreadable configuration (nothing is stored: the caller fails the task with the reason).
     public func submit(
-        _ bytes: [UInt8], _ submission: Submission, for attempt: TaskAttempt, costs: [CostRecord] = []
+        _ bytes: [UInt8], _ submission: Submission, for attempt: TaskAttempt, costs: [CostRecord] = [],
+        configuration: (SluiceConfig, String)? = nil
     ) async throws -> (patch: PatchLedgerEntry, task: TaskRecord) {
         guard !bytes.isEmpty else { throw SluiceError.invalidInput("the diff is empty") }
-        let (config, head) = try await configuration()
+        let (config, head) = try await self.configuration(given: configuration)
         try Pipeline.checkSize(bytes.count, config)
         let (entry, create) = try engine.patches.creating(
             project: submission.project, phase: submission.phase, workstream: submission.workstream,
-            request: submission.request, relations: submission.relations,
-            source: PatchSource(
-                bytes: bytes, message: submission.message, madeOn: try await resolveBase(submission.base),
-                author: try Authorship.checked(submission.author)),
+            request: submission.request, relations: submission.relations, source: try await source(bytes, submission),
             origin: attempt.origin)
         let finish = TaskService.finishing(
             engine.context, attempt.taskID, .complete(epoch: attempt.epoch, ledgerID: entry.ledgerID),

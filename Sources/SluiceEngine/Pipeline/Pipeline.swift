@@ -232,11 +232,17 @@ public struct Pipeline: Sendable {
         try Pipeline.checkSize(bytes.count, config)
         let entry = try await engine.patches.create(
             project: submission.project, phase: submission.phase, workstream: submission.workstream,
-            request: submission.request, relations: submission.relations,
-            source: PatchSource(
-                bytes: bytes, message: submission.message, madeOn: try await resolveBase(submission.base),
-                author: try Authorship.checked(submission.author)))
+            request: submission.request, relations: submission.relations, source: try await source(bytes, submission))
         return try await validate(entry.ledgerID, hold: submission.hold, configuration: (config, head))
+    }
+
+    /// The diff with what its submission says of it: message, the commit it was made on, author.
+    ///
+    /// - Throws: `invalidInput` for a base that is no commit here, or an author that is not `Name <email>`.
+    func source(_ bytes: [UInt8], _ submission: Submission) async throws -> PatchSource {
+        PatchSource(
+            bytes: bytes, message: submission.message, madeOn: try await resolveBase(submission.base),
+            author: try Authorship.checked(submission.author))
     }
 
     /// The commit a `--base` revision names, in full. - Throws: `invalidInput` when it names none.

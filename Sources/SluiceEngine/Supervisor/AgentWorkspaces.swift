@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceStore
 
 /// The folders agents work in: one git worktree per task attempt, at the target branch's head, in the
 /// scratch directory (`agents/<repository key>/<task>-e<epoch>/<task>-e<epoch>`), never inside the repository's
@@ -25,23 +26,30 @@ public struct AgentWorkspaces: Sendable {
         /// same name at once would race for it.
         public var tree: String { AgentWorkspaces.tree(of: folder) }
         /// The worktree's own git directory (`.git/worktrees/<name>` of the repository), read when the
-        /// worktree was made: what Sluice's own git commands use, whatever the agent did to `ws/.git`.
+        /// worktree was made: what Sluice's own git commands use, whatever the agent did to its `.git`.
         public let gitDirectory: String
         /// The commit it was made at.
         public let base: String
         /// The repository's own objects, which Sluice's commands on the worktree read but never write.
         public let commonObjects: String
 
-        func file(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
-        public var promptFile: String { file("prompt.txt") }
-        public var stdoutLog: String { file("stdout.log") }
-        public var stderrLog: String { file("stderr.log") }
-        var processGroupFile: String { file("process-group") }
-        var failedMarker: String { file("failed") }
+        public var promptFile: String { AgentWorkspaces.promptFile(in: folder) }
+        public var stdoutLog: String { AgentWorkspaces.file("stdout.log", in: folder) }
+        public var stderrLog: String { AgentWorkspaces.file("stderr.log", in: folder) }
+        var processGroupFile: String { AgentWorkspaces.processGroupFile(in: folder) }
+        var failedMarker: String { AgentWorkspaces.failedMarker(in: folder) }
         /// Where Sluice's `git add` writes the agent's files as objects: removed with the folder, so
         /// that what an agent leaves never fills the repository.
-        var objects: String { file("objects") }
+        var objects: String { AgentWorkspaces.file("objects", in: folder) }
     }
+
+    // What an attempt folder holds, by name.
+    static func file(_ name: String, in folder: String) -> String { (folder as NSString).appendingPathComponent(name) }
+    static func promptFile(in folder: String) -> String { file("prompt.txt", in: folder) }
+    /// The agent's process group (a ``ProcessGroupRecord``), while it runs.
+    static func processGroupFile(in folder: String) -> String { file("process-group", in: folder) }
+    /// Present (with the reason) when a failed attempt's workspace is kept for inspection.
+    static func failedMarker(in folder: String) -> String { file("failed", in: folder) }
 
     /// Makes the worktree for an attempt at `commit`, replacing any left from an earlier try of the
     /// same attempt.
@@ -52,8 +60,7 @@ public struct AgentWorkspaces: Sendable {
         try await remove(folder)
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            try Data(prompt.utf8).write(
-                to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("prompt.txt")))
+            try Data(prompt.utf8).write(to: URL(fileURLWithPath: Self.promptFile(in: folder)))
         } catch {
             throw SluiceError.fileSystem("create", folder, error)
         }
@@ -151,8 +158,7 @@ public struct AgentWorkspaces: Sendable {
         let files = FileManager.default
         return ((try? files.contentsOfDirectory(atPath: root)) ?? []).compactMap { name in
             let folder = (root as NSString).appendingPathComponent(name)
-            let marker = (folder as NSString).appendingPathComponent("failed")
-            guard let attributes = try? files.attributesOfItem(atPath: marker),
+            guard let attributes = try? files.attributesOfItem(atPath: Self.failedMarker(in: folder)),
                 let date = attributes[.modificationDate] as? Date
             else { return nil }
             return (folder, Self.size(of: folder), date)
@@ -175,6 +181,29 @@ public struct AgentWorkspaces: Sendable {
         return removed
     }
 
+    /// Kills the agents of attempts whose claim is over (a killed supervisor's) and removes their
+    /// workspaces; kept failed ones stay for `sluice worker gc`. Returns how many it removed.
+    @discardableResult
+    func cleanUpStale(_ storage: any Storage) async throws -> Int {
+        var removed = 0
+        for attempt in all() {
+            let task = try await storage.task(attempt.task)
+            if let task, task.state == .running, task.epoch == attempt.epoch { continue }
+            let groupFile = Self.processGroupFile(in: attempt.folder)
+            if let line = try? String(contentsOfFile: groupFile, encoding: .utf8),
+                let record = ProcessGroupRecord(line: line)
+            {
+                record.killIfStillOurs()
+                try? FileManager.default.removeItem(atPath: groupFile)
+            }
+            if !FileManager.default.fileExists(atPath: Self.failedMarker(in: attempt.folder)) {
+                try await remove(attempt.folder)
+                removed += 1
+            }
+        }
+        return removed
+    }
+
     /// Every attempt folder here, with the task and epoch its name holds.
     func all() -> [(folder: String, task: TaskID, epoch: Int64)] {
         ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap { name in
@@ -189,11 +218,10 @@ public struct AgentWorkspaces: Sendable {
     static func size(of path: String) -> Int64 {
         guard let walker = FileManager.default.enumerator(atPath: path) else { return 0 }
         var total: Int64 = 0
-        while let next = walker.nextObject() as? String {
+        while walker.nextObject() != nil {
             if let attributes = walker.fileAttributes, attributes[.type] as? FileAttributeType == .typeRegular {
                 total += (attributes[.size] as? NSNumber)?.int64Value ?? 0
             }
-            _ = next
         }
         return total
     }

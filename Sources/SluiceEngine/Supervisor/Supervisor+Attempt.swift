@@ -4,18 +4,17 @@ import SluiceStore
 import Synchronization
 
 extension Supervisor {
-    /// What the monitor saw while the agent ran.
+    /// What the monitor saw while the agent ran. (The tokens it counted served the watchdog; the
+    /// attempt reads the whole output again once the agent has ended.)
     struct Watch: Sendable {
         var verdict: WatchdogVerdict = .running
         /// Why the claim was lost (a stale epoch, the worker stopped or reaped), if it was.
         var lost: String?
-        var streamed: StreamingUsage
     }
 
     /// The monitor's findings, shared with the attempt that reads them once the agent ended.
     final class WatchBox: Sendable {
-        let state: Mutex<Watch>
-        init(kind: AgentKind) { state = Mutex(Watch(streamed: StreamingUsage(kind: kind))) }
+        let state = Mutex(Watch())
     }
 
     /// Runs one claimed task to its end: workspace, agent, watchdog, heartbeats, then the patch or the
@@ -43,7 +42,7 @@ extension Supervisor {
         let (exit, watch) = await runAgent(task, attempt: attempt, workspace: workspace, bubblewrap: bubblewrap)
         let seconds = (clock.now - started).inSeconds
         if let lost = watch.lost {
-            summary(\.lost)
+            summaryCounter(\.lost)
             emit(SupervisorEvent(.lost, task: task.taskID, worker: worker, message: "task \(task.taskID): \(lost)"))
             try? await workspaces.remove(workspace.folder)
             return
@@ -86,8 +85,9 @@ extension Supervisor {
         }
         defer { keepAlive.cancel() }
         do {
-            let maxBytes = try await pipeline.configuration().0.policy.maxPatchBytes
-            let diff = try await workspaces.diff(workspace, maxBytes: maxBytes)
+            // Read once for the size check and the submission: the head the patch is validated against.
+            let configuration = try await pipeline.configuration()
+            let diff = try await workspaces.diff(workspace, maxBytes: configuration.0.policy.maxPatchBytes)
             guard !diff.isEmpty else {
                 let reason = "empty diff: the agent changed nothing"
                 await fail(attempt, reason: reason, costs: costs, emit: emit)
@@ -100,17 +100,17 @@ extension Supervisor {
                     project: task.projectID, workstream: task.workstreamID, phase: task.phase,
                     request: task.executionRequestID, message: Self.commitMessage(task), base: workspace.base,
                     author: "\(options.agent.rawValue) agent <\(options.agent.rawValue)@agents.sluice.invalid>"),
-                for: attempt, costs: costs)
-            summary(\.done)
+                for: attempt, costs: costs, configuration: configuration)
+            summaryCounter(\.done)
             emit(
                 SupervisorEvent(
                     .done, task: task.taskID, worker: worker, patch: patch.ledgerID,
                     message: "task \(task.taskID) done in \(Int(seconds.rounded())) s: patch \(patch.ledgerID) "
-                        + Self.verdict(patch)))
+                        + patch.verdict))
             archiveLogs(workspace)
             try? await workspaces.remove(workspace.folder)
         } catch let error as SluiceError where error.code == .lostRace {
-            summary(\.lost)
+            summaryCounter(\.lost)
             emit(
                 SupervisorEvent(
                     .lost, task: task.taskID, worker: worker, message: "task \(task.taskID): \(error.message)"))
@@ -143,7 +143,7 @@ extension Supervisor {
                 options.command, prompt: task.prompt, promptFile: workspace.promptFile, workspace: workspace.tree,
                 taskID: task.taskID.description)
         } catch {
-            return (AgentExit(launchError: Self.describe(error)), Watch(streamed: StreamingUsage(kind: options.agent)))
+            return (AgentExit(launchError: Self.describe(error)), Watch())
         }
         var environment = Self.agentEnvironment()
         for (key, value) in options.agent.environment { environment[key] = value }
@@ -156,7 +156,7 @@ extension Supervisor {
         environment["SLUICE_BASE_COMMIT"] = workspace.base
         environment["SLUICE_PROJECT"] = task.projectID
         let group = AgentGroup()
-        let watch = WatchBox(kind: options.agent)
+        let watch = WatchBox()
         let exit = await AgentProcess.run(
             command, in: workspace.tree, environment: environment,
             sandbox: sandbox(workspace, program: command[0], bubblewrap: bubblewrap),
@@ -258,7 +258,6 @@ extension Supervisor {
             }
             let verdict = watchdog.verdict(at: time)
             watch.state.withLock {
-                $0.streamed = streamed
                 $0.verdict = verdict
                 $0.lost = lost
             }
@@ -267,7 +266,6 @@ extension Supervisor {
                 return
             }
         }
-        watch.state.withLock { $0.streamed = streamed }
         // Cancelled: the agent ended (whatever it left in its group goes with it), or the run was.
         group.signal(SIGKILL)
     }
@@ -281,13 +279,13 @@ extension Supervisor {
     ) async {
         do {
             try await engine.tasks.fail(attempt.taskID, epoch: attempt.epoch, reason: reason, costs: costs)
-            summary(\.failed)
+            summaryCounter(\.failed)
             emit(
                 SupervisorEvent(
                     .failed, task: attempt.taskID, worker: attempt.workerID,
                     message: "task \(attempt.taskID) failed: \(reason)"))
         } catch {
-            summary(\.lost)
+            summaryCounter(\.lost)
             emit(
                 SupervisorEvent(
                     .lost, task: attempt.taskID, worker: attempt.workerID,
@@ -341,20 +339,7 @@ extension Supervisor {
         }
     }
 
-    func summary(_ counter: WritableKeyPath<SupervisorSummary, Int>) {
-        summaryCounter(counter)
-    }
-
     // MARK: - Helpers
-
-    /// What became of a submitted patch, in a few words.
-    static func verdict(_ patch: PatchLedgerEntry) -> String {
-        switch patch.state {
-        case .validated: "validated, " + (patch.stateHistory.last?.reason ?? "held")
-        case .quarantined: "rejected: " + patch.validation.validationErrors.joined(separator: "; ")
-        default: patch.state.rawValue
-        }
-    }
 
     /// bubblewrap reports a command killed by a signal as the exit code 128 + the signal.
     static func signal(inSealedExit code: Int32?) -> Int32? {
@@ -389,15 +374,11 @@ extension Supervisor {
         return fstat(handle.fileDescriptor, &info) == 0 ? UInt64(info.st_size) : 0
     }
 
-    static func size(of path: String) -> UInt64 {
-        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
-    }
-
     /// The last `limit` bytes of a file, as text.
     static func tail(of path: String, limit: Int) -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
         defer { try? handle.close() }
-        let size = Self.size(of: path)
+        let size = Self.size(of: handle)
         if size > UInt64(limit) { try? handle.seek(toOffset: size - UInt64(limit)) }
         return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
     }
@@ -428,8 +409,7 @@ struct LineReader {
         if handle == nil { handle = FileHandle(forReadingAtPath: path) }
         guard let handle else { return (0, []) }
         // Nothing new is the common case: a size check costs no buffer.
-        var info = stat()
-        guard fstat(handle.fileDescriptor, &info) == 0, UInt64(info.st_size) > offset else { return (0, []) }
+        guard Supervisor.size(of: handle) > offset else { return (0, []) }
         var lines: [Substring] = []
         var count = 0
         // At most 4 MiB a look, in 64 KiB reads.
@@ -446,12 +426,5 @@ struct LineReader {
         }
         offset += UInt64(count)
         return (count, lines)
-    }
-}
-
-extension Duration {
-    var inSeconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

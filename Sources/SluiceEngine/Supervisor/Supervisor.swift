@@ -29,11 +29,14 @@ public struct SupervisorOptions: Sendable {
     /// Seconds between SIGTERM and SIGKILL when an agent is stopped.
     public var graceSeconds: Double
 
+    /// The defaults are ``WorkerDefaults``', as `sluice.yml` without a `workers:` section gives them.
     public init(
-        agent: AgentKind, command: [String] = [], count: Int = 1, heartbeatSeconds: Double = 10,
-        leaseSeconds: Double = 45, limits: WatchdogLimits = WatchdogLimits(), keepFailed: Int = 5,
-        keepFailedBytes: Int64 = 1 << 30, maxRunningPerProject: Int? = nil, projectID: String? = nil,
-        watch: Bool = false, network: Bool = true, pollSeconds: Double = 0.1, graceSeconds: Double = 5
+        agent: AgentKind, command: [String] = [], count: Int = 1,
+        heartbeatSeconds: Double = WorkerDefaults().heartbeatSeconds,
+        leaseSeconds: Double = WorkerDefaults().leaseSeconds, limits: WatchdogLimits = WatchdogLimits(),
+        keepFailed: Int = WorkerDefaults().keepFailed, keepFailedBytes: Int64 = WorkerDefaults().keepFailedBytes,
+        maxRunningPerProject: Int? = nil, projectID: String? = nil, watch: Bool = false,
+        network: Bool = WorkerDefaults().network, pollSeconds: Double = 0.1, graceSeconds: Double = 5
     ) {
         self.agent = agent
         self.command = command
@@ -83,9 +86,9 @@ public struct SupervisorOptions: Sendable {
     }
 }
 
-/// Something a supervisor did, for progress lines.
-public struct SupervisorEvent: Sendable, Hashable {
-    public enum Kind: String, Sendable, Hashable {
+/// Something a supervisor did, for progress lines (and, encoded, a JSON line with `step: task`).
+public struct SupervisorEvent: Sendable, Hashable, Encodable {
+    public enum Kind: String, Sendable, Hashable, Encodable {
         case started, done, failed, requeued, lost, reaped, stopped, warning
     }
     public var kind: Kind
@@ -102,6 +105,25 @@ public struct SupervisorEvent: Sendable, Hashable {
         self.workerID = worker
         self.ledgerID = patch
         self.message = message
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case step
+        case kind = "event"
+        case taskID = "task_id"
+        case workerID = "worker_id"
+        case ledgerID = "ledger_id"
+        case message
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode("task", forKey: .step)
+        try container.encode(kind, forKey: .kind)
+        try container.encodeIfPresent(taskID, forKey: .taskID)
+        try container.encodeIfPresent(workerID, forKey: .workerID)
+        try container.encodeIfPresent(ledgerID, forKey: .ledgerID)
+        try container.encode(message, forKey: .message)
     }
 }
 
@@ -155,7 +177,7 @@ public final class Supervisor: Sendable {
                     message: "agents are not sealed: \(unsealed); they run as you, with everything you can reach. "
                         + "Install bubblewrap, or set sandbox: none in sluice.yml to run them unsealed knowingly"))
         }
-        try await cleanUpStale()
+        try await workspaces.cleanUpStale(engine.context.storage)
         // The reaper runs as long as a worker does, and ends with the last.
         let reaper = Task { try await self.reapLoop(emit: emit) }
         do {
@@ -182,32 +204,16 @@ public final class Supervisor: Sendable {
     func sealing() async throws -> (String?, String?) {
         let (config, _) = try await pipeline.configuration()
         if config.sandbox == .none { return (nil, nil) }
-        switch await pipeline.locateBubblewrap() {
-        case .success(let bubblewrap): return (bubblewrap, nil)
-        case .failure(let problem):
-            if config.sandbox == .bubblewrap {
-                throw SluiceError(
-                    code: .blocked,
-                    message: "cannot run agents sealed: sluice.yml sets sandbox: bubblewrap, but \(problem.reason)")
-            }
-            return (nil, problem.reason)
-        }
+        return try Pipeline.seal(config.sandbox, available: await pipeline.locateBubblewrap(), what: "agents")
     }
 
-    /// The seal of one agent: its worktree and prompt writable, the ledger, logs and every other
-    /// workspace out of sight, the repository read-only; the network as the user chose.
-    /// The agent's program is shown too when it lives where the seal hides (`/tmp`).
+    /// The seal of one agent: the gates' (``Pipeline/seal(bubblewrap:writable:network:)``) with its
+    /// worktree and prompt writable and the network as the user chose. Its program is shown too when
+    /// it lives where the seal hides (`/tmp`, `.sluice/`).
     func sandbox(_ workspace: AgentWorkspaces.Workspace, program: String, bubblewrap: String?) -> ProcessSandbox {
-        guard let bubblewrap else { return .unsealed }
-        var hidden = [pipeline.sluiceDirectory, pipeline.scratchDirectory]
-        if let database = (engine.context.storage as? SQLiteStorage)?.path, database.hasPrefix("/") {
-            hidden += ["", "-wal", "-shm", "-journal"].map { database + $0 }
-        }
-        let home = ProcessInfo.processInfo.environment["HOME"].map { [$0] } ?? []
-        var sandbox = ProcessSandbox(
-            bubblewrap: bubblewrap, writable: [workspace.tree, workspace.promptFile], hidden: hidden,
-            readOnly: home + [pipeline.repository] + pipeline.linkedGitDirectories(), network: options.network)
-        if program.hasPrefix("/") { sandbox.revealed = [program] }
+        var sandbox = pipeline.seal(
+            bubblewrap: bubblewrap, writable: [workspace.tree, workspace.promptFile], network: options.network)
+        if sandbox.isSealed, program.hasPrefix("/") { sandbox.revealed = [program] }
         return sandbox
     }
 
@@ -224,31 +230,12 @@ public final class Supervisor: Sendable {
                     SupervisorEvent(
                         .reaped, worker: worker.workerID, message: "worker \(worker.workerID): lease expired"))
             }
-            if !reaped.isEmpty { try? await cleanUpStale() }
+            if !reaped.isEmpty { _ = try? await workspaces.cleanUpStale(engine.context.storage) }
             do {
                 try await Task.sleep(for: .seconds(min(options.heartbeatSeconds, 5)))
             } catch {
                 return  // cancelled: the last worker has ended
             }
-        }
-    }
-
-    /// Kills the agents of attempts whose claim is over (a killed supervisor's) and removes their
-    /// workspaces; kept failed ones stay for `sluice worker gc`.
-    func cleanUpStale() async throws {
-        for attempt in workspaces.all() {
-            let task = try await engine.context.storage.task(attempt.task)
-            if let task, task.state == .running, task.epoch == attempt.epoch { continue }
-            let groupFile = (attempt.folder as NSString).appendingPathComponent("process-group")
-            if let line = try? String(contentsOfFile: groupFile, encoding: .utf8),
-                let record = ProcessGroupRecord(line: line)
-            {
-                record.killIfStillOurs()
-                try? FileManager.default.removeItem(atPath: groupFile)
-            }
-            let failed = FileManager.default.fileExists(
-                atPath: (attempt.folder as NSString).appendingPathComponent("failed"))
-            if !failed { try await workspaces.remove(attempt.folder) }
         }
     }
 
@@ -265,7 +252,10 @@ public final class Supervisor: Sendable {
             type: .executor,
             config: WorkerConfig(
                 heartbeatInterval: max(1, Int(options.heartbeatSeconds.rounded(.up))),
-                timeoutSeconds: max(1, Int(min(options.limits.timeoutSeconds, 7 * 86_400)))),
+                // No limit (0) is recorded as the longest a worker config allows.
+                timeoutSeconds: options.limits.timeoutSeconds > 0
+                    ? max(1, Int(min(options.limits.timeoutSeconds, Double(WorkerConfig.maxima.timeoutSeconds))))
+                    : WorkerConfig.maxima.timeoutSeconds),
             metadata: metadata)
         let id = worker.workerID
         let clock = ContinuousClock()
@@ -291,11 +281,7 @@ public final class Supervisor: Sendable {
             }
             // A read first: an idle worker takes the write lock only when a task is there to claim.
             if try await engine.tasks.list(TaskFilter(state: .queued, projectID: options.projectID, limit: 1)).isEmpty {
-                if !options.watch, try await drained() {
-                    try? await engine.workers.shutdown(id)
-                    return
-                }
-                try? await Task.sleep(for: .seconds(options.pollSeconds))
+                if try await idle(id, nothingQueued: true) { return }
                 continue
             }
             let claimed: TaskRecord?
@@ -309,11 +295,7 @@ public final class Supervisor: Sendable {
                 continue
             }
             guard let task = claimed else {
-                if !options.watch, try await drained() {
-                    try? await engine.workers.shutdown(id)
-                    return
-                }
-                try? await Task.sleep(for: .seconds(options.pollSeconds))
+                if try await idle(id) { return }
                 continue
             }
             // The loop's own heartbeat keeps its time: an attempt shorter than a heartbeat renews
@@ -322,12 +304,26 @@ public final class Supervisor: Sendable {
         }
     }
 
+    /// A worker with nothing to claim: it stops once nothing is left for it (unless watching) and
+    /// says so, else it waits a poll.
+    func idle(_ worker: WorkerID, nothingQueued: Bool = false) async throws -> Bool {
+        if !options.watch, try await drained(nothingQueued: nothingQueued) {
+            try? await engine.workers.shutdown(worker)
+            return true
+        }
+        try? await Task.sleep(for: .seconds(options.pollSeconds))
+        return false
+    }
+
     /// Whether nothing is left for this supervisor: no task it could take is queued, and none is
     /// running (a running one may come back to the queue when its worker's lease expires).
-    func drained() async throws -> Bool {
-        let agent = options.agent.rawValue
-        let queued = try await engine.tasks.list(TaskFilter(state: .queued, projectID: options.projectID))
-        if queued.contains(where: { $0.agent == nil || $0.agent == agent }) { return false }
+    /// `nothingQueued`: the caller has just seen the queue empty.
+    func drained(nothingQueued: Bool = false) async throws -> Bool {
+        if !nothingQueued {
+            let agent = options.agent.rawValue
+            let queued = try await engine.tasks.list(TaskFilter(state: .queued, projectID: options.projectID))
+            if queued.contains(where: { $0.agent == nil || $0.agent == agent }) { return false }
+        }
         return try await engine.tasks.list(TaskFilter(state: .running, projectID: options.projectID, limit: 1)).isEmpty
     }
 }
@@ -337,14 +333,12 @@ extension Supervisor {
     /// workspaces, and removes kept failed ones beyond the newest `keeping`. Returns how many it removed.
     public static func collectGarbage(pipeline: Pipeline, keeping: Int) async throws -> Int {
         let workspaces = AgentWorkspaces(pipeline: pipeline)
-        let before = workspaces.all().count
-        let supervisor = try Supervisor(pipeline: pipeline, options: SupervisorOptions(agent: .claude))
-        try await supervisor.cleanUpStale()
-        try await workspaces.trimFailed(keeping: keeping, bytes: .max)
+        let stale = try await workspaces.cleanUpStale(pipeline.engine.context.storage)
+        let failed = try await workspaces.trimFailed(keeping: keeping, bytes: .max).count
         // Worktrees whose folder is gone (removed by hand, or by a supervisor killed mid-way).
         _ = try await WorktreeLock.holding(for: pipeline.repository) {
             try await pipeline.git.run(["worktree", "prune"])
         }
-        return before - workspaces.all().count
+        return stale + failed
     }
 }
