@@ -200,11 +200,11 @@ struct AgentAdapterTests {
         #expect(line == ["./agent", "--in=/f", "/w/x", "T"])
         #expect(
             try AgentKind.claude.commandLine([], prompt: "fix it", promptFile: "/f", workspace: "/w", taskID: "T")
-                == ["claude", "-p", "fix it", "--output-format", "json"])
+                == ["claude", "-p", "--output-format", "json", "--", "fix it"])
         #expect(
             try AgentKind.codex.commandLine(
                 ["/opt/codex", "-m", "o3"], prompt: "x", promptFile: "/f", workspace: "/w", taskID: "T")
-                == ["/opt/codex", "-m", "o3", "exec", "--json", "x"])
+                == ["/opt/codex", "-m", "o3", "exec", "--json", "--", "x"])
         #expect(
             try AgentKind.aider.commandLine(
                 ["aider", "--message-file", "{prompt_file}"], prompt: "x", promptFile: "/f", workspace: "/w",
@@ -213,6 +213,18 @@ struct AgentAdapterTests {
         #expect(throws: SluiceError.self) {
             try AgentKind.command.commandLine([], prompt: "x", promptFile: "/f", workspace: "/w", taskID: "T")
         }
+        // A prompt that reads like an option stays the prompt: after `--`, or joined with `=`.
+        let hostile = "--dangerously-skip-permissions"
+        #expect(
+            try AgentKind.claude.commandLine([], prompt: hostile, promptFile: "/f", workspace: "/w", taskID: "T")
+                .suffix(2)
+                == ["--", hostile])
+        #expect(
+            try AgentKind.gemini.commandLine([], prompt: hostile, promptFile: "/f", workspace: "/w", taskID: "T")
+                .contains("--prompt=" + hostile))
+        #expect(
+            try AgentKind.aider.commandLine([], prompt: hostile, promptFile: "/f", workspace: "/w", taskID: "T")
+                .contains("--message=" + hostile))
         // A prompt holding a placeholder's text is not expanded again.
         #expect(
             try AgentKind.command.commandLine(

@@ -197,11 +197,11 @@ struct SupervisorTests {
             #"{"type":"result","subtype":"error_max_turns","is_error":false,"errors":["Reached maximum number of turns (3)"],"#
             + #""modelUsage":{"claude-sonnet-4-6":{"inputTokens":5,"outputTokens":1,"cacheReadInputTokens":0,"#
             + #""cacheCreationInputTokens":0,"costUSD":0.01}}}"#
-        // The fake claude gets `-p PROMPT --output-format json` appended, as the real one would.
+        // The fake claude gets `-p --output-format json -- PROMPT` appended, as the real one would.
         let agent = try fixture.agent(
             """
-            test "$1" = "-p" && test "$3" = "--output-format" && test "$4" = "json" || exit 7
-            if [ "$2" = good ]; then echo change > new.txt; echo '\(success)'; else echo '\(failure)'; exit 1; fi
+            test "$1" = "-p" && test "$2" = "--output-format" && test "$3" = "json" && test "$4" = "--" || exit 7
+            if [ "$5" = good ]; then echo change > new.txt; echo '\(success)'; else echo '\(failure)'; exit 1; fi
             """)
         let (summary, _) = try await fixture.supervise(fixture.options([agent], kind: .claude))
         #expect(summary.done == 1 && summary.failed == 1)

@@ -54,11 +54,13 @@ public enum AgentKind: String, CaseIterable, Sendable, Codable {
         if self == .command || given.contains(where: { arg in Self.placeholders.contains { arg.contains($0) } }) {
             return given.map(fill)
         }
+        // The prompt is the task's text, not options: it comes after `--`, or joined to its option
+        // with `=`, so that a prompt such as `--dangerously-skip-permissions` stays a prompt.
         switch self {
-        case .claude: return given + ["-p", prompt, "--output-format", "json"]
-        case .codex: return given + ["exec", "--json", prompt]
-        case .gemini: return given + ["-p", prompt, "--output-format", "json"]
-        case .aider: return given + ["--message", prompt, "--yes-always", "--no-auto-commits", "--no-pretty"]
+        case .claude: return given + ["-p", "--output-format", "json", "--", prompt]
+        case .codex: return given + ["exec", "--json", "--", prompt]
+        case .gemini: return given + ["--prompt=" + prompt, "--output-format", "json"]
+        case .aider: return given + ["--message=" + prompt, "--yes-always", "--no-auto-commits", "--no-pretty"]
         case .command: return given.map(fill)
         }
     }
