@@ -262,6 +262,11 @@ struct SupervisorCommandTests {
         // The landed commits are the agents': authored by the agent, named by the task.
         let authors = try project.repository.git("log", "-5", "--format=%an", "main").split(separator: "\n")
         #expect(authors.allSatisfy { $0 == "command agent" })
+        // `sluice status` shows the same picture once.
+        let status = try #require(try await project.json(["status"]).first)
+        #expect((status["tasks"] as? [String: Any])?["done"] as? Int == 5)
+        #expect((status["patches"] as? [String: Any])?["committed"] as? Int == 5)
+        #expect((status["workers"] as? [String: Any])?["stopped"] as? Int == 3)
     }
 
     @Test("back-to-back attempts shorter than a heartbeat keep the worker's lease: no supervisor reaps its own worker")

@@ -140,6 +140,58 @@ struct ConfigLoaderTests {
         }
     }
 
+    @Test("workers: every setting read, the rest left at the defaults the supervisor's options share")
+    func workers() throws {
+        let config = try ConfigLoader.parse(
+            """
+            workers:
+              heartbeat_seconds: 5
+              lease_seconds: 20
+              stall_seconds: 0
+              loop_repeats: 7
+              keep_failed: 2
+              max_running: 3
+              network: false
+            """, defaultBranch: "main")
+        var expected = WorkerDefaults()
+        expected.heartbeatSeconds = 5
+        expected.leaseSeconds = 20
+        expected.stallSeconds = 0
+        expected.loopRepeats = 7
+        expected.keepFailed = 2
+        expected.maxRunning = 3
+        expected.network = false
+        #expect(config.workers == expected)
+        #expect(try ConfigLoader.parse("", defaultBranch: "main").workers == WorkerDefaults())
+        // The options' defaults are the same values.
+        let options = SupervisorOptions(agent: .claude)
+        let defaults = WorkerDefaults()
+        #expect(options.heartbeatSeconds == defaults.heartbeatSeconds && options.leaseSeconds == defaults.leaseSeconds)
+        #expect(options.limits.stallSeconds == defaults.stallSeconds && options.keepFailed == defaults.keepFailed)
+    }
+
+    @Test(
+        "workers: a value out of range, an unknown key or a lease not longer than the heartbeat is refused by line",
+        arguments: [
+            ("workers: {heartbeat_seconds: 0}\n", "heartbeat_seconds must be a whole number from 1 to 3600"),
+            (
+                "workers: {heartbeat_seconds: 30, lease_seconds: 30}\n",
+                "lease_seconds must be longer than heartbeat_seconds"
+            ),
+            ("workers: {loop_repeats: 1}\n", "loop_repeats must be 0 (off) or at least 2"),
+            ("workers: {stall_seconds: 604801}\n", "stall_seconds must be a whole number from 0 to 604800"),
+            ("workers: {network: maybe}\n", "network must be true or false"),
+            ("workers: {lease: 5}\n", "unknown key 'lease' in workers"),
+        ])
+    func workersRefused(text: String, message: String) {
+        #expect {
+            try ConfigLoader.parse(text, defaultBranch: "main")
+        } throws: { error in
+            let error = error as? SluiceError
+            return error?.code == .invalidInput && error?.message.contains(message) == true
+        }
+    }
+
     @Test("the largest values in range are taken")
     func ranges() throws {
         let text = """
