@@ -7,13 +7,19 @@ import Synchronization
 /// The last line of a terminal, redrawn in place below the event lines.
 final class LiveLine: Sendable {
     private let status = Mutex("")
+    /// Whether an event was printed since the status was last read.
+    private let changed = Atomic<Bool>(true)
 
     /// An event line above the status line.
     func print(_ line: String) {
         status.withLock { current in
             Console.write(Data(("\r\u{1B}[K" + line + "\n" + current).utf8), to: .standardOutput)
         }
+        changed.store(true, ordering: .relaxed)
     }
+
+    /// Whether an event was printed since the last call.
+    func takeChanged() -> Bool { changed.exchange(false, ordering: .relaxed) }
 
     func update(_ line: String) {
         status.withLock { current in
@@ -114,9 +120,17 @@ struct RunCommand: AsyncParsableCommand {
         // On a terminal, a last line shows the whole picture, redrawn as it changes.
         let live = !json && isatty(STDOUT_FILENO) == 1 && Console.current === Console.standard ? LiveLine() : nil
         let engine = pipeline.engine
+        // The picture reads every task, patch and worker: it is read again after events were printed,
+        // else every 5 s (other hosts' work), not on every half second.
         let redraw = Task {
+            var quiet = 0
             while let live, !Task.isCancelled {
-                if let snapshot = try? await engine.status() { live.update(snapshot.line) }
+                if live.takeChanged() || quiet >= 10 {
+                    quiet = 0
+                    if let snapshot = try? await engine.status() { live.update(snapshot.line) }
+                } else {
+                    quiet += 1
+                }
                 try? await Task.sleep(for: .milliseconds(500))
             }
         }
