@@ -209,6 +209,14 @@ struct TaskCommandTests {
             #expect(!output.stdout.contains("\u{1B}") && output.stdout.contains("\\u{1B}"), "\(arguments)")
         }
         #expect(try await cli.object(["task", "show", id])["prompt"] as? String == prompt)
+        // Every table and record prints escaped, whoever wrote the text: here a cost's resource name,
+        // which an agent's usage report sets as its model.
+        let cost =
+            try await cli.object([
+                "cost", "record", "--type", "api_call", "--amount", "0", "--resource", "model\n\u{1B}[2J",
+            ])["cost_id"] as? String ?? ""
+        let shown = await cli.run(["cost", "show", cost])
+        #expect(!shown.stdout.contains("\u{1B}") && shown.stdout.contains("model\\n\\u{1B}"), "\(shown.stdout)")
     }
 
     @Test("cancel ends a running task's claim; a finished task cannot be cancelled")

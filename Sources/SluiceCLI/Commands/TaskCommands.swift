@@ -20,20 +20,18 @@ struct TaskCommand: AsyncParsableCommand {
         let firstLine = task.prompt.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? ""
         return Output.fields([
             ("task", task.taskID.description), ("state", task.state.rawValue),
-            // What an agent (or whoever queued the task) wrote reaches the terminal escaped.
-            ("prompt", Console.printable(firstLine.count > 100 ? String(firstLine.prefix(100)) + "…" : firstLine)),
+            // What an agent (or whoever queued the task) wrote reaches the terminal escaped (Output.fields).
+            ("prompt", firstLine.count > 100 ? String(firstLine.prefix(100)) + "…" : firstLine),
             ("project", task.projectID), ("workstream", task.workstreamID), ("phase", task.phase),
             ("priority", "\(task.priority)"), ("agent", task.agent), ("branch", task.branch),
             ("attempts", "\(task.attempts) of \(task.maxAttempts) (epoch \(task.epoch))"),
             ("worker", task.workerID?.description), ("patch", task.ledgerID?.description),
-            ("reason", task.reason.map(Console.printable)), ("created", task.createdAt.description),
+            ("reason", task.reason), ("created", task.createdAt.description),
             ("finished", task.finishedAt?.description),
             (
                 "crashes",
                 task.crashes.isEmpty
-                    ? nil
-                    : Console.printable(
-                        task.crashes.map { "attempt \($0.attempt): \($0.reason)" }.joined(separator: "; "))
+                    ? nil : task.crashes.map { "attempt \($0.attempt): \($0.reason)" }.joined(separator: "; ")
             ),
         ])
     }
@@ -101,7 +99,7 @@ struct TaskCommand: AsyncParsableCommand {
                     ("PROJECT", { $0.projectID }),
                     (
                         "PROMPT",
-                        { Console.printable(String(($0.prompt.split(separator: "\n").first ?? "").prefix(40))) }
+                        { String(($0.prompt.split(separator: "\n").first ?? "").prefix(40)) }
                     ),
                 ])
         }

@@ -24,7 +24,9 @@ struct Output {
             Console.current.line(empty)
             return
         }
-        let rows = values.map { value in columns.map { $0.1(value) } }
+        // Cells hold what agents and gates wrote (model names, reasons, test names): on one line,
+        // their control characters escaped, so that none passes for a row of ours or moves the cursor.
+        let rows = values.map { value in columns.map { Console.printable($0.1(value)) } }
         let headers = columns.map(\.0)
         var widths = headers.map(\.count)
         for row in rows {
@@ -42,11 +44,12 @@ struct Output {
         for row in rows { Console.current.line(render(row)) }
     }
 
-    /// Key–value lines for one record in readable form.
+    /// Key–value lines for one record in readable form, each value on its line with its control
+    /// characters escaped (see ``list(_:empty:columns:)``).
     static func fields(_ pairs: [(String, String?)]) -> String {
         let width = pairs.map(\.0.count).max() ?? 0
         return pairs.map { key, value in
-            key + ":" + String(repeating: " ", count: width - key.count + 1) + (value ?? "—")
+            key + ":" + String(repeating: " ", count: width - key.count + 1) + (value.map(Console.printable) ?? "—")
         }.joined(separator: "\n")
     }
 }
