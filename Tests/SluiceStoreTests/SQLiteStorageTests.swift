@@ -309,6 +309,39 @@ struct SQLiteStorageTests {
         #expect(try storage.pragma("busy_timeout") == "30000")
     }
 
+    @Test("units waiting for the writer commit together, each whole: one that throws is undone alone")
+    func groupCommit() async throws {
+        let directory = TemporaryDirectory()
+        let storage = try SQLiteStorage(path: directory.file("s.db"))
+        // Another process holds the write lock: the units queue up behind it.
+        let held = try await holdWriteLock(directory.file("s.db"))
+        let refused = Set([3, 7, 11])
+        let units = (0..<12).map { index in
+            Task { () -> String? in
+                do {
+                    try await storage.write { tx in
+                        try tx.append(logEvent("unit \(index)"))
+                        try tx.append(logEvent("unit \(index) again"))
+                        if refused.contains(index) { throw SluiceError.invalidInput("unit \(index) refuses") }
+                    }
+                    return nil
+                } catch {
+                    return (error as? SluiceError)?.message ?? "\(error)"
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(400))
+        held.release()
+        var outcomes: [String?] = []
+        for unit in units { outcomes.append(await unit.value) }
+        #expect(outcomes == (0..<12).map { refused.contains($0) ? "unit \($0) refuses" : nil })
+        let logged = try await storage.events(entityID: nil, after: 0, limit: nil).map(\.entityID)
+        let kept = (0..<12).filter { !refused.contains($0) }
+        #expect(Set(logged) == Set(kept.flatMap { ["unit \($0)", "unit \($0) again"] }))
+        #expect(logged.count == kept.count * 2)
+        #expect(storage.largestGroupCommit >= 2, "the waiting units shared a commit")
+    }
+
     @Test("a unit that cannot get the write lock within the busy timeout fails in words and writes nothing")
     func busyTimeoutExpires() async throws {
         let directory = TemporaryDirectory()
