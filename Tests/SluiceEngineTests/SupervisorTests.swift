@@ -317,6 +317,76 @@ struct SupervisorTests {
         #expect(try await fixture.engine.workers.get(worker.workerID).lastHeartbeat > beat)
     }
 
+    @Test(
+        "a worker's next worktree is made while its agent runs and moved to the head it claims at; none is left after"
+    )
+    func spareWorktrees() async throws {
+        let fixture = try Fixture()
+        try fixture.repository.commit(["sluice.yml": Self.config + "\nsandbox: none\n"], message: "unsealed")
+        let flag = fixture.agents.file("go-\(UUID().uuidString)")
+        let started = fixture.agents.file("started-\(UUID().uuidString)")
+        let first = try await fixture.task("First")
+        let second = try await fixture.task("Second")
+        // The first agent waits for the test; the second notes where it works and what it sees.
+        let agent = try fixture.agent(
+            """
+            if [ "$SLUICE_TASK_ID" = "\(first.taskID)" ]; then
+              touch "\(started)"
+              while [ ! -f "\(flag)" ]; do sleep 0.05; done
+              echo one > one.txt
+            else
+              { git rev-parse HEAD; cat .git; ls; } > seen.txt
+            fi
+            """)
+        let supervisor = try Supervisor(pipeline: fixture.pipeline, options: fixture.options([agent]))
+        let run = Task { try await supervisor.run { _ in } }
+        let deadline = ContinuousClock.now + .seconds(60)
+        // The first agent runs in the first spare; the next one is made meanwhile.
+        while !FileManager.default.fileExists(atPath: started) || supervisor.readySpares < 1 {
+            #expect(ContinuousClock.now < deadline, "no spare worktree was made while the first agent ran")
+            if ContinuousClock.now >= deadline { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let spares = AgentWorkspacesProbe.folders(fixture).filter { $0.contains("/.spares/") }
+        #expect(spares.count == 1, "\(spares)")
+        let spare = try #require(spares.first)
+        // The target branch moves after the spare was made: the second agent starts at the new head.
+        try fixture.repository.commit(["later.txt": "later\n"], message: "later")
+        let head = try fixture.repository.git("rev-parse", "main").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(FileManager.default.createFile(atPath: flag, contents: Data()))
+        let summary = try await run.value
+        let reason = try await fixture.get(second).reason
+        #expect(summary.done == 2, "\(reason ?? "-")")
+        let patch = try #require(try await fixture.get(second).ledgerID)
+        let text = String(
+            decoding: try #require(try await fixture.engine.context.storage.patchSource(patch)).bytes, as: UTF8.self)
+        #expect(text.contains("+" + head), "the second agent's HEAD")
+        #expect(text.contains("+later.txt"), "the file of the new head is there")
+        #expect(text.contains((spare as NSString).lastPathComponent), "the second agent worked in the spare")
+        #expect(!text.contains("+one.txt"), "nothing of the first attempt is left in the spare")
+        // No workspace, spare or worktree is left.
+        #expect(AgentWorkspacesProbe.folders(fixture).isEmpty)
+        let worktrees = try fixture.repository.git("worktree", "list", "--porcelain")
+        #expect(worktrees.components(separatedBy: "worktree ").count == 2, "\(worktrees)")
+    }
+
+    @Test("spare worktrees of a supervisor that is gone are removed by the next one and by worker gc")
+    func orphanedSpares() async throws {
+        let fixture = try Fixture()
+        let workspaces = AgentWorkspaces(pipeline: fixture.pipeline)
+        let head = try fixture.repository.git("rev-parse", "main").trimmingCharacters(in: .whitespacesAndNewlines)
+        // One of this process (alive) and one named after a process that is gone.
+        let mine = try await workspaces.makeSpare(at: head)
+        let gone = (workspaces.sparesRoot as NSString).appendingPathComponent("999999999.1-gone")
+        _ = try fixture.repository.git("worktree", "add", "--detach", "--quiet", gone, head)
+        #expect(try await Supervisor.collectGarbage(pipeline: fixture.pipeline, keeping: 0) == 1)
+        #expect(!FileManager.default.fileExists(atPath: gone))
+        #expect(FileManager.default.fileExists(atPath: mine.tree + "/calc.py"))
+        #expect(!(try fixture.repository.git("worktree", "list")).contains("999999999.1-gone"))
+        await workspaces.discard(mine)
+        #expect(AgentWorkspacesProbe.folders(fixture).isEmpty)
+    }
+
     @Test("a worker stopped now loses its claim: its agent is killed, the task requeued, and a late patch refused")
     func stopNowAndZombie() async throws {
         let fixture = try Fixture()
@@ -373,13 +443,18 @@ struct SupervisorTests {
 
 /// The attempt folders the supervisor keeps under its scratch directory.
 enum AgentWorkspacesProbe {
+    /// Attempt folders and spare worktrees in the fixture's scratch directory.
     static func folders(_ fixture: SupervisorTests.Fixture) -> [String] {
         let agents = (fixture.scratch.path as NSString).appendingPathComponent("agents")
         let keys = (try? FileManager.default.contentsOfDirectory(atPath: agents)) ?? []
+        func list(_ folder: String) -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).map {
+                (folder as NSString).appendingPathComponent($0)
+            }
+        }
         return keys.flatMap { key in
-            let root = (agents as NSString).appendingPathComponent(key)
-            return ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).map {
-                (root as NSString).appendingPathComponent($0)
+            list((agents as NSString).appendingPathComponent(key)).flatMap { entry in
+                entry.hasSuffix("/.spares") ? list(entry) : [entry]
             }
         }
     }

@@ -11,7 +11,7 @@ public struct AgentWorkspaces: Sendable {
     /// `agents/<repository key>` in the scratch directory.
     public let root: String
 
-    init(pipeline: Pipeline) {
+    package init(pipeline: Pipeline) {
         self.git = pipeline.git
         self.root = ((pipeline.scratchDirectory as NSString).appendingPathComponent("agents") as NSString)
             .appendingPathComponent(pipeline.repositoryKey)
@@ -52,21 +52,29 @@ public struct AgentWorkspaces: Sendable {
     static func failedMarker(in folder: String) -> String { file("failed", in: folder) }
 
     /// Makes the worktree for an attempt at `commit`, replacing any left from an earlier try of the
-    /// same attempt.
+    /// same attempt. With a `spare`, the spare is moved into place and checked out at `commit`
+    /// (only the files that differ are written); without one, or when that fails, a worktree is made.
     ///
     /// - Throws: `blocked` when git cannot make it.
-    func create(task: TaskID, epoch: Int64, at commit: String, prompt: String) async throws -> Workspace {
+    func create(task: TaskID, epoch: Int64, at commit: String, prompt: String, spare: Spare? = nil) async throws
+        -> Workspace
+    {
         let folder = (root as NSString).appendingPathComponent("\(task)-e\(epoch)")
         try await remove(folder)
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             try Data(prompt.utf8).write(to: URL(fileURLWithPath: Self.promptFile(in: folder)))
         } catch {
+            if let spare { await discard(spare) }
             throw SluiceError.fileSystem("create", folder, error)
         }
         let tree = Self.tree(of: folder)
-        try await withWorktreeLock {
-            try await git.checked(["worktree", "add", "--detach", "--quiet", tree, commit])
+        let adopted: Bool
+        if let spare { adopted = await adopt(spare, as: tree, at: commit) } else { adopted = false }
+        if !adopted {
+            try await withWorktreeLock {
+                try await git.checked(["worktree", "add", "--detach", "--quiet", tree, commit])
+            }
         }
         guard let gitDirectory = GitDirectory.gitDirectory(ofWorkingTree: tree),
             let common = GitDirectory.commonDirectory(ofWorkingTree: tree)
@@ -130,6 +138,92 @@ public struct AgentWorkspaces: Sendable {
             ], in: workspace.tree, environment: environment)
     }
 
+    // MARK: - Spare worktrees
+
+    /// A worktree made ahead of a claim (`agents/<repository key>/.spares/<owner>-<random>`), so that
+    /// an agent does not wait for a whole checkout: a worker makes its next one while its agent runs.
+    /// Spares live in the scratch directory, hidden from sealed agents like every other workspace.
+    public struct Spare: Sendable, Hashable {
+        public let tree: String
+        /// The commit it was made at.
+        public let commit: String
+    }
+
+    /// Where spare worktrees are made.
+    package var sparesRoot: String { (root as NSString).appendingPathComponent(".spares") }
+
+    /// This process, as spares' names hold it: `<pid>.<start time>`, so that a spare whose supervisor
+    /// is gone is known as such even when its process id has been handed out again.
+    static let owner: String = "\(getpid()).\(ProcSnapshot(pid: getpid())?.startTime ?? 0)"
+
+    /// Whether the process a spare's name holds still runs.
+    static func ownerLives(_ name: String) -> Bool {
+        let parts = name.split(separator: "-").first?.split(separator: ".") ?? []
+        guard parts.count == 2, let pid = Int32(parts[0]), let start = UInt64(parts[1]) else { return false }
+        return ProcSnapshot(pid: pid)?.startTime == start
+    }
+
+    /// Makes a spare worktree at `commit`.
+    ///
+    /// - Throws: `blocked` when git cannot make it.
+    package func makeSpare(at commit: String) async throws -> Spare {
+        let random = UUID().uuidString.prefix(8).lowercased()
+        let tree = (sparesRoot as NSString).appendingPathComponent("\(Self.owner)-\(random)")
+        do {
+            try FileManager.default.createDirectory(atPath: sparesRoot, withIntermediateDirectories: true)
+        } catch {
+            throw SluiceError.fileSystem("create", sparesRoot, error)
+        }
+        do {
+            try await withWorktreeLock {
+                try await git.checked(["worktree", "add", "--detach", "--quiet", tree, commit])
+            }
+        } catch {
+            await discard(Spare(tree: tree, commit: commit))
+            throw error
+        }
+        return Spare(tree: tree, commit: commit)
+    }
+
+    /// Moves a spare to `tree` and checks it out at `commit`; false (and the spare removed) when
+    /// either fails.
+    func adopt(_ spare: Spare, as tree: String, at commit: String) async -> Bool {
+        do {
+            try await withWorktreeLock { try await git.checked(["worktree", "move", spare.tree, tree]) }
+        } catch {
+            await discard(spare)
+            return false
+        }
+        if spare.commit == commit { return true }
+        do {
+            try await git.checked(["checkout", "--force", "--detach", "--quiet", commit], in: tree)
+            return true
+        } catch {
+            _ = try? await withWorktreeLock { try await git.run(["worktree", "remove", "--force", tree]) }
+            try? FileManager.default.removeItem(atPath: tree)
+            return false
+        }
+    }
+
+    /// Removes a spare worktree.
+    package func discard(_ spare: Spare) async {
+        if FileManager.default.fileExists(atPath: spare.tree) {
+            _ = try? await withWorktreeLock { try await git.run(["worktree", "remove", "--force", spare.tree]) }
+        }
+        try? FileManager.default.removeItem(atPath: spare.tree)
+    }
+
+    /// Removes the spares of supervisors that are gone; returns how many.
+    func removeOrphanedSpares() async -> Int {
+        var removed = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: sparesRoot)) ?? []
+        where !Self.ownerLives(name) {
+            await discard(Spare(tree: (sparesRoot as NSString).appendingPathComponent(name), commit: ""))
+            removed += 1
+        }
+        return removed
+    }
+
     /// Removes a workspace: the worktree (forgotten by git) and its folder.
     func remove(_ folder: String) async throws {
         let tree = Self.tree(of: folder)
@@ -182,10 +276,11 @@ public struct AgentWorkspaces: Sendable {
     }
 
     /// Kills the agents of attempts whose claim is over (a killed supervisor's) and removes their
-    /// workspaces; kept failed ones stay for `sluice worker gc`. Returns how many it removed.
+    /// workspaces and the spares of supervisors that are gone; kept failed ones stay for `sluice
+    /// worker gc`. Returns how many it removed.
     @discardableResult
     func cleanUpStale(_ storage: any Storage) async throws -> Int {
-        var removed = 0
+        var removed = await removeOrphanedSpares()
         for attempt in all() {
             let task = try await storage.task(attempt.task)
             if let task, task.state == .running, task.epoch == attempt.epoch { continue }
@@ -230,6 +325,10 @@ public struct AgentWorkspaces: Sendable {
     /// left out): it changes when the agent writes, creates, deletes or renames a file. A walk with
     /// readdir and fstatat: Foundation's enumerator costs some ten times more, and the supervisor
     /// walks every agent's workspace.
+    static let dot = Array(".".utf8)
+    static let dotDot = Array("..".utf8)
+    static let dotGit = Array(".git".utf8)
+
     static func fingerprint(of tree: String) -> Int {
         var hasher = Hasher()
         func walk(_ directory: Int32, depth: Int) {
@@ -239,19 +338,35 @@ public struct AgentWorkspaces: Sendable {
             }
             defer { closedir(stream) }
             while let entry = readdir(stream) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-                }
-                if name == "." || name == ".." || (depth == 0 && name == ".git") { continue }
+                // The name's bytes as they are: no string is made for it.
                 var info = stat()
-                guard fstatat(dirfd(stream), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-                hasher.combine(name)
+                let counted = withUnsafeBytes(of: &entry.pointee.d_name) { raw -> Bool in
+                    let name = UnsafeRawBufferPointer(rebasing: raw.prefix { $0 != 0 })
+                    if name.elementsEqual(Self.dot) || name.elementsEqual(Self.dotDot)
+                        || (depth == 0 && name.elementsEqual(Self.dotGit))
+                    {
+                        return false
+                    }
+                    guard
+                        fstatat(
+                            dirfd(stream), raw.baseAddress!.assumingMemoryBound(to: CChar.self), &info,
+                            AT_SYMLINK_NOFOLLOW)
+                            == 0
+                    else { return false }
+                    hasher.combine(bytes: name)
+                    return true
+                }
+                guard counted else { continue }
                 hasher.combine(info.st_size)
                 hasher.combine(info.st_mtim.tv_sec)
                 hasher.combine(info.st_mtim.tv_nsec)
                 hasher.combine(info.st_ino)
                 if (info.st_mode & S_IFMT) == S_IFDIR {
-                    let child = openat(dirfd(stream), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    let child = withUnsafeBytes(of: &entry.pointee.d_name) { raw in
+                        openat(
+                            dirfd(stream), raw.baseAddress!.assumingMemoryBound(to: CChar.self),
+                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    }
                     if child >= 0 { walk(child, depth: depth + 1) }
                 }
             }

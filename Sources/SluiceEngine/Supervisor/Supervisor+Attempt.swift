@@ -17,11 +17,13 @@ extension Supervisor {
         let state = Mutex(Watch())
     }
 
-    /// Runs one claimed task to its end: workspace, agent, watchdog, heartbeats, then the patch or the
-    /// failure, recorded under the claim's epoch. Never throws: what goes wrong fails the task with
+    /// Runs one claimed task to its end: workspace (the worker's spare when it has one), agent,
+    /// watchdog, heartbeats, then the patch or the failure, recorded under the claim's epoch. Once the
+    /// agent runs, the worker's next spare is made. Never throws: what goes wrong fails the task with
     /// the reason, or, when the claim is gone, is dropped (the task is another attempt's now).
     func attempt(
-        _ task: TaskRecord, worker: WorkerID, bubblewrap: String?, emit: @escaping @Sendable (SupervisorEvent) -> Void
+        _ task: TaskRecord, worker: WorkerID, spare slot: SpareSlot, bubblewrap: String?,
+        emit: @escaping @Sendable (SupervisorEvent) -> Void
     ) async {
         let attempt = TaskAttempt(taskID: task.taskID, epoch: task.epoch, workerID: worker, attempt: task.attempts)
         emit(
@@ -30,16 +32,25 @@ extension Supervisor {
                 message: "task \(task.taskID) started (attempt \(task.attempts), epoch \(task.epoch))"))
         let workspace: AgentWorkspaces.Workspace
         do {
-            let base = try await baseCommit(for: task)
+            let spare = await takeSpare(slot)
+            let base: String
+            do {
+                base = try await baseCommit(for: task)
+            } catch {
+                if let spare { await workspaces.discard(spare) }
+                throw error
+            }
             workspace = try await workspaces.create(
-                task: task.taskID, epoch: task.epoch, at: base, prompt: task.prompt)
+                task: task.taskID, epoch: task.epoch, at: base, prompt: task.prompt, spare: spare)
         } catch {
             await fail(attempt, reason: "workspace: \(Self.describe(error))", costs: [], emit: emit)
             return
         }
         let clock = ContinuousClock()
         let started = clock.now
-        let (exit, watch) = await runAgent(task, attempt: attempt, workspace: workspace, bubblewrap: bubblewrap)
+        let (exit, watch) = await runAgent(task, attempt: attempt, workspace: workspace, bubblewrap: bubblewrap) {
+            self.prepareSpare(slot)
+        }
         let seconds = (clock.now - started).inSeconds
         if let lost = watch.lost {
             summaryCounter(\.lost)
@@ -133,9 +144,11 @@ extension Supervisor {
         return try await pipeline.configuration().1
     }
 
-    /// Starts the agent and watches it until it ends or must be stopped.
+    /// Starts the agent and watches it until it ends or must be stopped; `started` is called once it
+    /// runs.
     func runAgent(
-        _ task: TaskRecord, attempt: TaskAttempt, workspace: AgentWorkspaces.Workspace, bubblewrap: String?
+        _ task: TaskRecord, attempt: TaskAttempt, workspace: AgentWorkspaces.Workspace, bubblewrap: String?,
+        started: @escaping @Sendable () -> Void = {}
     ) async -> (AgentExit, Watch) {
         let command: [String]
         do {
@@ -166,6 +179,7 @@ extension Supervisor {
                 try? Data(record.line.utf8).write(
                     to: URL(fileURLWithPath: workspace.processGroupFile))
             }
+            started()
             await self.monitor(attempt, workspace: workspace, group: group, watch: watch)
         }
         try? FileManager.default.removeItem(atPath: workspace.processGroupFile)
@@ -197,13 +211,13 @@ extension Supervisor {
         let every = short ? 0.2 : stall > 0 && stall < 30 ? 1.0 : 2.0
         // Never slower than the heartbeats: a lease shorter than a look would expire between two.
         let tick: Duration = .milliseconds(Int(min(every, options.heartbeatSeconds) * 1000))
-        let stateEvery: Double = short ? 1 : 2
         let errors = FileHandle(forReadingAtPath: workspace.stderrLog)
         defer { try? errors?.close() }
         var lastFingerprint = 0.0
         var lastBeat = 0.0
-        var lastState = 0.0
         var paused = false
+        board.follow(attempt.workerID)
+        defer { board.forget(attempt.workerID) }
         while !Task.isCancelled {
             try? await Task.sleep(for: tick)
             let time = now()
@@ -228,7 +242,7 @@ extension Supervisor {
                     watchdog.workspaceChanged(at: time)
                 }
             }
-            // The claim: heartbeats; the worker's state, each second.
+            // The claim: heartbeats; the worker's state, as the board last read it.
             var lost: String?
             if time - lastBeat >= options.heartbeatSeconds {
                 lastBeat = time
@@ -240,20 +254,17 @@ extension Supervisor {
                     // The database is unreachable for a moment: the lease has room for a few misses.
                 }
             }
-            if lost == nil, time - lastState >= stateEvery {
-                lastState = time
-                if let worker = try? await engine.context.storage.worker(attempt.workerID) {
-                    if worker.state.isTerminal {
-                        lost = "worker \(attempt.workerID) is \(worker.state.rawValue)"
-                    } else if worker.state == .paused, !paused {
-                        group.signal(SIGSTOP)
-                        paused = true
-                        watchdog.paused(true, at: time)
-                    } else if worker.state != .paused, paused {
-                        group.signal(SIGCONT)
-                        paused = false
-                        watchdog.paused(false, at: time)
-                    }
+            if lost == nil, let state = board.state(of: attempt.workerID) {
+                if state.isTerminal {
+                    lost = "worker \(attempt.workerID) is \(state.rawValue)"
+                } else if state == .paused, !paused {
+                    group.signal(SIGSTOP)
+                    paused = true
+                    watchdog.paused(true, at: time)
+                } else if state != .paused, paused {
+                    group.signal(SIGCONT)
+                    paused = false
+                    watchdog.paused(false, at: time)
                 }
             }
             let verdict = watchdog.verdict(at: time)

@@ -28,6 +28,9 @@ public struct SupervisorOptions: Sendable {
     public var pollSeconds: Double
     /// Seconds between SIGTERM and SIGKILL when an agent is stopped.
     public var graceSeconds: Double
+    /// Whether each worker makes its next worktree while its agent runs (see ``Supervisor/SpareSlot``).
+    /// Off only to measure what that saves.
+    package var spareWorktrees = true
 
     /// The defaults are ``WorkerDefaults``', as `sluice.yml` without a `workers:` section gives them.
     public init(
@@ -148,6 +151,9 @@ public final class Supervisor: Sendable {
     let workspaces: AgentWorkspaces
     private let stopping = Atomic<Bool>(false)
     private let counts = Mutex(SupervisorSummary())
+    /// Spare worktrees made and not yet taken.
+    let spares = Atomic<Int>(0)
+    let board = WorkerBoard()
 
     public init(pipeline: Pipeline, options: SupervisorOptions) throws {
         self.pipeline = pipeline
@@ -180,6 +186,8 @@ public final class Supervisor: Sendable {
         try await workspaces.cleanUpStale(engine.context.storage)
         // The reaper runs as long as a worker does, and ends with the last.
         let reaper = Task { try await self.reapLoop(emit: emit) }
+        let boardReader = Task { await self.boardLoop() }
+        defer { boardReader.cancel() }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<options.count {
@@ -241,7 +249,22 @@ public final class Supervisor: Sendable {
 
     // MARK: - Workers
 
+    /// One worker: its record, then claims and attempts until it stops; its spare worktree is removed
+    /// when it ends.
     func workerLoop(bubblewrap: String?, emit: @escaping @Sendable (SupervisorEvent) -> Void) async throws {
+        let slot = SpareSlot()
+        do {
+            try await serve(slot, bubblewrap: bubblewrap, emit: emit)
+        } catch {
+            await discardSpare(slot)
+            throw error
+        }
+        await discardSpare(slot)
+    }
+
+    func serve(_ slot: SpareSlot, bubblewrap: String?, emit: @escaping @Sendable (SupervisorEvent) -> Void)
+        async throws
+    {
         let metadata: [String: JSONValue] = [
             "agent": .string(options.agent.rawValue),
             "supervisor": .string("\(ProcessInfo.processInfo.hostName):\(getpid())"),
@@ -279,6 +302,7 @@ public final class Supervisor: Sendable {
                 try? await Task.sleep(for: .seconds(options.pollSeconds))
                 continue
             }
+            prepareSpare(slot)
             // A read first: an idle worker takes the write lock only when a task is there to claim.
             if try await engine.tasks.list(TaskFilter(state: .queued, projectID: options.projectID, limit: 1)).isEmpty {
                 if try await idle(id, nothingQueued: true) { return }
@@ -300,7 +324,7 @@ public final class Supervisor: Sendable {
             }
             // The loop's own heartbeat keeps its time: an attempt shorter than a heartbeat renews
             // nothing, and back-to-back short attempts must not starve the lease.
-            await attempt(task, worker: id, bubblewrap: bubblewrap, emit: emit)
+            await attempt(task, worker: id, spare: slot, bubblewrap: bubblewrap, emit: emit)
         }
     }
 
