@@ -52,7 +52,7 @@ public struct TaskService: Sendable {
             {
                 return nil
             }
-            let claimed = try TaskService.step(tx, context, next.taskID, reason: "claimed by worker \(worker)") {
+            let claimed = try TaskService.step(tx, context, read: next, reason: "claimed by worker \(worker)") {
                 .claim(workerID: worker, epoch: $0.epoch + 1)
             }
             // The worker is read once, as it is assigned: one that is not idle undoes the whole claim.
@@ -248,7 +248,22 @@ public struct TaskService: Sendable {
         _ tx: any StorageWriter, _ context: EngineContext, _ id: TaskID, reason: String?,
         _ event: @escaping @Sendable (TaskRecord) -> TaskEvent
     ) throws -> TaskRecord {
-        try tx.updateTask(id) { current in
+        try tx.updateTask(id, change(context, reason: reason, event))
+    }
+
+    /// The same for a task the unit has just read.
+    static func step(
+        _ tx: any StorageWriter, _ context: EngineContext, read current: TaskRecord, reason: String?,
+        _ event: @escaping @Sendable (TaskRecord) -> TaskEvent
+    ) throws -> TaskRecord {
+        try tx.updateTask(read: current, change(context, reason: reason, event))
+    }
+
+    /// A step's change: the transition `event` names, at the clock's time, and its event.
+    static func change(
+        _ context: EngineContext, reason: String?, _ event: @escaping @Sendable (TaskRecord) -> TaskEvent
+    ) -> Change<TaskRecord> {
+        { current in
             let now = context.clock.now()
             let change = event(current)
             let next = try current.applying(change, at: now)

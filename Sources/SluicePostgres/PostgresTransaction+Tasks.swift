@@ -31,6 +31,11 @@ extension PostgresTransaction {
 
     func updateTask(_ id: TaskID, _ change: Change<TaskRecord>) throws -> TaskRecord {
         guard let current = try task(id) else { throw SluiceError.notFound("task", id.description) }
+        return try updateTask(read: current, change)
+    }
+
+    func updateTask(read current: TaskRecord, _ change: Change<TaskRecord>) throws -> TaskRecord {
+        let id = current.taskID
         let (next, event) = try change(current)
         var binds = Binds()
         try Self.bindTask(next, &binds)

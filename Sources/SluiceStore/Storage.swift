@@ -220,6 +220,9 @@ public protocol StorageWriter: StorageReader {
     /// meanwhile (requeued and claimed again, back in the same state) still loses.
     /// - Throws: `notFound`, whatever `change` throws, `lostRace`.
     func updateTask(_ id: TaskID, _ change: Change<TaskRecord>) throws -> TaskRecord
+    /// The same for a task this unit has just read (a claim's ``nextTaskToClaim(projectID:agent:)``),
+    /// without reading it again.
+    func updateTask(read current: TaskRecord, _ change: Change<TaskRecord>) throws -> TaskRecord
     /// The queued task a claim takes next: the highest priority, then the oldest (of `projectID`
     /// when given). It is this unit's until it ends: on PostgreSQL its row is locked, and rows other
     /// units hold are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite a write unit runs alone. With

@@ -9,6 +9,27 @@ import SluiceStore
 // The postgres and follow groups use the server --db names, or start a throwaway one.
 SQLiteStorage.tuneProcess()  // as the sluice tool does: the figures are the product's
 let arguments = CommandLine.arguments.dropFirst()
+let usage = """
+    usage: sluice-bench [--quick] [--only GROUP,...] [--db postgres://USER@HOST:PORT/DB]
+    Prints one JSON object per benchmark. Build it in release first.
+    Groups: \(BenchmarkSuite.groups.joined(separator: ", ")).
+
+    """
+if arguments.contains("--help") || arguments.contains("-h") {
+    FileHandle.standardOutput.write(Data(usage.utf8))
+    exit(0)
+}
+// Anything else is refused before a benchmark runs: a mistyped option must not start a long run.
+var rest = arguments[...]
+while let argument = rest.popFirst() {
+    switch argument {
+    case "--quick": continue
+    case "--only", "--db": _ = rest.popFirst()
+    default:
+        FileHandle.standardError.write(Data("error: unknown argument '\(argument)'\n\(usage)".utf8))
+        exit(64)
+    }
+}
 let quick = arguments.contains("--quick")
 func value(of option: String) -> String? {
     guard let index = arguments.firstIndex(of: option) else { return nil }

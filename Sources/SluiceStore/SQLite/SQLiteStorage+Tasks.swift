@@ -23,6 +23,11 @@ extension SQLiteTransaction {
 
     package func updateTask(_ id: TaskID, _ change: Change<TaskRecord>) throws -> TaskRecord {
         guard let current = try task(id) else { throw SluiceError.notFound("task", id.description) }
+        return try updateTask(read: current, change)
+    }
+
+    package func updateTask(read current: TaskRecord, _ change: Change<TaskRecord>) throws -> TaskRecord {
+        let id = current.taskID
         let (next, event) = try change(current)
         var arguments = try Self.taskArguments(next)
         arguments += [id.description, current.state.rawValue, current.epoch]
