@@ -387,6 +387,24 @@ struct SupervisorTests {
         #expect(AgentWorkspacesProbe.folders(fixture).isEmpty)
     }
 
+    @Test("an attempt's folder is removed by another clean-up only once the supervisor that made it is gone")
+    func attemptsOfLiveSupervisors() async throws {
+        let fixture = try Fixture()
+        let task = try await fixture.task()
+        let workspaces = AgentWorkspaces(pipeline: fixture.pipeline)
+        let head = try fixture.repository.git("rev-parse", "main").trimmingCharacters(in: .whitespacesAndNewlines)
+        // The task is not running at this epoch (its attempt has just ended), but its maker still runs:
+        // the maker archives the logs and removes the folder, not `worker gc`.
+        let workspace = try await workspaces.create(task: task.taskID, epoch: 1, at: head, prompt: "p")
+        try "the agent's output\n".write(toFile: workspace.stdoutLog, atomically: false, encoding: .utf8)
+        #expect(try await Supervisor.collectGarbage(pipeline: fixture.pipeline, keeping: 0) == 0)
+        #expect(FileManager.default.fileExists(atPath: workspace.stdoutLog))
+        // Its maker gone (killed), the folder is stale.
+        try "999999999.1\n".write(toFile: workspace.folder + "/owner", atomically: false, encoding: .utf8)
+        #expect(try await Supervisor.collectGarbage(pipeline: fixture.pipeline, keeping: 0) == 1)
+        #expect(!FileManager.default.fileExists(atPath: workspace.folder))
+    }
+
     @Test("a worker stopped now loses its claim: its agent is killed, the task requeued, and a late patch refused")
     func stopNowAndZombie() async throws {
         let fixture = try Fixture()

@@ -48,6 +48,8 @@ public struct AgentWorkspaces: Sendable {
     static func promptFile(in folder: String) -> String { file("prompt.txt", in: folder) }
     /// The agent's process group (a ``ProcessGroupRecord``), while it runs.
     static func processGroupFile(in folder: String) -> String { file("process-group", in: folder) }
+    /// The supervisor that made the folder (``owner``): while it lives, it alone removes the folder.
+    static func ownerFile(in folder: String) -> String { file("owner", in: folder) }
     /// Present (with the reason) when a failed attempt's workspace is kept for inspection.
     static func failedMarker(in folder: String) -> String { file("failed", in: folder) }
 
@@ -56,13 +58,14 @@ public struct AgentWorkspaces: Sendable {
     /// (only the files that differ are written); without one, or when that fails, a worktree is made.
     ///
     /// - Throws: `blocked` when git cannot make it.
-    func create(task: TaskID, epoch: Int64, at commit: String, prompt: String, spare: Spare? = nil) async throws
+    package func create(task: TaskID, epoch: Int64, at commit: String, prompt: String, spare: Spare? = nil) async throws
         -> Workspace
     {
         let folder = (root as NSString).appendingPathComponent("\(task)-e\(epoch)")
         try await remove(folder)
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Data((Self.owner + "\n").utf8).write(to: URL(fileURLWithPath: Self.ownerFile(in: folder)))
             try Data(prompt.utf8).write(to: URL(fileURLWithPath: Self.promptFile(in: folder)))
         } catch {
             if let spare { await discard(spare) }
@@ -156,9 +159,11 @@ public struct AgentWorkspaces: Sendable {
     /// is gone is known as such even when its process id has been handed out again.
     static let owner: String = "\(getpid()).\(ProcSnapshot(pid: getpid())?.startTime ?? 0)"
 
-    /// Whether the process a spare's name holds still runs.
+    /// Whether the process a spare's name (or an attempt's owner file) holds still runs.
     static func ownerLives(_ name: String) -> Bool {
-        let parts = name.split(separator: "-").first?.split(separator: ".") ?? []
+        let parts =
+            name.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "-").first?.split(separator: ".")
+            ?? []
         guard parts.count == 2, let pid = Int32(parts[0]), let start = UInt64(parts[1]) else { return false }
         return ProcSnapshot(pid: pid)?.startTime == start
     }
@@ -276,8 +281,9 @@ public struct AgentWorkspaces: Sendable {
     }
 
     /// Kills the agents of attempts whose claim is over (a killed supervisor's) and removes their
-    /// workspaces and the spares of supervisors that are gone; kept failed ones stay for `sluice
-    /// worker gc`. Returns how many it removed.
+    /// workspaces (unless the supervisor that made one still runs: it removes its own) and the spares
+    /// of supervisors that are gone; kept failed ones stay for `sluice worker gc`. Returns how many
+    /// it removed.
     @discardableResult
     func cleanUpStale(_ storage: any Storage) async throws -> Int {
         var removed = await removeOrphanedSpares()
@@ -291,6 +297,10 @@ public struct AgentWorkspaces: Sendable {
                 record.killIfStillOurs()
                 try? FileManager.default.removeItem(atPath: groupFile)
             }
+            // A supervisor that still runs removes its own attempts' folders, after archiving their
+            // logs: an attempt that has just ended is not stale.
+            let owner = try? String(contentsOfFile: Self.ownerFile(in: attempt.folder), encoding: .utf8)
+            if let owner, Self.ownerLives(owner) { continue }
             if !FileManager.default.fileExists(atPath: Self.failedMarker(in: attempt.folder)) {
                 try await remove(attempt.folder)
                 removed += 1
