@@ -19,7 +19,7 @@ public struct SluiceCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, RunCommand.self, DemoCommand.self, WorkerCommand.self, PatchCommand.self,
             GateCommand.self, CostCommand.self, TaskCommand.self, ExportCommand.self, EventsCommand.self,
-            DatabaseCommand.self, StatusCommand.self,
+            DatabaseCommand.self, StatusCommand.self, PricesCommand.self,
         ])
 
     public init() {}
@@ -77,6 +77,8 @@ public enum SluiceRunner {
             say(wrapped.code.description, wrapped.message)
             return exitCode(for: wrapped)
         }
+        // A command that reported its outcome (a quarantine, an unpriced model) and exits with it.
+        if let exit = error as? ExitCode { return exit.rawValue }
         let code = SluiceCommand.exitCode(for: error).rawValue
         if json, code != 0 {
             // A usage error from the parser: its one-line message, without the usage text.

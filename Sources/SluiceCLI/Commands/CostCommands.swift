@@ -6,7 +6,7 @@ import SluiceEngine
 struct CostCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cost", abstract: "Record costs exactly and total them per currency.",
-        subcommands: [Record.self, Show.self, Total.self, Breakdown.self, List.self, Delete.self])
+        subcommands: [Record.self, Show.self, Total.self, Breakdown.self, List.self, Delete.self, PriceQuery.self])
 
     /// Filters shared by total, breakdown and list.
     struct Filters: ParsableArguments {

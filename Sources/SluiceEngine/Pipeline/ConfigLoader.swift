@@ -253,32 +253,36 @@ public enum ConfigLoader {
 
     // MARK: - Values
 
-    static func mapping(_ node: Node, _ what: String) throws -> Node.Mapping {
-        guard case .mapping(let map) = node else { throw problem(node, "\(what) must be a mapping of keys to values") }
+    static func mapping(_ node: Node, _ what: String, file: String = fileName) throws -> Node.Mapping {
+        guard case .mapping(let map) = node else {
+            throw problem(node, "\(what) must be a mapping of keys to values", file: file)
+        }
         return map
     }
 
-    static func refuseUnknown(_ map: Node.Mapping, _ known: Set<String>, in what: String) throws {
+    static func refuseUnknown(_ map: Node.Mapping, _ known: Set<String>, in what: String, file: String = fileName)
+        throws
+    {
         for key in map.keys {
             guard let name = key.string, known.contains(name) else {
                 throw problem(
                     key,
-                    "unknown key '\(key.string ?? "?")' in \(what); expected one of: \(known.sorted().joined(separator: ", "))"
-                )
+                    "unknown key '\(key.string ?? "?")' in \(what); expected one of: \(known.sorted().joined(separator: ", "))",
+                    file: file)
             }
         }
     }
 
-    static func string(_ node: Node, _ what: String) throws -> String {
+    static func string(_ node: Node, _ what: String, file: String = fileName) throws -> String {
         guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
-            throw problem(node, "\(what) must be a text value")
+            throw problem(node, "\(what) must be a text value", file: file)
         }
         return scalar.string
     }
 
-    static func strings(_ node: Node, _ what: String) throws -> [String] {
-        guard case .sequence(let items) = node else { throw problem(node, "\(what) must be a list") }
-        return try items.map { try string($0, "each item of \(what)") }
+    static func strings(_ node: Node, _ what: String, file: String = fileName) throws -> [String] {
+        guard case .sequence(let items) = node else { throw problem(node, "\(what) must be a list", file: file) }
+        return try items.map { try string($0, "each item of \(what)", file: file) }
     }
 
     /// An environment variable's name: a letter or `_`, then letters, digits or `_` (ASCII).
@@ -298,17 +302,18 @@ public enum ConfigLoader {
         return value
     }
 
-    static func wrap<T>(_ node: Node, _ body: () throws -> T) throws -> T {
+    static func wrap<T>(_ node: Node, file: String = fileName, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as SluiceError {
-            throw problem(node, error.message)
+            throw problem(node, error.message, file: file)
         }
     }
 
-    static func problem(_ node: Node, _ message: String) -> SluiceError {
+    /// An error naming the file and the node's line.
+    static func problem(_ node: Node, _ message: String, file: String = fileName) -> SluiceError {
         let line = node.mark.map { "line \($0.line)" } ?? "?"
-        return SluiceError.invalidInput("\(fileName) \(line): \(message)")
+        return SluiceError.invalidInput("\(file) \(line): \(message)")
     }
 
     static func describe(_ error: YamlError) -> String {
