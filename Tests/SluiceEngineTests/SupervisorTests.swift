@@ -183,7 +183,8 @@ struct SupervisorTests {
         #expect(Self.processes(holding: "sleep 32.\(marker)").isEmpty)
     }
 
-    @Test("claude's shapes: a success becomes a patch with each model's reported cost; error_max_turns fails")
+    @Test(
+        "claude's shapes: a success becomes a patch with each model's cost, priced or reported; error_max_turns fails")
     func claudeShapes() async throws {
         let fixture = try Fixture()
         let good = try await fixture.task("good")
@@ -211,10 +212,25 @@ struct SupervisorTests {
         #expect(failed.reason?.hasPrefix("max turns reached: Reached maximum number of turns (3)") == true)
         let costs = try await fixture.engine.costs.list()
         #expect(costs.count == 3)
+        // claude-haiku-4-5 is in the default price table: 9 × $1 + 4 × $5 per million, what claude
+        // reported kept beside it. claude-sonnet-4-6 is not: the reported amounts, marked so.
         let total = try costs.reduce(ExactDecimal.zero) { try $0.adding($1.amount) }
-        #expect(total == (try ExactDecimal(parsing: "0.31")))
+        #expect(total == (try ExactDecimal(parsing: "0.260029")))
+        let haiku = try #require(costs.first { $0.resourceName == "claude-haiku-4-5" })
+        #expect(haiku.amount == (try ExactDecimal(parsing: "0.000029")))
+        #expect(haiku.metadata["amount_source"] == .string("priced"))
+        #expect(haiku.metadata["price_entry"] == .string("anthropic/claude-haiku-4-5@2025-10-15"))
+        #expect(haiku.metadata["reported_amount"] == .string("0.05"))
         #expect(
-            Set(costs.compactMap { $0.metadata["model"]?.stringValue }) == ["claude-sonnet-4-6", "claude-haiku-4-5"])
+            haiku.metadata["price_rates"]
+                == .object([
+                    "input": .string("1"), "cached_input": .string("0.1"), "cache_write": .string("1.25"),
+                    "cache_write_1h": .string("2"), "output": .string("5"),
+                ]))
+        let sonnet = costs.filter { $0.resourceName == "claude-sonnet-4-6" }
+        #expect(sonnet.count == 2 && sonnet.allSatisfy { $0.metadata["amount_source"] == .string("reported") })
+        #expect(
+            sonnet.allSatisfy { $0.metadata["unpriced_reason"]?.stringValue?.contains("no price for model") == true })
     }
 
     @Test(

@@ -327,10 +327,12 @@ extension Supervisor {
         }
     }
 
-    /// `api_call` costs, one per model: the amount the agent reported (marked so), else zero until
-    /// a price table prices the tokens.
+    /// `api_call` costs, one per model, priced by the price table (the entry and the rates applied
+    /// kept with the record); else the amount the agent reported, marked so; else zero, marked
+    /// unpriced, with why. What the agent reported is kept beside a priced amount.
     func costs(_ usage: [AgentUsage], task: TaskRecord, attempt: TaskAttempt) -> [CostRecord] {
-        usage.compactMap { usage in
+        let now = engine.context.clock.now()
+        return usage.compactMap { usage in
             var metadata: [String: JSONValue] = [
                 "agent": .string(options.agent.rawValue), "task_id": .string(task.taskID.description),
                 "worker_id": .string(attempt.workerID.description), "epoch": .number(Decimal(attempt.epoch)),
@@ -339,14 +341,37 @@ extension Supervisor {
                 "cached_input_tokens": .number(Decimal(usage.cachedInputTokens)),
                 "cache_write_tokens": .number(Decimal(usage.cacheWriteTokens)),
                 "output_tokens": .number(Decimal(usage.outputTokens)),
-                "amount_source": .string(usage.reportedCostUSD == nil ? "unpriced" : "reported"),
             ]
-            if let model = usage.model { metadata["model"] = .string(model) }
+            var amount = usage.reportedCostUSD ?? .zero
+            var currency = Currency.usd
+            var source = usage.reportedCostUSD == nil ? "unpriced" : "reported"
+            if let reported = usage.reportedCostUSD { metadata["reported_amount"] = .string(reported.description) }
+            if let model = usage.model {
+                metadata["model"] = .string(model)
+                let counts = TokenCounts(
+                    input: usage.inputTokens, cachedInput: usage.cachedInputTokens,
+                    cacheWrite: usage.cacheWriteTokens, output: usage.outputTokens)
+                do {
+                    let quote = try prices.price(counts, model: model, at: now)
+                    amount = quote.amount
+                    currency = quote.currency
+                    source = "priced"
+                    metadata["price_entry"] = .string(quote.entryID)
+                    metadata["price_rates"] = quote.rates.json
+                    if let tier = quote.tier { metadata["price_tier"] = .number(Decimal(tier)) }
+                } catch let unpriced as Unpriced {
+                    metadata["unpriced_reason"] = .string(unpriced.reason)
+                } catch {
+                    metadata["unpriced_reason"] = .string(Self.describe(error))
+                }
+            } else {
+                metadata["unpriced_reason"] = .string("the agent named no model")
+            }
+            metadata["amount_source"] = .string(source)
             return try? CostRecord(
                 costID: CostID.make(engine.context.ids), executionRequestID: task.executionRequestID,
                 projectID: task.projectID, resourceType: .apiCall, resourceName: usage.model ?? options.agent.rawValue,
-                amount: usage.reportedCostUSD ?? .zero, currency: .usd, recordedAt: engine.context.clock.now(),
-                metadata: metadata)
+                amount: amount, currency: currency, recordedAt: now, metadata: metadata)
         }
     }
 

@@ -155,10 +155,15 @@ public final class Supervisor: Sendable {
     let spares = Atomic<Int>(0)
     let board = WorkerBoard()
 
+    /// What prices the agents' tokens: the default table with the project's `.sluice/prices.yml`.
+    let prices: PriceTable
+
+    /// - Throws: `invalidInput` for options out of range, or a project price table that does not read.
     public init(pipeline: Pipeline, options: SupervisorOptions) throws {
         self.pipeline = pipeline
         self.options = try options.validated()
         self.workspaces = AgentWorkspaces(pipeline: pipeline)
+        self.prices = try PriceTableLoader.load(projectFile: pipeline.path(PriceTableLoader.fileName))
     }
 
     var engine: Engine { pipeline.engine }
