@@ -330,7 +330,12 @@ struct SQLiteStorageTests {
                 }
             }
         }
-        try await Task.sleep(for: .milliseconds(400))
+        // Every unit waiting before the lock is let go, however slowly the machine starts them.
+        let deadline = ContinuousClock.now + .seconds(120)
+        while storage.unitsInFlightCount < 12, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(storage.unitsInFlightCount == 12)
         held.release()
         var outcomes: [String?] = []
         for unit in units { outcomes.append(await unit.value) }

@@ -64,6 +64,8 @@ public final class SQLiteStorage: Storage {
     /// The most units one group commit has held (for tests that a group forms).
     private let largestGroup = Atomic<Int>(0)
     package var largestGroupCommit: Int { largestGroup.load(ordering: .relaxed) }
+    /// Units of work begun and not yet returned (for tests that need several waiting at once).
+    package var unitsInFlightCount: Int { unitsInFlight.load(ordering: .relaxed) }
 
     /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
     ///
