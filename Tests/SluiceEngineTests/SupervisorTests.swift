@@ -366,6 +366,10 @@ struct SupervisorTests {
         let spares = AgentWorkspacesProbe.folders(fixture).filter { $0.contains("/.spares/") }
         #expect(spares.count == 1, "\(spares)")
         let spare = try #require(spares.first)
+        // Whatever reaches the spare while it waits (an unsealed agent can write there) is gone when
+        // it is adopted: untracked files, and changes to tracked ones.
+        try "planted\n".write(toFile: spare + "/planted.txt", atomically: false, encoding: .utf8)
+        try "# backdoor\n".write(toFile: spare + "/calc.py", atomically: false, encoding: .utf8)
         // The target branch moves after the spare was made: the second agent starts at the new head.
         try fixture.repository.commit(["later.txt": "later\n"], message: "later")
         let head = try fixture.repository.git("rev-parse", "main").trimmingCharacters(in: .whitespacesAndNewlines)
@@ -380,6 +384,7 @@ struct SupervisorTests {
         #expect(text.contains("+later.txt"), "the file of the new head is there")
         #expect(text.contains((spare as NSString).lastPathComponent), "the second agent worked in the spare")
         #expect(!text.contains("+one.txt"), "nothing of the first attempt is left in the spare")
+        #expect(!text.contains("planted") && !text.contains("backdoor"), "nothing planted in the spare is left")
         // No workspace, spare or worktree is left.
         #expect(AgentWorkspacesProbe.folders(fixture).isEmpty)
         let worktrees = try fixture.repository.git("worktree", "list", "--porcelain")
@@ -399,8 +404,31 @@ struct SupervisorTests {
         #expect(!FileManager.default.fileExists(atPath: gone))
         #expect(FileManager.default.fileExists(atPath: mine.tree + "/calc.py"))
         #expect(!(try fixture.repository.git("worktree", "list")).contains("999999999.1-gone"))
+        // A spare git was still making when its supervisor was killed: git's record of it is locked,
+        // and its folder gone.
+        let killed = (workspaces.sparesRoot as NSString).appendingPathComponent("999999999.1-killed")
+        _ = try fixture.repository.git("worktree", "add", "--detach", "--quiet", killed, head)
+        _ = try fixture.repository.git("worktree", "lock", "--reason", "initializing", killed)
+        try FileManager.default.removeItem(atPath: killed)
+        _ = try await Supervisor.collectGarbage(pipeline: fixture.pipeline, keeping: 0)
+        #expect(!(try fixture.repository.git("worktree", "list")).contains("999999999.1-killed"))
         await workspaces.discard(mine)
         #expect(AgentWorkspacesProbe.folders(fixture).isEmpty)
+    }
+
+    @Test("the claim is heartbeated while its workspace is made: a checkout longer than the lease loses nothing")
+    func slowCheckout() async throws {
+        let fixture = try Fixture()
+        // Each checkout of calc.py takes 3 s (a smudge filter, as LFS has), twice the lease.
+        _ = try fixture.repository.git("config", "filter.slow.smudge", "sleep 3; cat")
+        try fixture.repository.commit([".gitattributes": "*.py filter=slow\n"], message: "slow")
+        let task = try await fixture.task()
+        let agent = try fixture.agent("echo change > new.txt")
+        var options = fixture.options([agent])
+        options.leaseSeconds = 1.5
+        let (summary, events) = try await fixture.supervise(options)
+        #expect(summary.done == 1 && summary.lost == 0 && summary.reaped == 0, "\(events.map(\.message))")
+        #expect(try await fixture.get(task).state == .done)
     }
 
     @Test("an attempt's folder is removed by another clean-up only once the supervisor that made it is gone")

@@ -170,7 +170,8 @@ extension WorkerCommand {
             guard keep >= 0 else { throw SluiceError.invalidInput("--keep must not be negative") }
             let pipeline = try await global.pipeline()
             let removed = try await Supervisor.collectGarbage(pipeline: pipeline, keeping: keep)
-            Console.current.line("removed \(removed) workspace\(removed == 1 ? "" : "s")")
+            Console.current.line(
+                "removed \(removed) workspace\(removed == 1 ? "" : "s") or spare worktree\(removed == 1 ? "" : "s")")
         }
     }
 }

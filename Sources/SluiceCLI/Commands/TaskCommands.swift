@@ -43,7 +43,7 @@ struct TaskCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The instruction for the agent.") var prompt: String?
         @Option(help: "Read the prompt from this file (- for standard input).") var file: String?
-        @Option(help: "The project (default: default).") var project: String = "default"
+        @Option(help: "The project.") var project: String = "default"
         @Option(help: "The workstream.") var workstream: String?
         @Option(help: "The phase.") var phase: String?
         @Option(help: "The execution request's id (default: a new one).") var request: String?

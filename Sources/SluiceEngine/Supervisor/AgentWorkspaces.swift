@@ -21,9 +21,9 @@ public struct AgentWorkspaces: Sendable {
     public struct Workspace: Sendable {
         /// `<task>-e<epoch>`.
         public let folder: String
-        /// The worktree the agent works in, named like its folder: git names a worktree's own git
-        /// directory after the last part of its path, and two supervisors adding worktrees of the
-        /// same name at once would race for it.
+        /// The worktree the agent works in, named like its folder. (Git names a worktree's own git
+        /// directory after the last part of the path it was made at: an adopted spare's keeps the
+        /// spare's unique name.)
         public var tree: String { AgentWorkspaces.tree(of: folder) }
         /// The worktree's own git directory (`.git/worktrees/<name>` of the repository), read when the
         /// worktree was made: what Sluice's own git commands use, whatever the agent did to its `.git`.
@@ -74,11 +74,7 @@ public struct AgentWorkspaces: Sendable {
         let tree = Self.tree(of: folder)
         let adopted: Bool
         if let spare { adopted = await adopt(spare, as: tree, at: commit) } else { adopted = false }
-        if !adopted {
-            try await withWorktreeLock {
-                try await git.checked(["worktree", "add", "--detach", "--quiet", tree, commit])
-            }
-        }
+        if !adopted { try await addWorktree(tree, at: commit) }
         guard let gitDirectory = GitDirectory.gitDirectory(ofWorkingTree: tree),
             let common = GitDirectory.commonDirectory(ofWorkingTree: tree)
         else {
@@ -180,9 +176,7 @@ public struct AgentWorkspaces: Sendable {
             throw SluiceError.fileSystem("create", sparesRoot, error)
         }
         do {
-            try await withWorktreeLock {
-                try await git.checked(["worktree", "add", "--detach", "--quiet", tree, commit])
-            }
+            try await addWorktree(tree, at: commit)
         } catch {
             await discard(Spare(tree: tree, commit: commit))
             throw error
@@ -190,8 +184,23 @@ public struct AgentWorkspaces: Sendable {
         return Spare(tree: tree, commit: commit)
     }
 
-    /// Moves a spare to `tree` and checks it out at `commit`; false (and the spare removed) when
-    /// either fails.
+    /// The settings of Sluice's own git commands in a worktree of its: no hooks, no fsmonitor.
+    static let quiet = ["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"]
+
+    /// Makes a worktree at `commit`. The repository-wide lock is held only while git records it
+    /// (`--no-checkout`); its files are written after, so that other workers' worktrees wait for no
+    /// checkout but their own.
+    func addWorktree(_ tree: String, at commit: String) async throws {
+        try await withWorktreeLock {
+            try await git.checked(["worktree", "add", "--no-checkout", "--detach", "--quiet", tree, commit])
+        }
+        try await git.checked(Self.quiet + ["reset", "--hard", "--quiet", commit], in: tree)
+    }
+
+    /// Moves a spare to `tree` and makes it exactly `commit`'s tree: checked out at it (only the files
+    /// that differ are written; changed tracked files are put back), every untracked or ignored file
+    /// removed, whatever reached the spare while it waited. False (and the spare removed) when any
+    /// step fails.
     func adopt(_ spare: Spare, as tree: String, at commit: String) async -> Bool {
         do {
             try await withWorktreeLock { try await git.checked(["worktree", "move", spare.tree, tree]) }
@@ -199,13 +208,12 @@ public struct AgentWorkspaces: Sendable {
             await discard(spare)
             return false
         }
-        if spare.commit == commit { return true }
         do {
-            try await git.checked(["checkout", "--force", "--detach", "--quiet", commit], in: tree)
+            try await git.checked(Self.quiet + ["checkout", "--force", "--detach", "--quiet", commit], in: tree)
+            try await git.checked(Self.quiet + ["clean", "-ffdxq"], in: tree)
             return true
         } catch {
-            _ = try? await withWorktreeLock { try await git.run(["worktree", "remove", "--force", tree]) }
-            try? FileManager.default.removeItem(atPath: tree)
+            await discard(Spare(tree: tree, commit: commit))
             return false
         }
     }
@@ -213,9 +221,35 @@ public struct AgentWorkspaces: Sendable {
     /// Removes a spare worktree.
     package func discard(_ spare: Spare) async {
         if FileManager.default.fileExists(atPath: spare.tree) {
-            _ = try? await withWorktreeLock { try await git.run(["worktree", "remove", "--force", spare.tree]) }
+            _ = try? await withWorktreeLock { try await git.run(Self.removal(spare.tree)) }
         }
         try? FileManager.default.removeItem(atPath: spare.tree)
+    }
+
+    /// `git worktree remove` forced twice: also a worktree git left locked (`initializing`) when a
+    /// supervisor was killed while git made it.
+    static func removal(_ tree: String) -> [String] { ["worktree", "remove", "--force", "--force", tree] }
+
+    /// Unlocks the worktrees git still records under the agents' folder whose folder is gone (git
+    /// locks a worktree while it makes one; a supervisor killed then leaves the lock), so that
+    /// `git worktree prune` forgets them. Returns how many.
+    @discardableResult
+    func unlockVanished() -> Int {
+        guard let common = GitDirectory.commonDirectory(ofWorkingTree: git.repository) else { return 0 }
+        let records = (common as NSString).appendingPathComponent("worktrees")
+        var unlocked = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: records)) ?? [] {
+            let record = (records as NSString).appendingPathComponent(name)
+            let lock = (record as NSString).appendingPathComponent("locked")
+            guard FileManager.default.fileExists(atPath: lock),
+                let pointer = try? String(contentsOfFile: record + "/gitdir", encoding: .utf8)
+            else { continue }
+            // `gitdir` names the worktree's `.git` file.
+            let tree = ((pointer.trimmingCharacters(in: .whitespacesAndNewlines)) as NSString).deletingLastPathComponent
+            guard tree.hasPrefix(root + "/"), !FileManager.default.fileExists(atPath: tree) else { continue }
+            if (try? FileManager.default.removeItem(atPath: lock)) != nil { unlocked += 1 }
+        }
+        return unlocked
     }
 
     /// Removes the spares of supervisors that are gone; returns how many.
@@ -233,7 +267,7 @@ public struct AgentWorkspaces: Sendable {
     func remove(_ folder: String) async throws {
         let tree = Self.tree(of: folder)
         if FileManager.default.fileExists(atPath: tree) {
-            _ = try await withWorktreeLock { try await git.run(["worktree", "remove", "--force", tree]) }
+            _ = try await withWorktreeLock { try await git.run(Self.removal(tree)) }
         }
         try? FileManager.default.removeItem(atPath: folder)
     }

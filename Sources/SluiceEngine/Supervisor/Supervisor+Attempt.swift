@@ -30,6 +30,9 @@ extension Supervisor {
             SupervisorEvent(
                 .started, task: task.taskID, worker: worker,
                 message: "task \(task.taskID) started (attempt \(task.attempts), epoch \(task.epoch))"))
+        // The claim stays renewed from the claim on: waiting for a spare still being made, or a long
+        // checkout, must not let the lease expire before the monitor's heartbeats begin.
+        let early = keepAlive(attempt)
         let workspace: AgentWorkspaces.Workspace
         do {
             let spare = await takeSpare(slot)
@@ -43,18 +46,22 @@ extension Supervisor {
             workspace = try await workspaces.create(
                 task: task.taskID, epoch: task.epoch, at: base, prompt: task.prompt, spare: spare)
         } catch {
+            early.cancel()
             await fail(attempt, reason: "workspace: \(Self.describe(error))", costs: [], emit: emit)
             return
         }
         let clock = ContinuousClock()
         let started = clock.now
         let (exit, watch) = await runAgent(task, attempt: attempt, workspace: workspace, bubblewrap: bubblewrap) {
+            early.cancel()
             self.prepareSpare(slot)
         }
+        early.cancel()
         let seconds = (clock.now - started).inSeconds
         if let lost = watch.lost {
             summaryCounter(\.lost)
             emit(SupervisorEvent(.lost, task: task.taskID, worker: worker, message: "task \(task.taskID): \(lost)"))
+            archiveLogs(workspace)
             try? await workspaces.remove(workspace.folder)
             return
         }
@@ -87,14 +94,8 @@ extension Supervisor {
             return
         }
         // The claim stays renewed while the work is read and submitted (a large diff takes a while).
-        let keepAlive = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(options.heartbeatSeconds))
-                if Task.isCancelled { break }
-                _ = try? await engine.tasks.heartbeat(attempt.taskID, epoch: attempt.epoch, worker: worker)
-            }
-        }
-        defer { keepAlive.cancel() }
+        let late = keepAlive(attempt)
+        defer { late.cancel() }
         do {
             // Read once for the size check and the submission: the head the patch is validated against.
             let configuration = try await pipeline.configuration()
@@ -125,11 +126,30 @@ extension Supervisor {
             emit(
                 SupervisorEvent(
                     .lost, task: task.taskID, worker: worker, message: "task \(task.taskID): \(error.message)"))
+            archiveLogs(workspace)
             try? await workspaces.remove(workspace.folder)
         } catch {
             let reason = "the patch could not be submitted: \(Self.describe(error))"
             await fail(attempt, reason: reason, costs: costs, emit: emit)
             await keep(workspace, reason: reason)
+        }
+    }
+
+    /// Heartbeats the claim every heartbeat period until cancelled, or until the claim is refused
+    /// (it is lost: whoever holds the attempt learns that from its own next step).
+    func keepAlive(_ attempt: TaskAttempt) -> Task<Void, Never> {
+        Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(options.heartbeatSeconds))
+                if Task.isCancelled { break }
+                do {
+                    try await engine.tasks.heartbeat(attempt.taskID, epoch: attempt.epoch, worker: attempt.workerID)
+                } catch let error as SluiceError where error.code == .lostRace || error.code == .invalidTransition {
+                    break
+                } catch {
+                    // The database is unreachable for a moment: the lease has room for a few misses.
+                }
+            }
         }
     }
 

@@ -364,9 +364,11 @@ extension Supervisor {
         let workspaces = AgentWorkspaces(pipeline: pipeline)
         let stale = try await workspaces.cleanUpStale(pipeline.engine.context.storage)
         let failed = try await workspaces.trimFailed(keeping: keeping, bytes: .max).count
-        // Worktrees whose folder is gone (removed by hand, or by a supervisor killed mid-way).
+        // Worktrees whose folder is gone (removed by hand, or by a supervisor killed mid-way, even
+        // while git was making one and had it locked).
         _ = try await WorktreeLock.holding(for: pipeline.repository) {
-            try await pipeline.git.run(["worktree", "prune"])
+            workspaces.unlockVanished()
+            return try await pipeline.git.run(["worktree", "prune"])
         }
         return stale + failed
     }
