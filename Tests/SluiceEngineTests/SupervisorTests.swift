@@ -419,13 +419,14 @@ struct SupervisorTests {
     @Test("the claim is heartbeated while its workspace is made: a checkout longer than the lease loses nothing")
     func slowCheckout() async throws {
         let fixture = try Fixture()
-        // Each checkout of calc.py takes 3 s (a smudge filter, as LFS has), twice the lease.
-        _ = try fixture.repository.git("config", "filter.slow.smudge", "sleep 3; cat")
+        // Each checkout of calc.py takes 15 s (a smudge filter, as LFS has), more than twice the lease
+        // (6 s: twenty heartbeats, room for a busy machine).
+        _ = try fixture.repository.git("config", "filter.slow.smudge", "sleep 15; cat")
         try fixture.repository.commit([".gitattributes": "*.py filter=slow\n"], message: "slow")
         let task = try await fixture.task()
         let agent = try fixture.agent("echo change > new.txt")
         var options = fixture.options([agent])
-        options.leaseSeconds = 1.5
+        options.leaseSeconds = 6
         let (summary, events) = try await fixture.supervise(options)
         #expect(summary.done == 1 && summary.lost == 0 && summary.reaped == 0, "\(events.map(\.message))")
         #expect(try await fixture.get(task).state == .done)
