@@ -375,6 +375,8 @@ struct SupervisorTests {
         // it is adopted: untracked files, and changes to tracked ones.
         try "planted\n".write(toFile: spare + "/planted.txt", atomically: false, encoding: .utf8)
         try "# backdoor\n".write(toFile: spare + "/calc.py", atomically: false, encoding: .utf8)
+        // Its `.git` file pointed elsewhere: Sluice's git commands use the git directory it recorded.
+        try "gitdir: /nonexistent/elsewhere\n".write(toFile: spare + "/.git", atomically: false, encoding: .utf8)
         // The target branch moves after the spare was made: the second agent starts at the new head.
         try fixture.repository.commit(["later.txt": "later\n"], message: "later")
         let head = try fixture.repository.git("rev-parse", "main").trimmingCharacters(in: .whitespacesAndNewlines)

@@ -197,20 +197,16 @@ struct PricesCommand: AsyncParsableCommand {
             }
             // The project file's other entries stay; an imported one replaces its namesake.
             let target = Prices.projectFile
-            var kept: [PriceEntry] = []
-            if FileManager.default.fileExists(atPath: target) {
-                let existing = try PriceTableLoader.load(projectFile: target).layers.last ?? []
-                let replaced = Set(imported.entries.map(\.id))
-                kept = existing.filter { !replaced.contains($0.id) }
-            }
-            let text2 = PriceTableLoader.render(
+            let replaced = Set(imported.entries.map(\.id))
+            let kept = try PriceTableLoader.entries(inFile: target).filter { !replaced.contains($0.id) }
+            let written = PriceTableLoader.render(
                 kept + imported.entries, note: "Sluice's project price table; written by sluice prices import")
             // Parsed back before it replaces anything: a file Sluice cannot read is never written.
-            _ = try PriceTableLoader.parse(text2, file: target, source: target)
+            _ = try PriceTableLoader.parse(written, file: target, source: target)
             do {
                 try FileManager.default.createDirectory(
                     atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                try Data(text2.utf8).write(to: URL(fileURLWithPath: target), options: .atomic)
+                try Data(written.utf8).write(to: URL(fileURLWithPath: target), options: .atomic)
             } catch {
                 throw SluiceError.fileSystem("write", target, error)
             }

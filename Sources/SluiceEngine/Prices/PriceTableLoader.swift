@@ -16,16 +16,23 @@ public enum PriceTableLoader {
     public static func load(projectFile: String?) throws -> PriceTable {
         let defaults = try parse(defaultTable, file: "the default price table", source: "default table")
         var table = PriceTable(layers: [defaults.entries], taken: defaults.taken)
-        if let projectFile, FileManager.default.fileExists(atPath: projectFile) {
-            let text: String
-            do {
-                text = try String(contentsOfFile: projectFile, encoding: .utf8)
-            } catch {
-                throw SluiceError.fileSystem("read", projectFile, error)
-            }
-            table.add(layer: try parse(text, file: projectFile, source: projectFile).entries)
-        }
+        if let projectFile { table.add(layer: try entries(inFile: projectFile)) }
         return table
+    }
+
+    /// The entries of a price table file; none when there is no such file.
+    ///
+    /// - Throws: `invalidInput` naming the file and line of a bad entry; a file-system error when it
+    ///   cannot be read.
+    public static func entries(inFile path: String) throws -> [PriceEntry] {
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw SluiceError.fileSystem("read", path, error)
+        }
+        return try parse(text, file: path, source: path).entries
     }
 
     /// Parses a price table's YAML: `taken:` (when its prices were read), `note:`, and `entries:`.

@@ -54,8 +54,8 @@ public struct AgentWorkspaces: Sendable {
     static func failedMarker(in folder: String) -> String { file("failed", in: folder) }
 
     /// Makes the worktree for an attempt at `commit`, replacing any left from an earlier try of the
-    /// same attempt. With a `spare`, the spare is moved into place and checked out at `commit`
-    /// (only the files that differ are written); without one, or when that fails, a worktree is made.
+    /// same attempt. With a `spare`, the spare is adopted (``adopt(_:as:at:)``); without one, or when
+    /// that fails, a worktree is made.
     ///
     /// - Throws: `blocked` when git cannot make it.
     package func create(task: TaskID, epoch: Int64, at commit: String, prompt: String, spare: Spare? = nil) async throws
@@ -72,13 +72,13 @@ public struct AgentWorkspaces: Sendable {
             throw SluiceError.fileSystem("create", folder, error)
         }
         let tree = Self.tree(of: folder)
-        let adopted: Bool
-        if let spare { adopted = await adopt(spare, as: tree, at: commit) } else { adopted = false }
-        if !adopted { try await addWorktree(tree, at: commit) }
-        guard let gitDirectory = GitDirectory.gitDirectory(ofWorkingTree: tree),
-            let common = GitDirectory.commonDirectory(ofWorkingTree: tree)
-        else {
-            throw SluiceError(code: .blocked, message: "git made no worktree at \(tree)")
+        var adopted: String?
+        if let spare { adopted = await adopt(spare, as: tree, at: commit) }
+        let gitDirectory: String
+        if let adopted { gitDirectory = adopted } else { gitDirectory = try await addWorktree(tree, at: commit) }
+        // The repository's own common directory: nothing in the worktree (its `.git` file) is read.
+        guard let common = GitDirectory.commonDirectory(ofWorkingTree: git.repository) else {
+            throw SluiceError(code: .blocked, message: "no git directory for \(git.repository)")
         }
         return Workspace(
             folder: folder, gitDirectory: gitDirectory, base: commit,
@@ -88,8 +88,12 @@ public struct AgentWorkspaces: Sendable {
     /// The settings every git command on an agent's worktree runs with: the worktree's real git
     /// directory (not what `ws/.git` says now), and nothing an agent could plant that git would run.
     static func gitArguments(_ workspace: Workspace) -> [String] {
+        gitArguments(gitDirectory: workspace.gitDirectory, tree: workspace.tree)
+    }
+
+    static func gitArguments(gitDirectory: String, tree: String) -> [String] {
         [
-            "--git-dir=\(workspace.gitDirectory)", "--work-tree=\(workspace.tree)", "-c", "core.fsmonitor=false",
+            "--git-dir=\(gitDirectory)", "--work-tree=\(tree)", "-c", "core.fsmonitor=false",
             "-c", "core.hooksPath=/dev/null", "-c", "core.untrackedCache=false", "-c", "diff.external=",
         ]
     }
@@ -144,8 +148,9 @@ public struct AgentWorkspaces: Sendable {
     /// Spares live in the scratch directory, hidden from sealed agents like every other workspace.
     public struct Spare: Sendable, Hashable {
         public let tree: String
-        /// The commit it was made at.
-        public let commit: String
+        /// Its own git directory, read when git made it: what Sluice's commands on it use, whatever
+        /// its `.git` file says later.
+        public let gitDirectory: String
     }
 
     /// Where spare worktrees are made.
@@ -176,50 +181,63 @@ public struct AgentWorkspaces: Sendable {
             throw SluiceError.fileSystem("create", sparesRoot, error)
         }
         do {
-            try await addWorktree(tree, at: commit)
+            return Spare(tree: tree, gitDirectory: try await addWorktree(tree, at: commit))
         } catch {
-            await discard(Spare(tree: tree, commit: commit))
+            await discard(Spare(tree: tree, gitDirectory: ""))
             throw error
         }
-        return Spare(tree: tree, commit: commit)
     }
 
-    /// The settings of Sluice's own git commands in a worktree of its: no hooks, no fsmonitor.
-    static let quiet = ["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"]
-
-    /// Makes a worktree at `commit`. The repository-wide lock is held only while git records it
-    /// (`--no-checkout`); its files are written after, so that other workers' worktrees wait for no
-    /// checkout but their own.
-    func addWorktree(_ tree: String, at commit: String) async throws {
+    /// Makes a worktree at `commit` and returns its git directory. The repository-wide lock is held
+    /// only while git records it (`--no-checkout`); its files are written after, so that other
+    /// workers' worktrees wait for no checkout but their own.
+    ///
+    /// - Throws: `blocked` when git cannot make it.
+    func addWorktree(_ tree: String, at commit: String) async throws -> String {
         try await withWorktreeLock {
             try await git.checked(["worktree", "add", "--no-checkout", "--detach", "--quiet", tree, commit])
         }
-        try await git.checked(Self.quiet + ["reset", "--hard", "--quiet", commit], in: tree)
+        guard let gitDirectory = GitDirectory.gitDirectory(ofWorkingTree: tree) else {
+            throw SluiceError(code: .blocked, message: "git made no worktree at \(tree)")
+        }
+        try await git.checked(
+            Self.gitArguments(gitDirectory: gitDirectory, tree: tree) + ["reset", "--hard", "--quiet", commit])
+        return gitDirectory
     }
 
-    /// Moves a spare to `tree` and makes it exactly `commit`'s tree: checked out at it (only the files
-    /// that differ are written; changed tracked files are put back), every untracked or ignored file
-    /// removed, whatever reached the spare while it waited. False (and the spare removed) when any
-    /// step fails.
-    func adopt(_ spare: Spare, as tree: String, at commit: String) async -> Bool {
+    /// Moves a spare to `tree` and makes it exactly `commit`'s tree: its `.git` file written again,
+    /// checked out at `commit` (only the files that differ are written; changed tracked files are put
+    /// back), every untracked or ignored file removed, whatever reached the spare while it waited.
+    /// Returns its git directory; nil (and the spare removed) when any step fails.
+    func adopt(_ spare: Spare, as tree: String, at commit: String) async -> String? {
         do {
+            try Self.link(spare)
             try await withWorktreeLock { try await git.checked(["worktree", "move", spare.tree, tree]) }
         } catch {
             await discard(spare)
-            return false
+            return nil
         }
+        let settings = Self.gitArguments(gitDirectory: spare.gitDirectory, tree: tree)
         do {
-            try await git.checked(Self.quiet + ["checkout", "--force", "--detach", "--quiet", commit], in: tree)
-            try await git.checked(Self.quiet + ["clean", "-ffdxq"], in: tree)
-            return true
+            try await git.checked(settings + ["checkout", "--force", "--detach", "--quiet", commit])
+            try await git.checked(settings + ["clean", "-ffdxq"])
+            return spare.gitDirectory
         } catch {
-            await discard(Spare(tree: tree, commit: commit))
-            return false
+            await discard(Spare(tree: tree, gitDirectory: spare.gitDirectory))
+            return nil
         }
+    }
+
+    /// Writes a spare's `.git` file as git made it (pointing at its own git directory), whatever was
+    /// written there since: git's own commands on the spare (move, remove) read it.
+    static func link(_ spare: Spare) throws {
+        try Data("gitdir: \(spare.gitDirectory)\n".utf8).write(
+            to: URL(fileURLWithPath: (spare.tree as NSString).appendingPathComponent(".git")))
     }
 
     /// Removes a spare worktree.
     package func discard(_ spare: Spare) async {
+        if !spare.gitDirectory.isEmpty { try? Self.link(spare) }
         if FileManager.default.fileExists(atPath: spare.tree) {
             _ = try? await withWorktreeLock { try await git.run(Self.removal(spare.tree)) }
         }
@@ -246,7 +264,9 @@ public struct AgentWorkspaces: Sendable {
             else { continue }
             // `gitdir` names the worktree's `.git` file.
             let tree = ((pointer.trimmingCharacters(in: .whitespacesAndNewlines)) as NSString).deletingLastPathComponent
-            guard tree.hasPrefix(root + "/"), !FileManager.default.fileExists(atPath: tree) else { continue }
+            // git may have written the path with its symbolic links resolved.
+            let ours = [root, (root as NSString).resolvingSymlinksInPath].contains { tree.hasPrefix($0 + "/") }
+            guard ours, !FileManager.default.fileExists(atPath: tree) else { continue }
             if (try? FileManager.default.removeItem(atPath: lock)) != nil { unlocked += 1 }
         }
         return unlocked
@@ -257,7 +277,7 @@ public struct AgentWorkspaces: Sendable {
         var removed = 0
         for name in (try? FileManager.default.contentsOfDirectory(atPath: sparesRoot)) ?? []
         where !Self.ownerLives(name) {
-            await discard(Spare(tree: (sparesRoot as NSString).appendingPathComponent(name), commit: ""))
+            await discard(Spare(tree: (sparesRoot as NSString).appendingPathComponent(name), gitDirectory: ""))
             removed += 1
         }
         return removed
