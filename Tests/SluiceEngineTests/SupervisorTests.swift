@@ -169,6 +169,29 @@ struct SupervisorTests {
         #expect(kept.allSatisfy { FileManager.default.fileExists(atPath: $0 + "/failed") })
     }
 
+    @Test("a running agent is registered as a session leader of ours, so that a gate's sweep of orphans spares it")
+    func agentsAreNoOrphans() async throws {
+        // `sluice run` adopts orphans and sweeps them after each unsealed gate; an agent leads a session
+        // of its own, as a gate's left-overs do, so the sweep must know it. (The sweep itself is not run
+        // here: in the test process it would kill whatever else was adopted, a database server too.)
+        let fixture = try Fixture()
+        let task = try await fixture.task()
+        let agent = try fixture.agent("sleep 2; echo change > new.txt")
+        let run = Task { try await fixture.supervise(fixture.options([agent])) }
+        let deadline = ContinuousClock.now + .seconds(120)
+        var leader: Int32?
+        while leader == nil, ContinuousClock.now < deadline {
+            leader = Self.processes(holding: agent).first { getsid($0) == $0 }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let pid = try #require(leader, "the agent did not start")
+        #expect(OrphanReaper.isLeader(pid))
+        let (summary, events) = try await run.value
+        #expect(summary.done == 1, "\(events.map(\.message))")
+        #expect(try await fixture.get(task).state == .done)
+        #expect(!OrphanReaper.isLeader(pid))
+    }
+
     @Test("a background grandchild the agent leaves is killed with it")
     func grandchild() async throws {
         let fixture = try Fixture()

@@ -49,6 +49,9 @@ public enum OrphanReaper {
 
     static func didEnd(_ pid: Int32) { _ = registry.withLock { $0.leaders.remove(pid) } }
 
+    /// Whether `pid` is registered as the leader of a session this process runs (a gate or an agent).
+    package static func isLeader(_ pid: Int32) -> Bool { registry.withLock { $0.leaders.contains(pid) } }
+
     // MARK: - The sweep
 
     /// Kills what is left of the session that `leader` started (processes that only changed their

@@ -79,6 +79,13 @@ enum AgentProcess {
         options.createSession = true
         var variables: [Environment.Key: String] = [:]
         for (key, value) in environment { variables[Environment.Key(stringLiteral: key)] = value }
+        // The agent leads a session of its own, like a gate: registered as one, so that an unsealed
+        // gate's sweep of orphans (`sluice run` runs both) neither kills it nor reaps it.
+        OrphanReaper.willStart()
+        let leader = Mutex<Int32?>(nil)
+        defer {
+            if let pid = leader.withLock({ $0 }) { OrphanReaper.didEnd(pid) } else { OrphanReaper.didStart(nil) }
+        }
         do {
             let result = try await Subprocess.run(
                 .path(FilePath(program)), arguments: Arguments(arguments), environment: .custom(variables),
@@ -86,8 +93,10 @@ enum AgentProcess {
                 output: .fileDescriptor(output, closeAfterSpawningProcess: true),
                 error: .fileDescriptor(error, closeAfterSpawningProcess: true)
             ) { execution in
-                group.set(execution.processIdentifier.value)
                 let pid = execution.processIdentifier.value
+                OrphanReaper.didStart(pid)
+                leader.withLock { $0 = pid }
+                group.set(pid)
                 await withTaskGroup(of: Void.self) { tasks in
                     tasks.addTask { await monitor() }
                     tasks.addTask { await AgentProcess.leaderEnd(pid) }
