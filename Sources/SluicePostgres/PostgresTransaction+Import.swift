@@ -19,7 +19,7 @@ extension PostgresTransaction: LedgerImporting {
     func holdsNothing() throws -> Bool {
         let tables = [
             "workers", "patch_ledger", "patch_sources", "patch_contents", "test_gates", "costs", "cost_rollups",
-            "tasks",
+            "tasks", "budgets", "budget_spend", "budget_holds",
             "events",
         ]
         let sql = "SELECT NOT (" + tables.map { "EXISTS (SELECT 1 FROM \($0))" }.joined(separator: " OR ") + ")"
@@ -39,6 +39,7 @@ extension PostgresTransaction: LedgerImporting {
         for gate in ledger.gates { try insertGateRow(gate) }
         for cost in ledger.costs { try insertCostRow(cost) }
         for task in ledger.tasks { try insertTaskRow(task) }
+        try importBudgets(ledger)
         guard let last = ledger.events.last?.sequence else { return }
         // Migration 0002: with this setting on, for this transaction only, the trigger keeps each
         // event's seq (refusing one that is not past the log's end) instead of drawing the next.

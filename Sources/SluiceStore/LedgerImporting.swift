@@ -23,9 +23,22 @@ package protocol LedgerImporting: StorageWriter, LedgerIdentifying {
     ///   when the events are not in strictly increasing sequence order from 1 up, or a currency's cost
     ///   total would pass what the running sums hold exactly; nothing is stored.
     func importLedger(_ ledger: LedgerSnapshot) throws
+    /// Stores a budget's row alone, without its event.
+    func putBudgetRow(_ budget: Budget) throws
 }
 
 extension LedgerImporting {
+    /// Stores the ledger's budgets, their windows' spend and the holds in flight, as they were.
+    package func importBudgets(_ ledger: LedgerSnapshot) throws {
+        for budget in ledger.budgets { try putBudgetRow(budget) }
+        for spend in ledger.budgetSpends {
+            _ = try changeSpend(
+                spend.scope, window: spend.windowKey, committed: spend.committed, held: spend.held, limit: nil)
+            if spend.softFired > 0 { try setSoftFired(spend.scope, window: spend.windowKey, percent: spend.softFired) }
+        }
+        for hold in ledger.budgetHolds { try putHold(hold) }
+    }
+
     /// The checks both backends make before importing, inside the importing unit.
     package func checkImportable(_ ledger: LedgerSnapshot) throws {
         guard try holdsNothing() else {

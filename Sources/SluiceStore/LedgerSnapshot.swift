@@ -21,6 +21,12 @@ package struct LedgerSnapshot: Hashable, Sendable {
     package var tasks: [TaskRecord]
     /// The event log, in sequence order.
     package var events: [Event]
+    /// Every budget, by scope.
+    package var budgets: [Budget] = []
+    /// The spend of every budget window on record, by scope and window.
+    package var budgetSpends: [BudgetSpend] = []
+    /// The holds of claims in flight, by task and epoch.
+    package var budgetHolds: [BudgetHold] = []
     /// Totals per currency, from the running sums (derived: not imported, compared).
     package var costTotals: [CostTotal]
     /// Totals per resource type and currency, from the running sums (derived: not imported, compared).
@@ -49,11 +55,15 @@ package struct LedgerSnapshot: Hashable, Sendable {
         for entry in patches {
             if let source = try reader.patchSource(entry.ledgerID) { sources[entry.ledgerID] = source }
         }
-        return LedgerSnapshot(
+        var snapshot = LedgerSnapshot(
             workers: try reader.workers(state: nil, type: nil), patches: patches, sources: sources,
             gates: try reader.gates(GateFilter()), costs: try reader.costs(CostFilter(), limit: nil),
             tasks: try reader.tasks(TaskFilter()), events: try reader.events(entityID: nil, after: 0, limit: nil),
             costTotals: try reader.costTotals(CostFilter()), costBreakdown: try reader.costBreakdown(CostFilter()))
+        snapshot.budgets = try reader.budgets()
+        snapshot.budgetSpends = try reader.budgetSpends(nil)
+        snapshot.budgetHolds = try reader.budgetHolds(taskID: nil)
+        return snapshot
     }
 
     // MARK: - Summary
@@ -87,6 +97,7 @@ package struct LedgerSnapshot: Hashable, Sendable {
     /// Whether the ledger holds no record and no event.
     package var isEmpty: Bool {
         workers.isEmpty && patches.isEmpty && gates.isEmpty && costs.isEmpty && tasks.isEmpty && events.isEmpty
+            && budgets.isEmpty && budgetSpends.isEmpty && budgetHolds.isEmpty
     }
 
     /// SHA-256, in hex, of every record, diff and event in a canonical form: each kind in id (or
@@ -122,6 +133,9 @@ package struct LedgerSnapshot: Hashable, Sendable {
         try section("events", events)
         try section("cost_totals", costTotals)
         try section("cost_breakdown", costBreakdown)
+        try section("budgets", budgets)
+        try section("budget_spend", budgetSpends)
+        try section("budget_holds", budgetHolds)
         return SHA256.hex(bytes)
     }
 
@@ -156,7 +170,10 @@ package struct LedgerSnapshot: Hashable, Sendable {
             return "event \(events[index].sequence) differs"
         }
         if costTotals != other.costTotals { return "the cost totals differ" }
-        return "the cost breakdown differs"
+        if costBreakdown != other.costBreakdown { return "the cost breakdown differs" }
+        if budgets != other.budgets { return "the budgets differ" }
+        if budgetSpends != other.budgetSpends { return "the budgets' spend differs" }
+        return "the budgets' holds differ"
     }
 }
 

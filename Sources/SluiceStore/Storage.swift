@@ -160,6 +160,17 @@ public protocol StorageReader {
     /// Tasks, newest first, at most `filter.limit`.
     func tasks(_ filter: TaskFilter) throws -> [TaskRecord]
 
+    // MARK: - Budgets
+
+    /// Every budget, by scope.
+    func budgets() throws -> [Budget]
+    /// The spend of one window of a budget's scope; nil before anything was held or committed there.
+    func budgetSpend(_ scope: BudgetScope, window: String) throws -> BudgetSpend?
+    /// The spend of every window of `scope` (of every scope when nil), by scope and window.
+    func budgetSpends(_ scope: BudgetScope?) throws -> [BudgetSpend]
+    /// The holds of one task's claims (of every task when nil), by task and epoch.
+    func budgetHolds(taskID: TaskID?) throws -> [BudgetHold]
+
     // MARK: - Events
 
     /// Events in log order, for one entity when `entityID` is given.
@@ -228,6 +239,29 @@ public protocol StorageWriter: StorageReader {
     /// units hold are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite a write unit runs alone. With
     /// `agent`, a task that names another agent is passed over.
     func nextTaskToClaim(projectID: String?, agent: String?) throws -> TaskRecord?
+
+    // MARK: - Budgets
+
+    /// Stores a budget, or replaces the one of its scope, and appends `event`.
+    func putBudget(_ budget: Budget, event: Event) throws
+    /// Removes the budget of `scope`; the event (made from the removed budget) keeps what it was.
+    /// Its windows' spend stays on record. - Throws: `notFound`.
+    func deleteBudget(_ scope: BudgetScope, event: @Sendable (Budget) -> Event) throws -> Budget
+    /// Adds `committed` and `held` (either may be negative) to one window's spend, making its row
+    /// when there is none. With `limit`, nothing is written and nil returned unless committed + held
+    /// stays at or below it afterwards: on PostgreSQL the check and the change are one statement, so
+    /// concurrent holds never pass the limit together.
+    /// - Throws: `storage` when a sum would go below zero or overflow.
+    func changeSpend(
+        _ scope: BudgetScope, window: String, committed: ExactDecimal, held: ExactDecimal, limit: ExactDecimal?
+    ) throws -> BudgetSpend?
+    /// Records the highest soft threshold fired in one window.
+    func setSoftFired(_ scope: BudgetScope, window: String, percent: Int) throws
+    /// Stores a claim's hold, or replaces it (its parts used up).
+    func putHold(_ hold: BudgetHold) throws
+    /// Removes a claim's hold; false when there was none.
+    @discardableResult
+    func deleteHold(taskID: TaskID, epoch: Int64) throws -> Bool
 
     // MARK: - Events
 

@@ -31,10 +31,14 @@ struct SQLiteStorageTests {
         let path = directory.file("s.db")
         let first = try SQLiteStorage(path: path)
         #expect(
-            try first.appliedMigrations() == ["0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks"])
+            try first.appliedMigrations() == [
+                "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
+            ])
         let again = try SQLiteStorage(path: path)
         #expect(
-            try again.appliedMigrations() == ["0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks"])
+            try again.appliedMigrations() == [
+                "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
+            ])
     }
 
     @Test("migration 0004 rebuilds the event log with every event, its number and its append-only rules")
@@ -60,7 +64,7 @@ struct SQLiteStorageTests {
             }
         }
         let storage = try SQLiteStorage(path: path)
-        #expect(try await storage.appliedMigrations().last == "0004_tasks")
+        #expect(try await storage.appliedMigrations().last == "0005_budgets")
         let events = try await storage.events(entityID: nil, after: 0, limit: nil)
         #expect(events.map(\.sequence) == [5, 9] && events.allSatisfy { $0.actor == "old" })
         try await storage.append(
@@ -84,6 +88,7 @@ struct SQLiteStorageTests {
             ("0002_patch_contents", "ce1da4347acce83705bfabd05d6556fb0935bb613b13c68df079cb466cff5c6f"),
             ("0003_patch_origin", "fde46378c73eab2506a01adde410250eb41271c72bab93a93234b413e96fc24c"),
             ("0004_tasks", "4a370a50bcbb5227bec0ed1d055e03fa54df004f4f9b6fba50ef4d7c8fd2c78f"),
+            ("0005_budgets", "a5d2b19b92a196f7c3c67b6b6dc64a52d66def0a77f01b4b45eef96792ac4051"),
         ]
         let embedded = SQLiteStorage.migrations.map { ($0.name, SHA256.hex(Array($0.sql.utf8))) }
         #expect(embedded.map(\.0) == released.map(\.0))
@@ -215,7 +220,10 @@ struct SQLiteStorageTests {
         let applied = try rawConnection(path).read {
             try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
         }
-        #expect(applied == ["0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0099_future"])
+        #expect(
+            applied == [
+                "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets", "0099_future",
+            ])
     }
 
     func rawConnection(_ path: String) throws -> DatabaseQueue {

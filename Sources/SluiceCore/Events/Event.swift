@@ -1,6 +1,6 @@
 /// Which component an event belongs to.
 public enum EntityKind: String, CaseIterable, Codable, Sendable {
-    case worker, patch, gate, cost, task
+    case worker, patch, gate, cost, task, budget
 }
 
 /// One entry of the append-only event log: every transition of every component, and every

@@ -19,7 +19,7 @@ extension SQLiteTransaction: LedgerImporting {
     package func holdsNothing() throws -> Bool {
         let tables = [
             "workers", "patch_ledger", "patch_sources", "patch_contents", "test_gates", "costs", "cost_rollups",
-            "tasks",
+            "tasks", "budgets", "budget_spend", "budget_holds",
             "events",
         ]
         let sql = "SELECT " + tables.map { "EXISTS (SELECT 1 FROM \($0))" }.joined(separator: " OR ")
@@ -39,6 +39,7 @@ extension SQLiteTransaction: LedgerImporting {
         for gate in ledger.gates { try insertGateRow(gate) }
         for cost in ledger.costs { try insertCostRow(cost) }
         for task in ledger.tasks { try insertTaskRow(task) }
+        try importBudgets(ledger)
         for event in ledger.events { try Self.append(event, keepingSequence: true, db) }
     }
 
