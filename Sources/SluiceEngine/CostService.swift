@@ -67,7 +67,11 @@ public struct CostService: Sendable {
                     payload: ["amount": .number(record.amount.decimal), "currency": .string(record.currency.code)])
             )
         }
-        return { tx in try tx.insertCosts(pairs) }
+        let engine = context
+        return { tx in
+            try tx.insertCosts(pairs)
+            try BudgetService.commit(tx, engine, records)
+        }
     }
 
     /// The cost record with this id. - Throws: `notFound`.

@@ -37,6 +37,7 @@ public struct Engine: Sendable {
     public let gates: GateService
     public let costs: CostService
     public let tasks: TaskService
+    public let budgets: BudgetService
 
     public init(_ context: EngineContext) {
         self.context = context
@@ -45,6 +46,7 @@ public struct Engine: Sendable {
         self.patches = PatchService(context)
         self.gates = GateService(context)
         self.costs = CostService(context)
+        self.budgets = BudgetService(context)
     }
 
     /// The event log, for one entity when `entityID` is given.

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCore
 import SluiceStore
+import Synchronization
 
 /// The task queue: tasks added by people, claimed by workers under an epoch (a fencing token), and
 /// finished, failed, requeued or cancelled. Every report about a running task carries the epoch of
@@ -36,8 +37,48 @@ public struct TaskService: Sendable {
     /// With `agent`, a task naming another agent is passed over; with `maxRunning`, nothing is claimed
     /// while that many tasks of the next task's project are running (on PostgreSQL, claims made at
     /// the same instant may pass it by the number of claimers).
+    ///
+    /// The task's estimate (`--estimate`, else `defaultEstimate`) is held on every budget its attempt
+    /// counts against, in the claim's unit: all or none (see ``BudgetService``).
+    /// - Throws: `blocked` when a hard budget cannot cover the estimate: nothing is claimed or held,
+    ///   and the task stays queued with the reason in its events.
     public func claim(
-        for worker: WorkerID, projectID: String? = nil, agent: String? = nil, maxRunning: Int? = nil
+        for worker: WorkerID, projectID: String? = nil, agent: String? = nil, maxRunning: Int? = nil,
+        defaultEstimate: CostEstimate? = nil
+    ) async throws -> TaskRecord? {
+        // The storages turn what a unit throws into their errors: the refusal is kept aside.
+        let refused = RefusalBox()
+        do {
+            return try await claimUnit(
+                for: worker, projectID: projectID, agent: agent, maxRunning: maxRunning,
+                defaultEstimate: defaultEstimate, refused: refused)
+        } catch {
+            guard let refusal = refused.value.withLock({ $0 }) else { throw error }
+            await noteRefusal(refusal)
+            throw SluiceError(code: .blocked, message: refusal.message, currentState: TaskState.queued.rawValue)
+        }
+    }
+
+    /// Keeps a budget's refusal on record in the task's events, once for as long as the reason stands.
+    private func noteRefusal(_ refusal: BudgetRefusal) async {
+        let context = self.context
+        _ = try? await context.storage.write { tx in
+            let last = try tx.events(entityID: refusal.taskID.description, after: 0, limit: nil).last
+            guard last?.reason != refusal.message else { return }
+            try tx.append(
+                context.event(
+                    .task, refusal.taskID.description, from: nil, to: nil, reason: refusal.message,
+                    at: context.clock.now(),
+                    payload: [
+                        "operation": .string("budget refused"), "scope": .string(refusal.scope.description),
+                        "window": .string(refusal.window),
+                    ]))
+        }
+    }
+
+    private func claimUnit(
+        for worker: WorkerID, projectID: String?, agent: String?, maxRunning: Int?, defaultEstimate: CostEstimate?,
+        refused: RefusalBox
     ) async throws -> TaskRecord? {
         let context = self.context
         return try await context.storage.write { tx in
@@ -51,6 +92,15 @@ public struct TaskService: Sendable {
                     >= maxRunning
             {
                 return nil
+            }
+            // The budgets first: a refusal leaves the task queued, and nothing held.
+            do {
+                try BudgetService.hold(
+                    tx, context, task: next, worker: worker, epoch: next.epoch + 1,
+                    estimate: CostEstimate(metadata: next.metadata) ?? defaultEstimate)
+            } catch let refusal as BudgetRefusal {
+                refused.value.withLock { $0 = refusal }
+                throw SluiceError(code: .blocked, message: refusal.message)
             }
             let claimed = try TaskService.step(tx, context, read: next, reason: "claimed by worker \(worker)") {
                 .claim(workerID: worker, epoch: $0.epoch + 1)
@@ -248,7 +298,14 @@ public struct TaskService: Sendable {
         _ tx: any StorageWriter, _ context: EngineContext, _ id: TaskID, reason: String?,
         _ event: @escaping @Sendable (TaskRecord) -> TaskEvent
     ) throws -> TaskRecord {
-        try tx.updateTask(id, change(context, reason: reason, event))
+        try endingHold(tx, tx.updateTask(id, change(context, reason: reason, event)))
+    }
+
+    /// A claim that ends (done, failed, requeued, released, cancelled) releases its budgets' hold in
+    /// the same unit of work.
+    private static func endingHold(_ tx: any StorageWriter, _ next: TaskRecord) throws -> TaskRecord {
+        if next.state != .running, next.epoch > 0 { try BudgetService.release(tx, next.taskID, epoch: next.epoch) }
+        return next
     }
 
     /// The same for a task the unit has just read.
@@ -256,7 +313,7 @@ public struct TaskService: Sendable {
         _ tx: any StorageWriter, _ context: EngineContext, read current: TaskRecord, reason: String?,
         _ event: @escaping @Sendable (TaskRecord) -> TaskEvent
     ) throws -> TaskRecord {
-        try tx.updateTask(read: current, change(context, reason: reason, event))
+        try endingHold(tx, tx.updateTask(read: current, change(context, reason: reason, event)))
     }
 
     /// A step's change: the transition `event` names, at the clock's time, and its event.
@@ -302,4 +359,9 @@ public struct TaskService: Sendable {
             .task, current.taskID.description, from: current.state.rawValue, to: next.state.rawValue, reason: reason,
             at: now, payload: payload)
     }
+}
+
+/// Where a claim's unit leaves a budget's refusal for its caller.
+final class RefusalBox: Sendable {
+    let value = Mutex<BudgetRefusal?>(nil)
 }

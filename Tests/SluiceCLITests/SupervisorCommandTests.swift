@@ -269,6 +269,43 @@ struct SupervisorCommandTests {
         #expect((status["workers"] as? [String: Any])?["stopped"] as? Int == 3)
     }
 
+    @Test("a hard budget stops new work: the task it cannot cover stays queued, and the run says which budget")
+    func budgetStopsWork() async throws {
+        let project = try Project(sandbox: "none")
+        #expect(try await project.sluice(["init"]).status == 0)
+        let budget = try await project.sluice(["budget", "set", "project:demo", "0.05", "--hard"])
+        #expect(budget.status == 0, "\(budget.stderr)")
+        var tasks: [String] = []
+        for index in 0..<3 {
+            let added = try await project.json([
+                "task", "add", "Write file \(index)", "--project", "demo", "--estimate", "0.02",
+            ])
+            tasks.append(try #require(added.first?["task_id"] as? String))
+        }
+        // Each attempt reports 0.03 USD, more than its estimate: the second still fits (0.03 + 0.02), the third not.
+        let agent = try project.agent(
+            "echo \"$SLUICE_TASK_ID\" > \"f-$SLUICE_TASK_ID.txt\"\n"
+                + #"echo '{"usage": {"model": "unknown-model", "input_tokens": 10, "output_tokens": 5, "cost_usd": 0.03}}'"#
+        )
+        let run = try await project.sluice(["run", "--workers", "1", "--agent", "command", "--", agent])
+        #expect(run.status == 1, "\(run.stdout)\n\(run.stderr)")
+        #expect(run.stdout.contains("tasks: 2 done, 0 failed"), "\(run.stdout)")
+        #expect(
+            run.stdout.contains(
+                "budget: stopped on budget: hard budget project:demo (0.05 USD) cannot cover task \(tasks[2])"),
+            "\(run.stdout)")
+        #expect(run.stdout.contains("stopped on budget: hard budget project:demo"), "\(run.stdout)")
+        #expect(run.stdout.contains("summary: 2 landed"), "\(run.stdout)")
+        let left = try await project.json(["task", "list", "--state", "queued"])
+        #expect(left.compactMap { $0["task_id"] as? String } == [tasks[2]])
+        let shown = try #require(try await project.json(["budget", "show", "project:demo"]).first)
+        let status = try #require(shown["budget"] as? [String: Any])
+        #expect(status["committed"] as? Double == 0.06)
+        #expect(status["held"] as? Double == 0)
+        let reasons = try await project.json(["events", "--entity", tasks[2]]).compactMap { $0["reason"] as? String }
+        #expect(reasons.contains { $0.contains("0.06 committed + 0 held + estimate 0.02 > 0.05") }, "\(reasons)")
+    }
+
     @Test("back-to-back attempts shorter than a heartbeat keep the worker's lease: no supervisor reaps its own worker")
     func shortAttemptsKeepTheLease() async throws {
         let project = try Project(sandbox: "none")

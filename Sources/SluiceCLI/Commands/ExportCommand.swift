@@ -33,7 +33,9 @@ struct EventsCommand: AsyncParsableCommand {
         commandName: "events", abstract: "Print the event log, oldest first.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Only events of this entity (the ULID of a worker, patch, gate or cost record).")
+    @Option(
+        help: "Only events of this entity: the ULID of a worker, patch, gate, cost record or task, or a budget's scope."
+    )
     var entity: String?
     @Option(help: "Only events after this sequence number.") var after: Int64 = 0
     @Option(help: "At most this many (with --follow: stop after this many).") var limit: Int?
@@ -47,7 +49,17 @@ struct EventsCommand: AsyncParsableCommand {
 
     func run() async throws {
         // Any kind of id, in the canonical form the log stores (lower case is accepted).
-        let entityID = try entity.map { try Parse.ulid($0, option: "--entity").description }
+        let entityID = try entity.map { text in
+            // A budget's events are filed under its scope (`global`, `project:web`).
+            if text == "global" || text.contains(":") {
+                do {
+                    return try BudgetScope(parsing: text).description
+                } catch let error as SluiceError {
+                    throw SluiceError.invalidInput("--entity: \(error.message)")
+                }
+            }
+            return try Parse.ulid(text, option: "--entity").description
+        }
         guard after >= 0 else { throw SluiceError.invalidInput("--after must be a sequence number ≥ 0, got \(after)") }
         let engine = try await global.engine()
         if follow {

@@ -88,8 +88,14 @@ struct RunCommand: AsyncParsableCommand {
                 let step = "summary"
                 let summary: PipelineSummary
                 let seconds: Double
+                let budgetStop: String?
+                enum CodingKeys: String, CodingKey {
+                    case step, summary, seconds
+                    case budgetStop = "budget_stop"
+                }
             }
-            Console.current.line(try SluiceJSON.line(Final(summary: summary, seconds: seconds)))
+            Console.current.line(
+                try SluiceJSON.line(Final(summary: summary, seconds: seconds, budgetStop: tasks?.budgetStop)))
         } else {
             Console.current.line(
                 "summary: \(summary.landed.count) landed, \(summary.quarantined.count) quarantined, "
@@ -103,7 +109,9 @@ struct RunCommand: AsyncParsableCommand {
             }
             if tasks != nil { Console.current.line("status: " + (try await pipeline.engine.status()).line) }
         }
-        if !summary.quarantined.isEmpty || !summary.rejected.isEmpty { throw reportFailure() }
+        if !summary.quarantined.isEmpty || !summary.rejected.isEmpty || tasks?.budgetStop != nil {
+            throw reportFailure()
+        }
     }
 
     /// The landing pipeline, and the supervisor when there is one: the pipeline ends once the supervisor

@@ -59,7 +59,7 @@ struct AgentOptions: ParsableArguments {
                 loopRepeats: loopRepeats ?? defaults.loopRepeats),
             keepFailed: keepFailed ?? defaults.keepFailed, keepFailedBytes: defaults.keepFailedBytes,
             maxRunningPerProject: maxRunning ?? defaults.maxRunning, projectID: project, watch: watch,
-            network: defaults.network && !noNetwork
+            network: defaults.network && !noNetwork, defaultEstimate: defaults.defaultEstimate
         ).validated()
     }
 }
@@ -97,6 +97,7 @@ enum SupervisorConsole {
 
     static func summary(_ summary: SupervisorSummary) -> String {
         "tasks: \(summary.done) done, \(summary.failed) failed, \(summary.lost) lost; \(summary.reaped) workers reaped"
+            + (summary.budgetStop.map { "\nstopped on budget: \(Console.printable($0))" } ?? "")
     }
 }
 
@@ -128,15 +129,23 @@ extension WorkerCommand {
                 struct Final: Encodable {
                     let step = "summary"
                     let done, failed, lost, reaped: Int
+                    let budgetStop: String?
+                    enum CodingKeys: String, CodingKey {
+                        case step, done, failed, lost, reaped
+                        case budgetStop = "budget_stop"
+                    }
                 }
                 Console.current.line(
                     try SluiceJSON.line(
-                        Final(done: summary.done, failed: summary.failed, lost: summary.lost, reaped: summary.reaped)))
+                        Final(
+                            done: summary.done, failed: summary.failed, lost: summary.lost, reaped: summary.reaped,
+                            budgetStop: summary.budgetStop)))
             } else {
                 Console.current.line(SupervisorConsole.summary(summary))
             }
             // Like `sluice run` with a quarantined patch: a failed task is worth a look.
-            if summary.failed > 0 { throw reportFailure() }
+            // A budget that stopped work leaves tasks queued: worth a look too.
+            if summary.failed > 0 || summary.budgetStop != nil { throw reportFailure() }
         }
     }
 

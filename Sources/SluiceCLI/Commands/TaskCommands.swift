@@ -26,7 +26,9 @@ struct TaskCommand: AsyncParsableCommand {
             ("priority", "\(task.priority)"), ("agent", task.agent), ("branch", task.branch),
             ("attempts", "\(task.attempts) of \(task.maxAttempts) (epoch \(task.epoch))"),
             ("worker", task.workerID?.description), ("patch", task.ledgerID?.description),
-            ("reason", task.reason), ("created", task.createdAt.description),
+            ("reason", task.reason),
+            ("estimate", CostEstimate(metadata: task.metadata).map { "\($0.amount) \($0.currency)" }),
+            ("created", task.createdAt.description),
             ("finished", task.finishedAt?.description),
             (
                 "crashes",
@@ -52,6 +54,11 @@ struct TaskCommand: AsyncParsableCommand {
         var maxAttempts: Int = 3
         @Option(help: "The agent to run it (claude, codex, gemini, aider, command).") var agent: String?
         @Option(help: "The branch to work on (default: the target branch).") var branch: String?
+        @Option(
+            parsing: .unconditional,
+            help: "What the task may cost, held on its budgets before it starts: an amount, then a currency if not USD."
+        )
+        var estimate: String?
 
         func run() async throws {
             guard (prompt == nil) != (file == nil) else {
@@ -65,10 +72,18 @@ struct TaskCommand: AsyncParsableCommand {
                 }
                 text = decoded
             }
+            var metadata: [String: JSONValue] = [:]
+            if let estimate {
+                do {
+                    metadata[CostEstimate.metadataKey] = try CostEstimate(parsing: estimate).json
+                } catch let error as SluiceError {
+                    throw SluiceError.invalidInput("--estimate: \(error.message)")
+                }
+            }
             let request = TaskRequest(
                 prompt: text, projectID: project, workstreamID: workstream, phase: phase,
                 executionRequestID: try Parse.optionalID(request) ?? ExecutionRequestID.make(), priority: priority,
-                maxAttempts: maxAttempts, agent: agent, branch: branch)
+                maxAttempts: maxAttempts, agent: agent, branch: branch, metadata: metadata)
             // Inside the repository, a branch that does not exist is refused now, not when a worker claims it.
             if let branch = request.branch,
                 let repository = GlobalOptions.repositoryRoot(containing: GlobalOptions.currentDirectory),

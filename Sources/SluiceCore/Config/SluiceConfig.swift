@@ -71,6 +71,8 @@ public struct WorkerDefaults: Hashable, Sendable {
     public var keepFailedBytes: Int64 = 1 << 30
     public var maxRunning: Int?
     public var network: Bool = true
+    /// What a task without `--estimate` holds on the budgets it counts against (`default_estimate`).
+    public var defaultEstimate: CostEstimate?
 
     public init() {}
 }

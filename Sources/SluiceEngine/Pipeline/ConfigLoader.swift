@@ -90,7 +90,7 @@ public enum ConfigLoader {
             map,
             [
                 "heartbeat_seconds", "lease_seconds", "timeout_seconds", "stall_seconds", "burn_seconds",
-                "loop_repeats", "keep_failed", "keep_failed_bytes", "max_running", "network",
+                "loop_repeats", "keep_failed", "keep_failed_bytes", "max_running", "network", "default_estimate",
             ], in: "workers")
         var workers = WorkerDefaults()
         if let value = map["heartbeat_seconds"] {
@@ -121,6 +121,13 @@ public enum ConfigLoader {
         if let value = map["network"] {
             guard let flag = value.bool else { throw problem(value, "network must be true or false") }
             workers.network = flag
+        }
+        if let value = map["default_estimate"] {
+            do {
+                workers.defaultEstimate = try CostEstimate(parsing: string(value, "default_estimate"))
+            } catch let error as SluiceError where error.code == .invalidInput {
+                throw problem(value, "default_estimate: \(error.message)")
+            }
         }
         return workers
     }

@@ -362,6 +362,7 @@ extension Supervisor {
                 "cache_write_tokens": .number(Decimal(usage.cacheWriteTokens)),
                 "output_tokens": .number(Decimal(usage.outputTokens)),
             ]
+            if let workstream = task.workstreamID { metadata["workstream_id"] = .string(workstream) }
             var amount = usage.reportedCostUSD ?? .zero
             var currency = Currency.usd
             var source = usage.reportedCostUSD == nil ? "unpriced" : "reported"

@@ -20,6 +20,8 @@ public struct SupervisorOptions: Sendable {
     public var maxRunningPerProject: Int?
     /// Only tasks of this project.
     public var projectID: String?
+    /// What a task without an estimate of its own holds on its budgets when claimed.
+    public var defaultEstimate: CostEstimate?
     /// Wait for tasks forever instead of ending once none is queued or running.
     public var watch: Bool
     /// Whether a sealed agent keeps the network (its model's API is usually on it).
@@ -39,8 +41,10 @@ public struct SupervisorOptions: Sendable {
         leaseSeconds: Double = WorkerDefaults().leaseSeconds, limits: WatchdogLimits = WatchdogLimits(),
         keepFailed: Int = WorkerDefaults().keepFailed, keepFailedBytes: Int64 = WorkerDefaults().keepFailedBytes,
         maxRunningPerProject: Int? = nil, projectID: String? = nil, watch: Bool = false,
-        network: Bool = WorkerDefaults().network, pollSeconds: Double = 0.1, graceSeconds: Double = 5
+        network: Bool = WorkerDefaults().network, pollSeconds: Double = 0.1, graceSeconds: Double = 5,
+        defaultEstimate: CostEstimate? = nil
     ) {
+        self.defaultEstimate = defaultEstimate
         self.agent = agent
         self.command = command
         self.count = count
@@ -93,6 +97,9 @@ public struct SupervisorOptions: Sendable {
 public struct SupervisorEvent: Sendable, Hashable, Encodable {
     public enum Kind: String, Sendable, Hashable, Encodable {
         case started, done, failed, requeued, lost, reaped, stopped, warning
+        /// A hard budget cannot cover the next task: the worker claims nothing more (in watch mode,
+        /// it waits for the budget to change or its window to turn).
+        case budget
     }
     public var kind: Kind
     public var taskID: TaskID?
@@ -137,6 +144,8 @@ public struct SupervisorSummary: Sendable, Hashable {
     /// Attempts that ended without an outcome of theirs (the claim was lost, the worker stopped now).
     public var lost = 0
     public var reaped = 0
+    /// Why the run stopped claiming, when a hard budget stopped it.
+    public var budgetStop: String?
 
     public init() {}
 }
@@ -317,10 +326,14 @@ public final class Supervisor: Sendable {
             do {
                 claimed = try await engine.tasks.claim(
                     for: id, projectID: options.projectID, agent: options.agent.rawValue,
-                    maxRunning: options.maxRunningPerProject)
+                    maxRunning: options.maxRunningPerProject, defaultEstimate: options.defaultEstimate)
             } catch let error as SluiceError where error.code == .invalidTransition || error.code == .lostRace {
                 // Paused or stopped between the read and the claim: look again.
                 try? await Task.sleep(for: .seconds(options.pollSeconds))
+                continue
+            } catch let error as SluiceError where error.code == .blocked {
+                // A hard budget cannot cover the next task: no new work until it can.
+                if try await stoppedOnBudget(id, error.message, emit: emit) { return }
                 continue
             }
             guard let task = claimed else {
@@ -331,6 +344,25 @@ public final class Supervisor: Sendable {
             // nothing, and back-to-back short attempts must not starve the lease.
             await attempt(task, worker: id, spare: slot, bubblewrap: bubblewrap, emit: emit)
         }
+    }
+
+    /// A worker whose next task a hard budget cannot cover: it says so (once per reason for the whole
+    /// supervisor) and stops, or, watching, waits (a heartbeat's time) for the budget or its window
+    /// to change.
+    func stoppedOnBudget(_ worker: WorkerID, _ reason: String, emit: @escaping @Sendable (SupervisorEvent) -> Void)
+        async throws -> Bool
+    {
+        let first = counts.withLock { summary in
+            defer { summary.budgetStop = reason }
+            return summary.budgetStop != reason
+        }
+        if first { emit(SupervisorEvent(.budget, worker: worker, message: "stopped on budget: \(reason)")) }
+        if !options.watch {
+            try? await engine.workers.shutdown(worker)
+            return true
+        }
+        try? await Task.sleep(for: .seconds(max(options.pollSeconds, min(options.heartbeatSeconds, 5))))
+        return false
     }
 
     /// A worker with nothing to claim: it stops once nothing is left for it (unless watching) and

@@ -1,0 +1,289 @@
+import Foundation
+import SluiceCore
+import SluiceStore
+
+/// Why a hard budget refused to hold an estimate: the task stays queued with this reason.
+public struct BudgetRefusal: Error, Hashable, Sendable, CustomStringConvertible {
+    public var taskID: TaskID
+    public var scope: BudgetScope
+    public var window: String
+    public var message: String
+
+    public var description: String { message }
+}
+
+/// A budget with what its current window has spent and holds.
+public struct BudgetStatus: Hashable, Sendable {
+    public var budget: Budget
+    public var window: String
+    public var committed: ExactDecimal
+    public var held: ExactDecimal
+
+    /// What is left: the limit less committed and held, never below zero.
+    public var remaining: ExactDecimal {
+        ExactDecimal(units: max(0, budget.limit.units - committed.units - held.units))
+    }
+}
+
+/// Budgets: limits on spend per scope and window, estimates held before work starts (all or none,
+/// in the claim's unit of work), costs committed as they are recorded, soft thresholds fired once
+/// per window.
+public struct BudgetService: Sendable {
+    let context: EngineContext
+
+    public init(_ context: EngineContext) {
+        self.context = context
+    }
+
+    /// Sets the budget of `scope`, replacing the one there (its windows' spend carries on).
+    ///
+    /// - Throws: `invalidInput` for a limit that is not above zero, an unknown time zone, or a soft
+    ///   threshold outside 1–100.
+    @discardableResult
+    public func set(
+        _ scope: BudgetScope, limit: ExactDecimal, currency: Currency = .usd, window: BudgetWindow = .none,
+        timeZone: String = "UTC", soft: [Int] = [], hard: Bool = false
+    ) async throws -> Budget {
+        let now = context.clock.now()
+        // Checked before the unit: bad input changes nothing.
+        _ = try Budget(
+            scope: scope, limit: limit, currency: currency, window: window, timeZone: timeZone, soft: soft,
+            hard: hard, createdAt: now, updatedAt: now)
+        let context = self.context
+        return try await context.storage.write { tx in
+            let existing = try tx.budgets().first { $0.scope == scope }
+            let budget = try Budget(
+                scope: scope, limit: limit, currency: currency, window: window, timeZone: timeZone, soft: soft,
+                hard: hard, createdAt: existing?.createdAt ?? now, updatedAt: now)
+            try tx.putBudget(
+                budget,
+                event: context.event(
+                    .budget, scope.description, from: existing == nil ? nil : "set", to: "set", at: now,
+                    payload: try Self.payload(budget)))
+            return budget
+        }
+    }
+
+    /// Removes the budget of `scope`. - Throws: `notFound`.
+    @discardableResult
+    public func remove(_ scope: BudgetScope) async throws -> Budget {
+        let context = self.context
+        let now = context.clock.now()
+        return try await context.storage.write { tx in
+            try tx.deleteBudget(scope) { budget in
+                context.event(
+                    .budget, scope.description, from: "set", to: nil, reason: "removed by \(context.actor)", at: now,
+                    payload: (try? Self.payload(budget)) ?? [:])
+            }
+        }
+    }
+
+    /// Every budget with its current window's spend.
+    public func list() async throws -> [BudgetStatus] {
+        let now = context.clock.now()
+        return try await context.storage.read { tx in
+            try tx.budgets().map { try Self.status($0, tx, at: now) }
+        }
+    }
+
+    /// One budget with its current window's spend, and the spend of every window on record.
+    ///
+    /// - Throws: `notFound`.
+    public func show(_ scope: BudgetScope) async throws -> (BudgetStatus, [BudgetSpend]) {
+        let now = context.clock.now()
+        return try await context.storage.read { tx in
+            guard let budget = try tx.budgets().first(where: { $0.scope == scope }) else {
+                throw SluiceError.notFound("budget", scope.description)
+            }
+            return (try Self.status(budget, tx, at: now), try tx.budgetSpends(scope))
+        }
+    }
+
+    static func status(_ budget: Budget, _ tx: any StorageReader, at now: Timestamp) throws -> BudgetStatus {
+        let window = budget.windowKey(at: now)
+        let spend = try tx.budgetSpend(budget.scope, window: window)
+        return BudgetStatus(
+            budget: budget, window: window, committed: spend?.committed ?? .zero, held: spend?.held ?? .zero)
+    }
+
+    static func payload(_ budget: Budget) throws -> [String: JSONValue] {
+        guard case .object(let object) = try JSONValue(encoding: budget) else { return [:] }
+        return object
+    }
+
+    // MARK: - Holds
+
+    /// Holds `estimate` on every budget the task's attempt by `worker` counts against, in the claim's
+    /// unit of work: all or none. A hard budget holds it only when committed + held + estimate stays
+    /// within its limit (an estimate of zero only while something is left); a soft one always, so its
+    /// report shows what is in flight. Nil when no budget applies.
+    ///
+    /// - Throws: ``BudgetRefusal`` when a hard budget cannot cover the estimate (the unit rolls back,
+    ///   so nothing stays held).
+    static func hold(
+        _ tx: any StorageWriter, _ context: EngineContext, task: TaskRecord, worker: WorkerID, epoch: Int64,
+        estimate: CostEstimate?
+    ) throws -> BudgetHold? {
+        let scopes = Set(BudgetScope.scopes(of: task, worker: worker))
+        let applying = try tx.budgets().filter { scopes.contains($0.scope) }
+        guard !applying.isEmpty else { return nil }
+        try releaseEnded(tx)
+        let now = context.clock.now()
+        let estimate = estimate ?? CostEstimate(amount: .zero, currency: applying[0].currency)
+        var parts: [BudgetHoldPart] = []
+        // In scope order: two units that hold on the same budgets lock their rows in one order.
+        for budget in applying.sorted(by: { $0.scope < $1.scope }) {
+            let window = budget.windowKey(at: now)
+            guard budget.currency == estimate.currency else {
+                guard budget.hard else { continue }
+                throw BudgetRefusal(
+                    taskID: task.taskID, scope: budget.scope, window: window,
+                    message: "budget \(budget.scope) is in \(budget.currency) and the estimate of task \(task.taskID) "
+                        + "is \(estimate.amount) \(estimate.currency): no rate converts one to the other")
+            }
+            var limit: ExactDecimal?
+            if budget.hard {
+                // An estimate of zero still needs something left.
+                limit = estimate.amount.units > 0 ? budget.limit : ExactDecimal(units: budget.limit.units - 1)
+            }
+            guard
+                try tx.changeSpend(budget.scope, window: window, committed: .zero, held: estimate.amount, limit: limit)
+                    != nil
+            else {
+                let spend = try tx.budgetSpend(budget.scope, window: window)
+                throw BudgetRefusal(
+                    taskID: task.taskID, scope: budget.scope, window: window,
+                    message: "hard budget \(budget.scope) (\(budget.limit) \(budget.currency)"
+                        + (budget.window == .none ? "" : " per \(budget.window.rawValue), window \(window)")
+                        + ") cannot cover task \(task.taskID): \(spend?.committed ?? .zero) committed + "
+                        + "\(spend?.held ?? .zero) held + estimate \(estimate.amount) > \(budget.limit)")
+            }
+            parts.append(BudgetHoldPart(scope: budget.scope, windowKey: window, amount: estimate.amount))
+        }
+        let hold = BudgetHold(
+            taskID: task.taskID, epoch: epoch, workerID: worker, estimate: estimate.amount,
+            currency: estimate.currency, parts: parts, createdAt: now)
+        try tx.putHold(hold)
+        return hold
+    }
+
+    /// Releases what the hold of a task's claim at `epoch` still holds, and removes it.
+    static func release(_ tx: any StorageWriter, _ taskID: TaskID, epoch: Int64) throws {
+        guard let hold = try tx.budgetHolds(taskID: taskID).first(where: { $0.epoch == epoch }) else { return }
+        try release(tx, hold)
+    }
+
+    static func release(_ tx: any StorageWriter, _ hold: BudgetHold) throws {
+        for part in hold.parts.sorted(by: { ($0.scope, $0.windowKey) < ($1.scope, $1.windowKey) })
+        where part.amount.units > 0 {
+            _ = try tx.changeSpend(
+                part.scope, window: part.windowKey, committed: .zero, held: ExactDecimal(units: -part.amount.units),
+                limit: nil)
+        }
+        try tx.deleteHold(taskID: hold.taskID, epoch: hold.epoch)
+    }
+
+    /// Releases the holds of claims that are over however they ended (the task moved on to another
+    /// epoch or state): a hold never outlives its claim's lease.
+    static func releaseEnded(_ tx: any StorageWriter) throws {
+        for hold in try tx.budgetHolds(taskID: nil) {
+            let task = try tx.task(hold.taskID)
+            if task?.state == .running, task?.epoch == hold.epoch { continue }
+            try release(tx, hold)
+        }
+    }
+
+    // MARK: - Commits
+
+    /// Commits recorded costs to every budget that covers them, in the window of their time, in the
+    /// costs' unit of work; a cost of a task's claim uses up that claim's hold first. Committed spend
+    /// is never capped: work that cost more than its hold counts in full. Fires each soft threshold
+    /// a window's committed spend crosses, once.
+    static func commit(_ tx: any StorageWriter, _ context: EngineContext, _ costs: [CostRecord]) throws {
+        let budgets = try tx.budgets()
+        guard !budgets.isEmpty, !costs.isEmpty else { return }
+        struct Key: Hashable, Comparable {
+            var scope: BudgetScope
+            var window: String
+            static func < (lhs: Key, rhs: Key) -> Bool { (lhs.scope, lhs.window) < (rhs.scope, rhs.window) }
+        }
+        var committed: [Key: Int64] = [:]
+        var released: [Key: Int64] = [:]
+        var holds: [String: BudgetHold] = [:]
+        var uncounted: [(Budget, CostRecord)] = []
+        for cost in costs {
+            for budget in budgets where budget.scope.covers(cost) {
+                guard budget.currency == cost.currency else {
+                    uncounted.append((budget, cost))
+                    continue
+                }
+                let key = Key(scope: budget.scope, window: budget.windowKey(at: cost.recordedAt))
+                committed[key, default: 0] = try Self.sum(committed[key, default: 0], cost.amount.units)
+            }
+            // The claim's hold shrinks by what its work has now spent.
+            guard case .string(let taskText)? = cost.metadata["task_id"], let taskID = try? TaskID(parsing: taskText),
+                case .number(let number)? = cost.metadata["epoch"], let epoch = Int64(exactly: number as NSNumber)
+            else { continue }
+            let holdKey = "\(taskID)/\(epoch)"
+            guard
+                var hold = try holds[holdKey]
+                    ?? tx.budgetHolds(taskID: taskID).first(where: { $0.epoch == epoch }),
+                hold.currency == cost.currency
+            else { continue }
+            for index in hold.parts.indices {
+                let used = min(hold.parts[index].amount.units, cost.amount.units)
+                guard used > 0 else { continue }
+                hold.parts[index].amount = ExactDecimal(units: hold.parts[index].amount.units - used)
+                let key = Key(scope: hold.parts[index].scope, window: hold.parts[index].windowKey)
+                released[key, default: 0] += used
+            }
+            holds[holdKey] = hold
+        }
+        for hold in holds.values { try tx.putHold(hold) }
+        let now = context.clock.now()
+        let byScope = Dictionary(budgets.map { ($0.scope, $0) }, uniquingKeysWith: { first, _ in first })
+        for key in Set(committed.keys).union(released.keys).sorted() {
+            guard
+                let spend = try tx.changeSpend(
+                    key.scope, window: key.window, committed: ExactDecimal(units: committed[key] ?? 0),
+                    held: ExactDecimal(units: -(released[key] ?? 0)), limit: nil),
+                let budget = byScope[key.scope], (committed[key] ?? 0) > 0
+            else { continue }
+            let crossed = budget.thresholdsCrossed(committed: spend.committed, fired: spend.softFired)
+            guard let highest = crossed.last else { continue }
+            for percent in crossed {
+                try tx.append(
+                    context.event(
+                        .budget, key.scope.description, from: nil, to: nil,
+                        reason: "\(percent)% of \(budget.limit) \(budget.currency) reached in window \(key.window): "
+                            + "\(spend.committed) committed",
+                        at: now,
+                        payload: [
+                            "operation": .string("soft threshold"), "percent": .number(Decimal(percent)),
+                            "window": .string(key.window), "committed": .string(spend.committed.description),
+                            "limit": .string(budget.limit.description), "currency": .string(budget.currency.code),
+                        ]))
+            }
+            try tx.setSoftFired(key.scope, window: key.window, percent: highest)
+        }
+        // A cost in another currency is not counted without a rate: said, once per unit and budget.
+        var warned: Set<BudgetScope> = []
+        for (budget, cost) in uncounted where warned.insert(budget.scope).inserted {
+            try tx.append(
+                context.event(
+                    .budget, budget.scope.description, from: nil, to: nil,
+                    reason:
+                        "cost \(cost.costID) is in \(cost.currency), the budget in \(budget.currency): not counted, "
+                        + "no rate converts one to the other",
+                    at: now,
+                    payload: ["operation": .string("not counted"), "cost_id": .string(cost.costID.description)])
+            )
+        }
+    }
+
+    static func sum(_ lhs: Int64, _ rhs: Int64) throws -> Int64 {
+        let (sum, overflow) = lhs.addingReportingOverflow(rhs)
+        guard !overflow else { throw SluiceError.invalidInput("a budget's committed spend would overflow") }
+        return sum
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import SluiceTesting
+import Synchronization
+import Testing
+
+/// `sluice budget …` and holds taken by claims in separate processes (with `SLUICE_TEST_DB=postgres`,
+/// on PostgreSQL).
+@Suite("Budget commands")
+struct BudgetCommandTests {
+    /// Runs every command line at once, each the real binary on a thread of its own (not the
+    /// concurrency pool, which has as many threads as cores); the results in order.
+    static func together(_ cli: CLIHarness, _ commands: [[String]]) async -> [CLIHarness.Output] {
+        let results = Mutex([CLIHarness.Output?](repeating: nil, count: commands.count))
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let group = DispatchGroup()
+            for (index, command) in commands.enumerated() {
+                group.enter()
+                Thread.detachNewThread {
+                    let output =
+                        (try? cli.process(command)) ?? CLIHarness.Output(status: -1, stdout: "", stderr: "did not run")
+                    results.withLock { $0[index] = output }
+                    group.leave()
+                }
+            }
+            group.notify(queue: .global()) { done.resume() }
+        }
+        return results.withLock { $0.compactMap { $0 } }
+    }
+
+    @Test("32 claims in separate processes against a hard budget that fits 10: exactly 10 hold, the rest exit 1")
+    func thirtyTwoProcesses() async throws {
+        let cli = await CLIHarness().initialise()
+        let set = await cli.run(["budget", "set", "global", "10", "--hard", "--json"])
+        #expect(set.status == 0, "\(set.stderr)")
+        var workers: [String] = []
+        for _ in 0..<32 {
+            #expect(await cli.run(["task", "add", "work", "--estimate", "1"]).status == 0)
+            workers.append(
+                try #require(try await cli.object(["worker", "create", "--type", "executor"])["worker_id"] as? String))
+        }
+        // A reader samples committed + held while the claims race: never past the limit.
+        let racing = Atomic<Bool>(true)
+        let sampler = Task.detached { () -> [Double] in
+            var seen: [Double] = []
+            while racing.load(ordering: .relaxed) {
+                let output = await cli.run(["budget", "show", "global", "--json"])
+                if let object = try? output.object(), let budget = object["budget"] as? [String: Any],
+                    let committed = budget["committed"] as? Double, let held = budget["held"] as? Double
+                {
+                    seen.append(committed + held)
+                }
+            }
+            return seen
+        }
+        let outputs = await Self.together(cli, workers.map { ["task", "claim", "--worker", $0, "--json"] })
+        racing.store(false, ordering: .relaxed)
+        let samples = await sampler.value
+        let statuses = outputs.map(\.status)
+        #expect(statuses.filter { $0 == 0 }.count == 10, "\(statuses)")
+        #expect(statuses.filter { $0 == 1 }.count == 22, "\(outputs.map(\.stderr))")
+        for refused in outputs where refused.status == 1 {
+            #expect(refused.stderr.contains("hard budget global"), "\(refused.stderr)")
+        }
+        #expect(!samples.isEmpty && samples.allSatisfy { $0 <= 10 }, "\(samples)")
+        let shown = try await cli.object(["budget", "show", "global"])
+        let budget = try #require(shown["budget"] as? [String: Any])
+        #expect(budget["held"] as? Double == 10)
+        #expect(budget["committed"] as? Double == 0)
+        #expect(budget["remaining"] as? Double == 0)
+        let running = try cli.process(["task", "list", "--state", "running", "--json"]).lines()
+        #expect(running.count == 10)
+        #expect(try cli.process(["task", "list", "--state", "queued", "--json"]).lines().count == 22)
+    }
+
+    @Test("budget commands set, list, show and remove; bad input is refused in words and changes nothing")
+    func commands() async throws {
+        let cli = await CLIHarness().initialise()
+        let set = await cli.run([
+            "budget", "set", "project:web", "25.50", "--window", "month", "--timezone", "Europe/Berlin", "--soft",
+            "50,80", "--hard",
+        ])
+        #expect(set.status == 0, "\(set.stderr)")
+        #expect(set.stdout.contains("hard budget project:web: 25.5 USD per month (Europe/Berlin)"), "\(set.stdout)")
+        for bad in [
+            ["budget", "set", "team:x", "1"], ["budget", "set", "global", "0"],
+            ["budget", "set", "global", "0.0000000001"],
+            ["budget", "set", "global", "1", "--window", "year"], ["budget", "set", "global", "1", "--soft", "50,x"],
+            ["budget", "set", "global", "1", "--timezone", "Nowhere/Else"],
+            ["budget", "set", "global", "1", "--currency", "usd"], ["task", "add", "x", "--estimate", "-1"],
+            ["task", "add", "x", "--estimate", "1 dollars"],
+        ] {
+            let output = await cli.run(bad)
+            #expect(output.status == 64, "\(bad): \(output.status) \(output.stderr)")
+            #expect(output.stderr.hasPrefix("error: "), "\(bad): \(output.stderr)")
+        }
+        let list = try cli.process(["budget", "list", "--json"]).lines()
+        #expect(list.count == 1)
+        #expect(list.first?["scope"] as? String == "project:web")
+        #expect(list.first?["soft"] as? [Int] == [50, 80])
+        #expect(try cli.process(["task", "list", "--json"]).lines().isEmpty)
+        #expect(await cli.run(["budget", "show", "global"]).status == 4)
+        let removed = await cli.run(["budget", "remove", "project:web"])
+        #expect(removed.status == 0 && removed.stdout.contains("removed budget project:web"))
+        #expect(await cli.run(["budget", "list"]).stdout.contains("no budgets"))
+        #expect(await cli.run(["budget", "remove", "project:web"]).status == 4)
+        // The log keeps what the budget was.
+        let events = try cli.process(["events", "--entity", "project:web", "--json"]).lines()
+        #expect(events.count == 2)
+    }
+}

@@ -1,0 +1,230 @@
+import Foundation
+import SluiceCore
+import SluiceEngine
+import SluiceStore
+import SluiceTesting
+import Testing
+
+/// Budgets through the services, on every backend: holds made with claims (all or none), released
+/// with the claim, used up by costs, and soft thresholds fired once per window.
+@Suite("Budgets")
+struct BudgetServiceTests {
+    struct Fixture {
+        let engine: Engine
+        let clock: FakeClock
+
+        init(_ kind: StoreKind, start: Timestamp = Timestamp(milliseconds: 1_767_225_600_000)) async throws {
+            let clock = FakeClock(start: start)
+            let storage = try await kind.make()
+            engine = Engine(EngineContext(storage: storage, clock: clock, ids: ULIDGenerator(clock: clock), actor: "t"))
+            self.clock = clock
+        }
+
+        func task(project: String = "p", estimate: String? = nil) async throws -> TaskRecord {
+            var metadata: [String: JSONValue] = [:]
+            if let estimate { metadata[CostEstimate.metadataKey] = try CostEstimate(parsing: estimate).json }
+            return try await engine.tasks.add(
+                TaskRequest(prompt: "do", projectID: project, executionRequestID: .make(), metadata: metadata))
+        }
+
+        func worker() async throws -> WorkerID { try await engine.workers.create(type: .executor).workerID }
+
+        func holds(_ task: TaskID?) async throws -> [BudgetHold] {
+            try await engine.context.storage.read { try $0.budgetHolds(taskID: task) }
+        }
+
+        func spend(_ scope: BudgetScope) async throws -> BudgetStatus {
+            try await engine.budgets.show(scope).0
+        }
+
+        /// A cost of a task's claim, as the supervisor records it.
+        func cost(_ amount: String, task: TaskRecord, epoch: Int64, worker: WorkerID) async throws {
+            try await engine.costs.record(
+                type: .apiCall, amount: try ExactDecimal(parsing: amount), project: task.projectID,
+                request: task.executionRequestID,
+                metadata: [
+                    "task_id": .string(task.taskID.description), "epoch": .number(Decimal(epoch)),
+                    "worker_id": .string(worker.description),
+                ])
+        }
+    }
+
+    static func amount(_ text: String) -> ExactDecimal { try! ExactDecimal(parsing: text) }
+
+    @Test(
+        "a claim holds the estimate on every budget; a hold the project budget cannot cover leaves nothing held",
+        arguments: StoreKind.allCases)
+    func allOrNone(kind: StoreKind) async throws {
+        let fixture = try await Fixture(kind)
+        let budgets = fixture.engine.budgets
+        let first = try await fixture.task(estimate: "3")
+        try await budgets.set(.global, limit: Self.amount("100"), hard: true)
+        try await budgets.set(.project("p"), limit: Self.amount("5"), hard: true)
+        try await budgets.set(.task(first.taskID), limit: Self.amount("3"), hard: true)
+        let worker = try await fixture.worker()
+        let claimed = try #require(try await fixture.engine.tasks.claim(for: worker))
+        #expect(claimed.taskID == first.taskID)
+        for scope: BudgetScope in [.global, .project("p"), .task(first.taskID)] {
+            #expect(try await fixture.spend(scope).held == Self.amount("3"))
+        }
+        // The second fits its own task budget and the global one, not the project's 5 (3 held + 3).
+        let second = try await fixture.task(estimate: "3")
+        try await budgets.set(.task(second.taskID), limit: Self.amount("10"), hard: true)
+        let other = try await fixture.worker()
+        await #expect {
+            try await fixture.engine.tasks.claim(for: other)
+        } throws: { error in
+            let error = error as? SluiceError
+            return error?.code == .blocked && error?.message.contains("project:p") == true
+        }
+        // Nothing of the refused hold stays: not on the global budget, not on the task's.
+        #expect(try await fixture.spend(.global).held == Self.amount("3"))
+        #expect(try await fixture.spend(.task(second.taskID)).held == .zero)
+        #expect(try await fixture.engine.tasks.get(second.taskID).state == .queued)
+        #expect(try await fixture.engine.workers.get(other).state == .idle)
+        // The task keeps the reason, once however often the claim is refused.
+        await #expect(throws: SluiceError.self) { try await fixture.engine.tasks.claim(for: other) }
+        let refusals = try await fixture.engine.events(entityID: second.taskID.description).filter {
+            $0.payload["operation"] == .string("budget refused")
+        }
+        #expect(refusals.count == 1)
+        #expect(refusals.first?.reason?.contains("cannot cover task \(second.taskID)") == true)
+        #expect(try await fixture.holds(second.taskID).isEmpty)
+    }
+
+    @Test(
+        "costs use up the hold and count in full past it; the end of the claim releases what is left",
+        arguments: StoreKind.allCases)
+    func commitAndRelease(kind: StoreKind) async throws {
+        let fixture = try await Fixture(kind)
+        try await fixture.engine.budgets.set(.project("p"), limit: Self.amount("10"), hard: true)
+        let task = try await fixture.task(estimate: "4")
+        let worker = try await fixture.worker()
+        let claimed = try #require(try await fixture.engine.tasks.claim(for: worker))
+        try await fixture.cost("1.5", task: task, epoch: claimed.epoch, worker: worker)
+        var status = try await fixture.spend(.project("p"))
+        #expect(status.committed == Self.amount("1.5") && status.held == Self.amount("2.5"))
+        // More than is left of the hold: committed in full, the hold used up, never below zero.
+        try await fixture.cost("3", task: task, epoch: claimed.epoch, worker: worker)
+        status = try await fixture.spend(.project("p"))
+        #expect(status.committed == Self.amount("4.5") && status.held == .zero)
+        try await fixture.engine.tasks.complete(task.taskID, epoch: claimed.epoch)
+        status = try await fixture.spend(.project("p"))
+        #expect(status.committed == Self.amount("4.5") && status.held == .zero)
+        #expect(try await fixture.holds(nil).isEmpty)
+        // A cost of no task counts too.
+        try await fixture.engine.costs.record(type: .computeTime, amount: Self.amount("0.25"), project: "p")
+        #expect(try await fixture.spend(.project("p")).committed == Self.amount("4.75"))
+    }
+
+    @Test("a claim fenced (its worker reaped, the task requeued) releases its hold", arguments: StoreKind.allCases)
+    func fencedReleases(kind: StoreKind) async throws {
+        let fixture = try await Fixture(kind)
+        try await fixture.engine.budgets.set(.global, limit: Self.amount("5"), hard: true)
+        let task = try await fixture.task(estimate: "5")
+        let worker = try await fixture.worker()
+        let claimed = try #require(try await fixture.engine.tasks.claim(for: worker))
+        #expect(try await fixture.spend(.global).held == Self.amount("5"))
+        // Nothing else fits while the hold stands.
+        _ = try await fixture.task(estimate: "1")
+        await #expect(throws: SluiceError.self) {
+            try await fixture.engine.tasks.claim(for: try await fixture.worker())
+        }
+        try await fixture.engine.tasks.requeue(task.taskID, epoch: claimed.epoch, reason: "lease expired")
+        #expect(try await fixture.spend(.global).held == .zero)
+        #expect(try await fixture.holds(task.taskID).isEmpty)
+        // The next claim holds again, under the new epoch.
+        let again = try #require(try await fixture.engine.tasks.claim(for: try await fixture.worker()))
+        let holds = try await fixture.holds(again.taskID)
+        #expect(holds.map(\.epoch) == [again.epoch])
+    }
+
+    @Test("a soft budget never refuses; each threshold fires once per window", arguments: StoreKind.allCases)
+    func softThresholds(kind: StoreKind) async throws {
+        let fixture = try await Fixture(kind)
+        try await fixture.engine.budgets.set(.global, limit: Self.amount("10"), window: .day, soft: [50, 80, 100])
+        for amount in ["4", "0.9", "0.1", "2", "1", "5"] {
+            try await fixture.engine.costs.record(type: .custom, amount: Self.amount(amount))
+        }
+        let fired = try await fixture.engine.events(entityID: "global").compactMap { event -> Int? in
+            guard case .number(let percent)? = event.payload["percent"] else { return nil }
+            return Int(truncating: percent as NSNumber)
+        }
+        #expect(fired == [50, 80, 100])
+        // A soft budget over its limit still lets work start.
+        _ = try await fixture.task(estimate: "3")
+        #expect(try await fixture.engine.tasks.claim(for: try await fixture.worker()) != nil)
+        // The next day is a new window: the thresholds fire again there.
+        fixture.clock.advance(seconds: 86_400)
+        try await fixture.engine.costs.record(type: .custom, amount: Self.amount("6"))
+        let again = try await fixture.engine.events(entityID: "global").filter {
+            $0.payload["operation"] == .string("soft threshold")
+        }
+        #expect(again.count == 4)
+        #expect(again.last?.payload["window"] == .string("2026-01-02"))
+    }
+
+    @Test("spend either side of a month's end in New York lands in that city's months", arguments: StoreKind.allCases)
+    func monthBoundary(kind: StoreKind) async throws {
+        // 2026-12-01T04:30Z is 23:30 on 30 November in New York (UTC-5).
+        let fixture = try await Fixture(kind, start: try Timestamp(parsing: "2026-12-01T04:30:00.000Z"))
+        try await fixture.engine.budgets.set(
+            .global, limit: Self.amount("10"), window: .month, timeZone: "America/New_York", hard: true)
+        try await fixture.engine.costs.record(type: .custom, amount: Self.amount("7"))
+        fixture.clock.advance(seconds: 3600)  // 00:30 on 1 December in New York
+        try await fixture.engine.costs.record(type: .custom, amount: Self.amount("2"))
+        let (status, windows) = try await fixture.engine.budgets.show(.global)
+        #expect(windows.map(\.windowKey) == ["2026-11", "2026-12"])
+        #expect(windows.map(\.committed) == [Self.amount("7"), Self.amount("2")])
+        #expect(status.window == "2026-12" && status.remaining == Self.amount("8"))
+        // December's window has room for a task November's would not have had.
+        _ = try await fixture.task(estimate: "5")
+        #expect(try await fixture.engine.tasks.claim(for: try await fixture.worker()) != nil)
+    }
+
+    @Test("bad budgets are refused and change nothing; removing keeps the spend", arguments: [StoreKind.sqliteMemory])
+    func inputs(kind: StoreKind) async throws {
+        let fixture = try await Fixture(kind)
+        let budgets = fixture.engine.budgets
+        for bad in [
+            { try await budgets.set(.global, limit: .zero) },
+            { try await budgets.set(.global, limit: Self.amount("-1")) },
+            { try await budgets.set(.global, limit: Self.amount("1"), timeZone: "Mars/Olympus") },
+            { try await budgets.set(.global, limit: Self.amount("1"), soft: [0]) },
+            { try await budgets.set(.global, limit: Self.amount("1"), soft: [101]) },
+        ] as [@Sendable () async throws -> Budget] {
+            await #expect(throws: SluiceError.self) { try await bad() }
+        }
+        #expect(try await budgets.list().isEmpty)
+        await #expect { try await budgets.remove(.global) } throws: { ($0 as? SluiceError)?.code == .notFound }
+        try await budgets.set(.global, limit: Self.amount("2"))
+        try await fixture.engine.costs.record(type: .custom, amount: Self.amount("1.5"))
+        try await budgets.remove(.global)
+        #expect(try await budgets.list().isEmpty)
+        try await budgets.set(.global, limit: Self.amount("2"), hard: true)
+        #expect(try await fixture.spend(.global).committed == Self.amount("1.5"))
+        // An estimate of zero still needs something left; nothing is left at the limit.
+        try await fixture.engine.costs.record(type: .custom, amount: Self.amount("0.5"))
+        _ = try await fixture.task()
+        await #expect { try await fixture.engine.tasks.claim(for: try await fixture.worker()) } throws: {
+            ($0 as? SluiceError)?.code == .blocked
+        }
+    }
+
+    @Test("a budget in another currency refuses an estimate it cannot convert, and does not count its costs")
+    func currencies() async throws {
+        let fixture = try await Fixture(.sqliteMemory)
+        try await fixture.engine.budgets.set(
+            .global, limit: Self.amount("10"), currency: try Currency("EUR"), hard: true)
+        _ = try await fixture.task(estimate: "1")
+        await #expect { try await fixture.engine.tasks.claim(for: try await fixture.worker()) } throws: {
+            ($0 as? SluiceError)?.message.contains("no rate") == true
+        }
+        try await fixture.engine.costs.record(type: .custom, amount: Self.amount("3"))
+        #expect(try await fixture.spend(.global).committed == .zero)
+        let notCounted = try await fixture.engine.events(entityID: "global").filter {
+            $0.payload["operation"] == .string("not counted")
+        }
+        #expect(notCounted.count == 1)
+    }
+}
