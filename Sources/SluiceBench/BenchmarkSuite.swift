@@ -107,7 +107,7 @@ public struct BenchmarkSuite: Sendable {
     /// The benchmark groups, by the name `--only` takes.
     public static let groups = [
         "baseline", "patches", "patches-durable", "patches-memory", "workers", "costs", "parsers", "pipeline",
-        "postgres", "follow", "agents",
+        "postgres", "follow", "agents", "budgets",
     ]
 
     /// Runs the benchmarks in order (only the named groups, when given), handing each result to
@@ -115,7 +115,9 @@ public struct BenchmarkSuite: Sendable {
     public func run(only: Set<String>? = nil, emit: (BenchmarkResult) -> Void) async throws {
         func wanted(_ group: String) -> Bool { only?.contains(group) ?? true }
         var baseline: Double?
-        if wanted("baseline") || wanted("patches") || wanted("patches-durable") || wanted("agents") {
+        if wanted("baseline") || wanted("patches") || wanted("patches-durable") || wanted("agents")
+            || wanted("budgets")
+        {
             let result = try commitBaseline()
             baseline = result.value
             emit(result)
@@ -131,6 +133,13 @@ public struct BenchmarkSuite: Sendable {
                     baselineName: "sqlite_commit_baseline", baseline: commits, ratio: "0.8"))
             emit(try await agentStartLatency())
             emit(try await supervisorOverhead(seconds: sizes.overheadSeconds))
+        }
+        if wanted("budgets") {
+            let commits = try baseline ?? commitBaseline().value
+            emit(
+                try await budgetReservations(
+                    on: try SQLiteStorage(path: path("budgets.db")), database: "file, synchronous=FULL",
+                    baselineName: "sqlite_commit_baseline", baseline: commits, ratio: "0.5"))
         }
         if wanted("patches") || wanted("patches-memory") {
             let floor = try transitionFloor()
@@ -157,6 +166,7 @@ public struct BenchmarkSuite: Sendable {
                 emit(.skipped("postgres_commit_baseline", reason: skipped.reason))
                 emit(.skipped("postgres_transitions", reason: skipped.reason))
                 emit(.skipped("task_claims_postgres", reason: skipped.reason))
+                emit(.skipped("budget_reservations_postgres", reason: skipped.reason))
             }
             if wanted("follow") {
                 emit(.skipped("events_follow_lag", reason: skipped.reason, detail: ["database": .string("postgresql")]))
@@ -179,6 +189,18 @@ public struct BenchmarkSuite: Sendable {
                         throw error
                     }
                     await claims.close()
+                    let budgets = try await PostgresStorage(
+                        url: try server.makeDatabase(), options: PostgresStorage.Options(poolSize: Self.writers))
+                    do {
+                        emit(
+                            try await budgetReservations(
+                                on: budgets, database: "postgresql", baselineName: "postgres_commit_baseline",
+                                baseline: baseline.value, ratio: "0.3", detail: server.detail))
+                    } catch {
+                        await budgets.close()
+                        throw error
+                    }
+                    await budgets.close()
                 }
                 if wanted("follow") { emit(try await followLagPostgres(server)) }
             } catch {

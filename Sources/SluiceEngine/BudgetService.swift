@@ -131,7 +131,7 @@ public struct BudgetService: Sendable {
         let now = context.clock.now()
         let estimate = estimate ?? CostEstimate(amount: .zero, currency: applying[0].currency)
         var parts: [BudgetHoldPart] = []
-        // In scope order: two units that hold on the same budgets lock their rows in one order.
+        var checks: [(Budget, String, ExactDecimal?)] = []
         for budget in applying.sorted(by: { $0.scope < $1.scope }) {
             let window = budget.windowKey(at: now)
             guard budget.currency == estimate.currency else {
@@ -146,6 +146,16 @@ public struct BudgetService: Sendable {
                 // An estimate of zero still needs something left.
                 limit = estimate.amount.units > 0 ? budget.limit : ExactDecimal(units: budget.limit.units - 1)
             }
+            checks.append((budget, window, limit))
+            parts.append(BudgetHoldPart(scope: budget.scope, windowKey: window, amount: estimate.amount))
+        }
+        let hold = BudgetHold(
+            taskID: task.taskID, epoch: epoch, workerID: worker, estimate: estimate.amount,
+            currency: estimate.currency, parts: parts, createdAt: now)
+        try tx.putHold(hold)
+        // The budgets' rows last, in scope order: two units that hold on the same budgets lock their
+        // rows in one order, and as briefly as they can (until the commit).
+        for (budget, window, limit) in checks {
             guard
                 try tx.changeSpend(budget.scope, window: window, committed: .zero, held: estimate.amount, limit: limit)
                     != nil
@@ -158,12 +168,7 @@ public struct BudgetService: Sendable {
                         + ") cannot cover task \(task.taskID): \(spend?.committed ?? .zero) committed + "
                         + "\(spend?.held ?? .zero) held + estimate \(estimate.amount) > \(budget.limit)")
             }
-            parts.append(BudgetHoldPart(scope: budget.scope, windowKey: window, amount: estimate.amount))
         }
-        let hold = BudgetHold(
-            taskID: task.taskID, epoch: epoch, workerID: worker, estimate: estimate.amount,
-            currency: estimate.currency, parts: parts, createdAt: now)
-        try tx.putHold(hold)
         return hold
     }
 
@@ -174,23 +179,19 @@ public struct BudgetService: Sendable {
     }
 
     static func release(_ tx: any StorageWriter, _ hold: BudgetHold) throws {
+        try tx.deleteHold(taskID: hold.taskID, epoch: hold.epoch)
         for part in hold.parts.sorted(by: { ($0.scope, $0.windowKey) < ($1.scope, $1.windowKey) })
         where part.amount.units > 0 {
             _ = try tx.changeSpend(
                 part.scope, window: part.windowKey, committed: .zero, held: ExactDecimal(units: -part.amount.units),
                 limit: nil)
         }
-        try tx.deleteHold(taskID: hold.taskID, epoch: hold.epoch)
     }
 
     /// Releases the holds of claims that are over however they ended (the task moved on to another
     /// epoch or state): a hold never outlives its claim's lease.
     static func releaseEnded(_ tx: any StorageWriter) throws {
-        for hold in try tx.budgetHolds(taskID: nil) {
-            let task = try tx.task(hold.taskID)
-            if task?.state == .running, task?.epoch == hold.epoch { continue }
-            try release(tx, hold)
-        }
+        for hold in try tx.endedBudgetHolds() { try release(tx, hold) }
     }
 
     // MARK: - Commits

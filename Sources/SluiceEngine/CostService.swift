@@ -59,6 +59,16 @@ public struct CostService: Sendable {
     }
 
     func importing(_ records: [CostRecord]) -> Step<Void> {
+        let (insert, commit) = importingInTwo(records)
+        return { tx in
+            try insert(tx)
+            try commit(tx)
+        }
+    }
+
+    /// The two halves of ``importing(_:)``, for a unit that does more: the records and their events
+    /// first, the budgets' commits (whose rows stay locked until the commit) as its last step.
+    func importingInTwo(_ records: [CostRecord]) -> (insert: Step<Void>, commit: Step<Void>) {
         let pairs = records.map { record in
             (
                 record,
@@ -68,10 +78,7 @@ public struct CostService: Sendable {
             )
         }
         let engine = context
-        return { tx in
-            try tx.insertCosts(pairs)
-            try BudgetService.commit(tx, engine, records)
-        }
+        return ({ tx in try tx.insertCosts(pairs) }, { tx in try BudgetService.commit(tx, engine, records) })
     }
 
     /// The cost record with this id. - Throws: `notFound`.

@@ -93,15 +93,6 @@ public struct TaskService: Sendable {
             {
                 return nil
             }
-            // The budgets first: a refusal leaves the task queued, and nothing held.
-            do {
-                try BudgetService.hold(
-                    tx, context, task: next, worker: worker, epoch: next.epoch + 1,
-                    estimate: CostEstimate(metadata: next.metadata) ?? defaultEstimate)
-            } catch let refusal as BudgetRefusal {
-                refused.value.withLock { $0 = refusal }
-                throw SluiceError(code: .blocked, message: refusal.message)
-            }
             let claimed = try TaskService.step(tx, context, read: next, reason: "claimed by worker \(worker)") {
                 .claim(workerID: worker, epoch: $0.epoch + 1)
             }
@@ -114,6 +105,16 @@ public struct TaskService: Sendable {
                     code: .invalidTransition,
                     message: "worker \(worker) is \(state): only an idle worker claims a task",
                     currentState: error.currentState)
+            }
+            // The budgets last (their rows stay locked until the commit): a refusal undoes the whole
+            // claim, and leaves nothing held.
+            do {
+                try BudgetService.hold(
+                    tx, context, task: next, worker: worker, epoch: claimed.epoch,
+                    estimate: CostEstimate(metadata: next.metadata) ?? defaultEstimate)
+            } catch let refusal as BudgetRefusal {
+                refused.value.withLock { $0 = refusal }
+                throw SluiceError(code: .blocked, message: refusal.message)
             }
             return claimed
         }
@@ -135,10 +136,12 @@ public struct TaskService: Sendable {
     /// `costs` (what the attempt spent) are stored with the failure, in the same unit.
     @discardableResult
     public func fail(_ id: TaskID, epoch: Int64, reason: String, costs: [CostRecord] = []) async throws -> TaskRecord {
-        let store = CostService(context).importing(costs)
-        return try await apply(.fail(epoch: epoch, reason: reason), to: id, reason: reason) { tx in
-            if !costs.isEmpty { try store(tx) }
-        }
+        let (insert, commit) = CostService(context).importingInTwo(costs)
+        // The budgets' commits go last: they update the budgets' rows, locked until the commit.
+        return try await apply(
+            .fail(epoch: epoch, reason: reason), to: id, reason: reason,
+            checking: { tx in if !costs.isEmpty { try insert(tx) } },
+            then: { tx in if !costs.isEmpty { try commit(tx) } })
     }
 
     /// Sends a running task back to the queue (its worker was lost or stopped with it); after its
@@ -244,13 +247,16 @@ public struct TaskService: Sendable {
     /// the attempt's seconds added, if it is still busy with this task.
     private func apply(
         _ event: TaskEvent, to id: TaskID, reason: String?,
-        checking check: @escaping @Sendable (any StorageWriter) throws -> Void = { _ in }
+        checking check: @escaping @Sendable (any StorageWriter) throws -> Void = { _ in },
+        then after: @escaping @Sendable (any StorageWriter) throws -> Void = { _ in }
     ) async throws -> TaskRecord {
         let finish = TaskService.finishing(context, id, event, reason: reason)
         do {
             return try await context.storage.write { tx in
                 try check(tx)
-                return try finish(tx)
+                let task = try finish(tx)
+                try after(tx)
+                return task
             }
         } catch let error as SluiceError where error.code == .lostRace {
             await logRefusal(id, operation: event.name, epoch: event.epoch, error)

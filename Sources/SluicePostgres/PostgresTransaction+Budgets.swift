@@ -34,6 +34,16 @@ extension PostgresTransaction {
         return try rows("\(Self.holdSelect)\(terms) ORDER BY task_id, epoch", binds, Self.decodeHold)
     }
 
+    func endedBudgetHolds() throws -> [BudgetHold] {
+        try rows(
+            """
+            SELECT h.task_id, h.epoch, h.worker_id, h.estimate_units, h.currency, h.parts::text, h.created_at
+            FROM budget_holds h LEFT JOIN tasks t ON t.task_id = h.task_id
+            WHERE t.task_id IS NULL OR t.state <> 'running' OR t.epoch <> h.epoch
+            ORDER BY h.task_id, h.epoch
+            """, Binds(), Self.decodeHold)
+    }
+
     func putBudget(_ budget: Budget, event: Event) throws {
         try putBudgetRow(budget)
         pendingEvents.append(event)

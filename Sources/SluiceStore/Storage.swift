@@ -170,6 +170,8 @@ public protocol StorageReader {
     func budgetSpends(_ scope: BudgetScope?) throws -> [BudgetSpend]
     /// The holds of one task's claims (of every task when nil), by task and epoch.
     func budgetHolds(taskID: TaskID?) throws -> [BudgetHold]
+    /// The holds whose claim is over: their task is gone, or no longer running at the hold's epoch.
+    func endedBudgetHolds() throws -> [BudgetHold]
 
     // MARK: - Events
 

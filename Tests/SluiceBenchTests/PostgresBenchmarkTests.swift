@@ -22,7 +22,7 @@ struct PostgresBenchmarkTests {
         #expect(
             results.map(\.name) == [
                 "events_follow_lag", "postgres_commit_baseline", "postgres_transitions", "task_claims_postgres",
-                "events_follow_lag",
+                "budget_reservations_postgres", "events_follow_lag",
             ])
         #expect(results.allSatisfy { $0.skipped == nil })
         let baseline = try #require(results.first { $0.name == "postgres_commit_baseline" })
@@ -67,7 +67,7 @@ struct PostgresBenchmarkTests {
         #expect(
             results.map(\.name) == [
                 "events_follow_lag", "postgres_commit_baseline", "postgres_transitions", "task_claims_postgres",
-                "events_follow_lag",
+                "budget_reservations_postgres", "events_follow_lag",
             ])
         #expect(results[0].skipped == nil && results[0].value >= 0)
         if let reason = PostgresServer.availability.reason {

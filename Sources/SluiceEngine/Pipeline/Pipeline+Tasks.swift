@@ -51,7 +51,7 @@ extension Pipeline {
         let finish = TaskService.finishing(
             engine.context, attempt.taskID, .complete(epoch: attempt.epoch, ledgerID: entry.ledgerID),
             reason: "patch \(entry.ledgerID)")
-        let storeCosts = CostService(engine.context).importing(costs)
+        let (insertCosts, commitCosts) = CostService(engine.context).importingInTwo(costs)
         let task: TaskRecord
         do {
             task = try await engine.context.storage.write { tx in
@@ -63,8 +63,11 @@ extension Pipeline {
                             + "not \(submission.project)")
                 }
                 try create(tx)
-                if !costs.isEmpty { try storeCosts(tx) }
-                return try finish(tx)
+                if !costs.isEmpty { try insertCosts(tx) }
+                let task = try finish(tx)
+                // The budgets' commits last: they update the budgets' rows, locked until the commit.
+                if !costs.isEmpty { try commitCosts(tx) }
+                return task
             }
         } catch let error as SluiceError where error.code == .lostRace {
             await engine.tasks.logRefusal(attempt.taskID, operation: "patch", epoch: attempt.epoch, error)

@@ -44,6 +44,18 @@ extension SQLiteTransaction {
         ).map(Self.decodeHold)
     }
 
+    package func endedBudgetHolds() throws -> [BudgetHold] {
+        try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT \(Self.holdColumns.names.map { "h." + $0 }.joined(separator: ", ")) FROM budget_holds h
+                    LEFT JOIN tasks t ON t.task_id = h.task_id
+                    WHERE t.task_id IS NULL OR t.state <> 'running' OR t.epoch <> h.epoch
+                    ORDER BY h.task_id, h.epoch
+                    """)
+        ).map(Self.decodeHold)
+    }
+
     package func putBudget(_ budget: Budget, event: Event) throws {
         try putBudgetRow(budget)
         try Self.append(event, db)
