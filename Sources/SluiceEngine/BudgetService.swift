@@ -194,6 +194,31 @@ public struct BudgetService: Sendable {
         for hold in try tx.endedBudgetHolds() { try release(tx, hold) }
     }
 
+    /// What the hard budgets over a claim leave for its work, in `currency`: the least, over each hard
+    /// budget of that currency the attempt counts against, of its limit less what is committed and
+    /// what other claims hold. Nil when no such budget applies.
+    public func cap(for task: TaskRecord, worker: WorkerID, epoch: Int64, currency: Currency = .usd) async throws
+        -> ExactDecimal?
+    {
+        let now = context.clock.now()
+        let scopes = Set(BudgetScope.scopes(of: task, worker: worker))
+        return try await context.storage.read { tx in
+            let applying = try tx.budgets().filter { $0.hard && $0.currency == currency && scopes.contains($0.scope) }
+            guard !applying.isEmpty else { return nil }
+            let own = try tx.budgetHolds(taskID: task.taskID).first { $0.epoch == epoch }
+            var least: Int64?
+            for budget in applying {
+                let window = budget.windowKey(at: now)
+                let spend = try tx.budgetSpend(budget.scope, window: window)
+                let mine = own?.parts.first { $0.scope == budget.scope && $0.windowKey == window }?.amount.units ?? 0
+                let left =
+                    budget.limit.units - (spend?.committed.units ?? 0) - max(0, (spend?.held.units ?? 0) - mine)
+                least = min(least ?? left, left)
+            }
+            return ExactDecimal(units: max(0, least ?? 0))
+        }
+    }
+
     // MARK: - Commits
 
     /// Commits recorded costs to every budget that covers them, in the window of their time, in the

@@ -284,7 +284,7 @@ struct SupervisorCommandTests {
         }
         // Each attempt reports 0.03 USD, more than its estimate: the second still fits (0.03 + 0.02), the third not.
         let agent = try project.agent(
-            "echo \"$SLUICE_TASK_ID\" > \"f-$SLUICE_TASK_ID.txt\"\n"
+            "echo \"$SLUICE_TASK_ID $SLUICE_BUDGET_LEFT_USD\" > \"f-$SLUICE_TASK_ID.txt\"\n"
                 + #"echo '{"usage": {"model": "unknown-model", "input_tokens": 10, "output_tokens": 5, "cost_usd": 0.03}}'"#
         )
         let run = try await project.sluice(["run", "--workers", "1", "--agent", "command", "--", agent])
@@ -296,6 +296,9 @@ struct SupervisorCommandTests {
             "\(run.stdout)")
         #expect(run.stdout.contains("stopped on budget: hard budget project:demo"), "\(run.stdout)")
         #expect(run.stdout.contains("summary: 2 landed"), "\(run.stdout)")
+        // Each agent was told what the budget left it: all of it, then 0.05 less the first's 0.03.
+        #expect(try project.repository.git("show", "main:f-\(tasks[0]).txt") == "\(tasks[0]) 0.05")
+        #expect(try project.repository.git("show", "main:f-\(tasks[1]).txt") == "\(tasks[1]) 0.02")
         let left = try await project.json(["task", "list", "--state", "queued"])
         #expect(left.compactMap { $0["task_id"] as? String } == [tasks[2]])
         let shown = try #require(try await project.json(["budget", "show", "project:demo"]).first)

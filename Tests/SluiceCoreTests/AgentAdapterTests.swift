@@ -201,6 +201,20 @@ struct AgentAdapterTests {
         #expect(
             try AgentKind.claude.commandLine([], prompt: "fix it", promptFile: "/f", workspace: "/w", taskID: "T")
                 == ["claude", "-p", "--output-format", "json", "--", "fix it"])
+        // What the hard budgets leave goes to claude as its own cap, unless the user set one.
+        let cap = try ExactDecimal(parsing: "1.25")
+        #expect(
+            try AgentKind.claude.commandLine(
+                [], prompt: "fix it", promptFile: "/f", workspace: "/w", taskID: "T", capUSD: cap)
+                == ["claude", "--max-budget-usd", "1.25", "-p", "--output-format", "json", "--", "fix it"])
+        #expect(
+            try AgentKind.claude.commandLine(
+                ["claude", "--max-budget-usd=0.5"], prompt: "x", promptFile: "/f", workspace: "/w", taskID: "T",
+                capUSD: cap) == ["claude", "--max-budget-usd=0.5", "-p", "--output-format", "json", "--", "x"])
+        #expect(
+            try AgentKind.codex.commandLine(
+                [], prompt: "x", promptFile: "/f", workspace: "/w", taskID: "T", capUSD: cap)
+                == ["codex", "exec", "--json", "--", "x"])
         #expect(
             try AgentKind.codex.commandLine(
                 ["/opt/codex", "-m", "o3"], prompt: "x", promptFile: "/f", workspace: "/w", taskID: "T")

@@ -35,9 +35,14 @@ public enum AgentKind: String, CaseIterable, Sendable, Codable {
     /// wrote the whole line. Placeholders are replaced inside each argument; nothing goes through
     /// a shell.
     ///
+    /// `capUSD`, what the hard budgets over the task leave for it in US dollars, is passed to an agent
+    /// that can stop itself at an amount (claude's `--max-budget-usd`) unless the user's command line
+    /// already sets one.
+    ///
     /// - Throws: `invalidInput` when `command` runs no program.
     public func commandLine(
-        _ command: [String], prompt: String, promptFile: String, workspace: String, taskID: String
+        _ command: [String], prompt: String, promptFile: String, workspace: String, taskID: String,
+        capUSD: ExactDecimal? = nil
     ) throws -> [String] {
         func fill(_ argument: String) -> String {
             argument.replacingOccurrences(of: "{prompt_file}", with: promptFile)
@@ -57,7 +62,13 @@ public enum AgentKind: String, CaseIterable, Sendable, Codable {
         // The prompt is the task's text, not options: it comes after `--`, or joined to its option
         // with `=`, so that a prompt such as `--dangerously-skip-permissions` stays a prompt.
         switch self {
-        case .claude: return given + ["-p", "--output-format", "json", "--", prompt]
+        case .claude:
+            let cap =
+                capUSD.map { cap in
+                    given.contains { $0 == "--max-budget-usd" || $0.hasPrefix("--max-budget-usd=") }
+                        ? [] : ["--max-budget-usd", cap.description]
+                } ?? []
+            return given + cap + ["-p", "--output-format", "json", "--", prompt]
         case .codex: return given + ["exec", "--json", "--", prompt]
         case .gemini: return given + ["--prompt=" + prompt, "--output-format", "json"]
         case .aider: return given + ["--message=" + prompt, "--yes-always", "--no-auto-commits", "--no-pretty"]

@@ -171,10 +171,13 @@ extension Supervisor {
         started: @escaping @Sendable () -> Void = {}
     ) async -> (AgentExit, Watch) {
         let command: [String]
+        // What the hard budgets leave: an agent that can stop itself there is told (a failed read
+        // passes no cap; the hold already stands).
+        let cap = try? await engine.budgets.cap(for: task, worker: attempt.workerID, epoch: attempt.epoch)
         do {
             command = try options.agent.commandLine(
                 options.command, prompt: task.prompt, promptFile: workspace.promptFile, workspace: workspace.tree,
-                taskID: task.taskID.description)
+                taskID: task.taskID.description, capUSD: cap ?? nil)
         } catch {
             return (AgentExit(launchError: Self.describe(error)), Watch())
         }
@@ -188,6 +191,7 @@ extension Supervisor {
         environment["SLUICE_PROMPT_FILE"] = workspace.promptFile
         environment["SLUICE_BASE_COMMIT"] = workspace.base
         environment["SLUICE_PROJECT"] = task.projectID
+        if let cap = cap ?? nil { environment["SLUICE_BUDGET_LEFT_USD"] = cap.description }
         let group = AgentGroup()
         let watch = WatchBox()
         let exit = await AgentProcess.run(
