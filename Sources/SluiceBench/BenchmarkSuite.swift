@@ -331,8 +331,10 @@ public struct BenchmarkSuite: Sendable {
                     let quantity = ExactDecimal(units: Int64(index % 5000 + 1) * ExactDecimal.unitsPerOne)
                     return try CostRecord(
                         costID: .make(), projectID: "project-\(index % 10)", resourceType: types[index % types.count],
-                        resourceName: "model", amount: quantity.multiplied(by: rate), currency: .usd,
-                        usage: CostUsage(quantity: quantity, unit: "tokens", rate: rate), recordedAt: now)
+                        resourceName: "model-\(index % 8)", amount: quantity.multiplied(by: rate), currency: .usd,
+                        usage: CostUsage(quantity: quantity, unit: "tokens", rate: rate),
+                        // Spread over 90 days, as a quarter of work would be.
+                        recordedAt: now.adding(milliseconds: -Int64(index % 90) * 86_400_000))
                 }
                 try await engine.costs.importRecords(records)
                 loaded += batch
@@ -342,8 +344,13 @@ public struct BenchmarkSuite: Sendable {
         let totalSeconds = try await seconds { totals = try await engine.costs.total(CostFilter(currency: .usd)) }
         var rows: [CostBreakdownRow] = []
         let breakdownSeconds = try await seconds { rows = try await engine.costs.breakdown(CostFilter(currency: .usd)) }
+        var report: CostReport?
+        let reportSeconds = try await seconds { report = try await engine.costs.report(by: .model) }
+        let reported = report?.rows.reduce(0) { $0 + $1.records } ?? 0
         let count = totals.first?.count ?? 0
-        guard count == sizes.costRecords, rows.reduce(0, { $0 + $1.count }) == sizes.costRecords else {
+        guard count == sizes.costRecords, rows.reduce(0, { $0 + $1.count }) == sizes.costRecords,
+            reported == sizes.costRecords, report?.rows.count == 8
+        else {
             throw SluiceError(
                 code: .storage, message: "the cost totals count \(count) records, expected \(sizes.costRecords)")
         }
@@ -360,6 +367,13 @@ public struct BenchmarkSuite: Sendable {
                 detail: [
                     "records": .number(Decimal(count)), "rows": .number(Decimal(rows.count)),
                     "target": .string("<= 10 ms"),
+                ]),
+            BenchmarkResult(
+                name: "cost_report_\(label)", value: reportSeconds * 1000, unit: "ms",
+                detail: [
+                    "records": .number(Decimal(reported)), "by": .string("model"),
+                    "rows": .number(Decimal(report?.rows.count ?? 0)), "days": .number(90),
+                    "target": .string("<= 50 ms"),
                 ]),
         ]
     }

@@ -191,3 +191,56 @@ extension PostgresTransaction {
             amount: amount, currency: currency, usage: usage, recordedAt: row.timestamp(), metadata: row.object())
     }
 }
+
+extension PostgresTransaction {
+    func costReport(by key: CostReportKey, _ range: CostReportRange) throws -> [CostReportRow] {
+        var binds = Binds()
+        var terms: [String] = []
+        let sql: String
+        switch key {
+        case .project, .model, .resourceType:
+            let column = key == .project ? "project_key" : key == .model ? "name_key" : "resource_type"
+            if let since = range.since {
+                binds.add(since)
+                terms.append("day >= $\(binds.count)")
+            }
+            if let until = range.until {
+                binds.add(until)
+                terms.append("day < $\(binds.count)")
+            }
+            sql = """
+                SELECT nullif(\(column), ''), currency, sum(total_units)::text, sum(record_count)::bigint,
+                    sum(unpriced_count)::bigint
+                FROM cost_daily \(terms.isEmpty ? "" : "WHERE " + terms.joined(separator: " AND "))
+                GROUP BY 1, 2 HAVING sum(record_count) > 0 ORDER BY 1, 2
+                """
+        case .workstream, .task, .worker, .attribution:
+            let expression =
+                switch key {
+                case .workstream: "metadata->>'workstream_id'"
+                case .task: "metadata->>'task_id'"
+                case .worker: "metadata->>'worker_id'"
+                default: "coalesce('task:' || (metadata->>'task_id'), 'patch:' || (metadata->>'ledger_id'))"
+                }
+            if let since = range.since {
+                binds.add(since)
+                terms.append("recorded_at >= $\(binds.count)")
+            }
+            if let until = range.until {
+                binds.add(until)
+                terms.append("recorded_at < $\(binds.count)")
+            }
+            sql = """
+                SELECT \(expression) COLLATE "C", currency, sum(amount_units)::text, count(*)::bigint,
+                    count(*) FILTER (WHERE metadata->>'amount_source' = 'unpriced')::bigint
+                FROM costs \(terms.isEmpty ? "" : "WHERE " + terms.joined(separator: " AND "))
+                GROUP BY 1, 2 ORDER BY 1, 2
+                """
+        }
+        return try rows(sql, binds) { row in
+            CostReportRow(
+                key: try row.text(), currency: try Currency(row.string()), amount: try Self.units(&row),
+                records: try row.int(), unpriced: try row.int())
+        }
+    }
+}

@@ -152,6 +152,9 @@ public protocol StorageReader {
     func costTotals(_ filter: CostFilter) throws -> [CostTotal]
     /// Exact totals per resource type and currency, from the running sums.
     func costBreakdown(_ filter: CostFilter) throws -> [CostBreakdownRow]
+    /// Exact totals per `key` and currency over the UTC days of `range`, by key then currency: from
+    /// the daily running sums for project, model and resource type, from the records otherwise.
+    func costReport(by key: CostReportKey, _ range: CostReportRange) throws -> [CostReportRow]
 
     // MARK: - Tasks
 

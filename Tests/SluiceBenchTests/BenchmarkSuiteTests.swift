@@ -22,6 +22,7 @@ struct BenchmarkSuiteTests {
                 "sqlite_commit_baseline", "patch_transitions_durable", "task_claims", "agent_start_latency",
                 "supervisor_overhead", "budget_reservations", "sqlite_transition_floor_memory",
                 "patch_transitions_memory", "worker_cycles", "cost_insert", "cost_total_30", "cost_breakdown_30",
+                "cost_report_30",
                 "diff_parse", "junit_parse", "pipeline_overhead",
             ])
         for result in results {

@@ -108,3 +108,37 @@ struct BudgetCommandTests {
         #expect(events.count == 2)
     }
 }
+
+@Suite("Cost report command")
+struct CostReportCommandTests {
+    @Test("cost report prints a table, JSON Lines or CSV; bad options are refused")
+    func formats() async throws {
+        let cli = await CLIHarness().initialise()
+        for (project, model, amount) in [("web", "m,1", "0.5"), ("web", "m2", "0.25"), ("api", "m2", "1")] {
+            let output = await cli.run([
+                "cost", "record", "--type", "api_call", "--amount", amount, "--project", project, "--resource", model,
+            ])
+            #expect(output.status == 0, "\(output.stderr)")
+        }
+        let table = await cli.run(["cost", "report", "--by", "project"])
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("PROJECT") && table.stdout.contains("0.75"), "\(table.stdout)")
+        let lines = try cli.process(["cost", "report", "--by", "model", "--json"]).lines()
+        #expect(lines.compactMap { $0["key"] as? String } == ["m,1", "m2"])
+        #expect(lines.compactMap { $0["amount"] as? Double } == [0.5, 1.25])
+        let csv = await cli.run(["cost", "report", "--by", "model", "--format", "csv"])
+        #expect(csv.stdout == "model,currency,amount,records,unpriced\n\"m,1\",USD,0.5,1,0\nm2,USD,1.25,2,0\n")
+        for bad in [
+            ["cost", "report", "--by", "colour"], ["cost", "report", "--format", "xml"],
+            ["cost", "report", "--since", "yesterday"],
+            ["cost", "report", "--since", "2026-02-02", "--until", "2026-02-01"],
+        ] {
+            let output = await cli.run(bad)
+            #expect(output.status == 64, "\(bad): \(output.status) \(output.stderr)")
+            #expect(output.stderr.hasPrefix("error: "), "\(bad): \(output.stderr)")
+        }
+        let outcome = await cli.run(["cost", "report", "--by", "outcome"])
+        #expect(
+            outcome.stdout.contains("unattributed") && outcome.stdout.contains("no patch landed"), "\(outcome.stdout)")
+    }
+}

@@ -22,7 +22,7 @@ struct PostgresMigrationTests {
         #expect(
             try await again.appliedMigrations() == [
                 "0001_initial", "0002_copied_events", "0003_shared_event_lock", "0004_settled_bound", "0005_tasks",
-                "0006_patch_history", "0007_budgets",
+                "0006_patch_history", "0007_budgets", "0008_cost_daily",
             ])
     }
 

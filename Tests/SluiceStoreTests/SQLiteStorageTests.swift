@@ -33,11 +33,13 @@ struct SQLiteStorageTests {
         #expect(
             try first.appliedMigrations() == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
+                "0006_cost_daily",
             ])
         let again = try SQLiteStorage(path: path)
         #expect(
             try again.appliedMigrations() == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
+                "0006_cost_daily",
             ])
     }
 
@@ -64,7 +66,7 @@ struct SQLiteStorageTests {
             }
         }
         let storage = try SQLiteStorage(path: path)
-        #expect(try await storage.appliedMigrations().last == "0005_budgets")
+        #expect(try await storage.appliedMigrations().last == "0006_cost_daily")
         let events = try await storage.events(entityID: nil, after: 0, limit: nil)
         #expect(events.map(\.sequence) == [5, 9] && events.allSatisfy { $0.actor == "old" })
         try await storage.append(
@@ -89,6 +91,7 @@ struct SQLiteStorageTests {
             ("0003_patch_origin", "fde46378c73eab2506a01adde410250eb41271c72bab93a93234b413e96fc24c"),
             ("0004_tasks", "4a370a50bcbb5227bec0ed1d055e03fa54df004f4f9b6fba50ef4d7c8fd2c78f"),
             ("0005_budgets", "a5d2b19b92a196f7c3c67b6b6dc64a52d66def0a77f01b4b45eef96792ac4051"),
+            ("0006_cost_daily", "b03929e2a17336ca258d276c932f1c91c6b780723e478caa1d1f5a4ebc1527b8"),
         ]
         let embedded = SQLiteStorage.migrations.map { ($0.name, SHA256.hex(Array($0.sql.utf8))) }
         #expect(embedded.map(\.0) == released.map(\.0))
@@ -222,7 +225,9 @@ struct SQLiteStorageTests {
         }
         #expect(
             applied == [
-                "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets", "0099_future",
+                "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
+                "0006_cost_daily",
+                "0099_future",
             ])
     }
 

@@ -6,7 +6,9 @@ import SluiceEngine
 struct CostCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cost", abstract: "Record costs exactly and total them per currency.",
-        subcommands: [Record.self, Show.self, Total.self, Breakdown.self, List.self, Delete.self, PriceQuery.self])
+        subcommands: [
+            Record.self, Show.self, Total.self, Breakdown.self, Report.self, List.self, Delete.self, PriceQuery.self,
+        ])
 
     /// Filters shared by total, breakdown and list.
     struct Filters: ParsableArguments {
@@ -112,6 +114,89 @@ struct CostCommand: AsyncParsableCommand {
                     ("TYPE", { $0.resourceType.rawValue }), ("CURRENCY", { $0.currency.code }),
                     ("TOTAL", { $0.amount.description }), ("RECORDS", { String($0.count) }),
                 ])
+        }
+    }
+
+    struct Report: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Spend grouped by project, workstream, task, worker, model, resource type or outcome.",
+            discussion: """
+                Exact per currency, with the records whose amount is not a price (the agent named no model \
+                the price table knows, and reported none) counted apart as UNPRICED. --since and --until \
+                are UTC days: from --since, up to but not including --until. --by model groups by the \
+                record's resource name (a model for agents' api_call costs, gate:NAME for gates' time). \
+                --by outcome follows each cost to its task and patch: landed, quarantined, rejected, \
+                rolled_back, nothing (a task that failed, was cancelled or ended without a patch), \
+                in_flight, or unattributed; then the cost per landed patch and the share wasted.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "project, workstream, task, worker, model, resource_type or outcome.") var by = "project"
+        @Option(help: "The first UTC day counted (YYYY-MM-DD).") var since: String?
+        @Option(help: "The UTC day the report stops before (YYYY-MM-DD).") var until: String?
+        @Option(help: "table, json (JSON Lines, as --json) or csv.") var format = "table"
+
+        struct Line: Encodable {
+            let by: String
+            let key: String?
+            let currency: Currency
+            let amount: ExactDecimal
+            let records: Int
+            let unpriced: Int
+        }
+
+        struct Summary: Encodable {
+            let summary: CostReport.OutcomeSummary
+        }
+
+        func run() async throws {
+            let dimension: CostReportDimension = try Parse.enumeration(by, option: "--by")
+            guard ["table", "json", "csv"].contains(format) else {
+                throw SluiceError.invalidInput("--format must be table, json or csv, got '\(format)'")
+            }
+            let range = try CostReportRange(since: since, until: until)
+            let report = try await global.engine().costs.report(by: dimension, range)
+            let lines = report.rows.map {
+                Line(
+                    by: dimension.rawValue, key: $0.key, currency: $0.currency, amount: $0.amount,
+                    records: $0.records, unpriced: $0.unpriced)
+            }
+            if global.json || format == "json" {
+                for line in lines { Console.current.line(try SluiceJSON.line(line)) }
+                for summary in report.outcomes { Console.current.line(try SluiceJSON.line(Summary(summary: summary))) }
+                return
+            }
+            if format == "csv" {
+                Console.current.line("\(dimension.rawValue),currency,amount,records,unpriced")
+                for line in lines {
+                    Console.current.line(
+                        [
+                            Self.csv(line.key ?? ""), line.currency.code, line.amount.description, String(line.records),
+                            String(line.unpriced),
+                        ].joined(separator: ","))
+                }
+                return
+            }
+            try Output(global).list(
+                lines, empty: "no cost records",
+                columns: [
+                    (dimension.rawValue.uppercased(), { $0.key ?? "-" }), ("CURRENCY", { $0.currency.code }),
+                    ("AMOUNT", { $0.amount.description }), ("RECORDS", { String($0.records) }),
+                    ("UNPRICED", { String($0.unpriced) }),
+                ])
+            for summary in report.outcomes {
+                Console.current.line(
+                    "\(summary.currency): \(summary.total) in all; "
+                        + (summary.costPerLandedPatch.map {
+                            "\($0) per landed patch (\(summary.landedPatches) landed)"
+                        } ?? "no patch landed")
+                        + "; \(summary.wasted) (\(summary.wastedPercent)%) on work that did not land")
+            }
+        }
+
+        /// A CSV field: quoted when it holds a comma, a quote or a line break.
+        static func csv(_ text: String) -> String {
+            guard text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return text }
+            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
     }
 

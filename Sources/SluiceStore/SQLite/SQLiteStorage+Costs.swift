@@ -175,3 +175,71 @@ extension SQLiteTransaction {
             metadata: Column.object(row, "metadata"))
     }
 }
+
+extension SQLiteTransaction {
+    package func costReport(by key: CostReportKey, _ range: CostReportRange) throws -> [CostReportRow] {
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        let sql: String
+        switch key {
+        case .project, .model, .resourceType:
+            let column = key == .project ? "project_key" : key == .model ? "name_key" : "resource_type"
+            var terms: [String] = []
+            if let since = range.since {
+                terms.append("day >= ?")
+                arguments.append(since)
+            }
+            if let until = range.until {
+                terms.append("day < ?")
+                arguments.append(until)
+            }
+            sql = """
+                SELECT nullif(\(column), '') AS k, currency, SUM(total_units) AS units, SUM(record_count) AS n,
+                    SUM(unpriced_count) AS unpriced
+                FROM cost_daily \(terms.isEmpty ? "" : "WHERE " + terms.joined(separator: " AND "))
+                GROUP BY 1, 2 HAVING n > 0 ORDER BY 1, 2
+                """
+        case .workstream, .task, .worker, .attribution:
+            let expression =
+                switch key {
+                case .workstream: "json_extract(metadata, '$.workstream_id')"
+                case .task: "json_extract(metadata, '$.task_id')"
+                case .worker: "json_extract(metadata, '$.worker_id')"
+                default:
+                    "coalesce('task:' || json_extract(metadata, '$.task_id'), "
+                        + "'patch:' || json_extract(metadata, '$.ledger_id'))"
+                }
+            var terms: [String] = []
+            // Records' times are ISO 8601 text of one width: a day's bound compares as text.
+            if let since = range.since {
+                terms.append("recorded_at >= ?")
+                arguments.append(since)
+            }
+            if let until = range.until {
+                terms.append("recorded_at < ?")
+                arguments.append(until)
+            }
+            sql = """
+                SELECT \(expression) AS k, currency, SUM(amount_units) AS units, COUNT(*) AS n,
+                    SUM(json_extract(metadata, '$.amount_source') IS 'unpriced') AS unpriced
+                FROM costs \(terms.isEmpty ? "" : "WHERE " + terms.joined(separator: " AND "))
+                GROUP BY 1, 2 ORDER BY 1, 2
+                """
+        }
+        return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments)).map { row in
+            CostReportRow(
+                key: Self.text(row["k"]), currency: try Currency(row["currency"] ?? ""),
+                amount: try Self.units(row, "units"), records: row["n"], unpriced: row["unpriced"] ?? 0)
+        }
+    }
+
+    /// A value as text, whatever its type (an agent's metadata may hold a number where an id belongs).
+    static func text(_ value: DatabaseValue) -> String? {
+        switch value.storage {
+        case .null: nil
+        case .int64(let number): String(number)
+        case .double(let number): String(number)
+        case .string(let text): text
+        case .blob(let data): String(decoding: data, as: UTF8.self)
+        }
+    }
+}

@@ -346,7 +346,7 @@ public final class SQLiteStorage: Storage {
     /// Every migration, in order: (name, SQL). They are compiled in (`Migrations/Migration*.swift`), so
     /// an installed binary needs no resource bundle beside it. A new migration gets the next number.
     package static let migrations: [(name: String, sql: String)] = [
-        migration0001, migration0002, migration0003, migration0004, migration0005,
+        migration0001, migration0002, migration0003, migration0004, migration0005, migration0006,
     ]
 
     // MARK: - Transactions
