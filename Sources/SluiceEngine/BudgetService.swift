@@ -120,6 +120,52 @@ public struct BudgetService: Sendable {
     ///
     /// - Throws: ``BudgetRefusal`` when a hard budget cannot cover the estimate (the unit rolls back,
     ///   so nothing stays held).
+    /// Whether a hard budget would refuse the hold, read without writing anything: a claim passes
+    /// over such a task to the next. (The hold checks again as it writes.)
+    static func refusal(
+        _ tx: any StorageReader, _ context: EngineContext, task: TaskRecord, worker: WorkerID,
+        estimate: CostEstimate?
+    ) throws -> BudgetRefusal? {
+        let scopes = Set(BudgetScope.scopes(of: task, worker: worker))
+        let applying = try tx.budgets().filter { $0.hard && scopes.contains($0.scope) }
+        guard !applying.isEmpty else { return nil }
+        let now = context.clock.now()
+        let estimate = estimate ?? CostEstimate(amount: .zero, currency: applying[0].currency)
+        for budget in applying.sorted(by: { $0.scope < $1.scope }) {
+            let window = budget.windowKey(at: now)
+            guard budget.currency == estimate.currency else {
+                return currencyRefusal(budget, window, task, estimate)
+            }
+            let spend = try tx.budgetSpend(budget.scope, window: window)
+            let after =
+                Int128(spend?.committed.units ?? 0) + Int128(spend?.held.units ?? 0) + Int128(estimate.amount.units)
+            let fits =
+                estimate.amount.units > 0 ? after <= Int128(budget.limit.units) : after < Int128(budget.limit.units)
+            if !fits { return limitRefusal(budget, window, task, estimate, spend) }
+        }
+        return nil
+    }
+
+    static func currencyRefusal(_ budget: Budget, _ window: String, _ task: TaskRecord, _ estimate: CostEstimate)
+        -> BudgetRefusal
+    {
+        BudgetRefusal(
+            taskID: task.taskID, scope: budget.scope, window: window,
+            message: "budget \(budget.scope) is in \(budget.currency) and the estimate of task \(task.taskID) "
+                + "is \(estimate.amount) \(estimate.currency): no rate converts one to the other")
+    }
+
+    static func limitRefusal(
+        _ budget: Budget, _ window: String, _ task: TaskRecord, _ estimate: CostEstimate, _ spend: BudgetSpend?
+    ) -> BudgetRefusal {
+        BudgetRefusal(
+            taskID: task.taskID, scope: budget.scope, window: window,
+            message: "hard budget \(budget.scope) (\(budget.limit) \(budget.currency)"
+                + (budget.window == .none ? "" : " per \(budget.window.rawValue), window \(window)")
+                + ") cannot cover task \(task.taskID): \(spend?.committed ?? .zero) committed + "
+                + "\(spend?.held ?? .zero) held + estimate \(estimate.amount) > \(budget.limit)")
+    }
+
     static func hold(
         _ tx: any StorageWriter, _ context: EngineContext, task: TaskRecord, worker: WorkerID, epoch: Int64,
         estimate: CostEstimate?
@@ -136,10 +182,7 @@ public struct BudgetService: Sendable {
             let window = budget.windowKey(at: now)
             guard budget.currency == estimate.currency else {
                 guard budget.hard else { continue }
-                throw BudgetRefusal(
-                    taskID: task.taskID, scope: budget.scope, window: window,
-                    message: "budget \(budget.scope) is in \(budget.currency) and the estimate of task \(task.taskID) "
-                        + "is \(estimate.amount) \(estimate.currency): no rate converts one to the other")
+                throw currencyRefusal(budget, window, task, estimate)
             }
             var limit: ExactDecimal?
             if budget.hard {
@@ -160,13 +203,7 @@ public struct BudgetService: Sendable {
                 try tx.changeSpend(budget.scope, window: window, committed: .zero, held: estimate.amount, limit: limit)
                     != nil
             else {
-                let spend = try tx.budgetSpend(budget.scope, window: window)
-                throw BudgetRefusal(
-                    taskID: task.taskID, scope: budget.scope, window: window,
-                    message: "hard budget \(budget.scope) (\(budget.limit) \(budget.currency)"
-                        + (budget.window == .none ? "" : " per \(budget.window.rawValue), window \(window)")
-                        + ") cannot cover task \(task.taskID): \(spend?.committed ?? .zero) committed + "
-                        + "\(spend?.held ?? .zero) held + estimate \(estimate.amount) > \(budget.limit)")
+                throw limitRefusal(budget, window, task, estimate, try tx.budgetSpend(budget.scope, window: window))
             }
         }
         return hold

@@ -53,27 +53,31 @@ public struct TaskService: Sendable {
                 for: worker, projectID: projectID, agent: agent, maxRunning: maxRunning,
                 defaultEstimate: defaultEstimate, refused: refused)
         } catch {
-            guard let refusal = refused.value.withLock({ $0 }) else { throw error }
-            await noteRefusal(refusal)
-            throw SluiceError(code: .blocked, message: refusal.message, currentState: TaskState.queued.rawValue)
+            let refusals = refused.value.withLock { $0 }
+            guard let first = refusals.first else { throw error }
+            let context = self.context
+            _ = try? await context.storage.write { tx in
+                for refusal in refusals { try TaskService.noteRefusal(tx, context, refusal) }
+            }
+            throw SluiceError(code: .blocked, message: first.message, currentState: TaskState.queued.rawValue)
         }
     }
 
+    /// The most queued tasks a claim passes over because a budget cannot cover them.
+    static let budgetLookahead = 64
+
     /// Keeps a budget's refusal on record in the task's events, once for as long as the reason stands.
-    private func noteRefusal(_ refusal: BudgetRefusal) async {
-        let context = self.context
-        _ = try? await context.storage.write { tx in
-            let last = try tx.events(entityID: refusal.taskID.description, after: 0, limit: nil).last
-            guard last?.reason != refusal.message else { return }
-            try tx.append(
-                context.event(
-                    .task, refusal.taskID.description, from: nil, to: nil, reason: refusal.message,
-                    at: context.clock.now(),
-                    payload: [
-                        "operation": .string("budget refused"), "scope": .string(refusal.scope.description),
-                        "window": .string(refusal.window),
-                    ]))
-        }
+    static func noteRefusal(_ tx: any StorageWriter, _ context: EngineContext, _ refusal: BudgetRefusal) throws {
+        let last = try tx.events(entityID: refusal.taskID.description, after: 0, limit: nil).last
+        guard last?.reason != refusal.message else { return }
+        try tx.append(
+            context.event(
+                .task, refusal.taskID.description, from: nil, to: nil, reason: refusal.message,
+                at: context.clock.now(),
+                payload: [
+                    "operation": .string("budget refused"), "scope": .string(refusal.scope.description),
+                    "window": .string(refusal.window),
+                ]))
     }
 
     private func claimUnit(
@@ -82,11 +86,34 @@ public struct TaskService: Sendable {
     ) async throws -> TaskRecord? {
         let context = self.context
         return try await context.storage.write { tx in
-            guard let next = try tx.nextTaskToClaim(projectID: projectID, agent: agent) else {
-                // Nothing to claim; an unknown worker is still an error.
-                if try tx.worker(worker) == nil { throw SluiceError.notFound("worker", worker.description) }
-                return nil
+            // A task a hard budget cannot cover stays queued, and the claim looks further: a task
+            // budget spent, or an estimate too large for what is left, does not hold up the others.
+            var skipped: [TaskID] = []
+            var refusals: [BudgetRefusal] = []
+            var candidate: TaskRecord?
+            while candidate == nil {
+                guard skipped.count < TaskService.budgetLookahead,
+                    let next = try tx.nextTaskToClaim(projectID: projectID, agent: agent, skipping: skipped)
+                else {
+                    if !refusals.isEmpty {
+                        refused.value.withLock { $0 = refusals }
+                        throw SluiceError(code: .blocked, message: refusals[0].message)
+                    }
+                    // Nothing to claim; an unknown worker is still an error.
+                    if try tx.worker(worker) == nil { throw SluiceError.notFound("worker", worker.description) }
+                    return nil
+                }
+                let estimate = CostEstimate(metadata: next.metadata) ?? defaultEstimate
+                if let refusal = try BudgetService.refusal(
+                    tx, context, task: next, worker: worker, estimate: estimate)
+                {
+                    refusals.append(refusal)
+                    skipped.append(next.taskID)
+                } else {
+                    candidate = next
+                }
             }
+            guard let next = candidate else { return nil }
             if let maxRunning,
                 try tx.tasks(TaskFilter(state: .running, projectID: next.projectID, limit: maxRunning)).count
                     >= maxRunning
@@ -113,9 +140,12 @@ public struct TaskService: Sendable {
                     tx, context, task: next, worker: worker, epoch: claimed.epoch,
                     estimate: CostEstimate(metadata: next.metadata) ?? defaultEstimate)
             } catch let refusal as BudgetRefusal {
-                refused.value.withLock { $0 = refusal }
+                // Another claim took what was left since the check above.
+                refused.value.withLock { $0 = refusals + [refusal] }
                 throw SluiceError(code: .blocked, message: refusal.message)
             }
+            // The tasks passed over keep why, in their events.
+            for refusal in refusals { try TaskService.noteRefusal(tx, context, refusal) }
             return claimed
         }
     }
@@ -369,5 +399,5 @@ public struct TaskService: Sendable {
 
 /// Where a claim's unit leaves a budget's refusal for its caller.
 final class RefusalBox: Sendable {
-    let value = Mutex<BudgetRefusal?>(nil)
+    let value = Mutex<[BudgetRefusal]>([])
 }

@@ -56,7 +56,7 @@ extension PostgresTransaction {
         return next
     }
 
-    func nextTaskToClaim(projectID: String?, agent: String?) throws -> TaskRecord? {
+    func nextTaskToClaim(projectID: String?, agent: String?, skipping: [TaskID]) throws -> TaskRecord? {
         var binds = Binds()
         var filter = "state = 'queued'"
         if let projectID {
@@ -67,6 +67,10 @@ extension PostgresTransaction {
         if let agent {
             binds.add(agent)
             filter += " AND (agent IS NULL OR agent = $\(binds.count))"
+        }
+        for id in skipping {
+            binds.add(id)
+            filter += " AND task_id <> $\(binds.count)"
         }
         return try rows(
             """

@@ -242,8 +242,9 @@ public protocol StorageWriter: StorageReader {
     /// The queued task a claim takes next: the highest priority, then the oldest (of `projectID`
     /// when given). It is this unit's until it ends: on PostgreSQL its row is locked, and rows other
     /// units hold are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite a write unit runs alone. With
-    /// `agent`, a task that names another agent is passed over.
-    func nextTaskToClaim(projectID: String?, agent: String?) throws -> TaskRecord?
+    /// `agent`, a task that names another agent is passed over; so are those in `skipping` (a claim
+    /// whose first choice a budget cannot cover looks further).
+    func nextTaskToClaim(projectID: String?, agent: String?, skipping: [TaskID]) throws -> TaskRecord?
 
     // MARK: - Budgets
 
@@ -275,6 +276,11 @@ public protocol StorageWriter: StorageReader {
 }
 
 extension StorageWriter {
+    /// The queued task a claim takes next (see ``nextTaskToClaim(projectID:agent:skipping:)``).
+    public func nextTaskToClaim(projectID: String?, agent: String?) throws -> TaskRecord? {
+        try nextTaskToClaim(projectID: projectID, agent: agent, skipping: [])
+    }
+
     /// Stores a new ledger entry without a diff.
     public func insertPatch(_ entry: PatchLedgerEntry, event: Event) throws {
         try insertPatch(entry, event: event, source: nil)

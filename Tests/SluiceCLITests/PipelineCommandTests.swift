@@ -279,7 +279,8 @@ struct PipelineCommandTests {
         #expect(survivors == 0, "setsid sleep 4242.32 outlived the sealed gate")
     }
 
-    @Test("sluice demo runs the whole loop: four fake agents' tasks, gated, landed or quarantined")
+    @Test(
+        "sluice demo runs the whole loop: fake agents' tasks, gated, landed or quarantined, one held back by a budget")
     func demo() throws {
         let folder = TemporaryDirectory()
         let result = try CommandLineProcess.run(["demo", "--keep", folder.file("demo")])
@@ -288,8 +289,13 @@ struct PipelineCommandTests {
         #expect(result.stdout.contains("protected_path: sluice.yml"))
         #expect(result.stdout.contains("tests.test_calc.CalcTests.test_add"))
         #expect(result.stdout.contains("stalled: no output and no change in the workspace for 2 s"))
-        #expect(result.stdout.contains("status: tasks 3 done, 1 failed · patches 1 landed, 2 quarantined"))
+        #expect(result.stdout.contains("status: tasks 1 queued, 3 done, 1 failed · patches 1 landed, 2 quarantined"))
         #expect(result.stdout.contains("api_call      0.0225 USD (4 records)"))
+        // One patch landed: everything spent (0.0225 USD of tokens, and the gates' seconds) is its cost.
+        #expect(result.stdout.contains("cost per landed patch: 0.0225"))
+        #expect(result.stdout.contains("% spent on work that did not land"))
+        #expect(result.stdout.contains("agent-spender  queued"))
+        #expect(result.stdout.contains("Budget: hard budget task:") && result.stdout.contains("estimate 0.5 > 0.1"))
         #expect(FileManager.default.fileExists(atPath: folder.file("demo/.sluice/sluice.db")))
         let busy = try CommandLineProcess.run(["demo", "--keep", folder.file("demo")])
         #expect(busy.status == 64 && busy.stderr.contains("not empty"))

@@ -93,6 +93,27 @@ struct BudgetServiceTests {
     }
 
     @Test(
+        "a task its budget cannot cover is passed over: the next task is claimed, the first keeps the reason",
+        arguments: StoreKind.allCases)
+    func passedOver(kind: StoreKind) async throws {
+        let fixture = try await Fixture(kind)
+        let big = try await fixture.task(estimate: "5")
+        let small = try await fixture.task(estimate: "1")
+        try await fixture.engine.budgets.set(.task(big.taskID), limit: Self.amount("2"), hard: true)
+        try await fixture.engine.budgets.set(.global, limit: Self.amount("3"), hard: true)
+        let claimed = try #require(try await fixture.engine.tasks.claim(for: try await fixture.worker()))
+        #expect(claimed.taskID == small.taskID)
+        #expect(try await fixture.engine.tasks.get(big.taskID).state == .queued)
+        let reasons = try await fixture.engine.events(entityID: big.taskID.description).compactMap(\.reason)
+        #expect(reasons.contains { $0.contains("cannot cover task \(big.taskID)") }, "\(reasons)")
+        #expect(try await fixture.spend(.global).held == Self.amount("1"))
+        // Nothing else fits: the claim is refused with the first task's reason.
+        await #expect { try await fixture.engine.tasks.claim(for: try await fixture.worker()) } throws: {
+            ($0 as? SluiceError)?.code == .blocked
+        }
+    }
+
+    @Test(
         "costs use up the hold and count in full past it; the end of the claim releases what is left",
         arguments: StoreKind.allCases)
     func commitAndRelease(kind: StoreKind) async throws {

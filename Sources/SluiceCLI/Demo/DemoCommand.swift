@@ -11,11 +11,12 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Show the whole loop on a throwaway repository: tasks, four fake agents, gates, landing.",
         discussion: """
-            Builds a small Python project (run with sh, git and python3), queues four tasks, and runs them with a \
+            Builds a small Python project (run with sh, git and python3), queues five tasks, and runs them with a \
             built-in fake agent (no model, no network) under the supervisor: one does the work, one breaks a test, \
-            one edits sluice.yml to drop its gate, one stalls until the watchdog stops it. Their patches are gated \
-            and landed or quarantined; the ledger, costs and timings are printed at the end. The repository is \
-            removed afterwards unless --keep names a folder.
+            one edits sluice.yml to drop its gate, one stalls until the watchdog stops it, and one never starts: \
+            its estimate is more than its hard budget. Their patches are gated and landed or quarantined; the \
+            ledger, the costs by outcome with the cost per landed patch, and timings are printed at the end. The \
+            repository is removed afterwards unless --keep names a folder.
             """)
 
     @Option(help: "Build the demo repository in this new (or empty) folder and keep it.") var keep: String?
@@ -51,13 +52,28 @@ struct DemoCommand: AsyncParsableCommand {
         say("Sluice demo: a throwaway repository at \(root)")
         say("  calc.py and its unit tests; gate \"unit\" runs python3 tests/run_tests.py and reads its JUnit XML")
         say("")
-        say("Four tasks, for a built-in fake agent (no model, no network):")
+        say("Five tasks, for a built-in fake agent (no model, no network):")
         var names: [TaskID: String] = [:]
+        var spender: TaskID?
         for (name, prompt) in DemoProject.tasks {
+            var metadata: [String: JSONValue] = [:]
+            if name == "agent-spender" {
+                metadata[CostEstimate.metadataKey] = try CostEstimate(parsing: DemoProject.spenderEstimate).json
+            }
             let task = try await engine.tasks.add(
-                TaskRequest(prompt: prompt, projectID: "calc", workstreamID: name, executionRequestID: .make()))
+                TaskRequest(
+                    prompt: prompt, projectID: "calc", workstreamID: name, executionRequestID: .make(),
+                    metadata: metadata))
             names[task.taskID] = name
+            if name == "agent-spender" { spender = task.taskID }
             say("  \(task.taskID)  \(name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(prompt)")
+        }
+        if let spender {
+            try await engine.budgets.set(
+                .task(spender), limit: try ExactDecimal(parsing: DemoProject.spenderBudget), hard: true)
+            say(
+                "  sluice budget set task:\(spender) \(DemoProject.spenderBudget) --hard    "
+                    + "(the spender's estimate is \(DemoProject.spenderEstimate) USD)")
         }
         say("")
         say("sluice run --workers 4 --agent command -- demo-agent.py {prompt_file}:")
@@ -107,6 +123,20 @@ struct DemoCommand: AsyncParsableCommand {
                 "  \(row.resourceType.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(row.amount) \(row.currency.code) (\(row.count) records)"
             )
         }
+        let outcomes = try await engine.costs.report(by: .outcome)
+        say("By outcome (sluice cost report --by outcome):")
+        for row in outcomes.rows {
+            say(
+                "  \((row.key ?? "-").padding(toLength: 13, withPad: " ", startingAt: 0)) \(row.amount) \(row.currency.code) "
+                    + "(\(row.records) records)")
+        }
+        for summary in outcomes.outcomes {
+            say(
+                "  cost per landed patch: "
+                    + (summary.costPerLandedPatch.map { "\($0) \(summary.currency)" } ?? "none landed")
+                    + "; \(summary.wastedPercent)% spent on work that did not land")
+        }
+        if let stop = tasks?.budgetStop { say("Budget: \(Console.printable(stop))") }
         say(
             "Timings: gates \(String(format: "%.2f", summary.gateSeconds)) s, whole demo "
                 + "\(String(format: "%.2f", (clock.now - start).inSeconds)) s")
@@ -114,6 +144,7 @@ struct DemoCommand: AsyncParsableCommand {
         let expected =
             summary.landed.count == 1 && tasks?.done == 3 && tasks?.failed == 1
             && entries.filter { $0.state == .quarantined }.count == 2
+            && tasks?.budgetStop?.contains("task:\(spender?.description ?? "")") == true
         if !expected { throw reportFailure() }
     }
 

@@ -164,5 +164,10 @@ enum DemoProject {
         ("agent-breaker", "Simplify add() [demo:breaker]"),
         ("agent-sneaky", "Make the tests pass faster [demo:sneaky]"),
         ("agent-staller", "Think hard about division [demo:staller]"),
+        ("agent-spender", "Rewrite calc.py in three other languages [demo:good]"),
     ]
+
+    /// The spender's estimate, and the hard budget of its task that cannot cover it.
+    static let spenderEstimate = "0.50"
+    static let spenderBudget = "0.10"
 }

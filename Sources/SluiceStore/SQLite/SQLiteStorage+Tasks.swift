@@ -45,7 +45,7 @@ extension SQLiteTransaction {
         return next
     }
 
-    package func nextTaskToClaim(projectID: String?, agent: String?) throws -> TaskRecord? {
+    package func nextTaskToClaim(projectID: String?, agent: String?, skipping: [TaskID]) throws -> TaskRecord? {
         var conditions = Conditions()
         conditions.equal("state", TaskState.queued.rawValue)
         conditions.equal("project_id", projectID)
@@ -55,6 +55,10 @@ extension SQLiteTransaction {
         if let agent {
             agentTerm = " AND (agent IS NULL OR agent = ?)"
             arguments += [agent]
+        }
+        if !skipping.isEmpty {
+            agentTerm += " AND task_id NOT IN (\(skipping.map { _ in "?" }.joined(separator: ", ")))"
+            arguments += StatementArguments(skipping.map(\.description))
         }
         return try Row.fetchOne(
             db.cachedStatement(
