@@ -57,7 +57,10 @@ struct BudgetCommandTests {
         let samples = await sampler.value
         let statuses = outputs.map(\.status)
         #expect(statuses.filter { $0 == 0 }.count == 10, "\(statuses)")
-        #expect(statuses.filter { $0 == 1 }.count == 22, "\(outputs.map(\.stderr))")
+        // The rest are refused by the budget (exit 1); on PostgreSQL a claim can also find every
+        // queued row locked by claims checking them at that moment, and say none is free (exit 4).
+        #expect(statuses.filter { $0 == 1 }.count >= 1, "\(statuses)")
+        #expect(statuses.filter { $0 == 1 || $0 == 4 }.count == 22, "\(statuses) \(outputs.map(\.stderr))")
         for refused in outputs where refused.status == 1 {
             #expect(refused.stderr.contains("hard budget global"), "\(refused.stderr)")
         }
