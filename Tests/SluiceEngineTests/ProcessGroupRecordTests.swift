@@ -24,7 +24,7 @@ struct ProcessGroupRecordTests {
             ) { pid in leader.withLock { $0 = pid } }
         }
         // The machine may be busy: wait patiently for the session to exist.
-        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        let deadline = ContinuousClock.now.advanced(by: .seconds(300))
         while ContinuousClock.now < deadline {
             if let pid = leader.withLock({ $0 }), let record = ProcessGroupRecord.current(leader: pid) {
                 return (task, record, directory)

@@ -94,8 +94,8 @@ struct PostgresConcurrencyTests {
     @Test("a settled read waits for an event drawn by an open transaction; a later event never shows alone")
     func settledReadWaitsForOpenWriters() async throws {
         // The open transaction is idle for as long as a busy machine takes to run the steps below:
-        // the server's limit on idle transactions (10 s by default) must not end it first.
-        let storage = try await PostgresServer.makeStorage(poolSize: 4, idleInTransactionTimeout: 600)
+        // the tests' limit on idle transactions (600 s) must not end it first.
+        let storage = try await PostgresServer.makeStorage(poolSize: 4)
         let insert = """
             INSERT INTO events (entity_kind, entity_id, at, actor) VALUES ('worker', 'slow', '2026-01-01T00:00:00.000Z', 't')
             """
