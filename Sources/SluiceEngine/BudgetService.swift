@@ -60,6 +60,12 @@ public struct BudgetService: Sendable {
                 event: context.event(
                     .budget, scope.description, from: existing == nil ? nil : "set", to: "set", at: now,
                     payload: try Self.payload(budget)))
+            // A new limit or new thresholds: the current window's thresholds are judged afresh.
+            if let existing, existing.limit != budget.limit || existing.soft != budget.soft,
+                try tx.budgetSpend(scope, window: budget.windowKey(at: now)) != nil
+            {
+                try tx.setSoftFired(scope, window: budget.windowKey(at: now), percent: 0)
+            }
             return budget
         }
     }
@@ -130,9 +136,10 @@ public struct BudgetService: Sendable {
         let applying = try tx.budgets().filter { $0.hard && scopes.contains($0.scope) }
         guard !applying.isEmpty else { return nil }
         let now = context.clock.now()
-        let estimate = estimate ?? CostEstimate(amount: .zero, currency: applying[0].currency)
         for budget in applying.sorted(by: { $0.scope < $1.scope }) {
             let window = budget.windowKey(at: now)
+            // No estimate is nothing, in any currency.
+            let estimate = estimate ?? CostEstimate(amount: .zero, currency: budget.currency)
             guard budget.currency == estimate.currency else {
                 return currencyRefusal(budget, window, task, estimate)
             }
@@ -175,11 +182,13 @@ public struct BudgetService: Sendable {
         guard !applying.isEmpty else { return nil }
         try releaseEnded(tx)
         let now = context.clock.now()
-        let estimate = estimate ?? CostEstimate(amount: .zero, currency: applying[0].currency)
         var parts: [BudgetHoldPart] = []
         var checks: [(Budget, String, ExactDecimal?)] = []
         for budget in applying.sorted(by: { $0.scope < $1.scope }) {
             let window = budget.windowKey(at: now)
+            // No estimate is nothing, in any currency: it holds nothing, and needs something left.
+            let given = estimate
+            let estimate = given ?? CostEstimate(amount: .zero, currency: budget.currency)
             guard budget.currency == estimate.currency else {
                 guard budget.hard else { continue }
                 throw currencyRefusal(budget, window, task, estimate)
@@ -192,18 +201,21 @@ public struct BudgetService: Sendable {
             checks.append((budget, window, limit))
             parts.append(BudgetHoldPart(scope: budget.scope, windowKey: window, amount: estimate.amount))
         }
+        let held = estimate ?? CostEstimate(amount: .zero, currency: applying[0].currency)
         let hold = BudgetHold(
-            taskID: task.taskID, epoch: epoch, workerID: worker, estimate: estimate.amount,
-            currency: estimate.currency, parts: parts, createdAt: now)
+            taskID: task.taskID, epoch: epoch, workerID: worker, estimate: held.amount,
+            currency: held.currency, parts: parts, createdAt: now)
         try tx.putHold(hold)
         // The budgets' rows last, in scope order: two units that hold on the same budgets lock their
         // rows in one order, and as briefly as they can (until the commit).
-        for (budget, window, limit) in checks {
+        for ((budget, window, limit), part) in zip(checks, parts) {
             guard
-                try tx.changeSpend(budget.scope, window: window, committed: .zero, held: estimate.amount, limit: limit)
+                try tx.changeSpend(budget.scope, window: window, committed: .zero, held: part.amount, limit: limit)
                     != nil
             else {
-                throw limitRefusal(budget, window, task, estimate, try tx.budgetSpend(budget.scope, window: window))
+                throw limitRefusal(
+                    budget, window, task, estimate ?? CostEstimate(amount: .zero, currency: budget.currency),
+                    try tx.budgetSpend(budget.scope, window: window))
             }
         }
         return hold
@@ -293,7 +305,9 @@ public struct BudgetService: Sendable {
                     ?? tx.budgetHolds(taskID: taskID).first(where: { $0.epoch == epoch }),
                 hold.currency == cost.currency
             else { continue }
-            for index in hold.parts.indices {
+            // Only on the budgets the cost counts against: a cost that names the claim but not its
+            // project (or its request, its worker) commits nothing there, so it frees nothing there.
+            for index in hold.parts.indices where hold.parts[index].scope.covers(cost) {
                 let used = min(hold.parts[index].amount.units, cost.amount.units)
                 guard used > 0 else { continue }
                 hold.parts[index].amount = ExactDecimal(units: hold.parts[index].amount.units - used)
@@ -341,6 +355,21 @@ public struct BudgetService: Sendable {
                     at: now,
                     payload: ["operation": .string("not counted"), "cost_id": .string(cost.costID.description)])
             )
+        }
+    }
+
+    /// Takes a deleted cost back out of the windows it was committed to (never below zero: spend
+    /// committed before its budget existed was never counted).
+    static func uncommit(_ tx: any StorageWriter, _ cost: CostRecord) throws {
+        for budget in try tx.budgets().sorted(by: { $0.scope < $1.scope })
+        where budget.currency == cost.currency && budget.scope.covers(cost) {
+            let window = budget.windowKey(at: cost.recordedAt)
+            guard let spend = try tx.budgetSpend(budget.scope, window: window), spend.committed.units > 0 else {
+                continue
+            }
+            let back = min(spend.committed.units, cost.amount.units)
+            _ = try tx.changeSpend(
+                budget.scope, window: window, committed: ExactDecimal(units: -back), held: .zero, limit: nil)
         }
     }
 

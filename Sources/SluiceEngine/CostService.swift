@@ -109,11 +109,16 @@ public struct CostService: Sendable {
     @discardableResult
     public func delete(_ id: CostID) async throws -> CostRecord {
         let context = self.context
-        return try await context.storage.deleteCost(id) { deleted in
-            let record = (try? JSONValue(encoding: deleted)) ?? .null
-            return context.event(
-                .cost, id.description, from: "recorded", to: "deleted", reason: "deleted", at: context.clock.now(),
-                payload: ["deleted": record])
+        return try await context.storage.write { tx in
+            let deleted = try tx.deleteCost(id) { deleted in
+                let record = (try? JSONValue(encoding: deleted)) ?? .null
+                return context.event(
+                    .cost, id.description, from: "recorded", to: "deleted", reason: "deleted",
+                    at: context.clock.now(), payload: ["deleted": record])
+            }
+            // A deleted record no longer counts against the budgets it was committed to.
+            try BudgetService.uncommit(tx, deleted)
+            return deleted
         }
     }
 }

@@ -340,7 +340,10 @@ public struct TaskService: Sendable {
     /// A claim that ends (done, failed, requeued, released, cancelled) releases its budgets' hold in
     /// the same unit of work.
     private static func endingHold(_ tx: any StorageWriter, _ next: TaskRecord) throws -> TaskRecord {
-        if next.state != .running, next.epoch > 0 { try BudgetService.release(tx, next.taskID, epoch: next.epoch) }
+        // Every hold of the task: a cancel ends the claim's epoch by raising it.
+        if next.state != .running, next.epoch > 0 {
+            for hold in try tx.budgetHolds(taskID: next.taskID) { try BudgetService.release(tx, hold) }
+        }
         return next
     }
 

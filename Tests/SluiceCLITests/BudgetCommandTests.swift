@@ -38,23 +38,32 @@ struct BudgetCommandTests {
             workers.append(
                 try #require(try await cli.object(["worker", "create", "--type", "executor"])["worker_id"] as? String))
         }
-        // A reader samples committed + held while the claims race: never past the limit.
+        // A reader samples committed + held while the claims race: never past the limit. It runs the
+        // binary on a thread of its own: an in-process command would open the database on the
+        // concurrency pool and wait there for the racing writers, starving other tests' tasks.
         let racing = Atomic<Bool>(true)
-        let sampler = Task.detached { () -> [Double] in
-            var seen: [Double] = []
+        let seen = Mutex<[Double]>([])
+        let sampled = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
             while racing.load(ordering: .relaxed) {
-                let output = await cli.run(["budget", "show", "global", "--json"])
-                if let object = try? output.object(), let budget = object["budget"] as? [String: Any],
+                if let output = try? cli.process(["budget", "show", "global", "--json"]),
+                    let object = try? output.object(), let budget = object["budget"] as? [String: Any],
                     let committed = budget["committed"] as? Double, let held = budget["held"] as? Double
                 {
-                    seen.append(committed + held)
+                    seen.withLock { $0.append(committed + held) }
                 }
             }
-            return seen
+            sampled.signal()
         }
         let outputs = await Self.together(cli, workers.map { ["task", "claim", "--worker", $0, "--json"] })
         racing.store(false, ordering: .relaxed)
-        let samples = await sampler.value
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                sampled.wait()
+                done.resume()
+            }
+        }
+        let samples = seen.withLock { $0 }
         let statuses = outputs.map(\.status)
         #expect(statuses.filter { $0 == 0 }.count == 10, "\(statuses)")
         // The rest are refused by the budget (exit 1); on PostgreSQL a claim can also find every

@@ -248,4 +248,52 @@ struct BudgetServiceTests {
         }
         #expect(notCounted.count == 1)
     }
+
+    @Test(
+        "found by review: holds shrink only where costs count; no estimate is nothing in any currency; a cancel releases; a deleted cost uncounts; a new limit re-arms thresholds",
+        arguments: StoreKind.allCases)
+    func reviewFindings(kind: StoreKind) async throws {
+        let fixture = try await Fixture(kind)
+        let budgets = fixture.engine.budgets
+        try await budgets.set(.project("p"), limit: Self.amount("2"), hard: true)
+        let task = try await fixture.task(estimate: "1")
+        let worker = try await fixture.worker()
+        let claimed = try #require(try await fixture.engine.tasks.claim(for: worker))
+        // A cost that names the claim but another project commits nothing to project:p: it frees nothing there.
+        try await fixture.engine.costs.record(
+            type: .apiCall, amount: Self.amount("1.5"), project: "other",
+            metadata: ["task_id": .string(task.taskID.description), "epoch": .number(Decimal(claimed.epoch))])
+        var status = try await fixture.spend(.project("p"))
+        #expect(status.committed == .zero && status.held == Self.amount("1"))
+        // A cancel ends the claim (raising its epoch) and releases its hold at once.
+        try await fixture.engine.tasks.cancel(task.taskID)
+        status = try await fixture.spend(.project("p"))
+        #expect(status.held == .zero)
+        #expect(try await fixture.holds(nil).isEmpty)
+        // A soft budget in another currency never refuses a task without an estimate.
+        try await budgets.set(.global, limit: Self.amount("100"), currency: try Currency("EUR"))
+        _ = try await fixture.task()
+        #expect(try await fixture.engine.tasks.claim(for: try await fixture.worker()) != nil)
+        // A deleted cost no longer counts.
+        let cost = try await fixture.engine.costs.record(type: .custom, amount: Self.amount("1.25"), project: "p")
+        #expect(try await fixture.spend(.project("p")).committed == Self.amount("1.25"))
+        try await fixture.engine.costs.delete(cost.costID)
+        #expect(try await fixture.spend(.project("p")).committed == .zero)
+        // A raised limit judges the thresholds afresh: 50% of the new limit fires again.
+        try await budgets.set(.project("p"), limit: Self.amount("2"), soft: [50], hard: true)
+        try await fixture.engine.costs.record(type: .custom, amount: Self.amount("1.5"), project: "p")
+        try await budgets.set(.project("p"), limit: Self.amount("10"), soft: [50], hard: true)
+        try await fixture.engine.costs.record(type: .custom, amount: Self.amount("4"), project: "p")
+        let fired = try await fixture.engine.events(entityID: "project:p").filter {
+            $0.payload["operation"] == .string("soft threshold")
+        }
+        #expect(fired.count == 2)
+        #expect(throws: SluiceError.self) { try CostEstimate(parsing: "9000000000") }
+        #expect(throws: SluiceError.self) {
+            try Budget(
+                scope: .global, limit: Self.amount("1"), timeZone: "EST", createdAt: .init(milliseconds: 0),
+                updatedAt: .init(milliseconds: 0))
+        }
+    }
+
 }

@@ -146,14 +146,27 @@ struct TaskCommand: AsyncParsableCommand {
     struct Claim: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Claim the next queued task for a worker: the highest priority, then the oldest.",
-            discussion: "Prints the task, with the epoch its reports must carry; exits 4 when no task is queued.")
+            discussion: """
+                Prints the task, with the epoch its reports must carry; exits 4 when no task is queued (or, on \
+                PostgreSQL, when every queued task is being claimed at that moment). Its estimate (--estimate, \
+                else workers.default_estimate of the sluice.yml of the repository around the current directory) \
+                is held on its budgets; exits 1 when a hard budget cannot cover any queued task.
+                """)
         @OptionGroup var global: GlobalOptions
         @Option(help: "The worker's id.") var worker: String
         @Option(help: "Only tasks of this project.") var project: String?
 
         func run() async throws {
             let worker: WorkerID = try Parse.id(worker)
-            guard let task = try await global.engine().tasks.claim(for: worker, projectID: project) else {
+            // Inside a repository, its sluice.yml's default estimate (as a supervisor there uses it).
+            var estimate: CostEstimate?
+            if GlobalOptions.repositoryRoot(containing: GlobalOptions.currentDirectory) != nil {
+                estimate = try? await global.pipeline().configuration().0.workers.defaultEstimate
+            }
+            guard
+                let task = try await global.engine().tasks.claim(
+                    for: worker, projectID: project, defaultEstimate: estimate)
+            else {
                 throw SluiceError(
                     code: .notFound, message: "no task is queued\(project.map { " in project \($0)" } ?? "")")
             }

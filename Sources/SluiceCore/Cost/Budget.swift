@@ -149,7 +149,9 @@ public struct Budget: Hashable, Sendable, Codable {
         guard limit.units > 0 else {
             throw SluiceError.invalidInput("a budget's limit must be above zero, got \(limit)")
         }
-        guard TimeZone(identifier: timeZone) != nil else {
+        guard timeZone == "UTC" || TimeZone.knownTimeZoneIdentifiers.contains(timeZone),
+            TimeZone(identifier: timeZone) != nil
+        else {
             throw SluiceError.invalidInput(
                 "'\(timeZone)' is not a time zone: use an IANA name such as UTC or Europe/Berlin")
         }
@@ -303,6 +305,8 @@ public struct BudgetHold: Hashable, Sendable, Codable {
 /// A task's estimate, as `sluice task add --estimate` records it in the task's metadata.
 public struct CostEstimate: Hashable, Sendable {
     public static let metadataKey = "estimate"
+    /// The largest estimate of one task, a million: the sums of thousands of holds stay exact.
+    public static let maximum = ExactDecimal(units: 1_000_000 * ExactDecimal.unitsPerOne)
 
     public var amount: ExactDecimal
     public var currency: Currency
@@ -324,6 +328,9 @@ public struct CostEstimate: Hashable, Sendable {
         guard !amount.isNegative else {
             throw SluiceError.invalidInput("an estimate must not be negative, got \(amount)")
         }
+        guard amount <= Self.maximum else {
+            throw SluiceError.invalidInput("an estimate must be at most \(Self.maximum), got \(amount)")
+        }
         self.amount = amount
         self.currency = words.count == 2 ? try Currency(String(words[1])) : .usd
     }
@@ -337,7 +344,7 @@ public struct CostEstimate: Hashable, Sendable {
     public init?(metadata: [String: JSONValue]) {
         guard case .object(let object)? = metadata[Self.metadataKey], case .string(let amount)? = object["amount"],
             case .string(let code)? = object["currency"], let parsed = try? ExactDecimal(parsing: amount),
-            !parsed.isNegative, let currency = try? Currency(code)
+            !parsed.isNegative, parsed <= Self.maximum, let currency = try? Currency(code)
         else { return nil }
         self.amount = parsed
         self.currency = currency
