@@ -270,21 +270,69 @@ public struct BudgetService: Sendable {
 
     // MARK: - Commits
 
-    /// Commits recorded costs to every budget that covers them, in the window of their time, in the
-    /// costs' unit of work; a cost of a task's claim uses up that claim's hold first. Committed spend
-    /// is never capped: work that cost more than its hold counts in full. Fires each soft threshold
-    /// a window's committed spend crosses, once.
-    static func commit(_ tx: any StorageWriter, _ context: EngineContext, _ costs: [CostRecord]) throws {
+    /// A budget's window.
+    struct SpendKey: Hashable, Comparable, Sendable {
+        var scope: BudgetScope
+        var window: String
+        static func < (lhs: SpendKey, rhs: SpendKey) -> Bool { (lhs.scope, lhs.window) < (rhs.scope, rhs.window) }
+    }
+
+    /// What recorded costs took from their claims' holds, worked out while the holds still stand (before
+    /// the unit ends the claim and releases the rest), and written to the budgets' windows last.
+    struct Consumption: Sendable {
+        /// Per window: the part of a hold the costs used up, still counted as held there.
+        var released: [SpendKey: Int64] = [:]
+        /// Per unpriced cost: what its claim still held, per window, committed in its place.
+        var unpriced: [(CostRecord, charged: [SpendKey: Int64])] = []
+    }
+
+    /// Shrinks each claim's hold by what its recorded work spent, on the budgets the cost counts
+    /// against (a cost that names the claim but not its project, its request or its worker frees
+    /// nothing there). An unpriced cost (no amount) is unknown spend, never free: what its claim still
+    /// holds after the unit's priced costs is taken in its place. Only the holds change here.
+    static func consume(_ tx: any StorageWriter, _ costs: [CostRecord]) throws -> Consumption {
+        var consumption = Consumption()
+        guard !costs.isEmpty, try !tx.budgets().isEmpty else { return consumption }
+        var holds: [String: BudgetHold] = [:]
+        // Priced costs first: they use the hold up, and an unpriced one is charged what is left.
+        for cost in costs.filter({ !$0.isUnpriced }) + costs.filter(\.isUnpriced) {
+            guard case .string(let taskText)? = cost.metadata["task_id"], let taskID = try? TaskID(parsing: taskText),
+                case .number(let number)? = cost.metadata["epoch"], let epoch = Int64(exactly: number as NSNumber),
+                var hold = try holds["\(taskID)/\(epoch)"]
+                    ?? tx.budgetHolds(taskID: taskID).first(where: { $0.epoch == epoch }),
+                hold.currency == cost.currency
+            else {
+                if cost.isUnpriced { consumption.unpriced.append((cost, [:])) }
+                continue
+            }
+            var charged: [SpendKey: Int64] = [:]
+            for index in hold.parts.indices where hold.parts[index].scope.covers(cost) {
+                // Unpriced: the whole of what is left.
+                let used = min(hold.parts[index].amount.units, cost.amount?.units ?? .max)
+                guard used > 0 else { continue }
+                hold.parts[index].amount = ExactDecimal(units: hold.parts[index].amount.units - used)
+                let key = SpendKey(scope: hold.parts[index].scope, window: hold.parts[index].windowKey)
+                consumption.released[key, default: 0] += used
+                if cost.isUnpriced { charged[key] = used }
+            }
+            if cost.isUnpriced { consumption.unpriced.append((cost, charged)) }
+            holds["\(taskID)/\(epoch)"] = hold
+        }
+        for hold in holds.values { try tx.putHold(hold) }
+        return consumption
+    }
+
+    /// Commits recorded costs to every budget that covers them, in the window of their time, after
+    /// ``consume(_:_:)`` took them out of their claims' holds: committed spend is never capped, so
+    /// work that cost more than its hold counts in full. Fires each soft threshold a window's
+    /// committed spend crosses, once; says in an event what unpriced usage was charged, or that
+    /// nothing was (no estimate held), and which costs a budget in another currency did not count.
+    static func commit(
+        _ tx: any StorageWriter, _ context: EngineContext, _ costs: [CostRecord], _ consumption: Consumption
+    ) throws {
         let budgets = try tx.budgets()
         guard !budgets.isEmpty, !costs.isEmpty else { return }
-        struct Key: Hashable, Comparable {
-            var scope: BudgetScope
-            var window: String
-            static func < (lhs: Key, rhs: Key) -> Bool { (lhs.scope, lhs.window) < (rhs.scope, rhs.window) }
-        }
-        var committed: [Key: Int64] = [:]
-        var released: [Key: Int64] = [:]
-        var holds: [String: BudgetHold] = [:]
+        var committed: [SpendKey: Int64] = [:]
         var uncounted: [(Budget, CostRecord)] = []
         for cost in costs {
             for budget in budgets where budget.scope.covers(cost) {
@@ -292,33 +340,18 @@ public struct BudgetService: Sendable {
                     uncounted.append((budget, cost))
                     continue
                 }
-                let key = Key(scope: budget.scope, window: budget.windowKey(at: cost.recordedAt))
-                committed[key, default: 0] = try Self.sum(committed[key, default: 0], cost.amount.units)
+                guard let amount = cost.amount else { continue }
+                let key = SpendKey(scope: budget.scope, window: budget.windowKey(at: cost.recordedAt))
+                committed[key, default: 0] = try Self.sum(committed[key, default: 0], amount.units)
             }
-            // The claim's hold shrinks by what its work has now spent.
-            guard case .string(let taskText)? = cost.metadata["task_id"], let taskID = try? TaskID(parsing: taskText),
-                case .number(let number)? = cost.metadata["epoch"], let epoch = Int64(exactly: number as NSNumber)
-            else { continue }
-            let holdKey = "\(taskID)/\(epoch)"
-            guard
-                var hold = try holds[holdKey]
-                    ?? tx.budgetHolds(taskID: taskID).first(where: { $0.epoch == epoch }),
-                hold.currency == cost.currency
-            else { continue }
-            // Only on the budgets the cost counts against: a cost that names the claim but not its
-            // project (or its request, its worker) commits nothing there, so it frees nothing there.
-            for index in hold.parts.indices where hold.parts[index].scope.covers(cost) {
-                let used = min(hold.parts[index].amount.units, cost.amount.units)
-                guard used > 0 else { continue }
-                hold.parts[index].amount = ExactDecimal(units: hold.parts[index].amount.units - used)
-                let key = Key(scope: hold.parts[index].scope, window: hold.parts[index].windowKey)
-                released[key, default: 0] += used
-            }
-            holds[holdKey] = hold
         }
-        for hold in holds.values { try tx.putHold(hold) }
+        for (_, charged) in consumption.unpriced {
+            for (key, units) in charged { committed[key] = try Self.sum(committed[key, default: 0], units) }
+        }
+        let released = consumption.released
         let now = context.clock.now()
         let byScope = Dictionary(budgets.map { ($0.scope, $0) }, uniquingKeysWith: { first, _ in first })
+        // The budgets' rows last, in one order.
         for key in Set(committed.keys).union(released.keys).sorted() {
             guard
                 let spend = try tx.changeSpend(
@@ -343,6 +376,28 @@ public struct BudgetService: Sendable {
             }
             try tx.setSoftFired(key.scope, window: key.window, percent: highest)
         }
+        // Unpriced usage on every budget it counts against: what was charged for it, or that nothing was.
+        for (cost, charged) in consumption.unpriced {
+            for budget in budgets.sorted(by: { $0.scope < $1.scope })
+            where budget.currency == cost.currency && budget.scope.covers(cost) {
+                let window = budget.windowKey(at: cost.recordedAt)
+                let amount = charged.first { $0.key.scope == budget.scope }.map { ExactDecimal(units: $0.value) }
+                try tx.append(
+                    context.event(
+                        .budget, budget.scope.description, from: nil, to: nil,
+                        reason: "cost \(cost.costID) is unpriced ("
+                            + (cost.metadata["unpriced_reason"]?.stringValue ?? "no price covers it") + "): "
+                            + (amount.map {
+                                "its claim's held estimate, \($0) \(budget.currency), counted in its place"
+                            }
+                                ?? "nothing was held for it, so nothing was counted"),
+                        at: now,
+                        payload: [
+                            "operation": .string("unpriced"), "cost_id": .string(cost.costID.description),
+                            "window": .string(window), "counted": .string((amount ?? .zero).description),
+                        ]))
+            }
+        }
         // A cost in another currency is not counted without a rate: said, once per unit and budget.
         var warned: Set<BudgetScope> = []
         for (budget, cost) in uncounted where warned.insert(budget.scope).inserted {
@@ -363,11 +418,13 @@ public struct BudgetService: Sendable {
     static func uncommit(_ tx: any StorageWriter, _ cost: CostRecord) throws {
         for budget in try tx.budgets().sorted(by: { $0.scope < $1.scope })
         where budget.currency == cost.currency && budget.scope.covers(cost) {
+            // An unpriced record's held estimate stays counted: its real cost is still unknown.
+            guard let amount = cost.amount else { return }
             let window = budget.windowKey(at: cost.recordedAt)
             guard let spend = try tx.budgetSpend(budget.scope, window: window), spend.committed.units > 0 else {
                 continue
             }
-            let back = min(spend.committed.units, cost.amount.units)
+            let back = min(spend.committed.units, amount.units)
             _ = try tx.changeSpend(
                 budget.scope, window: window, committed: ExactDecimal(units: -back), held: .zero, limit: nil)
         }

@@ -54,11 +54,32 @@ extension CostService {
             }
         return try await context.storage.read { tx in
             // One order on every backend: by key (records without one last), then currency.
-            let rows = try tx.costReport(by: key, range).sorted {
+            var rows = try tx.costReport(by: key, range)
+            try Self.addDisagreements(try tx.disagreeingCosts(range), by: key, to: &rows)
+            rows.sort {
                 ($0.key == nil ? 1 : 0, $0.key ?? "", $0.currency) < ($1.key == nil ? 1 : 0, $1.key ?? "", $1.currency)
             }
             guard dimension == .outcome else { return CostReport(dimension: dimension, rows: rows, outcomes: []) }
             return try Self.outcomes(rows, tx)
+        }
+    }
+
+    /// Counts each record whose agent's own cost disagrees with its price into its group's row, with
+    /// the difference. The stored flag only picks the records out: the difference and the tolerance
+    /// are worked out again from the amount and the reported figure.
+    static func addDisagreements(_ costs: [CostRecord], by key: CostReportKey, to rows: inout [CostReportRow]) throws {
+        guard !costs.isEmpty else { return }
+        var index: [String: Int] = [:]
+        for (position, row) in rows.enumerated() { index["\(row.key ?? "\u{0}")\u{1}\(row.currency)"] = position }
+        for cost in costs {
+            guard let priced = cost.amount, case .string(let text)? = cost.metadata["reported_amount"],
+                let reported = try? ExactDecimal(parsing: text),
+                ReportedCost.disagrees(priced: priced, reported: reported),
+                let position = index["\(key.key(of: cost) ?? "\u{0}")\u{1}\(cost.currency)"]
+            else { continue }
+            rows[position].disagreeing += 1
+            rows[position].reportedDifference = try rows[position].reportedDifference.adding(
+                ExactDecimal(units: reported.units - priced.units))
         }
     }
 
@@ -104,6 +125,8 @@ extension CostService {
             group.amount = try group.amount.adding(row.amount)
             group.records += row.records
             group.unpriced += row.unpriced
+            group.disagreeing += row.disagreeing
+            group.reportedDifference = try group.reportedDifference.adding(row.reportedDifference)
             grouped[groupKey] = group
         }
         let order = Dictionary(uniqueKeysWithValues: CostReport.outcomeNames.enumerated().map { ($1, $0) })

@@ -1,5 +1,6 @@
 import SluiceCore
 import SluiceStore
+import Synchronization
 
 /// CostTracker: exact records of what work cost, with totals per currency.
 public struct CostService: Sendable {
@@ -74,11 +75,25 @@ public struct CostService: Sendable {
                 record,
                 context.event(
                     .cost, record.costID.description, from: nil, to: "recorded", at: record.recordedAt,
-                    payload: ["amount": .number(record.amount.decimal), "currency": .string(record.currency.code)])
+                    payload: [
+                        "amount": record.amount.map { .number($0.decimal) } ?? .null,
+                        "currency": .string(record.currency.code),
+                    ])
             )
         }
         let engine = context
-        return ({ tx in try tx.insertCosts(pairs) }, { tx in try BudgetService.commit(tx, engine, records) })
+        // What the costs take from their claims' holds is worked out in the first half, while the
+        // holds stand (the unit may end the claim in between, which releases the rest of its hold).
+        let consumption = ConsumptionBox()
+        return (
+            { tx in
+                try tx.insertCosts(pairs)
+                consumption.value.withLock { $0 = BudgetService.Consumption() }
+                let consumed = try BudgetService.consume(tx, records)
+                consumption.value.withLock { $0 = consumed }
+            },
+            { tx in try BudgetService.commit(tx, engine, records, consumption.value.withLock { $0 }) }
+        )
     }
 
     /// The cost record with this id. - Throws: `notFound`.
@@ -121,4 +136,9 @@ public struct CostService: Sendable {
             return deleted
         }
     }
+}
+
+/// Carries a unit's ``BudgetService/Consumption`` from its first half to its second.
+private final class ConsumptionBox: Sendable {
+    let value = Mutex(BudgetService.Consumption())
 }

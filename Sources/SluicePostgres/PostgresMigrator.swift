@@ -14,6 +14,7 @@ enum PostgresMigrator {
         PostgresStorage.migration0001, PostgresStorage.migration0002, PostgresStorage.migration0003,
         PostgresStorage.migration0004, PostgresStorage.migration0005,
         PostgresStorage.migration0006, PostgresStorage.migration0007, PostgresStorage.migration0008,
+        PostgresStorage.migration0009,
     ]
 
     /// 8317151707346042882 = 0x736C756963650002 ('sluice', 2): the migrations' lock.
@@ -21,7 +22,7 @@ enum PostgresMigrator {
 
     /// - Returns: the names of the migrations this call applied.
     @discardableResult
-    static func migrate(_ connection: Connection, location: String) throws -> [String] {
+    static func migrate(_ connection: Connection, location: String, through count: Int? = nil) throws -> [String] {
         try connection.transaction("BEGIN") {
             var key = PostgresBindings()
             key.append(lockKey)
@@ -36,6 +37,7 @@ enum PostgresMigrator {
             let applied = Set(try applied(connection))
             // A database that a newer Sluice has migrated holds tables or rules this version does not
             // know; writing to it could break them, so it is refused before anything is written.
+            let migrations = Self.migrations.prefix(count ?? Self.migrations.count)
             if let newest = applied.subtracting(migrations.map(\.name)).max() {
                 throw SluiceError.newerSchema(at: location, schema: newest)
             }

@@ -32,6 +32,8 @@ public final class PostgresStorage: Storage {
         /// Seconds added to the database's clock when leases are renewed and judged: tests move it
         /// forward as they would a fake clock. The product leaves it at 0.
         package var databaseClockOffset: @Sendable () -> Double
+        /// Applies only the first this many migrations: tests build the ledger an earlier release left.
+        package var migrationsApplied: Int?
 
         /// - Parameter poolSize: 16 by default, enough for 16 concurrent writers.
         public init(poolSize: Int = 16, connectTimeout: TimeAmount = .seconds(30)) {
@@ -82,7 +84,8 @@ public final class PostgresStorage: Storage {
         let location = self.location
         do {
             self.migratedOnOpen = try await pool.withConnection { connection in
-                try PostgresMigrator.migrate(Connection(connection, logger: logger), location: location)
+                try PostgresMigrator.migrate(
+                    Connection(connection, logger: logger), location: location, through: options.migrationsApplied)
             }
         } catch {
             await pool.shutdown()

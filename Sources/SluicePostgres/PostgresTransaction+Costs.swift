@@ -35,7 +35,7 @@ extension PostgresTransaction {
         binds.add(cost.projectID)
         binds.add(cost.resourceType.rawValue)
         binds.add(cost.resourceName)
-        binds.add(cost.amount.units)
+        binds.add(cost.amount?.units)
         binds.add(cost.currency.code)
         binds.add(cost.usage?.quantity.units)
         binds.add(cost.usage?.unit)
@@ -113,7 +113,7 @@ extension PostgresTransaction {
     func checkTotalsStayExact(adding costs: [CostRecord]) throws {
         var added: [Currency: Int64] = [:]
         for cost in costs {
-            let (sum, overflow) = added[cost.currency, default: 0].addingReportingOverflow(cost.amount.units)
+            let (sum, overflow) = added[cost.currency, default: 0].addingReportingOverflow(cost.pricedUnits)
             guard !overflow else { throw Self.tooLarge(cost.currency, total: nil) }
             added[cost.currency] = sum
         }
@@ -176,7 +176,7 @@ extension PostgresTransaction {
         let project = try row.text()
         let type: ResourceType = try row.enumeration()
         let name = try row.text()
-        let amount = ExactDecimal(units: try row.int64())
+        let amount = try row.optionalInt64().map(ExactDecimal.init(units:))
         let currency = try Currency(row.string())
         let quantity = try row.optionalInt64()
         let unit = try row.text()
@@ -231,8 +231,8 @@ extension PostgresTransaction {
                 terms.append("recorded_at < $\(binds.count)")
             }
             sql = """
-                SELECT \(expression) COLLATE "C", currency, sum(amount_units)::text, count(*)::bigint,
-                    count(*) FILTER (WHERE metadata->>'amount_source' = 'unpriced')::bigint
+                SELECT \(expression) COLLATE "C", currency, coalesce(sum(amount_units), 0)::text, count(*)::bigint,
+                    count(*) FILTER (WHERE amount_units IS NULL)::bigint
                 FROM costs \(terms.isEmpty ? "" : "WHERE " + terms.joined(separator: " AND "))
                 GROUP BY 1, 2 ORDER BY 1, 2
                 """
@@ -242,5 +242,21 @@ extension PostgresTransaction {
                 key: try row.text(), currency: try Currency(row.string()), amount: try Self.units(&row),
                 records: try row.int(), unpriced: try row.int())
         }
+    }
+
+    func disagreeingCosts(_ range: CostReportRange) throws -> [CostRecord] {
+        var binds = Binds()
+        var terms = ["(metadata->>'reported_disagrees') = 'true'"]
+        if let since = range.since {
+            binds.add(since)
+            terms.append("recorded_at >= $\(binds.count)")
+        }
+        if let until = range.until {
+            binds.add(until)
+            terms.append("recorded_at < $\(binds.count)")
+        }
+        return try rows(
+            "\(Self.costSelect) WHERE \(terms.joined(separator: " AND ")) ORDER BY recorded_at, cost_id", binds,
+            Self.decodeCost)
     }
 }

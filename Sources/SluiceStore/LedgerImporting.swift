@@ -57,7 +57,7 @@ extension LedgerImporting {
         // The database is empty, so each currency's running sums will hold exactly these records.
         var totals: [Currency: Int64] = [:]
         for cost in ledger.costs {
-            let (sum, overflow) = totals[cost.currency, default: 0].addingReportingOverflow(cost.amount.units)
+            let (sum, overflow) = totals[cost.currency, default: 0].addingReportingOverflow(cost.pricedUnits)
             guard !overflow else {
                 throw SluiceError.invalidInput(
                     "cannot import the cost records: their \(cost.currency.code) total passes "

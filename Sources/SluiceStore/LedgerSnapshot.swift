@@ -77,12 +77,18 @@ package struct LedgerSnapshot: Hashable, Sendable {
         package var gates: Int
         package var costs: Int
         package var tasks: Int
+        /// Budgets, and the windows of spend and the holds on record with them.
+        package var budgets: Int
+        package var budgetWindows: Int
+        package var budgetHolds: Int
         package var events: Int
         /// The highest event sequence number (0 for an empty log).
         package var lastSequence: Int64
 
         enum CodingKeys: String, CodingKey {
-            case workers, patches, gates, costs, tasks, events
+            case workers, patches, gates, costs, tasks, budgets, events
+            case budgetWindows = "budget_windows"
+            case budgetHolds = "budget_holds"
             case patchSources = "patch_sources"
             case lastSequence = "last_sequence"
         }
@@ -91,7 +97,8 @@ package struct LedgerSnapshot: Hashable, Sendable {
     package var counts: Counts {
         Counts(
             workers: workers.count, patches: patches.count, patchSources: sources.count, gates: gates.count,
-            costs: costs.count, tasks: tasks.count, events: events.count, lastSequence: events.last?.sequence ?? 0)
+            costs: costs.count, tasks: tasks.count, budgets: budgets.count, budgetWindows: budgetSpends.count,
+            budgetHolds: budgetHolds.count, events: events.count, lastSequence: events.last?.sequence ?? 0)
     }
 
     /// Whether the ledger holds no record and no event.
@@ -178,9 +185,10 @@ package struct LedgerSnapshot: Hashable, Sendable {
 }
 
 extension LedgerSnapshot.Counts {
-    /// "3 workers, 5 patches (2 with diffs), 2 gates, 3 cost records, 4 tasks, 40 events".
+    /// "3 workers, 5 patches (2 with diffs), 2 gates, 3 cost records, 4 tasks, 1 budget (2 windows,
+    /// 0 holds), 40 events".
     package var summary: String {
         "\(workers) workers, \(patches) patches (\(patchSources) with diffs), \(gates) gates, \(costs) cost records, "
-            + "\(tasks) tasks, \(events) events"
+            + "\(tasks) tasks, \(budgets) budgets (\(budgetWindows) windows, \(budgetHolds) holds), \(events) events"
     }
 }

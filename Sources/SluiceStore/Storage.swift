@@ -155,6 +155,9 @@ public protocol StorageReader {
     /// Exact totals per `key` and currency over the UTC days of `range`, by key then currency: from
     /// the daily running sums for project, model and resource type, from the records otherwise.
     func costReport(by key: CostReportKey, _ range: CostReportRange) throws -> [CostReportRow]
+    /// The records over the UTC days of `range` whose agent reported a cost that disagrees with the
+    /// priced amount (metadata `reported_disagrees` true), oldest first, from their own index.
+    func disagreeingCosts(_ range: CostReportRange) throws -> [CostRecord]
 
     // MARK: - Tasks
 

@@ -139,7 +139,10 @@ struct CostReportCommandTests {
         #expect(lines.compactMap { $0["key"] as? String } == ["m,1", "m2"])
         #expect(lines.compactMap { $0["amount"] as? Double } == [0.5, 1.25])
         let csv = await cli.run(["cost", "report", "--by", "model", "--format", "csv"])
-        #expect(csv.stdout == "model,currency,amount,records,unpriced\n\"m,1\",USD,0.5,1,0\nm2,USD,1.25,2,0\n")
+        #expect(
+            csv.stdout
+                == "model,currency,amount,records,unpriced,disagreeing,reported_difference\n"
+                + "\"m,1\",USD,0.5,1,0,0,0\nm2,USD,1.25,2,0,0,0\n")
         for bad in [
             ["cost", "report", "--by", "colour"], ["cost", "report", "--format", "xml"],
             ["cost", "report", "--since", "yesterday"],

@@ -309,6 +309,62 @@ struct SupervisorCommandTests {
         #expect(reasons.contains { $0.contains("0.06 committed + 0 held + estimate 0.02 > 0.05") }, "\(reasons)")
     }
 
+    @Test("usage no price covers, with no cost reported, has no amount; the budget counts the estimate in its place")
+    func unpricedUsage() async throws {
+        let project = try Project(sandbox: "none")
+        #expect(try await project.sluice(["init"]).status == 0)
+        #expect(try await project.sluice(["budget", "set", "project:demo", "1", "--hard"]).status == 0)
+        let added = try await project.json(["task", "add", "Write a file", "--project", "demo", "--estimate", "0.4"])
+        let task = try #require(added.first?["task_id"] as? String)
+        // Unreadable figures are not a price of zero: the cost is unknown.
+        let agent = try project.agent(
+            "echo x > f.txt\n"
+                + #"echo '{"usage": {"model": "unknown-model", "input_tokens": 10, "output_tokens": 5, "cost_usd": "lots"}}'"#
+        )
+        let run = try await project.sluice(["run", "--workers", "1", "--agent", "command", "--", agent])
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        // The agent's usage, beside the gate's time.
+        let costs = try await project.json(["cost", "list", "--type", "api_call"])
+        #expect(costs.count == 1)
+        let cost = try #require(costs.first)
+        #expect(cost["amount"] is NSNull, "\(cost)")
+        let metadata = try #require(cost["metadata"] as? [String: Any])
+        #expect(metadata["amount_source"] as? String == "unpriced")
+        let shown = try await project.sluice(["cost", "show", try #require(cost["cost_id"] as? String)]).stdout
+        #expect(shown.contains("unpriced"), "\(shown)")
+        let table = try await project.sluice(["cost", "list"]).stdout
+        #expect(table.contains("unpriced"), "\(table)")
+        let status = try #require(
+            try await project.json(["budget", "show", "project:demo"]).first?["budget"] as? [String: Any])
+        #expect(status["committed"] as? Double == 0.4 && status["held"] as? Double == 0, "\(status)")
+        let report = try await project.json(["cost", "report", "--by", "resource_type"])
+        let calls = try #require(report.first { $0["key"] as? String == "api_call" })
+        #expect(calls["unpriced"] as? Int == 1 && calls["amount"] as? Double == 0, "\(report)")
+        let reasons = try await project.json(["events", "--entity", "project:demo"]).compactMap {
+            $0["reason"] as? String
+        }
+        #expect(
+            reasons.contains { $0.contains("is unpriced") && $0.contains("0.4 USD, counted in its place") },
+            "\(reasons)")
+        #expect(try await project.json(["task", "show", task]).first?["state"] as? String == "done")
+    }
+
+    @Test("claude's own --max-budget-usd is what a task without an estimate holds")
+    func agentCapIsTheEstimate() async throws {
+        let project = try Project(sandbox: "none")
+        #expect(try await project.sluice(["init"]).status == 0)
+        #expect(try await project.sluice(["budget", "set", "project:demo", "0.2", "--hard"]).status == 0)
+        let added = try await project.json(["task", "add", "Write a file", "--project", "demo"])
+        let task = try #require(added.first?["task_id"] as? String)
+        let agent = try project.agent("echo x > f.txt")
+        let run = try await project.sluice([
+            "worker", "run", "--agent", "claude", "--", agent, "--max-budget-usd", "0.3",
+        ])
+        #expect(run.status == 1, "\(run.stdout)\n\(run.stderr)")
+        #expect(run.stdout.contains("estimate 0.3 > 0.2"), "\(run.stdout)")
+        #expect(try await project.json(["task", "show", task]).first?["state"] as? String == "queued")
+    }
+
     @Test("back-to-back attempts shorter than a heartbeat keep the worker's lease: no supervisor reaps its own worker")
     func shortAttemptsKeepTheLease() async throws {
         let project = try Project(sandbox: "none")

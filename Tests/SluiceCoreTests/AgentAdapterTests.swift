@@ -211,6 +211,25 @@ struct AgentAdapterTests {
             try AgentKind.claude.commandLine(
                 ["claude", "--max-budget-usd=0.5"], prompt: "x", promptFile: "/f", workspace: "/w", taskID: "T",
                 capUSD: cap) == ["claude", "--max-budget-usd=0.5", "-p", "--output-format", "json", "--", "x"])
+        // A user's cap above what the budgets leave is lowered to it, in either spelling; junk is replaced.
+        #expect(
+            try AgentKind.claude.commandLine(
+                ["claude", "--max-budget-usd", "9", "--max-budget-usd=lots"], prompt: "x", promptFile: "/f",
+                workspace: "/w", taskID: "T", capUSD: cap)
+                == [
+                    "claude", "--max-budget-usd", "1.25", "--max-budget-usd=1.25", "-p", "--output-format", "json",
+                    "--", "x",
+                ])
+        // The user's own cap is what a task without an estimate holds.
+        #expect(
+            AgentKind.claude.userCapUSD(in: ["claude", "--max-budget-usd", "2.5"]) == (try ExactDecimal(parsing: "2.5"))
+        )
+        #expect(
+            AgentKind.claude.userCapUSD(in: ["claude", "--max-budget-usd=0.75"]) == (try ExactDecimal(parsing: "0.75")))
+        #expect(AgentKind.claude.userCapUSD(in: ["claude", "--max-budget-usd", "-1"]) == nil)
+        #expect(AgentKind.claude.userCapUSD(in: ["claude", "--max-budget-usd", "2000000"]) == nil)
+        #expect(AgentKind.claude.userCapUSD(in: ["claude", "--max-budget-usd"]) == nil)
+        #expect(AgentKind.codex.userCapUSD(in: ["codex", "--max-budget-usd", "2"]) == nil)
         #expect(
             try AgentKind.codex.commandLine(
                 [], prompt: "x", promptFile: "/f", workspace: "/w", taskID: "T", capUSD: cap)

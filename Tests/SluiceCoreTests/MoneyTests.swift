@@ -102,6 +102,23 @@ struct MoneyTests {
         let record = try CostRecord(
             costID: .make(), resourceType: .apiCall, amount: decimal("5"), currency: .usd, usage: usage, recordedAt: now
         )
-        #expect(record.money.description == "5 USD")
+        #expect(record.money?.description == "5 USD")
+    }
+
+    @Test("an unpriced cost record has no amount: null in JSON, and the key is still required")
+    func unpricedRecordJSON() throws {
+        let record = try CostRecord(
+            costID: .make(), resourceType: .apiCall, resourceName: "mystery", amount: nil, currency: .usd,
+            recordedAt: Timestamp(milliseconds: 0))
+        #expect(record.isUnpriced && record.money == nil && record.pricedUnits == 0)
+        let text = try SluiceJSON.line(record)
+        #expect(text.contains("\"amount\":null"), "\(text)")
+        let back = try SluiceJSON.decode(CostRecord.self, from: Data(text.utf8), what: "a cost")
+        #expect(back == record)
+        let missing = text.replacingOccurrences(of: "\"amount\":null,", with: "")
+        #expect(!missing.contains("amount"))
+        #expect(throws: (any Error).self) {
+            try SluiceJSON.decode(CostRecord.self, from: Data(missing.utf8), what: "a cost")
+        }
     }
 }

@@ -138,6 +138,54 @@ struct BudgetServiceTests {
         #expect(try await fixture.spend(.project("p")).committed == Self.amount("4.75"))
     }
 
+    @Test(
+        "unpriced usage is charged what its claim still holds, after the priced costs; with nothing held, said",
+        arguments: StoreKind.allCases)
+    func unpricedChargesTheHold(kind: StoreKind) async throws {
+        let fixture = try await Fixture(kind)
+        try await fixture.engine.budgets.set(.project("p"), limit: Self.amount("10"), hard: true)
+        try await fixture.engine.budgets.set(.global, limit: Self.amount("100"), hard: false)
+        let task = try await fixture.task(estimate: "4")
+        let worker = try await fixture.worker()
+        let claimed = try #require(try await fixture.engine.tasks.claim(for: worker))
+        func record(_ amount: String?, _ task: TaskRecord, epoch: Int64) throws -> CostRecord {
+            try CostRecord(
+                costID: .make(), executionRequestID: task.executionRequestID, projectID: "p", resourceType: .apiCall,
+                resourceName: amount == nil ? "mystery" : "known", amount: amount.map(Self.amount), currency: .usd,
+                recordedAt: fixture.clock.now(),
+                metadata: [
+                    "task_id": .string(task.taskID.description), "epoch": .number(Decimal(epoch)),
+                    "worker_id": .string(worker.description),
+                    "unpriced_reason": amount == nil ? .string("no price for model mystery") : .null,
+                ])
+        }
+        // One unit of work with the unpriced record first: the priced one uses the hold first anyway.
+        try await fixture.engine.costs.importRecords([
+            try record(nil, task, epoch: claimed.epoch), try record("1", task, epoch: claimed.epoch),
+        ])
+        var status = try await fixture.spend(.project("p"))
+        #expect(status.committed == Self.amount("4") && status.held == .zero)
+        #expect(try await fixture.spend(.global).committed == Self.amount("4"))
+        let events = try await fixture.engine.context.storage.events(entityID: "project:p", after: 0, limit: nil)
+        let said = try #require(events.last { $0.payload["operation"] == .string("unpriced") })
+        #expect(said.payload["counted"] == .string("3") && said.reason?.contains("no price for model mystery") == true)
+        // The record's deletion leaves the charge: its real cost is still unknown.
+        let unpriced = try #require(try await fixture.engine.costs.list().first { $0.isUnpriced })
+        try await fixture.engine.costs.delete(unpriced.costID)
+        #expect(try await fixture.spend(.project("p")).committed == Self.amount("4"))
+        try await fixture.engine.tasks.complete(task.taskID, epoch: claimed.epoch)
+        // A claim with no estimate holds nothing: unpriced usage is not counted, and the events say so.
+        let bare = try await fixture.task()
+        let second = try #require(try await fixture.engine.tasks.claim(for: worker))
+        #expect(second.taskID == bare.taskID)
+        try await fixture.engine.costs.importRecords([try record(nil, bare, epoch: second.epoch)])
+        status = try await fixture.spend(.project("p"))
+        #expect(status.committed == Self.amount("4"))
+        let later = try await fixture.engine.context.storage.events(entityID: "project:p", after: 0, limit: nil)
+        #expect(later.last?.payload["counted"] == .string("0"))
+        #expect(later.last?.reason?.contains("nothing was held for it") == true)
+    }
+
     @Test("a claim fenced (its worker reaped, the task requeued) releases its hold", arguments: StoreKind.allCases)
     func fencedReleases(kind: StoreKind) async throws {
         let fixture = try await Fixture(kind)

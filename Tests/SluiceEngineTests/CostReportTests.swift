@@ -25,9 +25,12 @@ struct CostReportTests {
         try await costs.record(type: .apiCall, amount: Self.amount("1.5"), project: "a", resourceName: "m1")
         clock.advance(seconds: 1)  // 2 March
         try await costs.record(type: .apiCall, amount: Self.amount("0.25"), project: "a", resourceName: "m2")
-        try await costs.record(
-            type: .apiCall, amount: .zero, project: "b", resourceName: "mystery",
-            metadata: ["amount_source": .string("unpriced")])
+        // Unpriced: no amount at all, counted apart and in no total.
+        try await costs.importRecords([
+            try CostRecord(
+                costID: .make(), projectID: "b", resourceType: .apiCall, resourceName: "mystery", amount: nil,
+                currency: .usd, recordedAt: clock.now(), metadata: ["amount_source": .string("unpriced")])
+        ])
         try await costs.record(type: .computeTime, amount: Self.amount("2"), currency: try Currency("EUR"))
         let byProject = try await costs.report(by: .project).rows
         #expect(byProject.map(\.key) == ["a", "b", nil])
@@ -93,5 +96,55 @@ struct CostReportTests {
         #expect(summary.costPerLandedPatch == Self.amount("3.05"))
         #expect(summary.wasted == Self.amount("3") && summary.wastedPercent == "49.2")
         #expect(try await engine.costs.report(by: .task).rows.count == 5)
+    }
+
+    @Test(
+        "an agent's own cost that disagrees with the price is counted and summed in its group, by every dimension",
+        arguments: StoreKind.allCases)
+    func disagreements(kind: StoreKind) async throws {
+        let clock = FakeClock(start: try Timestamp(parsing: "2026-04-10T12:00:00.000Z"))
+        let engine = try await engine(kind, clock)
+        func record(_ priced: String?, reported: String?, project: String, task: String, flag: Bool? = nil)
+            async throws
+        {
+            var metadata: [String: JSONValue] = ["task_id": .string(task), "worker_id": .string("w-" + task)]
+            if let reported, let priced {
+                let difference = Self.amount(reported).units - Self.amount(priced).units
+                metadata["reported_amount"] = .string(reported)
+                metadata["reported_difference"] = .string(ExactDecimal(units: difference).description)
+                metadata["reported_disagrees"] = .bool(
+                    flag ?? ReportedCost.disagrees(priced: Self.amount(priced), reported: Self.amount(reported)))
+            }
+            try await engine.costs.importRecords([
+                try CostRecord(
+                    costID: .make(), projectID: project, resourceType: .apiCall, resourceName: "m",
+                    amount: priced.map(Self.amount), currency: .usd, recordedAt: clock.now(), metadata: metadata)
+            ])
+        }
+        try await record("1", reported: "1.04", project: "a", task: "t1")  // within 5 %
+        try await record("1", reported: "1.30", project: "a", task: "t1")  // +0.3
+        try await record("2", reported: "1.50", project: "a", task: "t2")  // -0.5
+        try await record("0.00001", reported: "0.00009", project: "b", task: "t3")  // under the 0.0001 floor
+        try await record("1", reported: "1.01", project: "b", task: "t3", flag: true)  // a flag alone decides nothing
+        try await record(nil, reported: nil, project: "b", task: "t4")  // unpriced
+        let byProject = try await engine.costs.report(by: .project).rows
+        #expect(byProject.map(\.key) == ["a", "b"])
+        #expect(byProject.map(\.disagreeing) == [2, 0])
+        #expect(byProject.map(\.reportedDifference) == [Self.amount("-0.2"), .zero])
+        #expect(byProject.map(\.unpriced) == [0, 1])
+        let byTask = try await engine.costs.report(by: .task).rows
+        #expect(byTask.map(\.disagreeing) == [1, 1, 0, 0])
+        #expect(byTask.map(\.reportedDifference) == [Self.amount("0.3"), Self.amount("-0.5"), .zero, .zero])
+        let byWorker = try await engine.costs.report(by: .worker).rows
+        #expect(byWorker.first?.key == "w-t1" && byWorker.first?.disagreeing == 1)
+        let byModel = try await engine.costs.report(by: .model).rows
+        #expect(byModel.map(\.disagreeing) == [2])
+        // Outside the days asked for, nothing.
+        let later = try await engine.costs.report(by: .project, try CostReportRange(since: "2026-04-11")).rows
+        #expect(later.isEmpty)
+        #expect(ReportedCost.disagrees(priced: Self.amount("100"), reported: Self.amount("105")) == false)
+        #expect(ReportedCost.disagrees(priced: Self.amount("100"), reported: Self.amount("105.000000001")))
+        #expect(ReportedCost.disagrees(priced: .zero, reported: Self.amount("0.0001")) == false)
+        #expect(ReportedCost.disagrees(priced: .zero, reported: Self.amount("0.000100001")))
     }
 }

@@ -237,13 +237,16 @@ struct SupervisorTests {
         #expect(costs.count == 3)
         // claude-haiku-4-5 is in the default price table: 9 × $1 + 4 × $5 per million, what claude
         // reported kept beside it. claude-sonnet-4-6 is not: the reported amounts, marked so.
-        let total = try costs.reduce(ExactDecimal.zero) { try $0.adding($1.amount) }
+        let total = try costs.reduce(ExactDecimal.zero) { try $0.adding(try #require($1.amount)) }
         #expect(total == (try ExactDecimal(parsing: "0.260029")))
         let haiku = try #require(costs.first { $0.resourceName == "claude-haiku-4-5" })
         #expect(haiku.amount == (try ExactDecimal(parsing: "0.000029")))
         #expect(haiku.metadata["amount_source"] == .string("priced"))
         #expect(haiku.metadata["price_entry"] == .string("anthropic/claude-haiku-4-5@2025-10-15"))
         #expect(haiku.metadata["reported_amount"] == .string("0.05"))
+        // Claude's own figure is far from the price: kept, with the difference, and flagged.
+        #expect(haiku.metadata["reported_difference"] == .string("0.049971"))
+        #expect(haiku.metadata["reported_disagrees"] == .bool(true))
         #expect(
             haiku.metadata["price_rates"]
                 == .object([
@@ -310,6 +313,14 @@ struct SupervisorTests {
             }
         }
         #expect(counted == tokens)
+        // A record whose model no price covers, and whose agent reported no cost, has no amount.
+        for cost in costs where cost.metadata["amount_source"] == .string("unpriced") {
+            #expect(cost.amount == nil && cost.metadata["unpriced_reason"] != nil)
+        }
+        if kind == .codex {
+            // codex names no model in its events: its usage is unpriced.
+            #expect(!costs.isEmpty && costs.allSatisfy(\.isUnpriced))
+        }
     }
 
     @Test("pause stops the agent's processes and resume continues them; the lease stays renewed")

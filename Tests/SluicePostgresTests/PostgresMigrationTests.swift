@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceStore
 import SluiceTesting
 import Testing
 
@@ -22,8 +23,54 @@ struct PostgresMigrationTests {
         #expect(
             try await again.appliedMigrations() == [
                 "0001_initial", "0002_copied_events", "0003_shared_event_lock", "0004_settled_bound", "0005_tasks",
-                "0006_patch_history", "0007_budgets", "0008_cost_daily",
+                "0006_patch_history", "0007_budgets", "0008_cost_daily", "0009_unpriced",
             ])
+    }
+
+    @Test("migration 0009 takes the zero out of unpriced records and keeps the sums and rules", .requiresPostgres)
+    func unpricedMigration() async throws {
+        try PostgresServer.skipUnlessAvailable()
+        let url = try PostgresServer.shared().makeDatabase()
+        var options = PostgresStorage.Options(poolSize: 2)
+        options.migrationsApplied = 8
+        let old = try await PostgresStorage(url: url, options: options)
+        let unpricedID = CostID.make()
+        let pricedID = CostID.make()
+        _ = try await old.withRawTransaction { connection in
+            for (id, units, source) in [(unpricedID, 0, "unpriced"), (pricedID, 2_500_000_000, "priced")] {
+                try connection.execute(
+                    """
+                    INSERT INTO costs (cost_id, project_id, resource_type, resource_name, amount_units, currency,
+                        recorded_at, metadata)
+                    VALUES ('\(id)', 'p', 'api_call', 'm', \(units), 'USD', '2026-05-01T10:00:00.000Z',
+                        '{"amount_source": "\(source)"}')
+                    """)
+            }
+        }
+        #expect(try await old.appliedMigrations().last == "0008_cost_daily")
+        await old.close()
+        let storage = try await PostgresStorage(url: url)
+        #expect(storage.migratedOnOpen == ["0009_unpriced"])
+        #expect(try await storage.cost(unpricedID)?.amount == nil)
+        #expect(try await storage.cost(pricedID)?.amount == ExactDecimal(units: 2_500_000_000))
+        #expect(
+            try await storage.costTotals(CostFilter())
+                == [CostTotal(currency: .usd, amount: ExactDecimal(units: 2_500_000_000), count: 2)])
+        let report = try await storage.read { try $0.costReport(by: .model, try CostReportRange()) }
+        #expect(report.map(\.unpriced) == [1] && report.map(\.records) == [2])
+        // Records stay immutable after the one rewrite.
+        await #expect(throws: (any Error).self) {
+            try await storage.withRawTransaction { try $0.execute("UPDATE costs SET amount_units = 1") }
+        }
+        let deleted = try await storage.deleteCost(unpricedID) { record in
+            Event(
+                entityKind: .cost, entityID: record.costID.description, fromState: "recorded", toState: "deleted",
+                reason: nil, at: record.recordedAt, actor: "t")
+        }
+        #expect(deleted.amount == nil)
+        let after = try await storage.read { try $0.costReport(by: .model, try CostReportRange()) }
+        #expect(after.map(\.unpriced) == [0] && after.map(\.records) == [1])
+        await storage.close()
     }
 
     @Test("a database migrated by a newer Sluice is refused before anything is written", .requiresPostgres)

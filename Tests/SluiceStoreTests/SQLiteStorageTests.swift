@@ -33,13 +33,13 @@ struct SQLiteStorageTests {
         #expect(
             try first.appliedMigrations() == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
-                "0006_cost_daily",
+                "0006_cost_daily", "0007_unpriced",
             ])
         let again = try SQLiteStorage(path: path)
         #expect(
             try again.appliedMigrations() == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
-                "0006_cost_daily",
+                "0006_cost_daily", "0007_unpriced",
             ])
     }
 
@@ -66,7 +66,7 @@ struct SQLiteStorageTests {
             }
         }
         let storage = try SQLiteStorage(path: path)
-        #expect(try await storage.appliedMigrations().last == "0006_cost_daily")
+        #expect(try await storage.appliedMigrations().last == "0007_unpriced")
         let events = try await storage.events(entityID: nil, after: 0, limit: nil)
         #expect(events.map(\.sequence) == [5, 9] && events.allSatisfy { $0.actor == "old" })
         try await storage.append(
@@ -82,6 +82,72 @@ struct SQLiteStorageTests {
         #expect(try await storage.events(entityID: nil, after: 0, limit: nil).count == 3)
     }
 
+    @Test("migration 0007 takes the zero out of unpriced records and keeps every sum and rule")
+    func unpricedMigration() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("old.db")
+        let unpricedID = CostID.make()
+        let pricedID = CostID.make()
+        do {
+            // A ledger as migration 0006 left it: an unpriced record stored with amount 0, and a priced one.
+            let queue = try DatabaseQueue(path: path)
+            var migrator = DatabaseMigrator()
+            for (name, sql) in SQLiteStorage.migrations.prefix(6) {
+                migrator.registerMigration(name) { db in try db.execute(sql: sql) }
+            }
+            try migrator.migrate(queue)
+            try queue.inDatabase { db in
+                for (id, units, source) in [(unpricedID, 0, "unpriced"), (pricedID, 2_500_000_000, "priced")] {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO costs (cost_id, project_id, resource_type, resource_name, amount_units,
+                                currency, recorded_at, metadata)
+                            VALUES (?, 'p', 'api_call', 'm', ?, 'USD', '2026-05-01T10:00:00.000Z', ?)
+                            """, arguments: [id.description, units, "{\"amount_source\": \"\(source)\"}"])
+                }
+            }
+        }
+        let storage = try SQLiteStorage(path: path)
+        #expect(try await storage.cost(unpricedID)?.amount == nil)
+        #expect(try await storage.cost(pricedID)?.amount == ExactDecimal(units: 2_500_000_000))
+        #expect(
+            try await storage.costTotals(CostFilter())
+                == [CostTotal(currency: .usd, amount: ExactDecimal(units: 2_500_000_000), count: 2)])
+        let report = try await storage.read { try $0.costReport(by: .project, try CostReportRange()) }
+        #expect(report.map(\.unpriced) == [1] && report.map(\.records) == [2])
+        // The rebuilt table keeps its rules: records are immutable, negative amounts refused.
+        let raw = try DatabaseQueue(path: path)
+        #expect(throws: DatabaseError.self) {
+            try raw.inDatabase { try $0.execute(sql: "UPDATE costs SET amount_units = 1") }
+        }
+        #expect(throws: DatabaseError.self) {
+            try raw.inDatabase {
+                try $0.execute(
+                    sql: """
+                        INSERT INTO costs (cost_id, resource_type, amount_units, currency, recorded_at)
+                        VALUES ('\(CostID.make())', 'api_call', -1, 'USD', '2026-05-01T10:00:00.000Z')
+                        """)
+            }
+        }
+        // And its triggers: a new unpriced record is counted, a deleted one leaves the counts.
+        let fresh = try CostRecord(
+            costID: .make(), projectID: "p", resourceType: .apiCall, resourceName: "m", amount: nil, currency: .usd,
+            recordedAt: try Timestamp(parsing: "2026-05-01T11:00:00.000Z"))
+        try await storage.insertCost(
+            fresh,
+            event: Event(
+                entityKind: .cost, entityID: fresh.costID.description, fromState: nil, toState: "recorded",
+                reason: nil, at: fresh.recordedAt, actor: "t"))
+        _ = try await storage.deleteCost(unpricedID) { record in
+            Event(
+                entityKind: .cost, entityID: record.costID.description, fromState: "recorded", toState: "deleted",
+                reason: nil, at: fresh.recordedAt, actor: "t")
+        }
+        let after = try await storage.read { try $0.costReport(by: .model, try CostReportRange()) }
+        #expect(after.map(\.unpriced) == [1] && after.map(\.records) == [2])
+        #expect(after.map(\.amount) == [ExactDecimal(units: 2_500_000_000)])
+    }
+
     @Test("the migrations compiled in are the released SQL, byte for byte, under their released names")
     func embeddedMigrations() {
         // SHA-256 of Migrations/0001_initial.sql and 0002_patch_contents.sql as released, and of 0003 and 0004 as written.
@@ -92,6 +158,7 @@ struct SQLiteStorageTests {
             ("0004_tasks", "4a370a50bcbb5227bec0ed1d055e03fa54df004f4f9b6fba50ef4d7c8fd2c78f"),
             ("0005_budgets", "a5d2b19b92a196f7c3c67b6b6dc64a52d66def0a77f01b4b45eef96792ac4051"),
             ("0006_cost_daily", "b03929e2a17336ca258d276c932f1c91c6b780723e478caa1d1f5a4ebc1527b8"),
+            ("0007_unpriced", "3894542f937511810f6b90d145ea4f3c00f5f5fae3a30fa0b8e66de395159c8c"),
         ]
         let embedded = SQLiteStorage.migrations.map { ($0.name, SHA256.hex(Array($0.sql.utf8))) }
         #expect(embedded.map(\.0) == released.map(\.0))
@@ -226,7 +293,7 @@ struct SQLiteStorageTests {
         #expect(
             applied == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
-                "0006_cost_daily",
+                "0006_cost_daily", "0007_unpriced",
                 "0099_future",
             ])
     }

@@ -232,6 +232,50 @@ struct StorageConformanceTests {
         await #expect(try storage.costs(CostFilter(resourceType: .storage), limit: nil) == [euro])
     }
 
+    @Test(
+        "an unpriced record keeps no amount: it reads back as none, adds nothing to totals and is counted apart",
+        arguments: StoreKind.allCases)
+    func unpricedCost(kind: StoreKind) async throws {
+        let storage = try await kind.make()
+        let priced = try CostRecord(
+            costID: .make(), projectID: "p", resourceType: .apiCall, resourceName: "m", amount: ExactDecimal(units: 7),
+            currency: .usd, recordedAt: now)
+        let unpriced = try CostRecord(
+            costID: .make(), projectID: "p", resourceType: .apiCall, resourceName: "m", amount: nil, currency: .usd,
+            recordedAt: now.adding(milliseconds: 1), metadata: ["amount_source": .string("unpriced")])
+        for cost in [priced, unpriced] {
+            try await storage.insertCost(cost, event: event(.cost, cost.costID.description, from: nil, to: "recorded"))
+        }
+        let read = try #require(try await storage.cost(unpriced.costID))
+        #expect(read.amount == nil && read.isUnpriced && read == unpriced)
+        await #expect(
+            try storage.costTotals(CostFilter()) == [
+                CostTotal(currency: .usd, amount: ExactDecimal(units: 7), count: 2)
+            ])
+        let report = try await storage.read { try $0.costReport(by: .model, try CostReportRange()) }
+        #expect(
+            report == [CostReportRow(key: "m", currency: .usd, amount: ExactDecimal(units: 7), records: 2, unpriced: 1)]
+        )
+        let byTask = try await storage.read { try $0.costReport(by: .task, try CostReportRange()) }
+        #expect(byTask.map(\.unpriced) == [1] && byTask.map(\.amount) == [ExactDecimal(units: 7)])
+        // Only unpriced records go without: usage (quantity × rate) needs an amount.
+        #expect(throws: SluiceError.self) {
+            try CostRecord(
+                costID: .make(), resourceType: .computeTime, amount: nil, currency: .usd,
+                usage: CostUsage(quantity: .zero, unit: "s", rate: .zero), recordedAt: now)
+        }
+        // Deleting it changes no amount and one count.
+        _ = try await storage.deleteCost(unpriced.costID) { record in
+            self.event(.cost, record.costID.description, from: "recorded", to: "deleted")
+        }
+        await #expect(
+            try storage.costTotals(CostFilter()) == [
+                CostTotal(currency: .usd, amount: ExactDecimal(units: 7), count: 1)
+            ])
+        let after = try await storage.read { try $0.costReport(by: .model, try CostReportRange()) }
+        #expect(after.map(\.unpriced) == [0] && after.map(\.records) == [1])
+    }
+
     @Test("the event log reads in order, by entity and after a sequence", arguments: StoreKind.allCases)
     func eventLog(kind: StoreKind) async throws {
         let storage = try await kind.make()

@@ -9,11 +9,13 @@ struct BudgetCommand: AsyncParsableCommand {
         discussion: """
             A budget limits spend in one currency over a scope (global, project:NAME, workstream:NAME, task:ID, \
             worker:ID, request:ID) and a window (none, day, week, month, in its time zone). Before a worker \
-            starts a task, the task's estimate (task add --estimate, else workers.default_estimate in \
-            sluice.yml, else 0) is held on every budget the task counts against, all or none; a --hard budget \
-            whose committed + held + estimate would pass its limit refuses, the task stays queued with the \
-            reason, and the claim takes the next task that fits. Costs count as they are recorded, in full even past the hold. Without --hard a budget only \
-            warns: one event per --soft threshold per window.
+            starts a task, the task's estimate (task add --estimate, else claude's --max-budget-usd on the \
+            worker's command line, else workers.default_estimate in sluice.yml, else 0) is held on every \
+            budget the task counts against, all or none; a --hard budget whose committed + held + estimate \
+            would pass its limit refuses, the task stays queued with the reason, and the claim takes the \
+            next task that fits. Costs count as they are recorded, in full even past the hold; unpriced \
+            usage (no amount) counts what its claim still holds. Without --hard a budget only warns: one \
+            event per --soft threshold per window.
             """,
         subcommands: [Set.self, List.self, Show.self, Remove.self])
 

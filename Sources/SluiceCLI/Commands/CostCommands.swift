@@ -28,7 +28,8 @@ struct CostCommand: AsyncParsableCommand {
     static func describe(_ cost: CostRecord) -> String {
         Output.fields([
             ("cost", cost.costID.description), ("type", cost.resourceType.rawValue), ("resource", cost.resourceName),
-            ("amount", cost.money.description), ("project", cost.projectID),
+            ("amount", cost.money?.description ?? "unpriced (no price covers this usage; its cost is unknown)"),
+            ("project", cost.projectID),
             ("request", cost.executionRequestID?.description),
             ("usage", cost.usage.map { "\($0.quantity) \($0.unit) × \($0.rate)" }),
             ("recorded", cost.recordedAt.description),
@@ -70,7 +71,9 @@ struct CostCommand: AsyncParsableCommand {
             let cost = try await global.engine().costs.record(
                 type: type, amount: amount, currency: currency, project: project, request: request,
                 resourceName: resource, usage: usage, metadata: metadata)
-            try Output(global).record(cost, "recorded \(cost.money) (\(cost.resourceType.rawValue)) as \(cost.costID)")
+            try Output(global).record(
+                cost,
+                "recorded \(cost.money?.description ?? "unpriced") (\(cost.resourceType.rawValue)) as \(cost.costID)")
         }
     }
 
@@ -121,8 +124,11 @@ struct CostCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Spend grouped by project, workstream, task, worker, model, resource type or outcome.",
             discussion: """
-                Exact per currency, with the records whose amount is not a price (the agent named no model \
-                the price table knows, and reported none) counted apart as UNPRICED. --since and --until \
+                Exact per currency, with the records that carry no amount (the agent named no model the \
+                price table knows, and reported no cost) counted apart as UNPRICED: their spend is unknown, \
+                not zero. DISAGREE counts priced records whose agent reported a cost of its own more than \
+                5% (and more than 0.0001) away from the price, and REPORTED-PRICED sums how far. \
+                --since and --until \
                 are UTC days: from --since, up to but not including --until. --by model groups by the \
                 record's resource name (a model for agents' api_call costs, gate:NAME for gates' time). \
                 --by outcome follows each cost to its task and patch: landed, quarantined, rejected, \
@@ -142,6 +148,13 @@ struct CostCommand: AsyncParsableCommand {
             let amount: ExactDecimal
             let records: Int
             let unpriced: Int
+            let disagreeing: Int
+            let reportedDifference: ExactDecimal
+
+            enum CodingKeys: String, CodingKey {
+                case by, key, currency, amount, records, unpriced, disagreeing
+                case reportedDifference = "reported_difference"
+            }
         }
 
         struct Summary: Encodable {
@@ -158,7 +171,8 @@ struct CostCommand: AsyncParsableCommand {
             let lines = report.rows.map {
                 Line(
                     by: dimension.rawValue, key: $0.key, currency: $0.currency, amount: $0.amount,
-                    records: $0.records, unpriced: $0.unpriced)
+                    records: $0.records, unpriced: $0.unpriced, disagreeing: $0.disagreeing,
+                    reportedDifference: $0.reportedDifference)
             }
             if global.json || format == "json" {
                 for line in lines { Console.current.line(try SluiceJSON.line(line)) }
@@ -166,12 +180,13 @@ struct CostCommand: AsyncParsableCommand {
                 return
             }
             if format == "csv" {
-                Console.current.line("\(dimension.rawValue),currency,amount,records,unpriced")
+                Console.current.line(
+                    "\(dimension.rawValue),currency,amount,records,unpriced,disagreeing,reported_difference")
                 for line in lines {
                     Console.current.line(
                         [
                             Self.csv(line.key ?? ""), line.currency.code, line.amount.description, String(line.records),
-                            String(line.unpriced),
+                            String(line.unpriced), String(line.disagreeing), line.reportedDifference.description,
                         ].joined(separator: ","))
                 }
                 return
@@ -181,7 +196,8 @@ struct CostCommand: AsyncParsableCommand {
                 columns: [
                     (dimension.rawValue.uppercased(), { $0.key ?? "-" }), ("CURRENCY", { $0.currency.code }),
                     ("AMOUNT", { $0.amount.description }), ("RECORDS", { String($0.records) }),
-                    ("UNPRICED", { String($0.unpriced) }),
+                    ("UNPRICED", { String($0.unpriced) }), ("DISAGREE", { String($0.disagreeing) }),
+                    ("REPORTED-PRICED", { $0.disagreeing == 0 ? "-" : $0.reportedDifference.description }),
                 ])
             for summary in report.outcomes {
                 Console.current.line(
@@ -212,7 +228,7 @@ struct CostCommand: AsyncParsableCommand {
                 costs, empty: "no cost records",
                 columns: [
                     ("COST", { $0.costID.description }), ("TYPE", { $0.resourceType.rawValue }),
-                    ("AMOUNT", { $0.money.description }), ("PROJECT", { $0.projectID ?? "-" }),
+                    ("AMOUNT", { $0.money?.description ?? "unpriced" }), ("PROJECT", { $0.projectID ?? "-" }),
                     ("RECORDED", { $0.recordedAt.description }),
                 ])
         }
@@ -226,7 +242,7 @@ struct CostCommand: AsyncParsableCommand {
 
         func run() async throws {
             let cost = try await global.engine().costs.delete(try Parse.id(id))
-            try Output(global).record(cost, "deleted cost \(cost.costID) (\(cost.money))")
+            try Output(global).record(cost, "deleted cost \(cost.costID) (\(cost.money?.description ?? "unpriced"))")
         }
     }
 }

@@ -59,7 +59,11 @@ struct AgentOptions: ParsableArguments {
                 loopRepeats: loopRepeats ?? defaults.loopRepeats),
             keepFailed: keepFailed ?? defaults.keepFailed, keepFailedBytes: defaults.keepFailedBytes,
             maxRunningPerProject: maxRunning ?? defaults.maxRunning, projectID: project, watch: watch,
-            network: defaults.network && !noNetwork, defaultEstimate: defaults.defaultEstimate
+            network: defaults.network && !noNetwork,
+            // A task without --estimate holds the agent's own cap, if the command line sets one, else
+            // the configured default.
+            defaultEstimate: kind.userCapUSD(in: command).map { CostEstimate(amount: $0, currency: .usd) }
+                ?? defaults.defaultEstimate
         ).validated()
     }
 }

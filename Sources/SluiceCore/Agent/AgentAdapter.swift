@@ -36,8 +36,8 @@ public enum AgentKind: String, CaseIterable, Sendable, Codable {
     /// a shell.
     ///
     /// `capUSD`, what the hard budgets over the task leave for it in US dollars, is passed to an agent
-    /// that can stop itself at an amount (claude's `--max-budget-usd`) unless the user's command line
-    /// already sets one.
+    /// that can stop itself at an amount (claude's `--max-budget-usd`); a cap the user's command line
+    /// sets stays where it is lower, and is lowered to `capUSD` where not.
     ///
     /// - Throws: `invalidInput` when `command` runs no program.
     public func commandLine(
@@ -63,17 +63,51 @@ public enum AgentKind: String, CaseIterable, Sendable, Codable {
         // with `=`, so that a prompt such as `--dangerously-skip-permissions` stays a prompt.
         switch self {
         case .claude:
-            let cap =
-                capUSD.map { cap in
-                    given.contains { $0 == "--max-budget-usd" || $0.hasPrefix("--max-budget-usd=") }
-                        ? [] : ["--max-budget-usd", cap.description]
-                } ?? []
-            return given + cap + ["-p", "--output-format", "json", "--", prompt]
+            var line = given
+            if let capUSD {
+                var found = false
+                for index in line.indices {
+                    if line[index] == "--max-budget-usd", index + 1 < line.count {
+                        found = true
+                        if let own = try? ExactDecimal(parsing: line[index + 1]), own <= capUSD { continue }
+                        line[index + 1] = capUSD.description
+                    } else if line[index].hasPrefix("--max-budget-usd=") {
+                        found = true
+                        let own = try? ExactDecimal(parsing: String(line[index].dropFirst("--max-budget-usd=".count)))
+                        if let own, own <= capUSD { continue }
+                        line[index] = "--max-budget-usd=" + capUSD.description
+                    }
+                }
+                if !found { line += ["--max-budget-usd", capUSD.description] }
+            }
+            return line + ["-p", "--output-format", "json", "--", prompt]
         case .codex: return given + ["exec", "--json", "--", prompt]
         case .gemini: return given + ["--prompt=" + prompt, "--output-format", "json"]
         case .aider: return given + ["--message=" + prompt, "--yes-always", "--no-auto-commits", "--no-pretty"]
         case .command: return given.map(fill)
         }
+    }
+
+    /// The cap the user's own command line sets on what one run of the agent may spend, in US dollars
+    /// (claude's `--max-budget-usd N` or `--max-budget-usd=N`): the agent stops itself there, so it is
+    /// what a task without an estimate of its own holds on its budgets. Nil when none is set, or the
+    /// agent has no such option.
+    public func userCapUSD(in command: [String]) -> ExactDecimal? {
+        guard self == .claude else { return nil }
+        for (index, argument) in command.enumerated() {
+            var value: String?
+            if argument == "--max-budget-usd", index + 1 < command.count {
+                value = command[index + 1]
+            } else if argument.hasPrefix("--max-budget-usd=") {
+                value = String(argument.dropFirst("--max-budget-usd=".count))
+            }
+            if let value, let amount = try? ExactDecimal(parsing: value), !amount.isNegative,
+                amount <= CostEstimate.maximum
+            {
+                return amount
+            }
+        }
+        return nil
     }
 
     /// Variables the adapter sets for the agent: aider's report lines must not wrap.

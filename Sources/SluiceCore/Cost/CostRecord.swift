@@ -27,8 +27,9 @@ public struct CostRecord: Hashable, Sendable, Codable {
     public var projectID: String?
     public var resourceType: ResourceType
     public var resourceName: String?
-    /// Exact and never negative.
-    public var amount: ExactDecimal
+    /// Exact and never negative; nil when the usage is unpriced (no price table entry covers it
+    /// and the agent reported no cost): an unknown amount is never a zero one.
+    public var amount: ExactDecimal?
     public var currency: Currency
     public var usage: CostUsage?
     public var recordedAt: Timestamp
@@ -36,17 +37,21 @@ public struct CostRecord: Hashable, Sendable, Codable {
 
     /// Creates a record, checking the amount and, when given, that amount = quantity × rate.
     ///
-    /// - Throws: ``SluiceError`` (`invalidInput`) for a negative amount or quantity or rate, or an
-    ///   amount that disagrees with its usage.
+    /// - Throws: ``SluiceError`` (`invalidInput`) for a negative amount or quantity or rate, an
+    ///   amount that disagrees with its usage, or usage without an amount.
     public init(
         costID: CostID, executionRequestID: ExecutionRequestID? = nil, projectID: String? = nil,
-        resourceType: ResourceType, resourceName: String? = nil, amount: ExactDecimal, currency: Currency,
+        resourceType: ResourceType, resourceName: String? = nil, amount: ExactDecimal?, currency: Currency,
         usage: CostUsage? = nil, recordedAt: Timestamp, metadata: [String: JSONValue] = [:]
     ) throws {
-        guard !amount.isNegative else {
+        if let amount, amount.isNegative {
             throw SluiceError.invalidInput("amount must not be negative, got \(amount)")
         }
         if let usage {
+            guard let amount else {
+                throw SluiceError.invalidInput(
+                    "an unpriced cost has no amount, so it cannot have a quantity and a rate")
+            }
             guard !usage.quantity.isNegative, !usage.rate.isNegative else {
                 throw SluiceError.invalidInput("usage quantity and rate must not be negative")
             }
@@ -68,8 +73,14 @@ public struct CostRecord: Hashable, Sendable, Codable {
         self.metadata = metadata
     }
 
-    /// The amount as money.
-    public var money: Money { Money(amount: amount, currency: currency) }
+    /// The amount as money; nil when unpriced.
+    public var money: Money? { amount.map { Money(amount: $0, currency: currency) } }
+
+    /// Whether the record carries no amount: its usage has no price.
+    public var isUnpriced: Bool { amount == nil }
+
+    /// The amount, or zero for an unpriced record: for sums that count unpriced records apart.
+    public var pricedUnits: Int64 { amount?.units ?? 0 }
 
     enum CodingKeys: String, CodingKey {
         case costID = "cost_id"
@@ -90,7 +101,8 @@ public struct CostRecord: Hashable, Sendable, Codable {
             projectID: container.decodeIfPresent(String.self, forKey: .projectID),
             resourceType: container.decode(ResourceType.self, forKey: .resourceType),
             resourceName: container.decodeIfPresent(String.self, forKey: .resourceName),
-            amount: container.decode(ExactDecimal.self, forKey: .amount),
+            // The key is required; null is an unpriced record.
+            amount: container.decode(ExactDecimal?.self, forKey: .amount),
             currency: container.decode(Currency.self, forKey: .currency),
             usage: container.decodeIfPresent(CostUsage.self, forKey: .usage),
             recordedAt: container.decode(Timestamp.self, forKey: .recordedAt),

@@ -22,15 +22,66 @@ public struct CostReportRow: Hashable, Sendable, Codable {
     public var currency: Currency
     public var amount: ExactDecimal
     public var records: Int
-    /// Records whose amount is not a price (`amount_source` "unpriced").
+    /// Records without an amount: usage no price covers and no cost the agent reported.
     public var unpriced: Int
+    /// Priced records whose agent reported a cost of its own that differs from the price beyond
+    /// ``ReportedCost/disagrees(priced:reported:)``'s tolerance.
+    public var disagreeing: Int
+    /// Over the disagreeing records: what the agents reported less what the prices say (signed).
+    public var reportedDifference: ExactDecimal
 
-    public init(key: String?, currency: Currency, amount: ExactDecimal, records: Int, unpriced: Int) {
+    public init(
+        key: String?, currency: Currency, amount: ExactDecimal, records: Int, unpriced: Int, disagreeing: Int = 0,
+        reportedDifference: ExactDecimal = .zero
+    ) {
         self.key = key
         self.currency = currency
         self.amount = amount
         self.records = records
         self.unpriced = unpriced
+        self.disagreeing = disagreeing
+        self.reportedDifference = reportedDifference
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case key, currency, amount, records, unpriced, disagreeing
+        case reportedDifference = "reported_difference"
+    }
+}
+
+extension CostReportKey {
+    /// One record's key, as the storages compute it from its columns and metadata.
+    public func key(of cost: CostRecord) -> String? {
+        func text(_ name: String) -> String? {
+            switch cost.metadata[name] {
+            case .string(let value)?: value
+            case .number(let value)?: value.description
+            default: nil
+            }
+        }
+        return switch self {
+        case .project: cost.projectID
+        case .model: cost.resourceName.flatMap { $0.isEmpty ? nil : $0 }
+        case .resourceType: cost.resourceType.rawValue
+        case .workstream: text("workstream_id")
+        case .task: text("task_id")
+        case .worker: text("worker_id")
+        case .attribution: text("task_id").map { "task:" + $0 } ?? text("ledger_id").map { "patch:" + $0 }
+        }
+    }
+}
+
+/// An agent's own figure for what its work cost, beside the price Sluice computed.
+public enum ReportedCost {
+    /// The least difference that counts: a tenth of a thousandth of the currency.
+    public static let floor = ExactDecimal(units: 100_000)
+
+    /// Whether `reported` differs from `priced` by more than 5 % of `priced` (and more than
+    /// ``floor``): more than rounding or a provider's price change between table updates.
+    public static func disagrees(priced: ExactDecimal, reported: ExactDecimal) -> Bool {
+        let difference = Int128(reported.units) - Int128(priced.units)
+        let tolerance = max(Int128(priced.units) / 20, Int128(floor.units))
+        return difference.magnitude > tolerance.magnitude
     }
 }
 

@@ -352,8 +352,9 @@ extension Supervisor {
     }
 
     /// `api_call` costs, one per model, priced by the price table (the entry and the rates applied
-    /// kept with the record); else the amount the agent reported, marked so; else zero, marked
-    /// unpriced, with why. What the agent reported is kept beside a priced amount.
+    /// kept with the record); else the amount the agent reported, marked so; else no amount at all,
+    /// marked unpriced, with why (an unknown amount is never $0). What the agent reported is kept
+    /// beside a priced amount, with the difference and whether it passes the tolerance.
     func costs(_ usage: [AgentUsage], task: TaskRecord, attempt: TaskAttempt) -> [CostRecord] {
         let now = engine.context.clock.now()
         return usage.compactMap { usage in
@@ -367,7 +368,7 @@ extension Supervisor {
                 "output_tokens": .number(Decimal(usage.outputTokens)),
             ]
             if let workstream = task.workstreamID { metadata["workstream_id"] = .string(workstream) }
-            var amount = usage.reportedCostUSD ?? .zero
+            var amount = usage.reportedCostUSD
             var currency = Currency.usd
             var source = usage.reportedCostUSD == nil ? "unpriced" : "reported"
             if let reported = usage.reportedCostUSD { metadata["reported_amount"] = .string(reported.description) }
@@ -381,6 +382,13 @@ extension Supervisor {
                     amount = quote.amount
                     currency = quote.currency
                     source = "priced"
+                    if let reported = usage.reportedCostUSD, quote.currency == .usd,
+                        let difference = try? reported.adding(ExactDecimal(units: -quote.amount.units))
+                    {
+                        metadata["reported_difference"] = .string(difference.description)
+                        metadata["reported_disagrees"] = .bool(
+                            ReportedCost.disagrees(priced: quote.amount, reported: reported))
+                    }
                     metadata["price_entry"] = .string(quote.entryID)
                     metadata["price_rates"] = quote.rates.json
                     if let tier = quote.tier { metadata["price_tier"] = .number(Decimal(tier)) }

@@ -34,7 +34,7 @@ extension SQLiteTransaction {
                 """
         ).execute(arguments: [
             cost.costID.description, cost.executionRequestID?.description, cost.projectID,
-            cost.resourceType.rawValue, cost.resourceName, cost.amount.units, cost.currency.code,
+            cost.resourceType.rawValue, cost.resourceName, cost.amount?.units, cost.currency.code,
             cost.usage?.quantity.units, cost.usage?.unit, cost.usage?.rate.units, cost.recordedAt.description,
             JSONValue.object(cost.metadata).jsonText,
         ])
@@ -111,7 +111,7 @@ extension SQLiteTransaction {
     static func checkTotalsStayExact(adding costs: [CostRecord], _ db: Database) throws {
         var added: [Currency: Int64] = [:]
         for cost in costs {
-            let (sum, overflow) = added[cost.currency, default: 0].addingReportingOverflow(cost.amount.units)
+            let (sum, overflow) = added[cost.currency, default: 0].addingReportingOverflow(cost.pricedUnits)
             guard !overflow else { throw tooLarge(cost.currency, total: nil) }
             added[cost.currency] = sum
         }
@@ -169,7 +169,7 @@ extension SQLiteTransaction {
         return try CostRecord(
             costID: Column.id(row, "cost_id"), executionRequestID: Column.optionalID(row, "execution_request_id"),
             projectID: row["project_id"], resourceType: Column.enumeration(row, "resource_type"),
-            resourceName: row["resource_name"], amount: ExactDecimal(units: row["amount_units"]),
+            resourceName: row["resource_name"], amount: (row["amount_units"] as Int64?).map(ExactDecimal.init(units:)),
             currency: Currency(Column.string(row, "currency")), usage: usage,
             recordedAt: Column.timestamp(row, "recorded_at"),
             metadata: Column.object(row, "metadata"))
@@ -219,8 +219,8 @@ extension SQLiteTransaction {
                 arguments.append(until)
             }
             sql = """
-                SELECT \(expression) AS k, currency, SUM(amount_units) AS units, COUNT(*) AS n,
-                    SUM(json_extract(metadata, '$.amount_source') IS 'unpriced') AS unpriced
+                SELECT \(expression) AS k, currency, coalesce(SUM(amount_units), 0) AS units, COUNT(*) AS n,
+                    SUM(amount_units IS NULL) AS unpriced
                 FROM costs \(terms.isEmpty ? "" : "WHERE " + terms.joined(separator: " AND "))
                 GROUP BY 1, 2 ORDER BY 1, 2
                 """
@@ -230,6 +230,27 @@ extension SQLiteTransaction {
                 key: Self.text(row["k"]), currency: try Currency(row["currency"] ?? ""),
                 amount: try Self.units(row, "units"), records: row["n"], unpriced: row["unpriced"] ?? 0)
         }
+    }
+
+    package func disagreeingCosts(_ range: CostReportRange) throws -> [CostRecord] {
+        var terms = ["json_extract(metadata, '$.reported_disagrees') = 1"]
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        // Records' times are ISO 8601 text of one width: a day's bound compares as text.
+        if let since = range.since {
+            terms.append("recorded_at >= ?")
+            arguments.append(since)
+        }
+        if let until = range.until {
+            terms.append("recorded_at < ?")
+            arguments.append(until)
+        }
+        return try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT \(Self.costColumns.sql) FROM costs WHERE \(terms.joined(separator: " AND "))
+                    ORDER BY recorded_at, cost_id
+                    """), arguments: StatementArguments(arguments)
+        ).map(Self.decodeCost)
     }
 
     /// A value as text, whatever its type (an agent's metadata may hold a number where an id belongs).
