@@ -300,7 +300,8 @@ public struct BudgetService: Sendable {
                 case .number(let number)? = cost.metadata["epoch"], let epoch = Int64(exactly: number as NSNumber),
                 var hold = try holds["\(taskID)/\(epoch)"]
                     ?? tx.budgetHolds(taskID: taskID).first(where: { $0.epoch == epoch }),
-                hold.currency == cost.currency
+                // An unpriced cost has no amount, so no currency of its own to match: it takes the hold's.
+                hold.currency == cost.currency || cost.isUnpriced
             else {
                 if cost.isUnpriced { consumption.unpriced.append((cost, [:])) }
                 continue
@@ -335,12 +336,13 @@ public struct BudgetService: Sendable {
         var committed: [SpendKey: Int64] = [:]
         var uncounted: [(Budget, CostRecord)] = []
         for cost in costs {
+            // Unpriced: no amount here; what it was charged comes from the consumption below.
+            guard let amount = cost.amount else { continue }
             for budget in budgets where budget.scope.covers(cost) {
                 guard budget.currency == cost.currency else {
                     uncounted.append((budget, cost))
                     continue
                 }
-                guard let amount = cost.amount else { continue }
                 let key = SpendKey(scope: budget.scope, window: budget.windowKey(at: cost.recordedAt))
                 committed[key, default: 0] = try Self.sum(committed[key, default: 0], amount.units)
             }
@@ -378,8 +380,7 @@ public struct BudgetService: Sendable {
         }
         // Unpriced usage on every budget it counts against: what was charged for it, or that nothing was.
         for (cost, charged) in consumption.unpriced {
-            for budget in budgets.sorted(by: { $0.scope < $1.scope })
-            where budget.currency == cost.currency && budget.scope.covers(cost) {
+            for budget in budgets.sorted(by: { $0.scope < $1.scope }) where budget.scope.covers(cost) {
                 let window = budget.windowKey(at: cost.recordedAt)
                 let amount = charged.first { $0.key.scope == budget.scope }.map { ExactDecimal(units: $0.value) }
                 try tx.append(
@@ -390,7 +391,8 @@ public struct BudgetService: Sendable {
                             + (amount.map {
                                 "its claim's held estimate, \($0) \(budget.currency), counted in its place"
                             }
-                                ?? "nothing was held for it, so nothing was counted"),
+                                ?? "no held estimate was left for it (none was held, or priced costs used it up), "
+                                + "so nothing was counted"),
                         at: now,
                         payload: [
                             "operation": .string("unpriced"), "cost_id": .string(cost.costID.description),

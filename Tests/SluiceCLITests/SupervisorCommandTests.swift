@@ -349,6 +349,31 @@ struct SupervisorCommandTests {
         #expect(try await project.json(["task", "show", task]).first?["state"] as? String == "done")
     }
 
+    @Test("a reported cost of 0 for tokens spent, and no usage at all, are unpriced: the held estimate counts")
+    func zeroAndSilentAreNotFree() async throws {
+        let project = try Project(sandbox: "none")
+        #expect(try await project.sluice(["init"]).status == 0)
+        #expect(try await project.sluice(["budget", "set", "project:demo", "1", "--hard"]).status == 0)
+        for prompt in ["zero cost", "silent"] {
+            _ = try await project.json(["task", "add", prompt, "--project", "demo", "--estimate", "0.3"])
+        }
+        let agent = try project.agent(
+            "echo x > \"f-$SLUICE_TASK_ID.txt\"\n"
+                + "if grep -q zero \"$SLUICE_PROMPT_FILE\"; then echo "
+                + #"'{"usage": {"model": "unknown-model", "input_tokens": 1000, "output_tokens": 5, "cost_usd": 0}}'"#
+                + "; fi")
+        let run = try await project.sluice(["run", "--workers", "1", "--agent", "command", "--", agent])
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        let costs = try await project.json(["cost", "list", "--type", "api_call"])
+        #expect(costs.count == 2 && costs.allSatisfy { $0["amount"] is NSNull }, "\(costs)")
+        let reasons = costs.compactMap { ($0["metadata"] as? [String: Any])?["unpriced_reason"] as? String }
+        #expect(reasons.contains { $0.contains("reported a cost of 0 for 1005 tokens") }, "\(reasons)")
+        #expect(reasons.contains { $0.contains("reported no usage") }, "\(reasons)")
+        let status = try #require(
+            try await project.json(["budget", "show", "project:demo"]).first?["budget"] as? [String: Any])
+        #expect(status["committed"] as? Double == 0.6 && status["held"] as? Double == 0, "\(status)")
+    }
+
     @Test("claude's own --max-budget-usd is what a task without an estimate holds")
     func agentCapIsTheEstimate() async throws {
         let project = try Project(sandbox: "none")

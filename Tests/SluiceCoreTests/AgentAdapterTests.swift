@@ -227,6 +227,9 @@ struct AgentAdapterTests {
         #expect(
             AgentKind.claude.userCapUSD(in: ["claude", "--max-budget-usd=0.75"]) == (try ExactDecimal(parsing: "0.75")))
         #expect(AgentKind.claude.userCapUSD(in: ["claude", "--max-budget-usd", "-1"]) == nil)
+        #expect(
+            AgentKind.claude.userCapUSD(in: ["claude", "--max-budget-usd", "0.2", "--max-budget-usd=50"])
+                == (try ExactDecimal(parsing: "50")))
         #expect(AgentKind.claude.userCapUSD(in: ["claude", "--max-budget-usd", "2000000"]) == nil)
         #expect(AgentKind.claude.userCapUSD(in: ["claude", "--max-budget-usd"]) == nil)
         #expect(AgentKind.codex.userCapUSD(in: ["codex", "--max-budget-usd", "2"]) == nil)

@@ -183,7 +183,24 @@ struct BudgetServiceTests {
         #expect(status.committed == Self.amount("4"))
         let later = try await fixture.engine.context.storage.events(entityID: "project:p", after: 0, limit: nil)
         #expect(later.last?.payload["counted"] == .string("0"))
-        #expect(later.last?.reason?.contains("nothing was held for it") == true)
+        #expect(later.last?.reason?.contains("no held estimate was left for it") == true)
+    }
+
+    @Test("unpriced usage is charged a hold in the budget's own currency: it has no amount to convert")
+    func unpricedInAnotherCurrency() async throws {
+        let fixture = try await Fixture(.sqliteMemory)
+        try await fixture.engine.budgets.set(
+            .project("p"), limit: Self.amount("1"), currency: try Currency("EUR"), hard: true)
+        let task = try await fixture.task(estimate: "0.4 EUR")
+        let worker = try await fixture.worker()
+        let claimed = try #require(try await fixture.engine.tasks.claim(for: worker))
+        let unpriced = try CostRecord(
+            costID: .make(), executionRequestID: task.executionRequestID, projectID: "p", resourceType: .apiCall,
+            amount: nil, currency: .usd, recordedAt: fixture.clock.now(),
+            metadata: ["task_id": .string(task.taskID.description), "epoch": .number(Decimal(claimed.epoch))])
+        try await fixture.engine.tasks.fail(task.taskID, epoch: claimed.epoch, reason: "x", costs: [unpriced])
+        let status = try await fixture.spend(.project("p"))
+        #expect(status.committed == Self.amount("0.4") && status.held == .zero)
     }
 
     @Test("a claim fenced (its worker reaped, the task requeued) releases its hold", arguments: StoreKind.allCases)

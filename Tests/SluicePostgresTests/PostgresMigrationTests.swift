@@ -36,8 +36,13 @@ struct PostgresMigrationTests {
         let old = try await PostgresStorage(url: url, options: options)
         let unpricedID = CostID.make()
         let pricedID = CostID.make()
+        let labelledID = CostID.make()
         _ = try await old.withRawTransaction { connection in
-            for (id, units, source) in [(unpricedID, 0, "unpriced"), (pricedID, 2_500_000_000, "priced")] {
+            // The third says unpriced in metadata anyone can write, but has an amount: it keeps it.
+            for (id, units, source) in [
+                (unpricedID, 0, "unpriced"), (pricedID, 2_500_000_000, "priced"),
+                (labelledID, 5_000_000_000, "unpriced"),
+            ] {
                 try connection.execute(
                     """
                     INSERT INTO costs (cost_id, project_id, resource_type, resource_name, amount_units, currency,
@@ -55,9 +60,12 @@ struct PostgresMigrationTests {
         #expect(try await storage.cost(pricedID)?.amount == ExactDecimal(units: 2_500_000_000))
         #expect(
             try await storage.costTotals(CostFilter())
-                == [CostTotal(currency: .usd, amount: ExactDecimal(units: 2_500_000_000), count: 2)])
+                == [CostTotal(currency: .usd, amount: ExactDecimal(units: 7_500_000_000), count: 3)])
+        #expect(try await storage.cost(labelledID)?.amount == ExactDecimal(units: 5_000_000_000))
         let report = try await storage.read { try $0.costReport(by: .model, try CostReportRange()) }
-        #expect(report.map(\.unpriced) == [1] && report.map(\.records) == [2])
+        #expect(
+            report.map(\.unpriced) == [1] && report.map(\.records) == [3]
+                && report.map(\.amount) == [ExactDecimal(units: 7_500_000_000)])
         // Records stay immutable after the one rewrite.
         await #expect(throws: (any Error).self) {
             try await storage.withRawTransaction { try $0.execute("UPDATE costs SET amount_units = 1") }
@@ -69,7 +77,7 @@ struct PostgresMigrationTests {
         }
         #expect(deleted.amount == nil)
         let after = try await storage.read { try $0.costReport(by: .model, try CostReportRange()) }
-        #expect(after.map(\.unpriced) == [0] && after.map(\.records) == [1])
+        #expect(after.map(\.unpriced) == [0] && after.map(\.records) == [2])
         await storage.close()
     }
 

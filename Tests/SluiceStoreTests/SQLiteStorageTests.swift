@@ -88,6 +88,7 @@ struct SQLiteStorageTests {
         let path = directory.file("old.db")
         let unpricedID = CostID.make()
         let pricedID = CostID.make()
+        let labelledID = CostID.make()
         do {
             // A ledger as migration 0006 left it: an unpriced record stored with amount 0, and a priced one.
             let queue = try DatabaseQueue(path: path)
@@ -97,7 +98,11 @@ struct SQLiteStorageTests {
             }
             try migrator.migrate(queue)
             try queue.inDatabase { db in
-                for (id, units, source) in [(unpricedID, 0, "unpriced"), (pricedID, 2_500_000_000, "priced")] {
+                // The third says unpriced in metadata anyone can write, but has an amount: it keeps it.
+                for (id, units, source) in [
+                    (unpricedID, 0, "unpriced"), (pricedID, 2_500_000_000, "priced"),
+                    (labelledID, 5_000_000_000, "unpriced"),
+                ] {
                     try db.execute(
                         sql: """
                             INSERT INTO costs (cost_id, project_id, resource_type, resource_name, amount_units,
@@ -112,9 +117,10 @@ struct SQLiteStorageTests {
         #expect(try await storage.cost(pricedID)?.amount == ExactDecimal(units: 2_500_000_000))
         #expect(
             try await storage.costTotals(CostFilter())
-                == [CostTotal(currency: .usd, amount: ExactDecimal(units: 2_500_000_000), count: 2)])
+                == [CostTotal(currency: .usd, amount: ExactDecimal(units: 7_500_000_000), count: 3)])
+        #expect(try await storage.cost(labelledID)?.amount == ExactDecimal(units: 5_000_000_000))
         let report = try await storage.read { try $0.costReport(by: .project, try CostReportRange()) }
-        #expect(report.map(\.unpriced) == [1] && report.map(\.records) == [2])
+        #expect(report.map(\.unpriced) == [1] && report.map(\.records) == [3])
         // The rebuilt table keeps its rules: records are immutable, negative amounts refused.
         let raw = try DatabaseQueue(path: path)
         #expect(throws: DatabaseError.self) {
@@ -144,8 +150,8 @@ struct SQLiteStorageTests {
                 reason: nil, at: fresh.recordedAt, actor: "t")
         }
         let after = try await storage.read { try $0.costReport(by: .model, try CostReportRange()) }
-        #expect(after.map(\.unpriced) == [1] && after.map(\.records) == [2])
-        #expect(after.map(\.amount) == [ExactDecimal(units: 2_500_000_000)])
+        #expect(after.map(\.unpriced) == [1] && after.map(\.records) == [3])
+        #expect(after.map(\.amount) == [ExactDecimal(units: 7_500_000_000)])
     }
 
     @Test("the migrations compiled in are the released SQL, byte for byte, under their released names")
@@ -158,7 +164,7 @@ struct SQLiteStorageTests {
             ("0004_tasks", "4a370a50bcbb5227bec0ed1d055e03fa54df004f4f9b6fba50ef4d7c8fd2c78f"),
             ("0005_budgets", "a5d2b19b92a196f7c3c67b6b6dc64a52d66def0a77f01b4b45eef96792ac4051"),
             ("0006_cost_daily", "b03929e2a17336ca258d276c932f1c91c6b780723e478caa1d1f5a4ebc1527b8"),
-            ("0007_unpriced", "3894542f937511810f6b90d145ea4f3c00f5f5fae3a30fa0b8e66de395159c8c"),
+            ("0007_unpriced", "89dc0a656fbc5e89f589df8ec987a681d6d79eefe66354f0b2ab9481c18f7560"),
         ]
         let embedded = SQLiteStorage.migrations.map { ($0.name, SHA256.hex(Array($0.sql.utf8))) }
         #expect(embedded.map(\.0) == released.map(\.0))

@@ -94,6 +94,8 @@ public enum AgentKind: String, CaseIterable, Sendable, Codable {
     /// agent has no such option.
     public func userCapUSD(in command: [String]) -> ExactDecimal? {
         guard self == .claude else { return nil }
+        // Where the option is given more than once, the largest: the estimate must cover whichever wins.
+        var largest: ExactDecimal?
         for (index, argument) in command.enumerated() {
             var value: String?
             if argument == "--max-budget-usd", index + 1 < command.count {
@@ -101,13 +103,12 @@ public enum AgentKind: String, CaseIterable, Sendable, Codable {
             } else if argument.hasPrefix("--max-budget-usd=") {
                 value = String(argument.dropFirst("--max-budget-usd=".count))
             }
-            if let value, let amount = try? ExactDecimal(parsing: value), !amount.isNegative,
+            guard let value, let amount = try? ExactDecimal(parsing: value), !amount.isNegative,
                 amount <= CostEstimate.maximum
-            {
-                return amount
-            }
+            else { continue }
+            largest = max(largest ?? amount, amount)
         }
-        return nil
+        return largest
     }
 
     /// Variables the adapter sets for the agent: aider's report lines must not wrap.

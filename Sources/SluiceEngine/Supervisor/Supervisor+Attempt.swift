@@ -73,7 +73,11 @@ extension Supervisor {
         let report = options.agent.report(
             stdout: stdout, stderr: stderr, exitCode: exit.exitCode, streamed: streamed,
             arguments: options.command)
-        let costs = self.costs(report.usage, task: task, attempt: attempt)
+        var costs = self.costs(report.usage, task: task, attempt: attempt)
+        if costs.isEmpty, exit.launchError == nil, let unreported = await unreportedUsage(task: task, attempt: attempt)
+        {
+            costs.append(unreported)
+        }
         var failure: String?
         if let reason = watch.verdict.reason {
             failure = reason
@@ -400,12 +404,42 @@ extension Supervisor {
             } else {
                 metadata["unpriced_reason"] = .string("the agent named no model")
             }
+            // A cost of nothing for tokens spent is not a price: the work is not free, its cost unknown.
+            let tokens = usage.inputTokens + usage.cachedInputTokens + usage.cacheWriteTokens + usage.outputTokens
+            if source == "reported", amount == .zero, tokens > 0 {
+                amount = nil
+                source = "unpriced"
+                metadata["unpriced_reason"] = .string(
+                    (metadata["unpriced_reason"]?.stringValue.map { $0 + "; " } ?? "")
+                        + "the agent reported a cost of 0 for \(tokens) tokens")
+            }
             metadata["amount_source"] = .string(source)
             return try? CostRecord(
                 costID: CostID.make(engine.context.ids), executionRequestID: task.executionRequestID,
                 projectID: task.projectID, resourceType: .apiCall, resourceName: usage.model ?? options.agent.rawValue,
                 amount: amount, currency: currency, recordedAt: now, metadata: metadata)
         }
+    }
+
+    /// An attempt that ran with an estimate held for it but reported no usage the adapter could read
+    /// (none printed, or lines it had to throw away) is one unpriced record: its cost is unknown, so
+    /// its claim's hold is counted in its place. Nil when nothing is held for the claim.
+    func unreportedUsage(task: TaskRecord, attempt: TaskAttempt) async -> CostRecord? {
+        let held = try? await engine.context.storage.read { tx in
+            try tx.budgetHolds(taskID: task.taskID).first { $0.epoch == attempt.epoch }
+        }
+        guard let held, held.parts.contains(where: { $0.amount.units > 0 }) else { return nil }
+        var metadata: [String: JSONValue] = [
+            "agent": .string(options.agent.rawValue), "task_id": .string(task.taskID.description),
+            "worker_id": .string(attempt.workerID.description), "epoch": .number(Decimal(attempt.epoch)),
+            "attempt": .number(Decimal(attempt.attempt)), "amount_source": .string("unpriced"),
+            "unpriced_reason": .string("the agent reported no usage that could be read"),
+        ]
+        if let workstream = task.workstreamID { metadata["workstream_id"] = .string(workstream) }
+        return try? CostRecord(
+            costID: CostID.make(engine.context.ids), executionRequestID: task.executionRequestID,
+            projectID: task.projectID, resourceType: .apiCall, resourceName: options.agent.rawValue, amount: nil,
+            currency: held.currency, recordedAt: engine.context.clock.now(), metadata: metadata)
     }
 
     // MARK: - Helpers

@@ -9,7 +9,8 @@ extension PostgresStorage {
         sql: #"""
         -- Sluice schema for PostgreSQL, version 9. Records the supervisor stored as unpriced (metadata
         -- amount_source "unpriced", amount 0) lose their zero: an unknown amount is not a free one.
-        -- Running sums count an unpriced record and add nothing.
+        -- Only zeros: a record with an amount keeps it, whatever its metadata says, so the running
+        -- sums stay right. They count an unpriced record and add nothing.
 
         ALTER TABLE costs ALTER COLUMN amount_units DROP NOT NULL;
         ALTER TABLE costs ADD CONSTRAINT costs_unpriced_without_usage
@@ -19,7 +20,7 @@ extension PostgresStorage {
         -- running sums' trigger fires on insert and delete only; a zero becoming NULL changes no sum).
         ALTER TABLE costs DISABLE TRIGGER costs_no_update;
         UPDATE costs SET amount_units = NULL
-            WHERE metadata->>'amount_source' = 'unpriced' AND usage_quantity_units IS NULL;
+            WHERE metadata->>'amount_source' = 'unpriced' AND usage_quantity_units IS NULL AND amount_units = 0;
         ALTER TABLE costs ENABLE TRIGGER costs_no_update;
 
         -- The few records whose agent's own cost disagrees with the price, for reports.

@@ -10,7 +10,8 @@ extension SQLiteStorage {
         -- Sluice schema, version 7. SQLite cannot relax NOT NULL in place, so costs is rebuilt (its
         -- triggers and indexes go with the old table and are made again). Records the supervisor
         -- stored as unpriced (metadata amount_source "unpriced", amount 0) lose their zero: an unknown
-        -- amount is not a free one. Running sums count an unpriced record and add nothing.
+        -- amount is not a free one. Only zeros: a record with an amount keeps it, whatever its
+        -- metadata says, so the running sums stay right. They count an unpriced record and add nothing.
 
         CREATE TABLE costs_0007 (
             cost_id              TEXT PRIMARY KEY NOT NULL CHECK (length(cost_id) = 26),
@@ -33,6 +34,7 @@ extension SQLiteStorage {
         INSERT INTO costs_0007
             SELECT cost_id, execution_request_id, project_id, resource_type, resource_name,
                    CASE WHEN json_extract(metadata, '$.amount_source') IS 'unpriced' AND usage_quantity_units IS NULL
+                             AND amount_units = 0
                         THEN NULL ELSE amount_units END,
                    currency, usage_quantity_units, usage_unit, usage_rate_units, recorded_at, metadata
             FROM costs;
