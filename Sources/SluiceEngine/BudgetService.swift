@@ -280,6 +280,8 @@ public struct BudgetService: Sendable {
     /// What recorded costs took from their claims' holds, worked out while the holds still stand (before
     /// the unit ends the claim and releases the rest), and written to the budgets' windows last.
     struct Consumption: Sendable {
+        /// The budgets, read once for the unit.
+        var budgets: [Budget] = []
         /// Per window: the part of a hold the costs used up, still counted as held there.
         var released: [SpendKey: Int64] = [:]
         /// Per unpriced cost: what its claim still held, per window, committed in its place.
@@ -292,7 +294,9 @@ public struct BudgetService: Sendable {
     /// holds after the unit's priced costs is taken in its place. Only the holds change here.
     static func consume(_ tx: any StorageWriter, _ costs: [CostRecord]) throws -> Consumption {
         var consumption = Consumption()
-        guard !costs.isEmpty, try !tx.budgets().isEmpty else { return consumption }
+        guard !costs.isEmpty else { return consumption }
+        consumption.budgets = try tx.budgets()
+        guard !consumption.budgets.isEmpty else { return consumption }
         var holds: [String: BudgetHold] = [:]
         // Priced costs first: they use the hold up, and an unpriced one is charged what is left.
         for cost in costs.filter({ !$0.isUnpriced }) + costs.filter(\.isUnpriced) {
@@ -331,7 +335,7 @@ public struct BudgetService: Sendable {
     static func commit(
         _ tx: any StorageWriter, _ context: EngineContext, _ costs: [CostRecord], _ consumption: Consumption
     ) throws {
-        let budgets = try tx.budgets()
+        let budgets = consumption.budgets
         guard !budgets.isEmpty, !costs.isEmpty else { return }
         var committed: [SpendKey: Int64] = [:]
         var uncounted: [(Budget, CostRecord)] = []

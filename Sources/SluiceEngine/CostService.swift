@@ -88,7 +88,6 @@ public struct CostService: Sendable {
         return (
             { tx in
                 try tx.insertCosts(pairs)
-                consumption.value.withLock { $0 = BudgetService.Consumption() }
                 let consumed = try BudgetService.consume(tx, records)
                 consumption.value.withLock { $0 = consumed }
             },

@@ -195,19 +195,11 @@ extension PostgresTransaction {
 extension PostgresTransaction {
     func costReport(by key: CostReportKey, _ range: CostReportRange) throws -> [CostReportRow] {
         var binds = Binds()
-        var terms: [String] = []
         let sql: String
         switch key {
         case .project, .model, .resourceType:
             let column = key == .project ? "project_key" : key == .model ? "name_key" : "resource_type"
-            if let since = range.since {
-                binds.add(since)
-                terms.append("day >= $\(binds.count)")
-            }
-            if let until = range.until {
-                binds.add(until)
-                terms.append("day < $\(binds.count)")
-            }
+            let terms = Self.bounds(range, column: "day", &binds)
             sql = """
                 SELECT nullif(\(column), ''), currency, sum(total_units)::text, sum(record_count)::bigint,
                     sum(unpriced_count)::bigint
@@ -222,14 +214,7 @@ extension PostgresTransaction {
                 case .worker: "metadata->>'worker_id'"
                 default: "coalesce('task:' || (metadata->>'task_id'), 'patch:' || (metadata->>'ledger_id'))"
                 }
-            if let since = range.since {
-                binds.add(since)
-                terms.append("recorded_at >= $\(binds.count)")
-            }
-            if let until = range.until {
-                binds.add(until)
-                terms.append("recorded_at < $\(binds.count)")
-            }
+            let terms = Self.bounds(range, column: "recorded_at", &binds)
             sql = """
                 SELECT \(expression) COLLATE "C", currency, coalesce(sum(amount_units), 0)::text, count(*)::bigint,
                     count(*) FILTER (WHERE amount_units IS NULL)::bigint
@@ -246,17 +231,24 @@ extension PostgresTransaction {
 
     func disagreeingCosts(_ range: CostReportRange) throws -> [CostRecord] {
         var binds = Binds()
-        var terms = ["(metadata->>'reported_disagrees') = 'true'"]
-        if let since = range.since {
-            binds.add(since)
-            terms.append("recorded_at >= $\(binds.count)")
-        }
-        if let until = range.until {
-            binds.add(until)
-            terms.append("recorded_at < $\(binds.count)")
-        }
+        let terms = ["(metadata->>'reported_disagrees') = 'true'"] + Self.bounds(range, column: "recorded_at", &binds)
         return try rows(
             "\(Self.costSelect) WHERE \(terms.joined(separator: " AND ")) ORDER BY recorded_at, cost_id", binds,
             Self.decodeCost)
+    }
+
+    /// The terms that keep `column` within the report's days, their values bound in `binds`. A
+    /// record's time and a day are ISO 8601 text of one width each, so a day's bound compares as text.
+    static func bounds(_ range: CostReportRange, column: String, _ binds: inout Binds) -> [String] {
+        var terms: [String] = []
+        if let since = range.since {
+            binds.add(since)
+            terms.append("\(column) >= $\(binds.count)")
+        }
+        if let until = range.until {
+            binds.add(until)
+            terms.append("\(column) < $\(binds.count)")
+        }
+        return terms
     }
 }

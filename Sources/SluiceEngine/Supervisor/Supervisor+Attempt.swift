@@ -362,16 +362,11 @@ extension Supervisor {
     func costs(_ usage: [AgentUsage], task: TaskRecord, attempt: TaskAttempt) -> [CostRecord] {
         let now = engine.context.clock.now()
         return usage.compactMap { usage in
-            var metadata: [String: JSONValue] = [
-                "agent": .string(options.agent.rawValue), "task_id": .string(task.taskID.description),
-                "worker_id": .string(attempt.workerID.description), "epoch": .number(Decimal(attempt.epoch)),
-                "attempt": .number(Decimal(attempt.attempt)),
-                "input_tokens": .number(Decimal(usage.inputTokens)),
-                "cached_input_tokens": .number(Decimal(usage.cachedInputTokens)),
-                "cache_write_tokens": .number(Decimal(usage.cacheWriteTokens)),
-                "output_tokens": .number(Decimal(usage.outputTokens)),
-            ]
-            if let workstream = task.workstreamID { metadata["workstream_id"] = .string(workstream) }
+            var metadata = attributes(task: task, attempt: attempt)
+            metadata["input_tokens"] = .number(Decimal(usage.inputTokens))
+            metadata["cached_input_tokens"] = .number(Decimal(usage.cachedInputTokens))
+            metadata["cache_write_tokens"] = .number(Decimal(usage.cacheWriteTokens))
+            metadata["output_tokens"] = .number(Decimal(usage.outputTokens))
             var amount = usage.reportedCostUSD
             var currency = Currency.usd
             var source = usage.reportedCostUSD == nil ? "unpriced" : "reported"
@@ -421,6 +416,17 @@ extension Supervisor {
         }
     }
 
+    /// What ties an attempt's cost to its agent, task, claim and workstream: budgets and reports read it.
+    func attributes(task: TaskRecord, attempt: TaskAttempt) -> [String: JSONValue] {
+        var metadata: [String: JSONValue] = [
+            "agent": .string(options.agent.rawValue), "task_id": .string(task.taskID.description),
+            "worker_id": .string(attempt.workerID.description), "epoch": .number(Decimal(attempt.epoch)),
+            "attempt": .number(Decimal(attempt.attempt)),
+        ]
+        if let workstream = task.workstreamID { metadata["workstream_id"] = .string(workstream) }
+        return metadata
+    }
+
     /// An attempt that ran with an estimate held for it but reported no usage the adapter could read
     /// (none printed, or lines it had to throw away) is one unpriced record: its cost is unknown, so
     /// its claim's hold is counted in its place. Nil when nothing is held for the claim.
@@ -429,13 +435,9 @@ extension Supervisor {
             try tx.budgetHolds(taskID: task.taskID).first { $0.epoch == attempt.epoch }
         }
         guard let held, held.parts.contains(where: { $0.amount.units > 0 }) else { return nil }
-        var metadata: [String: JSONValue] = [
-            "agent": .string(options.agent.rawValue), "task_id": .string(task.taskID.description),
-            "worker_id": .string(attempt.workerID.description), "epoch": .number(Decimal(attempt.epoch)),
-            "attempt": .number(Decimal(attempt.attempt)), "amount_source": .string("unpriced"),
-            "unpriced_reason": .string("the agent reported no usage that could be read"),
-        ]
-        if let workstream = task.workstreamID { metadata["workstream_id"] = .string(workstream) }
+        var metadata = attributes(task: task, attempt: attempt)
+        metadata["amount_source"] = .string("unpriced")
+        metadata["unpriced_reason"] = .string("the agent reported no usage that could be read")
         return try? CostRecord(
             costID: CostID.make(engine.context.ids), executionRequestID: task.executionRequestID,
             projectID: task.projectID, resourceType: .apiCall, resourceName: options.agent.rawValue, amount: nil,

@@ -183,15 +183,7 @@ extension SQLiteTransaction {
         switch key {
         case .project, .model, .resourceType:
             let column = key == .project ? "project_key" : key == .model ? "name_key" : "resource_type"
-            var terms: [String] = []
-            if let since = range.since {
-                terms.append("day >= ?")
-                arguments.append(since)
-            }
-            if let until = range.until {
-                terms.append("day < ?")
-                arguments.append(until)
-            }
+            let terms = Self.bounds(range, column: "day", &arguments)
             sql = """
                 SELECT nullif(\(column), '') AS k, currency, SUM(total_units) AS units, SUM(record_count) AS n,
                     SUM(unpriced_count) AS unpriced
@@ -208,16 +200,7 @@ extension SQLiteTransaction {
                     "coalesce('task:' || json_extract(metadata, '$.task_id'), "
                         + "'patch:' || json_extract(metadata, '$.ledger_id'))"
                 }
-            var terms: [String] = []
-            // Records' times are ISO 8601 text of one width: a day's bound compares as text.
-            if let since = range.since {
-                terms.append("recorded_at >= ?")
-                arguments.append(since)
-            }
-            if let until = range.until {
-                terms.append("recorded_at < ?")
-                arguments.append(until)
-            }
+            let terms = Self.bounds(range, column: "recorded_at", &arguments)
             sql = """
                 SELECT \(expression) AS k, currency, coalesce(SUM(amount_units), 0) AS units, COUNT(*) AS n,
                     SUM(amount_units IS NULL) AS unpriced
@@ -233,17 +216,10 @@ extension SQLiteTransaction {
     }
 
     package func disagreeingCosts(_ range: CostReportRange) throws -> [CostRecord] {
-        var terms = ["json_extract(metadata, '$.reported_disagrees') = 1"]
         var arguments: [(any DatabaseValueConvertible)?] = []
-        // Records' times are ISO 8601 text of one width: a day's bound compares as text.
-        if let since = range.since {
-            terms.append("recorded_at >= ?")
-            arguments.append(since)
-        }
-        if let until = range.until {
-            terms.append("recorded_at < ?")
-            arguments.append(until)
-        }
+        let terms =
+            ["json_extract(metadata, '$.reported_disagrees') = 1"]
+            + Self.bounds(range, column: "recorded_at", &arguments)
         return try Row.fetchAll(
             db.cachedStatement(
                 sql: """
@@ -251,6 +227,23 @@ extension SQLiteTransaction {
                     ORDER BY recorded_at, cost_id
                     """), arguments: StatementArguments(arguments)
         ).map(Self.decodeCost)
+    }
+
+    /// The terms that keep `column` within the report's days, their values appended to `arguments`.
+    /// A record's time and a day are ISO 8601 text of one width each, so a day's bound compares as text.
+    static func bounds(
+        _ range: CostReportRange, column: String, _ arguments: inout [(any DatabaseValueConvertible)?]
+    ) -> [String] {
+        var terms: [String] = []
+        if let since = range.since {
+            terms.append("\(column) >= ?")
+            arguments.append(since)
+        }
+        if let until = range.until {
+            terms.append("\(column) < ?")
+            arguments.append(until)
+        }
+        return terms
     }
 
     /// A value as text, whatever its type (an agent's metadata may hold a number where an id belongs).
