@@ -85,6 +85,16 @@ struct SupervisorTests {
         }
     }
 
+    static func environment(of pid: Int32) -> [String: String] {
+        let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") ?? Data()
+        return Dictionary(
+            data.split(separator: 0).compactMap { entry in
+                let text = String(decoding: entry, as: UTF8.self)
+                guard let equals = text.firstIndex(of: "=") else { return nil }
+                return (String(text[..<equals]), String(text[text.index(after: equals)...]))
+            }, uniquingKeysWith: { first, _ in first })
+    }
+
     @Test("an agent that changes files and exits 0: a patch with the task, its usage as api_call costs, the task done")
     func success() async throws {
         let fixture = try Fixture()
@@ -176,7 +186,12 @@ struct SupervisorTests {
         // here: in the test process it would kill whatever else was adopted, a database server too.)
         let fixture = try Fixture()
         let task = try await fixture.task()
-        let agent = try fixture.agent("sleep 2; echo change > new.txt")
+        // The agent runs until the test has looked at it (or 120 s pass): a busy machine that leaves
+        // this test unscheduled for seconds cannot make it miss the agent. The agent is sealed, so the
+        // sign is a file in its workspace, which it removes before it changes anything.
+        let agent = try fixture.agent(
+            "i=0; while [ ! -e go ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done; rm -f go; echo change > new.txt"
+        )
         let run = Task { try await fixture.supervise(fixture.options([agent])) }
         let deadline = ContinuousClock.now + .seconds(120)
         var leader: Int32?
@@ -184,8 +199,12 @@ struct SupervisorTests {
             leader = Self.processes(holding: agent).first { getsid($0) == $0 }
             try await Task.sleep(for: .milliseconds(20))
         }
+        let registered = leader.map(OrphanReaper.isLeader)
+        if let leader, let workspace = Self.environment(of: leader)["SLUICE_WORKSPACE"] {
+            FileManager.default.createFile(atPath: workspace + "/go", contents: nil)
+        }
         let pid = try #require(leader, "the agent did not start")
-        #expect(OrphanReaper.isLeader(pid))
+        #expect(registered == true)
         let (summary, events) = try await run.value
         #expect(summary.done == 1, "\(events.map(\.message))")
         #expect(try await fixture.get(task).state == .done)
