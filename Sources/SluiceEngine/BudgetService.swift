@@ -105,6 +105,37 @@ public struct BudgetService: Sendable {
         }
     }
 
+    /// Records a rate from one currency to another, in force from now until a newer one for the pair:
+    /// costs recorded from now on, and estimates held from now on, count through it against budgets in
+    /// `to`. A `budget` event (entity `rate:FROM/TO`) keeps it.
+    ///
+    /// - Throws: `invalidInput` as ``CurrencyRate`` checks it (nothing is recorded).
+    @discardableResult
+    public func setRate(from: Currency, to: Currency, rate: ExactDecimal, quotedOn: String, source: String)
+        async throws -> CurrencyRate
+    {
+        let context = self.context
+        let now = context.clock.now()
+        let rate = try CurrencyRate(from: from, to: to, rate: rate, quotedOn: quotedOn, source: source, recordedAt: now)
+        return try await context.storage.write { tx in
+            try tx.putRate(
+                rate,
+                event: context.event(
+                    .budget, "rate:\(from)/\(to)", from: nil, to: "recorded", reason: rate.summary, at: now,
+                    payload: [
+                        "operation": .string("rate"), "from": .string(from.code), "to": .string(to.code),
+                        "rate": .string(rate.rate.description), "quoted_on": .string(quotedOn),
+                        "source": .string(source),
+                    ]))
+            return rate
+        }
+    }
+
+    /// Every currency rate on record, by pair and time recorded (the newest of a pair is in force).
+    public func rates() async throws -> [CurrencyRate] {
+        try await context.storage.read { try $0.currencyRates() }
+    }
+
     static func status(_ budget: Budget, _ tx: any StorageReader, at now: Timestamp) throws -> BudgetStatus {
         let window = budget.windowKey(at: now)
         let spend = try tx.budgetSpend(budget.scope, window: window)
@@ -136,12 +167,13 @@ public struct BudgetService: Sendable {
         let applying = try tx.budgets().filter { $0.hard && scopes.contains($0.scope) }
         guard !applying.isEmpty else { return nil }
         let now = context.clock.now()
+        var rates = RateBook()
         for budget in applying.sorted(by: { $0.scope < $1.scope }) {
             let window = budget.windowKey(at: now)
             // No estimate is nothing, in any currency.
-            let estimate = estimate ?? CostEstimate(amount: .zero, currency: budget.currency)
-            guard budget.currency == estimate.currency else {
-                return currencyRefusal(budget, window, task, estimate)
+            let given = estimate ?? CostEstimate(amount: .zero, currency: budget.currency)
+            guard let estimate = try rates.estimate(given, for: budget, at: now, tx) else {
+                return currencyRefusal(budget, window, task, given)
             }
             let spend = try tx.budgetSpend(budget.scope, window: window)
             let after =
@@ -159,7 +191,9 @@ public struct BudgetService: Sendable {
         BudgetRefusal(
             taskID: task.taskID, scope: budget.scope, window: window,
             message: "budget \(budget.scope) is in \(budget.currency) and the estimate of task \(task.taskID) "
-                + "is \(estimate.amount) \(estimate.currency): no rate converts one to the other")
+                + "is \(estimate.amount) \(estimate.currency): no rate from \(estimate.currency) to \(budget.currency) "
+                + "is on record (sluice budget rate set \(estimate.currency) \(budget.currency) RATE --date DAY --source TEXT)"
+        )
     }
 
     static func limitRefusal(
@@ -184,14 +218,15 @@ public struct BudgetService: Sendable {
         let now = context.clock.now()
         var parts: [BudgetHoldPart] = []
         var checks: [(Budget, String, ExactDecimal?)] = []
+        var rates = RateBook()
         for budget in applying.sorted(by: { $0.scope < $1.scope }) {
             let window = budget.windowKey(at: now)
-            // No estimate is nothing, in any currency: it holds nothing, and needs something left.
-            let given = estimate
-            let estimate = given ?? CostEstimate(amount: .zero, currency: budget.currency)
-            guard budget.currency == estimate.currency else {
+            // No estimate is nothing, in any currency: it holds nothing, and needs something left. One in
+            // another currency is held converted, by the rate in force now.
+            let given = estimate ?? CostEstimate(amount: .zero, currency: budget.currency)
+            guard let estimate = try rates.estimate(given, for: budget, at: now, tx) else {
                 guard budget.hard else { continue }
-                throw currencyRefusal(budget, window, task, estimate)
+                throw currencyRefusal(budget, window, task, given)
             }
             var limit: ExactDecimal?
             if budget.hard {
@@ -214,7 +249,7 @@ public struct BudgetService: Sendable {
                     != nil
             else {
                 throw limitRefusal(
-                    budget, window, task, estimate ?? CostEstimate(amount: .zero, currency: budget.currency),
+                    budget, window, task, CostEstimate(amount: part.amount, currency: budget.currency),
                     try tx.budgetSpend(budget.scope, window: window))
             }
         }
@@ -286,6 +321,8 @@ public struct BudgetService: Sendable {
         var released: [SpendKey: Int64] = [:]
         /// Per unpriced cost: what its claim still held, per window, committed in its place.
         var unpriced: [(CostRecord, charged: [SpendKey: Int64])] = []
+        /// The currency rates, read once for the unit when a cost is in another currency than a budget.
+        var rates = RateBook()
     }
 
     /// Shrinks each claim's hold by what its recorded work spent, on the budgets the cost counts
@@ -297,23 +334,33 @@ public struct BudgetService: Sendable {
         guard !costs.isEmpty else { return consumption }
         consumption.budgets = try tx.budgets()
         guard !consumption.budgets.isEmpty else { return consumption }
+        let byScope = Dictionary(consumption.budgets.map { ($0.scope, $0) }, uniquingKeysWith: { first, _ in first })
         var holds: [String: BudgetHold] = [:]
         // Priced costs first: they use the hold up, and an unpriced one is charged what is left.
         for cost in costs.filter({ !$0.isUnpriced }) + costs.filter(\.isUnpriced) {
             guard case .string(let taskText)? = cost.metadata["task_id"], let taskID = try? TaskID(parsing: taskText),
                 case .number(let number)? = cost.metadata["epoch"], let epoch = Int64(exactly: number as NSNumber),
                 var hold = try holds["\(taskID)/\(epoch)"]
-                    ?? tx.budgetHolds(taskID: taskID).first(where: { $0.epoch == epoch }),
-                // An unpriced cost has no amount, so no currency of its own to match: it takes the hold's.
-                hold.currency == cost.currency || cost.isUnpriced
+                    ?? tx.budgetHolds(taskID: taskID).first(where: { $0.epoch == epoch })
             else {
                 if cost.isUnpriced { consumption.unpriced.append((cost, [:])) }
                 continue
             }
             var charged: [SpendKey: Int64] = [:]
             for index in hold.parts.indices where hold.parts[index].scope.covers(cost) {
-                // Unpriced: the whole of what is left.
-                let used = min(hold.parts[index].amount.units, cost.amount?.units ?? .max)
+                // A part is held in its budget's currency. A priced cost uses it up by what it counts
+                // there (converted, or nothing when no rate converts it); an unpriced one, which has no
+                // amount to convert, takes the whole of what is left.
+                let currency = byScope[hold.parts[index].scope]?.currency ?? hold.currency
+                var counted = Int64.max
+                if let amount = cost.amount {
+                    guard
+                        let converted = try consumption.rates.counted(
+                            amount, cost.currency, in: currency, at: cost.recordedAt, tx)
+                    else { continue }
+                    counted = converted.amount.units
+                }
+                let used = min(hold.parts[index].amount.units, counted)
                 guard used > 0 else { continue }
                 hold.parts[index].amount = ExactDecimal(units: hold.parts[index].amount.units - used)
                 let key = SpendKey(scope: hold.parts[index].scope, window: hold.parts[index].windowKey)
@@ -337,18 +384,23 @@ public struct BudgetService: Sendable {
     ) throws {
         let budgets = consumption.budgets
         guard !budgets.isEmpty, !costs.isEmpty else { return }
+        var rates = consumption.rates
         var committed: [SpendKey: Int64] = [:]
         var uncounted: [(Budget, CostRecord)] = []
+        var converted: [(Budget, CostRecord, ExactDecimal, CurrencyRate)] = []
         for cost in costs {
             // Unpriced: no amount here; what it was charged comes from the consumption below.
             guard let amount = cost.amount else { continue }
             for budget in budgets where budget.scope.covers(cost) {
-                guard budget.currency == cost.currency else {
+                guard
+                    let counted = try rates.counted(amount, cost.currency, in: budget.currency, at: cost.recordedAt, tx)
+                else {
                     uncounted.append((budget, cost))
                     continue
                 }
+                if let rate = counted.rate { converted.append((budget, cost, counted.amount, rate)) }
                 let key = SpendKey(scope: budget.scope, window: budget.windowKey(at: cost.recordedAt))
-                committed[key, default: 0] = try Self.sum(committed[key, default: 0], amount.units)
+                committed[key, default: 0] = try Self.sum(committed[key, default: 0], counted.amount.units)
             }
         }
         for (_, charged) in consumption.unpriced {
@@ -404,7 +456,23 @@ public struct BudgetService: Sendable {
                         ]))
             }
         }
-        // A cost in another currency is not counted without a rate: said, once per unit and budget.
+        // A cost in another currency counts through the rate in force at its time, said with the rate's
+        // date and source; without one it is not counted, said once per unit and budget.
+        for (budget, cost, counted, rate) in converted {
+            try tx.append(
+                context.event(
+                    .budget, budget.scope.description, from: nil, to: nil,
+                    reason: "cost \(cost.costID) of \(cost.amount ?? .zero) \(cost.currency) counted as \(counted) "
+                        + "\(budget.currency) at \(rate.summary)",
+                    at: now,
+                    payload: [
+                        "operation": .string("converted"), "cost_id": .string(cost.costID.description),
+                        "amount": .string((cost.amount ?? .zero).description), "currency": .string(cost.currency.code),
+                        "counted": .string(counted.description), "rate": .string(rate.rate.description),
+                        "quoted_on": .string(rate.quotedOn), "source": .string(rate.source),
+                        "rate_recorded_at": .string(rate.recordedAt.description),
+                    ]))
+        }
         var warned: Set<BudgetScope> = []
         for (budget, cost) in uncounted where warned.insert(budget.scope).inserted {
             try tx.append(
@@ -412,7 +480,7 @@ public struct BudgetService: Sendable {
                     .budget, budget.scope.description, from: nil, to: nil,
                     reason:
                         "cost \(cost.costID) is in \(cost.currency), the budget in \(budget.currency): not counted, "
-                        + "no rate converts one to the other",
+                        + "no rate from \(cost.currency) to \(budget.currency) was in force at \(cost.recordedAt)",
                     at: now,
                     payload: ["operation": .string("not counted"), "cost_id": .string(cost.costID.description)])
             )
@@ -422,10 +490,15 @@ public struct BudgetService: Sendable {
     /// Takes a deleted cost back out of the windows it was committed to (never below zero: spend
     /// committed before its budget existed was never counted).
     static func uncommit(_ tx: any StorageWriter, _ cost: CostRecord) throws {
-        for budget in try tx.budgets().sorted(by: { $0.scope < $1.scope })
-        where budget.currency == cost.currency && budget.scope.covers(cost) {
+        var rates = RateBook()
+        for budget in try tx.budgets().sorted(by: { $0.scope < $1.scope }) where budget.scope.covers(cost) {
             // An unpriced record's held estimate stays counted: its real cost is still unknown.
-            guard let amount = cost.amount else { return }
+            guard let priced = cost.amount else { return }
+            // What it counted: rates are never changed or removed, so the conversion comes out the same.
+            guard
+                let amount = try rates.counted(priced, cost.currency, in: budget.currency, at: cost.recordedAt, tx)?
+                    .amount
+            else { continue }
             let window = budget.windowKey(at: cost.recordedAt)
             guard let spend = try tx.budgetSpend(budget.scope, window: window), spend.committed.units > 0 else {
                 continue
@@ -440,5 +513,30 @@ public struct BudgetService: Sendable {
         let (sum, overflow) = lhs.addingReportingOverflow(rhs)
         guard !overflow else { throw SluiceError.invalidInput("a budget's committed spend would overflow") }
         return sum
+    }
+}
+
+/// The currency rates of one unit of work, read from it the first time an amount needs converting.
+struct RateBook: Sendable {
+    private var loaded: [CurrencyRate]?
+
+    /// `amount` of `currency` as it counts in `target` at `time`: itself in its own currency; converted
+    /// by the rate in force then (returned with it) in another; nil when no rate was in force.
+    mutating func counted(
+        _ amount: ExactDecimal, _ currency: Currency, in target: Currency, at time: Timestamp, _ tx: any StorageReader
+    ) throws -> (amount: ExactDecimal, rate: CurrencyRate?)? {
+        guard currency != target else { return (amount, nil) }
+        if loaded == nil { loaded = try tx.currencyRates() }
+        guard let rate = CurrencyRate.inForce(loaded ?? [], from: currency, to: target, at: time) else { return nil }
+        return (try rate.convert(amount), rate)
+    }
+
+    /// An estimate as a budget holds it, in the budget's currency; nil when no rate converts it.
+    mutating func estimate(_ estimate: CostEstimate, for budget: Budget, at time: Timestamp, _ tx: any StorageReader)
+        throws -> CostEstimate?
+    {
+        try counted(estimate.amount, estimate.currency, in: budget.currency, at: time, tx).map {
+            CostEstimate(amount: $0.amount, currency: budget.currency)
+        }
     }
 }

@@ -44,6 +44,43 @@ extension PostgresTransaction {
             """, Binds(), Self.decodeHold)
     }
 
+    func currencyRates() throws -> [CurrencyRate] {
+        try rows(
+            """
+            SELECT from_currency, to_currency, recorded_at, rate_units, quoted_on, source FROM currency_rates
+            ORDER BY from_currency COLLATE "C", to_currency COLLATE "C", recorded_at
+            """, Binds()
+        ) { row in
+            let from = try Currency(row.string())
+            let to = try Currency(row.string())
+            let recordedAt = try row.timestamp()
+            return try CurrencyRate(
+                from: from, to: to, rate: ExactDecimal(units: row.int64()), quotedOn: row.string(),
+                source: row.string(), recordedAt: recordedAt)
+        }
+    }
+
+    func putRate(_ rate: CurrencyRate, event: Event) throws {
+        try putRateRow(rate)
+        pendingEvents.append(event)
+    }
+
+    func putRateRow(_ rate: CurrencyRate) throws {
+        var binds = Binds()
+        binds.add(rate.from.code)
+        binds.add(rate.to.code)
+        binds.add(rate.recordedAt)
+        binds.add(rate.rate.units)
+        binds.add(rate.quotedOn)
+        binds.add(rate.source)
+        let inserted = try execute(
+            """
+            INSERT INTO currency_rates (from_currency, to_currency, recorded_at, rate_units, quoted_on, source)
+            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
+            """, binds)
+        guard inserted == 1 else { throw CurrencyRate.sameInstant(rate) }
+    }
+
     func putBudget(_ budget: Budget, event: Event) throws {
         try putBudgetRow(budget)
         pendingEvents.append(event)

@@ -25,10 +25,13 @@ package protocol LedgerImporting: StorageWriter, LedgerIdentifying {
     func importLedger(_ ledger: LedgerSnapshot) throws
     /// Stores a budget's row alone, without its event.
     func putBudgetRow(_ budget: Budget) throws
+    /// Stores a currency rate's row alone, without its event.
+    func putRateRow(_ rate: CurrencyRate) throws
 }
 
 extension LedgerImporting {
-    /// Stores the ledger's budgets, their windows' spend and the holds in flight, as they were.
+    /// Stores the ledger's budgets, their windows' spend, the holds in flight and the currency rates, as
+    /// they were.
     package func importBudgets(_ ledger: LedgerSnapshot) throws {
         for budget in ledger.budgets { try putBudgetRow(budget) }
         for spend in ledger.budgetSpends {
@@ -37,6 +40,7 @@ extension LedgerImporting {
             if spend.softFired > 0 { try setSoftFired(spend.scope, window: spend.windowKey, percent: spend.softFired) }
         }
         for hold in ledger.budgetHolds { try putHold(hold) }
+        for rate in ledger.currencyRates { try putRateRow(rate) }
     }
 
     /// The checks both backends make before importing, inside the importing unit.

@@ -27,6 +27,8 @@ package struct LedgerSnapshot: Hashable, Sendable {
     package var budgetSpends: [BudgetSpend] = []
     /// The holds of claims in flight, by task and epoch.
     package var budgetHolds: [BudgetHold] = []
+    /// Every currency rate, by pair and time recorded.
+    package var currencyRates: [CurrencyRate] = []
     /// Totals per currency, from the running sums (derived: not imported, compared).
     package var costTotals: [CostTotal]
     /// Totals per resource type and currency, from the running sums (derived: not imported, compared).
@@ -63,6 +65,7 @@ package struct LedgerSnapshot: Hashable, Sendable {
         snapshot.budgets = try reader.budgets()
         snapshot.budgetSpends = try reader.budgetSpends(nil)
         snapshot.budgetHolds = try reader.budgetHolds(taskID: nil)
+        snapshot.currencyRates = try reader.currencyRates()
         return snapshot
     }
 
@@ -81,6 +84,7 @@ package struct LedgerSnapshot: Hashable, Sendable {
         package var budgets: Int
         package var budgetWindows: Int
         package var budgetHolds: Int
+        package var currencyRates: Int
         package var events: Int
         /// The highest event sequence number (0 for an empty log).
         package var lastSequence: Int64
@@ -89,6 +93,7 @@ package struct LedgerSnapshot: Hashable, Sendable {
             case workers, patches, gates, costs, tasks, budgets, events
             case budgetWindows = "budget_windows"
             case budgetHolds = "budget_holds"
+            case currencyRates = "currency_rates"
             case patchSources = "patch_sources"
             case lastSequence = "last_sequence"
         }
@@ -98,13 +103,14 @@ package struct LedgerSnapshot: Hashable, Sendable {
         Counts(
             workers: workers.count, patches: patches.count, patchSources: sources.count, gates: gates.count,
             costs: costs.count, tasks: tasks.count, budgets: budgets.count, budgetWindows: budgetSpends.count,
-            budgetHolds: budgetHolds.count, events: events.count, lastSequence: events.last?.sequence ?? 0)
+            budgetHolds: budgetHolds.count, currencyRates: currencyRates.count, events: events.count,
+            lastSequence: events.last?.sequence ?? 0)
     }
 
     /// Whether the ledger holds no record and no event.
     package var isEmpty: Bool {
         workers.isEmpty && patches.isEmpty && gates.isEmpty && costs.isEmpty && tasks.isEmpty && events.isEmpty
-            && budgets.isEmpty && budgetSpends.isEmpty && budgetHolds.isEmpty
+            && budgets.isEmpty && budgetSpends.isEmpty && budgetHolds.isEmpty && currencyRates.isEmpty
     }
 
     /// SHA-256, in hex, of every record, diff and event in a canonical form: each kind in id (or
@@ -143,6 +149,7 @@ package struct LedgerSnapshot: Hashable, Sendable {
         try section("budgets", budgets)
         try section("budget_spend", budgetSpends)
         try section("budget_holds", budgetHolds)
+        try section("currency_rates", currencyRates)
         return SHA256.hex(bytes)
     }
 
@@ -180,15 +187,17 @@ package struct LedgerSnapshot: Hashable, Sendable {
         if costBreakdown != other.costBreakdown { return "the cost breakdown differs" }
         if budgets != other.budgets { return "the budgets differ" }
         if budgetSpends != other.budgetSpends { return "the budgets' spend differs" }
-        return "the budgets' holds differ"
+        if budgetHolds != other.budgetHolds { return "the budgets' holds differ" }
+        return "the currency rates differ"
     }
 }
 
 extension LedgerSnapshot.Counts {
-    /// "3 workers, 5 patches (2 with diffs), 2 gates, 3 cost records, 4 tasks, 1 budget (2 windows,
-    /// 0 holds), 40 events".
+    /// "3 workers, 5 patches (2 with diffs), 2 gates, 3 cost records, 4 tasks, 1 budgets (2 windows,
+    /// 0 holds, 1 currency rates), 40 events".
     package var summary: String {
         "\(workers) workers, \(patches) patches (\(patchSources) with diffs), \(gates) gates, \(costs) cost records, "
-            + "\(tasks) tasks, \(budgets) budgets (\(budgetWindows) windows, \(budgetHolds) holds), \(events) events"
+            + "\(tasks) tasks, \(budgets) budgets (\(budgetWindows) windows, \(budgetHolds) holds, "
+            + "\(currencyRates) currency rates), \(events) events"
     }
 }

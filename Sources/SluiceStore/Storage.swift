@@ -178,6 +178,8 @@ public protocol StorageReader {
     func budgetHolds(taskID: TaskID?) throws -> [BudgetHold]
     /// The holds whose claim is over: their task is gone, or no longer running at the hold's epoch.
     func endedBudgetHolds() throws -> [BudgetHold]
+    /// Every currency rate on record, by pair and time recorded.
+    func currencyRates() throws -> [CurrencyRate]
 
     // MARK: - Events
 
@@ -271,6 +273,9 @@ public protocol StorageWriter: StorageReader {
     /// Removes a claim's hold; false when there was none.
     @discardableResult
     func deleteHold(taskID: TaskID, epoch: Int64) throws -> Bool
+    /// Records a currency rate. - Throws: `conflict` when one for the same pair was recorded at the
+    /// same instant.
+    func putRate(_ rate: CurrencyRate, event: Event) throws
 
     // MARK: - Events
 

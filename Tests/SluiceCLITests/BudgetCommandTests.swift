@@ -119,6 +119,45 @@ struct BudgetCommandTests {
         let events = try cli.process(["events", "--entity", "project:web", "--json"]).lines()
         #expect(events.count == 2)
     }
+
+    @Test("budget rate set and list: a recorded rate makes an EUR cost count on a USD budget; bad rates change nothing")
+    func rates() async throws {
+        let cli = await CLIHarness().initialise()
+        #expect(await cli.run(["budget", "set", "global", "10", "--hard"]).status == 0)
+        for bad in [
+            ["budget", "rate", "set", "EUR", "EUR", "1", "--date", "2026-11-27", "--source", "x"],
+            ["budget", "rate", "set", "eur", "USD", "1", "--date", "2026-11-27", "--source", "x"],
+            ["budget", "rate", "set", "EUR", "USD", "0", "--date", "2026-11-27", "--source", "x"],
+            ["budget", "rate", "set", "EUR", "USD", "-1.1", "--date", "2026-11-27", "--source", "x"],
+            ["budget", "rate", "set", "EUR", "USD", "1.1", "--date", "27.11.2026", "--source", "x"],
+            ["budget", "rate", "set", "EUR", "USD", "1.1", "--date", "2026-11-27", "--source", ""],
+            ["budget", "rate", "set", "EUR", "USD", "1.1", "--date", "2026-11-27", "--source", "a\nb"],
+            ["budget", "rate", "set", "EUR", "USD", "1.1", "--source", "x"],
+        ] {
+            let output = await cli.run(bad)
+            #expect(output.status == 64, "\(bad): \(output.status) \(output.stderr)")
+            #expect(
+                output.stderr.hasPrefix("error: ") || output.stderr.hasPrefix("Error: "), "\(bad): \(output.stderr)")
+        }
+        #expect(await cli.run(["budget", "rate", "list"]).stdout.contains("no currency rates"))
+        let set = await cli.run([
+            "budget", "rate", "set", "EUR", "USD", "1.08", "--date", "2026-11-27", "--source", "ECB reference rate",
+        ])
+        #expect(set.status == 0, "\(set.stderr)")
+        #expect(set.stdout.contains("1 EUR = 1.08 USD (2026-11-27, ECB reference rate)"), "\(set.stdout)")
+        #expect(
+            await cli.run(["cost", "record", "--type", "custom", "--amount", "2", "--currency", "EUR"]).status == 0)
+        let budget = try #require(try await cli.object(["budget", "show", "global"])["budget"] as? [String: Any])
+        #expect(budget["committed"] as? Double == 2.16)
+        let rates = try cli.process(["budget", "rate", "list", "--json"]).lines()
+        #expect(rates.count == 1)
+        #expect(rates.first?["rate"] as? Double == 1.08 && rates.first?["quoted_on"] as? String == "2026-11-27")
+        #expect(rates.first?["source"] as? String == "ECB reference rate")
+        let converted = try cli.process(["events", "--entity", "global", "--json"]).lines().filter {
+            ($0["payload"] as? [String: Any])?["operation"] as? String == "converted"
+        }
+        #expect(converted.count == 1)
+    }
 }
 
 @Suite("Cost report command")

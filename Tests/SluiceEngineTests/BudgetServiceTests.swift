@@ -315,6 +315,101 @@ struct BudgetServiceTests {
     }
 
     @Test(
+        "a recorded rate, with its date and source, lets costs and estimates in another currency count, rounded up",
+        arguments: StoreKind.allCases)
+    func rates(kind: StoreKind) async throws {
+        let fixture = try await Fixture(kind)
+        let budgets = fixture.engine.budgets
+        let eur = try Currency("EUR")
+        try await budgets.set(.global, limit: Self.amount("10"), hard: true)
+        try await budgets.set(.project("p"), limit: Self.amount("100"), currency: eur, hard: true)
+        // Before any rate, an EUR cost does not count on the USD budget (and does on the EUR one).
+        let early = try await fixture.engine.costs.record(
+            type: .custom, amount: Self.amount("1"), currency: eur, project: "p")
+        #expect(try await fixture.spend(.global).committed == .zero)
+        #expect(try await fixture.spend(.project("p")).committed == Self.amount("1"))
+        // Bad rates are refused, and record nothing.
+        for bad in [
+            {
+                try await budgets.setRate(
+                    from: eur, to: eur, rate: Self.amount("1"), quotedOn: "2026-01-01", source: "x")
+            },
+            { try await budgets.setRate(from: eur, to: .usd, rate: .zero, quotedOn: "2026-01-01", source: "x") },
+            {
+                try await budgets.setRate(from: eur, to: .usd, rate: Self.amount("1.1"), quotedOn: "1 Jan", source: "x")
+            },
+            {
+                try await budgets.setRate(
+                    from: eur, to: .usd, rate: Self.amount("1.1"), quotedOn: "2026-01-01", source: " ")
+            },
+            {
+                try await budgets.setRate(
+                    from: eur, to: .usd, rate: Self.amount("1000000.1"), quotedOn: "2026-01-01", source: "x")
+            },
+        ] as [@Sendable () async throws -> CurrencyRate] {
+            await #expect { _ = try await bad() } throws: { ($0 as? SluiceError)?.code == .invalidInput }
+        }
+        #expect(try await budgets.rates().isEmpty)
+        fixture.clock.advance(seconds: 1)
+        let first = try await budgets.setRate(
+            from: eur, to: .usd, rate: Self.amount("1.0812345"), quotedOn: "2026-12-31", source: "ECB reference rate")
+        // 0.3 × 1.0812345 = 0.32437035 exactly; 0.000000001 × 1.0812345 rounds up to 0.000000002.
+        let converted = try await fixture.engine.costs.record(
+            type: .custom, amount: Self.amount("0.3"), currency: eur, project: "p")
+        let tiny = try await fixture.engine.costs.record(
+            type: .custom, amount: Self.amount("0.000000001"), currency: eur, project: "p")
+        #expect(try await fixture.spend(.global).committed == Self.amount("0.324370352"))
+        let said = try await fixture.engine.events(entityID: "global").filter {
+            $0.payload["operation"] == .string("converted")
+        }
+        #expect(said.count == 2)
+        #expect(said.first?.payload["rate"] == .string("1.0812345"))
+        #expect(said.first?.payload["quoted_on"] == .string("2026-12-31"))
+        #expect(said.first?.payload["source"] == .string("ECB reference rate"))
+        // A newer rate converts what comes after it; what came before keeps the rate it counted through.
+        fixture.clock.advance(seconds: 1)
+        try await budgets.setRate(from: eur, to: .usd, rate: Self.amount("2"), quotedOn: "2027-01-01", source: "bank")
+        #expect(try await budgets.rates().map(\.rate) == [first.rate, Self.amount("2")])
+        try await fixture.engine.costs.delete(converted.costID)
+        try await fixture.engine.costs.delete(early.costID)
+        #expect(try await fixture.spend(.global).committed == Self.amount("0.000000002"))
+        try await fixture.engine.costs.delete(tiny.costID)
+        #expect(try await fixture.spend(.global).committed == .zero)
+        // An estimate in EUR is held converted on the USD budget, and refused when it does not fit.
+        let task = try await fixture.task(estimate: "4 EUR")
+        let claimed = try #require(try await fixture.engine.tasks.claim(for: try await fixture.worker()))
+        #expect(claimed.taskID == task.taskID)
+        #expect(try await fixture.spend(.global).held == Self.amount("8"))
+        #expect(try await fixture.spend(.project("p")).held == Self.amount("4"))
+        // Each part is held in its budget's currency: a USD cost uses up only the USD part (no rate
+        // converts USD to EUR), an EUR cost both, the USD part by what it counts there.
+        let worker = try #require(claimed.workerID)
+        try await fixture.cost("1", task: task, epoch: claimed.epoch, worker: worker)
+        func parts() async throws -> [ExactDecimal?] {
+            let hold = try #require(try await fixture.holds(task.taskID).first)
+            return [BudgetScope.global, .project("p")].map { scope in
+                hold.parts.first { $0.scope == scope }?.amount
+            }
+        }
+        #expect(try await parts() == [Self.amount("7"), Self.amount("4")])
+        try await fixture.engine.costs.record(
+            type: .apiCall, amount: Self.amount("1"), currency: eur, project: "p",
+            metadata: ["task_id": .string(task.taskID.description), "epoch": .number(Decimal(claimed.epoch))])
+        #expect(try await parts() == [Self.amount("5"), Self.amount("3")])
+        #expect(try await fixture.spend(.global).committed == Self.amount("3"))
+        _ = try await fixture.task(estimate: "2 EUR")
+        await #expect { try await fixture.engine.tasks.claim(for: try await fixture.worker()) } throws: {
+            ($0 as? SluiceError)?.code == .blocked
+        }
+        // A second rate of the pair at the same instant is refused.
+        await #expect {
+            try await fixture.engine.context.storage.write { tx in
+                try (tx as? any LedgerImporting)?.putRateRow(first)
+            }
+        } throws: { ($0 as? SluiceError)?.code == .conflict }
+    }
+
+    @Test(
         "found by review: holds shrink only where costs count; no estimate is nothing in any currency; a cancel releases; a deleted cost uncounts; a new limit re-arms thresholds",
         arguments: StoreKind.allCases)
     func reviewFindings(kind: StoreKind) async throws {

@@ -59,6 +59,11 @@ struct LedgerImportTests {
                 ],
                 createdAt: now)
         ]
+        snapshot.currencyRates = [
+            try CurrencyRate(
+                from: Currency("EUR"), to: .usd, rate: ExactDecimal(parsing: "1.08"), quotedOn: "2026-01-01",
+                source: "ECB reference rate", recordedAt: now)
+        ]
         return snapshot
     }
 
@@ -82,13 +87,16 @@ struct LedgerImportTests {
         #expect(try await storage.patchSource(ledger.patches[0].ledgerID)?.bytes == [0xFF])
         #expect(try await storage.costTotals(CostFilter()).map(\.amount.description) == ["1.5"])
         #expect(try await storage.task(ledger.tasks[0].taskID) == ledger.tasks[0])
-        // Unpriced records, budgets, their windows and holds come across as they were.
+        // Unpriced records, budgets, their windows and holds, and currency rates come across as they were.
         let copied = try await storage.read { try LedgerSnapshot.read($0) }
         #expect(copied.costs == ledger.costs && copied.costs.contains { $0.isUnpriced })
         #expect(copied.budgets == ledger.budgets)
         #expect(copied.budgetSpends == ledger.budgetSpends)
         #expect(copied.budgetHolds == ledger.budgetHolds)
-        #expect(copied.counts.summary.contains("2 cost records, 1 tasks, 1 budgets (1 windows, 1 holds), 4 events"))
+        #expect(copied.currencyRates == ledger.currencyRates)
+        #expect(
+            copied.counts.summary.contains(
+                "2 cost records, 1 tasks, 1 budgets (1 windows, 1 holds, 1 currency rates), 4 events"))
         try await storage.append(event(0, "note", to: nil))
         #expect(try await storage.events(entityID: nil, after: 9, limit: nil).map(\.sequence) == [10])
     }
@@ -152,11 +160,16 @@ struct LedgerImportTests {
         reordered.budgets = ledger.budgets
         reordered.budgetSpends = ledger.budgetSpends
         reordered.budgetHolds = ledger.budgetHolds
+        reordered.currencyRates = ledger.currencyRates
         #expect(try ledger.digest() == reordered.digest())
-        // The budgets are part of what a copy must carry.
+        // The budgets and the currency rates are part of what a copy must carry.
         var unbudgeted = ledger
         unbudgeted.budgetHolds = []
         #expect(try unbudgeted.digest() != ledger.digest())
+        var unrated = ledger
+        unrated.currencyRates = []
+        #expect(try unrated.digest() != ledger.digest())
+        #expect(unrated.firstDifference(from: ledger)?.contains("counts differ") == true)
         var changed = ledger
         changed.sources[ledger.patches[0].ledgerID]?.bytes = [0xFE]
         #expect(try changed.digest() != ledger.digest())

@@ -33,13 +33,13 @@ struct SQLiteStorageTests {
         #expect(
             try first.appliedMigrations() == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
-                "0006_cost_daily", "0007_unpriced",
+                "0006_cost_daily", "0007_unpriced", "0008_currency_rates",
             ])
         let again = try SQLiteStorage(path: path)
         #expect(
             try again.appliedMigrations() == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
-                "0006_cost_daily", "0007_unpriced",
+                "0006_cost_daily", "0007_unpriced", "0008_currency_rates",
             ])
     }
 
@@ -66,7 +66,7 @@ struct SQLiteStorageTests {
             }
         }
         let storage = try SQLiteStorage(path: path)
-        #expect(try await storage.appliedMigrations().last == "0007_unpriced")
+        #expect(try await storage.appliedMigrations().last == "0008_currency_rates")
         let events = try await storage.events(entityID: nil, after: 0, limit: nil)
         #expect(events.map(\.sequence) == [5, 9] && events.allSatisfy { $0.actor == "old" })
         try await storage.append(
@@ -165,6 +165,7 @@ struct SQLiteStorageTests {
             ("0005_budgets", "a5d2b19b92a196f7c3c67b6b6dc64a52d66def0a77f01b4b45eef96792ac4051"),
             ("0006_cost_daily", "b03929e2a17336ca258d276c932f1c91c6b780723e478caa1d1f5a4ebc1527b8"),
             ("0007_unpriced", "89dc0a656fbc5e89f589df8ec987a681d6d79eefe66354f0b2ab9481c18f7560"),
+            ("0008_currency_rates", "bd486ac51f06f2820243e4f84414d3c0dfe1ba4560b14c97133d0ff8b0f74d93"),
         ]
         let embedded = SQLiteStorage.migrations.map { ($0.name, SHA256.hex(Array($0.sql.utf8))) }
         #expect(embedded.map(\.0) == released.map(\.0))
@@ -299,7 +300,7 @@ struct SQLiteStorageTests {
         #expect(
             applied == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
-                "0006_cost_daily", "0007_unpriced",
+                "0006_cost_daily", "0007_unpriced", "0008_currency_rates",
                 "0099_future",
             ])
     }

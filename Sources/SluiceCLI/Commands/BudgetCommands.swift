@@ -15,9 +15,10 @@ struct BudgetCommand: AsyncParsableCommand {
             would pass its limit refuses, the task stays queued with the reason, and the claim takes the \
             next task that fits. Costs count as they are recorded, in full even past the hold; unpriced \
             usage (no amount) counts what its claim still holds. Without --hard a budget only warns: one \
-            event per --soft threshold per window.
+            event per --soft threshold per window. Spend in another currency counts only through a rate \
+            recorded with `budget rate set`.
             """,
-        subcommands: [Set.self, List.self, Show.self, Remove.self])
+        subcommands: [Set.self, List.self, Show.self, Remove.self, Rate.self])
 
     /// A budget and its current window, as the commands print it.
     struct View: Encodable {

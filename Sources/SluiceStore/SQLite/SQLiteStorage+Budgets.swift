@@ -56,6 +56,36 @@ extension SQLiteTransaction {
         ).map(Self.decodeHold)
     }
 
+    static let rateColumns = ColumnSet([
+        "from_currency", "to_currency", "recorded_at", "rate_units", "quoted_on", "source",
+    ])
+
+    package func currencyRates() throws -> [CurrencyRate] {
+        try Row.fetchAll(
+            db.cachedStatement(
+                sql:
+                    "SELECT \(Self.rateColumns.sql) FROM currency_rates ORDER BY from_currency, to_currency, recorded_at"
+            )
+        ).map(Self.decodeRate)
+    }
+
+    package func putRate(_ rate: CurrencyRate, event: Event) throws {
+        try putRateRow(rate)
+        try Self.append(event, db)
+    }
+
+    package func putRateRow(_ rate: CurrencyRate) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO currency_rates (\(Self.rateColumns.sql)) VALUES (\(Self.rateColumns.placeholders))
+                ON CONFLICT DO NOTHING
+                """
+        ).execute(arguments: [
+            rate.from.code, rate.to.code, rate.recordedAt.description, rate.rate.units, rate.quotedOn, rate.source,
+        ])
+        guard db.changesCount == 1 else { throw CurrencyRate.sameInstant(rate) }
+    }
+
     package func putBudget(_ budget: Budget, event: Event) throws {
         try putBudgetRow(budget)
         try Self.append(event, db)
@@ -154,6 +184,14 @@ extension SQLiteTransaction {
             windowKey: try Column.string(row, "window_key"),
             committed: ExactDecimal(units: row["committed_units"]), held: ExactDecimal(units: row["held_units"]),
             softFired: Int(row["soft_fired"] as Int64))
+    }
+
+    static func decodeRate(_ row: Row) throws -> CurrencyRate {
+        let row = RowReader(row, rateColumns)
+        return try CurrencyRate(
+            from: Currency(Column.string(row, "from_currency")), to: Currency(Column.string(row, "to_currency")),
+            rate: ExactDecimal(units: row["rate_units"]), quotedOn: Column.string(row, "quoted_on"),
+            source: Column.string(row, "source"), recordedAt: Column.timestamp(row, "recorded_at"))
     }
 
     static func decodeHold(_ row: Row) throws -> BudgetHold {
