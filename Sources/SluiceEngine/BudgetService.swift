@@ -264,10 +264,19 @@ public struct BudgetService: Sendable {
 
     static func release(_ tx: any StorageWriter, _ hold: BudgetHold) throws {
         try tx.deleteHold(taskID: hold.taskID, epoch: hold.epoch)
-        for part in hold.parts.sorted(by: { ($0.scope, $0.windowKey) < ($1.scope, $1.windowKey) })
-        where part.amount.units > 0 {
+        try release(tx, hold.parts)
+    }
+
+    /// Takes what `parts` held off their budgets' windows: one write per window, in one order.
+    static func release(_ tx: any StorageWriter, _ parts: [BudgetHoldPart]) throws {
+        var held: [SpendKey: Int64] = [:]
+        for part in parts where part.amount.units > 0 {
+            let key = SpendKey(scope: part.scope, window: part.windowKey)
+            held[key] = try sum(held[key, default: 0], part.amount.units)
+        }
+        for key in held.keys.sorted() {
             _ = try tx.changeSpend(
-                part.scope, window: part.windowKey, committed: .zero, held: ExactDecimal(units: -part.amount.units),
+                key.scope, window: key.window, committed: .zero, held: ExactDecimal(units: -(held[key] ?? 0)),
                 limit: nil)
         }
     }
@@ -379,11 +388,14 @@ public struct BudgetService: Sendable {
     /// work that cost more than its hold counts in full. Fires each soft threshold a window's
     /// committed spend crosses, once; says in an event what unpriced usage was charged, or that
     /// nothing was (no estimate held), and which costs a budget in another currency did not count.
+    ///
+    /// `releasing` (what holds the unit ended still held) is taken off in the same writes.
     static func commit(
-        _ tx: any StorageWriter, _ context: EngineContext, _ costs: [CostRecord], _ consumption: Consumption
+        _ tx: any StorageWriter, _ context: EngineContext, _ costs: [CostRecord], _ consumption: Consumption,
+        releasing: [BudgetHoldPart] = []
     ) throws {
         let budgets = consumption.budgets
-        guard !budgets.isEmpty, !costs.isEmpty else { return }
+        guard !budgets.isEmpty, !costs.isEmpty else { return try release(tx, releasing) }
         var rates = consumption.rates
         var committed: [SpendKey: Int64] = [:]
         var uncounted: [(Budget, CostRecord)] = []
@@ -406,7 +418,11 @@ public struct BudgetService: Sendable {
         for (_, charged) in consumption.unpriced {
             for (key, units) in charged { committed[key] = try Self.sum(committed[key, default: 0], units) }
         }
-        let released = consumption.released
+        var released = consumption.released
+        for part in releasing where part.amount.units > 0 {
+            let key = SpendKey(scope: part.scope, window: part.windowKey)
+            released[key] = try sum(released[key, default: 0], part.amount.units)
+        }
         let now = context.clock.now()
         let byScope = Dictionary(budgets.map { ($0.scope, $0) }, uniquingKeysWith: { first, _ in first })
         // The budgets' rows last, in one order.

@@ -63,13 +63,16 @@ public struct CostService: Sendable {
         let (insert, commit) = importingInTwo(records)
         return { tx in
             try insert(tx)
-            try commit(tx)
+            try commit(tx, [])
         }
     }
 
     /// The two halves of ``importing(_:)``, for a unit that does more: the records and their events
-    /// first, the budgets' commits (whose rows stay locked until the commit) as its last step.
-    func importingInTwo(_ records: [CostRecord]) -> (insert: Step<Void>, commit: Step<Void>) {
+    /// first, the budgets' commits (whose rows stay locked until the commit) as its last step, with
+    /// the release of what the holds the unit ended still held (one write per budget window).
+    func importingInTwo(_ records: [CostRecord]) -> (
+        insert: Step<Void>, commit: @Sendable (any StorageWriter, [BudgetHoldPart]) throws -> Void
+    ) {
         let pairs = records.map { record in
             (
                 record,
@@ -91,7 +94,10 @@ public struct CostService: Sendable {
                 let consumed = try BudgetService.consume(tx, records)
                 consumption.value.withLock { $0 = consumed }
             },
-            { tx in try BudgetService.commit(tx, engine, records, consumption.value.withLock { $0 }) }
+            { tx, releasing in
+                try BudgetService.commit(
+                    tx, engine, records, consumption.value.withLock { $0 }, releasing: releasing)
+            }
         )
     }
 

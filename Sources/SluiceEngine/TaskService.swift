@@ -167,11 +167,12 @@ public struct TaskService: Sendable {
     @discardableResult
     public func fail(_ id: TaskID, epoch: Int64, reason: String, costs: [CostRecord] = []) async throws -> TaskRecord {
         let (insert, commit) = CostService(context).importingInTwo(costs)
-        // The budgets' commits go last: they update the budgets' rows, locked until the commit.
+        // The budgets' commits go last, with the release of the claim's hold: they update the budgets'
+        // rows, locked until the commit.
         return try await apply(
             .fail(epoch: epoch, reason: reason), to: id, reason: reason,
             checking: { tx in if !costs.isEmpty { try insert(tx) } },
-            then: { tx in if !costs.isEmpty { try commit(tx) } })
+            then: { tx, ended in if !costs.isEmpty { try commit(tx, ended.take()) } })
     }
 
     /// Sends a running task back to the queue (its worker was lost or stopped with it); after its
@@ -238,11 +239,15 @@ public struct TaskService: Sendable {
     /// The step of a unit of work that ends a running task's attempt (done with its patch, or failed)
     /// under its epoch, and frees its worker with the statistics counted: for a supervisor, which
     /// stores the patch, the costs and the outcome in one unit.
-    static func finishing(_ context: EngineContext, _ id: TaskID, _ event: TaskEvent, reason: String?)
-        -> Step<TaskRecord>
-    {
+    ///
+    /// The claim's hold is removed, and what it still held goes to `ended`: the caller releases it on
+    /// the budgets with the unit's last writes (``BudgetService/release(_:_:)``, or with the costs'
+    /// commit), so the budgets' rows are locked as briefly as they can be.
+    static func finishing(
+        _ context: EngineContext, _ id: TaskID, _ event: TaskEvent, reason: String?, ended: EndedHolds
+    ) -> Step<TaskRecord> {
         { tx in
-            let next = try TaskService.step(tx, context, id, reason: reason) { _ in event }
+            let next = try TaskService.step(tx, context, id, reason: reason, ended: ended) { _ in event }
             if let worker = next.workerID ?? next.crashes.last?.workerID {
                 try TaskService.release(tx, context, worker, from: next)
             }
@@ -278,14 +283,16 @@ public struct TaskService: Sendable {
     private func apply(
         _ event: TaskEvent, to id: TaskID, reason: String?,
         checking check: @escaping @Sendable (any StorageWriter) throws -> Void = { _ in },
-        then after: @escaping @Sendable (any StorageWriter) throws -> Void = { _ in }
+        then after: @escaping @Sendable (any StorageWriter, EndedHolds) throws -> Void = { _, _ in }
     ) async throws -> TaskRecord {
-        let finish = TaskService.finishing(context, id, event, reason: reason)
+        let ended = EndedHolds()
+        let finish = TaskService.finishing(context, id, event, reason: reason, ended: ended)
         do {
             return try await context.storage.write { tx in
                 try check(tx)
                 let task = try finish(tx)
-                try after(tx)
+                try after(tx, ended)
+                try BudgetService.release(tx, ended.take())
                 return task
             }
         } catch let error as SluiceError where error.code == .lostRace {
@@ -331,18 +338,27 @@ public struct TaskService: Sendable {
     /// as it stands (a claim raises its epoch, a requeue carries it).
     @discardableResult
     static func step(
-        _ tx: any StorageWriter, _ context: EngineContext, _ id: TaskID, reason: String?,
+        _ tx: any StorageWriter, _ context: EngineContext, _ id: TaskID, reason: String?, ended: EndedHolds? = nil,
         _ event: @escaping @Sendable (TaskRecord) -> TaskEvent
     ) throws -> TaskRecord {
-        try endingHold(tx, tx.updateTask(id, change(context, reason: reason, event)))
+        try endingHold(tx, tx.updateTask(id, change(context, reason: reason, event)), ended)
     }
 
     /// A claim that ends (done, failed, requeued, released, cancelled) releases its budgets' hold in
-    /// the same unit of work.
-    private static func endingHold(_ tx: any StorageWriter, _ next: TaskRecord) throws -> TaskRecord {
+    /// the same unit of work: at once, or with the unit's last writes when it gives `ended`.
+    private static func endingHold(_ tx: any StorageWriter, _ next: TaskRecord, _ ended: EndedHolds?) throws
+        -> TaskRecord
+    {
         // Every hold of the task: a cancel ends the claim's epoch by raising it.
         if next.state != .running, next.epoch > 0 {
-            for hold in try tx.budgetHolds(taskID: next.taskID) { try BudgetService.release(tx, hold) }
+            for hold in try tx.budgetHolds(taskID: next.taskID) {
+                if let ended {
+                    try tx.deleteHold(taskID: hold.taskID, epoch: hold.epoch)
+                    ended.add(hold)
+                } else {
+                    try BudgetService.release(tx, hold)
+                }
+            }
         }
         return next
     }
@@ -352,7 +368,7 @@ public struct TaskService: Sendable {
         _ tx: any StorageWriter, _ context: EngineContext, read current: TaskRecord, reason: String?,
         _ event: @escaping @Sendable (TaskRecord) -> TaskEvent
     ) throws -> TaskRecord {
-        try endingHold(tx, tx.updateTask(read: current, change(context, reason: reason, event)))
+        try endingHold(tx, tx.updateTask(read: current, change(context, reason: reason, event)), nil)
     }
 
     /// A step's change: the transition `event` names, at the clock's time, and its event.
@@ -403,4 +419,19 @@ public struct TaskService: Sendable {
 /// Where a claim's unit leaves a budget's refusal for its caller.
 final class RefusalBox: Sendable {
     let value = Mutex<[BudgetRefusal]>([])
+}
+
+/// The holds a unit of work ended, whose release it writes last: the budgets' rows stay locked from
+/// their first write until the commit, so each is written once, at the end.
+final class EndedHolds: Sendable {
+    private let parts = Mutex<[BudgetHoldPart]>([])
+
+    func add(_ hold: BudgetHold) { parts.withLock { $0 += hold.parts } }
+
+    /// The parts still to release; none after.
+    func take() -> [BudgetHoldPart] {
+        parts.withLock { parts in
+            defer { parts = [] }; return parts
+        }
+    }
 }

@@ -48,9 +48,10 @@ extension Pipeline {
             project: submission.project, phase: submission.phase, workstream: submission.workstream,
             request: submission.request, relations: submission.relations, source: try await source(bytes, submission),
             origin: attempt.origin)
+        let ended = EndedHolds()
         let finish = TaskService.finishing(
             engine.context, attempt.taskID, .complete(epoch: attempt.epoch, ledgerID: entry.ledgerID),
-            reason: "patch \(entry.ledgerID)")
+            reason: "patch \(entry.ledgerID)", ended: ended)
         let (insertCosts, commitCosts) = CostService(engine.context).importingInTwo(costs)
         let task: TaskRecord
         do {
@@ -65,8 +66,10 @@ extension Pipeline {
                 try create(tx)
                 if !costs.isEmpty { try insertCosts(tx) }
                 let task = try finish(tx)
-                // The budgets' commits last: they update the budgets' rows, locked until the commit.
-                if !costs.isEmpty { try commitCosts(tx) }
+                // The budgets' commits last, with the release of the claim's hold: they update the
+                // budgets' rows, locked until the commit.
+                if !costs.isEmpty { try commitCosts(tx, ended.take()) }
+                try BudgetService.release(tx, ended.take())
                 return task
             }
         } catch let error as SluiceError where error.code == .lostRace {
