@@ -50,7 +50,7 @@ public final class TemporaryGitRepository: Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["GIT_CONFIG_NOSYSTEM"] = "1"
         environment["LC_ALL"] = "C"
-        let result = try CommandLineProcess.runProgram(
+        let result = try CommandLineProcess.runProgramBlocking(
             "/usr/bin/env", ["git"] + arguments, input: input, environment: environment, directory: path)
         guard result.status == 0 else { throw GitFailure(arguments: arguments, message: result.stderr) }
         return result.stdout

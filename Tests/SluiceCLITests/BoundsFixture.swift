@@ -15,15 +15,15 @@ enum BoundsFixture {
     }
 
     /// Runs the binary in the repository.
-    static func sluice(_ arguments: [String], in repository: TemporaryGitRepository, input: String? = nil) throws
+    static func sluice(_ arguments: [String], in repository: TemporaryGitRepository, input: String? = nil) async throws
         -> CommandLineProcess.Result
     {
-        try CommandLineProcess.run(arguments, input: input, directory: repository.path)
+        try await CommandLineProcess.run(arguments, input: input, directory: repository.path)
     }
 
     /// The ledger entries, as JSON Lines.
-    static func patches(in repository: TemporaryGitRepository) throws -> [Substring] {
-        let listed = try sluice(["patch", "list", "--json"], in: repository)
+    static func patches(in repository: TemporaryGitRepository) async throws -> [Substring] {
+        let listed = try await sluice(["patch", "list", "--json"], in: repository)
         #expect(listed.status == 0, "\(listed.stderr)")
         return listed.stdout.split(separator: "\n")
     }

@@ -17,7 +17,8 @@ struct BudgetCommandTests {
                 group.enter()
                 Thread.detachNewThread {
                     let output =
-                        (try? cli.process(command)) ?? CLIHarness.Output(status: -1, stdout: "", stderr: "did not run")
+                        (try? cli.processBlocking(command))
+                        ?? CLIHarness.Output(status: -1, stdout: "", stderr: "did not run")
                     results.withLock { $0[index] = output }
                     group.leave()
                 }
@@ -46,7 +47,7 @@ struct BudgetCommandTests {
         let sampled = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             while racing.load(ordering: .relaxed) {
-                if let output = try? cli.process(["budget", "show", "global", "--json"]),
+                if let output = try? cli.processBlocking(["budget", "show", "global", "--json"]),
                     let object = try? output.object(), let budget = object["budget"] as? [String: Any],
                     let committed = budget["committed"] as? Double, let held = budget["held"] as? Double
                 {
@@ -79,9 +80,9 @@ struct BudgetCommandTests {
         #expect(budget["held"] as? Double == 10)
         #expect(budget["committed"] as? Double == 0)
         #expect(budget["remaining"] as? Double == 0)
-        let running = try cli.process(["task", "list", "--state", "running", "--json"]).lines()
+        let running = try await cli.process(["task", "list", "--state", "running", "--json"]).lines()
         #expect(running.count == 10)
-        #expect(try cli.process(["task", "list", "--state", "queued", "--json"]).lines().count == 22)
+        #expect(try await cli.process(["task", "list", "--state", "queued", "--json"]).lines().count == 22)
     }
 
     @Test("budget commands set, list, show and remove; bad input is refused in words and changes nothing")
@@ -105,18 +106,18 @@ struct BudgetCommandTests {
             #expect(output.status == 64, "\(bad): \(output.status) \(output.stderr)")
             #expect(output.stderr.hasPrefix("error: "), "\(bad): \(output.stderr)")
         }
-        let list = try cli.process(["budget", "list", "--json"]).lines()
+        let list = try await cli.process(["budget", "list", "--json"]).lines()
         #expect(list.count == 1)
         #expect(list.first?["scope"] as? String == "project:web")
         #expect(list.first?["soft"] as? [Int] == [50, 80])
-        #expect(try cli.process(["task", "list", "--json"]).lines().isEmpty)
+        #expect(try await cli.process(["task", "list", "--json"]).lines().isEmpty)
         #expect(await cli.run(["budget", "show", "global"]).status == 4)
         let removed = await cli.run(["budget", "remove", "project:web"])
         #expect(removed.status == 0 && removed.stdout.contains("removed budget project:web"))
         #expect(await cli.run(["budget", "list"]).stdout.contains("no budgets"))
         #expect(await cli.run(["budget", "remove", "project:web"]).status == 4)
         // The log keeps what the budget was.
-        let events = try cli.process(["events", "--entity", "project:web", "--json"]).lines()
+        let events = try await cli.process(["events", "--entity", "project:web", "--json"]).lines()
         #expect(events.count == 2)
     }
 
@@ -149,11 +150,11 @@ struct BudgetCommandTests {
             await cli.run(["cost", "record", "--type", "custom", "--amount", "2", "--currency", "EUR"]).status == 0)
         let budget = try #require(try await cli.object(["budget", "show", "global"])["budget"] as? [String: Any])
         #expect(budget["committed"] as? Double == 2.16)
-        let rates = try cli.process(["budget", "rate", "list", "--json"]).lines()
+        let rates = try await cli.process(["budget", "rate", "list", "--json"]).lines()
         #expect(rates.count == 1)
         #expect(rates.first?["rate"] as? Double == 1.08 && rates.first?["quoted_on"] as? String == "2026-11-27")
         #expect(rates.first?["source"] as? String == "ECB reference rate")
-        let converted = try cli.process(["events", "--entity", "global", "--json"]).lines().filter {
+        let converted = try await cli.process(["events", "--entity", "global", "--json"]).lines().filter {
             ($0["payload"] as? [String: Any])?["operation"] as? String == "converted"
         }
         #expect(converted.count == 1)
@@ -174,7 +175,7 @@ struct CostReportCommandTests {
         let table = await cli.run(["cost", "report", "--by", "project"])
         #expect(table.status == 0, "\(table.stderr)")
         #expect(table.stdout.contains("PROJECT") && table.stdout.contains("0.75"), "\(table.stdout)")
-        let lines = try cli.process(["cost", "report", "--by", "model", "--json"]).lines()
+        let lines = try await cli.process(["cost", "report", "--by", "model", "--json"]).lines()
         #expect(lines.compactMap { $0["key"] as? String } == ["m,1", "m2"])
         #expect(lines.compactMap { $0["amount"] as? Double } == [0.5, 1.25])
         let csv = await cli.run(["cost", "report", "--by", "model", "--format", "csv"])

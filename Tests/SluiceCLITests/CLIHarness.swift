@@ -58,8 +58,16 @@ struct CLIHarness {
 
     /// Runs the real binary as a process with `--db` pointing at this harness's database.
     @discardableResult
-    func process(_ arguments: [String], input: String? = nil) throws -> Output {
-        let result = try CommandLineProcess.run(
+    func process(_ arguments: [String], input: String? = nil) async throws -> Output {
+        let result = try await CommandLineProcess.run(
+            arguments + ["--db", database], input: input, directory: directory.path)
+        return Output(status: result.status, stdout: result.stdout, stderr: result.stderr)
+    }
+
+    /// Runs the real binary on the calling thread: for a thread of the test's own, never a task.
+    @discardableResult
+    func processBlocking(_ arguments: [String], input: String? = nil) throws -> Output {
+        let result = try CommandLineProcess.runBlocking(
             arguments + ["--db", database], input: input, directory: directory.path)
         return Output(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }

@@ -54,10 +54,10 @@ struct CommandTests {
     }
 
     @Test("a server URL in any case is a server: unreachable, it says so in words and creates no file")
-    func unreachableServer() throws {
+    func unreachableServer() async throws {
         let directory = TemporaryDirectory()
         let url = "POSTGRES://sluice:secret@127.0.0.1:1/ledger"
-        let output = try CommandLineProcess.run(["init", "--db", url], directory: directory.path)
+        let output = try await CommandLineProcess.run(["init", "--db", url], directory: directory.path)
         #expect(output.status == 1)
         #expect(output.stderr.contains("could not be reached"), "\(output.stderr)")
         #expect(!output.stderr.contains("secret"))

@@ -6,7 +6,7 @@ import Testing
 @Suite("Bad input is bounded: an installed binary")
 struct InstalledBinaryTests {
     @Test("a binary copied away from the build folder runs init and commands (no resource bundle needed)")
-    func installedBinary() throws {
+    func installedBinary() async throws {
         let installed = TemporaryDirectory(prefix: "sluice-installed")
         let binary = installed.file("sluice")
         try FileManager.default.copyItem(atPath: CommandLineProcess.executable, toPath: binary)
@@ -20,7 +20,7 @@ struct InstalledBinaryTests {
             "$2" worker create --type executor --db "$3" || exit $?
             "$2" cost record --type api_call --amount 1 --db "$3"
             """
-        let result = try CommandLineProcess.runProgram(
+        let result = try await CommandLineProcess.runProgram(
             "/usr/bin/env", ["unshare", "-r", "-m", "sh", "-c", script, "sh", build, binary, database],
             directory: installed.path)
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")

@@ -9,8 +9,8 @@ struct LandingKillTests {
     func sluice(
         _ arguments: [String], in repository: TemporaryGitRepository, input: String? = nil,
         environment: [String: String] = [:]
-    ) throws -> CommandLineProcess.Result {
-        try CommandLineProcess.run(arguments, input: input, environment: environment, directory: repository.path)
+    ) async throws -> CommandLineProcess.Result {
+        try await CommandLineProcess.run(arguments, input: input, environment: environment, directory: repository.path)
     }
 
     @Test(
@@ -19,27 +19,30 @@ struct LandingKillTests {
             ("commit-tree", true), ("update-ref", false), ("update-ref", true), ("read-tree", false),
             ("read-tree", true),
         ])
-    func killed(command: String, after: Bool) throws {
+    func killed(command: String, after: Bool) async throws {
         let scratch = TemporaryDirectory()
         // Kills its caller (the `sluice run`) once, before or after the real git runs `command`.
         let git = try InterferingGit(
             in: scratch, firstTime: command, action: (after ? "\"$REAL_GIT\" \"$@\"; " : "") + "kill -9 $PPID; exit 1")
         let repository = try PipelineCommandTests.repository()
-        #expect(try sluice(["init"], in: repository).status == 0)
+        #expect(try await sluice(["init"], in: repository).status == 0)
         let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
-        let submitted = try sluice(["patch", "submit", "-", "--project", "p", "--json"], in: repository, input: diff)
+        let submitted = try await sluice(
+            ["patch", "submit", "-", "--project", "p", "--json"], in: repository, input: diff)
         #expect(submitted.status == 0, "\(submitted.stderr)")
         let id = try #require(
             (try JSONSerialization.jsonObject(with: Data(submitted.stdout.utf8)) as? [String: Any])?["ledger_id"]
                 as? String)
 
-        let killed = try sluice(["run"], in: repository, environment: ["PATH": git.path])
+        let killed = try await sluice(["run"], in: repository, environment: ["PATH": git.path])
         #expect(git.fired, "the step never ran")
         #expect(killed.status != 0)
 
-        let again = try sluice(["run"], in: repository)
+        let again = try await sluice(["run"], in: repository)
         #expect(again.status == 0, "\(again.stdout)\n\(again.stderr)")
-        #expect(try sluice(["patch", "show", id, "--json"], in: repository).stdout.contains("\"state\":\"committed\""))
+        #expect(
+            try await sluice(["patch", "show", id, "--json"], in: repository).stdout.contains("\"state\":\"committed\"")
+        )
         let log = try repository.git("log", "--format=%B", "main")
         #expect(log.components(separatedBy: "Sluice-Ledger-Id: \(id)").count == 2, "landed exactly once")
         // The checkout followed its branch: nothing looks uncommitted, and the file is the landed one.
@@ -48,8 +51,8 @@ struct LandingKillTests {
 
         // And the queue goes on: the next patch lands.
         let next = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n-one\n+1\n 2\n three\n"
-        #expect(try sluice(["patch", "submit", "-", "--project", "p"], in: repository, input: next).status == 0)
-        let third = try sluice(["run"], in: repository)
+        #expect(try await sluice(["patch", "submit", "-", "--project", "p"], in: repository, input: next).status == 0)
+        let third = try await sluice(["run"], in: repository)
         #expect(third.status == 0 && third.stdout.contains("1 landed"), "\(third.stdout)\n\(third.stderr)")
         #expect(try repository.read("notes.txt") == "1\n2\nthree\n")
     }

@@ -25,74 +25,74 @@ struct PipelineCommandTests {
         return try TemporaryGitRepository(files: files)
     }
 
-    func sluice(_ arguments: [String], in repository: TemporaryGitRepository, input: String? = nil) throws
+    func sluice(_ arguments: [String], in repository: TemporaryGitRepository, input: String? = nil) async throws
         -> CommandLineProcess.Result
     {
-        try CommandLineProcess.run(arguments, input: input, directory: repository.path)
+        try await CommandLineProcess.run(arguments, input: input, directory: repository.path)
     }
 
     @Test("submit stores the diff byte for byte, run lands it, and the ledger shows it committed")
-    func submitAndRun() throws {
+    func submitAndRun() async throws {
         let repository = try Self.repository()
-        #expect(try sluice(["init"], in: repository).status == 0)
+        #expect(try await sluice(["init"], in: repository).status == 0)
         // Not ending in a newline, with a "\ No newline" marker: stored and printed back exactly.
         let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
-        let submitted = try sluice(
+        let submitted = try await sluice(
             ["patch", "submit", "-", "--project", "notes", "--workstream", "agent-1", "--json"], in: repository,
             input: diff)
         #expect(submitted.status == 0, "\(submitted.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(submitted.stdout.utf8)) as? [String: Any])
         let id = try #require(object["ledger_id"] as? String)
         #expect(object["state"] as? String == "queued")
-        #expect(try sluice(["patch", "show", id, "--diff"], in: repository).stdout == diff)
-        let run = try sluice(["run"], in: repository)
+        #expect(try await sluice(["patch", "show", id, "--diff"], in: repository).stdout == diff)
+        let run = try await sluice(["run"], in: repository)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("landed") && run.stdout.contains("summary: 1 landed, 0 quarantined, 0 rejected"))
         #expect(try repository.read("notes.txt") == "one\n2\nthree\n")
-        let shown = try sluice(["patch", "show", id, "--json"], in: repository)
+        let shown = try await sluice(["patch", "show", id, "--json"], in: repository)
         #expect(shown.stdout.contains("\"state\":\"committed\""))
         // The gate ran as a TestGate record and cost a compute_time record.
-        #expect(try sluice(["gate", "list", "--state", "passed"], in: repository).stdout.contains("check"))
+        #expect(try await sluice(["gate", "list", "--state", "passed"], in: repository).stdout.contains("check"))
         #expect(
-            try sluice(["cost", "list", "--type", "compute_time", "--json"], in: repository).stdout.contains(
+            try await sluice(["cost", "list", "--type", "compute_time", "--json"], in: repository).stdout.contains(
                 "gate:check"))
         // Revert lands the reverse.
-        let revert = try sluice(["patch", "revert", id], in: repository)
+        let revert = try await sluice(["patch", "revert", id], in: repository)
         #expect(revert.status == 0, "\(revert.stderr)")
-        #expect(try sluice(["run", "--json"], in: repository).stdout.contains("\"step\":\"summary\""))
+        #expect(try await sluice(["run", "--json"], in: repository).stdout.contains("\"step\":\"summary\""))
         #expect(try repository.read("notes.txt") == "one\ntwo\nthree\n")
     }
 
     @Test("a rejected submission exits 1 and says why; an empty one is an input error and stores nothing")
-    func rejections() throws {
+    func rejections() async throws {
         let repository = try Self.repository()
-        _ = try sluice(["init"], in: repository)
-        let outside = try sluice(
+        _ = try await sluice(["init"], in: repository)
+        let outside = try await sluice(
             ["patch", "submit", "-", "--project", "p"], in: repository,
             input: "--- a/../x\n+++ b/../x\n@@ -1 +1 @@\n-a\n+b\n")
         #expect(outside.status == 1)
         #expect(outside.stdout.contains("rejected: path_traversal: ../x"))
-        let empty = try sluice(["patch", "submit", "-", "--project", "p"], in: repository, input: "")
+        let empty = try await sluice(["patch", "submit", "-", "--project", "p"], in: repository, input: "")
         #expect(empty.status == 64 && empty.stderr.contains("the diff is empty"))
-        #expect(try sluice(["patch", "list", "--json"], in: repository).stdout.split(separator: "\n").count == 1)
-        let worktree = try sluice(
+        #expect(try await sluice(["patch", "list", "--json"], in: repository).stdout.split(separator: "\n").count == 1)
+        let worktree = try await sluice(
             ["patch", "submit", "--from-worktree", repository.path, "--project", "p"], in: repository)
         #expect(worktree.status == 64 && worktree.stderr.contains("has no changes"))
     }
 
     @Test("submit --from-worktree takes a worktree's changes, new files included, and leaves it alone")
-    func fromWorktree() throws {
+    func fromWorktree() async throws {
         let repository = try Self.repository()
-        _ = try sluice(["init"], in: repository)
+        _ = try await sluice(["init"], in: repository)
         let agent = TemporaryDirectory(prefix: "sluice-agent")
         try repository.git("worktree", "add", "--detach", "--quiet", agent.path + "/wt", "main")
         try "new\n".write(toFile: agent.path + "/wt/added.txt", atomically: true, encoding: .utf8)
         try "one\n".write(toFile: agent.path + "/wt/notes.txt", atomically: true, encoding: .utf8)
-        let submitted = try sluice(
+        let submitted = try await sluice(
             ["patch", "submit", "--from-worktree", agent.path + "/wt", "--project", "p"], in: repository)
         #expect(submitted.status == 0, "\(submitted.stderr)")
         #expect(try repository.git("-C", agent.path + "/wt", "status", "--porcelain").contains("?? added.txt"))
-        #expect(try sluice(["run"], in: repository).status == 0)
+        #expect(try await sluice(["run"], in: repository).status == 0)
         #expect(try repository.read("added.txt") == "new\n")
     }
 
@@ -100,11 +100,12 @@ struct PipelineCommandTests {
     func killedMidGate() async throws {
         // The first time, the gate sleeps (and is killed with its runner); afterwards it passes at once.
         // A sealed gate writes only its workspace and its cache, which is kept between runs.
-        let gate = "if [ ! -e $XDG_CACHE_HOME/slept ]; then touch $XDG_CACHE_HOME/slept; sleep 61.25; fi; exit 0"
+        let gate = "if [ ! -e $XDG_CACHE_HOME/slept ]; then touch $XDG_CACHE_HOME/slept; sleep 610.25; fi; exit 0"
         let repository = try Self.repository(gate: gate)
-        _ = try sluice(["init"], in: repository)
+        _ = try await sluice(["init"], in: repository)
         let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
-        let submitted = try sluice(["patch", "submit", "-", "--project", "p", "--json"], in: repository, input: diff)
+        let submitted = try await sluice(
+            ["patch", "submit", "-", "--project", "p", "--json"], in: repository, input: diff)
         let id = try #require(
             (try JSONSerialization.jsonObject(with: Data(submitted.stdout.utf8)) as? [String: Any])?["ledger_id"]
                 as? String)
@@ -116,18 +117,18 @@ struct PipelineCommandTests {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        for _ in 0..<600 where Self.processes(matching: "sleep 61.25") == 0 {
+        for _ in 0..<600 where Self.processes(matching: "sleep 610.25") == 0 {
             try await Task.sleep(for: .milliseconds(50))
         }
-        #expect(Self.processes(matching: "sleep 61.25") > 0, "the gate never started")
+        #expect(Self.processes(matching: "sleep 610.25") > 0, "the gate never started")
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         #expect(process.terminationReason == .uncaughtSignal)
 
-        let again = try sluice(["run"], in: repository)
+        let again = try await sluice(["run"], in: repository)
         #expect(again.status == 0, "\(again.stdout)\n\(again.stderr)")
         #expect(again.stdout.contains("interrupted"))
-        let shown = try sluice(["patch", "show", id, "--json"], in: repository).stdout
+        let shown = try await sluice(["patch", "show", id, "--json"], in: repository).stdout
         #expect(shown.contains("\"state\":\"committed\""))
         // Landed once: exactly one commit carries its ledger id.
         let log = try repository.git("log", "--format=%B", "main")
@@ -137,13 +138,14 @@ struct PipelineCommandTests {
         #expect(!FileManager.default.fileExists(atPath: repository.path + "/.sluice/workspaces"))
         var survivors = 0
         for _ in 0..<50 {
-            survivors = Self.processes(matching: "sleep 61.25")
+            survivors = Self.processes(matching: "sleep 610.25")
             if survivors == 0 { break }
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(survivors == 0)
         #expect(
-            try sluice(["gate", "list", "--state", "error", "--json"], in: repository).stdout.contains("interrupted"))
+            try await sluice(["gate", "list", "--state", "error", "--json"], in: repository).stdout.contains(
+                "interrupted"))
     }
 
     /// Live (non-zombie) processes whose command line contains `text`.
@@ -159,10 +161,10 @@ struct PipelineCommandTests {
         return count
     }
 
-    func submitOne(_ repository: TemporaryGitRepository) throws {
-        _ = try sluice(["init"], in: repository)
+    func submitOne(_ repository: TemporaryGitRepository) async throws {
+        _ = try await sluice(["init"], in: repository)
         let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
-        let submitted = try sluice(["patch", "submit", "-", "--project", "p"], in: repository, input: diff)
+        let submitted = try await sluice(["patch", "submit", "-", "--project", "p"], in: repository, input: diff)
         #expect(submitted.status == 0, "\(submitted.stderr)")
     }
 
@@ -183,8 +185,8 @@ struct PipelineCommandTests {
     func unsealedRun() async throws {
         let repository = try Self.repository(
             gate: "setsid sleep 4242.31 & test -z \"$MY_API_SECRET\"", sandbox: "none")
-        try submitOne(repository)
-        let run = try CommandLineProcess.run(
+        try await submitOne(repository)
+        let run = try await CommandLineProcess.run(
             ["run"], environment: ["MY_API_SECRET": "hunter2"], directory: repository.path)
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         #expect(!run.stderr.contains("warning"), "sandbox: none is a choice, not a surprise")
@@ -222,8 +224,8 @@ struct PipelineCommandTests {
 
             """,
         ])
-        try submitOne(repository)
-        let run = try sluice(["run"], in: repository)
+        try await submitOne(repository)
+        let run = try await sluice(["run"], in: repository)
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         for seconds in ["4242.21", "4242.22", "4242.23", "4242.24"] {
             var survivors = 1
@@ -237,10 +239,11 @@ struct PipelineCommandTests {
     }
 
     @Test("sandbox: auto without bubblewrap prints one warning line on standard error, and runs unsealed")
-    func autoWithoutBubblewrap() throws {
+    func autoWithoutBubblewrap() async throws {
         let repository = try Self.repository(gate: "true", sandbox: "auto")
-        try submitOne(repository)
-        let run = try CommandLineProcess.run(["run"], environment: ["SLUICE_BWRAP": ""], directory: repository.path)
+        try await submitOne(repository)
+        let run = try await CommandLineProcess.run(
+            ["run"], environment: ["SLUICE_BWRAP": ""], directory: repository.path)
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         let warnings = run.stderr.split(separator: "\n").filter { $0.hasPrefix("warning: ") }
         #expect(warnings.count == 1 && warnings[0].contains("gates are not sealed"), "\(run.stderr)")
@@ -248,14 +251,15 @@ struct PipelineCommandTests {
     }
 
     @Test("sandbox: bubblewrap without bubblewrap stops the run with exit 1 and says why; nothing runs unsealed")
-    func bubblewrapMissing() throws {
+    func bubblewrapMissing() async throws {
         let repository = try Self.repository(gate: "true", sandbox: "bubblewrap")
-        try submitOne(repository)
-        let run = try CommandLineProcess.run(["run"], environment: ["SLUICE_BWRAP": ""], directory: repository.path)
+        try await submitOne(repository)
+        let run = try await CommandLineProcess.run(
+            ["run"], environment: ["SLUICE_BWRAP": ""], directory: repository.path)
         #expect(run.status == 1)
         #expect(
             run.stderr.contains("sandbox: bubblewrap") && run.stderr.contains("SLUICE_BWRAP is empty"), "\(run.stderr)")
-        #expect(try sluice(["gate", "list", "--json"], in: repository).stdout.isEmpty)
+        #expect(try await sluice(["gate", "list", "--json"], in: repository).stdout.isEmpty)
     }
 
     @Test(
@@ -265,8 +269,8 @@ struct PipelineCommandTests {
         let gate =
             "setsid sleep 4242.32 & test -z \"$MY_API_SECRET\" && ! ls ../../sluice.db && ! ls \"$(git rev-parse --git-common-dir)/../.sluice/sluice.db\""
         let repository = try Self.repository(gate: gate, sandbox: "auto")
-        try submitOne(repository)
-        let run = try CommandLineProcess.run(
+        try await submitOne(repository)
+        let run = try await CommandLineProcess.run(
             ["run"], environment: ["MY_API_SECRET": "hunter2"], directory: repository.path)
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         #expect(run.stdout.contains("1 landed") && run.stderr.isEmpty, "\(run.stderr)")
@@ -281,9 +285,9 @@ struct PipelineCommandTests {
 
     @Test(
         "sluice demo runs the whole loop: fake agents' tasks, gated, landed or quarantined, one held back by a budget")
-    func demo() throws {
+    func demo() async throws {
         let folder = TemporaryDirectory()
-        let result = try CommandLineProcess.run(["demo", "--keep", folder.file("demo")])
+        let result = try await CommandLineProcess.run(["demo", "--keep", folder.file("demo")])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("agent-good") && result.stdout.contains("landed on main"))
         #expect(result.stdout.contains("protected_path: sluice.yml"))
@@ -297,7 +301,7 @@ struct PipelineCommandTests {
         #expect(result.stdout.contains("agent-spender  queued"))
         #expect(result.stdout.contains("Budget: hard budget task:") && result.stdout.contains("estimate 0.5 > 0.1"))
         #expect(FileManager.default.fileExists(atPath: folder.file("demo/.sluice/sluice.db")))
-        let busy = try CommandLineProcess.run(["demo", "--keep", folder.file("demo")])
+        let busy = try await CommandLineProcess.run(["demo", "--keep", folder.file("demo")])
         #expect(busy.status == 64 && busy.stderr.contains("not empty"))
     }
 }

@@ -8,7 +8,7 @@ struct SubmissionBoundsTests {
     // MARK: - Patch size
 
     @Test("a diff larger than policy.max_patch_bytes is refused while it is read, and nothing is stored")
-    func patchTooLarge() throws {
+    func patchTooLarge() async throws {
         let repository = try BoundsFixture.repository(
             config: """
                 target_branch: main
@@ -16,21 +16,21 @@ struct SubmissionBoundsTests {
                 policy: {max_patch_bytes: 1024}
 
                 """)
-        #expect(try BoundsFixture.sluice(["init"], in: repository).status == 0)
+        #expect(try await BoundsFixture.sluice(["init"], in: repository).status == 0)
         let big = BoundsFixture.diff + String(repeating: "# padding\n", count: 200)
-        let fromInput = try BoundsFixture.sluice(
+        let fromInput = try await BoundsFixture.sluice(
             ["patch", "submit", "-", "--project", "p"], in: repository, input: big)
         #expect(fromInput.status == 64, "\(fromInput.stdout)\n\(fromInput.stderr)")
         #expect(fromInput.stderr.contains("max_patch_bytes") && fromInput.stderr.contains("1024"))
         let file = repository.directory.file("big.diff")
         try big.write(toFile: file, atomically: true, encoding: .utf8)
-        let fromFile = try BoundsFixture.sluice(["patch", "submit", file, "--project", "p"], in: repository)
+        let fromFile = try await BoundsFixture.sluice(["patch", "submit", file, "--project", "p"], in: repository)
         #expect(fromFile.status == 64 && fromFile.stderr.contains("max_patch_bytes"), "\(fromFile.stderr)")
-        #expect(try BoundsFixture.patches(in: repository).isEmpty)
+        #expect(try await BoundsFixture.patches(in: repository).isEmpty)
         #expect(!FileManager.default.fileExists(atPath: repository.directory.file(".sluice/quarantine")))
         // Within the limit, the same repository takes a diff.
         #expect(
-            try BoundsFixture.sluice(
+            try await BoundsFixture.sluice(
                 ["patch", "submit", "-", "--project", "p"], in: repository, input: BoundsFixture.diff
             ).status == 0)
     }
@@ -38,24 +38,24 @@ struct SubmissionBoundsTests {
     // MARK: - Failed submissions
 
     @Test("a submission that fails on the configuration or the repository stores nothing")
-    func failedSubmissionStoresNothing() throws {
+    func failedSubmissionStoresNothing() async throws {
         let invalid = try BoundsFixture.repository(config: "gates: [unclosed\n")
-        #expect(try BoundsFixture.sluice(["init"], in: invalid).status == 0)
+        #expect(try await BoundsFixture.sluice(["init"], in: invalid).status == 0)
         for _ in 0..<2 {
-            let submitted = try BoundsFixture.sluice(
+            let submitted = try await BoundsFixture.sluice(
                 ["patch", "submit", "-", "--project", "p"], in: invalid, input: BoundsFixture.diff)
             #expect(submitted.status == 64 && submitted.stderr.contains("sluice.yml"), "\(submitted.stderr)")
         }
-        #expect(try BoundsFixture.patches(in: invalid).isEmpty)
+        #expect(try await BoundsFixture.patches(in: invalid).isEmpty)
 
         let empty = TemporaryDirectory(prefix: "sluice-empty")
-        _ = try CommandLineProcess.runProgram(
+        _ = try await CommandLineProcess.runProgram(
             "/usr/bin/env", ["git", "init", "--quiet", "--initial-branch=main"], directory: empty.path)
-        #expect(try CommandLineProcess.run(["init"], directory: empty.path).status == 0)
-        let submitted = try CommandLineProcess.run(
+        #expect(try await CommandLineProcess.run(["init"], directory: empty.path).status == 0)
+        let submitted = try await CommandLineProcess.run(
             ["patch", "submit", "-", "--project", "p"], input: BoundsFixture.diff, directory: empty.path)
         #expect(submitted.status == 64 && submitted.stderr.contains("main"), "\(submitted.stderr)")
-        let listed = try CommandLineProcess.run(["patch", "list", "--json"], directory: empty.path)
+        let listed = try await CommandLineProcess.run(["patch", "list", "--json"], directory: empty.path)
         #expect(listed.status == 0 && listed.stdout.isEmpty, "\(listed.stdout)")
     }
 }

@@ -38,22 +38,11 @@ struct SupervisorCommandTests {
             return Array(arguments[..<split]) + ["--db", cli.database] + Array(arguments[split...])
         }
 
-        /// Runs `sluice` in the repository, on the harness's database, waiting on a thread of its own:
-        /// a test that blocked the concurrency pool's few threads for the seconds a supervisor runs
-        /// would starve every other test running at the same time.
+        /// Runs `sluice` in the repository, on the harness's database.
         @discardableResult
         func sluice(_ arguments: [String]) async throws -> CommandLineProcess.Result {
-            let arguments = withDatabase(arguments)
-            let environment = self.environment
-            let directory = repository.path
-            return try await withCheckedThrowingContinuation { done in
-                DispatchQueue.global().async {
-                    done.resume(
-                        with: Result {
-                            try CommandLineProcess.run(arguments, environment: environment, directory: directory)
-                        })
-                }
-            }
+            try await CommandLineProcess.run(
+                withDatabase(arguments), environment: environment, directory: repository.path)
         }
 
         /// Starts `sluice` without waiting for it.

@@ -29,7 +29,7 @@ struct ReportTests {
     }
 
     @Test("pytest's junitxml, produced by running pytest")
-    func pytest() throws {
+    func pytest() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-pytest-\(UUID())")
         try FileManager.default.createDirectory(
             at: directory.appendingPathComponent("tests"), withIntermediateDirectories: true)
@@ -45,7 +45,7 @@ struct ReportTests {
             pass
         """.write(to: directory.appendingPathComponent("tests/test_calc.py"), atomically: true, encoding: .utf8)
         try "".write(to: directory.appendingPathComponent("tests/__init__.py"), atomically: true, encoding: .utf8)
-        let pytest = try CommandLineProcess.runProgram(
+        let pytest = try await CommandLineProcess.runProgram(
             "/usr/bin/env", ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml=report.xml"],
             directory: directory.path)
         #expect(pytest.status == 1, "pytest exits 1 when a test fails: \(pytest.stdout)\(pytest.stderr)")

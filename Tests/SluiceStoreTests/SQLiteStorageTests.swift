@@ -513,7 +513,9 @@ final class HeldWriteLock: Sendable {
         try? connection.writeWithoutTransaction { db in
             try db.execute(sql: "BEGIN IMMEDIATE")
             taken.value = true
-            let deadline = Date().addingTimeInterval(60)
+            // Held until released, however long a starved test takes to get there (ten minutes at
+            // most, so a test that fails before releasing it cannot hang the run).
+            let deadline = Date().addingTimeInterval(600)
             while !released.value && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
             try db.execute(sql: "COMMIT")
         }
