@@ -52,6 +52,17 @@ public struct BudgetService: Sendable {
         let context = self.context
         return try await context.storage.write { tx in
             let existing = try tx.budgets().first { $0.scope == scope }
+            if let existing, existing.currency != currency,
+                let spend = try tx.budgetSpends(scope).first(where: { $0.committed.units != 0 || $0.held.units != 0 })
+            {
+                // Spend is summed in the budget's currency: relabelled, 100 EUR would count as 100 JPY.
+                throw SluiceError.invalidInput(
+                    "budget \(scope) is in \(existing.currency) and has spend on record (\(spend.committed) committed, "
+                        + "\(spend.held) held in window \(spend.windowKey)): its currency cannot change to \(currency); "
+                        + "keep it in \(existing.currency) and record a rate (sluice budget rate set \(currency) "
+                        + "\(existing.currency) RATE --date DAY --source TEXT) so that costs in \(currency) count against it"
+                )
+            }
             let budget = try Budget(
                 scope: scope, limit: limit, currency: currency, window: window, timeZone: timeZone, soft: soft,
                 hard: hard, createdAt: existing?.createdAt ?? now, updatedAt: now)
@@ -170,30 +181,62 @@ public struct BudgetService: Sendable {
         var rates = RateBook()
         for budget in applying.sorted(by: { $0.scope < $1.scope }) {
             let window = budget.windowKey(at: now)
-            // No estimate is nothing, in any currency.
-            let given = estimate ?? CostEstimate(amount: .zero, currency: budget.currency)
-            guard let estimate = try rates.estimate(given, for: budget, at: now, tx) else {
-                return currencyRefusal(budget, window, task, given)
+            let holding: CostEstimate
+            switch try held(estimate, by: budget, window, task, at: now, &rates, tx) {
+            case .held(let converted): holding = converted
+            case .refused(let refusal): return refusal
             }
             let spend = try tx.budgetSpend(budget.scope, window: window)
             let after =
-                Int128(spend?.committed.units ?? 0) + Int128(spend?.held.units ?? 0) + Int128(estimate.amount.units)
+                Int128(spend?.committed.units ?? 0) + Int128(spend?.held.units ?? 0) + Int128(holding.amount.units)
             let fits =
-                estimate.amount.units > 0 ? after <= Int128(budget.limit.units) : after < Int128(budget.limit.units)
-            if !fits { return limitRefusal(budget, window, task, estimate, spend) }
+                holding.amount.units > 0 ? after <= Int128(budget.limit.units) : after < Int128(budget.limit.units)
+            if !fits { return limitRefusal(budget, window, task, holding, spend) }
         }
         return nil
     }
 
-    static func currencyRefusal(_ budget: Budget, _ window: String, _ task: TaskRecord, _ estimate: CostEstimate)
-        -> BudgetRefusal
-    {
-        BudgetRefusal(
-            taskID: task.taskID, scope: budget.scope, window: window,
-            message: "budget \(budget.scope) is in \(budget.currency) and the estimate of task \(task.taskID) "
-                + "is \(estimate.amount) \(estimate.currency): no rate from \(estimate.currency) to \(budget.currency) "
-                + "is on record (sluice budget rate set \(estimate.currency) \(budget.currency) RATE --date DAY --source TEXT)"
-        )
+    /// What a claim's estimate holds on `budget`, or why the budget refuses it.
+    enum Conversion {
+        case held(CostEstimate)
+        case refused(BudgetRefusal)
+    }
+
+    /// The estimate as `budget` holds it, in the budget's currency. No estimate is nothing: in the
+    /// budget's own currency for a soft budget; for a hard one, in USD, the currency prices are in
+    /// unless an entry says otherwise, so that a hard budget in another currency takes no claim whose
+    /// costs it could not count. Refused when no rate converts it, or when the conversion is more than
+    /// a budget can count.
+    static func held(
+        _ estimate: CostEstimate?, by budget: Budget, _ window: String, _ task: TaskRecord, at now: Timestamp,
+        _ rates: inout RateBook, _ tx: any StorageReader
+    ) throws -> Conversion {
+        let given = estimate ?? CostEstimate(amount: .zero, currency: budget.hard ? .usd : budget.currency)
+        let converted: CostEstimate?
+        do {
+            converted = try rates.estimate(given, for: budget, at: now, tx)
+        } catch let error as SluiceError where error.code == .invalidInput {
+            return .refused(
+                BudgetRefusal(
+                    taskID: task.taskID, scope: budget.scope, window: window,
+                    message: "budget \(budget.scope) cannot count the estimate of task \(task.taskID): \(error.message)"
+                ))
+        }
+        guard let converted else {
+            let what =
+                estimate == nil
+                ? "task \(task.taskID) has no estimate, so its costs are taken to be in USD, the currency of prices"
+                : "the estimate of task \(task.taskID) is \(given.amount) \(given.currency)"
+            return .refused(
+                BudgetRefusal(
+                    taskID: task.taskID, scope: budget.scope, window: window,
+                    message:
+                        "budget \(budget.scope) is in \(budget.currency) and \(what): no rate from \(given.currency) "
+                        + "to \(budget.currency) is on record (sluice budget rate set \(given.currency) "
+                        + "\(budget.currency) RATE --date DAY --source TEXT"
+                        + (estimate == nil ? ", or give the task an estimate in \(budget.currency))" : ")")))
+        }
+        return .held(converted)
     }
 
     static func limitRefusal(
@@ -216,30 +259,33 @@ public struct BudgetService: Sendable {
         guard !applying.isEmpty else { return nil }
         try releaseEnded(tx)
         let now = context.clock.now()
+        try releaseLapsedGateHolds(tx, at: now)
         var parts: [BudgetHoldPart] = []
         var checks: [(Budget, String, ExactDecimal?)] = []
         var rates = RateBook()
         for budget in applying.sorted(by: { $0.scope < $1.scope }) {
             let window = budget.windowKey(at: now)
-            // No estimate is nothing, in any currency: it holds nothing, and needs something left. One in
-            // another currency is held converted, by the rate in force now.
-            let given = estimate ?? CostEstimate(amount: .zero, currency: budget.currency)
-            guard let estimate = try rates.estimate(given, for: budget, at: now, tx) else {
+            // No estimate holds nothing, and needs something left. One in another currency is held
+            // converted, by the rate in force now; a soft budget that cannot convert it holds nothing.
+            let holding: CostEstimate
+            switch try held(estimate, by: budget, window, task, at: now, &rates, tx) {
+            case .held(let converted): holding = converted
+            case .refused(let refusal):
                 guard budget.hard else { continue }
-                throw currencyRefusal(budget, window, task, given)
+                throw refusal
             }
             var limit: ExactDecimal?
             if budget.hard {
                 // An estimate of zero still needs something left.
-                limit = estimate.amount.units > 0 ? budget.limit : ExactDecimal(units: budget.limit.units - 1)
+                limit = holding.amount.units > 0 ? budget.limit : ExactDecimal(units: budget.limit.units - 1)
             }
             checks.append((budget, window, limit))
-            parts.append(BudgetHoldPart(scope: budget.scope, windowKey: window, amount: estimate.amount))
+            parts.append(BudgetHoldPart(scope: budget.scope, windowKey: window, amount: holding.amount))
         }
-        let held = estimate ?? CostEstimate(amount: .zero, currency: applying[0].currency)
+        let whole = estimate ?? CostEstimate(amount: .zero, currency: applying[0].currency)
         let hold = BudgetHold(
-            taskID: task.taskID, epoch: epoch, workerID: worker, estimate: held.amount,
-            currency: held.currency, parts: parts, createdAt: now)
+            taskID: task.taskID, epoch: epoch, workerID: worker, estimate: whole.amount,
+            currency: whole.currency, parts: parts, createdAt: now)
         try tx.putHold(hold)
         // The budgets' rows last, in scope order: two units that hold on the same budgets lock their
         // rows in one order, and as briefly as they can (until the commit).
@@ -330,6 +376,9 @@ public struct BudgetService: Sendable {
         var released: [SpendKey: Int64] = [:]
         /// Per unpriced cost: what its claim still held, per window, committed in its place.
         var unpriced: [(CostRecord, charged: [SpendKey: Int64])] = []
+        /// Per priced cost that a budget cannot count (no rate from its currency): what its claim still
+        /// held there, per window, committed in its place.
+        var uncounted: [CostID: [SpendKey: Int64]] = [:]
         /// The currency rates, read once for the unit when a cost is in another currency than a budget.
         var rates = RateBook()
     }
@@ -358,15 +407,14 @@ public struct BudgetService: Sendable {
             var charged: [SpendKey: Int64] = [:]
             for index in hold.parts.indices where hold.parts[index].scope.covers(cost) {
                 // A part is held in its budget's currency. A priced cost uses it up by what it counts
-                // there (converted, or nothing when no rate converts it); an unpriced one, which has no
-                // amount to convert, takes the whole of what is left.
+                // there, converted; one that no rate converts, like an unpriced one (no amount to
+                // convert), is unknown spend there and takes the whole of what is left.
                 let currency = byScope[hold.parts[index].scope]?.currency ?? hold.currency
                 var counted = Int64.max
-                if let amount = cost.amount {
-                    guard
-                        let converted = try consumption.rates.counted(
-                            amount, cost.currency, in: currency, at: cost.recordedAt, tx)
-                    else { continue }
+                if let amount = cost.amount,
+                    let converted = try consumption.rates.counted(
+                        amount, cost.currency, in: currency, at: cost.recordedAt, tx)
+                {
                     counted = converted.amount.units
                 }
                 let used = min(hold.parts[index].amount.units, counted)
@@ -374,9 +422,13 @@ public struct BudgetService: Sendable {
                 hold.parts[index].amount = ExactDecimal(units: hold.parts[index].amount.units - used)
                 let key = SpendKey(scope: hold.parts[index].scope, window: hold.parts[index].windowKey)
                 consumption.released[key, default: 0] += used
-                if cost.isUnpriced { charged[key] = used }
+                if counted == Int64.max { charged[key] = used }
             }
-            if cost.isUnpriced { consumption.unpriced.append((cost, charged)) }
+            if cost.isUnpriced {
+                consumption.unpriced.append((cost, charged))
+            } else if !charged.isEmpty {
+                consumption.uncounted[cost.costID] = charged
+            }
             holds["\(taskID)/\(epoch)"] = hold
         }
         for hold in holds.values { try tx.putHold(hold) }
@@ -415,7 +467,7 @@ public struct BudgetService: Sendable {
                 committed[key, default: 0] = try Self.sum(committed[key, default: 0], counted.amount.units)
             }
         }
-        for (_, charged) in consumption.unpriced {
+        for charged in consumption.unpriced.map(\.charged) + consumption.uncounted.values {
             for (key, units) in charged { committed[key] = try Self.sum(committed[key, default: 0], units) }
         }
         var released = consumption.released
@@ -489,17 +541,26 @@ public struct BudgetService: Sendable {
                         "rate_recorded_at": .string(rate.recordedAt.description),
                     ]))
         }
+        // A cost no rate converts: its claim's held estimate counts in its place where there is one left;
+        // otherwise it is not counted, said once per unit and budget.
         var warned: Set<BudgetScope> = []
-        for (budget, cost) in uncounted where warned.insert(budget.scope).inserted {
+        for (budget, cost) in uncounted {
+            let charged = consumption.uncounted[cost.costID]?.first { $0.key.scope == budget.scope }
+                .map { ExactDecimal(units: $0.value) }
+            guard charged != nil || warned.insert(budget.scope).inserted else { continue }
             try tx.append(
                 context.event(
                     .budget, budget.scope.description, from: nil, to: nil,
-                    reason:
-                        "cost \(cost.costID) is in \(cost.currency), the budget in \(budget.currency): not counted, "
-                        + "no rate from \(cost.currency) to \(budget.currency) was in force at \(cost.recordedAt)",
+                    reason: "cost \(cost.costID) is in \(cost.currency), the budget in \(budget.currency), and no rate "
+                        + "from \(cost.currency) to \(budget.currency) was in force at \(cost.recordedAt): "
+                        + (charged.map { "its claim's held estimate, \($0) \(budget.currency), counted in its place" }
+                            ?? "not counted"),
                     at: now,
-                    payload: ["operation": .string("not counted"), "cost_id": .string(cost.costID.description)])
-            )
+                    payload: [
+                        "operation": .string(charged == nil ? "not counted" : "counted held estimate"),
+                        "cost_id": .string(cost.costID.description),
+                        "counted": .string((charged ?? .zero).description),
+                    ]))
         }
     }
 

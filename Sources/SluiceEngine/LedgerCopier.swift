@@ -32,7 +32,8 @@ package struct LedgerCopier: Sendable {
     /// Copies and verifies.
     ///
     /// - Throws: ``SluiceError`` (`invalidInput`) when the source and the destination are one
-    ///   database, or the destination holds any record or event (nothing is written); (`storage`)
+    ///   database, the destination holds any record or event, or a run is gating a patch of the
+    ///   source (nothing is written); (`storage`)
     ///   when the copy does not read back as the source (inside the unit: nothing is written).
     package func copy() async throws -> Report {
         let sourceIdentity = try await source.read { try Self.identifying($0).databaseIdentity() }
@@ -45,7 +46,16 @@ package struct LedgerCopier: Sendable {
             throw SluiceError.invalidInput(
                 "the destination already holds records or events; a ledger is copied only into an empty database")
         }
-        let ledger = try await source.readSettled { try LedgerSnapshot.read($0) }
+        let ledger = try await source.readSettled { tx in
+            // A hold for a gate run is a run's own bookkeeping, not part of the ledger: copied without
+            // it, the budgets' held spend would never be released.
+            if let hold = try tx.gateHolds().first {
+                throw SluiceError.invalidInput(
+                    "a run is gating patch \(hold.ledgerID) and holds what its gates may cost on the budgets "
+                        + "(until \(hold.expiresAt) at the latest); copy the ledger once no run is landing")
+            }
+            return try LedgerSnapshot.read(tx)
+        }
         try await destination.write { tx in
             guard let importer = tx as? any LedgerImporting else {
                 throw SluiceError(code: .storage, message: "the destination's storage cannot take a copied ledger")

@@ -44,6 +44,21 @@ extension PostgresTransaction {
             """, Binds(), Self.decodeHold)
     }
 
+    func gateHolds() throws -> [GateHold] {
+        try rows(
+            """
+            SELECT ledger_id, estimate_units, currency, parts::text, created_at, expires_at FROM gate_holds
+            ORDER BY ledger_id
+            """, Binds()
+        ) { row in
+            GateHold(
+                ledgerID: try row.id(), estimate: ExactDecimal(units: try row.int64()),
+                currency: try Currency(row.string()),
+                parts: try row.json([BudgetHoldPart].self), createdAt: try row.timestamp(),
+                expiresAt: try row.timestamp())
+        }
+    }
+
     func currencyRates() throws -> [CurrencyRate] {
         try rows(
             """
@@ -209,6 +224,28 @@ extension PostgresTransaction {
         binds.add(taskID)
         binds.add(epoch)
         return try execute("DELETE FROM budget_holds WHERE task_id = $1 AND epoch = $2", binds) == 1
+    }
+
+    func insertGateHold(_ hold: GateHold) throws {
+        var binds = Binds()
+        binds.add(hold.ledgerID)
+        binds.add(hold.estimate.units)
+        binds.add(hold.currency.code)
+        binds.add(json: try JSONValue(encoding: hold.parts).jsonText)
+        binds.add(hold.createdAt)
+        binds.add(hold.expiresAt)
+        try execute(
+            """
+            INSERT INTO gate_holds (ledger_id, estimate_units, currency, parts, created_at, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            """, binds)
+    }
+
+    @discardableResult
+    func deleteGateHold(_ ledgerID: LedgerID) throws -> Bool {
+        var binds = Binds()
+        binds.add(ledgerID)
+        return try execute("DELETE FROM gate_holds WHERE ledger_id = $1", binds) == 1
     }
 
     // MARK: - Mapping

@@ -180,6 +180,8 @@ public protocol StorageReader {
     func endedBudgetHolds() throws -> [BudgetHold]
     /// Every currency rate on record, by pair and time recorded.
     func currencyRates() throws -> [CurrencyRate]
+    /// The holds for patches' gate runs, by ledger id.
+    func gateHolds() throws -> [GateHold]
 
     // MARK: - Events
 
@@ -273,6 +275,12 @@ public protocol StorageWriter: StorageReader {
     /// Removes a claim's hold; false when there was none.
     @discardableResult
     func deleteHold(taskID: TaskID, epoch: Int64) throws -> Bool
+    /// Stores the hold for a patch's gate run (a patch has at most one).
+    /// - Throws: ``SluiceError`` (`conflict`) when the patch has one already.
+    func insertGateHold(_ hold: GateHold) throws
+    /// Removes the hold for a patch's gate run; false when there was none.
+    @discardableResult
+    func deleteGateHold(_ ledgerID: LedgerID) throws -> Bool
     /// Records a currency rate. - Throws: `conflict` when one for the same pair was recorded at the
     /// same instant.
     func putRate(_ rate: CurrencyRate, event: Event) throws

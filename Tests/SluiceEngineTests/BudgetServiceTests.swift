@@ -381,8 +381,9 @@ struct BudgetServiceTests {
         #expect(claimed.taskID == task.taskID)
         #expect(try await fixture.spend(.global).held == Self.amount("8"))
         #expect(try await fixture.spend(.project("p")).held == Self.amount("4"))
-        // Each part is held in its budget's currency: a USD cost uses up only the USD part (no rate
-        // converts USD to EUR), an EUR cost both, the USD part by what it counts there.
+        // Each part is held in its budget's currency. A USD cost uses up the USD part by its amount; the
+        // EUR budget cannot count it (no rate converts USD to EUR), so what its part held counts in its
+        // place, and says so. An EUR cost then uses up the USD part by what it counts there.
         let worker = try #require(claimed.workerID)
         try await fixture.cost("1", task: task, epoch: claimed.epoch, worker: worker)
         func parts() async throws -> [ExactDecimal?] {
@@ -391,22 +392,142 @@ struct BudgetServiceTests {
                 hold.parts.first { $0.scope == scope }?.amount
             }
         }
-        #expect(try await parts() == [Self.amount("7"), Self.amount("4")])
+        #expect(try await parts() == [Self.amount("7"), .zero])
+        #expect(try await fixture.spend(.project("p")).committed == Self.amount("4"))
+        let stood = try await fixture.engine.events(entityID: "project:p").filter {
+            $0.payload["operation"] == .string("counted held estimate")
+        }
+        #expect(stood.count == 1 && stood.first?.payload["counted"] == .string("4"))
         try await fixture.engine.costs.record(
             type: .apiCall, amount: Self.amount("1"), currency: eur, project: "p",
             metadata: ["task_id": .string(task.taskID.description), "epoch": .number(Decimal(claimed.epoch))])
-        #expect(try await parts() == [Self.amount("5"), Self.amount("3")])
+        #expect(try await parts() == [Self.amount("5"), .zero])
         #expect(try await fixture.spend(.global).committed == Self.amount("3"))
+        #expect(try await fixture.spend(.project("p")).committed == Self.amount("5"))
         _ = try await fixture.task(estimate: "2 EUR")
         await #expect { try await fixture.engine.tasks.claim(for: try await fixture.worker()) } throws: {
             ($0 as? SluiceError)?.code == .blocked
         }
+        // A hard budget takes no claim whose costs it could not count: with no estimate, costs are taken
+        // to be in USD, and no rate converts USD to EUR.
+        let unestimated = try await fixture.task(estimate: nil)
+        func refusal(of task: TaskRecord) async throws -> String? {
+            await #expect { try await fixture.engine.tasks.claim(for: try await fixture.worker()) } throws: {
+                ($0 as? SluiceError)?.code == .blocked
+            }
+            return try await fixture.engine.events(entityID: task.taskID.description).last {
+                $0.payload["operation"] == .string("budget refused")
+            }?.reason
+        }
+        let unestimatedRefusal = try #require(try await refusal(of: unestimated))
+        #expect(unestimatedRefusal.contains("no rate from USD to EUR"), "\(unestimatedRefusal)")
+        #expect(unestimatedRefusal.contains("sluice budget rate set USD EUR"))
+        // A budget's currency does not change under spend on record (it would relabel it), and a
+        // refused change changes nothing.
+        await #expect {
+            try await budgets.set(.project("p"), limit: Self.amount("100"), currency: .usd, hard: true)
+        } throws: { ($0 as? SluiceError)?.code == .invalidInput && "\($0)".contains("cannot change to USD") }
+        #expect(try await budgets.show(.project("p")).0.budget.currency == eur)
+        try await budgets.set(.project("z"), limit: Self.amount("1"), currency: eur)
+        #expect(try await budgets.set(.project("z"), limit: Self.amount("1")).currency == .usd, "no spend, so it may")
+        // Bad dates and sources: a day the calendar does not have, a direction override, padding.
+        for (day, source) in [
+            ("2026-02-29", "x"), ("2026-13-01", "x"), ("2026-1-01", "x"), ("2026-01-01", "a\u{202E}b"),
+            ("2026-01-01", " padded"), ("2026-01-01", "line\u{2028}break"),
+        ] {
+            await #expect {
+                try await budgets.setRate(from: .usd, to: eur, rate: Self.amount("1"), quotedOn: day, source: source)
+            } throws: { ($0 as? SluiceError)?.code == .invalidInput }
+        }
+        // A converted estimate too large to count is a refusal like any other, not an error of the claim.
+        try await budgets.setRate(
+            from: .usd, to: eur, rate: Self.amount("1000000"), quotedOn: "2028-02-29", source: "x")
+        #expect(try await budgets.rates().count == 3)
+        // (Without the USD budget, the two tasks refused above now fit the EUR one, and go first.)
+        try await budgets.remove(.global)
+        let huge = try await fixture.task(estimate: "1000000 USD")
+        for _ in 0..<2 { #expect(try await fixture.engine.tasks.claim(for: try await fixture.worker()) != nil) }
+        let hugeRefusal = try #require(try await refusal(of: huge))
+        #expect(hugeRefusal.contains("too large"), "\(hugeRefusal)")
         // A second rate of the pair at the same instant is refused.
         await #expect {
             try await fixture.engine.context.storage.write { tx in
                 try (tx as? any LedgerImporting)?.putRateRow(first)
             }
         } throws: { ($0 as? SluiceError)?.code == .conflict }
+    }
+
+    @Test(
+        "a patch's gates hold what they may cost on its budgets, all or none; released when done, or once lapsed",
+        arguments: StoreKind.allCases)
+    func gateHolds(kind: StoreKind) async throws {
+        let fixture = try await Fixture(kind)
+        let budgets = fixture.engine.budgets
+        let request = ExecutionRequestID.make()
+        try await budgets.set(.global, limit: Self.amount("10"), hard: true)
+        try await budgets.set(.project("p"), limit: Self.amount("4"), hard: true)
+        try await budgets.set(.request(request), limit: Self.amount("1"))
+        try await budgets.set(.project("other"), limit: Self.amount("1"), hard: true)
+        let config = SluiceConfig(
+            targetBranch: "main",
+            gates: [
+                GateConfig(name: "unit", type: .custom, command: "true", criteria: GateCriteria(timeoutSeconds: 100)),
+                GateConfig(name: "lint", type: .custom, command: "true", criteria: GateCriteria(timeoutSeconds: 200)),
+            ], computeRate: Self.amount("0.01"))
+        // 0.01 a second × (100 + 200) s.
+        let estimate = BudgetService.gateEstimate(config)
+        #expect(estimate == CostEstimate(amount: Self.amount("3"), currency: .usd))
+        let patch = try await fixture.engine.patches.create(project: "p", request: request)
+        let hold = try #require(try await budgets.holdGates(for: patch, estimate: estimate, lasting: 900))
+        // Global, its project and its request (a soft budget holds too); not another project's.
+        #expect(hold.parts.map(\.scope) == [.global, .project("p"), .request(request)])
+        for scope in [BudgetScope.global, .project("p"), .request(request)] {
+            #expect(try await fixture.spend(scope).held == Self.amount("3"), "\(scope)")
+        }
+        #expect(try await fixture.spend(.project("other")).held == .zero)
+        // A second patch does not fit its project's budget (3 + 3 > 4): refused, and nothing is held,
+        // on global either; the refusal is in the budget's events.
+        let second = try await fixture.engine.patches.create(project: "p")
+        await #expect { try await budgets.holdGates(for: second, estimate: estimate, lasting: 900) } throws: {
+            ($0 as? SluiceError)?.code == .blocked
+                && "\($0)".contains("cannot cover the gates of patch \(second.ledgerID)")
+        }
+        #expect(try await fixture.spend(.global).held == Self.amount("3"))
+        #expect(try await budgets.gateHolds().map(\.ledgerID) == [patch.ledgerID])
+        let refusals = try await fixture.engine.events(entityID: "project:p").filter {
+            $0.payload["operation"] == .string("gates refused")
+        }
+        #expect(refusals.count == 1 && refusals.first?.payload["ledger_id"] == .string(second.ledgerID.description))
+        // Released when the patch is done; a second release changes nothing.
+        try await budgets.releaseGates(patch.ledgerID)
+        try await budgets.releaseGates(patch.ledgerID)
+        for scope in [BudgetScope.global, .project("p"), .request(request)] {
+            #expect(try await fixture.spend(scope).held == .zero, "\(scope)")
+        }
+        // A run killed while gating leaves its hold; holding the same patch again replaces it.
+        _ = try #require(try await budgets.holdGates(for: second, estimate: estimate, lasting: 60))
+        _ = try #require(try await budgets.holdGates(for: second, estimate: estimate, lasting: 60))
+        #expect(try await fixture.spend(.project("p")).held == Self.amount("3"))
+        // Past its time, the next hold of any kind (here a claim's) releases it.
+        fixture.clock.advance(seconds: 61)
+        _ = try await fixture.task(estimate: "1")
+        #expect(try await fixture.engine.tasks.claim(for: try await fixture.worker()) != nil)
+        #expect(try await budgets.gateHolds().isEmpty)
+        #expect(try await fixture.spend(.project("p")).held == Self.amount("1"))
+        // Free gate time holds nothing.
+        #expect(
+            try await budgets.holdGates(
+                for: patch, estimate: BudgetService.gateEstimate(SluiceConfig(targetBranch: "main")), lasting: 60)
+                == nil)
+        // A ledger whose run is gating a patch is not copied: the hold would be lost on the way.
+        _ = try #require(
+            try await budgets.holdGates(
+                for: second, estimate: CostEstimate(amount: Self.amount("1"), currency: .usd), lasting: 60))
+        let destination = try await StoreKind.sqliteFile.make()
+        await #expect { try await LedgerCopier(from: fixture.engine.context.storage, to: destination).copy() } throws: {
+            ($0 as? SluiceError)?.code == .invalidInput && "\($0)".contains("a run is gating patch \(second.ledgerID)")
+        }
+        #expect(try await destination.read { try $0.budgets() }.isEmpty)
     }
 
     @Test(

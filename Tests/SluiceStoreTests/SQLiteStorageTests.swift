@@ -33,13 +33,13 @@ struct SQLiteStorageTests {
         #expect(
             try first.appliedMigrations() == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
-                "0006_cost_daily", "0007_unpriced", "0008_currency_rates",
+                "0006_cost_daily", "0007_unpriced", "0008_currency_rates", "0009_gate_holds",
             ])
         let again = try SQLiteStorage(path: path)
         #expect(
             try again.appliedMigrations() == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
-                "0006_cost_daily", "0007_unpriced", "0008_currency_rates",
+                "0006_cost_daily", "0007_unpriced", "0008_currency_rates", "0009_gate_holds",
             ])
     }
 
@@ -66,7 +66,7 @@ struct SQLiteStorageTests {
             }
         }
         let storage = try SQLiteStorage(path: path)
-        #expect(try await storage.appliedMigrations().last == "0008_currency_rates")
+        #expect(try await storage.appliedMigrations().last == "0009_gate_holds")
         let events = try await storage.events(entityID: nil, after: 0, limit: nil)
         #expect(events.map(\.sequence) == [5, 9] && events.allSatisfy { $0.actor == "old" })
         try await storage.append(
@@ -166,6 +166,7 @@ struct SQLiteStorageTests {
             ("0006_cost_daily", "b03929e2a17336ca258d276c932f1c91c6b780723e478caa1d1f5a4ebc1527b8"),
             ("0007_unpriced", "89dc0a656fbc5e89f589df8ec987a681d6d79eefe66354f0b2ab9481c18f7560"),
             ("0008_currency_rates", "bd486ac51f06f2820243e4f84414d3c0dfe1ba4560b14c97133d0ff8b0f74d93"),
+            ("0009_gate_holds", "536fb83e938206bb19076a34961667b9cf91853feff5e23b04456a79ea022a2a"),
         ]
         let embedded = SQLiteStorage.migrations.map { ($0.name, SHA256.hex(Array($0.sql.utf8))) }
         #expect(embedded.map(\.0) == released.map(\.0))
@@ -300,7 +301,7 @@ struct SQLiteStorageTests {
         #expect(
             applied == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
-                "0006_cost_daily", "0007_unpriced", "0008_currency_rates",
+                "0006_cost_daily", "0007_unpriced", "0008_currency_rates", "0009_gate_holds",
                 "0099_future",
             ])
     }

@@ -18,14 +18,16 @@ struct DatabaseCopyCommand: AsyncParsableCommand {
         commandName: "copy",
         abstract: "Copy the whole ledger into an empty database (SQLite or PostgreSQL) and verify the copy.",
         discussion: """
-            Copies every worker, patch (with its diff, commits, base and author), gate, cost record and event from \
-            the database of --db (a SQLite file or a postgres:// URL) to the one of --to, keeping every id and every \
-            event's sequence number; the running cost totals are rebuilt from the records. The destination takes it \
+            Copies every worker, patch (with its diff, commits, base and author), gate, cost record, task, budget \
+            (with its spend and holds), currency rate and event from the database of --db (a SQLite file or a \
+            postgres:// URL) to the one of --to, keeping every id and every event's sequence number; the running \
+            cost totals are rebuilt from the records. The destination takes it \
             in one transaction: a copy that fails leaves nothing. The copy is then read back from both sides and \
             compared record by record and event by event.
 
             The destination must hold no record and no event; a SQLite destination is created when missing. Stop \
-            the workers and runs on the source first: the copy holds what the source held when it was read.
+            the workers and runs on the source first: the copy holds what the source held when it was read, and \
+            a source on which a run is gating a patch (its hold on the budgets in flight) is refused.
             """)
 
     @OptionGroup var global: GlobalOptions

@@ -52,7 +52,9 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Each patch is applied in a git worktree of its own at the target branch's head, gated there, and lands \
             with a compare-and-swap only if the branch has not moved. A run that was killed is recovered from the \
-            ledger by the next one. Exits 1 when a patch was rejected or quarantined.
+            ledger by the next one. Before a patch's gates run, what they may cost (costs.compute_rate × their time \
+            limits) is held on the budgets; a hard budget that cannot cover it stops the run there. Exits 1 when \
+            a patch was rejected or quarantined, or the run stopped on a budget.
 
             With --workers N and --agent, it also runs N agents on the task queue (as `sluice worker run`), \
             and lands what they produce, until both queues are empty (or forever with --watch).
@@ -95,7 +97,8 @@ struct RunCommand: AsyncParsableCommand {
                 }
             }
             Console.current.line(
-                try SluiceJSON.line(Final(summary: summary, seconds: seconds, budgetStop: tasks?.budgetStop)))
+                try SluiceJSON.line(
+                    Final(summary: summary, seconds: seconds, budgetStop: summary.budgetStop ?? tasks?.budgetStop)))
         } else {
             Console.current.line(
                 "summary: \(summary.landed.count) landed, \(summary.quarantined.count) quarantined, "
@@ -107,9 +110,14 @@ struct RunCommand: AsyncParsableCommand {
             for item in summary.rejected {
                 Console.current.line("  rejected \(item.ledgerID): \(Console.printable(item.reason))")
             }
+            if let stop = summary.budgetStop {
+                Console.current.line("stopped on budget: \(Console.printable(stop))")
+            }
             if tasks != nil { Console.current.line("status: " + (try await pipeline.engine.status()).line) }
         }
-        if !summary.quarantined.isEmpty || !summary.rejected.isEmpty || tasks?.budgetStop != nil {
+        if !summary.quarantined.isEmpty || !summary.rejected.isEmpty || tasks?.budgetStop != nil
+            || summary.budgetStop != nil
+        {
             throw reportFailure()
         }
     }
@@ -160,6 +168,8 @@ struct RunCommand: AsyncParsableCommand {
                 RunCommand.show(event, json: json)
             }
         }
+        // Stopped on a budget, nothing more lands: the agents finish what they run, and start nothing new.
+        if landed.budgetStop != nil { supervisor.requestStop() }
         let summary = try await tasks
         redraw.cancel()
         live?.finish()

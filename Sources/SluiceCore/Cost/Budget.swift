@@ -302,6 +302,38 @@ public struct BudgetHold: Hashable, Sendable, Codable {
     }
 }
 
+/// What the gates of one patch may cost (the compute rate × their time limits), held on every budget
+/// their costs count against while a run applies, gates and lands the patch. A run releases it when
+/// the patch is done; one killed on the way leaves it until `expiresAt` (the gates cannot run longer),
+/// after which the next hold of any kind releases it.
+public struct GateHold: Hashable, Sendable, Codable {
+    public var ledgerID: LedgerID
+    public var estimate: ExactDecimal
+    public var currency: Currency
+    public var parts: [BudgetHoldPart]
+    public var createdAt: Timestamp
+    public var expiresAt: Timestamp
+
+    public init(
+        ledgerID: LedgerID, estimate: ExactDecimal, currency: Currency, parts: [BudgetHoldPart],
+        createdAt: Timestamp, expiresAt: Timestamp
+    ) {
+        self.ledgerID = ledgerID
+        self.estimate = estimate
+        self.currency = currency
+        self.parts = parts
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ledgerID = "ledger_id"
+        case estimate, currency, parts
+        case createdAt = "created_at"
+        case expiresAt = "expires_at"
+    }
+}
+
 /// A task's estimate, as `sluice task add --estimate` records it in the task's metadata.
 public struct CostEstimate: Hashable, Sendable {
     public static let metadataKey = "estimate"

@@ -36,15 +36,17 @@ public struct CurrencyRate: Hashable, Sendable, Codable {
             throw SluiceError.invalidInput(
                 "a rate must be above 0 and at most \(Self.maxRate) \(to) per \(from), got \(rate)")
         }
-        guard quotedOn.utf8.count == 10, (try? Timestamp(parsing: quotedOn + "T00:00:00.000Z")) != nil else {
-            throw SluiceError.invalidInput("a rate's date is the day it was quoted, as YYYY-MM-DD, got '\(quotedOn)'")
+        guard Self.isCalendarDay(quotedOn) else {
+            throw SluiceError.invalidInput(
+                "a rate's date is the day it was quoted, a real day as YYYY-MM-DD, got '\(quotedOn)'")
         }
         guard !source.allSatisfy(\.isWhitespace), source.count <= Self.maxSourceLength,
-            !source.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+            source.first?.isWhitespace == false, source.last?.isWhitespace == false,
+            !source.unicodeScalars.contains(where: Self.isHidden)
         else {
             throw SluiceError.invalidInput(
-                "a rate needs its source: 1 to \(Self.maxSourceLength) characters on one line, such as "
-                    + "'ECB reference rate'")
+                "a rate needs its source: 1 to \(Self.maxSourceLength) characters on one line, without control "
+                    + "or direction characters or spaces around them, such as 'ECB reference rate'")
         }
         self.from = from
         self.to = to
@@ -52,6 +54,28 @@ public struct CurrencyRate: Hashable, Sendable, Codable {
         self.quotedOn = quotedOn
         self.source = source
         self.recordedAt = recordedAt
+    }
+
+    /// Whether `text` is a day of the calendar as `YYYY-MM-DD` (year 1 to 9999): 2026-02-29 is not.
+    static func isCalendarDay(_ text: String) -> Bool {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard text.utf8.count == 10, parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+            parts.allSatisfy({ $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }),
+            let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
+            year >= 1, (1...12).contains(month)
+        else { return false }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        return (1...days).contains(day)
+    }
+
+    /// A character a source must not have: a control character, a line or paragraph separator, or a
+    /// format character (such as U+202E, which reverses the text after it on a terminal).
+    static func isHidden(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator: true
+        default: false
+        }
     }
 
     /// `amount` of `from` in `to`, rounded up to the ninth decimal place: converted spend is never

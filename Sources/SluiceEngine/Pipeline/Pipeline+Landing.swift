@@ -124,14 +124,36 @@ extension Pipeline {
                 }
                 break
             }
+            // What the gates may cost is held on the budgets before they run; a hard budget that cannot
+            // cover it stops the run, the patch left queued.
+            let held: GateHold?
+            do {
+                held = try await engine.budgets.holdGates(
+                    for: next, estimate: BudgetService.gateEstimate(config), lasting: Self.gateHoldSeconds(config))
+            } catch let error as SluiceError where error.code == .blocked {
+                summary.budgetStop = error.message
+                emit(PipelineEvent(step: "budget", ledgerID: next.ledgerID, outcome: "stopped", message: error.message))
+                break
+            }
             do {
                 try await process(
                     next.ledgerID, configuration: (config, head), bubblewrap: bubblewrap, &summary, emit: emit)
             } catch let error as SluiceError where error.code == .invalidTransition || error.code == .lostRace {
                 // Someone else (a `patch drop`, a `patch quarantine`) moved the patch while it was processed.
                 emit(PipelineEvent(step: "skip", ledgerID: next.ledgerID, outcome: "changed", message: error.message))
+            } catch {
+                // Released on the way out; if this fails too (the database is gone), the hold lapses.
+                if held != nil { try? await engine.budgets.releaseGates(next.ledgerID) }
+                throw error
             }
+            if held != nil { try await engine.budgets.releaseGates(next.ledgerID) }
         }
+    }
+
+    /// How long a gate hold lasts at most: every gate's time limit, and ten minutes for applying,
+    /// merging and landing around them.
+    static func gateHoldSeconds(_ config: SluiceConfig) -> Int64 {
+        config.gates.reduce(Int64(600)) { $0 + Int64($1.timeoutSeconds) }
     }
 
     /// Records a validation that ended the patch (rejected) in the summary.

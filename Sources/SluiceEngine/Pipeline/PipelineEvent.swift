@@ -38,6 +38,8 @@ public struct PipelineSummary: Sendable, Encodable {
     public var rejected: [Item] = []
     public var requeued: Int = 0
     public var gateSeconds: Double = 0
+    /// Why the run stopped before the next patch: a hard budget could not cover its gates.
+    public var budgetStop: String?
 
     public struct Item: Sendable, Encodable {
         public var ledgerID: String
@@ -54,5 +56,6 @@ public struct PipelineSummary: Sendable, Encodable {
     enum CodingKeys: String, CodingKey {
         case landed, quarantined, rejected, requeued
         case gateSeconds = "gate_seconds"
+        case budgetStop = "budget_stop"
     }
 }

@@ -56,6 +56,16 @@ extension SQLiteTransaction {
         ).map(Self.decodeHold)
     }
 
+    static let gateHoldColumns = ColumnSet([
+        "ledger_id", "estimate_units", "currency", "parts", "created_at", "expires_at",
+    ])
+
+    package func gateHolds() throws -> [GateHold] {
+        try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT \(Self.gateHoldColumns.sql) FROM gate_holds ORDER BY ledger_id")
+        ).map(Self.decodeGateHold)
+    }
+
     static let rateColumns = ColumnSet([
         "from_currency", "to_currency", "recorded_at", "rate_units", "quoted_on", "source",
     ])
@@ -165,7 +175,33 @@ extension SQLiteTransaction {
         return db.changesCount == 1
     }
 
+    package func insertGateHold(_ hold: GateHold) throws {
+        try db.cachedStatement(
+            sql: "INSERT INTO gate_holds (\(Self.gateHoldColumns.sql)) VALUES (\(Self.gateHoldColumns.placeholders))"
+        ).execute(arguments: [
+            hold.ledgerID.description, hold.estimate.units, hold.currency.code,
+            try JSONValue(encoding: hold.parts).jsonText, hold.createdAt.description, hold.expiresAt.description,
+        ])
+    }
+
+    @discardableResult
+    package func deleteGateHold(_ ledgerID: LedgerID) throws -> Bool {
+        try db.cachedStatement(sql: "DELETE FROM gate_holds WHERE ledger_id = ?").execute(arguments: [
+            ledgerID.description
+        ])
+        return db.changesCount == 1
+    }
+
     // MARK: - Mapping
+
+    static func decodeGateHold(_ row: Row) throws -> GateHold {
+        let row = RowReader(row, gateHoldColumns)
+        return GateHold(
+            ledgerID: try Column.id(row, "ledger_id"), estimate: ExactDecimal(units: row["estimate_units"]),
+            currency: try Currency(Column.string(row, "currency")),
+            parts: try Column.json(row, "parts", as: [BudgetHoldPart].self),
+            createdAt: try Column.timestamp(row, "created_at"), expiresAt: try Column.timestamp(row, "expires_at"))
+    }
 
     static func decodeBudget(_ row: Row) throws -> Budget {
         let row = RowReader(row, budgetColumns)

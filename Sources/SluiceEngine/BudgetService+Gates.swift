@@ -1,0 +1,144 @@
+import Foundation
+import SluiceCore
+import SluiceStore
+import Synchronization
+
+extension BudgetScope {
+    /// The scopes a patch's gate runs count against: their costs name its project and its request.
+    public static func scopes(of entry: PatchLedgerEntry) -> [BudgetScope] {
+        [.global, .project(entry.projectID)] + (entry.executionRequestID.map { [.request($0)] } ?? [])
+    }
+}
+
+extension BudgetService {
+    /// What the gates of a patch may cost: the compute rate × the sum of their time limits, in the
+    /// configuration's currency (at most ``CostEstimate/maximum``). Zero when gate time is free.
+    public static func gateEstimate(_ config: SluiceConfig) -> CostEstimate {
+        let seconds = config.gates.reduce(Int64(0)) { $0 + Int64($1.timeoutSeconds) }
+        let product = Int128(config.computeRate.units) * Int128(seconds)
+        let units = min(product, Int128(CostEstimate.maximum.units))
+        return CostEstimate(amount: ExactDecimal(units: Int64(units)), currency: config.currency)
+    }
+
+    /// Holds what the gates of `entry` may cost on every budget their costs count against (global, its
+    /// project, its request), all or none, in one unit, like a claim's hold: a hard budget takes it only
+    /// if committed + held + estimate ≤ limit. The hold lasts `seconds` at most (the gates' time limits
+    /// and some margin): a run releases it when the patch is done (``releaseGates(_:)``), and one
+    /// killed on the way leaves it to lapse, released by the next hold of any kind. A hold a killed
+    /// run left for this same patch is released first.
+    ///
+    /// - Returns: the hold; nil when nothing is held (a zero estimate, or no budget applies).
+    /// - Throws: `blocked` when a hard budget cannot cover the estimate, or cannot count it (no rate
+    ///   from its currency): nothing is held, and a `budget` event on that budget says why.
+    public func holdGates(for entry: PatchLedgerEntry, estimate: CostEstimate, lasting seconds: Int64) async throws
+        -> GateHold?
+    {
+        let context = self.context
+        let now = context.clock.now()
+        let refused = GateRefusal()
+        do {
+            return try await context.storage.write { tx in
+                try Self.releaseLapsedGateHolds(tx, at: now)
+                if let left = try tx.gateHolds().first(where: { $0.ledgerID == entry.ledgerID }) {
+                    try Self.release(tx, left)
+                }
+                guard estimate.amount.units > 0 else { return nil }
+                let scopes = Set(BudgetScope.scopes(of: entry))
+                let applying = try tx.budgets().filter { scopes.contains($0.scope) }.sorted { $0.scope < $1.scope }
+                guard !applying.isEmpty else { return nil }
+                var rates = RateBook()
+                var checks: [(Budget, String, ExactDecimal?)] = []
+                var parts: [BudgetHoldPart] = []
+                for budget in applying {
+                    let window = budget.windowKey(at: now)
+                    var converted: CostEstimate?
+                    var problem = "no rate from \(estimate.currency) to \(budget.currency) is on record"
+                    do {
+                        converted = try rates.estimate(estimate, for: budget, at: now, tx)
+                    } catch let error as SluiceError where error.code == .invalidInput {
+                        problem = error.message
+                    }
+                    guard let converted else {
+                        guard budget.hard else { continue }
+                        throw refused.set(
+                            budget.scope,
+                            "hard budget \(budget.scope) is in \(budget.currency) and cannot count what the gates of "
+                                + "patch \(entry.ledgerID) may cost, \(estimate.amount) \(estimate.currency): \(problem)"
+                        )
+                    }
+                    checks.append((budget, window, budget.hard ? budget.limit : nil))
+                    parts.append(BudgetHoldPart(scope: budget.scope, windowKey: window, amount: converted.amount))
+                }
+                let hold = GateHold(
+                    ledgerID: entry.ledgerID, estimate: estimate.amount, currency: estimate.currency, parts: parts,
+                    createdAt: now, expiresAt: now.adding(milliseconds: max(1, seconds) * 1000))
+                try tx.insertGateHold(hold)
+                // The budgets' rows last, in scope order, as a claim's hold writes them.
+                for ((budget, window, limit), part) in zip(checks, parts) {
+                    guard
+                        try tx.changeSpend(
+                            budget.scope, window: window, committed: .zero, held: part.amount, limit: limit) != nil
+                    else {
+                        let spend = try tx.budgetSpend(budget.scope, window: window)
+                        throw refused.set(
+                            budget.scope,
+                            "hard budget \(budget.scope) (\(budget.limit) \(budget.currency)"
+                                + (budget.window == .none ? "" : " per \(budget.window.rawValue), window \(window)")
+                                + ") cannot cover the gates of patch \(entry.ledgerID): "
+                                + "\(spend?.committed ?? .zero) committed + \(spend?.held ?? .zero) held + "
+                                + "estimate \(part.amount) > \(budget.limit)")
+                    }
+                }
+                return hold
+            }
+        } catch {
+            guard let (scope, message) = refused.value.withLock({ $0 }) else { throw error }
+            _ = try? await context.storage.write { tx in
+                try tx.append(
+                    context.event(
+                        .budget, scope.description, from: nil, to: nil, reason: message, at: now,
+                        payload: [
+                            "operation": .string("gates refused"), "ledger_id": .string(entry.ledgerID.description),
+                        ]))
+            }
+            throw SluiceError(code: .blocked, message: message)
+        }
+    }
+
+    /// Releases the hold for the gates of patch `id`, if there is one.
+    public func releaseGates(_ id: LedgerID) async throws {
+        try await context.storage.write { tx in
+            guard let hold = try tx.gateHolds().first(where: { $0.ledgerID == id }) else { return }
+            try Self.release(tx, hold)
+        }
+    }
+
+    /// Every hold for a gate run on record.
+    public func gateHolds() async throws -> [GateHold] {
+        try await context.storage.read { try $0.gateHolds() }
+    }
+
+    static func release(_ tx: any StorageWriter, _ hold: GateHold) throws {
+        guard try tx.deleteGateHold(hold.ledgerID) else { return }
+        try release(tx, hold.parts)
+    }
+
+    /// Releases the holds whose run was killed before it released them: past their time, no gate of
+    /// theirs is still running.
+    static func releaseLapsedGateHolds(_ tx: any StorageWriter, at now: Timestamp) throws {
+        for hold in try tx.gateHolds() where hold.expiresAt <= now {
+            try release(tx, hold)
+        }
+    }
+}
+
+/// The budget that refused a gate hold, and why, kept aside from the unit that threw it (the storages
+/// turn what a unit throws into their errors).
+final class GateRefusal: Sendable {
+    let value = Mutex<(BudgetScope, String)?>(nil)
+
+    func set(_ scope: BudgetScope, _ message: String) -> SluiceError {
+        value.withLock { $0 = (scope, message) }
+        return SluiceError(code: .blocked, message: message)
+    }
+}
