@@ -319,7 +319,7 @@ public final class Supervisor: Sendable {
             prepareSpare(slot)
             // A read first: an idle worker takes the write lock only when a task is there to claim.
             if try await engine.tasks.list(TaskFilter(state: .queued, projectID: options.projectID, limit: 1)).isEmpty {
-                if try await idle(id, nothingQueued: true) { return }
+                if try await idle(id) { return }
                 continue
             }
             let claimed: TaskRecord?
@@ -367,8 +367,8 @@ public final class Supervisor: Sendable {
 
     /// A worker with nothing to claim: it stops once nothing is left for it (unless watching) and
     /// says so, else it waits a poll.
-    func idle(_ worker: WorkerID, nothingQueued: Bool = false) async throws -> Bool {
-        if !options.watch, try await drained(nothingQueued: nothingQueued) {
+    func idle(_ worker: WorkerID) async throws -> Bool {
+        if !options.watch, try await drained() {
             try? await engine.workers.shutdown(worker)
             return true
         }
@@ -376,16 +376,16 @@ public final class Supervisor: Sendable {
         return false
     }
 
-    /// Whether nothing is left for this supervisor: no task it could take is queued, and none is
-    /// running (a running one may come back to the queue when its worker's lease expires).
-    /// `nothingQueued`: the caller has just seen the queue empty.
-    func drained(nothingQueued: Bool = false) async throws -> Bool {
-        if !nothingQueued {
-            let agent = options.agent.rawValue
-            let queued = try await engine.tasks.list(TaskFilter(state: .queued, projectID: options.projectID))
-            if queued.contains(where: { $0.agent == nil || $0.agent == agent }) { return false }
-        }
-        return try await engine.tasks.list(TaskFilter(state: .running, projectID: options.projectID, limit: 1)).isEmpty
+    /// Whether nothing is left for this supervisor: none is running (a running one may come back to
+    /// the queue when its worker's lease expires), and no task it could take is queued. Running is
+    /// read first: a task a reaper sends back to the queue between the two reads is seen queued by
+    /// the second, where the other order would see it in neither and stop with it left behind.
+    func drained() async throws -> Bool {
+        guard try await engine.tasks.list(TaskFilter(state: .running, projectID: options.projectID, limit: 1)).isEmpty
+        else { return false }
+        let agent = options.agent.rawValue
+        let queued = try await engine.tasks.list(TaskFilter(state: .queued, projectID: options.projectID))
+        return !queued.contains(where: { $0.agent == nil || $0.agent == agent })
     }
 }
 
