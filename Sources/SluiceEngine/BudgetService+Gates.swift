@@ -11,38 +11,48 @@ extension BudgetScope {
 }
 
 extension BudgetService {
-    /// What the gates of a patch may cost: the compute rate × the sum of their time limits, in the
-    /// configuration's currency (at most ``CostEstimate/maximum``). Zero when gate time is free.
-    public static func gateEstimate(_ config: SluiceConfig) -> CostEstimate {
-        let seconds = config.gates.reduce(Int64(0)) { $0 + Int64($1.timeoutSeconds) }
-        let product = Int128(config.computeRate.units) * Int128(seconds)
-        let units = min(product, Int128(CostEstimate.maximum.units))
-        return CostEstimate(amount: ExactDecimal(units: Int64(units)), currency: config.currency)
+    /// What the gates of a patch may cost: the compute rate × the most they may run (each gate's time
+    /// limit and the grace it gets after it), in the configuration's currency. Zero when gate time is
+    /// free; nil when it is more than Sluice counts (``CostEstimate/maximum``), which no hard budget covers.
+    public static func gateEstimate(_ config: SluiceConfig) -> CostEstimate? {
+        let product = Int128(config.computeRate.units) * Int128(gateSeconds(config))
+        guard product <= Int128(CostEstimate.maximum.units) else { return nil }
+        return CostEstimate(amount: ExactDecimal(units: Int64(product)), currency: config.currency)
+    }
+
+    /// The most the gates of a patch may run: each gate's time limit, and the grace it gets after it.
+    public static func gateSeconds(_ config: SluiceConfig) -> Int64 {
+        config.gates.reduce(Int64(0)) { $0 + Int64($1.timeoutSeconds) + Int64(config.graceSeconds) }
     }
 
     /// Holds what the gates of `entry` may cost on every budget their costs count against (global, its
     /// project, its request), all or none, in one unit, like a claim's hold: a hard budget takes it only
     /// if committed + held + estimate ≤ limit. The hold lasts `seconds` at most (the gates' time limits
-    /// and some margin): a run releases it when the patch is done (``releaseGates(_:)``), and one
-    /// killed on the way leaves it to lapse, released by the next hold of any kind. A hold a killed
-    /// run left for this same patch is released first.
+    /// and some margin): a run releases it when the patch is done (``releaseGates(_:)``); one killed
+    /// on the way leaves it to the next run's recovery (``releaseAllGateHolds()``), or to lapse,
+    /// released by the next hold of any kind. Lapsed holds, and one a killed run left for this same
+    /// patch, are released first, in a unit of their own: a refusal here does not keep them.
     ///
+    /// - Parameter estimate: nil when what the gates may cost is more than Sluice counts
+    ///   (``gateEstimate(_:)``): a hard budget refuses it, a soft one holds nothing.
     /// - Returns: the hold; nil when nothing is held (a zero estimate, or no budget applies).
     /// - Throws: `blocked` when a hard budget cannot cover the estimate, or cannot count it (no rate
     ///   from its currency): nothing is held, and a `budget` event on that budget says why.
-    public func holdGates(for entry: PatchLedgerEntry, estimate: CostEstimate, lasting seconds: Int64) async throws
-        -> GateHold?
-    {
+    public func holdGates(
+        for entry: PatchLedgerEntry, estimate: CostEstimate?, currency: Currency, lasting seconds: Int64
+    ) async throws -> GateHold? {
         let context = self.context
         let now = context.clock.now()
+        try await context.storage.write { tx in
+            _ = try Self.releaseLapsedGateHolds(tx, at: now)
+            if let left = try tx.gateHolds().first(where: { $0.ledgerID == entry.ledgerID }) {
+                try Self.release(tx, left)
+            }
+        }
         let refused = GateRefusal()
         do {
             return try await context.storage.write { tx in
-                try Self.releaseLapsedGateHolds(tx, at: now)
-                if let left = try tx.gateHolds().first(where: { $0.ledgerID == entry.ledgerID }) {
-                    try Self.release(tx, left)
-                }
-                guard estimate.amount.units > 0 else { return nil }
+                if let estimate, estimate.amount.units == 0 { return nil }
                 let scopes = Set(BudgetScope.scopes(of: entry))
                 let applying = try tx.budgets().filter { scopes.contains($0.scope) }.sorted { $0.scope < $1.scope }
                 guard !applying.isEmpty else { return nil }
@@ -52,23 +62,29 @@ extension BudgetService {
                 for budget in applying {
                     let window = budget.windowKey(at: now)
                     var converted: CostEstimate?
-                    var problem = "no rate from \(estimate.currency) to \(budget.currency) is on record"
-                    do {
-                        converted = try rates.estimate(estimate, for: budget, at: now, tx)
-                    } catch let error as SluiceError where error.code == .invalidInput {
-                        problem = error.message
+                    var problem = "no rate from \(currency) to \(budget.currency) is on record"
+                    if let estimate {
+                        do {
+                            converted = try rates.estimate(estimate, for: budget, at: now, tx)
+                        } catch let error as SluiceError where error.code == .invalidInput {
+                            problem = error.message
+                        }
                     }
                     guard let converted else {
                         guard budget.hard else { continue }
+                        let cost =
+                            estimate.map { "\($0.amount) \($0.currency)" }
+                            ?? "more than \(CostEstimate.maximum) \(currency) (their time limits × the compute rate)"
                         throw refused.set(
                             budget.scope,
                             "hard budget \(budget.scope) is in \(budget.currency) and cannot count what the gates of "
-                                + "patch \(entry.ledgerID) may cost, \(estimate.amount) \(estimate.currency): \(problem)"
-                        )
+                                + "patch \(entry.ledgerID) may cost, \(cost)"
+                                + (estimate == nil ? "" : ": \(problem)"))
                     }
                     checks.append((budget, window, budget.hard ? budget.limit : nil))
                     parts.append(BudgetHoldPart(scope: budget.scope, windowKey: window, amount: converted.amount))
                 }
+                guard let estimate, !parts.isEmpty else { return nil }
                 let hold = GateHold(
                     ledgerID: entry.ledgerID, estimate: estimate.amount, currency: estimate.currency, parts: parts,
                     createdAt: now, expiresAt: now.adding(milliseconds: max(1, seconds) * 1000))
@@ -93,7 +109,10 @@ extension BudgetService {
             }
         } catch {
             guard let (scope, message) = refused.value.withLock({ $0 }) else { throw error }
+            // Once for as long as the reason stands: a watching run asks again every few seconds.
             _ = try? await context.storage.write { tx in
+                let last = try tx.events(entityID: scope.description, after: 0, limit: nil).last
+                guard last?.reason != message else { return }
                 try tx.append(
                     context.event(
                         .budget, scope.description, from: nil, to: nil, reason: message, at: now,
@@ -123,12 +142,25 @@ extension BudgetService {
         try release(tx, hold.parts)
     }
 
-    /// Releases the holds whose run was killed before it released them: past their time, no gate of
-    /// theirs is still running.
-    static func releaseLapsedGateHolds(_ tx: any StorageWriter, at now: Timestamp) throws {
+    /// Releases every hold for a gate run, returning them: what a run does at its start, under
+    /// its run lock, where any hold on record is one a killed run left.
+    public func releaseAllGateHolds() async throws -> [GateHold] {
+        try await context.storage.write { tx in
+            let holds = try tx.gateHolds()
+            for hold in holds { try Self.release(tx, hold) }
+            return holds
+        }
+    }
+
+    /// Releases the holds whose run was killed before it released them, returning how many: past
+    /// their time, no gate of theirs is still running.
+    static func releaseLapsedGateHolds(_ tx: any StorageWriter, at now: Timestamp) throws -> Int {
+        var released = 0
         for hold in try tx.gateHolds() where hold.expiresAt <= now {
             try release(tx, hold)
+            released += 1
         }
+        return released
     }
 }
 

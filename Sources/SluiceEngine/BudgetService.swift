@@ -259,7 +259,7 @@ public struct BudgetService: Sendable {
         guard !applying.isEmpty else { return nil }
         try releaseEnded(tx)
         let now = context.clock.now()
-        try releaseLapsedGateHolds(tx, at: now)
+        _ = try releaseLapsedGateHolds(tx, at: now)
         var parts: [BudgetHoldPart] = []
         var checks: [(Budget, String, ExactDecimal?)] = []
         var rates = RateBook()

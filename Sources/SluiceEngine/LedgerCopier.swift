@@ -12,10 +12,13 @@ import SluiceStore
 package struct LedgerCopier: Sendable {
     package let source: any Storage
     package let destination: any Storage
+    /// Tells a lapsed gate hold from one a run still has.
+    package let clock: any WallClock
 
-    package init(from source: any Storage, to destination: any Storage) {
+    package init(from source: any Storage, to destination: any Storage, clock: any WallClock = SystemClock()) {
         self.source = source
         self.destination = destination
+        self.clock = clock
     }
 
     /// What was copied and how it was checked.
@@ -50,9 +53,14 @@ package struct LedgerCopier: Sendable {
             // A hold for a gate run is a run's own bookkeeping, not part of the ledger: copied without
             // it, the budgets' held spend would never be released.
             if let hold = try tx.gateHolds().first {
+                // Lapsed, its run is gone; the next `sluice run` releases it in its recovery.
                 throw SluiceError.invalidInput(
-                    "a run is gating patch \(hold.ledgerID) and holds what its gates may cost on the budgets "
-                        + "(until \(hold.expiresAt) at the latest); copy the ledger once no run is landing")
+                    hold.expiresAt <= clock.now()
+                        ? "a run that stopped while gating patch \(hold.ledgerID) left a hold for its gates on the "
+                            + "budgets; `sluice run` releases it as it starts: run it, then copy the ledger"
+                        : "a run is gating patch \(hold.ledgerID) and holds what its gates may cost on the budgets "
+                            + "(until \(hold.expiresAt) at the latest); copy the ledger once no run is landing, or "
+                            + "after `sluice run` has released a hold that a stopped run left")
             }
             return try LedgerSnapshot.read(tx)
         }

@@ -46,6 +46,15 @@ public struct TaskService: Sendable {
         for worker: WorkerID, projectID: String? = nil, agent: String? = nil, maxRunning: Int? = nil,
         defaultEstimate: CostEstimate? = nil
     ) async throws -> TaskRecord? {
+        try await claim(
+            for: worker, projectID: projectID, agent: agent, maxRunning: maxRunning, defaultEstimate: defaultEstimate,
+            retrying: true)
+    }
+
+    private func claim(
+        for worker: WorkerID, projectID: String?, agent: String?, maxRunning: Int?, defaultEstimate: CostEstimate?,
+        retrying: Bool
+    ) async throws -> TaskRecord? {
         // The storages turn what a unit throws into their errors: the refusal is kept aside.
         let refused = RefusalBox()
         do {
@@ -56,8 +65,19 @@ public struct TaskService: Sendable {
             let refusals = refused.value.withLock { $0 }
             guard let first = refusals.first else { throw error }
             let context = self.context
-            _ = try? await context.storage.write { tx in
-                for refusal in refusals { try TaskService.noteRefusal(tx, context, refusal) }
+            // The refused unit undid its release of the gate holds killed runs left: released here, and
+            // if there were any, the claim is tried once more before the refusal is put on record.
+            let lapsed = try? await context.storage.write { tx in
+                let released = retrying ? try BudgetService.releaseLapsedGateHolds(tx, at: context.clock.now()) : 0
+                if released == 0 {
+                    for refusal in refusals { try TaskService.noteRefusal(tx, context, refusal) }
+                }
+                return released
+            }
+            if let lapsed, lapsed > 0 {
+                return try await claim(
+                    for: worker, projectID: projectID, agent: agent, maxRunning: maxRunning,
+                    defaultEstimate: defaultEstimate, retrying: false)
             }
             throw SluiceError(code: .blocked, message: first.message, currentState: TaskState.queued.rawValue)
         }

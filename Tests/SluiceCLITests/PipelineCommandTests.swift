@@ -9,7 +9,9 @@ import Testing
 /// `sluice patch submit`, `sluice run`, `sluice demo`: the real binary on real repositories.
 @Suite("Pipeline commands")
 struct PipelineCommandTests {
-    static func repository(gate: String = "true", extra: [String: String] = [:]) throws -> TemporaryGitRepository {
+    static func repository(gate: String = "true", settings: String = "", extra: [String: String] = [:]) throws
+        -> TemporaryGitRepository
+    {
         var files = [
             "notes.txt": "one\ntwo\nthree\n", "tests/test_notes.sh": "exit 0\n",
             "sluice.yml": """
@@ -18,7 +20,7 @@ struct PipelineCommandTests {
               - {name: check, type: custom, command: '\(gate)', criteria: {timeout_seconds: 120}}
             policy: {tests: ["tests/**"], max_apply_attempts: 2}
             logs: {grace_seconds: 1}
-
+            \(settings)
             """,
         ]
         for (path, content) in extra { files[path] = content }
@@ -98,7 +100,7 @@ struct PipelineCommandTests {
 
     @Test("a hard budget that cannot cover what a patch's gates may cost stops sluice run before they run")
     func gatesStoppedOnBudget() async throws {
-        // 0.01 USD a second × the gate's 120 s: 1.2 USD held while the patch is gated.
+        // 0.01 USD a second × the gate's 120 s and its 5 s of grace: 1.25 USD held while the patch is gated.
         let repository = try TemporaryGitRepository(files: [
             "notes.txt": "one\ntwo\nthree\n",
             "sluice.yml": """
@@ -122,26 +124,46 @@ struct PipelineCommandTests {
         #expect(
             stopped.stdout.contains(
                 "stopped on budget: hard budget global (1 USD) cannot cover the gates of patch \(id): "
-                    + "0 committed + 0 held + estimate 1.2 > 1"), "\(stopped.stdout)")
+                    + "0 committed + 0 held + estimate 1.25 > 1"), "\(stopped.stdout)")
         #expect(
             try await sluice(["patch", "show", id, "--json"], in: repository).stdout.contains("\"state\":\"queued\""))
         #expect(try await sluice(["gate", "list", "--json"], in: repository).stdout.isEmpty, "no gate ran")
-        // With room for it, the run gates and lands the patch, and the hold is gone afterwards.
+        // Watching, the run says so once and waits; given room, it gates and lands the patch, and the
+        // hold is gone afterwards.
+        let directory = TemporaryDirectory(prefix: "sluice-watch")
+        let output = directory.file("out")
+        FileManager.default.createFile(atPath: output, contents: nil)
+        let watching = Process()
+        watching.executableURL = URL(fileURLWithPath: CommandLineProcess.executable)
+        watching.arguments = ["run", "--watch"]
+        watching.currentDirectoryURL = URL(fileURLWithPath: repository.path)
+        watching.standardOutput = FileHandle(forWritingAtPath: output)
+        watching.standardError = FileHandle.nullDevice
+        try watching.run()
+        defer { kill(watching.processIdentifier, SIGKILL) }
+        let read = { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+        try await SupervisorCommandTests.wait(for: { read().contains("waiting: hard budget global") })
+        #expect(watching.isRunning)
         #expect(try await sluice(["budget", "set", "global", "5", "--hard"], in: repository).status == 0)
-        let landed = try await sluice(["run"], in: repository)
-        #expect(landed.status == 0 && landed.stdout.contains("1 landed"), "\(landed.stdout)\(landed.stderr)")
-        let shown = try await sluice(["budget", "show", "global", "--json"], in: repository).stdout
-        let budget = (try JSONSerialization.jsonObject(with: Data(shown.utf8)) as? [String: Any])?["budget"]
-        #expect((budget as? [String: Any])?["held"] as? Double == 0, "\(shown)")
+        try await SupervisorCommandTests.wait(for: { read().contains("landed") })
+        #expect(read().components(separatedBy: "waiting:").count == 2, "\(read())")
+        #expect(
+            try await sluice(["patch", "show", id, "--json"], in: repository).stdout.contains(
+                "\"state\":\"committed\""))
+        #expect(try await held(in: repository) == 0)
     }
 
-    @Test("sluice run killed with SIGKILL mid-gate, then run again, finishes the queue correctly")
+    @Test(
+        "sluice run killed with SIGKILL mid-gate, then run again, finishes the queue correctly and releases what the killed run held"
+    )
     func killedMidGate() async throws {
         // The first time, the gate sleeps (and is killed with its runner); afterwards it passes at once.
         // A sealed gate writes only its workspace and its cache, which is kept between runs.
         let gate = "if [ ! -e $XDG_CACHE_HOME/slept ]; then touch $XDG_CACHE_HOME/slept; sleep 610.25; fi; exit 0"
-        let repository = try Self.repository(gate: gate)
+        // 0.01 USD a second × (120 s + 1 s of grace) is held on the budget while the patch is gated.
+        let repository = try Self.repository(gate: gate, settings: "costs: {compute_rate: 0.01}\n")
         _ = try await sluice(["init"], in: repository)
+        #expect(try await sluice(["budget", "set", "global", "100", "--hard"], in: repository).status == 0)
         let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
         let submitted = try await sluice(
             ["patch", "submit", "-", "--project", "p", "--json"], in: repository, input: diff)
@@ -163,10 +185,14 @@ struct PipelineCommandTests {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         #expect(process.terminationReason == .uncaughtSignal)
+        #expect(try await held(in: repository) == 1.21, "the killed run's hold is left")
 
         let again = try await sluice(["run"], in: repository)
         #expect(again.status == 0, "\(again.stdout)\n\(again.stderr)")
         #expect(again.stdout.contains("interrupted"))
+        #expect(
+            again.stdout.contains("released: the hold of 1.21 USD a stopped run left for its gates"), "\(again.stdout)")
+        #expect(try await held(in: repository) == 0)
         let shown = try await sluice(["patch", "show", id, "--json"], in: repository).stdout
         #expect(shown.contains("\"state\":\"committed\""))
         // Landed once: exactly one commit carries its ledger id.
@@ -185,6 +211,13 @@ struct PipelineCommandTests {
         #expect(
             try await sluice(["gate", "list", "--state", "error", "--json"], in: repository).stdout.contains(
                 "interrupted"))
+    }
+
+    /// What the global budget holds, from `budget show --json`.
+    func held(in repository: TemporaryGitRepository) async throws -> Double? {
+        let shown = try await sluice(["budget", "show", "global", "--json"], in: repository).stdout
+        let budget = (try JSONSerialization.jsonObject(with: Data(shown.utf8)) as? [String: Any])?["budget"]
+        return (budget as? [String: Any])?["held"] as? Double
     }
 
     /// Live (non-zombie) processes whose command line contains `text`.

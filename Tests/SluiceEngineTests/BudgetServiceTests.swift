@@ -474,25 +474,25 @@ struct BudgetServiceTests {
                 GateConfig(name: "unit", type: .custom, command: "true", criteria: GateCriteria(timeoutSeconds: 100)),
                 GateConfig(name: "lint", type: .custom, command: "true", criteria: GateCriteria(timeoutSeconds: 200)),
             ], computeRate: Self.amount("0.01"))
-        // 0.01 a second × (100 + 200) s.
+        // 0.01 a second × (100 + 200) s and each gate's 5 s of grace.
         let estimate = BudgetService.gateEstimate(config)
-        #expect(estimate == CostEstimate(amount: Self.amount("3"), currency: .usd))
+        #expect(estimate == CostEstimate(amount: Self.amount("3.1"), currency: .usd))
         let patch = try await fixture.engine.patches.create(project: "p", request: request)
-        let hold = try #require(try await budgets.holdGates(for: patch, estimate: estimate, lasting: 900))
+        let hold = try #require(try await Self.hold(budgets, patch, estimate, lasting: 900))
         // Global, its project and its request (a soft budget holds too); not another project's.
         #expect(hold.parts.map(\.scope) == [.global, .project("p"), .request(request)])
         for scope in [BudgetScope.global, .project("p"), .request(request)] {
-            #expect(try await fixture.spend(scope).held == Self.amount("3"), "\(scope)")
+            #expect(try await fixture.spend(scope).held == Self.amount("3.1"), "\(scope)")
         }
         #expect(try await fixture.spend(.project("other")).held == .zero)
         // A second patch does not fit its project's budget (3 + 3 > 4): refused, and nothing is held,
         // on global either; the refusal is in the budget's events.
         let second = try await fixture.engine.patches.create(project: "p")
-        await #expect { try await budgets.holdGates(for: second, estimate: estimate, lasting: 900) } throws: {
+        await #expect { try await Self.hold(budgets, second, estimate, lasting: 900) } throws: {
             ($0 as? SluiceError)?.code == .blocked
                 && "\($0)".contains("cannot cover the gates of patch \(second.ledgerID)")
         }
-        #expect(try await fixture.spend(.global).held == Self.amount("3"))
+        #expect(try await fixture.spend(.global).held == Self.amount("3.1"))
         #expect(try await budgets.gateHolds().map(\.ledgerID) == [patch.ledgerID])
         let refusals = try await fixture.engine.events(entityID: "project:p").filter {
             $0.payload["operation"] == .string("gates refused")
@@ -505,9 +505,9 @@ struct BudgetServiceTests {
             #expect(try await fixture.spend(scope).held == .zero, "\(scope)")
         }
         // A run killed while gating leaves its hold; holding the same patch again replaces it.
-        _ = try #require(try await budgets.holdGates(for: second, estimate: estimate, lasting: 60))
-        _ = try #require(try await budgets.holdGates(for: second, estimate: estimate, lasting: 60))
-        #expect(try await fixture.spend(.project("p")).held == Self.amount("3"))
+        _ = try #require(try await Self.hold(budgets, second, estimate, lasting: 60))
+        _ = try #require(try await Self.hold(budgets, second, estimate, lasting: 60))
+        #expect(try await fixture.spend(.project("p")).held == Self.amount("3.1"))
         // Past its time, the next hold of any kind (here a claim's) releases it.
         fixture.clock.advance(seconds: 61)
         _ = try await fixture.task(estimate: "1")
@@ -516,18 +516,85 @@ struct BudgetServiceTests {
         #expect(try await fixture.spend(.project("p")).held == Self.amount("1"))
         // Free gate time holds nothing.
         #expect(
-            try await budgets.holdGates(
-                for: patch, estimate: BudgetService.gateEstimate(SluiceConfig(targetBranch: "main")), lasting: 60)
+            try await Self.hold(
+                budgets, patch, BudgetService.gateEstimate(SluiceConfig(targetBranch: "main")), lasting: 60)
                 == nil)
         // A ledger whose run is gating a patch is not copied: the hold would be lost on the way.
         _ = try #require(
-            try await budgets.holdGates(
-                for: second, estimate: CostEstimate(amount: Self.amount("1"), currency: .usd), lasting: 60))
+            try await Self.hold(budgets, second, CostEstimate(amount: Self.amount("1"), currency: .usd), lasting: 60))
         let destination = try await StoreKind.sqliteFile.make()
-        await #expect { try await LedgerCopier(from: fixture.engine.context.storage, to: destination).copy() } throws: {
+        let copier = LedgerCopier(from: fixture.engine.context.storage, to: destination, clock: fixture.clock)
+        await #expect { try await copier.copy() } throws: {
             ($0 as? SluiceError)?.code == .invalidInput && "\($0)".contains("a run is gating patch \(second.ledgerID)")
         }
+        // Lapsed, the refusal says how to release it.
+        fixture.clock.advance(seconds: 61)
+        await #expect { try await copier.copy() } throws: {
+            "\($0)".contains("a run that stopped while gating patch \(second.ledgerID)")
+                && "\($0)".contains("`sluice run` releases it")
+        }
         #expect(try await destination.read { try $0.budgets() }.isEmpty)
+    }
+
+    @Test(
+        "found by review: lapsed gate holds are released even when the hold or claim that found them is refused; a run's start releases every one; gates costing more than Sluice counts are refused by a hard budget",
+        arguments: StoreKind.allCases)
+    func gateHoldReview(kind: StoreKind) async throws {
+        let fixture = try await Fixture(kind)
+        let budgets = fixture.engine.budgets
+        try await budgets.set(.project("p"), limit: Self.amount("4"), hard: true)
+        let three = CostEstimate(amount: Self.amount("3"), currency: .usd)
+        let first = try await fixture.engine.patches.create(project: "p")
+        let second = try await fixture.engine.patches.create(project: "p")
+        // A killed run's hold lapses; a patch that does not fit even then (5 > 4) is refused, and the
+        // lapsed hold is released all the same.
+        _ = try #require(try await Self.hold(budgets, first, three, lasting: 60))
+        fixture.clock.advance(seconds: 61)
+        await #expect {
+            try await Self.hold(budgets, second, CostEstimate(amount: Self.amount("5"), currency: .usd))
+        } throws: { ($0 as? SluiceError)?.code == .blocked }
+        #expect(try await budgets.gateHolds().isEmpty)
+        #expect(try await fixture.spend(.project("p")).held == .zero)
+        // A claim refused on its own (5 > 4) releases a lapsed hold all the same, and its refusal is
+        // on record once.
+        _ = try #require(try await Self.hold(budgets, first, three, lasting: 60))
+        fixture.clock.advance(seconds: 61)
+        let task = try await fixture.task(estimate: "5")
+        let worker = try await fixture.worker()
+        await #expect { try await fixture.engine.tasks.claim(for: worker) } throws: {
+            ($0 as? SluiceError)?.code == .blocked
+        }
+        #expect(try await budgets.gateHolds().isEmpty)
+        #expect(try await fixture.spend(.project("p")).held == .zero)
+        let refusals = try await fixture.engine.events(entityID: task.taskID.description).filter {
+            $0.payload["operation"] == .string("budget refused")
+        }
+        #expect(refusals.count == 1)
+        // A run's start releases every hold on record, lapsed or not.
+        _ = try #require(try await Self.hold(budgets, second, CostEstimate(amount: Self.amount("1"), currency: .usd)))
+        #expect(try await budgets.releaseAllGateHolds().map(\.ledgerID) == [second.ledgerID])
+        #expect(try await fixture.spend(.project("p")).held == .zero)
+        // Gates that may cost more than Sluice counts: no estimate; a hard budget refuses, a soft one
+        // holds nothing.
+        let huge = SluiceConfig(
+            targetBranch: "main",
+            gates: [
+                GateConfig(
+                    name: "long", type: .custom, command: "true", criteria: GateCriteria(timeoutSeconds: 86_400))
+            ], computeRate: Self.amount("100"))
+        #expect(BudgetService.gateEstimate(huge) == nil)
+        await #expect { try await Self.hold(budgets, second, nil) } throws: {
+            ($0 as? SluiceError)?.code == .blocked && "\($0)".contains("more than \(CostEstimate.maximum) USD")
+        }
+        try await budgets.set(.project("p"), limit: Self.amount("4"), hard: false)
+        #expect(try await Self.hold(budgets, second, nil) == nil)
+        #expect(try await budgets.gateHolds().isEmpty)
+    }
+
+    static func hold(
+        _ budgets: BudgetService, _ entry: PatchLedgerEntry, _ estimate: CostEstimate?, lasting seconds: Int64 = 900
+    ) async throws -> GateHold? {
+        try await budgets.holdGates(for: entry, estimate: estimate, currency: .usd, lasting: seconds)
     }
 
     @Test(

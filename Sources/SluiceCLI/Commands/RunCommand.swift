@@ -53,8 +53,9 @@ struct RunCommand: AsyncParsableCommand {
             Each patch is applied in a git worktree of its own at the target branch's head, gated there, and lands \
             with a compare-and-swap only if the branch has not moved. A run that was killed is recovered from the \
             ledger by the next one. Before a patch's gates run, what they may cost (costs.compute_rate × their time \
-            limits) is held on the budgets; a hard budget that cannot cover it stops the run there. Exits 1 when \
-            a patch was rejected or quarantined, or the run stopped on a budget.
+            limits and grace) is held on the budgets; a hard budget that cannot cover it stops the run there (with \
+            --watch and no --workers, the run waits for the budget instead). Exits 1 when a patch was rejected or \
+            quarantined, or the run stopped on a budget.
 
             With --workers N and --agent, it also runs N agents on the task queue (as `sluice worker run`), \
             and lands what they produce, until both queues are empty (or forever with --watch).

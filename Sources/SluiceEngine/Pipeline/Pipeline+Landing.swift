@@ -76,6 +76,8 @@ extension Pipeline {
         emit: @Sendable (PipelineEvent) -> Void
     ) async throws {
         try await recover(&summary, emit: emit)
+        // The refusal a watching run waits on, said once.
+        var waitingOnBudget: String?
         while !Task.isCancelled {
             // Asked before the queue is read: a patch queued before the answer was yes is in the list below.
             let finishing = stop?() ?? false
@@ -125,12 +127,25 @@ extension Pipeline {
                 break
             }
             // What the gates may cost is held on the budgets before they run; a hard budget that cannot
-            // cover it stops the run, the patch left queued.
+            // cover it stops the run, the patch left queued. Watching (alone), the run waits for the
+            // budget, or its window, to change.
             let held: GateHold?
             do {
                 held = try await engine.budgets.holdGates(
-                    for: next, estimate: BudgetService.gateEstimate(config), lasting: Self.gateHoldSeconds(config))
+                    for: next, estimate: BudgetService.gateEstimate(config), currency: config.currency,
+                    lasting: Self.gateHoldSeconds(config))
+                waitingOnBudget = nil
             } catch let error as SluiceError where error.code == .blocked {
+                if watch, stop == nil {
+                    if waitingOnBudget != error.message {
+                        emit(
+                            PipelineEvent(
+                                step: "budget", ledgerID: next.ledgerID, outcome: "waiting", message: error.message))
+                    }
+                    waitingOnBudget = error.message
+                    try await Task.sleep(for: .seconds(5))
+                    continue
+                }
                 summary.budgetStop = error.message
                 emit(PipelineEvent(step: "budget", ledgerID: next.ledgerID, outcome: "stopped", message: error.message))
                 break
@@ -150,10 +165,10 @@ extension Pipeline {
         }
     }
 
-    /// How long a gate hold lasts at most: every gate's time limit, and ten minutes for applying,
-    /// merging and landing around them.
+    /// How long a gate hold lasts at most: every gate's time limit and grace, and ten minutes for
+    /// applying, merging and landing around them.
     static func gateHoldSeconds(_ config: SluiceConfig) -> Int64 {
-        config.gates.reduce(Int64(600)) { $0 + Int64($1.timeoutSeconds) }
+        BudgetService.gateSeconds(config) + 600
     }
 
     /// Records a validation that ended the patch (rejected) in the summary.

@@ -45,6 +45,13 @@ extension Pipeline {
                 summary.requeued += 1
             }
         }
+        // What a killed run held on the budgets for its gates is released: no gate of it runs now.
+        for hold in try await engine.budgets.releaseAllGateHolds() {
+            emit(
+                PipelineEvent(
+                    step: "recover", ledgerID: hold.ledgerID, outcome: "released",
+                    message: "the hold of \(hold.estimate) \(hold.currency) a stopped run left for its gates"))
+        }
         for entry in try await engine.patches.list(PatchFilter(state: .applyFailed)) {
             try await retryOrQuarantine(
                 entry, policy: config.policy, reason: entry.apply.lastErrorMessage ?? "failed", &summary, emit: emit)
