@@ -52,16 +52,17 @@ public struct BudgetService: Sendable {
         let context = self.context
         return try await context.storage.write { tx in
             let existing = try tx.budgets().first { $0.scope == scope }
-            if let existing, existing.currency != currency,
-                let spend = try tx.budgetSpends(scope).first(where: { $0.committed.units != 0 || $0.held.units != 0 })
+            if let spend = try tx.budgetSpends(scope).first(where: { $0.committed.units != 0 || $0.held.units != 0 }),
+                let previous = try existing?.currency ?? Self.lastCurrency(of: scope, tx), previous != currency
             {
-                // Spend is summed in the budget's currency: relabelled, 100 EUR would count as 100 JPY.
+                // Spend is summed in the budget's currency: relabelled, 100 EUR would count as 100 JPY. A
+                // removed budget's spend stays on record in the currency it had.
                 throw SluiceError.invalidInput(
-                    "budget \(scope) is in \(existing.currency) and has spend on record (\(spend.committed) committed, "
-                        + "\(spend.held) held in window \(spend.windowKey)): its currency cannot change to \(currency); "
-                        + "keep it in \(existing.currency) and record a rate (sluice budget rate set \(currency) "
-                        + "\(existing.currency) RATE --date DAY --source TEXT) so that costs in \(currency) count against it"
-                )
+                    "budget \(scope) \(existing == nil ? "was" : "is") in \(previous) and has spend on record "
+                        + "(\(spend.committed) committed, \(spend.held) held in window \(spend.windowKey)): its currency "
+                        + "cannot change to \(currency); keep it in \(previous) and record a rate (sluice budget rate "
+                        + "set \(currency) \(previous) RATE --date DAY --source TEXT) so that costs in \(currency) count "
+                        + "against it")
             }
             let budget = try Budget(
                 scope: scope, limit: limit, currency: currency, window: window, timeZone: timeZone, soft: soft,
@@ -128,6 +129,13 @@ public struct BudgetService: Sendable {
         let context = self.context
         let now = context.clock.now()
         let rate = try CurrencyRate(from: from, to: to, rate: rate, quotedOn: quotedOn, source: source, recordedAt: now)
+        // A day from now in UTC is today somewhere; later than that, the rate was not quoted yet.
+        let latest = String(now.adding(milliseconds: 86_400_000).description.prefix(10))
+        guard quotedOn <= latest else {
+            throw SluiceError.invalidInput(
+                "a rate's date is the day it was quoted, not one to come: \(quotedOn) is after today (\(latest) at the "
+                    + "latest)")
+        }
         return try await context.storage.write { tx in
             try tx.putRate(
                 rate,
@@ -152,6 +160,19 @@ public struct BudgetService: Sendable {
         let spend = try tx.budgetSpend(budget.scope, window: window)
         return BudgetStatus(
             budget: budget, window: window, committed: spend?.committed ?? .zero, held: spend?.held ?? .zero)
+    }
+
+    /// The currency the budget of `scope` had when it was last set, from its events: what a removed
+    /// budget's spend is in.
+    static func lastCurrency(of scope: BudgetScope, _ tx: any StorageReader) throws -> Currency? {
+        // Its set and remove events carry the budget itself (others, a cost's currency).
+        for event in try tx.events(entityID: scope.description, after: 0, limit: nil).reversed()
+        where event.toState == "set" || event.fromState == "set" {
+            if case .string(let code) = event.payload["currency"], let currency = try? Currency(code) {
+                return currency
+            }
+        }
+        return nil
     }
 
     static func payload(_ budget: Budget) throws -> [String: JSONValue] {

@@ -258,6 +258,22 @@ struct SupervisorCommandTests {
         #expect((status["workers"] as? [String: Any])?["stopped"] as? Int == 3)
     }
 
+    @Test("sluice run --workers exits 1 when a task failed, as worker run does, and lands the rest")
+    func runWithAFailedTask() async throws {
+        let project = try Project(sandbox: "none")
+        #expect(try await project.sluice(["init"]).status == 0)
+        _ = try await project.addTasks(2)
+        // The first task the agent sees fails; the other becomes a patch.
+        let marker = project.agents.file("failed-once")
+        let agent = try project.agent(
+            "if [ ! -e '\(marker)' ]; then touch '\(marker)'; echo broken >&2; exit 3; fi\n"
+                + "echo ok > \"task-$SLUICE_TASK_ID.txt\"")
+        let run = try await project.sluice(["run", "--workers", "1", "--agent", "command", "--", agent])
+        #expect(run.status == 1, "\(run.stdout)\n\(run.stderr)")
+        #expect(run.stdout.contains("tasks: 1 done, 1 failed"), "\(run.stdout)")
+        #expect(run.stdout.contains("summary: 1 landed, 0 quarantined, 0 rejected"), "\(run.stdout)")
+    }
+
     @Test("a hard budget stops new work: the task it cannot cover stays queued, and the run says which budget")
     func budgetStopsWork() async throws {
         let project = try Project(sandbox: "none")

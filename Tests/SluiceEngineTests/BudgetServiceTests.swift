@@ -352,7 +352,7 @@ struct BudgetServiceTests {
         #expect(try await budgets.rates().isEmpty)
         fixture.clock.advance(seconds: 1)
         let first = try await budgets.setRate(
-            from: eur, to: .usd, rate: Self.amount("1.0812345"), quotedOn: "2026-12-31", source: "ECB reference rate")
+            from: eur, to: .usd, rate: Self.amount("1.0812345"), quotedOn: "2025-12-31", source: "ECB reference rate")
         // 0.3 × 1.0812345 = 0.32437035 exactly; 0.000000001 × 1.0812345 rounds up to 0.000000002.
         let converted = try await fixture.engine.costs.record(
             type: .custom, amount: Self.amount("0.3"), currency: eur, project: "p")
@@ -364,11 +364,11 @@ struct BudgetServiceTests {
         }
         #expect(said.count == 2)
         #expect(said.first?.payload["rate"] == .string("1.0812345"))
-        #expect(said.first?.payload["quoted_on"] == .string("2026-12-31"))
+        #expect(said.first?.payload["quoted_on"] == .string("2025-12-31"))
         #expect(said.first?.payload["source"] == .string("ECB reference rate"))
         // A newer rate converts what comes after it; what came before keeps the rate it counted through.
         fixture.clock.advance(seconds: 1)
-        try await budgets.setRate(from: eur, to: .usd, rate: Self.amount("2"), quotedOn: "2027-01-01", source: "bank")
+        try await budgets.setRate(from: eur, to: .usd, rate: Self.amount("2"), quotedOn: "2026-01-01", source: "bank")
         #expect(try await budgets.rates().map(\.rate) == [first.rate, Self.amount("2")])
         try await fixture.engine.costs.delete(converted.costID)
         try await fixture.engine.costs.delete(early.costID)
@@ -430,9 +430,16 @@ struct BudgetServiceTests {
         #expect(try await budgets.show(.project("p")).0.budget.currency == eur)
         try await budgets.set(.project("z"), limit: Self.amount("1"), currency: eur)
         #expect(try await budgets.set(.project("z"), limit: Self.amount("1")).currency == .usd, "no spend, so it may")
-        // Bad dates and sources: a day the calendar does not have, a direction override, padding.
+        // Nor by removing the budget and setting it again: its spend stays on record, in EUR.
+        try await budgets.remove(.project("p"))
+        await #expect {
+            try await budgets.set(.project("p"), limit: Self.amount("100"), currency: .usd, hard: true)
+        } throws: { ($0 as? SluiceError)?.code == .invalidInput && "\($0)".contains("was in EUR") }
+        try await budgets.set(.project("p"), limit: Self.amount("100"), currency: eur, hard: true)
+        // Bad dates and sources: a day the calendar does not have, one to come (the clock is at
+        // 2026-01-01; a day ahead is today somewhere), a direction override, padding.
         for (day, source) in [
-            ("2026-02-29", "x"), ("2026-13-01", "x"), ("2026-1-01", "x"), ("2026-01-01", "a\u{202E}b"),
+            ("2026-02-29", "x"), ("2026-01-03", "x"), ("2099-01-01", "x"), ("2026-13-01", "x"), ("2026-1-01", "x"), ("2026-01-01", "a\u{202E}b"),
             ("2026-01-01", " padded"), ("2026-01-01", "line\u{2028}break"),
         ] {
             await #expect {
@@ -441,7 +448,7 @@ struct BudgetServiceTests {
         }
         // A converted estimate too large to count is a refusal like any other, not an error of the claim.
         try await budgets.setRate(
-            from: .usd, to: eur, rate: Self.amount("1000000"), quotedOn: "2028-02-29", source: "x")
+            from: .usd, to: eur, rate: Self.amount("1000000"), quotedOn: "2024-02-29", source: "x")
         #expect(try await budgets.rates().count == 3)
         // (Without the USD budget, the two tasks refused above now fit the EUR one, and go first.)
         try await budgets.remove(.global)

@@ -55,7 +55,7 @@ struct RunCommand: AsyncParsableCommand {
             ledger by the next one. Before a patch's gates run, what they may cost (costs.compute_rate × their time \
             limits and grace) is held on the budgets; a hard budget that cannot cover it stops the run there (with \
             --watch and no --workers, the run waits for the budget instead). Exits 1 when a patch was rejected or \
-            quarantined, or the run stopped on a budget.
+            quarantined, a task failed, or the run stopped on a budget.
 
             With --workers N and --agent, it also runs N agents on the task queue (as `sluice worker run`), \
             and lands what they produce, until both queues are empty (or forever with --watch).
@@ -116,8 +116,9 @@ struct RunCommand: AsyncParsableCommand {
             }
             if tasks != nil { Console.current.line("status: " + (try await pipeline.engine.status()).line) }
         }
+        // As `worker run` does, a failed task fails the run: its work did not become a patch.
         if !summary.quarantined.isEmpty || !summary.rejected.isEmpty || tasks?.budgetStop != nil
-            || summary.budgetStop != nil
+            || summary.budgetStop != nil || (tasks?.failed ?? 0) > 0
         {
             throw reportFailure()
         }
