@@ -114,6 +114,21 @@ public struct CostService: Sendable {
         try await context.storage.costTotals(filter)
     }
 
+    /// How many records of `filter` have no amount (unpriced), from the report's running sums; nil
+    /// when they cannot tell (a request, or a project and a resource type at once).
+    public func unpriced(_ filter: CostFilter = CostFilter()) async throws -> Int? {
+        let (key, wanted): (CostReportKey, String?)
+        switch (filter.executionRequestID, filter.projectID, filter.resourceType) {
+        case (nil, nil, let type): (key, wanted) = (.resourceType, type?.rawValue)
+        case (nil, let project?, nil): (key, wanted) = (.project, project)
+        default: return nil
+        }
+        let rows = try await context.storage.read { try $0.costReport(by: key, CostReportRange()) }
+        return rows.filter { row in
+            (wanted == nil || row.key == wanted) && (filter.currency == nil || row.currency == filter.currency)
+        }.reduce(0) { $0 + $1.unpriced }
+    }
+
     /// Exact totals per resource type and currency.
     public func breakdown(_ filter: CostFilter = CostFilter()) async throws -> [CostBreakdownRow] {
         try await context.storage.costBreakdown(filter)

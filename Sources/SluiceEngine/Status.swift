@@ -8,8 +8,12 @@ public struct StatusSnapshot: Sendable, Hashable, Encodable {
     public var workers: [String: Int]
     /// Totals per currency, as exact decimal text.
     public var spend: [String: String]
+    /// Cost records without an amount (no price covered their usage): spend not in `spend`, unknown
+    /// rather than zero.
+    public var unpriced: Int
 
-    /// One line: `tasks 2 running, 5 done, 1 failed · patches 1 queued, 4 landed · spend 0.31 USD`.
+    /// One line: `tasks 2 running, 5 done, 1 failed · patches 1 queued, 4 landed · spend 0.31 USD`
+    /// (`… and 2 unpriced` when records have no amount).
     public var line: String {
         func part(_ counts: [String: Int], _ order: [String], renaming: [String: String] = [:]) -> String {
             let known = order.compactMap { state in
@@ -23,7 +27,7 @@ public struct StatusSnapshot: Sendable, Hashable, Encodable {
                 patches, PatchState.allCases.map(\.rawValue),
                 renaming: ["committed": "landed", "validated": "held"])
             + " · workers " + part(workers, ["busy", "idle", "paused", "crashed", "stopped"]) + " · spend "
-            + (money.isEmpty ? "0" : money)
+            + (money.isEmpty ? "0" : money) + (unpriced > 0 ? " and \(unpriced) unpriced" : "")
     }
 }
 
@@ -39,7 +43,8 @@ extension Engine {
             for worker in try reader.workers(state: nil, type: nil) { workers[worker.state.rawValue, default: 0] += 1 }
             var spend: [String: String] = [:]
             for total in try reader.costTotals(CostFilter()) { spend[total.currency.code] = total.amount.description }
-            return StatusSnapshot(tasks: tasks, patches: patches, workers: workers, spend: spend)
+            let unpriced = try reader.costReport(by: .resourceType, CostReportRange()).reduce(0) { $0 + $1.unpriced }
+            return StatusSnapshot(tasks: tasks, patches: patches, workers: workers, spend: spend, unpriced: unpriced)
         }
     }
 }

@@ -374,6 +374,11 @@ struct SupervisorCommandTests {
         let reasons = costs.compactMap { ($0["metadata"] as? [String: Any])?["unpriced_reason"] as? String }
         #expect(reasons.contains { $0.contains("reported a cost of 0 for 1005 tokens") }, "\(reasons)")
         #expect(reasons.contains { $0.contains("reported no usage") }, "\(reasons)")
+        // Totals and the status say there is spend they cannot count, rather than showing it as 0.
+        let total = try await project.sluice(["cost", "total", "--type", "api_call"])
+        #expect(total.stdout.contains("of which 2 unpriced"), "\(total.stdout)")
+        #expect(try await project.sluice(["status"]).stdout.contains("and 2 unpriced"))
+        #expect(try await project.json(["status"]).first?["unpriced"] as? Int == 2)
         let status = try #require(
             try await project.json(["budget", "show", "project:demo"]).first?["budget"] as? [String: Any])
         #expect(status["committed"] as? Double == 0.6 && status["held"] as? Double == 0, "\(status)")

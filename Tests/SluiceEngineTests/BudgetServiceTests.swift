@@ -439,7 +439,8 @@ struct BudgetServiceTests {
         // Bad dates and sources: a day the calendar does not have, one to come (the clock is at
         // 2026-01-01; a day ahead is today somewhere), a direction override, padding.
         for (day, source) in [
-            ("2026-02-29", "x"), ("2026-01-03", "x"), ("2099-01-01", "x"), ("2026-13-01", "x"), ("2026-1-01", "x"), ("2026-01-01", "a\u{202E}b"),
+            ("2026-02-29", "x"), ("2026-01-03", "x"), ("2099-01-01", "x"), ("2026-13-01", "x"), ("2026-1-01", "x"),
+            ("2026-01-01", "a\u{202E}b"),
             ("2026-01-01", " padded"), ("2026-01-01", "line\u{2028}break"),
         ] {
             await #expect {

@@ -94,13 +94,21 @@ struct CostCommand: AsyncParsableCommand {
         @OptionGroup var filters: Filters
 
         func run() async throws {
-            let totals = try await global.engine().costs.total(try filters.filter())
+            let engine = try await global.engine()
+            let filter = try filters.filter()
+            let totals = try await engine.costs.total(filter)
             try Output(global).list(
                 totals, empty: "total: 0 (no cost records)",
                 columns: [
                     ("CURRENCY", { $0.currency.code }), ("TOTAL", { $0.amount.description }),
                     ("RECORDS", { String($0.count) }),
                 ])
+            // RECORDS counts them too; their spend is unknown, never zero.
+            if let unpriced = try await engine.costs.unpriced(filter), unpriced > 0, !global.json {
+                Console.current.line(
+                    "of which \(unpriced) unpriced: no price covers their usage, so their cost is unknown and not in TOTAL"
+                )
+            }
         }
     }
 
