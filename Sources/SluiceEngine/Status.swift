@@ -32,19 +32,15 @@ public struct StatusSnapshot: Sendable, Hashable, Encodable {
 }
 
 extension Engine {
-    /// Counts every task, patch and worker by state, and totals the costs, in one read.
+    /// Counts the tasks, patches and workers by state, and totals the costs, in one read.
     public func status() async throws -> StatusSnapshot {
         try await context.storage.read { reader in
-            var tasks: [String: Int] = [:]
-            for task in try reader.tasks(TaskFilter()) { tasks[task.state.rawValue, default: 0] += 1 }
-            var patches: [String: Int] = [:]
-            for patch in try reader.patches(PatchFilter()) { patches[patch.state.rawValue, default: 0] += 1 }
-            var workers: [String: Int] = [:]
-            for worker in try reader.workers(state: nil, type: nil) { workers[worker.state.rawValue, default: 0] += 1 }
+            let counts = try reader.stateCounts()
             var spend: [String: String] = [:]
             for total in try reader.costTotals(CostFilter()) { spend[total.currency.code] = total.amount.description }
             let unpriced = try reader.costReport(by: .resourceType, CostReportRange()).reduce(0) { $0 + $1.unpriced }
-            return StatusSnapshot(tasks: tasks, patches: patches, workers: workers, spend: spend, unpriced: unpriced)
+            return StatusSnapshot(
+                tasks: counts.tasks, patches: counts.patches, workers: counts.workers, spend: spend, unpriced: unpriced)
         }
     }
 }

@@ -142,3 +142,16 @@ extension PostgresTransaction {
         return worker
     }
 }
+
+extension PostgresTransaction {
+    func stateCounts() throws -> StateCounts {
+        func counts(_ table: String) throws -> [String: Int] {
+            let rows = try rows("SELECT state, COUNT(*) FROM \(table) GROUP BY state") { row in
+                (try row.string(), try row.int())
+            }
+            return Dictionary(rows, uniquingKeysWith: +)
+        }
+        return StateCounts(
+            tasks: try counts("tasks"), patches: try counts("patch_ledger"), workers: try counts("workers"))
+    }
+}

@@ -107,6 +107,19 @@ public protocol SharedLocking: Sendable {
     func tryLock(_ name: String) async throws -> (any HeldLock)?
 }
 
+/// Records per state, by kind of record: what `sluice status` shows.
+public struct StateCounts: Sendable, Hashable {
+    public var tasks: [String: Int]
+    public var patches: [String: Int]
+    public var workers: [String: Int]
+
+    public init(tasks: [String: Int] = [:], patches: [String: Int] = [:], workers: [String: Int] = [:]) {
+        self.tasks = tasks
+        self.patches = patches
+        self.workers = workers
+    }
+}
+
 /// A lock taken through ``SharedLocking``.
 public protocol HeldLock: Sendable {
     /// Lets go of the lock.
@@ -182,6 +195,12 @@ public protocol StorageReader {
     func currencyRates() throws -> [CurrencyRate]
     /// The holds for patches' gate runs, by ledger id.
     func gateHolds() throws -> [GateHold]
+
+    // MARK: - Counts
+
+    /// How many tasks, patches and workers are in each state (states with none are absent), counted
+    /// by the database rather than decoded record by record.
+    func stateCounts() throws -> StateCounts
 
     // MARK: - Events
 

@@ -599,6 +599,25 @@ struct BudgetServiceTests {
         #expect(try await budgets.gateHolds().isEmpty)
     }
 
+    @Test(
+        "status counts tasks, patches and workers by state in the database, and unpriced costs apart",
+        arguments: StoreKind.allCases)
+    func statusCounts(kind: StoreKind) async throws {
+        let fixture = try await Fixture(kind)
+        _ = try await fixture.task(estimate: nil)
+        _ = try await fixture.task(estimate: nil)
+        let idle = try await fixture.worker()
+        _ = try await fixture.worker()
+        #expect(try await fixture.engine.tasks.claim(for: idle) != nil)
+        _ = try await fixture.engine.patches.create(project: "p")
+        try await fixture.engine.costs.record(type: .custom, amount: Self.amount("0.25"), project: "p")
+        let status = try await fixture.engine.status()
+        #expect(status.tasks == ["queued": 1, "running": 1])
+        #expect(status.workers == ["busy": 1, "idle": 1])
+        #expect(status.patches.values.reduce(0, +) == 1)
+        #expect(status.spend == ["USD": "0.25"] && status.unpriced == 0)
+    }
+
     static func hold(
         _ budgets: BudgetService, _ entry: PatchLedgerEntry, _ estimate: CostEstimate?, lasting seconds: Int64 = 900
     ) async throws -> GateHold? {

@@ -140,3 +140,19 @@ extension SQLiteTransaction {
         return worker
     }
 }
+
+extension SQLiteTransaction {
+    package func stateCounts() throws -> StateCounts {
+        func counts(_ table: String) throws -> [String: Int] {
+            var counts: [String: Int] = [:]
+            for row in try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT state, COUNT(*) AS n FROM \(table) GROUP BY state"))
+            {
+                counts[row["state"] ?? ""] = row["n"]
+            }
+            return counts
+        }
+        return StateCounts(
+            tasks: try counts("tasks"), patches: try counts("patch_ledger"), workers: try counts("workers"))
+    }
+}
