@@ -84,20 +84,89 @@ extension BenchmarkSuite {
         return repository
     }
 
+    /// The patches both `pipeline_overhead` and `git_floor` land: one line of a different file each.
+    func benchDiffs() -> [String] {
+        (0..<sizes.pipelinePatches).map { index in
+            let number = index * (sizes.repositoryFiles / max(1, sizes.pipelinePatches))
+            let file = "src/file\(number).txt"
+            return "--- a/\(file)\n+++ b/\(file)\n@@ -1,3 +1,3 @@\n file \(number)\n-line two\n+line 2\n line three\n"
+        }
+    }
+
+    /// `git_floor`: the git steps of landing one patch, with nothing of Sluice around them, in a plain
+    /// shell loop over the same patches on the same repository as `pipeline_overhead`: reset and clean
+    /// a worktree at the head, `apply --index`, `write-tree`, `commit-tree`, `update-ref` with the old
+    /// value. Milliseconds per patch.
+    func gitFloor() async throws -> BenchmarkResult {
+        let repository = try await benchRepository("git-floor-repo")
+        let diffs = benchDiffs()
+        for (index, diff) in diffs.enumerated() {
+            try Data(diff.utf8).write(to: URL(fileURLWithPath: path("git-floor-\(index).diff")))
+        }
+        let script = """
+            set -e
+            cd "$1"
+            git worktree add --quiet --detach ../git-floor-worktree main
+            cd ../git-floor-worktree
+            head=$(git rev-parse main)
+            start=$(date +%s%N)
+            i=0
+            while [ "$i" -lt "$2" ]; do
+              git reset --quiet --hard "$head"
+              git clean --quiet -fdx
+              git apply --index "$3/git-floor-$i.diff"
+              tree=$(git write-tree)
+              commit=$(git commit-tree "$tree" -p "$head" -m "patch $i")
+              git update-ref refs/heads/main "$commit" "$head"
+              head=$commit
+              i=$((i + 1))
+            done
+            end=$(date +%s%N)
+            echo $((end - start))
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script, "git-floor", repository, String(diffs.count), directory]
+        var environment = ProcessInfo.processInfo.environment
+        for (key, value) in Git.environment { environment[key] = value }
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let printed = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let nanoseconds = Double(
+            String(decoding: printed, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        guard process.terminationStatus == 0, let nanoseconds else {
+            throw SluiceError(
+                code: .storage, message: "git_floor: the shell loop failed (\(process.terminationStatus))")
+        }
+        let landed = try await Git(repository: repository).checked(["rev-list", "--count", "main"])
+        guard Int(landed.trimmingCharacters(in: .whitespacesAndNewlines)) == diffs.count + 1 else {
+            throw SluiceError(code: .storage, message: "git_floor: main has \(landed) commits, not \(diffs.count + 1)")
+        }
+        try? FileManager.default.removeItem(atPath: repository)
+        try? FileManager.default.removeItem(atPath: path("git-floor-worktree"))
+        for index in diffs.indices { try? FileManager.default.removeItem(atPath: path("git-floor-\(index).diff")) }
+        return BenchmarkResult(
+            name: "git_floor", value: nanoseconds / 1_000_000 / Double(diffs.count), unit: "ms/patch",
+            detail: [
+                "patches": .number(Decimal(diffs.count)), "repository_files": .number(Decimal(sizes.repositoryFiles)),
+                "steps": .string("reset --hard, clean -fdx, apply --index, write-tree, commit-tree, update-ref OLD"),
+            ])
+    }
+
     /// `pipeline_overhead`: patches through the landing pipeline on a repository of `sizes.repositoryFiles`
-    /// files with a gate of `true`; Sluice's own milliseconds per patch (total minus the gate commands).
-    func pipelineOverhead() async throws -> BenchmarkResult {
+    /// files with a gate of `true`; Sluice's own milliseconds per patch (total minus the gate commands),
+    /// and its ratio to `floor` (`git_floor` of the same run) when given.
+    func pipelineOverhead(floor: Double? = nil) async throws -> BenchmarkResult {
         let repository = try await benchRepository("pipeline-repo")
         let storage = try SQLiteStorage(path: (repository + "/.sluice/sluice.db").creatingFolder())
         let pipeline = Pipeline(engine: Engine(EngineContext(storage: storage, actor: "bench")), repository: repository)
         try pipeline.prepare()
         // As `sluice init` does: the target branch is recorded, not asked of git for every patch.
         try pipeline.recordTargetBranch("main")
-        for index in 0..<sizes.pipelinePatches {
-            let file = "src/file\(index * (sizes.repositoryFiles / max(1, sizes.pipelinePatches))).txt"
-            let number = index * (sizes.repositoryFiles / max(1, sizes.pipelinePatches))
-            let diff =
-                "--- a/\(file)\n+++ b/\(file)\n@@ -1,3 +1,3 @@\n file \(number)\n-line two\n+line 2\n line three\n"
+        for diff in benchDiffs() {
             _ = try await pipeline.submit(Array(diff.utf8), .init(project: "bench"))
         }
         let clock = ContinuousClock()
@@ -110,15 +179,17 @@ extension BenchmarkSuite {
         }
         let perPatch = (totalSeconds - summary.gateSeconds) / Double(sizes.pipelinePatches) * 1000
         try? FileManager.default.removeItem(atPath: repository)
-        return BenchmarkResult(
-            name: "pipeline_overhead", value: perPatch, unit: "ms/patch",
-            detail: [
-                "patches": .number(Decimal(sizes.pipelinePatches)),
-                "repository_files": .number(Decimal(sizes.repositoryFiles)),
-                "gate_seconds": .number(Decimal(string: String(format: "%.3f", summary.gateSeconds)) ?? 0),
-                "total_seconds": .number(Decimal(string: String(format: "%.3f", totalSeconds)) ?? 0),
-                "target": .string("<= 100 ms/patch"),
-            ])
+        var detail: [String: JSONValue] = [
+            "patches": .number(Decimal(sizes.pipelinePatches)),
+            "repository_files": .number(Decimal(sizes.repositoryFiles)),
+            "gate_seconds": .number(Decimal(string: String(format: "%.3f", summary.gateSeconds)) ?? 0),
+            "total_seconds": .number(Decimal(string: String(format: "%.3f", totalSeconds)) ?? 0),
+            "target": .string("<= 100 ms/patch; <= 2 x git_floor"),
+        ]
+        if let floor, floor > 0 {
+            detail["ratio_to_git_floor"] = .number(Decimal(string: String(format: "%.2f", perPatch / floor)) ?? 0)
+        }
+        return BenchmarkResult(name: "pipeline_overhead", value: perPatch, unit: "ms/patch", detail: detail)
     }
 }
 

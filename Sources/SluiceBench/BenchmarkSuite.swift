@@ -152,7 +152,11 @@ public struct BenchmarkSuite: Sendable {
             emit(try diffParse())
             emit(try junitParse())
         }
-        if wanted("pipeline") { emit(try await pipelineOverhead()) }
+        if wanted("pipeline") {
+            let floor = try await gitFloor()
+            emit(floor)
+            emit(try await pipelineOverhead(floor: floor.value))
+        }
         if wanted("follow") { emit(try await followLagSQLite()) }
         if wanted("postgres") || wanted("follow") { try await runPostgres(wanted, emit: emit) }
     }

@@ -23,7 +23,7 @@ struct BenchmarkSuiteTests {
                 "supervisor_overhead", "budget_reservations", "sqlite_transition_floor_memory",
                 "patch_transitions_memory", "worker_cycles", "cost_insert", "cost_total_30", "cost_breakdown_30",
                 "cost_report_30",
-                "diff_parse", "junit_parse", "pipeline_overhead",
+                "diff_parse", "junit_parse", "git_floor", "pipeline_overhead",
             ])
         for result in results {
             #expect(result.value >= 0)
@@ -32,6 +32,9 @@ struct BenchmarkSuiteTests {
             #expect(object?["unit"] as? String == result.unit)
         }
         #expect(results.first { $0.name == "cost_total_30" }?.detail["records"] == .number(30))
+        // The git floor landed every patch (it checks its branch), and the pipeline is measured against it.
+        #expect((results.first { $0.name == "git_floor" }?.value ?? 0) > 0)
+        #expect(results.first { $0.name == "pipeline_overhead" }?.detail["ratio_to_git_floor"] != nil)
     }
 }
 

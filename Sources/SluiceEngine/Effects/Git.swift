@@ -15,7 +15,7 @@ public struct Git: GitClient {
     }
 
     /// The identity Sluice commits as, and settings that keep git's output stable and non-interactive.
-    static let environment: [String: String] = [
+    package static let environment: [String: String] = [
         "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_AUTHOR_NAME": "Sluice", "GIT_AUTHOR_EMAIL": "sluice@localhost",
         "GIT_COMMITTER_NAME": "Sluice", "GIT_COMMITTER_EMAIL": "sluice@localhost", "GIT_CONFIG_NOSYSTEM": "1",
     ]
