@@ -44,9 +44,10 @@ extension BudgetService {
         let context = self.context
         let now = context.clock.now()
         try await context.storage.write { tx in
-            _ = try Self.releaseLapsedGateHolds(tx, at: now)
+            _ = try Self.releaseLapsedGateHolds(tx, context, at: now)
             if let left = try tx.gateHolds().first(where: { $0.ledgerID == entry.ledgerID }) {
                 try Self.release(tx, left)
+                try Self.noteRelease(tx, context, left, why: "a run stopped while gating it, and it is gated again")
             }
         }
         let refused = GateRefusal()
@@ -72,14 +73,19 @@ extension BudgetService {
                     }
                     guard let converted else {
                         guard budget.hard else { continue }
-                        let cost =
-                            estimate.map { "\($0.amount) \($0.currency)" }
-                            ?? "more than \(CostEstimate.maximum) \(currency) (their time limits × the compute rate)"
+                        guard let estimate else {
+                            throw refused.set(
+                                budget.scope,
+                                "hard budget \(budget.scope) cannot cover the gates of patch \(entry.ledgerID): they "
+                                    + "may cost more than \(CostEstimate.maximum) \(currency) (costs.compute_rate × "
+                                    + "their time limits and grace), more than Sluice counts; lower timeout_seconds "
+                                    + "or the rate")
+                        }
                         throw refused.set(
                             budget.scope,
                             "hard budget \(budget.scope) is in \(budget.currency) and cannot count what the gates of "
-                                + "patch \(entry.ledgerID) may cost, \(cost)"
-                                + (estimate == nil ? "" : ": \(problem)"))
+                                + "patch \(entry.ledgerID) may cost, \(estimate.amount) \(estimate.currency): \(problem)"
+                        )
                     }
                     checks.append((budget, window, budget.hard ? budget.limit : nil))
                     parts.append(BudgetHoldPart(scope: budget.scope, windowKey: window, amount: converted.amount))
@@ -102,7 +108,8 @@ extension BudgetService {
                                 + (budget.window == .none ? "" : " per \(budget.window.rawValue), window \(window)")
                                 + ") cannot cover the gates of patch \(entry.ledgerID): "
                                 + "\(spend?.committed ?? .zero) committed + \(spend?.held ?? .zero) held + "
-                                + "estimate \(part.amount) > \(budget.limit)")
+                                + "estimate \(part.amount) > \(budget.limit) (the estimate: costs.compute_rate × "
+                                + "the gates' time limits and grace)")
                     }
                 }
                 return hold
@@ -143,24 +150,48 @@ extension BudgetService {
     }
 
     /// Releases every hold for a gate run, returning them: what a run does at its start, under
-    /// its run lock, where any hold on record is one a killed run left.
+    /// its run lock, where any hold on record is one a killed run left. Each release is said in a
+    /// `budget` event on every budget the hold was on.
     public func releaseAllGateHolds() async throws -> [GateHold] {
-        try await context.storage.write { tx in
+        let context = self.context
+        return try await context.storage.write { tx in
             let holds = try tx.gateHolds()
-            for hold in holds { try Self.release(tx, hold) }
+            for hold in holds {
+                try Self.release(tx, hold)
+                try Self.noteRelease(tx, context, hold, why: "the run that held it stopped before its gates ended")
+            }
             return holds
         }
     }
 
     /// Releases the holds whose run was killed before it released them, returning how many: past
-    /// their time, no gate of theirs is still running.
-    static func releaseLapsedGateHolds(_ tx: any StorageWriter, at now: Timestamp) throws -> Int {
+    /// their time, no gate of theirs is still running. Each release is said in `budget` events.
+    static func releaseLapsedGateHolds(_ tx: any StorageWriter, _ context: EngineContext, at now: Timestamp) throws
+        -> Int
+    {
         var released = 0
         for hold in try tx.gateHolds() where hold.expiresAt <= now {
             try release(tx, hold)
+            try noteRelease(
+                tx, context, hold, why: "it lapsed at \(hold.expiresAt): its run stopped without releasing it")
             released += 1
         }
         return released
+    }
+
+    /// A `budget` event on each budget `hold` was on: what was released, for which patch, and why.
+    static func noteRelease(_ tx: any StorageWriter, _ context: EngineContext, _ hold: GateHold, why: String) throws {
+        for part in hold.parts {
+            try tx.append(
+                context.event(
+                    .budget, part.scope.description, from: nil, to: nil,
+                    reason: "released \(part.amount) held for the gates of patch \(hold.ledgerID): \(why)",
+                    at: context.clock.now(),
+                    payload: [
+                        "operation": .string("gate hold released"), "ledger_id": .string(hold.ledgerID.description),
+                        "window": .string(part.windowKey), "released": .string(part.amount.description),
+                    ]))
+        }
     }
 }
 

@@ -133,8 +133,8 @@ public struct BudgetService: Sendable {
         let latest = String(now.adding(milliseconds: 86_400_000).description.prefix(10))
         guard quotedOn <= latest else {
             throw SluiceError.invalidInput(
-                "a rate's date is the day it was quoted, not one to come: \(quotedOn) is after today (\(latest) at the "
-                    + "latest)")
+                "a rate's date is the day it was quoted, not one to come: \(quotedOn) is later than \(latest), "
+                    + "tomorrow in UTC (the latest day it is anywhere)")
         }
         return try await context.storage.write { tx in
             try tx.putRate(
@@ -280,7 +280,7 @@ public struct BudgetService: Sendable {
         guard !applying.isEmpty else { return nil }
         try releaseEnded(tx)
         let now = context.clock.now()
-        _ = try releaseLapsedGateHolds(tx, at: now)
+        _ = try releaseLapsedGateHolds(tx, context, at: now)
         var parts: [BudgetHoldPart] = []
         var checks: [(Budget, String, ExactDecimal?)] = []
         var rates = RateBook()

@@ -57,7 +57,8 @@ package struct LedgerCopier: Sendable {
                 throw SluiceError.invalidInput(
                     hold.expiresAt <= clock.now()
                         ? "a run that stopped while gating patch \(hold.ledgerID) left a hold for its gates on the "
-                            + "budgets; `sluice run` releases it as it starts: run it, then copy the ledger"
+                            + "budgets; the next `sluice run` releases it as it starts, and so does the next task "
+                            + "claim (`sluice task claim`, a worker's); then copy the ledger"
                         : "a run is gating patch \(hold.ledgerID) and holds what its gates may cost on the budgets "
                             + "(until \(hold.expiresAt) at the latest); copy the ledger once no run is landing, or "
                             + "after `sluice run` has released a hold that a stopped run left")

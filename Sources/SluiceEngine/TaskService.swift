@@ -68,7 +68,8 @@ public struct TaskService: Sendable {
             // The refused unit undid its release of the gate holds killed runs left: released here, and
             // if there were any, the claim is tried once more before the refusal is put on record.
             let lapsed = try? await context.storage.write { tx in
-                let released = retrying ? try BudgetService.releaseLapsedGateHolds(tx, at: context.clock.now()) : 0
+                let released =
+                    retrying ? try BudgetService.releaseLapsedGateHolds(tx, context, at: context.clock.now()) : 0
                 if released == 0 {
                     for refusal in refusals { try TaskService.noteRefusal(tx, context, refusal) }
                 }

@@ -154,6 +154,66 @@ struct PipelineCommandTests {
     }
 
     @Test(
+        "a patch a project's hard budget cannot gate is passed over: another project's patch lands, then the run stops")
+    func budgetPassesOver() async throws {
+        let repository = try Self.repository(settings: "costs: {compute_rate: 0.01}\n")
+        #expect(try await sluice(["init"], in: repository).status == 0)
+        #expect(try await sluice(["budget", "set", "project:web", "0.5", "--hard"], in: repository).status == 0)
+        var ids: [String] = []
+        for (project, file) in [("web", "notes.txt"), ("api", "tests/test_notes.sh")] {
+            let diff =
+                file == "notes.txt"
+                ? "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
+                : "--- a/tests/test_notes.sh\n+++ b/tests/test_notes.sh\n@@ -1 +1 @@\n-exit 0\n+true\n"
+            let submitted = try await sluice(
+                ["patch", "submit", "-", "--project", project, "--json"], in: repository, input: diff)
+            ids.append(
+                try #require(
+                    (try JSONSerialization.jsonObject(with: Data(submitted.stdout.utf8)) as? [String: Any])?[
+                        "ledger_id"] as? String, "\(submitted.stderr)"))
+        }
+        let run = try await sluice(["run"], in: repository)
+        #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("summary: 1 landed"), "\(run.stdout)")
+        #expect(run.stdout.contains("stopped on budget: hard budget project:web"), "\(run.stdout)")
+        var states: [String] = []
+        for id in ids { states.append(try await sluice(["patch", "show", id, "--json"], in: repository).stdout) }
+        #expect(states[0].contains("\"state\":\"queued\"") && states[1].contains("\"state\":\"committed\""))
+    }
+
+    @Test("two clones on one SQLite ledger: while one runs, the other's run is refused and changes nothing")
+    func clonesShareALedger() async throws {
+        let gate = "if [ ! -e $XDG_CACHE_HOME/slept ]; then touch $XDG_CACHE_HOME/slept; sleep 620.5; fi; exit 0"
+        let first = try Self.repository(gate: gate)
+        let second = TemporaryDirectory(prefix: "sluice-clone")
+        _ = try first.git("clone", "--quiet", first.path, second.path + "/clone")
+        let database = first.path + "/.sluice/sluice.db"
+        _ = try await sluice(["init"], in: first)
+        let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
+        _ = try await sluice(["patch", "submit", "-", "--project", "p"], in: first, input: diff)
+        let running = Process()
+        running.executableURL = URL(fileURLWithPath: CommandLineProcess.executable)
+        running.arguments = ["run"]
+        running.currentDirectoryURL = URL(fileURLWithPath: first.path)
+        running.standardOutput = FileHandle.nullDevice
+        running.standardError = FileHandle.nullDevice
+        try running.run()
+        defer { kill(running.processIdentifier, SIGKILL) }
+        try await SupervisorCommandTests.wait(for: { Self.processes(matching: "sleep 620.5") > 0 })
+        let other = try await CommandLineProcess.run(
+            ["run", "--db", database], directory: second.path + "/clone")
+        #expect(
+            other.status == 1 && other.stderr.contains("another sluice run is working on this database"),
+            "\(other.stderr)")
+        let shown = try await sluice(["patch", "list", "--json"], in: first).stdout
+        #expect(shown.contains("\"state\":\"applied\""), "the first run's patch is still its own: \(shown)")
+        kill(running.processIdentifier, SIGKILL)
+        await SupervisorCommandTests.exit(of: running)
+        // The orphaned gate is the next run's to kill.
+        #expect(try await sluice(["run"], in: first).status == 0)
+    }
+
+    @Test(
         "sluice run killed with SIGKILL mid-gate, then run again, finishes the queue correctly and releases what the killed run held"
     )
     func killedMidGate() async throws {

@@ -582,6 +582,13 @@ struct BudgetServiceTests {
         _ = try #require(try await Self.hold(budgets, second, CostEstimate(amount: Self.amount("1"), currency: .usd)))
         #expect(try await budgets.releaseAllGateHolds().map(\.ledgerID) == [second.ledgerID])
         #expect(try await fixture.spend(.project("p")).held == .zero)
+        // Every release but a run's own is on record: two lapsed ones, and the one the run's start released.
+        let released = try await fixture.engine.events(entityID: "project:p").filter {
+            $0.payload["operation"] == .string("gate hold released")
+        }
+        #expect(released.count == 3, "\(released.map(\.reason))")
+        #expect(released.last?.reason?.contains("the run that held it stopped") == true)
+        #expect(released.first?.reason?.contains("lapsed") == true)
         // Gates that may cost more than Sluice counts: no estimate; a hard budget refuses, a soft one
         // holds nothing.
         let huge = SluiceConfig(

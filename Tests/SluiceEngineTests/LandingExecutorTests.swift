@@ -114,6 +114,23 @@ struct LandingExecutorTests {
             ])
     }
 
+    @Test(
+        "a gate measured past its time limit and grace (its run was paused) is charged only those, what its hold covers"
+    )
+    func gateTimeCapped() async throws {
+        // Paused for almost three hours: 10,000 s measured against 600 s and 5 s of grace.
+        let fixture = try await Fixture(
+            processes: ScriptedProcesses(["run-unit": ProcessOutcome(exitCode: 0, milliseconds: 10_000_000)]))
+        _ = try await fixture.process()
+        let costs = try await fixture.engine.costs.list()
+        let unit = try #require(costs.first { $0.resourceName == "gate:unit" })
+        #expect(unit.usage?.quantity == ExactDecimal(units: 605 * ExactDecimal.unitsPerOne))
+        #expect(unit.metadata["measured_seconds"] == .number(10_000))
+        let lint = try #require(costs.first { $0.resourceName == "gate:lint" })
+        #expect(lint.usage?.quantity == ExactDecimal(units: 5 * ExactDecimal.unitsPerOne / 1000))
+        #expect(lint.metadata["measured_seconds"] == nil)
+    }
+
     @Test("race: the branch moved while the gates ran: no commit, no compare-and-swap, requeued to be applied again")
     func branchMovedDuringGates() async throws {
         let fixture = try await Fixture()

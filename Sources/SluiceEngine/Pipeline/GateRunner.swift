@@ -46,7 +46,8 @@ struct GateRunner: Sendable {
         if let link { try GateRunner.restore(link, at: gitLink) }
         let ending = finish(gate, outcome: outcome, resultsPath: resultsPath, workspace: workspace, mustRun: mustRun)
         // The gate's end and what it cost are one unit: a crash between them cannot leave one without the other.
-        let (_, cost) = try costRecording(record, entry: entry, outcome: outcome, config: config)
+        let (_, cost) = try costRecording(
+            record, entry: entry, outcome: outcome, config: config, timeLimit: gate.timeoutSeconds)
         let end = engine.gates.step(ending, record.gateID)
         record = try await engine.context.storage.write { tx in
             let ended = try end(tx)
@@ -114,19 +115,29 @@ struct GateRunner: Sendable {
         return .complete(exitCode: outcome.exitCode, results: results, mustRun: mustRun)
     }
 
-    /// A `compute_time` cost: the gate's seconds (to the millisecond) at the configured rate.
+    /// A `compute_time` cost: the gate's seconds (to the millisecond) at the configured rate, at most
+    /// its time limit (`timeLimit` seconds) and grace.
     func costRecording(
-        _ gate: TestGateRecord, entry: PatchLedgerEntry, outcome: ProcessOutcome, config: SluiceConfig
+        _ gate: TestGateRecord, entry: PatchLedgerEntry, outcome: ProcessOutcome, config: SluiceConfig,
+        timeLimit: Int
     ) throws -> (CostRecord, Step<Void>) {
-        let seconds = ExactDecimal(units: outcome.milliseconds * (ExactDecimal.unitsPerOne / 1000))
+        // Charged at most the gate's time limit and grace, what its hold covers: a gate measured longer
+        // ran while Sluice could not stop it (its run was paused, the machine asleep).
+        let most = (Int64(timeLimit) + Int64(config.graceSeconds)) * 1000
+        let charged = min(outcome.milliseconds, most)
+        let seconds = ExactDecimal(units: charged * (ExactDecimal.unitsPerOne / 1000))
+        var metadata: [String: JSONValue] = [
+            "ledger_id": .string(entry.ledgerID.description), "gate_id": .string(gate.gateID.description),
+            "duration_seconds": .number(seconds.decimal),
+        ]
+        if charged < outcome.milliseconds {
+            metadata["measured_seconds"] = .number(
+                ExactDecimal(units: outcome.milliseconds * (ExactDecimal.unitsPerOne / 1000)).decimal)
+        }
         return try engine.costs.recording(
             type: .computeTime, amount: nil, currency: config.currency, project: entry.projectID,
             request: entry.executionRequestID, resourceName: "gate:\(gate.name)",
-            usage: CostUsage(quantity: seconds, unit: "seconds", rate: config.computeRate),
-            metadata: [
-                "ledger_id": .string(entry.ledgerID.description), "gate_id": .string(gate.gateID.description),
-                "duration_seconds": .number(seconds.decimal),
-            ])
+            usage: CostUsage(quantity: seconds, unit: "seconds", rate: config.computeRate), metadata: metadata)
     }
 
     /// The bytes of a file the gate wrote, only if it is still inside the workspace once every

@@ -21,6 +21,12 @@ extension Pipeline {
     ) async throws -> PipelineSummary {
         let lock = try RunLock(path: path("run.lock"))
         defer { lock.release() }
+        // A SQLite file that clones share (SLUICE_DB, --db) is locked beside it: runs of two clones on
+        // one ledger would each take the other's patch in flight, and its gate hold, for a killed run's.
+        let ledgerLock = try (engine.context.storage as? SQLiteStorage)?.path.map {
+            try RunLock(path: $0 + ".run.lock", what: "this database, from another clone")
+        }
+        defer { ledgerLock?.release() }
         // On a database that hosts share, the branch is also locked there: two hosts never land at once.
         let shared = try await sharedRunLock()
         do {
@@ -78,6 +84,9 @@ extension Pipeline {
         try await recover(&summary, emit: emit)
         // The refusal a watching run waits on, said once.
         var waitingOnBudget: String?
+        // Patches whose gates a hard budget could not cover since the last one processed, with why: the
+        // run goes on with the others (another project's budget may have room), as claims do.
+        var refused: [LedgerID: String] = [:]
         while !Task.isCancelled {
             // Asked before the queue is read: a patch queued before the answer was yes is in the list below.
             let finishing = stop?() ?? false
@@ -111,7 +120,25 @@ extension Pipeline {
                         &summary, emit: emit)
                 }
             }
-            guard let next = ready.first else {
+            guard let next = ready.first(where: { refused[$0.ledgerID] == nil }) else {
+                if let first = ready.first, let reason = refused[first.ledgerID] {
+                    // Every patch that could go is refused on a budget: a watching run waits for a budget
+                    // (or its window) to change; any other stops, and says which budget stopped it.
+                    if watch, stop == nil {
+                        if waitingOnBudget != reason {
+                            emit(
+                                PipelineEvent(
+                                    step: "budget", ledgerID: first.ledgerID, outcome: "waiting", message: reason))
+                        }
+                        waitingOnBudget = reason
+                        try await Task.sleep(for: .seconds(5))
+                        refused = [:]
+                        continue
+                    }
+                    summary.budgetStop = reason
+                    emit(PipelineEvent(step: "budget", ledgerID: first.ledgerID, outcome: "stopped", message: reason))
+                    break
+                }
                 // A patch held for review may still be approved and move the branch: those waiting stay.
                 let held = try await !engine.patches.list(PatchFilter(state: .validated)).isEmpty
                 for entry in queue where waits(on: head, entry) && !held {
@@ -126,9 +153,8 @@ extension Pipeline {
                 }
                 break
             }
-            // What the gates may cost is held on the budgets before they run; a hard budget that cannot
-            // cover it stops the run, the patch left queued. Watching (alone), the run waits for the
-            // budget, or its window, to change.
+            // What the gates may cost is held on the budgets before they run; a patch a hard budget
+            // cannot cover stays queued, and the run goes on with the next (see above).
             let held: GateHold?
             do {
                 held = try await engine.budgets.holdGates(
@@ -136,20 +162,11 @@ extension Pipeline {
                     lasting: Self.gateHoldSeconds(config))
                 waitingOnBudget = nil
             } catch let error as SluiceError where error.code == .blocked {
-                if watch, stop == nil {
-                    if waitingOnBudget != error.message {
-                        emit(
-                            PipelineEvent(
-                                step: "budget", ledgerID: next.ledgerID, outcome: "waiting", message: error.message))
-                    }
-                    waitingOnBudget = error.message
-                    try await Task.sleep(for: .seconds(5))
-                    continue
-                }
-                summary.budgetStop = error.message
-                emit(PipelineEvent(step: "budget", ledgerID: next.ledgerID, outcome: "stopped", message: error.message))
-                break
+                refused[next.ledgerID] = error.message
+                continue
             }
+            // The budgets change as a patch is done: the refused are asked again.
+            refused = [:]
             do {
                 try await process(
                     next.ledgerID, configuration: (config, head), bubblewrap: bubblewrap, &summary, emit: emit)

@@ -176,12 +176,12 @@ extension Pipeline {
     }
 }
 
-/// An exclusive lock on `.sluice/run.lock`: one `sluice run` per repository. The kernel releases it
-/// when the process dies, however it dies.
+/// An exclusive lock on `.sluice/run.lock`: one `sluice run` per repository (and on a file beside a
+/// SQLite ledger: one per ledger). The kernel releases it when the process dies, however it dies.
 final class RunLock: Sendable {
     private let descriptor: Int32
 
-    init(path: String) throws {
+    init(path: String, what: String = "this repository") throws {
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let fd = open(path, O_CREAT | O_RDWR, 0o644)
@@ -189,7 +189,7 @@ final class RunLock: Sendable {
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
             throw SluiceError(
-                code: .blocked, message: "another sluice run is working on this repository (it holds \(path))")
+                code: .blocked, message: "another sluice run is working on \(what) (it holds \(path))")
         }
         _ = ftruncate(fd, 0)
         let pid = "\(getpid())\n"
