@@ -181,6 +181,35 @@ struct PipelineCommandTests {
         #expect(states[0].contains("\"state\":\"queued\"") && states[1].contains("\"state\":\"committed\""))
     }
 
+    @Test("SIGINT or SIGTERM mid-gate: the gate is killed, the hold released, and the next run lands the patch")
+    func interruptedMidGate() async throws {
+        for (number, marker) in [(SIGINT, "sleep 630.25"), (SIGTERM, "sleep 630.5")] {
+            let gate = "if [ ! -e $XDG_CACHE_HOME/slept ]; then touch $XDG_CACHE_HOME/slept; \(marker); fi; exit 0"
+            let repository = try Self.repository(gate: gate, settings: "costs: {compute_rate: 0.01}\n")
+            _ = try await sluice(["init"], in: repository)
+            #expect(try await sluice(["budget", "set", "global", "100", "--hard"], in: repository).status == 0)
+            let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
+            _ = try await sluice(["patch", "submit", "-", "--project", "p"], in: repository, input: diff)
+            let running = Process()
+            running.executableURL = URL(fileURLWithPath: CommandLineProcess.executable)
+            running.arguments = ["run"]
+            running.currentDirectoryURL = URL(fileURLWithPath: repository.path)
+            running.standardOutput = FileHandle.nullDevice
+            running.standardError = FileHandle.nullDevice
+            try running.run()
+            defer { kill(running.processIdentifier, SIGKILL) }
+            try await SupervisorCommandTests.wait(for: { Self.processes(matching: marker) > 0 })
+            kill(running.processIdentifier, number)
+            await SupervisorCommandTests.exit(of: running)
+            #expect(running.terminationStatus == 128 + number, "signal \(number)")
+            // Killed before the run exited; given a moment to be reaped.
+            try await SupervisorCommandTests.wait(for: { Self.processes(matching: marker) == 0 }, seconds: 10)
+            #expect(try await held(in: repository) == 0, "the hold outlived its run")
+            let again = try await sluice(["run"], in: repository)
+            #expect(again.status == 0 && again.stdout.contains("1 landed"), "\(again.stdout)\(again.stderr)")
+        }
+    }
+
     @Test("two clones on one SQLite ledger: while one runs, the other's run is refused and changes nothing")
     func clonesShareALedger() async throws {
         let gate = "if [ ! -e $XDG_CACHE_HOME/slept ]; then touch $XDG_CACHE_HOME/slept; sleep 620.5; fi; exit 0"

@@ -37,11 +37,13 @@ final class LiveLine: Sendable {
     }
 }
 
-/// Set once the supervisor of `sluice run --workers` has ended.
+/// A flag set once: the supervisor of `sluice run --workers` has ended, or a run was asked to stop.
 final class SupervisorDone: Sendable {
     private let flag = Atomic<Bool>(false)
     func set() { flag.store(true, ordering: .sequentiallyConsistent) }
     var isSet: Bool { flag.load(ordering: .sequentiallyConsistent) }
+    /// Sets it, returning whether it was set before.
+    func setAgain() -> Bool { flag.exchange(true, ordering: .sequentiallyConsistent) }
 }
 
 /// `sluice run`: the main job. Processes the queue until it is empty.
@@ -52,7 +54,8 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Each patch is applied in a git worktree of its own at the target branch's head, gated there, and lands \
             with a compare-and-swap only if the branch has not moved. A run that was killed is recovered from the \
-            ledger by the next one. Before a patch's gates run, what they may cost (costs.compute_rate × their time \
+            ledger by the next one; SIGINT or SIGTERM (without --workers) first kills the gates running and \
+            releases what was held on the budgets for them. Before a patch's gates run, what they may cost (costs.compute_rate × their time \
             limits and grace) is held on the budgets; a hard budget that cannot cover it stops the run there (with \
             --watch and no --workers, the run waits for the budget instead). Exits 1 when a patch was rejected or \
             quarantined, a task failed, or the run stopped on a budget.
@@ -130,6 +133,8 @@ struct RunCommand: AsyncParsableCommand {
         -> (PipelineSummary, SupervisorSummary?)
     {
         guard let supervisor else {
+            let sources = abandonOnSignals(pipeline)
+            defer { sources.forEach { $0.cancel() } }
             return (try await pipeline.run(watch: watch) { RunCommand.show($0, json: json) }, nil)
         }
         let sources = SupervisorConsole.stopOnSignals(supervisor)
@@ -176,6 +181,28 @@ struct RunCommand: AsyncParsableCommand {
         redraw.cancel()
         live?.finish()
         return (landed, summary)
+    }
+
+    /// SIGINT and SIGTERM stop a run without agents at once, as a kill would, but first its gates are
+    /// killed and what it held on the budgets for them is released (``Pipeline/abandon()``); a second
+    /// signal exits without waiting for that.
+    static func abandonOnSignals(_ pipeline: Pipeline) -> [any DispatchSourceSignal] {
+        let stopping = SupervisorDone()
+        return [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                if stopping.setAgain() { Glibc.exit(128 + number) }
+                Console.current.errorLine(
+                    "stopping: the gates running are killed; the next sluice run gates their patch again")
+                Task.detached {
+                    await pipeline.abandon()
+                    Glibc.exit(128 + number)
+                }
+            }
+            source.resume()
+            return source
+        }
     }
 
     /// One event: a line (or JSON line) on standard output; a warning, as one line on standard error.

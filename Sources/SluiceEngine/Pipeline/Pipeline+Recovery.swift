@@ -64,6 +64,14 @@ extension Pipeline {
         try await removeWorkspace()
     }
 
+    /// What a run asked to stop at once (SIGINT, SIGTERM) does before its process exits: kills the
+    /// gates it runs (by their recorded process groups) and releases what it holds on the budgets for
+    /// them. The patch in flight is left `applied`, for the next run's recovery to gate again.
+    public func abandon() async {
+        killOrphanedGates()
+        _ = try? await engine.budgets.releaseAllGateHolds()
+    }
+
     /// A killed run cannot stop its gates; their process groups are recorded in `.pgid` files, and
     /// killed here if they are provably still the same groups.
     func killOrphanedGates() {
