@@ -85,8 +85,11 @@ extension Pipeline {
         // The refusal a watching run waits on, said once.
         var waitingOnBudget: String?
         // Patches whose gates a hard budget could not cover since the last one processed, with why: the
-        // run goes on with the others (another project's budget may have room), as claims do.
+        // run goes on with other projects' patches (their budgets may have room). Not with later
+        // patches of the same project: one may need the refused one's change, and trying it first
+        // would spend its attempts on a conflict that is only a matter of order.
         var refused: [LedgerID: String] = [:]
+        var refusedProjects: Set<String> = []
         while !Task.isCancelled {
             // Asked before the queue is read: a patch queued before the answer was yes is in the list below.
             let finishing = stop?() ?? false
@@ -120,8 +123,10 @@ extension Pipeline {
                         &summary, emit: emit)
                 }
             }
-            guard let next = ready.first(where: { refused[$0.ledgerID] == nil }) else {
-                if let first = ready.first, let reason = refused[first.ledgerID] {
+            let candidate = ready.first { refused[$0.ledgerID] == nil && !refusedProjects.contains($0.projectID) }
+            guard let next = candidate else {
+                if let first = ready.first(where: { refused[$0.ledgerID] != nil }), let reason = refused[first.ledgerID]
+                {
                     // Every patch that could go is refused on a budget: a watching run waits for a budget
                     // (or its window) to change; any other stops, and says which budget stopped it.
                     if watch, stop == nil {
@@ -133,6 +138,7 @@ extension Pipeline {
                         waitingOnBudget = reason
                         try await Task.sleep(for: .seconds(5))
                         refused = [:]
+                        refusedProjects = []
                         continue
                     }
                     summary.budgetStop = reason
@@ -163,10 +169,12 @@ extension Pipeline {
                 waitingOnBudget = nil
             } catch let error as SluiceError where error.code == .blocked {
                 refused[next.ledgerID] = error.message
+                refusedProjects.insert(next.projectID)
                 continue
             }
             // The budgets change as a patch is done: the refused are asked again.
             refused = [:]
+            refusedProjects = []
             do {
                 try await process(
                     next.ledgerID, configuration: (config, head), bubblewrap: bubblewrap, &summary, emit: emit)

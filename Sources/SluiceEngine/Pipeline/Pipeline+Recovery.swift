@@ -64,12 +64,13 @@ extension Pipeline {
         try await removeWorkspace()
     }
 
-    /// What a run asked to stop at once (SIGINT, SIGTERM) does before its process exits: kills the
-    /// gates it runs (by their recorded process groups) and releases what it holds on the budgets for
-    /// them. The patch in flight is left `applied`, for the next run's recovery to gate again.
+    /// What a run asked to stop at once (SIGINT, SIGTERM) does before its process exits: releases what
+    /// it holds on the budgets for its gates, then kills the gates it runs (by their recorded process
+    /// groups). The caller exits right after (`_exit`), before the run can record a gate it killed as
+    /// failed; the patch in flight is left `applied`, for the next run's recovery to gate again.
     public func abandon() async {
-        killOrphanedGates()
         _ = try? await engine.budgets.releaseAllGateHolds()
+        killOrphanedGates()
     }
 
     /// A killed run cannot stop its gates; their process groups are recorded in `.pgid` files, and
