@@ -133,13 +133,7 @@ struct PipelineCommandTests {
         let directory = TemporaryDirectory(prefix: "sluice-watch")
         let output = directory.file("out")
         FileManager.default.createFile(atPath: output, contents: nil)
-        let watching = Process()
-        watching.executableURL = URL(fileURLWithPath: CommandLineProcess.executable)
-        watching.arguments = ["run", "--watch"]
-        watching.currentDirectoryURL = URL(fileURLWithPath: repository.path)
-        watching.standardOutput = FileHandle(forWritingAtPath: output)
-        watching.standardError = FileHandle.nullDevice
-        try watching.run()
+        let watching = try Self.start(["run", "--watch"], in: repository.path, output: output)
         defer { kill(watching.processIdentifier, SIGKILL) }
         let read = { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
         try await SupervisorCommandTests.wait(for: { read().contains("waiting: hard budget global") })
@@ -201,13 +195,7 @@ struct PipelineCommandTests {
             #expect(try await sluice(["budget", "set", "global", "100", "--hard"], in: repository).status == 0)
             let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
             _ = try await sluice(["patch", "submit", "-", "--project", "p"], in: repository, input: diff)
-            let running = Process()
-            running.executableURL = URL(fileURLWithPath: CommandLineProcess.executable)
-            running.arguments = ["run"]
-            running.currentDirectoryURL = URL(fileURLWithPath: repository.path)
-            running.standardOutput = FileHandle.nullDevice
-            running.standardError = FileHandle.nullDevice
-            try running.run()
+            let running = try Self.start(["run"], in: repository.path)
             defer { kill(running.processIdentifier, SIGKILL) }
             try await SupervisorCommandTests.wait(for: { Self.processes(matching: marker) > 0 })
             kill(running.processIdentifier, number)
@@ -231,13 +219,7 @@ struct PipelineCommandTests {
         _ = try await sluice(["init"], in: first)
         let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
         _ = try await sluice(["patch", "submit", "-", "--project", "p"], in: first, input: diff)
-        let running = Process()
-        running.executableURL = URL(fileURLWithPath: CommandLineProcess.executable)
-        running.arguments = ["run"]
-        running.currentDirectoryURL = URL(fileURLWithPath: first.path)
-        running.standardOutput = FileHandle.nullDevice
-        running.standardError = FileHandle.nullDevice
-        try running.run()
+        let running = try Self.start(["run"], in: first.path)
         defer { kill(running.processIdentifier, SIGKILL) }
         try await SupervisorCommandTests.wait(for: { Self.processes(matching: "sleep 620.5") > 0 })
         let other = try await CommandLineProcess.run(
@@ -311,6 +293,18 @@ struct PipelineCommandTests {
         #expect(
             try await sluice(["gate", "list", "--state", "error", "--json"], in: repository).stdout.contains(
                 "interrupted"))
+    }
+
+    /// Starts `sluice` in `directory` without waiting for it; its output goes to `output` (a file), or nowhere.
+    static func start(_ arguments: [String], in directory: String, output: String? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLineProcess.executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        process.standardOutput = output.flatMap { FileHandle(forWritingAtPath: $0) } ?? FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
     }
 
     /// What the global budget holds, from `budget show --json`.
