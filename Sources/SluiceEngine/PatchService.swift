@@ -97,6 +97,52 @@ public struct PatchService: Sendable {
             .last { $0.payload["operation"] == .string("approve") }?.actor
     }
 
+    /// Sets how soon the pipeline takes a submitted patch (`patch promote`): the priority and an event
+    /// that says what it was, with `person` (when given) as the event's actor. Setting the priority it
+    /// has already writes nothing.
+    ///
+    /// - Returns: the entry, and its priority before.
+    /// - Throws: `notFound` for an unknown patch or one without a diff (made by `patch create`);
+    ///   `invalidTransition` for a patch that landed, ended or is quarantined; `invalidInput` for a name
+    ///   that is not one line.
+    public func prioritize(_ id: LedgerID, _ priority: PatchPriority, by person: String? = nil) async throws
+        -> (entry: PatchLedgerEntry, before: PatchPriority)
+    {
+        var acting = self.context
+        if let person {
+            let name = person.trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty, name.count <= 200,
+                !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            else { throw SluiceError.invalidInput("--by must be a name on one line, without control characters") }
+            acting.actor = name
+        }
+        let context = acting
+        return try await context.storage.write { tx in
+            guard let entry = try PatchService.find(id, in: tx) else {
+                throw SluiceError.notFound("patch", id.description)
+            }
+            guard !entry.state.isTerminal, entry.state != .quarantined else {
+                throw SluiceError.invalidTransition(
+                    "prioritize", "patch", entry.ledgerID.description, from: entry.state.rawValue,
+                    needs: ["a patch that has not landed or ended"])
+            }
+            guard let source = try tx.patchSource(entry.ledgerID) else {
+                throw SluiceError.notFound("submitted diff for patch", entry.ledgerID.description)
+            }
+            guard source.priority != priority else { return (entry, source.priority) }
+            try tx.setPatchPriority(
+                entry.ledgerID, priority,
+                event: context.event(
+                    .patch, entry.ledgerID.description, from: nil, to: nil,
+                    reason: "priority \(source.priority.rawValue) → \(priority.rawValue)", at: context.clock.now(),
+                    payload: [
+                        "operation": .string("prioritize"), "from": .string(source.priority.rawValue),
+                        "to": .string(priority.rawValue),
+                    ]))
+            return (entry, source.priority)
+        }
+    }
+
     /// Queues a validated patch, or re-queues one whose application failed.
     @discardableResult
     public func queue(_ id: LedgerID) async throws -> PatchLedgerEntry { try await apply(.queue, id) }

@@ -43,11 +43,12 @@ extension PostgresTransaction {
             row.add(source.landedCommit)
             row.add(source.madeOn)
             row.add(source.author)
+            row.add(source.priority.rawValue)
             try execute(
                 """
                 INSERT INTO patch_sources (ledger_id, sha256, message, base_commit, tested_commit, landed_commit,
-                    made_on, author)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    made_on, author, priority)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                 """, row)
         }
     }
@@ -57,7 +58,8 @@ extension PostgresTransaction {
         binds.add(id)
         let found = try rows(
             """
-            SELECT c.bytes, s.sha256, s.message, s.base_commit, s.tested_commit, s.landed_commit, s.made_on, s.author
+            SELECT c.bytes, s.sha256, s.message, s.base_commit, s.tested_commit, s.landed_commit, s.made_on, s.author,
+                s.priority
             FROM patch_sources s JOIN patch_contents c ON c.sha256 = s.sha256 WHERE s.ledger_id = $1
             """, binds
         ) { row -> PatchSource in
@@ -65,7 +67,8 @@ extension PostgresTransaction {
             let stored = try row.string()
             var source = PatchSource(
                 bytes: bytes, message: try row.text(), baseCommit: try row.text(), testedCommit: try row.text(),
-                landedCommit: try row.text(), madeOn: try row.text(), author: try row.text())
+                landedCommit: try row.text(), madeOn: try row.text(), author: try row.text(),
+                priority: try PatchPriority(stored: row.text()))
             guard source.sha256 == stored else {
                 throw SluiceError(code: .storage, message: "the stored diff of patch \(id) does not match its SHA-256")
             }
@@ -87,6 +90,27 @@ extension PostgresTransaction {
                 tested_commit = coalesce($2, tested_commit), landed_commit = coalesce($3, landed_commit)
             WHERE ledger_id = $4
             """, binds)
+        guard changed == 1 else { throw SluiceError.notFound("submitted patch", id.description) }
+        pendingEvents.append(event)
+    }
+
+    func patchPriorities(state: PatchState) throws -> [LedgerID: PatchPriority] {
+        var binds = Binds()
+        binds.add(state.rawValue)
+        let found = try rows(
+            """
+            SELECT s.ledger_id, s.priority FROM patch_ledger p JOIN patch_sources s ON s.ledger_id = p.ledger_id
+            WHERE p.state = $1 AND s.priority <> 'normal'
+            """, binds
+        ) { row -> (LedgerID, PatchPriority) in (try row.id(), try PatchPriority(stored: row.text())) }
+        return Dictionary(found, uniquingKeysWith: { first, _ in first })
+    }
+
+    func setPatchPriority(_ id: LedgerID, _ priority: PatchPriority, event: Event) throws {
+        var binds = Binds()
+        binds.add(priority.rawValue)
+        binds.add(id)
+        let changed = try execute("UPDATE patch_sources SET priority = $1 WHERE ledger_id = $2", binds)
         guard changed == 1 else { throw SluiceError.notFound("submitted patch", id.description) }
         pendingEvents.append(event)
     }

@@ -133,7 +133,7 @@ package struct LedgerSnapshot: Hashable, Sendable {
             guard let source = sources[id] else { continue }
             let fields = [
                 id.description, source.sha256, source.message, source.baseCommit, source.testedCommit,
-                source.landedCommit, source.madeOn, source.author,
+                source.landedCommit, source.madeOn, source.author, source.priority.rawValue,
             ]
             bytes += try encoder.encode(fields)
             bytes += Array(" \(source.bytes.count)\n".utf8)
@@ -169,7 +169,7 @@ package struct LedgerSnapshot: Hashable, Sendable {
             return "patch \(patches[index].ledgerID) differs"
         }
         if let id = sources.keys.sorted().first(where: { sources[$0] != other.sources[$0] }) {
-            return "the diff or commits of patch \(id) differ"
+            return "the diff, commits or priority of patch \(id) differ"
         }
         if let index = gates.indices.first(where: { gates[$0] != other.gates[$0] }) {
             return "gate \(gates[index].gateID) differs"

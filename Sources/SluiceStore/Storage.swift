@@ -141,6 +141,8 @@ public protocol StorageReader {
 
     /// The diff and pipeline commits of a submitted patch.
     func patchSource(_ id: LedgerID) throws -> PatchSource?
+    /// The priorities of the submitted patches in `state` that are not `normal`, by ledger id.
+    func patchPriorities(state: PatchState) throws -> [LedgerID: PatchPriority]
     /// The entry with this ledger id, with its state history.
     func patch(_ id: LedgerID) throws -> PatchLedgerEntry?
     /// The entry carrying this patch id, with its state history.
@@ -235,6 +237,8 @@ public protocol StorageWriter: StorageReader {
     /// Records the commits the pipeline applied on, tested and landed (nil leaves a value as it
     /// is) and appends `event`. - Throws: `notFound` for a patch without a diff.
     func recordCommits(_ id: LedgerID, base: String?, tested: String?, landed: String?, event: Event) throws
+    /// Sets a submitted patch's priority and appends `event`. - Throws: `notFound` for a patch without a diff.
+    func setPatchPriority(_ id: LedgerID, _ priority: PatchPriority, event: Event) throws
     /// Changes a ledger entry with a compare-and-set on the state read.
     func updatePatch(_ id: LedgerID, _ change: Change<PatchLedgerEntry>) throws -> PatchLedgerEntry
 
@@ -359,6 +363,10 @@ extension Storage {
 
     public func patchSource(_ id: LedgerID) async throws -> PatchSource? { try await read { try $0.patchSource(id) } }
 
+    public func patchPriorities(state: PatchState) async throws -> [LedgerID: PatchPriority] {
+        try await read { try $0.patchPriorities(state: state) }
+    }
+
     public func recordCommits(
         _ id: LedgerID, base: String?, tested: String?, landed: String?, event: Event
     ) async throws {
@@ -435,5 +443,16 @@ extension Storage {
 
     public func events(entityID: String?, after sequence: Int64, limit: Int?) async throws -> [Event] {
         try await readSettled { try $0.events(entityID: entityID, after: sequence, limit: limit) }
+    }
+}
+
+extension PatchPriority {
+    /// A priority as the `priority` column of `patch_sources` holds it.
+    /// - Throws: `storage` for anything but one of the four names (a CHECK keeps them out).
+    package init(stored text: String?) throws {
+        guard let text, let priority = PatchPriority(rawValue: text) else {
+            throw SluiceError(code: .storage, message: "the database holds an invalid value in column priority")
+        }
+        self = priority
     }
 }

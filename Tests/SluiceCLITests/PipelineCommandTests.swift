@@ -82,6 +82,38 @@ struct PipelineCommandTests {
         #expect(worktree.status == 64 && worktree.stderr.contains("has no changes"))
     }
 
+    @Test("submit --priority and patch promote set the order sluice run lands in; bad values change nothing")
+    func priorities() async throws {
+        let repository = try Self.repository()
+        _ = try await sluice(["init"], in: repository)
+        func submit(_ file: String, _ options: [String] = []) async throws -> String {
+            let diff = try repository.diff { try $0.write(file, file + "\n") }
+            let submitted = try await sluice(
+                ["patch", "submit", "-", "--project", "p", "--message", file, "--json"] + options, in: repository,
+                input: diff)
+            #expect(submitted.status == 0, "\(submitted.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(submitted.stdout.utf8)) as? [String: Any]
+            return try #require(object?["ledger_id"] as? String)
+        }
+        let bad = try await sluice(
+            ["patch", "submit", "-", "--project", "p", "--priority", "now"], in: repository, input: "x")
+        #expect(bad.status == 64 && bad.stderr.contains("expected one of: low, normal, high, urgent"))
+        #expect(try await sluice(["patch", "list", "--json"], in: repository).stdout.isEmpty)
+        _ = try await submit("a.txt")
+        _ = try await submit("b.txt", ["--priority", "low"])
+        let later = try await submit("c.txt")
+        let wrong = try await sluice(["patch", "promote", later, "--to", "top"], in: repository)
+        #expect(wrong.status == 64 && wrong.stderr.contains("--to"))
+        let promoted = try await sluice(["patch", "promote", later, "--by", "alice"], in: repository)
+        #expect(promoted.status == 0 && promoted.stdout.contains("priority normal → urgent"), "\(promoted.stderr)")
+        #expect(try await sluice(["patch", "show", later], in: repository).stdout.contains("urgent"))
+        let run = try await sluice(["run"], in: repository)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try repository.git("log", "--format=%s", "-3", "main") == "b.txt\na.txt\nc.txt")
+        let landed = try await sluice(["patch", "promote", later, "--to", "low"], in: repository)
+        #expect(landed.status == 3 && landed.stderr.contains("it is committed"))
+    }
+
     @Test("submit --from-worktree takes a worktree's changes, new files included, and leaves it alone")
     func fromWorktree() async throws {
         let repository = try Self.repository()

@@ -326,6 +326,72 @@ struct PipelineTests {
         #expect(summary.landed == [entry.ledgerID.description])
     }
 
+    @Test("queued patches land by priority, then oldest first; a promoted patch goes ahead of older ones")
+    func priorityOrder() async throws {
+        let fixture = try Fixture()
+        func submit(_ file: String, _ priority: PatchPriority) async throws -> PatchLedgerEntry {
+            let diff = try fixture.repository.diff { try $0.write(file, "\(file)\n") }
+            return try await fixture.pipeline.submit(
+                Array(diff.utf8), .init(project: "calc", message: file, priority: priority))
+        }
+        let normal = try await submit("a.txt", .normal)
+        let low = try await submit("b.txt", .low)
+        let urgent = try await submit("c.txt", .urgent)
+        let promoted = try await submit("d.txt", .normal)
+        let (_, before) = try await fixture.engine.patches.prioritize(promoted.ledgerID, .high, by: "alice")
+        #expect(before == .normal)
+        let summary = try await fixture.run()
+        let order = [urgent, promoted, normal, low].map(\.ledgerID.description)
+        #expect(summary.landed == order)
+        #expect(try fixture.repository.git("log", "--format=%s", "-4", "main") == "b.txt\na.txt\nd.txt\nc.txt")
+        let events = try await fixture.engine.context.storage.events(
+            entityID: promoted.ledgerID.description, after: 0, limit: nil)
+        let change = try #require(events.first { $0.payload["operation"] == .string("prioritize") })
+        #expect(change.actor == "alice" && change.payload["from"] == .string("normal"))
+        #expect(change.payload["to"] == .string("high"))
+    }
+
+    @Test("a patch a killed run had applied keeps its place in the queue when the next run recovers it")
+    func recoveredKeepsPlace() async throws {
+        let fixture = try Fixture()
+        let first = try await fixture.submit(try fixture.repository.diff { try $0.write("a.txt", "a\n") })
+        let second = try await fixture.submit(try fixture.repository.diff { try $0.write("b.txt", "b\n") })
+        // The killed run had applied the first; the recovery sends it back to the queue, last updated.
+        _ = try await fixture.engine.patches.applied(first.ledgerID, workspace: "/nowhere", files: ["a.txt"])
+        let summary = try await fixture.run()
+        #expect(summary.landed == [first.ledgerID.description, second.ledgerID.description])
+    }
+
+    @Test("a priority changes only on a patch still to land; the same priority again writes nothing")
+    func prioritizeRefusals() async throws {
+        let fixture = try Fixture()
+        let entry = try await fixture.submit(try goodDiff(fixture))
+        let events = { try await fixture.engine.context.storage.events(entityID: nil, after: 0, limit: nil).count }
+        let (_, before) = try await fixture.engine.patches.prioritize(entry.ledgerID, .normal)
+        #expect(before == .normal)
+        let count = try await events()
+        await #expect {
+            try await fixture.engine.patches.prioritize(entry.ledgerID, .urgent, by: "a\nb")
+        } throws: { ($0 as? SluiceError)?.code == .invalidInput }
+        #expect(try await events() == count)
+        // Named by its patch id, as every patch verb allows.
+        let (_, normal) = try await fixture.engine.patches.prioritize(LedgerID(entry.patchID.ulid), .high)
+        #expect(normal == .normal)
+        #expect(try await events() == count + 1)
+        _ = try await fixture.run()
+        await #expect {
+            try await fixture.engine.patches.prioritize(entry.ledgerID, .urgent)
+        } throws: { ($0 as? SluiceError)?.code == .invalidTransition }
+        await #expect(try fixture.engine.context.storage.patchSource(entry.ledgerID)?.priority == .high)
+        let bare = try await fixture.engine.patches.create(project: "calc")
+        await #expect {
+            try await fixture.engine.patches.prioritize(bare.ledgerID, .urgent)
+        } throws: { ($0 as? SluiceError)?.code == .notFound }
+        await #expect {
+            try await fixture.engine.patches.prioritize(.make(), .urgent)
+        } throws: { ($0 as? SluiceError)?.code == .notFound }
+    }
+
     @Test("with watch, a run keeps waiting and lands patches submitted after it started")
     func watch() async throws {
         let fixture = try Fixture()

@@ -37,7 +37,8 @@ struct LedgerImportTests {
             costID: .make(), projectID: "p", resourceType: .apiCall, resourceName: "mystery", amount: nil,
             currency: .usd, recordedAt: now)
         var snapshot = LedgerSnapshot(
-            workers: [worker], patches: [patch], sources: [patch.ledgerID: PatchSource(bytes: [0xFF], madeOn: madeOn)],
+            workers: [worker], patches: [patch],
+            sources: [patch.ledgerID: PatchSource(bytes: [0xFF], madeOn: madeOn, priority: .high)],
             costs: [cost, unpriced], tasks: [task],
             events: [event(3, worker.workerID.description, to: "idle"), created, recorded, queued])
         snapshot.budgets = [
@@ -85,6 +86,7 @@ struct LedgerImportTests {
         #expect(events.map(\.sequence) == [3, 7, 8, 9])
         #expect(try await storage.patch(ledger.patches[0].ledgerID)?.stateHistory.map(\.state) == [.created])
         #expect(try await storage.patchSource(ledger.patches[0].ledgerID)?.bytes == [0xFF])
+        #expect(try await storage.patchSource(ledger.patches[0].ledgerID)?.priority == .high)
         #expect(try await storage.costTotals(CostFilter()).map(\.amount.description) == ["1.5"])
         #expect(try await storage.task(ledger.tasks[0].taskID) == ledger.tasks[0])
         // Unpriced records, budgets, their windows and holds, and currency rates come across as they were.
@@ -174,8 +176,12 @@ struct LedgerImportTests {
         changed.sources[ledger.patches[0].ledgerID]?.bytes = [0xFE]
         #expect(try changed.digest() != ledger.digest())
         #expect(
-            changed.firstDifference(from: ledger) == "the diff or commits of patch \(ledger.patches[0].ledgerID) differ"
+            changed.firstDifference(from: ledger)
+                == "the diff, commits or priority of patch \(ledger.patches[0].ledgerID) differ"
         )
+        var demoted = ledger
+        demoted.sources[ledger.patches[0].ledgerID]?.priority = .normal
+        #expect(try demoted.digest() != ledger.digest())
         #expect(ledger.firstDifference(from: ledger) == nil)
     }
 }

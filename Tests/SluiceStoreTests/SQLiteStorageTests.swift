@@ -33,13 +33,13 @@ struct SQLiteStorageTests {
         #expect(
             try first.appliedMigrations() == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
-                "0006_cost_daily", "0007_unpriced", "0008_currency_rates", "0009_gate_holds",
+                "0006_cost_daily", "0007_unpriced", "0008_currency_rates", "0009_gate_holds", "0010_patch_priority",
             ])
         let again = try SQLiteStorage(path: path)
         #expect(
             try again.appliedMigrations() == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
-                "0006_cost_daily", "0007_unpriced", "0008_currency_rates", "0009_gate_holds",
+                "0006_cost_daily", "0007_unpriced", "0008_currency_rates", "0009_gate_holds", "0010_patch_priority",
             ])
     }
 
@@ -66,7 +66,7 @@ struct SQLiteStorageTests {
             }
         }
         let storage = try SQLiteStorage(path: path)
-        #expect(try await storage.appliedMigrations().last == "0009_gate_holds")
+        #expect(try await storage.appliedMigrations().last == "0010_patch_priority")
         let events = try await storage.events(entityID: nil, after: 0, limit: nil)
         #expect(events.map(\.sequence) == [5, 9] && events.allSatisfy { $0.actor == "old" })
         try await storage.append(
@@ -154,6 +154,24 @@ struct SQLiteStorageTests {
         #expect(after.map(\.amount) == [ExactDecimal(units: 7_500_000_000)])
     }
 
+    @Test("a priority outside the four names cannot be written, even by hand")
+    func priorityCheck() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("s.db")
+        let storage = try SQLiteStorage(path: path)
+        let entry = PatchLedgerEntry(
+            ledgerID: .make(), patchID: .make(), projectID: "p", at: Timestamp(milliseconds: 0))
+        try await storage.insertPatch(
+            entry,
+            event: Event(
+                entityKind: .patch, entityID: entry.ledgerID.description, fromState: nil, toState: "created",
+                reason: nil, at: entry.createdAt, actor: "t"), source: PatchSource(bytes: [0x41]))
+        #expect(throws: DatabaseError.self) {
+            try self.rawConnection(path).write { try $0.execute(sql: "UPDATE patch_sources SET priority = 'now'") }
+        }
+        #expect(try await storage.patchSource(entry.ledgerID)?.priority == .normal)
+    }
+
     @Test("the migrations compiled in are the released SQL, byte for byte, under their released names")
     func embeddedMigrations() {
         // SHA-256 of Migrations/0001_initial.sql and 0002_patch_contents.sql as released, and of 0003 and 0004 as written.
@@ -167,6 +185,7 @@ struct SQLiteStorageTests {
             ("0007_unpriced", "89dc0a656fbc5e89f589df8ec987a681d6d79eefe66354f0b2ab9481c18f7560"),
             ("0008_currency_rates", "bd486ac51f06f2820243e4f84414d3c0dfe1ba4560b14c97133d0ff8b0f74d93"),
             ("0009_gate_holds", "536fb83e938206bb19076a34961667b9cf91853feff5e23b04456a79ea022a2a"),
+            ("0010_patch_priority", "952fbd9cc8858ba5dd3117c0033ce701990b962d4d07a412a585f6dfa7f9a609"),
         ]
         let embedded = SQLiteStorage.migrations.map { ($0.name, SHA256.hex(Array($0.sql.utf8))) }
         #expect(embedded.map(\.0) == released.map(\.0))
@@ -301,7 +320,7 @@ struct SQLiteStorageTests {
         #expect(
             applied == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
-                "0006_cost_daily", "0007_unpriced", "0008_currency_rates", "0009_gate_holds",
+                "0006_cost_daily", "0007_unpriced", "0008_currency_rates", "0009_gate_holds", "0010_patch_priority",
                 "0099_future",
             ])
     }

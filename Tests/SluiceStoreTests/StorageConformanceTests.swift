@@ -321,6 +321,34 @@ struct PatchSourceTests {
             try await storage.recordCommits(.make(), base: "x", tested: nil, landed: nil, event: commitsEvent(.make()))
         }
     }
+
+    @Test("a diff keeps its priority; the queue's priorities are read by state", arguments: StoreKind.allCases)
+    func priorities(kind: StoreKind) async throws {
+        let storage = try await kind.make()
+        let now = Timestamp(milliseconds: 0)
+        var ids: [LedgerID] = []
+        for (state, priority) in [(PatchState.queued, PatchPriority.urgent), (.queued, .normal), (.created, .low)] {
+            var entry = PatchLedgerEntry(ledgerID: .make(), patchID: .make(), projectID: "p", at: now)
+            entry.state = state
+            try await storage.insertPatch(
+                entry, event: commitsEvent(entry.ledgerID), source: PatchSource(bytes: [0x41], priority: priority))
+            ids.append(entry.ledgerID)
+        }
+        await #expect(try storage.patchSource(ids[0])?.priority == .urgent)
+        await #expect(try storage.patchSource(ids[1])?.priority == .normal)
+        // Normal is left out; so are patches in other states.
+        await #expect(try storage.patchPriorities(state: .queued) == [ids[0]: .urgent])
+        await #expect(try storage.patchPriorities(state: .created) == [ids[2]: .low])
+        let promoted = ids[1]
+        try await storage.write { try $0.setPatchPriority(promoted, .high, event: commitsEvent(promoted)) }
+        await #expect(try storage.patchPriorities(state: .queued) == [ids[0]: .urgent, ids[1]: .high])
+        await #expect(try storage.events(entityID: ids[1].description, after: 0, limit: nil).count == 2)
+        let unknown = LedgerID.make()
+        await #expect {
+            try await storage.write { try $0.setPatchPriority(unknown, .high, event: commitsEvent(unknown)) }
+        } throws: { ($0 as? SluiceError)?.code == .notFound }
+        await #expect(try storage.events(entityID: unknown.description, after: 0, limit: nil).isEmpty)
+    }
 }
 
 /// The event that goes with recording a patch's commits.

@@ -9,16 +9,18 @@ struct PatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "patch", abstract: "Record patches and their way through validation, the queue, gates and commit.",
         subcommands: [
-            Submit.self, Revert.self, Approve.self, Create.self, Show.self, History.self, List.self, Validate.self,
+            Submit.self, Revert.self, Approve.self, Promote.self, Create.self, Show.self, History.self, List.self,
+            Validate.self,
             Queue.self,
             Apply.self, Verify.self, Commit.self, Rollback.self, Quarantine.self, Drop.self,
         ])
 
-    static func describe(_ entry: PatchLedgerEntry) -> String {
+    /// - Parameter priority: a submitted patch's priority (nil for a patch without a diff).
+    static func describe(_ entry: PatchLedgerEntry, priority: PatchPriority? = nil) -> String {
         var pairs: [(String, String?)] = [
             ("ledger", entry.ledgerID.description), ("patch", entry.patchID.description),
             ("project", entry.projectID), ("workstream", entry.workstreamID), ("phase", entry.phaseID),
-            ("state", entry.state.rawValue), ("created", entry.createdAt.description),
+            ("state", entry.state.rawValue), ("priority", priority?.rawValue), ("created", entry.createdAt.description),
             ("updated", entry.updatedAt.description),
             (
                 "checks",
@@ -83,14 +85,15 @@ struct PatchCommand: AsyncParsableCommand {
         func run() async throws {
             let engine = try await global.engine()
             let entry = try await engine.patches.get(try Parse.id(id))
+            let source = try await engine.context.storage.patchSource(entry.ledgerID)
             if diff {
-                guard let source = try await engine.context.storage.patchSource(entry.ledgerID) else {
+                guard let source else {
                     throw SluiceError.notFound("submitted diff for patch", entry.ledgerID.description)
                 }
                 Console.current.raw(source.bytes)
                 return
             }
-            try Output(global).record(entry, PatchCommand.describe(entry))
+            try Output(global).record(entry, PatchCommand.describe(entry, priority: source?.priority))
         }
     }
 
@@ -174,6 +177,31 @@ struct PatchCommand: AsyncParsableCommand {
         func run() async throws {
             let entry = try await global.engine().patches.approve(try Parse.id(id), by: by)
             try Output(global).record(entry, "patch \(entry.ledgerID) approved by \(by): now \(entry.state.rawValue)")
+        }
+    }
+
+    struct Promote: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change how soon `sluice run` takes a submitted patch (default: to urgent, ahead of the rest).",
+            discussion: """
+                `sluice run` takes queued patches by priority (urgent, high, normal, low), then oldest first. The \
+                change is an event on the patch, with --by as its actor when given; a patch that landed, ended or \
+                is quarantined keeps its priority (exit 3).
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The ledger id or patch id.") var id: String
+        @Option(help: "The new priority: low, normal, high or urgent.") var to: String = "urgent"
+        @Option(help: "Who changes it (recorded as the event's actor).") var by: String?
+
+        func run() async throws {
+            let priority: PatchPriority = try Parse.enumeration(to, option: "--to")
+            let id: LedgerID = try Parse.id(id)
+            let (entry, before) = try await global.engine().patches.prioritize(id, priority, by: by)
+            let said =
+                before == priority
+                ? "patch \(entry.ledgerID) is already \(priority.rawValue)"
+                : "patch \(entry.ledgerID): priority \(before.rawValue) → \(priority.rawValue)"
+            try Output(global).record(entry, said + " (\(entry.state.rawValue))")
         }
     }
 

@@ -33,6 +33,12 @@ extension PatchCommand {
         @Flag(help: "Leave a valid patch validated instead of queueing it.") var hold = false
         @Option(
             help: """
+                How soon `sluice run` takes it: low, normal, high or urgent; the highest first, then the oldest \
+                (change it later with `patch promote`).
+                """)
+        var priority: String = "normal"
+        @Option(
+            help: """
                 The task of the queue this patch finishes: stored only while the claim of --epoch by --worker \
                 stands, and the task is done with it in the same unit (a stale epoch is refused: exit 3).
                 """)
@@ -52,6 +58,7 @@ extension PatchCommand {
 
         func run() async throws {
             let request: ExecutionRequestID? = try Parse.optionalID(request)
+            let priority: PatchPriority = try Parse.enumeration(priority, option: "--priority")
             let pipeline = try await global.pipeline()
             // The target branch's sluice.yml first: it sets how much of the diff may be read, and when it
             // cannot be read, nothing is.
@@ -78,7 +85,7 @@ extension PatchCommand {
                     bytes,
                     .init(
                         project: project, workstream: workstream, phase: phase, request: request, message: message,
-                        hold: hold, base: base, author: author), for: attempt)
+                        hold: hold, base: base, author: author, priority: priority), for: attempt)
                 try Output(global).record(
                     entry, "submitted patch \(entry.ledgerID) for task \(done.taskID): \(entry.verdict)")
                 if entry.state == .quarantined { throw reportFailure() }
@@ -88,7 +95,7 @@ extension PatchCommand {
                 bytes,
                 .init(
                     project: project, workstream: workstream, phase: phase, request: request, message: message,
-                    hold: hold, base: base, author: author), configuration: configuration)
+                    hold: hold, base: base, author: author, priority: priority), configuration: configuration)
             let output = Output(global)
             for entry in entries {
                 try output.record(entry, "submitted patch \(entry.ledgerID): \(entry.verdict)")

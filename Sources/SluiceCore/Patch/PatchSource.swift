@@ -16,11 +16,14 @@ public struct PatchSource: Hashable, Sendable {
     public var madeOn: String?
     /// Who wrote it, as `Name <email>`, as its submitter said (`--author`).
     public var author: String?
+    /// How soon the pipeline takes it, as submitted or last promoted.
+    public var priority: PatchPriority
 
     public init(
         bytes: [UInt8], message: String? = nil, baseCommit: String? = nil, testedCommit: String? = nil,
-        landedCommit: String? = nil, madeOn: String? = nil, author: String? = nil
+        landedCommit: String? = nil, madeOn: String? = nil, author: String? = nil, priority: PatchPriority = .normal
     ) {
+        self.priority = priority
         self.madeOn = madeOn
         self.author = author
         self.sha256 = SHA256.hex(bytes)

@@ -105,9 +105,7 @@ extension Pipeline {
                     continue
                 }
             }
-            let queue = try await engine.patches.list(PatchFilter(state: .queued)).sorted {
-                $0.updatedAt < $1.updatedAt
-            }
+            let queue = try await queueOrder(engine.patches.list(PatchFilter(state: .queued)))
             // A patch that did not apply waits until the branch moves; when every queued patch waits on
             // the head as it is, nothing can move it and none of them will ever apply.
             let (config, head) = try await configuration()
@@ -187,6 +185,19 @@ extension Pipeline {
                 throw error
             }
             if held != nil { try await engine.budgets.releaseGates(next.ledgerID) }
+        }
+    }
+
+    /// Queued patches in the order the run takes them: the highest priority first, then the oldest
+    /// (by when it was submitted, so a patch an interrupted run sent back keeps its place).
+    func queueOrder(_ queued: [PatchLedgerEntry]) async throws -> [PatchLedgerEntry] {
+        let priorities = try await engine.context.storage.patchPriorities(state: .queued)
+        return queued.sorted { first, second in
+            let one = priorities[first.ledgerID] ?? .normal
+            let other = priorities[second.ledgerID] ?? .normal
+            if one != other { return one > other }
+            if first.createdAt != second.createdAt { return first.createdAt < second.createdAt }
+            return first.ledgerID.description < second.ledgerID.description
         }
     }
 

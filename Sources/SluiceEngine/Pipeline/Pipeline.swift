@@ -196,12 +196,15 @@ public struct Pipeline: Sendable {
         public var base: String?
         /// Who wrote it, `Name <email>`: the author of the commit that lands it.
         public var author: String?
+        /// How soon the run takes it: the highest priority first, then the oldest.
+        public var priority: PatchPriority
 
         public init(
             project: String, workstream: String? = nil, phase: String? = nil, request: ExecutionRequestID? = nil,
             message: String? = nil, hold: Bool = false, relations: PatchRelations = PatchRelations(),
-            base: String? = nil, author: String? = nil
+            base: String? = nil, author: String? = nil, priority: PatchPriority = .normal
         ) {
+            self.priority = priority
             self.base = base
             self.author = author
             self.project = project
@@ -242,7 +245,7 @@ public struct Pipeline: Sendable {
     func source(_ bytes: [UInt8], _ submission: Submission) async throws -> PatchSource {
         PatchSource(
             bytes: bytes, message: submission.message, madeOn: try await resolveBase(submission.base),
-            author: try Authorship.checked(submission.author))
+            author: try Authorship.checked(submission.author), priority: submission.priority)
     }
 
     /// The commit a `--base` revision names, in full. - Throws: `invalidInput` when it names none.

@@ -40,12 +40,12 @@ extension SQLiteTransaction {
             try db.execute(
                 sql: """
                     INSERT INTO patch_sources (ledger_id, sha256, message, base_commit, tested_commit, landed_commit,
-                        made_on, author)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        made_on, author, priority)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     entry.ledgerID.description, source.sha256, source.message, source.baseCommit,
-                    source.testedCommit, source.landedCommit, source.madeOn, source.author,
+                    source.testedCommit, source.landedCommit, source.madeOn, source.author, source.priority.rawValue,
                 ])
         }
     }
@@ -56,7 +56,7 @@ extension SQLiteTransaction {
                 db.cachedStatement(
                     sql: """
                         SELECT c.bytes, s.sha256, s.message, s.base_commit, s.tested_commit, s.landed_commit,
-                            s.made_on, s.author
+                            s.made_on, s.author, s.priority
                         FROM patch_sources s JOIN patch_contents c ON c.sha256 = s.sha256 WHERE s.ledger_id = ?
                         """), arguments: [id.description])
         else { return nil }
@@ -64,7 +64,7 @@ extension SQLiteTransaction {
         var source = PatchSource(
             bytes: Array(bytes), message: row["message"], baseCommit: row["base_commit"],
             testedCommit: row["tested_commit"], landedCommit: row["landed_commit"], madeOn: row["made_on"],
-            author: row["author"])
+            author: row["author"], priority: try PatchPriority(stored: row["priority"]))
         let stored: String = row["sha256"]
         guard source.sha256 == stored else {
             throw SluiceError(code: .storage, message: "the stored diff of patch \(id) does not match its SHA-256")
@@ -80,6 +80,28 @@ extension SQLiteTransaction {
                     tested_commit = coalesce(?, tested_commit), landed_commit = coalesce(?, landed_commit)
                 WHERE ledger_id = ?
                 """, arguments: [base, tested, landed, id.description])
+        guard db.changesCount == 1 else { throw SluiceError.notFound("submitted patch", id.description) }
+        try Self.append(event, db)
+    }
+
+    package func patchPriorities(state: PatchState) throws -> [LedgerID: PatchPriority] {
+        let rows = try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT s.ledger_id, s.priority FROM patch_ledger p JOIN patch_sources s ON s.ledger_id = p.ledger_id
+                    WHERE p.state = ? AND s.priority <> 'normal'
+                    """), arguments: [state.rawValue])
+        var priorities: [LedgerID: PatchPriority] = [:]
+        for row in rows {
+            priorities[try LedgerID(parsing: row["ledger_id"])] = try PatchPriority(stored: row["priority"])
+        }
+        return priorities
+    }
+
+    package func setPatchPriority(_ id: LedgerID, _ priority: PatchPriority, event: Event) throws {
+        try db.execute(
+            sql: "UPDATE patch_sources SET priority = ? WHERE ledger_id = ?",
+            arguments: [priority.rawValue, id.description])
         guard db.changesCount == 1 else { throw SluiceError.notFound("submitted patch", id.description) }
         try Self.append(event, db)
     }
