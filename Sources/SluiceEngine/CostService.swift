@@ -114,9 +114,9 @@ public struct CostService: Sendable {
         try await context.storage.costTotals(filter)
     }
 
-    /// How many records of `filter` have no amount (unpriced), from the report's running sums; nil
-    /// when they cannot tell (a request, or a project and a resource type at once).
-    public func unpriced(_ filter: CostFilter = CostFilter()) async throws -> Int? {
+    /// How many records of `filter` have no amount (unpriced), per currency, from the report's
+    /// running sums; nil when they cannot tell (a request, or a project and a resource type at once).
+    public func unpriced(_ filter: CostFilter = CostFilter()) async throws -> [Currency: Int]? {
         let (key, wanted): (CostReportKey, String?)
         switch (filter.executionRequestID, filter.projectID, filter.resourceType) {
         case (nil, nil, let type): (key, wanted) = (.resourceType, type?.rawValue)
@@ -124,9 +124,12 @@ public struct CostService: Sendable {
         default: return nil
         }
         let rows = try await context.storage.read { try $0.costReport(by: key, CostReportRange()) }
-        return rows.filter { row in
-            (wanted == nil || row.key == wanted) && (filter.currency == nil || row.currency == filter.currency)
-        }.reduce(0) { $0 + $1.unpriced }
+        var counts: [Currency: Int] = [:]
+        for row in rows
+        where (wanted == nil || row.key == wanted) && (filter.currency == nil || row.currency == filter.currency) {
+            counts[row.currency, default: 0] += row.unpriced
+        }
+        return counts
     }
 
     /// Exact totals per resource type and currency.

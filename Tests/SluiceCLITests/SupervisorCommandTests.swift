@@ -377,6 +377,12 @@ struct SupervisorCommandTests {
         // Totals and the status say there is spend they cannot count, rather than showing it as 0.
         let total = try await project.sluice(["cost", "total", "--type", "api_call"])
         #expect(total.stdout.contains("of which 2 unpriced"), "\(total.stdout)")
+        let totals = try await project.json(["cost", "total", "--type", "api_call"])
+        #expect(totals.count == 1 && totals.first?["unpriced"] as? Int == 2 && totals.first?["count"] as? Int == 2)
+        // A request's total cannot tell from the running sums: the field is left out, not 0.
+        let request = try #require(try await project.json(["task", "list"]).first?["execution_request_id"] as? String)
+        let unknown = try await project.json(["cost", "total", "--request", request])
+        #expect(!unknown.isEmpty && unknown.allSatisfy { $0["unpriced"] == nil && $0["currency"] != nil }, "\(unknown)")
         #expect(try await project.sluice(["status"]).stdout.contains("and 2 unpriced"))
         #expect(try await project.json(["status"]).first?["unpriced"] as? Int == 2)
         let status = try #require(

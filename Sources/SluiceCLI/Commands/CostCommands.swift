@@ -96,19 +96,38 @@ struct CostCommand: AsyncParsableCommand {
         func run() async throws {
             let engine = try await global.engine()
             let filter = try filters.filter()
-            let totals = try await engine.costs.total(filter)
+            let unpriced = try await engine.costs.unpriced(filter)
+            let totals = try await engine.costs.total(filter).map {
+                Line(total: $0, unpriced: unpriced.map { [total = $0] in $0[total.currency] ?? 0 })
+            }
             try Output(global).list(
                 totals, empty: "total: 0 (no cost records)",
                 columns: [
-                    ("CURRENCY", { $0.currency.code }), ("TOTAL", { $0.amount.description }),
-                    ("RECORDS", { String($0.count) }),
+                    ("CURRENCY", { $0.total.currency.code }), ("TOTAL", { $0.total.amount.description }),
+                    ("RECORDS", { String($0.total.count) }),
                 ])
             // RECORDS counts them too; their spend is unknown, never zero.
-            if let unpriced = try await engine.costs.unpriced(filter), unpriced > 0, !global.json {
+            let count = unpriced?.values.reduce(0, +) ?? 0
+            if count > 0, !global.json {
                 Console.current.line(
-                    "of which \(unpriced) unpriced: no price covers their usage, so their cost is unknown and not in TOTAL"
+                    "of which \(count) unpriced: no price covers their usage, so their cost is unknown and not in TOTAL"
                 )
             }
+        }
+
+        /// One currency's total; `unpriced` (left out when the running sums cannot tell for this
+        /// filter) counts the records of `count` whose cost is unknown.
+        struct Line: Encodable {
+            let total: CostTotal
+            let unpriced: Int?
+
+            func encode(to encoder: any Encoder) throws {
+                try total.encode(to: encoder)
+                var container = encoder.container(keyedBy: Key.self)
+                try container.encodeIfPresent(unpriced, forKey: .unpriced)
+            }
+
+            enum Key: String, CodingKey { case unpriced }
         }
     }
 
