@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__linux__) && defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
@@ -107,11 +108,21 @@ static int drain(int fd, sluice_buffer *buffer, size_t limit) {
     return 0;
 }
 
+static long long monotonic_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 int sluice_collect_piped(
     sluice_piped_child *child, const unsigned char *input, size_t input_length, sluice_buffer *output,
-    size_t output_limit, sluice_buffer *error, size_t error_limit, int *status) {
+    size_t output_limit, sluice_buffer *error, size_t error_limit, int timeout_ms, int *timed_out, int *status) {
     size_t written = 0;
     int failure = 0;
+    *timed_out = 0;
+    // Past the deadline the child is killed; what it left holding its pipes gets a moment more, then
+    // the pipes are closed on this side, so nothing it started can keep this thread waiting.
+    long long deadline = timeout_ms >= 0 ? monotonic_ms() + timeout_ms : -1;
     // A child that exits before reading its input makes the write fail with EPIPE and raise SIGPIPE,
     // which would end this process: the signal is blocked on this thread, and taken if raised.
     sigset_t pipe_signal, old_mask;
@@ -130,7 +141,19 @@ int sluice_collect_piped(
         if (child->input >= 0) fds[count++] = (struct pollfd){.fd = child->input, .events = POLLOUT};
         if (child->output >= 0) fds[count++] = (struct pollfd){.fd = child->output, .events = POLLIN};
         if (child->error >= 0) fds[count++] = (struct pollfd){.fd = child->error, .events = POLLIN};
-        if (poll(fds, (nfds_t)count, -1) < 0) {
+        int wait_ms = -1;
+        if (deadline >= 0) {
+            long long left = deadline - monotonic_ms();
+            if (left <= 0) {
+                if (*timed_out) break;
+                *timed_out = 1;
+                kill(child->pid, SIGKILL);
+                deadline = monotonic_ms() + 2000;
+                continue;
+            }
+            wait_ms = left > 60000 ? 60000 : (int)left;
+        }
+        if (poll(fds, (nfds_t)count, wait_ms) < 0) {
             if (errno == EINTR) continue;
             failure = errno;
             break;

@@ -86,6 +86,50 @@ struct PipedProcessTests {
         #expect(try await task.value.status == 128 + 15)
     }
 
+    @Test("past its time limit the program is killed; what it left holding its output does not keep the caller")
+    func timeLimit() async throws {
+        let folder = TemporaryDirectory()
+        let leftover = folder.file("leftover")
+        let started = ContinuousClock.now
+        // The background sleep keeps standard output open after its parent is killed.
+        let result = try await PipedProcess.run(
+            "sh", ["-c", "echo before; sleep 20 & echo $! > '\(leftover)'; sleep 20"], environment: [:],
+            directory: nil, input: nil, outputLimit: 1 << 10, errorLimit: 1 << 10, timeout: .milliseconds(300))
+        let elapsed = ContinuousClock.now - started
+        #expect(result.timedOut && result.status == 128 + 9)
+        #expect(String(decoding: result.stdout, as: UTF8.self) == "before\n")
+        // 0.3 s, then 2 s for the pipes; far less than the 20 s of either sleep.
+        #expect(elapsed < .seconds(15), "\(elapsed)")
+        if let pid = Int32(
+            (try? String(contentsOfFile: leftover, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+                ?? "")
+        {
+            kill(pid, SIGKILL)
+        }
+        let quick = try await PipedProcess.run(
+            "sh", ["-c", "echo fine"], environment: [:], directory: nil, input: nil, outputLimit: 1 << 10,
+            errorLimit: 1 << 10, timeout: .seconds(60))
+        #expect(!quick.timedOut && quick.status == 0 && quick.stdout == Array("fine\n".utf8))
+    }
+
+    @Test("a git command past its time limit fails the operation with a message that says how to raise it")
+    func gitTimeLimit() async throws {
+        let repository = try TemporaryGitRepository(files: ["a.txt": "a\n"])
+        let git = Git(repository: repository.path, timeout: .milliseconds(300))
+        await #expect {
+            try await git.run(["-c", "alias.hang=!sleep 20", "hang"])
+        } throws: {
+            let error = $0 as? SluiceError
+            return error?.code == .blocked && error?.message.contains("SLUICE_GIT_TIMEOUT_SECONDS") == true
+        }
+        #expect(try await git.checked(["rev-parse", "--is-inside-work-tree"]) == "true")
+        #expect(Git.defaultTimeout(environment: [:]) == .seconds(600))
+        #expect(Git.defaultTimeout(environment: ["SLUICE_GIT_TIMEOUT_SECONDS": "5"]) == .seconds(5))
+        for ignored in ["0", "-3", "ten", "86401"] {
+            #expect(Git.defaultTimeout(environment: ["SLUICE_GIT_TIMEOUT_SECONDS": ignored]) == .seconds(600))
+        }
+    }
+
     @Test("the program stays in this process's group, so a Ctrl-C at the terminal reaches it")
     func sameGroup() async throws {
         let result = try await run("ps -o pgid= -p $$")

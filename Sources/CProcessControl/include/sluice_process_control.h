@@ -51,11 +51,13 @@ int sluice_spawn_piped(
 
 /// Feeds `input` to the child's standard input (then closes it), reads its output and error to
 /// their ends (keeping at most the limits), and waits for it to end: `status` is its exit code, or
-/// 128 + the signal that ended it. The child is left unreaped (its pid stays reserved): call sluice_reap. Blocks the
-/// calling thread. Returns 0 or an errno.
+/// 128 + the signal that ended it. With `timeout_ms` >= 0, a child still running then is killed
+/// (SIGKILL) and `timed_out` set; pipes still open 2 s later (held by what it started) are closed.
+/// The child is left unreaped (its pid stays reserved): call sluice_reap. Blocks the calling thread.
+/// Returns 0 or an errno.
 int sluice_collect_piped(
     sluice_piped_child *child, const unsigned char *input, size_t input_length, sluice_buffer *output,
-    size_t output_limit, sluice_buffer *error, size_t error_limit, int *status);
+    size_t output_limit, sluice_buffer *error, size_t error_limit, int timeout_ms, int *timed_out, int *status);
 
 /// Reaps a child that sluice_collect_piped waited for.
 void sluice_reap(pid_t pid);

@@ -9,9 +9,25 @@ public struct Git: GitClient {
 
     /// The repository's top directory.
     public let repository: String
+    /// How long one git command may run before it is killed and the operation fails:
+    /// ``defaultTimeout(environment:)`` unless given.
+    public let timeout: Duration
 
-    public init(repository: String) {
+    public init(repository: String, timeout: Duration? = nil) {
         self.repository = repository
+        self.timeout = timeout ?? Git.defaultTimeout()
+    }
+
+    /// `SLUICE_GIT_TIMEOUT_SECONDS` (a whole number from 1 to 86,400) when set to one, else 10 minutes:
+    /// far more than any step of a landing takes, short enough that a git that hangs (a hook, a filter,
+    /// a lock on a network file system) does not hold the run and its budget hold forever.
+    public static func defaultTimeout(
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> Duration {
+        guard let text = environment["SLUICE_GIT_TIMEOUT_SECONDS"], let seconds = Int(text),
+            (1...86_400).contains(seconds)
+        else { return .seconds(600) }
+        return .seconds(seconds)
     }
 
     /// The identity Sluice commits as, and settings that keep git's output stable and non-interactive.
@@ -29,7 +45,14 @@ public struct Git: GitClient {
         for (key, value) in command.environment { variables[key] = value }
         let result = try await PipedProcess.run(
             "git", arguments, environment: variables, directory: command.directory ?? repository,
-            input: command.input, outputLimit: Git.outputLimit, errorLimit: Git.errorLimit)
+            input: command.input, outputLimit: Git.outputLimit, errorLimit: Git.errorLimit, timeout: timeout)
+        guard !result.timedOut else {
+            throw SluiceError(
+                code: .blocked,
+                message:
+                    "git \(arguments.first ?? "") ran longer than \(timeout.components.seconds) s and was stopped; "
+                    + "nothing it was doing is counted done (SLUICE_GIT_TIMEOUT_SECONDS sets the limit)")
+        }
         guard !result.stdoutTruncated else {
             throw SluiceError(
                 code: .storage,

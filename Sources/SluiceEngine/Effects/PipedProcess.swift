@@ -16,19 +16,25 @@ package enum PipedProcess {
         var stderr: [UInt8]
         /// More came on standard output than the limit; the rest was dropped.
         var stdoutTruncated: Bool
+        /// It ran past its time limit and was killed (`status` then says SIGKILL).
+        var timedOut = false
     }
 
     /// Runs `program` (looked up on PATH) with `arguments`, this process's environment with
     /// `environment` over it, in `directory`, feeding it `input`. It stays in this process's group,
     /// so a Ctrl-C at the terminal reaches it too. Cancelling the task sends it SIGTERM (git removes
     /// its lock files on it), and the run still waits for its end (and for whatever it left holding
-    /// its output: real git leaves nothing).
+    /// its output: real git leaves nothing). Past `timeout` it is killed (SIGKILL) and the result says
+    /// so; what it started and left holding its output gets 2 s more before this stops reading.
     ///
     /// - Throws: ``SluiceError`` (`storage`) when the program cannot be started or read.
     static func run(
         _ program: String, _ arguments: [String], environment: [String: String], directory: String?,
-        input: [UInt8]?, outputLimit: Int, errorLimit: Int
+        input: [UInt8]?, outputLimit: Int, errorLimit: Int, timeout: Duration? = nil
     ) async throws -> Result {
+        let milliseconds = timeout.map {
+            Int32(clamping: $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000)
+        }
         var variables = ProcessInfo.processInfo.environment
         for (key, value) in environment { variables[key] = value }
         let argv = ([program] + arguments).map { strdup($0) } + [nil]
@@ -54,7 +60,9 @@ package enum PipedProcess {
             try await withCheckedThrowingContinuation { continuation in
                 DispatchQueue.global().async {
                     let result = Swift.Result {
-                        try collect(running, input ?? [], outputLimit: outputLimit, errorLimit: errorLimit)
+                        try collect(
+                            running, input ?? [], outputLimit: outputLimit, errorLimit: errorLimit,
+                            timeoutMilliseconds: milliseconds.map { max(0, $0) } ?? -1)
                     }
                     ended.withLock { $0 = true }
                     sluice_reap(running.pid)
@@ -69,9 +77,9 @@ package enum PipedProcess {
     }
 
     /// Feeds, reads and waits, blocking the calling (Dispatch) thread.
-    private static func collect(_ running: sluice_piped_child, _ input: [UInt8], outputLimit: Int, errorLimit: Int)
-        throws -> Result
-    {
+    private static func collect(
+        _ running: sluice_piped_child, _ input: [UInt8], outputLimit: Int, errorLimit: Int, timeoutMilliseconds: Int32
+    ) throws -> Result {
         var child = running
         var output = sluice_buffer()
         var error = sluice_buffer()
@@ -80,9 +88,11 @@ package enum PipedProcess {
             free(error.bytes)
         }
         var status: Int32 = 0
+        var timedOut: Int32 = 0
         let failure = input.withUnsafeBufferPointer { bytes in
             sluice_collect_piped(
-                &child, bytes.baseAddress, bytes.count, &output, outputLimit, &error, errorLimit, &status)
+                &child, bytes.baseAddress, bytes.count, &output, outputLimit, &error, errorLimit, timeoutMilliseconds,
+                &timedOut, &status)
         }
         guard failure == 0 else {
             throw SluiceError(
@@ -93,6 +103,7 @@ package enum PipedProcess {
             return Array(UnsafeBufferPointer(start: start, count: buffer.length))
         }
         return Result(
-            status: status, stdout: bytes(output), stderr: bytes(error), stdoutTruncated: output.truncated != 0)
+            status: status, stdout: bytes(output), stderr: bytes(error), stdoutTruncated: output.truncated != 0,
+            timedOut: timedOut != 0)
     }
 }
