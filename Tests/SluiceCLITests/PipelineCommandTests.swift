@@ -230,12 +230,18 @@ struct PipelineCommandTests {
             let running = try Self.start(["run"], in: repository.path)
             defer { kill(running.processIdentifier, SIGKILL) }
             try await SupervisorCommandTests.wait(for: { Self.processes(matching: marker) > 0 })
+            try await Task.sleep(for: .milliseconds(400))
             kill(running.processIdentifier, number)
             await SupervisorCommandTests.exit(of: running)
             #expect(running.terminationStatus == 128 + number, "signal \(number)")
             // Killed before the run exited; given a moment to be reaped.
             try await SupervisorCommandTests.wait(for: { Self.processes(matching: marker) == 0 }, seconds: 10)
             #expect(try await held(in: repository) == 0, "the hold outlived its run")
+            // The time it ran is charged, once, with the gate's end as error.
+            let charged = try await interruptedCharges(in: repository)
+            #expect(charged.count == 1 && charged[0] >= 0.4 && charged[0] < 121, "\(charged)")
+            let ended = try await sluice(["gate", "list", "--state", "error", "--json"], in: repository).stdout
+            #expect(ended.contains("stopped by a signal"), "\(ended)")
             let again = try await sluice(["run"], in: repository)
             #expect(again.status == 0 && again.stdout.contains("1 landed"), "\(again.stdout)\(again.stderr)")
         }
@@ -325,6 +331,20 @@ struct PipelineCommandTests {
         #expect(
             try await sluice(["gate", "list", "--state", "error", "--json"], in: repository).stdout.contains(
                 "interrupted"))
+        // What it is known to have run (to its log's last write) is charged, at most its limit and grace.
+        let charged = try await interruptedCharges(in: repository)
+        #expect(charged.count == 1 && charged[0] >= 0 && charged[0] <= 121, "\(charged)")
+    }
+
+    /// The seconds of every `compute_time` cost recorded for an interrupted gate.
+    func interruptedCharges(in repository: TemporaryGitRepository) async throws -> [Double] {
+        let listed = try await sluice(["cost", "list", "--type", "compute_time", "--json"], in: repository).stdout
+        return listed.split(separator: "\n").compactMap { line in
+            let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            let metadata = record?["metadata"] as? [String: Any]
+            guard metadata?["interrupted"] as? Bool == true else { return nil }
+            return (metadata?["duration_seconds"] as? NSNumber)?.doubleValue
+        }
     }
 
     /// Starts `sluice` in `directory` without waiting for it; its output goes to `output` (a file), or nowhere.

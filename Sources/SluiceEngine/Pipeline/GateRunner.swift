@@ -47,7 +47,7 @@ struct GateRunner: Sendable {
         let ending = finish(gate, outcome: outcome, resultsPath: resultsPath, workspace: workspace, mustRun: mustRun)
         // The gate's end and what it cost are one unit: a crash between them cannot leave one without the other.
         let (_, cost) = try costRecording(
-            record, entry: entry, outcome: outcome, config: config, timeLimit: gate.timeoutSeconds)
+            record, entry: entry, milliseconds: outcome.milliseconds, config: config, timeLimit: gate.timeoutSeconds)
         let end = engine.gates.step(ending, record.gateID)
         record = try await engine.context.storage.write { tx in
             let ended = try end(tx)
@@ -115,25 +115,26 @@ struct GateRunner: Sendable {
         return .complete(exitCode: outcome.exitCode, results: results, mustRun: mustRun)
     }
 
-    /// A `compute_time` cost: the gate's seconds (to the millisecond) at the configured rate, at most
-    /// its time limit (`timeLimit` seconds) and grace.
+    /// A `compute_time` cost: the gate's `milliseconds` at the configured rate, at most its time limit
+    /// (`timeLimit` seconds) and grace. `metadata` goes with the record's own.
     func costRecording(
-        _ gate: TestGateRecord, entry: PatchLedgerEntry, outcome: ProcessOutcome, config: SluiceConfig,
-        timeLimit: Int
+        _ gate: TestGateRecord, entry: PatchLedgerEntry, milliseconds: Int64, config: SluiceConfig, timeLimit: Int,
+        metadata extra: [String: JSONValue] = [:]
     ) throws -> (CostRecord, Step<Void>) {
         // Charged at most the gate's time limit and grace, what its hold covers: a gate measured longer
         // ran while Sluice could not stop it (its run was paused, the machine asleep).
         let most = (Int64(timeLimit) + Int64(config.graceSeconds)) * 1000
-        let charged = min(outcome.milliseconds, most)
+        let charged = min(max(milliseconds, 0), most)
         let seconds = ExactDecimal(units: charged * (ExactDecimal.unitsPerOne / 1000))
         var metadata: [String: JSONValue] = [
             "ledger_id": .string(entry.ledgerID.description), "gate_id": .string(gate.gateID.description),
             "duration_seconds": .number(seconds.decimal),
         ]
-        if charged < outcome.milliseconds {
+        if charged < milliseconds {
             metadata["measured_seconds"] = .number(
-                ExactDecimal(units: outcome.milliseconds * (ExactDecimal.unitsPerOne / 1000)).decimal)
+                ExactDecimal(units: milliseconds * (ExactDecimal.unitsPerOne / 1000)).decimal)
         }
+        metadata.merge(extra) { own, _ in own }
         return try engine.costs.recording(
             type: .computeTime, amount: nil, currency: config.currency, project: entry.projectID,
             request: entry.executionRequestID, resourceName: "gate:\(gate.name)",

@@ -17,7 +17,10 @@ extension Pipeline {
         // a gate running or a patch applied now belongs to a run that died, in whichever clone.
         let ours: (TestGateRecord) -> Bool = { $0.metadata["ledger_id"] != nil }
         for gate in try await engine.gates.list(GateFilter(state: .running)) where ours(gate) {
-            _ = try await engine.gates.fail(gate.gateID, error: "interrupted: sluice run stopped while this gate ran")
+            // Its end is unknown: what it is known to have run, to the last write to its log, is charged.
+            try await endInterrupted(
+                gate, reason: "interrupted: sluice run stopped while this gate ran", until: lastLogWrite(of: gate),
+                config: config)
         }
         // Before gates were created started, in one unit, a run killed in between left them pending.
         for gate in try await engine.gates.list(GateFilter(state: .pending)) where ours(gate) {
@@ -69,8 +72,62 @@ extension Pipeline {
     /// groups). The caller exits right after (`_exit`), before the run can record a gate it killed as
     /// failed; the patch in flight is left `applied`, for the next run's recovery to gate again.
     public func abandon() async {
+        // The gates' time so far is charged first, each with its gate's end in one unit: the run's own
+        // recording of a gate that ends meanwhile then finds it ended, and charges nothing twice.
+        if let (config, _) = try? await configuration(),
+            let running = try? await engine.gates.list(GateFilter(state: .running))
+        {
+            let now = engine.context.clock.now()
+            for gate in running where gate.metadata["ledger_id"] != nil {
+                _ = try? await endInterrupted(
+                    gate, reason: "interrupted: sluice run was stopped by a signal while this gate ran", until: now,
+                    config: config)
+            }
+        }
         _ = try? await engine.budgets.releaseAllGateHolds()
         killOrphanedGates()
+    }
+
+    /// Ends a gate an interrupted run left running as error, and records its `compute_time` cost from
+    /// its start to `end` (at most its time limit and grace) in the same unit. Returns false, writing
+    /// nothing, when the gate had ended already.
+    @discardableResult
+    func endInterrupted(_ gate: TestGateRecord, reason: String, until end: Timestamp, config: SluiceConfig)
+        async throws -> Bool
+    {
+        let ending = engine.gates.step(.error(message: reason, exitCode: nil), gate.gateID)
+        var cost: Step<Void>?
+        if let start = gate.execution.startedAt, case .string(let text)? = gate.metadata["ledger_id"],
+            let id = try? LedgerID(parsing: text), let entry = try await engine.context.storage.patch(id)
+        {
+            let timeLimit =
+                config.gates.first { $0.name == gate.name }?.timeoutSeconds ?? gate.criteria.timeoutSeconds
+                ?? GateCriteria.maxTimeoutSeconds
+            cost = try GateRunner(engine: engine, runner: processes).costRecording(
+                gate, entry: entry, milliseconds: end.milliseconds - start.milliseconds, config: config,
+                timeLimit: timeLimit, metadata: ["interrupted": .bool(true)]
+            ).1
+        }
+        do {
+            try await engine.context.storage.write { [cost] tx in
+                _ = try ending(tx)
+                try cost?(tx)
+            }
+            return true
+        } catch let error as SluiceError where error.code == .invalidTransition || error.code == .lostRace {
+            return false
+        }
+    }
+
+    /// When the gate's log was last written (its start when there is none): the latest a killed run's
+    /// gate is known to have run.
+    func lastLogWrite(of gate: TestGateRecord) -> Timestamp {
+        let start = gate.execution.startedAt ?? engine.context.clock.now()
+        guard case .string(let ledgerID)? = gate.metadata["ledger_id"] else { return start }
+        let log = path("logs", ledgerID, "\(GateRunner.fileName(gate.name)).log")
+        guard let modified = (try? FileManager.default.attributesOfItem(atPath: log))?[.modificationDate] as? Date
+        else { return start }
+        return Timestamp(milliseconds: max(start.milliseconds, Int64(modified.timeIntervalSince1970 * 1000)))
     }
 
     /// A killed run cannot stop its gates; their process groups are recorded in `.pgid` files, and
