@@ -47,7 +47,10 @@ public struct PatchService: Sendable {
         if let rollback = relations.rollbackOfPatchID {
             payload["rollback_of_patch_id"] = .string(rollback.description)
         }
-        if let source { payload["sha256"] = .string(source.sha256) }
+        if let source {
+            payload["sha256"] = .string(source.sha256)
+            payload["priority"] = .string(source.priority.rawValue)
+        }
         let event = context.event(
             .patch, entry.ledgerID.description, from: nil, to: PatchState.created.rawValue, at: now, payload: payload)
         return (entry, { tx in try tx.insertPatch(entry, event: event, source: source) })
@@ -122,9 +125,10 @@ public struct PatchService: Sendable {
                 throw SluiceError.notFound("patch", id.description)
             }
             guard !entry.state.isTerminal, entry.state != .quarantined else {
-                throw SluiceError.invalidTransition(
-                    "prioritize", "patch", entry.ledgerID.description, from: entry.state.rawValue,
-                    needs: ["a patch that has not landed or ended"])
+                throw SluiceError(
+                    code: .invalidTransition,
+                    message: "cannot promote patch \(entry.ledgerID): it is \(entry.state.rawValue); only a patch "
+                        + "still to land has a priority to change")
             }
             guard let source = try tx.patchSource(entry.ledgerID) else {
                 throw SluiceError.notFound("submitted diff for patch", entry.ledgerID.description)

@@ -106,12 +106,19 @@ struct PipelineCommandTests {
         #expect(wrong.status == 64 && wrong.stderr.contains("--to"))
         let promoted = try await sluice(["patch", "promote", later, "--by", "alice"], in: repository)
         #expect(promoted.status == 0 && promoted.stdout.contains("priority normal → urgent"), "\(promoted.stderr)")
+        let again = try await sluice(["patch", "promote", later, "--json"], in: repository)
+        let said = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any]
+        #expect(said?["priority"] as? String == "urgent" && said?["previous"] as? String == "urgent")
+        #expect(said?["changed"] as? Bool == false && said?["ledger_id"] as? String == later)
+        // The priority given at submission is on record with the patch's creation.
+        let created = try await sluice(["events", "--entity", later, "--json"], in: repository).stdout
+        #expect(created.contains("\"priority\":\"normal\""), "\(created)")
         #expect(try await sluice(["patch", "show", later], in: repository).stdout.contains("urgent"))
         let run = try await sluice(["run"], in: repository)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(try repository.git("log", "--format=%s", "-3", "main") == "b.txt\na.txt\nc.txt")
         let landed = try await sluice(["patch", "promote", later, "--to", "low"], in: repository)
-        #expect(landed.status == 3 && landed.stderr.contains("it is committed"))
+        #expect(landed.status == 3 && landed.stderr.contains("cannot promote patch \(later): it is committed"))
     }
 
     @Test("submit --from-worktree takes a worktree's changes, new files included, and leaves it alone")

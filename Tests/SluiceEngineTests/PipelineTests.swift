@@ -351,6 +351,34 @@ struct PipelineTests {
         #expect(change.payload["to"] == .string("high"))
     }
 
+    @Test(
+        "a patch that needs one submitted after it waits behind the rest, whatever their priorities, and lands",
+        arguments: [(PatchPriority.normal, PatchPriority.normal), (.urgent, .low)])
+    func dependentWaits(needing: PatchPriority, needed: PatchPriority) async throws {
+        let fixture = try Fixture()
+        // Y changes a line X adds: made on X, submitted before it, with unrelated patches between.
+        let x = try fixture.repository.diff { try $0.write("README.md", "calc\nX\n") }
+        try fixture.repository.commit(["README.md": "calc\nX\n"], message: "X, for a moment")
+        let y = try fixture.repository.diff { try $0.write("README.md", "calc\nX, changed by Y\n") }
+        _ = try fixture.repository.git("reset", "--quiet", "--hard", "HEAD~1")
+        func submit(_ diff: String, _ priority: PatchPriority = .normal) async throws -> PatchLedgerEntry {
+            try await fixture.pipeline.submit(Array(diff.utf8), .init(project: "calc", priority: priority))
+        }
+        let dependent = try await submit(y, needing)
+        for name in ["a", "b", "c", "d"] {
+            _ = try await submit(try fixture.repository.diff { try $0.write("\(name).txt", "\(name)\n") })
+        }
+        let needs = try await submit(x, needed)
+        let summary = try await fixture.run()
+        #expect(summary.landed.count == 6 && summary.quarantined.isEmpty, "\(summary.quarantined)")
+        let landed = try await fixture.engine.patches.get(dependent.ledgerID)
+        #expect(landed.state == .committed && landed.apply.attempts <= 2, "\(landed.apply)")
+        #expect(
+            summary.landed.firstIndex(of: needs.ledgerID.description)! < summary.landed.firstIndex(
+                of: dependent.ledgerID.description)!)
+        #expect(try fixture.repository.read("README.md") == "calc\nX, changed by Y\n")
+    }
+
     @Test("a patch a killed run had applied keeps its place in the queue when the next run recovers it")
     func recoveredKeepsPlace() async throws {
         let fixture = try Fixture()

@@ -18,7 +18,7 @@ struct DatabaseCopyCommand: AsyncParsableCommand {
         commandName: "copy",
         abstract: "Copy the whole ledger into an empty database (SQLite or PostgreSQL) and verify the copy.",
         discussion: """
-            Copies every worker, patch (with its diff, commits, base and author), gate, cost record, task, budget \
+            Copies every worker, patch (with its diff, commits, base, author and priority), gate, cost record, task, budget \
             (with its spend and holds), currency rate and event from the database of --db (a SQLite file or a \
             postgres:// URL) to the one of --to, keeping every id and every event's sequence number; the running \
             cost totals are rebuilt from the records. The destination takes it \

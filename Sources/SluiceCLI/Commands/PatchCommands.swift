@@ -201,7 +201,24 @@ struct PatchCommand: AsyncParsableCommand {
                 before == priority
                 ? "patch \(entry.ledgerID) is already \(priority.rawValue)"
                 : "patch \(entry.ledgerID): priority \(before.rawValue) → \(priority.rawValue)"
-            try Output(global).record(entry, said + " (\(entry.state.rawValue))")
+            try Output(global).record(
+                Promoted(
+                    ledgerID: entry.ledgerID.description, state: entry.state.rawValue, priority: priority.rawValue,
+                    previous: before.rawValue, changed: before != priority), said + " (\(entry.state.rawValue))")
+        }
+
+        /// What `--json` prints: the patch's priority now and before.
+        struct Promoted: Encodable {
+            let ledgerID: String
+            let state: String
+            let priority: String
+            let previous: String
+            let changed: Bool
+
+            enum CodingKeys: String, CodingKey {
+                case state, priority, previous, changed
+                case ledgerID = "ledger_id"
+            }
         }
     }
 

@@ -50,7 +50,8 @@ final class SupervisorDone: Sendable {
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Apply, gate and land (or quarantine) every queued patch, in order, until the queue is empty.",
+        abstract:
+            "Apply, gate and land (or quarantine) every queued patch (the highest priority first, then the oldest) until the queue is empty.",
         discussion: """
             Each patch is applied in a git worktree of its own at the target branch's head, gated there, and lands \
             with a compare-and-swap only if the branch has not moved. A run that was killed is recovered from the \

@@ -188,15 +188,24 @@ extension Pipeline {
         }
     }
 
-    /// Queued patches in the order the run takes them: the highest priority first, then the oldest
-    /// (by when it was submitted, so a patch an interrupted run sent back keeps its place).
+    /// Queued patches in the order the run takes them. First those that can be tried now, the highest
+    /// priority first, then the oldest (by submission, so a patch a killed run had in flight keeps its
+    /// place); then those whose last attempt did not apply, by priority, then by when it failed: each
+    /// may need a patch still in the queue, so everything else goes first, and a retry on every move
+    /// of the branch does not use up its attempts before that patch lands.
     func queueOrder(_ queued: [PatchLedgerEntry]) async throws -> [PatchLedgerEntry] {
         let priorities = try await engine.context.storage.patchPriorities(state: .queued)
+        func key(_ entry: PatchLedgerEntry) -> (conflicted: Bool, rank: Int, time: Timestamp) {
+            let conflicted = entry.apply.lastErrorCode == "conflict"
+            return (
+                conflicted, (priorities[entry.ledgerID] ?? .normal).rank, conflicted ? entry.updatedAt : entry.createdAt
+            )
+        }
         return queued.sorted { first, second in
-            let one = priorities[first.ledgerID] ?? .normal
-            let other = priorities[second.ledgerID] ?? .normal
-            if one != other { return one > other }
-            if first.createdAt != second.createdAt { return first.createdAt < second.createdAt }
+            let (one, other) = (key(first), key(second))
+            if one.conflicted != other.conflicted { return !one.conflicted }
+            if one.rank != other.rank { return one.rank > other.rank }
+            if one.time != other.time { return one.time < other.time }
             return first.ledgerID.description < second.ledgerID.description
         }
     }
