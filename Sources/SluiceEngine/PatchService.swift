@@ -173,6 +173,15 @@ public struct PatchService: Sendable {
         try await recordingCommits(id, tested: tested, then: .verify(testsPassed: true, reason: reason))
     }
 
+    /// Records that the gates passed on the `tested` commit, made on `base`, with both commits, in one
+    /// unit of work: a batch's patch, whose commit is made anew on the one below it as the batch lands.
+    @discardableResult
+    public func verified(_ id: LedgerID, on base: String, tested: String, reason: String) async throws
+        -> PatchLedgerEntry
+    {
+        try await recordingCommits(id, base: base, tested: tested, then: .verify(testsPassed: true, reason: reason))
+    }
+
     /// Records that the branch now holds `landed`, and the patch is committed, in one unit of work.
     @discardableResult
     public func committed(_ id: LedgerID, landed: String) async throws -> PatchLedgerEntry {

@@ -75,7 +75,7 @@ struct ProcessTests {
             #expect(try await cli.process(["cost", "record", "--type", "api_call", "--amount", "0.1"]).status == 0)
         }
         let totals = try await cli.process(["cost", "total", "--json"])
-        #expect(totals.stdout == #"{"amount":1,"count":10,"currency":"USD"}"# + "\n")
+        #expect(totals.stdout == #"{"amount":1,"count":10,"currency":"USD","unpriced":0}"# + "\n")
     }
 
     @Test(

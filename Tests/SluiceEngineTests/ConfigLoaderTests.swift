@@ -192,6 +192,33 @@ struct ConfigLoaderTests {
         }
     }
 
+    @Test("merge_queue: batch_size and batch_wait_seconds are read; by default every patch is gated alone")
+    func mergeQueue() throws {
+        #expect(try ConfigLoader.parse("", defaultBranch: "main").mergeQueue == MergeQueueSettings())
+        let config = try ConfigLoader.parse(
+            "merge_queue: {batch_size: 32, batch_wait_seconds: 3600, max_parallel: 1}\n", defaultBranch: "main")
+        #expect(config.mergeQueue == MergeQueueSettings(batchSize: 32, batchWaitSeconds: 3600))
+    }
+
+    @Test(
+        "merge_queue: a value out of range, an unknown key or speculative gates (max_parallel) are refused",
+        arguments: [
+            ("merge_queue: {batch_size: 0}\n", "batch_size must be a whole number from 1 to 32"),
+            ("merge_queue: {batch_size: 33}\n", "batch_size must be a whole number from 1 to 32"),
+            ("merge_queue: {batch_wait_seconds: -1}\n", "batch_wait_seconds must be a whole number from 0 to 3600"),
+            ("merge_queue: {max_parallel: 2}\n", "max_parallel must be 1"),
+            ("merge_queue: {batch: 4}\n", "unknown key 'batch' in merge_queue"),
+            ("merge_queue: 4\n", "merge_queue"),
+        ])
+    func mergeQueueRefused(text: String, message: String) {
+        #expect {
+            try ConfigLoader.parse(text, defaultBranch: "main")
+        } throws: { error in
+            let error = error as? SluiceError
+            return error?.code == .invalidInput && error?.message.contains(message) == true
+        }
+    }
+
     @Test("the largest values in range are taken")
     func ranges() throws {
         let text = """

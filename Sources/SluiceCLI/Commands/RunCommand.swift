@@ -107,8 +107,9 @@ struct RunCommand: AsyncParsableCommand {
         } else {
             Console.current.line(
                 "summary: \(summary.landed.count) landed, \(summary.quarantined.count) quarantined, "
-                    + "\(summary.rejected.count) rejected; gates \(String(format: "%.2f", summary.gateSeconds)) s, "
-                    + "total \(String(format: "%.2f", seconds)) s")
+                    + "\(summary.rejected.count) rejected; gates \(String(format: "%.2f", summary.gateSeconds)) s"
+                    + (summary.gateRuns > 1 ? " in \(summary.gateRuns) runs" : "")
+                    + ", total \(String(format: "%.2f", seconds)) s")
             for item in summary.quarantined {
                 Console.current.line("  quarantined \(item.ledgerID): \(Console.printable(item.reason))")
             }

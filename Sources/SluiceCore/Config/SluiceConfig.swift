@@ -77,6 +77,23 @@ public struct WorkerDefaults: Hashable, Sendable {
     public init() {}
 }
 
+/// `merge_queue:` in `sluice.yml`: how many queued patches a run gates together.
+public struct MergeQueueSettings: Hashable, Sendable {
+    /// Up to this many queued patches are stacked, one commit each, and gated once at the top;
+    /// 1 gates every patch alone.
+    public var batchSize = 1
+    /// How long `sluice run --watch` waits for a batch to fill before it gates a smaller one.
+    public var batchWaitSeconds = 0
+
+    public init(batchSize: Int = 1, batchWaitSeconds: Int = 0) {
+        self.batchSize = batchSize
+        self.batchWaitSeconds = batchWaitSeconds
+    }
+
+    /// The largest batch: bisecting 32 patches takes at most 7 gate runs for one culprit.
+    public static let maxBatchSize = 32
+}
+
 /// `sluice.yml`: the target branch, the gates, the patch policy and cost rates.
 /// It is always read from the target branch, never from a patch.
 public struct SluiceConfig: Hashable, Sendable {
@@ -96,6 +113,8 @@ public struct SluiceConfig: Hashable, Sendable {
     public var sandbox: SandboxMode
     /// How supervisors run agents.
     public var workers = WorkerDefaults()
+    /// How many patches are gated together.
+    public var mergeQueue = MergeQueueSettings()
 
     public init(
         targetBranch: String, gates: [GateConfig] = [], policy: PatchPolicy = PatchPolicy(),

@@ -66,6 +66,8 @@ extension LandingMachine {
             }
             state = .committing(tested)
             return [.makeCommit(tree: tested.tree, verdicts: tested.verdicts)]
+        case (.committing(let tested), .commitMade(let commit)) where plan.stackOnly:
+            return finish(.stacked(commit: commit, tree: tested.tree), done: false)
         case (.committing(let tested), .commitMade(let commit)):
             let reason = tested.verdicts.isEmpty ? "no gates configured" : "all gates passed"
             return [.record(.tested(commit: commit, reason: reason))]
@@ -175,6 +177,11 @@ extension LandingMachine {
             return reject(
                 "needs a person's approval: " + judgement.reviews.joined(separator: "; ")
                     + "; resubmit it and approve it with `sluice patch approve`")
+        }
+        if plan.stackOnly {
+            // Its batch is gated as a whole, once every patch of it is stacked.
+            state = .committing(Tested(tree: tree, verdicts: []))
+            return [.makeCommit(tree: tree, verdicts: [])]
         }
         let gating = Gating(tree: tree, index: 0, verdicts: [], checkVanishedTests: !judgement.approved)
         return plan.gates.isEmpty ? checkBranch(Tested(tree: tree, verdicts: [])) : runGate(gating)

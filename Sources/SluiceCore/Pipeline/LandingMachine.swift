@@ -29,11 +29,16 @@ public struct LandingMachine: Sendable {
         public var maxApplyAttempts: Int
         /// The configuration file's name, for messages.
         public var configFile: String
+        /// A merge queue's batch: the patch is applied on `base` (the commit of the patch below it, or
+        /// the branch's head), judged and committed there, and its course ends
+        /// ``Outcome/stacked(commit:tree:)``, with no gate run and nothing landed.
+        public var stackOnly: Bool
 
         public init(
             ledgerID: LedgerID, base: String, config: SluiceConfig, repository: String, workspace: String,
-            configFile: String = "sluice.yml"
+            configFile: String = "sluice.yml", stackOnly: Bool = false
         ) {
+            self.stackOnly = stackOnly
             self.ledgerID = ledgerID
             self.base = base
             self.branch = config.targetBranch
@@ -326,6 +331,8 @@ extension LandingMachine {
         case requeued(attempts: Int)
         /// Quarantined (rejected, or set aside) with this reason.
         case quarantined(String)
+        /// Applied and committed on the plan's base, for its batch's gates (``Plan/stackOnly``).
+        case stacked(commit: String, tree: String)
     }
 
     /// What the inspection of the applied change found.

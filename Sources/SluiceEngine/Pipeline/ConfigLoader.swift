@@ -21,7 +21,11 @@ public enum ConfigLoader {
         guard let root else { return config }
         let top = try mapping(root, "the file")
         try refuseUnknown(
-            top, ["target_branch", "gates", "policy", "costs", "logs", "allow_ungated", "sandbox", "workers"],
+            top,
+            [
+                "target_branch", "gates", "policy", "costs", "logs", "allow_ungated", "sandbox", "workers",
+                "merge_queue",
+            ],
             in: "the file")
         if let branch = top["target_branch"] { config.targetBranch = try string(branch, "target_branch") }
         if let gates = top["gates"] {
@@ -69,6 +73,22 @@ public enum ConfigLoader {
             }
         }
         if let workers = top["workers"] { config.workers = try self.workers(workers) }
+        if let queue = top["merge_queue"] {
+            let map = try mapping(queue, "merge_queue")
+            try refuseUnknown(map, ["batch_size", "batch_wait_seconds", "max_parallel"], in: "merge_queue")
+            if let size = map["batch_size"] {
+                config.mergeQueue.batchSize = try integer(size, "batch_size", 1...MergeQueueSettings.maxBatchSize)
+            }
+            if let wait = map["batch_wait_seconds"] {
+                config.mergeQueue.batchWaitSeconds = try integer(wait, "batch_wait_seconds", 0...3600)
+            }
+            if let parallel = map["max_parallel"], try integer(parallel, "max_parallel", 1...16) != 1 {
+                throw problem(
+                    parallel,
+                    "max_parallel must be 1: this version gates one batch at a time (speculative gates of the "
+                        + "next batch are not built yet)")
+            }
+        }
         if let logs = top["logs"] {
             let map = try mapping(logs, "logs")
             try refuseUnknown(map, ["max_bytes", "grace_seconds"], in: "logs")

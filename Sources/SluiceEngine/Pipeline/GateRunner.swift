@@ -12,14 +12,16 @@ struct GateRunner: Sendable {
     /// passed on the target branch) fail the gate when absent from its results.
     func run(
         _ gate: GateConfig, for entry: PatchLedgerEntry, in workspace: String, logDirectory: String,
-        config: SluiceConfig, sandbox: ProcessSandbox = .unsealed, cache: String, mustRun: [String] = []
+        config: SluiceConfig, sandbox: ProcessSandbox = .unsealed, cache: String, mustRun: [String] = [],
+        metadata extra: [String: JSONValue] = [:]
     ) async throws -> (TestGateRecord, seconds: Double) {
+        var metadata: [String: JSONValue] = [
+            "ledger_id": .string(entry.ledgerID.description), "patch_id": .string(entry.patchID.description),
+        ]
+        metadata.merge(extra) { own, _ in own }
         var record = try await engine.gates.create(
             name: gate.name, type: gate.type, project: entry.projectID, request: entry.executionRequestID,
-            criteria: gate.criteria,
-            metadata: [
-                "ledger_id": .string(entry.ledgerID.description), "patch_id": .string(entry.patchID.description),
-            ], starting: gate.command)
+            criteria: gate.criteria, metadata: metadata, starting: gate.command)
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
         let log = (logDirectory as NSString).appendingPathComponent("\(GateRunner.fileName(gate.name)).log")
         let resultsPath = gate.results.map { (workspace as NSString).appendingPathComponent($0) }

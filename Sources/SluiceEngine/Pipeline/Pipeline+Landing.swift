@@ -157,6 +157,32 @@ extension Pipeline {
                 }
                 break
             }
+            if config.mergeQueue.batchSize > 1 {
+                let priorities = try await engine.context.storage.patchPriorities(state: .queued)
+                // The patches that can go next, in queue order, up to the first that must go alone.
+                var batch: [PatchLedgerEntry] = []
+                for entry in ready[ready.firstIndex { $0.ledgerID == next.ledgerID }!...]
+                where batch.count < config.mergeQueue.batchSize {
+                    if refused[entry.ledgerID] != nil || refusedProjects.contains(entry.projectID) { continue }
+                    guard try await batchable(entry, priority: priorities[entry.ledgerID] ?? .normal) else { break }
+                    batch.append(entry)
+                }
+                // A watching run gives a batch that is not full a while to fill.
+                let queuedFor =
+                    engine.context.clock.now().milliseconds - (batch.map(\.updatedAt).min()?.milliseconds ?? 0)
+                if watch, !finishing, !batch.isEmpty, batch.count < config.mergeQueue.batchSize,
+                    queuedFor < Int64(config.mergeQueue.batchWaitSeconds) * 1000
+                {
+                    try await Task.sleep(for: .milliseconds(stop == nil ? 1000 : 200))
+                    continue
+                }
+                if batch.count > 1 {
+                    try await processBatchHolding(
+                        batch, configuration: (config, head), bubblewrap: bubblewrap, refused: &refused,
+                        refusedProjects: &refusedProjects, waitingOnBudget: &waitingOnBudget, &summary, emit: emit)
+                    continue
+                }
+            }
             // What the gates may cost is held on the budgets before they run; a patch a hard budget
             // cannot cover stays queued, and the run goes on with the next (see above).
             let held: GateHold?
@@ -208,6 +234,55 @@ extension Pipeline {
             if one.time != other.time { return one.time < other.time }
             return first.ledgerID.description < second.ledgerID.description
         }
+    }
+
+    /// Holds what a batch's gates may cost (one gate run's estimate per patch: bisecting a batch of N
+    /// takes at most 2 + log2 N runs) and gates it. A patch a hard budget cannot cover is left out and
+    /// passed over, as a patch alone would be; the batch goes on with those held.
+    func processBatchHolding(
+        _ batch: [PatchLedgerEntry], configuration: (SluiceConfig, String),
+        bubblewrap: Result<String, SandboxUnavailable>, refused: inout [LedgerID: String],
+        refusedProjects: inout Set<String>, waitingOnBudget: inout String?, _ summary: inout PipelineSummary,
+        emit: @Sendable (PipelineEvent) -> Void
+    ) async throws {
+        let config = configuration.0
+        var held: [PatchLedgerEntry] = []
+        for entry in batch where !refusedProjects.contains(entry.projectID) {
+            do {
+                _ = try await engine.budgets.holdGates(
+                    for: entry, estimate: BudgetService.gateEstimate(config), currency: config.currency,
+                    lasting: Self.gateHoldSeconds(config) * Int64(batch.count))
+                held.append(entry)
+            } catch let error as SluiceError where error.code == .blocked {
+                refused[entry.ledgerID] = error.message
+                refusedProjects.insert(entry.projectID)
+            }
+        }
+        guard !held.isEmpty else { return }
+        waitingOnBudget = nil
+        refused = [:]
+        refusedProjects = []
+        do {
+            try await processBatch(held, configuration: configuration, bubblewrap: bubblewrap, &summary, emit: emit)
+        } catch let error as SluiceError where error.code == .invalidTransition || error.code == .lostRace {
+            // Someone moved one of its patches (a `patch drop`) while the batch ran: the others it had
+            // applied go back to the queue, to be batched again without it.
+            emit(PipelineEvent(step: "skip", ledgerID: held[0].ledgerID, outcome: "changed", message: error.message))
+            for entry in held {
+                guard let current = try? await engine.patches.get(entry.ledgerID), current.state == .applied else {
+                    continue
+                }
+                _ = try await engine.patches.applyFailed(
+                    entry.ledgerID, code: "batch_changed",
+                    message: "another patch of its batch was changed while the batch ran: \(error.message)")
+                _ = try await engine.patches.queue(entry.ledgerID)
+                summary.requeued += 1
+            }
+        } catch {
+            for entry in held { try? await engine.budgets.releaseGates(entry.ledgerID) }
+            throw error
+        }
+        for entry in held { try await engine.budgets.releaseGates(entry.ledgerID) }
     }
 
     /// How long a gate hold lasts at most: every gate's time limit and grace, and ten minutes for
@@ -273,10 +348,12 @@ extension Pipeline {
     }
 
     /// What a landing of `id` on `base` works with.
-    func landingPlan(_ id: LedgerID, base: String, config: SluiceConfig) -> LandingMachine.Plan {
+    func landingPlan(_ id: LedgerID, base: String, config: SluiceConfig, stackOnly: Bool = false)
+        -> LandingMachine.Plan
+    {
         LandingMachine.Plan(
             ledgerID: id, base: base, config: config, repository: repository, workspace: workspacePath,
-            configFile: ConfigLoader.fileName)
+            configFile: ConfigLoader.fileName, stackOnly: stackOnly)
     }
 
     /// Moves the checked-out working tree and index from one commit's tree to another's, keeping any

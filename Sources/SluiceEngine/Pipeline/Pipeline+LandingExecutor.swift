@@ -86,6 +86,7 @@ extension Pipeline {
         case .inspect(let diff, let tree):
             return .inspected(try await inspect(diff, tree: tree, course))
         case .runGate(let index, _, let checkVanishedTests):
+            if index == 0 { summary.gateRuns += 1 }
             return .gateFinished(try await runGate(index, checkVanishedTests: checkVanishedTests, course))
         case .makeCommit(let tree, let verdicts):
             return .commitMade(try await makeCommit(tree, verdicts: verdicts, course))

@@ -59,6 +59,7 @@ extension Pipeline {
             try await retryOrQuarantine(
                 entry, policy: config.policy, reason: entry.apply.lastErrorMessage ?? "failed", &summary, emit: emit)
         }
+        try await recoverVerifiedBatch(config: config, &summary, emit: emit)
         for entry in try await engine.patches.list(PatchFilter(state: .verified)) {
             try await recoverVerified(entry, config: config, &summary, emit: emit)
         }
@@ -204,6 +205,43 @@ extension Pipeline {
 
     func nulSeparated(_ bytes: [UInt8]) -> [String] {
         bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// A batch whose run stopped between recording its patches verified and moving the branch left
+    /// them verified, each made on the one below it, the lowest on the branch's head: its top lands
+    /// them all with one compare-and-swap from there, as the run would have (the gates passed on the
+    /// top's tree). The patches below it are then found on the branch and recorded as landed.
+    func recoverVerifiedBatch(
+        config: SluiceConfig, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
+    ) async throws {
+        let verified = try await engine.patches.list(PatchFilter(state: .verified))
+        guard verified.count > 1, let head = try await git.commit(of: "refs/heads/\(config.targetBranch)") else {
+            return
+        }
+        var commits: [LedgerID: (base: String, tested: String)] = [:]
+        for entry in verified {
+            if let source = try await engine.context.storage.patchSource(entry.ledgerID), let base = source.baseCommit,
+                let tested = source.testedCommit
+            {
+                commits[entry.ledgerID] = (base, tested)
+            }
+        }
+        guard var top = verified.first(where: { commits[$0.ledgerID]?.base == head }) else { return }
+        var members = [top.ledgerID]
+        while let above = verified.first(where: {
+            !members.contains($0.ledgerID) && commits[$0.ledgerID]?.base == commits[top.ledgerID]?.tested
+        }) {
+            top = above
+            members.append(above.ledgerID)
+        }
+        guard members.count > 1, let tested = commits[top.ledgerID]?.tested,
+            try await git.commit(of: tested) != nil
+        else { return }
+        emit(
+            PipelineEvent(
+                step: "recover", ledgerID: top.ledgerID, outcome: "batch",
+                message: "a verified batch of \(members.count) lands at its top, as its stopped run would have"))
+        try await land(top.ledgerID, tested: tested, base: head, config: config, &summary, emit: emit)
     }
 
     func recoverVerified(

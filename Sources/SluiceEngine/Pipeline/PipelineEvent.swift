@@ -38,6 +38,8 @@ public struct PipelineSummary: Sendable, Encodable {
     public var rejected: [Item] = []
     public var requeued: Int = 0
     public var gateSeconds: Double = 0
+    /// Gate runs: one per run of the configured gates on a patch, or on a batch's stack.
+    public var gateRuns: Int = 0
     /// Why the run stopped before the next patch: a hard budget could not cover its gates.
     public var budgetStop: String?
 
@@ -56,6 +58,7 @@ public struct PipelineSummary: Sendable, Encodable {
     enum CodingKeys: String, CodingKey {
         case landed, quarantined, rejected, requeued
         case gateSeconds = "gate_seconds"
+        case gateRuns = "gate_runs"
         case budgetStop = "budget_stop"
     }
 }

@@ -1,0 +1,281 @@
+import Foundation
+import SluiceCore
+import SluiceStore
+
+/// The merge queue's batches (`merge_queue.batch_size` above 1): several queued patches stacked, one
+/// commit each, gated once at the top, and landed together with one compare-and-swap; on a failure,
+/// ``BatchMachine`` bisects for the patch whose addition fails.
+extension Pipeline {
+    /// A patch of a batch, applied on the commit below it and committed there (provisionally: the
+    /// landing makes its commit anew, with the trailers of the gate run that tested it).
+    struct StackedPatch {
+        let entry: PatchLedgerEntry
+        let source: PatchSource
+        /// The commit below it: the branch's head for the first, else the patch below's commit.
+        let base: String
+        let commit: String
+        let tree: String
+        let files: [String]
+
+        var id: LedgerID { entry.ledgerID }
+    }
+
+    /// What one gate run on a stack found.
+    struct StackVerdict {
+        let passed: Bool
+        let verdicts: [GateVerdict]
+        let reason: String
+        let gateIDs: [GateID]
+    }
+
+    /// Whether a queued patch may share a batch: an urgent patch goes alone, ahead of any batch; so do
+    /// a revert and a patch a person approved, whose gates check which tests may be gone.
+    func batchable(_ entry: PatchLedgerEntry, priority: PatchPriority) async throws -> Bool {
+        guard priority != .urgent, entry.relations.rollbackOfPatchID == nil else { return false }
+        return try await engine.patches.approver(of: entry.ledgerID) == nil
+    }
+
+    /// Gates `batch` (queued patches, in queue order) as one batch on `head`. Each patch is applied on
+    /// the one below it and committed; one that does not apply, or that the inspection refuses, ends
+    /// its course as it would alone and leaves the batch. The stack is gated at its top: passed, it
+    /// lands with one compare-and-swap. Failed, ``BatchMachine`` bisects over its prefixes: the
+    /// longest passing prefix lands, the patch whose addition fails is quarantined with the failing
+    /// run on record, and the patches above it go back to the queue, to be stacked again on the new
+    /// head by the next batch.
+    func processBatch(
+        _ batch: [PatchLedgerEntry], configuration: (SluiceConfig, String),
+        bubblewrap available: Result<String, SandboxUnavailable>, _ summary: inout PipelineSummary,
+        emit: (PipelineEvent) -> Void
+    ) async throws {
+        let (config, head) = configuration
+        let bubblewrap = try sealing(config, available: available) { _ in }
+        let stack = try await stackUp(batch, on: head, config: config, bubblewrap: bubblewrap, &summary, emit: emit)
+        guard !stack.isEmpty else { return }
+        var machine = BatchMachine(stack.map(\.id))
+        var base = head
+        var passing: [Int: StackVerdict] = [:]
+        var failing: [Int: StackVerdict] = [:]
+        var actions = machine.start()
+        while !actions.isEmpty {
+            var input: BatchMachine.Input?
+            for action in actions {
+                switch action {
+                case .gate(let ids):
+                    let verdict = try await gateStack(
+                        Array(stack.prefix(ids.count)), base: head, of: stack.count, config: config,
+                        bubblewrap: bubblewrap, &summary, emit: emit)
+                    if verdict.passed { passing[ids.count] = verdict } else { failing[ids.count] = verdict }
+                    input = verdict.passed ? .passed : .failed
+                case .land(let ids):
+                    guard let verdict = passing[ids.count],
+                        let landed = try await landStack(
+                            Array(stack.prefix(ids.count)), on: base, above: Array(stack.dropFirst(ids.count)),
+                            verdict: verdict, config: config, &summary, emit: emit)
+                    else { return }
+                    base = landed
+                case .quarantine(let id, let below):
+                    let reason =
+                        failing[below.count + 1].map { "\($0.reason)" } ?? "the gates failed with it on its batch"
+                    try await setAsideCulprit(
+                        stack[below.count], below: below.count, reason: reason, &summary, emit: emit)
+                    // What was stacked on it goes back to the queue: the next batch stacks it on the new head.
+                    try await sendBack(
+                        Array(stack.dropFirst(below.count + 1)), code: "batch_culprit",
+                        message: "patch \(id) below it failed the gates; stacked again without it", &summary,
+                        emit: emit)
+                    return
+                case .finished:
+                    return
+                case .refuse(let refusal):
+                    throw SluiceError(code: .blocked, message: "merge queue batch: \(refusal)")
+                }
+            }
+            guard let input else { return }
+            actions = machine.receive(input)
+        }
+    }
+
+    /// Applies each patch on the one below it (the first on `head`) and commits it there. A patch that
+    /// does not apply or is refused ends its course as it would alone and is left out; the next is
+    /// stacked on the last that stayed.
+    func stackUp(
+        _ batch: [PatchLedgerEntry], on head: String, config: SluiceConfig, bubblewrap: String?,
+        _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
+    ) async throws -> [StackedPatch] {
+        var stack: [StackedPatch] = []
+        for queued in batch {
+            let base = stack.last?.commit ?? head
+            var course = LandingCourse(
+                machine: LandingMachine(landingPlan(queued.ledgerID, base: base, config: config, stackOnly: true)),
+                config: config, bubblewrap: bubblewrap)
+            let source = try await engine.context.storage.patchSource(queued.ledgerID)
+            course.source = source
+            try await execute(
+                &course, from: .start(LandingMachine.Start(source: source, sandboxProblem: nil)), &summary, emit: emit)
+            guard case .finished(.stacked(let commit, let tree)) = course.machine.state, let entry = course.entry,
+                let source
+            else { continue }
+            stack.append(
+                StackedPatch(
+                    entry: entry, source: source, base: base, commit: commit, tree: tree,
+                    files: course.changedPaths ?? []))
+        }
+        return stack
+    }
+
+    /// Runs the configured gates on the workspace at the top of `stack` (the first `stack.count` of a
+    /// batch of `size` stacked on `base`), as TestGate records of its top patch that name every patch
+    /// they tested. The gates must leave the tested tree as they found it, or the run fails.
+    func gateStack(
+        _ stack: [StackedPatch], base: String, of size: Int, config: SluiceConfig, bubblewrap: String?,
+        _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
+    ) async throws -> StackVerdict {
+        guard let top = stack.last else { return StackVerdict(passed: true, verdicts: [], reason: "", gateIDs: []) }
+        let workspace = workspacePath
+        try await git.checked(["checkout", "--quiet", "--force", "--detach", top.commit], in: workspace)
+        try await git.checked(["clean", "-ffdxq"], in: workspace)
+        summary.gateRuns += config.gates.isEmpty ? 0 : 1
+        let tested = stack.map { JSONValue.string($0.id.description) }
+        let what = stack.count == 1 ? "alone" : "with the \(stack.count - 1) below it"
+        var verdicts: [GateVerdict] = []
+        var gateIDs: [GateID] = []
+        for gate in config.gates {
+            let (record, seconds) = try await GateRunner(engine: engine, runner: processes).run(
+                gate, for: top.entry, in: workspace, logDirectory: path("logs", top.id.description), config: config,
+                sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap), cache: gateCachePath,
+                mustRun: try await mustRun(gate.name, on: base, for: top.entry),
+                metadata: ["batch": .array(tested), "batch_size": .number(Decimal(size))])
+            summary.gateSeconds += seconds
+            gateIDs.append(record.gateID)
+            let verdict = GateVerdict(
+                name: record.name, state: record.state, reason: record.decision?.reason,
+                passedTests: record.results?.passedTests, totalTests: record.results?.totalTests, seconds: seconds)
+            verdicts.append(verdict)
+            emit(
+                PipelineEvent(
+                    step: "gate", ledgerID: top.id, outcome: record.state.rawValue,
+                    message: "\(gate.name) on patch \(top.id) \(what) (batch of \(size)): \(verdict.reason ?? "")",
+                    seconds: seconds))
+            guard record.state == .passed else {
+                return StackVerdict(
+                    passed: false, verdicts: verdicts,
+                    reason: "gate \(gate.name) \(record.state.rawValue) with this patch on top of "
+                        + "\(stack.count - 1) patches of its batch: \(verdict.reason ?? "")", gateIDs: gateIDs)
+            }
+        }
+        // What lands is what was tested: the gates may not have changed the tracked files they ran on.
+        let untouched = try await git.run(
+            ["diff", "--quiet", "--no-ext-diff", "--no-textconv", top.tree], in: workspace)
+        guard untouched.succeeded else {
+            return StackVerdict(
+                passed: false, verdicts: verdicts,
+                reason: "the gates changed tracked files they tested with this patch on top of its batch",
+                gateIDs: gateIDs)
+        }
+        return StackVerdict(passed: true, verdicts: verdicts, reason: "all gates passed", gateIDs: gateIDs)
+    }
+
+    /// Lands `prefix`, which a gate run passed at its top, on `base` with one compare-and-swap: each
+    /// patch's commit is made anew on the one below it (the same trees, so the top's tree is the
+    /// tested one) with trailers naming the gate run that tested it. Returns the new head; nil when
+    /// the branch moved since the batch was stacked, in which case every stacked patch (`prefix` and
+    /// `above`) goes back to the queue as a patch alone would.
+    func landStack(
+        _ prefix: [StackedPatch], on base: String, above: [StackedPatch], verdict: StackVerdict, config: SluiceConfig,
+        _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
+    ) async throws -> String? {
+        let branch = config.targetBranch
+        guard try await git.commit(of: "refs/heads/\(branch)") == base else {
+            try await sendBack(
+                prefix + above, code: "branch_moved", message: "\(branch) moved while the gates ran; re-applying",
+                counting: config.policy, &summary, emit: emit)
+            return nil
+        }
+        guard let top = prefix.last else { return base }
+        var commits: [String] = []
+        for (index, patch) in prefix.enumerated() {
+            let authorship = try await authorship(of: patch.source)
+            var message = commitMessage(
+                patch.entry, source: patch.source, authorship: authorship, verdicts: verdict.verdicts)
+            message += "\n" + verdict.gateIDs.map { "Sluice-Gate-Run: \($0)" }.joined(separator: "\n")
+            message +=
+                index == prefix.count - 1
+                ? "\nSluice-Batch: top of \(prefix.count): the gates ran on this commit's tree"
+                : "\nSluice-Batch: \(index + 1) of \(prefix.count): tested at the top, patch \(top.id)"
+            let parent = commits.last ?? base
+            commits.append(
+                try await git.checked(
+                    ["commit-tree", patch.tree, "-p", parent, "-F", "-"], input: Array(message.utf8),
+                    environment: authorship?.environment ?? [:]))
+        }
+        for (index, patch) in prefix.enumerated() {
+            _ = try await engine.patches.verified(
+                patch.id, on: index == 0 ? base : commits[index - 1], tested: commits[index],
+                reason: index == prefix.count - 1
+                    ? "all gates passed" : "all gates passed at the top of its batch (patch \(top.id))")
+        }
+        // The branch moves first; a checkout with uncommitted changes stops the run before it does.
+        let status = try await git.checkedBytes(["status", "--porcelain=v2", "--branch", "--untracked-files=no", "-z"])
+        let checkout = GitReadings.checkout(status)
+        let checkedOut = checkout.branch == branch
+        if checkedOut, !checkout.changes.isEmpty {
+            throw SluiceError(
+                code: .blocked,
+                message: "cannot land a batch of \(prefix.count): \(branch) is checked out in \(repository) with "
+                    + "uncommitted changes (\(checkout.changes.count) files); commit or stash them and run again "
+                    + "(its patches stay verified)")
+        }
+        let landed = commits[commits.count - 1]
+        let swapped = try await git.run([
+            "update-ref", "-m", "sluice: land a batch of \(prefix.count) (top \(top.id))", "refs/heads/\(branch)",
+            landed, base,
+        ])
+        guard swapped.succeeded else {
+            let reason = "\(branch) moved while the batch was landing; resubmit it"
+            for patch in prefix { try await setAside(patch.id, reason: reason, step: "land", &summary, emit: emit) }
+            try await sendBack(
+                above, code: "branch_moved", message: reason, counting: config.policy, &summary, emit: emit)
+            return nil
+        }
+        for (index, patch) in prefix.enumerated() {
+            configurationMemo.carry(
+                from: index == 0 ? base : commits[index - 1], to: commits[index], changing: patch.files)
+            _ = try await engine.patches.committed(patch.id, landed: commits[index])
+            summary.landed.append(patch.id.description)
+            emit(
+                PipelineEvent(
+                    step: "land", ledgerID: patch.id, outcome: "landed",
+                    message: "\(branch) is now \(landed.prefix(12)) (\(index + 1) of a batch of \(prefix.count))"))
+        }
+        if checkedOut { try await moveCheckout(from: base, to: landed) }
+        return landed
+    }
+
+    /// The patch whose addition fails its batch's gates: verification failed, then quarantined.
+    func setAsideCulprit(
+        _ patch: StackedPatch, below: Int, reason: String, _ summary: inout PipelineSummary,
+        emit: (PipelineEvent) -> Void
+    ) async throws {
+        _ = try await engine.patches.verify(patch.id, passed: false, reason: reason)
+        try await setAside(patch.id, reason: reason, &summary, emit: emit)
+    }
+
+    /// Stacked patches back to the queue. With `counting`, as a failed attempt: quarantined once its
+    /// policy's attempts are used up (the branch moved, as for a patch alone); else only for a new place
+    /// in a batch.
+    func sendBack(
+        _ patches: [StackedPatch], code: String, message: String, counting policy: PatchPolicy? = nil,
+        _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
+    ) async throws {
+        for patch in patches {
+            let failed = try await engine.patches.applyFailed(patch.id, code: code, message: message)
+            if let policy {
+                try await retryOrQuarantine(failed, policy: policy, reason: message, &summary, emit: emit)
+            } else {
+                _ = try await engine.patches.queue(patch.id)
+                summary.requeued += 1
+                emit(PipelineEvent(step: "requeue", ledgerID: patch.id, outcome: "queued", message: message))
+            }
+        }
+    }
+}
