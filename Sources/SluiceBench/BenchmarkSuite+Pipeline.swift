@@ -64,9 +64,9 @@ extension BenchmarkSuite {
             ])
     }
 
-    /// A repository of `sizes.repositoryFiles` files under `src/` on `main`, with a gate of `true` and
-    /// `settings` (more lines of `sluice.yml`).
-    func benchRepository(_ name: String, settings: String = "") async throws -> String {
+    /// A repository of `sizes.repositoryFiles` files under `src/` on `main`, with a gate running `gate`
+    /// (`true` by default; no double quotes in it) and `settings` (more lines of `sluice.yml`).
+    func benchRepository(_ name: String, gate: String = "true", settings: String = "") async throws -> String {
         let repository = path(name)
         try? FileManager.default.removeItem(atPath: repository)
         try FileManager.default.createDirectory(atPath: repository + "/src", withIntermediateDirectories: true)
@@ -77,7 +77,7 @@ extension BenchmarkSuite {
                 to: URL(fileURLWithPath: repository + "/src/file\(index).txt"))
         }
         try Data(
-            ("target_branch: main\ngates:\n  - {name: noop, type: custom, command: \"true\"}\n" + settings).utf8
+            ("target_branch: main\ngates:\n  - {name: noop, type: custom, command: \"\(gate)\"}\n" + settings).utf8
         ).write(to: URL(fileURLWithPath: repository + "/sluice.yml"))
         try await git.checked(["add", "-A"])
         try await git.checked(["commit", "--quiet", "-m", "a repository of \(sizes.repositoryFiles) files"])
@@ -198,5 +198,83 @@ extension String {
         try FileManager.default.createDirectory(
             atPath: (self as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         return self
+    }
+}
+
+extension BenchmarkSuite {
+    /// How one `merge_queue` run went.
+    struct QueueRun {
+        var landed: [String]
+        var quarantined: [String]
+        var gateRuns: Int
+        var seconds: Double
+    }
+
+    /// `merge_queue`: `sizes.mergeQueuePatches` patches on a repository of `sizes.repositoryFiles`
+    /// files, a tenth of them culprits (a gate that sleeps `sizes.mergeQueueGateSeconds`, then fails
+    /// while a culprit's marker is in the tree), landed one at a time and in batches of 4, each on a
+    /// repository of its own. The value is the batched run's wall time as a share of one at a time's.
+    func mergeQueue() async throws -> BenchmarkResult {
+        let alone = try await queueRun(batchSize: 1)
+        let batched = try await queueRun(batchSize: 4)
+        let sameOutcome = alone.landed == batched.landed && alone.quarantined == batched.quarantined
+        func describe(_ run: QueueRun) -> JSONValue {
+            .object([
+                "landed": .number(Decimal(run.landed.count)), "quarantined": .number(Decimal(run.quarantined.count)),
+                "gate_runs": .number(Decimal(run.gateRuns)),
+                "gate_runs_per_landed": .number(
+                    Decimal(string: String(format: "%.3f", Double(run.gateRuns) / Double(max(1, run.landed.count))))
+                        ?? 0),
+                "wall_seconds": .number(Decimal(string: String(format: "%.3f", run.seconds)) ?? 0),
+            ])
+        }
+        return BenchmarkResult(
+            name: "merge_queue", value: batched.seconds / max(alone.seconds, 0.001), unit: "x one-at-a-time wall",
+            detail: [
+                "patches": .number(Decimal(sizes.mergeQueuePatches)),
+                "quarantined": .number(Decimal(batched.quarantined.count)),
+                "gate_seconds": .number(Decimal(string: String(format: "%.2f", sizes.mergeQueueGateSeconds)) ?? 0),
+                "batch_size_1": describe(alone), "batch_size_4": describe(batched),
+                "gate_runs_ratio": .number(
+                    Decimal(string: String(format: "%.3f", Double(batched.gateRuns) / Double(max(1, alone.gateRuns))))
+                        ?? 0),
+                "same_outcome": .bool(sameOutcome), "max_parallel": .number(1),
+                "target": .string("same outcome; gate runs <= 0.6 x; wall <= 0.5 x (max_parallel 2 is not built)"),
+            ])
+    }
+
+    /// One `merge_queue` run: the same patches, by their messages, in queue order.
+    private func queueRun(batchSize: Int) async throws -> QueueRun {
+        let gate = String(format: "sleep %.3f; ! grep -rqs CULPRIT src", sizes.mergeQueueGateSeconds)
+        let repository = try await benchRepository(
+            "merge-queue-\(batchSize)",
+            gate: gate, settings: "sandbox: none\nmerge_queue: {batch_size: \(batchSize)}\n")
+        let storage = try SQLiteStorage(path: (repository + "/.sluice/sluice.db").creatingFolder())
+        let pipeline = Pipeline(engine: Engine(EngineContext(storage: storage, actor: "bench")), repository: repository)
+        try pipeline.prepare()
+        try pipeline.recordTargetBranch("main")
+        let count = sizes.mergeQueuePatches
+        var names: [String: String] = [:]
+        for index in 0..<count {
+            let number = index * (sizes.repositoryFiles / max(1, count))
+            let file = "src/file\(number).txt"
+            // Every tenth, from the middle of the first ten, is a culprit.
+            let line = index % 10 == 5 ? "CULPRIT" : "line 2"
+            let diff =
+                "--- a/\(file)\n+++ b/\(file)\n@@ -1,3 +1,3 @@\n file \(number)\n-line two\n+\(line)\n line three\n"
+            let entry = try await pipeline.submit(Array(diff.utf8), .init(project: "bench", message: "patch \(index)"))
+            names[entry.ledgerID.description] = "patch \(index)"
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let summary = try await pipeline.run { _ in }
+        let seconds = (clock.now - start).inSeconds
+        let landed = try await Git(repository: repository).checked(
+            ["log", "--reverse", "--format=%s", "main", "--not", "main~\(summary.landed.count)"])
+        try? FileManager.default.removeItem(atPath: repository)
+        return QueueRun(
+            landed: landed.split(separator: "\n").map(String.init),
+            quarantined: summary.quarantined.compactMap { names[$0.ledgerID] }.sorted(), gateRuns: summary.gateRuns,
+            seconds: seconds)
     }
 }

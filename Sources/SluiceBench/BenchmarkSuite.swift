@@ -65,6 +65,9 @@ public struct BenchmarkSuite: Sendable {
         public var followLifecycles: Int = 800
         /// Seconds `supervisor_overhead` measures its 16 idle agents.
         public var overheadSeconds: Double = 60
+        /// Patches `merge_queue` lands (a tenth of them culprits), and how long its gate takes.
+        public var mergeQueuePatches: Int = 40
+        public var mergeQueueGateSeconds: Double = 0.5
 
         /// The full run.
         public static let full = Sizes(
@@ -74,12 +77,14 @@ public struct BenchmarkSuite: Sendable {
         public static let quick = Sizes(
             baselineCommits: 100, durableLifecycles: 20, memoryLifecycles: 500, workerCycles: 50, costRecords: 20_000,
             costBatch: 5_000, diffMegabytes: 5, junitCases: 10_000, pipelinePatches: 5, repositoryFiles: 200,
-            postgresCommits: 320, postgresLifecycles: 64, followLifecycles: 64, overheadSeconds: 10)
+            postgresCommits: 320, postgresLifecycles: 64, followLifecycles: 64, overheadSeconds: 10,
+            mergeQueuePatches: 20, mergeQueueGateSeconds: 0.2)
         /// A tiny run for tests.
         public static let tiny = Sizes(
             baselineCommits: 5, durableLifecycles: 2, memoryLifecycles: 5, workerCycles: 3, costRecords: 30,
             costBatch: 10, diffMegabytes: 1, junitCases: 200, pipelinePatches: 2, repositoryFiles: 10,
-            postgresCommits: 32, postgresLifecycles: 16, followLifecycles: 16, overheadSeconds: 1)
+            postgresCommits: 32, postgresLifecycles: 16, followLifecycles: 16, overheadSeconds: 1,
+            mergeQueuePatches: 10, mergeQueueGateSeconds: 0.01)
     }
 
     /// The PostgreSQL server of the `postgres` and `follow` groups.
@@ -107,7 +112,7 @@ public struct BenchmarkSuite: Sendable {
     /// The benchmark groups, by the name `--only` takes.
     public static let groups = [
         "baseline", "patches", "patches-durable", "patches-memory", "workers", "costs", "parsers", "pipeline",
-        "postgres", "follow", "agents", "budgets",
+        "postgres", "follow", "agents", "budgets", "merge-queue",
     ]
 
     /// Runs the benchmarks in order (only the named groups, when given), handing each result to
@@ -157,6 +162,7 @@ public struct BenchmarkSuite: Sendable {
             emit(floor)
             emit(try await pipelineOverhead(floor: floor.value))
         }
+        if wanted("merge-queue") { emit(try await mergeQueue()) }
         if wanted("follow") { emit(try await followLagSQLite()) }
         if wanted("postgres") || wanted("follow") { try await runPostgres(wanted, emit: emit) }
     }

@@ -23,7 +23,7 @@ struct BenchmarkSuiteTests {
                 "supervisor_overhead", "budget_reservations", "sqlite_transition_floor_memory",
                 "patch_transitions_memory", "worker_cycles", "cost_insert", "cost_total_30", "cost_breakdown_30",
                 "cost_report_30",
-                "diff_parse", "junit_parse", "git_floor", "pipeline_overhead",
+                "diff_parse", "junit_parse", "git_floor", "pipeline_overhead", "merge_queue",
             ])
         for result in results {
             #expect(result.value >= 0)
@@ -35,6 +35,10 @@ struct BenchmarkSuiteTests {
         // The git floor landed every patch (it checks its branch), and the pipeline is measured against it.
         #expect((results.first { $0.name == "git_floor" }?.value ?? 0) > 0)
         #expect(results.first { $0.name == "pipeline_overhead" }?.detail["ratio_to_git_floor"] != nil)
+        // Batched and alone, the same patches landed in the same order, and the same were quarantined.
+        let queue = try #require(results.first { $0.name == "merge_queue" })
+        #expect(queue.detail["same_outcome"] == .bool(true), "\(queue.detail)")
+        #expect(queue.detail["quarantined"] == .number(1))
     }
 }
 
