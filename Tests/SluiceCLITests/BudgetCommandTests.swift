@@ -106,6 +106,15 @@ struct BudgetCommandTests {
             #expect(output.status == 64, "\(bad): \(output.status) \(output.stderr)")
             #expect(output.stderr.hasPrefix("error: "), "\(bad): \(output.stderr)")
         }
+        // A negative limit is a limit, refused for what it is, not taken for an option.
+        for (bad, words) in [
+            (["budget", "set", "global", "-1"], "must be above zero, got -1"),
+            (["budget", "set", "global"], "give the budget's LIMIT"),
+            (["budget", "set", "global", "5", "--hrad"], "unexpected '--hrad'"),
+        ] {
+            let output = await cli.run(bad)
+            #expect(output.status == 64 && output.stderr.contains(words), "\(bad): \(output.stderr)")
+        }
         let list = try await cli.process(["budget", "list", "--json"]).lines()
         #expect(list.count == 1)
         #expect(list.first?["scope"] as? String == "project:web")
@@ -191,6 +200,15 @@ struct CostReportCommandTests {
             let output = await cli.run(bad)
             #expect(output.status == 64, "\(bad): \(output.status) \(output.stderr)")
             #expect(output.stderr.hasPrefix("error: "), "\(bad): \(output.stderr)")
+        }
+        // A negative limit is a limit, refused for what it is, not taken for an option.
+        for (bad, words) in [
+            (["budget", "set", "global", "-1"], "must be above zero, got -1"),
+            (["budget", "set", "global"], "give the budget's LIMIT"),
+            (["budget", "set", "global", "5", "--hrad"], "unexpected '--hrad'"),
+        ] {
+            let output = await cli.run(bad)
+            #expect(output.status == 64 && output.stderr.contains(words), "\(bad): \(output.stderr)")
         }
         let outcome = await cli.run(["cost", "report", "--by", "outcome"])
         #expect(

@@ -77,7 +77,10 @@ struct BudgetCommand: AsyncParsableCommand {
             abstract: "Set the budget of a scope (replacing its limit and options; its spend carries on).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "global, project:NAME, workstream:NAME, task:ID, worker:ID or request:ID.") var scope: String
-        @Argument(help: "The limit, in plain decimal notation (above 0).") var limit: String
+        // All that is left over, so that a negative limit (`-1`) reaches the check that says why it is refused
+        // instead of being taken for an option.
+        @Argument(parsing: .allUnrecognized, help: "The limit, in plain decimal notation (above 0).")
+        var limit: [String] = []
         @Option(help: "ISO 4217 code.") var currency: String = "USD"
         @Option(help: "none, day, week (ISO, from Monday) or month.") var window: String = "none"
         @Option(help: "The IANA time zone the window's days begin in.") var timezone: String = "UTC"
@@ -86,8 +89,15 @@ struct BudgetCommand: AsyncParsableCommand {
         @Flag(help: "Refuse work the budget cannot cover; without it, the budget only warns.") var hard = false
 
         func run() async throws {
+            guard self.limit.count == 1, let text = self.limit.first else {
+                throw ValidationError(
+                    self.limit.isEmpty
+                        ? "give the budget's LIMIT, such as 25 or 0.50"
+                        : "unexpected \(self.limit.dropFirst().map { "'\($0)'" }.joined(separator: ", ")) after the LIMIT"
+                )
+            }
             let scope = try BudgetScope(parsing: scope)
-            let limit = try Parse.amount(limit, option: "LIMIT")
+            let limit = try Parse.amount(text, option: "LIMIT")
             let window: BudgetWindow = try Parse.enumeration(window, option: "--window")
             let thresholds = try soft.map(BudgetCommand.thresholds) ?? []
             let engine = try await global.engine()
