@@ -173,13 +173,26 @@ public struct PatchService: Sendable {
         try await recordingCommits(id, tested: tested, then: .verify(testsPassed: true, reason: reason))
     }
 
-    /// Records that the gates passed on the `tested` commit, made on `base`, with both commits, in one
-    /// unit of work: a batch's patch, whose commit is made anew on the one below it as the batch lands.
-    @discardableResult
-    public func verified(_ id: LedgerID, on base: String, tested: String, reason: String) async throws
-        -> PatchLedgerEntry
+    /// Records that the gates passed for every patch of a landing batch, each with the commit it was
+    /// made on and its own commit, in one unit of work: all of them verified, or none (one that someone
+    /// moved meanwhile fails the unit).
+    ///
+    /// - Parameter patches: bottom first, each with its base, its commit and the reason for its history.
+    public func verifiedBatch(_ patches: [(id: LedgerID, base: String, tested: String, reason: String)])
+        async throws
     {
-        try await recordingCommits(id, base: base, tested: tested, then: .verify(testsPassed: true, reason: reason))
+        let steps = patches.map { patch in
+            (
+                recordingCommits(patch.id, base: patch.base, tested: patch.tested),
+                step(.verify(testsPassed: true, reason: patch.reason), patch.id, only: [.applied])
+            )
+        }
+        try await context.storage.write { tx in
+            for (commits, transition) in steps {
+                try commits(tx)
+                _ = try transition(tx)
+            }
+        }
     }
 
     /// Records that the branch now holds `landed`, and the patch is committed, in one unit of work.

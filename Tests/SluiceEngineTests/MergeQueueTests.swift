@@ -83,7 +83,8 @@ struct MergeQueueTests {
         #expect(try subjects(fixture, 3) == names.filter { $0 != names[position] }.map { "add \($0)" })
         let quarantined = try await fixture.engine.patches.get(culprit.ledgerID)
         #expect(
-            quarantined.quarantine.quarantineReason?.contains("gate check failed with this patch on top of") == true)
+            quarantined.quarantine.quarantineReason?.contains(
+                position == 0 ? "alone on the branch" : "on top of \(position) patches") == true)
         // Its own failing run is on record with it.
         let logs = try #require(quarantined.quarantine.quarantinePath)
         #expect(FileManager.default.fileExists(atPath: logs + "/check.log"))
@@ -124,6 +125,70 @@ struct MergeQueueTests {
         #expect(summary.gateRuns == 2)
     }
 
+    @Test("a patch of a batch quarantined by hand while its batch is gated: the rest are gated again without it")
+    func memberChangedMidBatch() async throws {
+        let fixture = try PipelineTests.Fixture(config: Self.config())
+        let marker = fixture.scratch.file("gating")
+        let gate = "touch \(marker); sleep 2; ! grep -qs CULPRIT *.txt"
+        try fixture.repository.commit(
+            ["sluice.yml": Self.config(gate: gate, extra: "sandbox: none")], message: "a gate that takes a while")
+        let before = try fixture.head()
+        let entries = try await submit(["a", "b", "c"], to: fixture)
+        let running = Task { try await fixture.run() }
+        while !FileManager.default.fileExists(atPath: marker) { try await Task.sleep(for: .milliseconds(20)) }
+        let top = try #require(entries["c"])
+        try await fixture.pipeline.quarantine(top.ledgerID, reason: "set aside by hand")
+        let summary = try await running.value
+        // Nothing was verified for the batch with c; a and b went back to the queue and were gated again,
+        // as a stack of their own, before they landed.
+        #expect(summary.gateRuns == 2, "\(summary)")
+        #expect(Set(summary.landed) == Set(["a", "b"].compactMap { entries[$0]?.ledgerID.description }))
+        #expect(try subjects(fixture, 2) == ["add a", "add b"])
+        #expect(try fixture.repository.git("rev-parse", "main~2") == before)
+        await #expect(try fixture.engine.patches.get(top.ledgerID).state == .quarantined)
+        let gates = try await fixture.engine.gates.list()
+        let landedTop = try #require(gates.first { $0.metadata["batch_size"] == .number(2) })
+        #expect(landedTop.state == .passed)
+    }
+
+    @Test("a verified batch whose top was set aside before the next run: the patches below it never land untested")
+    func verifiedBatchWithoutTop() async throws {
+        let fixture = try PipelineTests.Fixture(config: Self.config())
+        let before = try fixture.head()
+        let entries = try await submit(["a", "b", "c"], to: fixture)
+        try fixture.repository.write("README.md", "work in progress\n")
+        await #expect(throws: SluiceError.self) { try await fixture.run() }
+        let top = try #require(entries["c"])
+        try await fixture.pipeline.quarantine(top.ledgerID, reason: "set aside by hand")
+        try fixture.repository.git("checkout", "--", "README.md")
+        let summary = try await fixture.run()
+        #expect(try summary.landed.isEmpty && fixture.head() == before, "\(summary)")
+        for name in ["a", "b"] {
+            let entry = try await fixture.engine.patches.get(try #require(entries[name]).ledgerID)
+            #expect(entry.state == .quarantined)
+            #expect(entry.quarantine.quarantineReason?.contains("whose top did not land with it") == true)
+        }
+    }
+
+    @Test("a checkout a batch's landing left behind (the run stopped after the swap) is moved to the batch's top")
+    func checkoutRepairedAfterBatch() async throws {
+        let fixture = try PipelineTests.Fixture(config: Self.config())
+        let before = try fixture.head()
+        _ = try await submit(["a", "b", "c"], to: fixture)
+        let landed = try await fixture.run()
+        #expect(landed.landed.count == 3)
+        // As if the run had stopped right after the swap: the checkout still at the batch's base.
+        try fixture.repository.git("read-tree", "--reset", "-u", before)
+        #expect(!(try fixture.repository.git("status", "--porcelain")).isEmpty)
+        var events: [PipelineEvent] = []
+        let collected = Collected()
+        _ = try await fixture.pipeline.run { collected.append($0) }
+        events = collected.events
+        #expect(events.contains { $0.step == "recover" && $0.outcome == "repaired" }, "\(events.map(\.message))")
+        #expect(try fixture.repository.git("status", "--porcelain").isEmpty)
+        #expect(try fixture.repository.read("c.txt") == "c\n")
+    }
+
     @Test("a run stopped after a batch was verified, before the branch moved: the next lands it with one swap")
     func verifiedBatchRecovered() async throws {
         let fixture = try PipelineTests.Fixture(config: Self.config())
@@ -148,4 +213,13 @@ struct MergeQueueTests {
         #expect(reflog.contains("sluice: land"), "\(reflog)")
         #expect(try fixture.repository.git("rev-parse", "main@{1}") == before)
     }
+}
+
+/// Pipeline events gathered from a run's callback.
+final class Collected: @unchecked Sendable {
+    // @unchecked: guarded by the lock.
+    private let lock = NSLock()
+    private var gathered: [PipelineEvent] = []
+    var events: [PipelineEvent] { lock.withLock { gathered } }
+    func append(_ event: PipelineEvent) { lock.withLock { gathered.append(event) } }
 }

@@ -86,37 +86,66 @@ struct PipedProcessTests {
         #expect(try await task.value.status == 128 + 15)
     }
 
-    @Test("past its time limit the program is killed; what it left holding its output does not keep the caller")
+    @Test("past its time limit the program and what it started are killed; an orphan holding its output is left")
     func timeLimit() async throws {
         let folder = TemporaryDirectory()
-        let leftover = folder.file("leftover")
-        // The background sleep keeps standard output open after its parent is killed.
+        let (orphan, child) = (folder.file("orphan"), folder.file("child"))
+        // The subshell's sleep is orphaned at once (out of the tree, holding standard output); the
+        // other sleep is the shell's child.
         let result = try await PipedProcess.run(
-            "sh", ["-c", "echo before; sleep 600 & echo $! > '\(leftover)'; sleep 600"], environment: [:],
-            directory: nil, input: nil, outputLimit: 1 << 10, errorLimit: 1 << 10, timeout: .seconds(5))
+            "sh",
+            [
+                "-c",
+                "echo before; ( sleep 600 & echo $! > '\(orphan)' ); sleep 600 & echo $! > '\(child)'; wait",
+            ], environment: [:], directory: nil, input: nil, outputLimit: 1 << 10, errorLimit: 1 << 10,
+            timeout: .seconds(5))
         #expect(result.timedOut && result.status == 128 + 9)
         #expect(String(decoding: result.stdout, as: UTF8.self) == "before\n")
-        // It came back while what held the pipes still runs: it did not wait for it (a timing-free check).
-        let text = try String(contentsOfFile: leftover, encoding: .utf8)
-        let pid = try #require(Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(kill(pid, 0) == 0, "the leftover had ended: the call waited for it")
-        kill(pid, SIGKILL)
+        let orphanPID = try #require(Self.pid(in: orphan))
+        let childPID = try #require(Self.pid(in: child))
+        // It came back while the orphan still held the pipes: it did not wait for it (a check free of timing).
+        #expect(Self.alive(orphanPID), "the orphan had ended: the call waited for it")
+        kill(orphanPID, SIGKILL)
+        // The shell's own child was killed with it (it may be left a zombie until someone reaps it).
+        var childAlive = true
+        for _ in 0..<100 where childAlive {
+            childAlive = Self.alive(childPID)
+            if childAlive { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(!childAlive, "the shell's child outlived the time limit")
         let quick = try await PipedProcess.run(
             "sh", ["-c", "echo fine"], environment: [:], directory: nil, input: nil, outputLimit: 1 << 10,
             errorLimit: 1 << 10, timeout: .seconds(60))
         #expect(!quick.timedOut && quick.status == 0 && quick.stdout == Array("fine\n".utf8))
     }
 
+    static func pid(in file: String) -> Int32? {
+        Int32(
+            (try? String(contentsOfFile: file, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+    }
+
+    /// Running (or stopped): neither gone nor a zombie.
+    static func alive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first != "Z"
+    }
+
     @Test("a git command past its time limit fails the operation with a message that says how to raise it")
     func gitTimeLimit() async throws {
         let repository = try TemporaryGitRepository(files: ["a.txt": "a\n"])
-        let git = Git(repository: repository.path, timeout: .milliseconds(300))
+        let marker = repository.directory.file("hook-shell")
+        let git = Git(repository: repository.path, timeout: .seconds(5))
         await #expect {
-            try await git.run(["-c", "alias.hang=!sleep 20", "hang"])
+            try await git.run(["-c", "alias.hang=!echo $$ > '\(marker)'; sleep 600", "hang"])
         } throws: {
             let error = $0 as? SluiceError
             return error?.code == .blocked && error?.message.contains("SLUICE_GIT_TIMEOUT_SECONDS") == true
         }
+        // The shell git started for the alias went with it.
+        let shell = try #require(Self.pid(in: marker))
+        #expect(!Self.alive(shell), "git's child outlived its time limit")
         #expect(try await git.checked(["rev-parse", "--is-inside-work-tree"]) == "true")
         #expect(Git.defaultTimeout(environment: [:]) == .seconds(600))
         #expect(Git.defaultTimeout(environment: ["SLUICE_GIT_TIMEOUT_SECONDS": "5"]) == .seconds(5))

@@ -267,8 +267,9 @@ extension LandingMachine {
                 SluiceError(
                     code: .blocked,
                     message: "cannot land patch \(plan.ledgerID): \(plan.branch) is checked out in \(plan.repository) "
-                        + "with uncommitted changes (\(checkout.changes.count) files); commit or stash them and run "
-                        + "again (the patch stays verified)"))
+                        + "with uncommitted changes (\(checkout.changes.count) files); stash them (git stash) and run "
+                        + "again: the patch stays verified, and a commit on \(plan.branch) would move it, so that it "
+                        + "would have to be resubmitted"))
         }
         state = .landing(landing, checkedOut: checkedOut)
         return [

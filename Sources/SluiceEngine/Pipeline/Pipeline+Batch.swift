@@ -159,8 +159,10 @@ extension Pipeline {
             guard record.state == .passed else {
                 return StackVerdict(
                     passed: false, verdicts: verdicts,
-                    reason: "gate \(gate.name) \(record.state.rawValue) with this patch on top of "
-                        + "\(stack.count - 1) patches of its batch: \(verdict.reason ?? "")", gateIDs: gateIDs)
+                    reason: "gate \(gate.name) \(record.state.rawValue) with this patch "
+                        + (stack.count == 1
+                            ? "alone on the branch" : "on top of \(stack.count - 1) patches of its batch")
+                        + ": \(verdict.reason ?? "")", gateIDs: gateIDs)
             }
         }
         // What lands is what was tested: the gates may not have changed the tracked files they ran on.
@@ -208,12 +210,16 @@ extension Pipeline {
                     ["commit-tree", patch.tree, "-p", parent, "-F", "-"], input: Array(message.utf8),
                     environment: authorship?.environment ?? [:]))
         }
-        for (index, patch) in prefix.enumerated() {
-            _ = try await engine.patches.verified(
-                patch.id, on: index == 0 ? base : commits[index - 1], tested: commits[index],
-                reason: index == prefix.count - 1
-                    ? "all gates passed" : "all gates passed at the top of its batch (patch \(top.id))")
-        }
+        // All verified in one unit, or none: a batch is never left half verified, so recovery never
+        // finds a prefix of it to land that the gates did not run on.
+        try await engine.patches.verifiedBatch(
+            prefix.enumerated().map { index, patch in
+                (
+                    patch.id, index == 0 ? base : commits[index - 1], commits[index],
+                    index == prefix.count - 1
+                        ? "all gates passed" : "all gates passed at the top of its batch (patch \(top.id))"
+                )
+            })
         // The branch moves first; a checkout with uncommitted changes stops the run before it does.
         let status = try await git.checkedBytes(["status", "--porcelain=v2", "--branch", "--untracked-files=no", "-z"])
         let checkout = GitReadings.checkout(status)
@@ -222,8 +228,9 @@ extension Pipeline {
             throw SluiceError(
                 code: .blocked,
                 message: "cannot land a batch of \(prefix.count): \(branch) is checked out in \(repository) with "
-                    + "uncommitted changes (\(checkout.changes.count) files); commit or stash them and run again "
-                    + "(its patches stay verified)")
+                    + "uncommitted changes (\(checkout.changes.count) files); stash them (git stash) and run again: "
+                    + "its patches stay verified, and a commit on \(branch) would move it, so that they would have "
+                    + "to be resubmitted")
         }
         let landed = commits[commits.count - 1]
         let swapped = try await git.run([

@@ -159,10 +159,16 @@ extension Pipeline {
     /// recognised by their content; a file changed in any other way is left alone, and the run says so.
     func repairCheckout(branch: String, emit: (PipelineEvent) -> Void) async throws {
         guard try await git.checkedOutBranch() == branch, let head = try await git.commit(of: "refs/heads/\(branch)"),
-            let landing = try await lastLanding(at: head), let base = landing.base, base != head
+            let landing = try await lastLanding(at: head), var base = landing.base, base != head
         else { return }
         let index = try await git.run(["write-tree"])
-        guard index.succeeded, index.line == (try await git.tree(of: base)) else { return }
+        guard index.succeeded else { return }
+        // A batch landed with one swap: the checkout was left at the batch's base, below its lower patches.
+        for _ in 0..<MergeQueueSettings.maxBatchSize where index.line != (try await git.tree(of: base)) {
+            guard let below = try await lastLanding(at: base), let lower = below.base else { break }
+            base = lower
+        }
+        guard index.line == (try await git.tree(of: base)) else { return }
         let touched = Set(try await nulSeparated(git.checkedBytes(["diff", "--name-only", "-z", base, head])))
         let dirty = try await nulSeparated(git.checkedBytes(["diff", "--name-only", "-z"]))
         var written: [String] = []
@@ -195,7 +201,7 @@ extension Pipeline {
         let committed = try await engine.patches.list(PatchFilter(state: .committed)).sorted {
             $0.updatedAt > $1.updatedAt
         }
-        for entry in committed.prefix(20) {
+        for entry in committed.prefix(20 + MergeQueueSettings.maxBatchSize) {
             if let source = try await engine.context.storage.patchSource(entry.ledgerID), source.landedCommit == head {
                 return (entry.ledgerID, source.baseCommit)
             }
@@ -234,8 +240,10 @@ extension Pipeline {
             top = above
             members.append(above.ledgerID)
         }
+        // Only a whole batch lands so: its top is the patch the gates ran on (its commit says so).
         guard members.count > 1, let tested = commits[top.ledgerID]?.tested,
-            try await git.commit(of: tested) != nil
+            try await git.commit(of: tested) != nil,
+            try await batchPosition(of: tested) == .top(of: members.count)
         else { return }
         emit(
             PipelineEvent(
@@ -270,6 +278,12 @@ extension Pipeline {
                     step: "recover", ledgerID: entry.ledgerID, outcome: "elsewhere",
                     message: "verified by a run in another clone (its tested commit \(tested.prefix(12)) is not in "
                         + "this repository): run sluice there to finish it"))
+        } else if case .below = try await batchPosition(of: tested) {
+            // Tested only under its batch's top, which is not landing with it: never landed alone.
+            try await setAside(
+                entry.ledgerID,
+                reason: "verified as part of a batch whose top did not land with it (the gates never ran on it "
+                    + "without the patches above it); resubmit it", step: "recover", &summary, emit: emit)
         } else if head == base {
             try await land(entry.ledgerID, tested: tested, base: base, config: config, &summary, emit: emit)
         } else {
@@ -304,5 +318,30 @@ final class RunLock: Sendable {
     func release() {
         flock(descriptor, LOCK_UN)
         close(descriptor)
+    }
+}
+
+extension Pipeline {
+    /// Where a commit a batch made stands in it, as its `Sluice-Batch` trailer says.
+    enum BatchPosition: Equatable {
+        /// Not made by a batch (a patch gated alone).
+        case alone
+        /// The top of a batch of this many: the gates ran on its tree.
+        case top(of: Int)
+        /// Below the top: tested only with the patches above it.
+        case below
+    }
+
+    /// The `Sluice-Batch` trailer of `commit`, read back.
+    func batchPosition(of commit: String) async throws -> BatchPosition {
+        let message = try await git.checked(["log", "-1", "--format=%B", commit])
+        guard let line = message.split(separator: "\n").last(where: { $0.hasPrefix("Sluice-Batch: ") }) else {
+            return .alone
+        }
+        let words = line.dropFirst("Sluice-Batch: ".count).split(separator: " ")
+        if words.count >= 3, words[0] == "top", words[1] == "of", let size = Int(words[2].filter(\.isNumber)) {
+            return .top(of: size)
+        }
+        return .below
     }
 }

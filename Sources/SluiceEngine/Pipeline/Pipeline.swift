@@ -412,6 +412,12 @@ public struct Pipeline: Sendable {
     /// Removes every workspace of this repository (and any left in `.sluice/workspaces/` by a version
     /// that kept them there) and forgets them in git.
     func removeWorkspace() async throws {
+        // A `worktree add` stopped half way (killed, or past its time limit) leaves the worktree locked
+        // ("initializing"), which neither `remove --force` nor `prune` touches, and every later `add`
+        // of the same path fails: it is unlocked first.
+        _ = try await WorktreeLock.holding(for: repository) {
+            try await git.run(["worktree", "unlock", workspacePath])
+        }
         for directory in [workspacesDirectory, path("workspaces")] {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             where name != "repository" {
