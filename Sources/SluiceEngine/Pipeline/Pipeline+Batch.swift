@@ -67,7 +67,14 @@ extension Pipeline {
                     if verdict.passed { passing[ids.count] = verdict } else { failing[ids.count] = verdict }
                     input = verdict.passed ? .passed : .failed
                 case .land(let ids):
-                    guard let verdict = passing[ids.count],
+                    guard let verdict = passing[ids.count] else {
+                        // Never: the machine lands only a stack a gate run passed. The run stops, and the
+                        // next one's recovery sends the stacked patches back to the queue.
+                        throw SluiceError(
+                            code: .blocked,
+                            message: "merge queue batch: no passing gate run of the \(ids.count) to land")
+                    }
+                    guard
                         let landed = try await landStack(
                             Array(stack.prefix(ids.count)), on: base, above: Array(stack.dropFirst(ids.count)),
                             verdict: verdict, config: config, &summary, emit: emit)
