@@ -121,6 +121,43 @@ struct PipelineCommandTests {
         #expect(landed.status == 3 && landed.stderr.contains("cannot promote patch \(later): it is committed"))
     }
 
+    @Test("a verified patch whose commit the branch already holds cannot be set aside; the next run records it")
+    func landedCannotBeSetAside() async throws {
+        let repository = try Self.repository()
+        _ = try await sluice(["init"], in: repository)
+        let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
+        let submitted = try await sluice(
+            ["patch", "submit", "-", "--project", "p", "--json"], in: repository, input: diff)
+        let object = try JSONSerialization.jsonObject(with: Data(submitted.stdout.utf8)) as? [String: Any]
+        let id = try #require(object?["ledger_id"] as? String)
+        // Uncommitted work stops the landing with the patch verified; then main is moved to its commit,
+        // as a run stopped right after its compare-and-swap would leave it.
+        try repository.write("tests/test_notes.sh", "exit 0 # work in progress\n")
+        #expect(try await sluice(["run"], in: repository).status == 1)
+        let shown = try await sluice(["patch", "show", id, "--json"], in: repository).stdout
+        #expect(shown.contains("\"state\":\"verified\""), "\(shown)")
+        try repository.git("checkout", "--", "tests/test_notes.sh")
+        let events = try await sluice(["events", "--entity", id, "--json"], in: repository).stdout
+        let commits = events.split(separator: "\n").compactMap { line -> String? in
+            let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            return (event?["payload"] as? [String: Any])?["tested_commit"] as? String
+        }
+        let commit = try #require(commits.last)
+        try repository.git("update-ref", "refs/heads/main", commit)
+        for verb in [
+            ["quarantine", id, "--reason", "x"], ["drop", id, "--reason", "x"], ["rollback", id, "--reason", "x"],
+        ] {
+            let refused = try await sluice(["patch"] + verb, in: repository)
+            #expect(refused.status == 3 && refused.stderr.contains("it has landed"), "\(verb): \(refused.stderr)")
+        }
+        let again = try await sluice(["run"], in: repository)
+        #expect(again.status == 0 && again.stdout.contains("already on main"), "\(again.stdout)\(again.stderr)")
+        #expect(try await sluice(["patch", "show", id, "--json"], in: repository).stdout.contains("\"committed\""))
+        // The checkout, left at the old commit, followed.
+        #expect(try repository.read("notes.txt") == "one\n2\nthree\n")
+        #expect(try repository.git("status", "--porcelain").isEmpty)
+    }
+
     @Test("submit --from-worktree takes a worktree's changes, new files included, and leaves it alone")
     func fromWorktree() async throws {
         let repository = try Self.repository()
