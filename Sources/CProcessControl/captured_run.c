@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <dirent.h>
-#include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,46 +108,6 @@ static int drain(int fd, sluice_buffer *buffer, size_t limit) {
     return 0;
 }
 
-/// Kills `pid` and every process descended from it (found by their parent ids in /proc), children
-/// first seen, SIGKILL: what a hung git started (a hook, a filter) goes with it. A process that
-/// left the tree (its parent died, and it was adopted) is not found.
-static void kill_tree(pid_t pid) {
-    enum { most = 4096 };
-    pid_t found[most];
-    int count = 0;
-    found[count++] = pid;
-    kill(pid, SIGSTOP);
-    for (int next = 0; next < count; next++) {
-        DIR *proc = opendir("/proc");
-        if (proc == NULL) break;
-        struct dirent *item;
-        while ((item = readdir(proc)) != NULL && count < most) {
-            char *end = NULL;
-            long candidate = strtol(item->d_name, &end, 10);
-            if (end == item->d_name || *end != '\0') continue;
-            char path[64];
-            snprintf(path, sizeof path, "/proc/%ld/stat", candidate);
-            FILE *file = fopen(path, "r");
-            if (file == NULL) continue;
-            char line[512];
-            size_t length = fread(line, 1, sizeof line - 1, file);
-            fclose(file);
-            line[length] = '\0';
-            // pid (comm) state ppid ...: the name may hold spaces and parentheses, so read after the last ')'.
-            char *close = strrchr(line, ')');
-            if (close == NULL) continue;
-            char state = 0;
-            long parent = 0;
-            if (sscanf(close + 1, " %c %ld", &state, &parent) != 2 || parent != found[next]) continue;
-            found[count++] = (pid_t)candidate;
-            // Stopped, so that it starts no more children while the tree is read.
-            kill((pid_t)candidate, SIGSTOP);
-        }
-        closedir(proc);
-    }
-    for (int i = 0; i < count; i++) kill(found[i], SIGKILL);
-}
-
 static long long monotonic_ms(void) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -158,7 +116,8 @@ static long long monotonic_ms(void) {
 
 int sluice_collect_piped(
     sluice_piped_child *child, const unsigned char *input, size_t input_length, sluice_buffer *output,
-    size_t output_limit, sluice_buffer *error, size_t error_limit, int timeout_ms, int *timed_out, int *status) {
+    size_t output_limit, sluice_buffer *error, size_t error_limit, int timeout_ms, void (*kill_tree)(pid_t),
+    int *timed_out, int *status) {
     size_t written = 0;
     int failure = 0;
     *timed_out = 0;

@@ -51,13 +51,14 @@ int sluice_spawn_piped(
 
 /// Feeds `input` to the child's standard input (then closes it), reads its output and error to
 /// their ends (keeping at most the limits), and waits for it to end: `status` is its exit code, or
-/// 128 + the signal that ended it. With `timeout_ms` >= 0, a child still running then is killed
-/// (SIGKILL) and `timed_out` set; pipes still open 2 s later (held by what it started) are closed.
-/// The child is left unreaped (its pid stays reserved): call sluice_reap. Blocks the calling thread.
-/// Returns 0 or an errno.
+/// 128 + the signal that ended it. With `timeout_ms` >= 0, a child still running then is handed to
+/// `kill_tree` (which kills it and what it started) and `timed_out` set; pipes still open 2 s later
+/// (held by a process that left its tree) are closed. The child is left unreaped (its pid stays
+/// reserved): call sluice_reap. Blocks the calling thread. Returns 0 or an errno.
 int sluice_collect_piped(
     sluice_piped_child *child, const unsigned char *input, size_t input_length, sluice_buffer *output,
-    size_t output_limit, sluice_buffer *error, size_t error_limit, int timeout_ms, int *timed_out, int *status);
+    size_t output_limit, sluice_buffer *error, size_t error_limit, int timeout_ms, void (*kill_tree)(pid_t),
+    int *timed_out, int *status);
 
 /// Reaps a child that sluice_collect_piped waited for.
 void sluice_reap(pid_t pid);

@@ -76,6 +76,24 @@ package enum PipedProcess {
         }
     }
 
+    /// Kills `root` and every process descended from it (SIGKILL), found by their parents in /proc
+    /// (``ProcStatus``): what a hung git started (a hook, a filter) goes with it. Each is stopped as it
+    /// is found, so that none starts another while the tree is read. A process that left the tree
+    /// (its parent died before, and it was adopted) is not found.
+    static func killTree(_ root: pid_t) {
+        var found: Set<Int32> = [root]
+        kill(root, SIGSTOP)
+        while true {
+            let more = ProcStatus.all().filter { found.contains($0.parent) && !found.contains($0.pid) && !$0.isZombie }
+            guard !more.isEmpty else { break }
+            for process in more {
+                kill(process.pid, SIGSTOP)
+                found.insert(process.pid)
+            }
+        }
+        for pid in found { kill(pid, SIGKILL) }
+    }
+
     /// Feeds, reads and waits, blocking the calling (Dispatch) thread.
     private static func collect(
         _ running: sluice_piped_child, _ input: [UInt8], outputLimit: Int, errorLimit: Int, timeoutMilliseconds: Int32
@@ -92,7 +110,7 @@ package enum PipedProcess {
         let failure = input.withUnsafeBufferPointer { bytes in
             sluice_collect_piped(
                 &child, bytes.baseAddress, bytes.count, &output, outputLimit, &error, errorLimit, timeoutMilliseconds,
-                &timedOut, &status)
+                { PipedProcess.killTree($0) }, &timedOut, &status)
         }
         guard failure == 0 else {
             throw SluiceError(
