@@ -4,7 +4,7 @@ public enum PatchPriority: String, CaseIterable, Codable, Comparable, Sendable {
     case low, normal, high, urgent
 
     /// Its place in the order: higher goes first.
-    public var rank: Int {
+    private var rank: Int {
         switch self {
         case .low: 0
         case .normal: 1

@@ -105,7 +105,8 @@ extension Pipeline {
                     continue
                 }
             }
-            let queue = try await queueOrder(engine.patches.list(PatchFilter(state: .queued)))
+            let priorities = try await engine.context.storage.patchPriorities(state: .queued)
+            let queue = queueOrder(try await engine.patches.list(PatchFilter(state: .queued)), priorities)
             // A patch that did not apply waits until the branch moves; when every queued patch waits on
             // the head as it is, nothing can move it and none of them will ever apply.
             let (config, head) = try await configuration()
@@ -158,10 +159,9 @@ extension Pipeline {
                 break
             }
             if config.mergeQueue.batchSize > 1 {
-                let priorities = try await engine.context.storage.patchPriorities(state: .queued)
                 // The patches that can go next, in queue order, up to the first that must go alone.
                 var batch: [PatchLedgerEntry] = []
-                for entry in ready[ready.firstIndex { $0.ledgerID == next.ledgerID }!...]
+                for entry in ready.drop(while: { $0.ledgerID != next.ledgerID })
                 where batch.count < config.mergeQueue.batchSize {
                     if refused[entry.ledgerID] != nil || refusedProjects.contains(entry.projectID) { continue }
                     guard try await batchable(entry, priority: priorities[entry.ledgerID] ?? .normal) else { break }
@@ -219,18 +219,19 @@ extension Pipeline {
     /// place); then those whose last attempt did not apply, by priority, then by when it failed: each
     /// may need a patch still in the queue, so everything else goes first, and a retry on every move
     /// of the branch does not use up its attempts before that patch lands.
-    func queueOrder(_ queued: [PatchLedgerEntry]) async throws -> [PatchLedgerEntry] {
-        let priorities = try await engine.context.storage.patchPriorities(state: .queued)
-        func key(_ entry: PatchLedgerEntry) -> (conflicted: Bool, rank: Int, time: Timestamp) {
+    ///
+    /// - Parameter priorities: the queued patches' priorities that are not normal.
+    func queueOrder(_ queued: [PatchLedgerEntry], _ priorities: [LedgerID: PatchPriority]) -> [PatchLedgerEntry] {
+        func key(_ entry: PatchLedgerEntry) -> (conflicted: Bool, priority: PatchPriority, time: Timestamp) {
             let conflicted = entry.apply.lastErrorCode == "conflict"
             return (
-                conflicted, (priorities[entry.ledgerID] ?? .normal).rank, conflicted ? entry.updatedAt : entry.createdAt
+                conflicted, priorities[entry.ledgerID] ?? .normal, conflicted ? entry.updatedAt : entry.createdAt
             )
         }
         return queued.sorted { first, second in
             let (one, other) = (key(first), key(second))
             if one.conflicted != other.conflicted { return !one.conflicted }
-            if one.rank != other.rank { return one.rank > other.rank }
+            if one.priority != other.priority { return one.priority > other.priority }
             if one.time != other.time { return one.time < other.time }
             return first.ledgerID.description < second.ledgerID.description
         }
