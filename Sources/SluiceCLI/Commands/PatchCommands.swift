@@ -47,29 +47,22 @@ struct PatchCommand: AsyncParsableCommand {
         return Output.fields(pairs)
     }
 
-    /// Refuses to set aside (quarantine, drop, roll back) a verified patch whose commit the target
-    /// branch already holds: a run stopped after it landed, before the ledger said so. The next
-    /// `sluice run` records it as landed (and moves the checkout); a revert then undoes it.
-    static func refuseIfLanded(_ global: GlobalOptions, _ id: String, _ verb: String) async throws {
-        guard let pipeline = try? await global.pipeline(),
-            let entry = try? await pipeline.engine.patches.get(try Parse.id(id)), entry.state == .verified,
-            let tested = try await pipeline.engine.context.storage.patchSource(entry.ledgerID)?.testedCommit,
-            let branch = try? await pipeline.configuration().0.targetBranch,
-            let head = try await pipeline.git.commit(of: "refs/heads/\(branch)"),
-            try await pipeline.git.commit(of: tested) != nil, try await pipeline.git.isAncestor(tested, of: head)
-        else { return }
-        throw SluiceError(
-            code: .invalidTransition,
-            message: "cannot \(verb) patch \(entry.ledgerID): it has landed (\(branch) holds its commit "
-                + "\(tested.prefix(12))), and a stopped run did not record it yet; run `sluice run` to record it, "
-                + "then `sluice patch revert \(entry.ledgerID)` to undo it")
+    /// The engine a verb that sets a patch aside by hand works with, once ``Pipeline/refuseIfLanded(_:_:)``
+    /// found that the patch has not landed unrecorded (inside a repository; elsewhere there is no
+    /// branch to ask).
+    static func settingAside(_ global: GlobalOptions, _ id: String, _ verb: String) async throws -> Engine {
+        guard let pipeline = try? await global.pipeline() else { return try await global.engine() }
+        try await pipeline.refuseIfLanded(try Parse.id(id), verb)
+        return pipeline.engine
     }
 
     /// Runs one transition and prints the entry after it; a rejected patch exits 1.
     static func transition(
-        _ global: GlobalOptions, _ id: String, _ body: (PatchService, LedgerID) async throws -> PatchLedgerEntry
+        _ global: GlobalOptions, _ id: String, engine given: Engine? = nil,
+        _ body: (PatchService, LedgerID) async throws -> PatchLedgerEntry
     ) async throws {
-        let engine = try await global.engine()
+        let engine: Engine
+        if let given { engine = given } else { engine = try await global.engine() }
         let entry = try await body(engine.patches, try Parse.id(id))
         let last = entry.stateHistory.last
         let reason = last?.reason.map { " (\($0))" } ?? ""
@@ -308,8 +301,7 @@ struct PatchCommand: AsyncParsableCommand {
 
         func run() async throws {
             let ledgerID: LedgerID = try Parse.id(id)
-            try await PatchCommand.refuseIfLanded(global, id, "roll back")
-            let engine = try await global.engine()
+            let engine = try await PatchCommand.settingAside(global, id, "roll back")
             let current = try await engine.patches.get(ledgerID)
             let entry: PatchLedgerEntry
             // A workspace the pipeline made is a worktree whose `.git` file names its repository (older
@@ -334,8 +326,10 @@ struct PatchCommand: AsyncParsableCommand {
         @Option(help: "Where the patch is kept.") var path: String?
 
         func run() async throws {
-            try await PatchCommand.refuseIfLanded(global, id, "quarantine")
-            try await PatchCommand.transition(global, id) { try await $0.quarantine($1, reason: reason, path: path) }
+            let engine = try await PatchCommand.settingAside(global, id, "quarantine")
+            try await PatchCommand.transition(global, id, engine: engine) {
+                try await $0.quarantine($1, reason: reason, path: path)
+            }
         }
     }
 
@@ -346,8 +340,8 @@ struct PatchCommand: AsyncParsableCommand {
         @Option(help: "Why.") var reason: String
 
         func run() async throws {
-            try await PatchCommand.refuseIfLanded(global, id, "drop")
-            try await PatchCommand.transition(global, id) { try await $0.drop($1, reason: reason) }
+            let engine = try await PatchCommand.settingAside(global, id, "drop")
+            try await PatchCommand.transition(global, id, engine: engine) { try await $0.drop($1, reason: reason) }
         }
     }
 }

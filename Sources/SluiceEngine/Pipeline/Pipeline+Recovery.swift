@@ -213,6 +213,25 @@ extension Pipeline {
         bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// Refuses to set aside by hand (quarantine, drop, roll back: `verb`) a verified patch whose commit
+    /// the target branch already holds: a run stopped after it landed, before the ledger said so. The
+    /// next run's recovery records it as landed and moves the checkout; a revert then undoes it.
+    ///
+    /// - Throws: `invalidTransition`, saying so; nothing for any other patch, or one not found.
+    public func refuseIfLanded(_ id: LedgerID, _ verb: String) async throws {
+        guard let entry = try? await engine.patches.get(id), entry.state == .verified,
+            let tested = try await engine.context.storage.patchSource(entry.ledgerID)?.testedCommit,
+            let branch = try? await configuration().0.targetBranch,
+            let head = try await git.commit(of: "refs/heads/\(branch)"),
+            try await git.commit(of: tested) != nil, try await git.isAncestor(tested, of: head)
+        else { return }
+        throw SluiceError(
+            code: .invalidTransition,
+            message: "cannot \(verb) patch \(entry.ledgerID): it has landed (\(branch) holds its commit "
+                + "\(tested.prefix(12))), and a stopped run did not record it yet; run `sluice run` to record it, "
+                + "then `sluice patch revert \(entry.ledgerID)` to undo it")
+    }
+
     /// A batch whose run stopped between recording its patches verified and moving the branch left
     /// them verified, each made on the one below it, the lowest on the branch's head: its top lands
     /// them all with one compare-and-swap from there, as the run would have (the gates passed on the
