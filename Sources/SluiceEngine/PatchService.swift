@@ -81,18 +81,29 @@ public struct PatchService: Sendable {
     /// - Throws: `invalidInput` for an empty name; `invalidTransition` unless the patch is validated.
     @discardableResult
     public func approve(_ id: LedgerID, by person: String) async throws -> PatchLedgerEntry {
-        let person = person.trimmingCharacters(in: .whitespaces)
-        guard !person.isEmpty else { throw SluiceError.invalidInput("an approval needs the approver's name (--by)") }
-        guard person.count <= 200, !person.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-        else {
-            throw SluiceError.invalidInput("--by must be a name on one line, without control characters")
-        }
+        let person = try PatchService.person(person, whenEmpty: "an approval needs the approver's name (--by)")
         var approving = self.context
         approving.actor = person
         return try await context.storage.write(
             PatchService(approving).step(
                 .queue, id, reason: "approved by \(person)", operation: "approve", only: [.validated]))
     }
+
+    /// A person's name given with `--by`, trimmed, to record as an event's actor.
+    ///
+    /// - Throws: `invalidInput` (`whenEmpty` for an empty one) for a name longer than 200 characters, or
+    ///   with control or formatting characters (a line break, a right-to-left override) that could make
+    ///   it read as another name, or another line, where it is shown.
+    static func person(_ text: String, whenEmpty: String) throws -> String {
+        let person = text.trimmingCharacters(in: .whitespaces)
+        guard !person.isEmpty else { throw SluiceError.invalidInput(whenEmpty) }
+        guard person.count <= 200,
+            !person.unicodeScalars.contains(where: { [.control, .format].contains($0.properties.generalCategory) })
+        else { throw SluiceError.invalidInput(badName) }
+        return person
+    }
+
+    static let badName = "--by must be a name on one line, without control or formatting characters"
 
     /// Who approved the patch, if anyone did.
     public func approver(of id: LedgerID) async throws -> String? {
@@ -112,13 +123,7 @@ public struct PatchService: Sendable {
         -> (entry: PatchLedgerEntry, before: PatchPriority)
     {
         var acting = self.context
-        if let person {
-            let name = person.trimmingCharacters(in: .whitespaces)
-            guard !name.isEmpty, name.count <= 200,
-                !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-            else { throw SluiceError.invalidInput("--by must be a name on one line, without control characters") }
-            acting.actor = name
-        }
+        if let person { acting.actor = try PatchService.person(person, whenEmpty: PatchService.badName) }
         let context = acting
         return try await context.storage.write { tx in
             guard let entry = try PatchService.find(id, in: tx) else {

@@ -398,9 +398,11 @@ struct PipelineTests {
         let (_, before) = try await fixture.engine.patches.prioritize(entry.ledgerID, .normal)
         #expect(before == .normal)
         let count = try await events()
-        await #expect {
-            try await fixture.engine.patches.prioritize(entry.ledgerID, .urgent, by: "a\nb")
-        } throws: { ($0 as? SluiceError)?.code == .invalidInput }
+        for name in ["a\nb", "alice\u{202E}ecila"] {
+            await #expect {
+                try await fixture.engine.patches.prioritize(entry.ledgerID, .urgent, by: name)
+            } throws: { ($0 as? SluiceError)?.code == .invalidInput }
+        }
         #expect(try await events() == count)
         // Named by its patch id, as every patch verb allows.
         let (_, normal) = try await fixture.engine.patches.prioritize(LedgerID(entry.patchID.ulid), .high)
