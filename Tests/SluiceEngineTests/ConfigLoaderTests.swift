@@ -184,7 +184,12 @@ struct ConfigLoaderTests {
             ("workers: {lease: 5}\n", "unknown key 'lease' in workers"),
         ])
     func workersRefused(text: String, message: String) {
-        #expect {
+        expectRefused(text, message)
+    }
+
+    /// `text` is refused as invalid input, with `message` in what it says.
+    func expectRefused(_ text: String, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(sourceLocation: sourceLocation) {
             try ConfigLoader.parse(text, defaultBranch: "main")
         } throws: { error in
             let error = error as? SluiceError
@@ -211,12 +216,7 @@ struct ConfigLoaderTests {
             ("merge_queue: 4\n", "merge_queue"),
         ])
     func mergeQueueRefused(text: String, message: String) {
-        #expect {
-            try ConfigLoader.parse(text, defaultBranch: "main")
-        } throws: { error in
-            let error = error as? SluiceError
-            return error?.code == .invalidInput && error?.message.contains(message) == true
-        }
+        expectRefused(text, message)
     }
 
     @Test("the largest values in range are taken")

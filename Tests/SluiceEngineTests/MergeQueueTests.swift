@@ -36,6 +36,17 @@ struct MergeQueueTests {
         return entries
     }
 
+    /// Submits the patches, and runs with uncommitted work in the checkout: the run stops after the
+    /// batch is verified, before the branch moves.
+    func stopVerified(_ names: [String], _ fixture: PipelineTests.Fixture) async throws -> [String: PatchLedgerEntry] {
+        let entries = try await submit(names, to: fixture)
+        try fixture.repository.write("README.md", "work in progress\n")
+        await #expect {
+            try await fixture.run()
+        } throws: { ($0 as? SluiceError)?.message.contains("uncommitted changes") == true }
+        return entries
+    }
+
     func subjects(_ fixture: PipelineTests.Fixture, _ count: Int) throws -> [String] {
         try fixture.repository.git("log", "--format=%s", "-\(count)", "--reverse", "main")
             .split(separator: "\n").map(String.init)
@@ -155,9 +166,7 @@ struct MergeQueueTests {
     func verifiedBatchWithoutTop() async throws {
         let fixture = try PipelineTests.Fixture(config: Self.config())
         let before = try fixture.head()
-        let entries = try await submit(["a", "b", "c"], to: fixture)
-        try fixture.repository.write("README.md", "work in progress\n")
-        await #expect(throws: SluiceError.self) { try await fixture.run() }
+        let entries = try await stopVerified(["a", "b", "c"], fixture)
         let top = try #require(entries["c"])
         try await fixture.pipeline.quarantine(top.ledgerID, reason: "set aside by hand")
         try fixture.repository.git("checkout", "--", "README.md")
@@ -180,10 +189,9 @@ struct MergeQueueTests {
         // As if the run had stopped right after the swap: the checkout still at the batch's base.
         try fixture.repository.git("read-tree", "--reset", "-u", before)
         #expect(!(try fixture.repository.git("status", "--porcelain")).isEmpty)
-        var events: [PipelineEvent] = []
-        let collected = Collected()
-        _ = try await fixture.pipeline.run { collected.append($0) }
-        events = collected.events
+        let log = EventLog()
+        _ = try await fixture.pipeline.run { log.append($0) }
+        let events = log.all
         #expect(events.contains { $0.step == "recover" && $0.outcome == "repaired" }, "\(events.map(\.message))")
         #expect(try fixture.repository.git("status", "--porcelain").isEmpty)
         #expect(try fixture.repository.read("c.txt") == "c\n")
@@ -193,12 +201,7 @@ struct MergeQueueTests {
     func verifiedBatchRecovered() async throws {
         let fixture = try PipelineTests.Fixture(config: Self.config())
         let before = try fixture.head()
-        let entries = try await submit(["a", "b", "c"], to: fixture)
-        // Uncommitted work in the checkout stops the landing after the batch is verified.
-        try fixture.repository.write("README.md", "work in progress\n")
-        await #expect {
-            try await fixture.run()
-        } throws: { ($0 as? SluiceError)?.message.contains("uncommitted changes") == true }
+        let entries = try await stopVerified(["a", "b", "c"], fixture)
         #expect(try fixture.head() == before)
         for entry in entries.values {
             await #expect(try fixture.engine.patches.get(entry.ledgerID).state == .verified)
@@ -213,13 +216,4 @@ struct MergeQueueTests {
         #expect(reflog.contains("sluice: land"), "\(reflog)")
         #expect(try fixture.repository.git("rev-parse", "main@{1}") == before)
     }
-}
-
-/// Pipeline events gathered from a run's callback.
-final class Collected: @unchecked Sendable {
-    // @unchecked: guarded by the lock.
-    private let lock = NSLock()
-    private var gathered: [PipelineEvent] = []
-    var events: [PipelineEvent] { lock.withLock { gathered } }
-    func append(_ event: PipelineEvent) { lock.withLock { gathered.append(event) } }
 }
