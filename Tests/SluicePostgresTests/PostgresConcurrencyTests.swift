@@ -167,6 +167,8 @@ struct PostgresConcurrencyTests {
         try await storage.append(event(.worker, "before", from: nil, to: nil))
         let drawn = Shared(false)
         let stuckEnded = Shared(false)
+        let release = Shared(false)
+        defer { release.value = true }
         // A unit whose event is inserted (drawing a number, holding the log's lock in SHARE mode), and
         // whose process then stops answering: its session sits idle in its transaction.
         let stuck = Task {
@@ -175,14 +177,17 @@ struct PostgresConcurrencyTests {
                 try tx.append(event(.worker, "stuck", from: nil, to: nil))
                 _ = try tx.events(entityID: "nobody", after: 0, limit: 1)
                 drawn.value = true
-                Thread.sleep(forTimeInterval: 8)
+                // Asleep until the test has its answer (or 600 s): only the server can end it sooner.
+                let deadline = Date().addingTimeInterval(600)
+                while !release.value && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
             }
         }
         while !drawn.value { try await Task.sleep(for: .milliseconds(5)) }
         // The follower waits for the stuck writer's number to be decided: the server ends that session
-        // after a second idle in its transaction, well before the writer would have woken.
+        // after a second idle in its transaction, while the writer is still asleep.
         let followed = try await storage.events(entityID: nil, after: 0, limit: nil).map(\.entityID)
         let followerFirst = !stuckEnded.value
+        release.value = true
         #expect(followed == ["before"])
         #expect(followerFirst)
         await #expect(throws: (any Error).self) { try await stuck.value }
