@@ -19,7 +19,7 @@ public struct SluiceCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, RunCommand.self, DemoCommand.self, WorkerCommand.self, PatchCommand.self,
             GateCommand.self, CostCommand.self, TaskCommand.self, ExportCommand.self, EventsCommand.self,
-            DatabaseCommand.self, StatusCommand.self, PricesCommand.self, BudgetCommand.self,
+            DatabaseCommand.self, StatusCommand.self, PricesCommand.self, BudgetCommand.self, TestsCommand.self,
         ])
 
     public init() {}

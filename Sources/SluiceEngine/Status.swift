@@ -11,6 +11,13 @@ public struct StatusSnapshot: Sendable, Hashable, Encodable {
     /// Cost records without an amount (no price covered their usage): spend not in `spend`, unknown
     /// rather than zero.
     public var unpriced: Int
+    /// Set when the last check of the target branch without a patch failed: which gate, at which commit.
+    public var redBranch: String?
+
+    enum CodingKeys: String, CodingKey {
+        case tasks, patches, workers, spend, unpriced
+        case redBranch = "red_branch"
+    }
 
     /// One line: `tasks 2 running, 5 done, 1 failed · patches 1 queued, 4 landed · spend 0.31 USD`
     /// (`… and 2 unpriced` when records have no amount).
@@ -28,13 +35,14 @@ public struct StatusSnapshot: Sendable, Hashable, Encodable {
                 renaming: ["committed": "landed", "validated": "held"])
             + " · workers " + part(workers, ["busy", "idle", "paused", "crashed", "stopped"]) + " · spend "
             + (money.isEmpty ? "0" : money) + (unpriced > 0 ? " and \(unpriced) unpriced" : "")
+            + (redBranch.map { " · red: \($0)" } ?? "")
     }
 }
 
 extension Engine {
     /// Counts the tasks, patches and workers by state, and totals the costs, in one read.
     public func status() async throws -> StatusSnapshot {
-        try await context.storage.read { reader in
+        var snapshot = try await context.storage.read { reader in
             let counts = try reader.stateCounts()
             var spend: [String: String] = [:]
             for total in try reader.costTotals(CostFilter()) { spend[total.currency.code] = total.amount.description }
@@ -42,5 +50,17 @@ extension Engine {
             return StatusSnapshot(
                 tasks: counts.tasks, patches: counts.patches, workers: counts.workers, spend: spend, unpriced: unpriced)
         }
+        if let check = try await lastBranchCheck(), check.state != .passed,
+            case .string(let head)? = check.metadata["base_commit"]
+        {
+            snapshot.redBranch = "the target branch at \(head.prefix(12)) fails gate \(check.name) on its own"
+        }
+        return snapshot
+    }
+
+    /// The newest gate run on the target branch without a patch (metadata `check: base`, a flake
+    /// verdict's check), among the newest 500 gate runs.
+    public func lastBranchCheck() async throws -> TestGateRecord? {
+        try await gates.list(GateFilter(limit: 500)).first { $0.metadata["check"] == .string("base") }
     }
 }

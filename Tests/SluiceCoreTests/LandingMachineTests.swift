@@ -343,6 +343,24 @@ struct LandingMachineTests {
         #expect(!actions.contains { if case .runGate = $0 { true } else { false } })
     }
 
+    @Test("a gate that fails on the target branch without the patch too holds the patch back, unblamed")
+    func redBranchHoldsBack() {
+        var machine = Machine(Self.plan())
+        drive(&machine, Array(Self.throughGates.prefix(7)))
+        let red = "main at 0123 fails gate unit without the patch too"
+        let actions = machine.receive(
+            .gateFinished(GateVerdict(name: "unit", state: .failed, reason: "1 failed", redBranch: red)))
+        #expect(machine.state == .finished(.heldBack(red)))
+        #expect(actions.contains(.record(.heldBack(reason: red))) && actions.contains(.tally(.redBranch(red))))
+        // Neither failed nor quarantined: the patch is not blamed.
+        #expect(!actions.contains { if case .record(.failed) = $0 { true } else { false } })
+        #expect(!actions.contains { if case .record(.quarantined) = $0 { true } else { false } })
+        #expect(
+            machine.receive(.gateFinished(Self.passed("unit"))).first.map {
+                if case .refuse = $0 { true } else { false }
+            } == true)
+    }
+
     @Test("a dirty checkout of the branch stops the run before the branch moves; another branch's is left alone")
     func checkout() {
         var dirty = Machine(Self.plan())

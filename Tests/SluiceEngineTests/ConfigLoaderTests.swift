@@ -219,6 +219,16 @@ struct ConfigLoaderTests {
         expectRefused(text, message)
     }
 
+    @Test("flaky: reruns is read, 0 to 5; by default a failed gate is not rerun")
+    func flaky() throws {
+        #expect(try ConfigLoader.parse("", defaultBranch: "main").flaky.reruns == 0)
+        #expect(try ConfigLoader.parse("flaky: {reruns: 5}\n", defaultBranch: "main").flaky.reruns == 5)
+        expectRefused("flaky: {reruns: 6}\n", "reruns must be a whole number from 0 to 5")
+        expectRefused("flaky: {reruns: -1}\n", "reruns must be a whole number from 0 to 5")
+        expectRefused("flaky: {rerun: 1}\n", "unknown key 'rerun' in flaky")
+        expectRefused("flaky: 1\n", "flaky")
+    }
+
     @Test("the largest values in range are taken")
     func ranges() throws {
         let text = """

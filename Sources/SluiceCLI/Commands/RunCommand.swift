@@ -59,7 +59,12 @@ struct RunCommand: AsyncParsableCommand {
             releases what was held on the budgets for them. Before a patch's gates run, what they may cost (costs.compute_rate × their time \
             limits and grace) is held on the budgets; a hard budget that cannot cover it stops the run there (with \
             --watch and no --workers, the run waits for the budget instead). Exits 1 when a patch was rejected or \
-            quarantined, a task failed, or the run stopped on a budget.
+            quarantined, a task failed, or the run stopped on a budget or on a red target branch.
+
+            With `flaky: {reruns: N}` in sluice.yml, a failed gate is run again up to N times before the \
+            patch is blamed: a pass makes the failure flaky and the patch lands. When every rerun fails, the \
+            gate runs on the target branch without the patch; failing there too, the branch is red: no patch \
+            is blamed, only urgent patches go until a check of the branch passes, and the run stops.
 
             With --workers N and --agent, it also runs N agents on the task queue (as `sluice worker run`), \
             and lands what they produce, until both queues are empty (or forever with --watch).
@@ -119,11 +124,17 @@ struct RunCommand: AsyncParsableCommand {
             if let stop = summary.budgetStop {
                 Console.current.line("stopped on budget: \(Console.printable(stop))")
             }
+            if let red = summary.redBranch {
+                Console.current.line(
+                    "stopped: the target branch is red, no patch is blamed for it: \(Console.printable(red)); "
+                        + "the queue goes on once its gates pass again (a fix submitted with --priority urgent "
+                        + "is gated alone on it)")
+            }
             if tasks != nil { Console.current.line("status: " + (try await pipeline.engine.status()).line) }
         }
         // As `worker run` does, a failed task fails the run: its work did not become a patch.
         if !summary.quarantined.isEmpty || !summary.rejected.isEmpty || tasks?.budgetStop != nil
-            || summary.budgetStop != nil || (tasks?.failed ?? 0) > 0
+            || summary.budgetStop != nil || summary.redBranch != nil || (tasks?.failed ?? 0) > 0
         {
             throw reportFailure()
         }

@@ -94,6 +94,21 @@ public struct MergeQueueSettings: Hashable, Sendable {
     public static let maxBatchSize = 32
 }
 
+/// `flaky:` in `sluice.yml`: what a run does before it blames a patch for a failed gate.
+public struct FlakySettings: Hashable, Sendable {
+    /// A gate that fails with the patch is run again, with the same tree, up to this many times: a
+    /// pass on a rerun means the gate's failure was flaky, and the patch is not blamed for it. 0 (the
+    /// default) blames the patch for the first failure, and checks nothing on the target branch.
+    public var reruns = 0
+
+    public init(reruns: Int = 0) {
+        self.reruns = reruns
+    }
+
+    /// The most reruns of one failed gate.
+    public static let maxReruns = 5
+}
+
 /// `sluice.yml`: the target branch, the gates, the patch policy and cost rates.
 /// It is always read from the target branch, never from a patch.
 public struct SluiceConfig: Hashable, Sendable {
@@ -115,6 +130,8 @@ public struct SluiceConfig: Hashable, Sendable {
     public var workers = WorkerDefaults()
     /// How many patches are gated together.
     public var mergeQueue = MergeQueueSettings()
+    /// How a failed gate is told from a flaky one, or from a target branch that fails on its own.
+    public var flaky = FlakySettings()
 
     public init(
         targetBranch: String, gates: [GateConfig] = [], policy: PatchPolicy = PatchPolicy(),

@@ -203,6 +203,7 @@ extension LandingMachine {
                     timing: .seconds(verdict.seconds))),
         ]
         guard verdict.state == .passed else {
+            if let red = verdict.redBranch { return reported + holdBack(red) }
             return reported
                 + reject("gate \(verdict.name) \(verdict.state.rawValue): \(verdict.reason ?? "")")
         }
@@ -313,6 +314,15 @@ extension LandingMachine {
     private mutating func reject(_ reason: String) -> [Action] {
         state = .finished(.quarantined(reason))
         return [.record(.failed(reason: reason))] + setAside(reason)
+    }
+
+    /// Back in the queue without blame: the target branch fails the gate on its own.
+    private mutating func holdBack(_ reason: String) -> [Action] {
+        state = .finished(.heldBack(reason))
+        return [
+            .record(.heldBack(reason: reason)), .tally(.redBranch(reason)),
+            .emit(LandingEvent(step: "requeue", outcome: "queued", message: "not blamed: \(reason)")),
+        ]
     }
 
     /// Quarantined and reported: in the run's summary and as an event of `step`.

@@ -333,6 +333,8 @@ extension LandingMachine {
         case quarantined(String)
         /// Applied and committed on the plan's base, for its batch's gates (``Plan/stackOnly``).
         case stacked(commit: String, tree: String)
+        /// Back in the queue, not blamed: the target branch fails the gate without the patch (the reason).
+        case heldBack(String)
     }
 
     /// What the inspection of the applied change found.
@@ -367,6 +369,8 @@ extension LandingMachine {
         case queued
         /// Landed as this commit: committed, with the commit, in one unit of work.
         case landed(commit: String)
+        /// Back in the queue because the target branch is red (the reason); the patch is not blamed.
+        case heldBack(reason: String)
     }
 
     /// A count in the run's summary.
@@ -375,6 +379,8 @@ extension LandingMachine {
         case quarantined(reason: String)
         case requeued
         case gateSeconds(Double)
+        /// The target branch fails its own gate (why): the run stops before the next patch.
+        case redBranch(String)
     }
 
     /// An input the state does not wait for.
@@ -402,11 +408,17 @@ public struct GateVerdict: Hashable, Sendable {
     public var totalTests: Int?
     /// How long it ran.
     public var seconds: Double
+    /// Set when the gate failed and fails on the target branch without the patch too: why.
+    public var redBranch: String?
+    /// Set when the gate passed on a rerun after failing: the tests that failed, then passed.
+    public var flakyTests: [String]?
 
     public init(
         name: String, state: GateState, reason: String? = nil, passedTests: Int? = nil, totalTests: Int? = nil,
-        seconds: Double = 0
+        seconds: Double = 0, redBranch: String? = nil, flakyTests: [String]? = nil
     ) {
+        self.redBranch = redBranch
+        self.flakyTests = flakyTests
         self.name = name
         self.state = state
         self.reason = reason

@@ -24,7 +24,7 @@ public enum ConfigLoader {
             top,
             [
                 "target_branch", "gates", "policy", "costs", "logs", "allow_ungated", "sandbox", "workers",
-                "merge_queue",
+                "merge_queue", "flaky",
             ],
             in: "the file")
         if let branch = top["target_branch"] { config.targetBranch = try string(branch, "target_branch") }
@@ -87,6 +87,13 @@ public enum ConfigLoader {
                     parallel,
                     "max_parallel must be 1: this version gates one batch at a time (speculative gates of the "
                         + "next batch are not built yet)")
+            }
+        }
+        if let flaky = top["flaky"] {
+            let map = try mapping(flaky, "flaky")
+            try refuseUnknown(map, ["reruns"], in: "flaky")
+            if let reruns = map["reruns"] {
+                config.flaky.reruns = try integer(reruns, "reruns", 0...FlakySettings.maxReruns)
             }
         }
         if let logs = top["logs"] {

@@ -23,7 +23,8 @@ struct GateRunner: Sendable {
             name: gate.name, type: gate.type, project: entry.projectID, request: entry.executionRequestID,
             criteria: gate.criteria, metadata: metadata, starting: gate.command)
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
-        let log = (logDirectory as NSString).appendingPathComponent("\(GateRunner.fileName(gate.name)).log")
+        let stem = GateRunner.logStem(gate.name, check: metadata["check"])
+        let log = (logDirectory as NSString).appendingPathComponent("\(stem).log")
         let resultsPath = gate.results.map { (workspace as NSString).appendingPathComponent($0) }
         // Reports are read only as this run writes them: a stale one (or one the patch brings) is removed first.
         for report in [gate.results, gate.coverage].compactMap({ $0 }) {
@@ -31,7 +32,7 @@ struct GateRunner: Sendable {
         }
         // The process group's id goes to a file, so that a later run can kill what a killed run left
         // (sealed, the group is bubblewrap's: killing it ends the gate's PID namespace).
-        let pidFile = (logDirectory as NSString).appendingPathComponent("\(GateRunner.fileName(gate.name)).pgid")
+        let pidFile = (logDirectory as NSString).appendingPathComponent("\(stem).pgid")
         try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
         let gitLink = (workspace as NSString).appendingPathComponent(".git")
         let link = FileManager.default.contents(atPath: gitLink)
@@ -173,6 +174,13 @@ struct GateRunner: Sendable {
         if attributes?[.type] as? FileAttributeType == .typeRegular, files.contents(atPath: path) == link { return }
         if attributes != nil { try files.removeItem(atPath: path) }
         try link.write(to: URL(fileURLWithPath: path))
+    }
+
+    /// The name of a gate run's log (without `.log`): the gate's, and for a rerun or a check of the
+    /// target branch (metadata `check`), that too, so that each run of a gate keeps its own log.
+    static func logStem(_ gate: String, check: JSONValue?) -> String {
+        guard case .string(let check)? = check else { return fileName(gate) }
+        return "\(fileName(gate)).\(fileName(check))"
     }
 
     static func fileName(_ name: String) -> String {

@@ -26,6 +26,8 @@ extension Pipeline {
         let verdicts: [GateVerdict]
         let reason: String
         let gateIDs: [GateID]
+        /// Set when the stack failed and the target branch fails the gate without it too: why.
+        var red: String?
     }
 
     /// Whether a queued patch may share a batch: an urgent patch goes alone, ahead of any batch; so do
@@ -55,6 +57,8 @@ extension Pipeline {
         var base = head
         var passing: [Int: StackVerdict] = [:]
         var failing: [Int: StackVerdict] = [:]
+        // The gates that passed on `head` alone, in a check after a failure: not checked again.
+        var greenOnHead: Set<String> = []
         var actions = machine.start()
         while !actions.isEmpty {
             var input: BatchMachine.Input?
@@ -63,7 +67,14 @@ extension Pipeline {
                 case .gate(let ids):
                     let verdict = try await gateStack(
                         Array(stack.prefix(ids.count)), base: head, of: stack.count, config: config,
-                        bubblewrap: bubblewrap, &summary, emit: emit)
+                        bubblewrap: bubblewrap, greenOnBase: &greenOnHead, &summary, emit: emit)
+                    if let red = verdict.red {
+                        // No patch is blamed on a red branch: the whole batch waits in the queue.
+                        summary.redBranch = red
+                        try await sendBack(
+                            stack, code: "target_red", message: "not blamed: \(red)", &summary, emit: emit)
+                        return
+                    }
                     if verdict.passed { passing[ids.count] = verdict } else { failing[ids.count] = verdict }
                     input = verdict.passed ? .passed : .failed
                 case .land(let ids):
@@ -135,7 +146,7 @@ extension Pipeline {
     /// they tested. The gates must leave the tested tree as they found it, or the run fails.
     func gateStack(
         _ stack: [StackedPatch], base: String, of size: Int, config: SluiceConfig, bubblewrap: String?,
-        _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
+        greenOnBase: inout Set<String>, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
     ) async throws -> StackVerdict {
         guard let top = stack.last else { return StackVerdict(passed: true, verdicts: [], reason: "", gateIDs: []) }
         let workspace = workspacePath
@@ -147,15 +158,23 @@ extension Pipeline {
         var verdicts: [GateVerdict] = []
         var gateIDs: [GateID] = []
         for gate in config.gates {
-            let (record, seconds) = try await GateRunner(engine: engine, runner: processes).run(
+            let mustRun = try await mustRun(gate.name, on: base, for: top.entry)
+            let metadata: [String: JSONValue] = ["batch": .array(tested), "batch_size": .number(Decimal(size))]
+            let (first, seconds) = try await GateRunner(engine: engine, runner: processes).run(
                 gate, for: top.entry, in: workspace, logDirectory: path("logs", top.id.description), config: config,
                 sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap), cache: gateCachePath,
-                mustRun: try await mustRun(gate.name, on: base, for: top.entry),
-                metadata: ["batch": .array(tested), "batch_size": .number(Decimal(size))])
-            summary.gateSeconds += seconds
+                mustRun: mustRun, metadata: metadata)
+            let judged = try await judge(
+                failed: first, of: gate, for: top.entry, in: workspace, base: base, config: config,
+                bubblewrap: bubblewrap, mustRun: mustRun, metadata: metadata, greenOnBase: &greenOnBase, emit: emit)
+            summary.gateSeconds += seconds + judged.seconds
+            summary.gateRuns += judged.runs
+            let record = judged.record
             gateIDs.append(record.gateID)
             let verdict = GateVerdict(
-                name: record.name, state: record.state, reason: record.decision?.reason,
+                name: record.name, state: record.state,
+                reason: judged.flakyTests.map { "passed on a rerun; flaky: \(Self.list($0))" }
+                    ?? (record.state == .passed ? record.decision?.reason : judged.blame),
                 passedTests: record.results?.passedTests, totalTests: record.results?.totalTests, seconds: seconds)
             verdicts.append(verdict)
             emit(
@@ -163,6 +182,9 @@ extension Pipeline {
                     step: "gate", ledgerID: top.id, outcome: record.state.rawValue,
                     message: "\(gate.name) on patch \(top.id) \(what) (batch of \(size)): \(verdict.reason ?? "")",
                     seconds: seconds))
+            if let red = judged.red {
+                return StackVerdict(passed: false, verdicts: verdicts, reason: red, gateIDs: gateIDs, red: red)
+            }
             guard record.state == .passed else {
                 return StackVerdict(
                     passed: false, verdicts: verdicts,

@@ -90,6 +90,9 @@ extension Pipeline {
         // would spend its attempts on a conflict that is only a matter of order.
         var refused: [LedgerID: String] = [:]
         var refusedProjects: Set<String> = []
+        // A target branch that fails its own gate (found by a failure's check, by this run or an
+        // earlier one): only urgent patches go, alone, until a check of the branch's head passes.
+        var red = try await redBranch()
         while !Task.isCancelled {
             // Asked before the queue is read: a patch queued before the answer was yes is in the list below.
             let finishing = stop?() ?? false
@@ -122,7 +125,34 @@ extension Pipeline {
                         &summary, emit: emit)
                 }
             }
-            let candidate = ready.first { refused[$0.ledgerID] == nil && !refusedProjects.contains($0.projectID) }
+            var candidate = ready.first { refused[$0.ledgerID] == nil && !refusedProjects.contains($0.projectID) }
+            if var known = red, let first = candidate {
+                if known.head != head || !known.checked {
+                    // The branch moved, or this run has not checked it yet: its gates run on it alone.
+                    known = RedBranch(head: head, checked: true, reason: known.reason)
+                    if let reason = try await checkBranch(
+                        head, config: config, for: first, bubblewrap: bubblewrap, &summary, emit: emit)
+                    {
+                        known.reason = reason
+                    } else {
+                        red = nil
+                        summary.redBranch = nil
+                    }
+                }
+                if red != nil {
+                    red = known
+                    candidate = ready.first {
+                        priorities[$0.ledgerID] == .urgent && !known.heldBack.contains($0.ledgerID)
+                            && refused[$0.ledgerID] == nil && !refusedProjects.contains($0.projectID)
+                    }
+                    if candidate == nil {
+                        summary.redBranch = known.reason
+                        guard watch, !finishing else { break }
+                        try await Task.sleep(for: stop == nil ? .seconds(5) : .milliseconds(200))
+                        continue
+                    }
+                }
+            }
             guard let next = candidate else {
                 if let first = ready.first(where: { refused[$0.ledgerID] != nil }), let reason = refused[first.ledgerID]
                 {
@@ -158,7 +188,7 @@ extension Pipeline {
                 }
                 break
             }
-            if config.mergeQueue.batchSize > 1 {
+            if config.mergeQueue.batchSize > 1, red == nil {
                 // The patches that can go next, in queue order, up to the first that must go alone.
                 var batch: [PatchLedgerEntry] = []
                 for entry in ready.drop(while: { $0.ledgerID != next.ledgerID })
@@ -177,9 +207,11 @@ extension Pipeline {
                     continue
                 }
                 if batch.count > 1 {
+                    summary.redBranch = nil
                     try await processBatchHolding(
                         batch, configuration: (config, head), bubblewrap: bubblewrap, refused: &refused,
                         refusedProjects: &refusedProjects, waitingOnBudget: &waitingOnBudget, &summary, emit: emit)
+                    if let reason = summary.redBranch { red = RedBranch(head: head, checked: true, reason: reason) }
                     continue
                 }
             }
@@ -200,8 +232,17 @@ extension Pipeline {
             refused = [:]
             refusedProjects = []
             do {
+                summary.redBranch = nil
                 try await process(
                     next.ledgerID, configuration: (config, head), bubblewrap: bubblewrap, &summary, emit: emit)
+                if let reason = summary.redBranch {
+                    var known =
+                        red.flatMap { $0.head == head ? $0 : nil }
+                        ?? RedBranch(head: head, checked: true, reason: reason)
+                    known.reason = reason
+                    known.heldBack.insert(next.ledgerID)
+                    red = known
+                }
             } catch let error as SluiceError where error.code == .invalidTransition || error.code == .lostRace {
                 // Someone else (a `patch drop`, a `patch quarantine`) moved the patch while it was processed.
                 emit(PipelineEvent(step: "skip", ledgerID: next.ledgerID, outcome: "changed", message: error.message))
@@ -386,7 +427,9 @@ extension Pipeline {
     /// patch that landed `head`. Empty when `head` was not landed by Sluice (a commit made by hand).
     func testsThatPassed(_ gate: String, on head: String) async throws -> [String] {
         for record in try await engine.gates.list(GateFilter(state: .passed, name: gate, limit: 20)) {
-            guard case .string(let text)? = record.metadata["ledger_id"], let ledgerID = try? LedgerID(parsing: text),
+            // A check of the branch without the patch is not the patch's run.
+            guard record.metadata["check"] != .string("base"), case .string(let text)? = record.metadata["ledger_id"],
+                let ledgerID = try? LedgerID(parsing: text),
                 try await engine.context.storage.patchSource(ledgerID)?.landedCommit == head
             else { continue }
             return (record.results?.testCases ?? []).filter { $0.status == .passed }.map(\.qualifiedName)
@@ -462,6 +505,9 @@ extension Pipeline {
         for gate in verdicts {
             let counts = gate.passedTests.map { " (\($0)/\(gate.totalTests ?? 0) tests passed)" } ?? ""
             lines.append("Sluice-Gate: \(gate.name) \(gate.state.rawValue)\(counts)")
+            if let flaky = gate.flakyTests {
+                lines.append("Sluice-Flaky: \(gate.name) passed on a rerun after failing \(Self.list(flaky))")
+            }
         }
         return lines.joined(separator: "\n")
     }

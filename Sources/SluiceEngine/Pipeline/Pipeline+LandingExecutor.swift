@@ -87,7 +87,8 @@ extension Pipeline {
             return .inspected(try await inspect(diff, tree: tree, course))
         case .runGate(let index, _, let checkVanishedTests):
             if index == 0 { summary.gateRuns += 1 }
-            return .gateFinished(try await runGate(index, checkVanishedTests: checkVanishedTests, course))
+            return .gateFinished(
+                try await runGate(index, checkVanishedTests: checkVanishedTests, course, &summary, emit: emit))
         case .makeCommit(let tree, let verdicts):
             return .commitMade(try await makeCommit(tree, verdicts: verdicts, course))
         case .record(let write):
@@ -99,6 +100,7 @@ extension Pipeline {
                 summary.quarantined.append(.init(ledgerID: course.id.description, reason: reason))
             case .requeued: summary.requeued += 1
             case .gateSeconds(let seconds): summary.gateSeconds += seconds
+            case .redBranch(let reason): summary.redBranch = reason
             }
             return nil
         case .emit(let event):
@@ -141,6 +143,9 @@ extension Pipeline {
             try await quarantine(id, reason: reason)
         case .queued:
             _ = try await engine.patches.queue(id)
+        case .heldBack(let reason):
+            _ = try await engine.patches.applyFailed(id, code: "target_red", message: reason)
+            _ = try await engine.patches.queue(id)
         case .landed(let commit):
             if let paths = course.changedPaths {
                 configurationMemo.carry(from: course.plan.base, to: commit, changing: paths)
@@ -169,21 +174,35 @@ extension Pipeline {
             approved: try await approved(course.id))
     }
 
-    /// Runs the configured gate `index` in the workspace, as a TestGate record.
-    private func runGate(_ index: Int, checkVanishedTests: Bool, _ course: LandingCourse) async throws -> GateVerdict {
+    /// Runs the configured gate `index` in the workspace, as a TestGate record; a failure is judged
+    /// (reruns, the target branch without the patch) before it is the patch's.
+    private func runGate(
+        _ index: Int, checkVanishedTests: Bool, _ course: LandingCourse, _ summary: inout PipelineSummary,
+        emit: (PipelineEvent) -> Void
+    ) async throws -> GateVerdict {
         guard let entry = course.entry, course.config.gates.indices.contains(index) else {
             throw SluiceError(
                 code: .blocked, message: "landing patch \(course.id): gate \(index + 1) has no patch applied")
         }
         let gate = course.config.gates[index]
         let workspace = course.plan.workspace
-        let (record, seconds) = try await GateRunner(engine: engine, runner: processes).run(
+        var greenOnBase: Set<String> = []
+        let mustRun = checkVanishedTests ? try await mustRun(gate.name, on: course.plan.base, for: entry) : []
+        let (first, seconds) = try await GateRunner(engine: engine, runner: processes).run(
             gate, for: entry, in: workspace, logDirectory: path("logs", course.id.description), config: course.config,
             sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: course.bubblewrap), cache: gateCachePath,
-            mustRun: checkVanishedTests ? try mustRun(gate.name, on: course.plan.base, for: entry) : [])
+            mustRun: mustRun)
+        let judged = try await judge(
+            failed: first, of: gate, for: entry, in: workspace, base: course.plan.base, config: course.config,
+            bubblewrap: course.bubblewrap, mustRun: mustRun, greenOnBase: &greenOnBase, emit: emit)
+        summary.gateRuns += judged.runs
+        let record = judged.record
         return GateVerdict(
-            name: record.name, state: record.state, reason: record.decision?.reason,
-            passedTests: record.results?.passedTests, totalTests: record.results?.totalTests, seconds: seconds)
+            name: record.name, state: record.state,
+            reason: judged.flakyTests.map { "passed on a rerun; flaky: \(Self.list($0))" }
+                ?? (record.state == .passed ? record.decision?.reason : judged.blame),
+            passedTests: record.results?.passedTests, totalTests: record.results?.totalTests,
+            seconds: seconds + judged.seconds, redBranch: judged.red, flakyTests: judged.flakyTests)
     }
 
     /// Commits the tested tree on the base, with the patch's author and message and Sluice's trailers.

@@ -125,7 +125,7 @@ extension Pipeline {
     func lastLogWrite(of gate: TestGateRecord) -> Timestamp {
         let start = gate.execution.startedAt ?? engine.context.clock.now()
         guard case .string(let ledgerID)? = gate.metadata["ledger_id"] else { return start }
-        let log = path("logs", ledgerID, "\(GateRunner.fileName(gate.name)).log")
+        let log = path("logs", ledgerID, "\(GateRunner.logStem(gate.name, check: gate.metadata["check"])).log")
         guard let modified = (try? FileManager.default.attributesOfItem(atPath: log))?[.modificationDate] as? Date
         else { return start }
         return Timestamp(milliseconds: max(start.milliseconds, Int64(modified.timeIntervalSince1970 * 1000)))

@@ -42,6 +42,9 @@ public struct PipelineSummary: Sendable, Encodable {
     public var gateRuns: Int = 0
     /// Why the run stopped before the next patch: a hard budget could not cover its gates.
     public var budgetStop: String?
+    /// Why the run stopped before the next patch: the target branch fails its own gate, so no patch
+    /// can be judged on it.
+    public var redBranch: String?
 
     public struct Item: Sendable, Encodable {
         public var ledgerID: String
@@ -60,5 +63,6 @@ public struct PipelineSummary: Sendable, Encodable {
         case gateSeconds = "gate_seconds"
         case gateRuns = "gate_runs"
         case budgetStop = "budget_stop"
+        case redBranch = "red_branch"
     }
 }
