@@ -44,7 +44,9 @@ extension Engine {
         for record in records where record.state == .passed && record.metadata["rerun_of"] != nil {
             guard case .array(let names)? = record.metadata["failed_tests"] else { continue }
             let seen = record.execution.completedAt ?? record.updatedAt
-            for case .string(let test) in names {
+            let failed = Set(names.compactMap { if case .string(let name) = $0 { name } else { nil } })
+            // Only those the rerun ran and passed: a test that failed again (within max_failures) is not flaky.
+            for test in Pipeline.passedTests(record, of: failed) {
                 var entry =
                     found[key(record.name, test)]
                     ?? FlakyTest(test: test, gate: record.name, flakes: 0, runs: 0, lastSeen: seen)

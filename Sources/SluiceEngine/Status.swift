@@ -50,7 +50,7 @@ extension Engine {
             return StatusSnapshot(
                 tasks: counts.tasks, patches: counts.patches, workers: counts.workers, spend: spend, unpriced: unpriced)
         }
-        if let check = try await lastBranchCheck(), check.state != .passed,
+        if let check = try await lastBranchCheck(), check.state == .failed,
             case .string(let head)? = check.metadata["base_commit"]
         {
             snapshot.redBranch = "the target branch at \(head.prefix(12)) fails gate \(check.name) on its own"

@@ -34,8 +34,11 @@ struct FlakyCommandTests {
 
     @Test("a gate that fails once and passes on its rerun is listed by sluice tests flaky, as text and JSON")
     func flakyListed() async throws {
+        // Each rerun starts from scratch (a new workspace, an empty cache): the count is kept outside, unsealed.
+        let counter = TemporaryDirectory(prefix: "sluice-flaky")
+        let ran = counter.file("ran")
         let repository = try PipelineCommandTests.repository(
-            gate: "test -e .ran || { touch .ran; exit 1; }", settings: "flaky: {reruns: 1}")
+            gate: "test -e \(ran) || { touch \(ran); exit 1; }", settings: "flaky: {reruns: 1}\nsandbox: none")
         #expect(try await sluice(["init"], in: repository).status == 0)
         let diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
         #expect(

@@ -1,40 +1,46 @@
 import Foundation
 import SluiceCore
-import SluiceEngine
 import SluiceStore
 import SluiceTesting
 import Testing
+
+@testable import SluiceEngine
 
 /// `flaky.reruns`: a failed gate is rerun before a patch is blamed, and checked on the target branch
 /// without the patch; real git repositories and real gate processes.
 @Suite("Flake verdicts")
 struct FlakyVerdictTests {
-    /// A gate that fails while any `.txt` file of the tree says CULPRIT (or RED), and whose test
-    /// `cache.evicts` fails the first time it runs in a workspace, like a test that depends on chance.
-    static let flakyGate =
-        "if [ -e .ran ]; then f=; else touch .ran; f='<failure message=\"evicted\"/>'; fi; "
-        + "if grep -qs -e CULPRIT -e RED *.txt; then g='<failure message=\"culprit\"/>'; else g=; fi; "
-        + "printf '<testsuite name=\"t\"><testcase classname=\"cache\" name=\"evicts\">%s</testcase>"
-        + "<testcase classname=\"calc\" name=\"adds\">%s</testcase></testsuite>' \"$f\" \"$g\" > results.xml"
+    /// Where a flaky gate keeps its count of runs: outside every workspace and cache (each rerun
+    /// starts from scratch), so such a gate runs unsealed (`sandbox: none`).
+    static func flakyGate(_ counter: String) -> String {
+        "if [ -e \(counter) ]; then f=; else touch \(counter); f='<failure message=\"evicted\"/>'; fi; "
+            + "if grep -qs -e CULPRIT -e RED *.txt; then g='<failure message=\"culprit\"/>'; else g=; fi; "
+            + "printf '<testsuite name=\"t\"><testcase classname=\"cache\" name=\"evicts\">%s</testcase>"
+            + "<testcase classname=\"calc\" name=\"adds\">%s</testcase></testsuite>' \"$f\" \"$g\" > results.xml"
+    }
 
-    static func config(gate: String = "! grep -qs -e CULPRIT -e RED *.txt", results: Bool = false, batchSize: Int = 1)
-        -> String
-    {
+    static func config(
+        gate: String = "! grep -qs -e CULPRIT -e RED *.txt", results: Bool = false, batchSize: Int = 1,
+        criteria: String = "", extra: String = ""
+    ) -> String {
         let reported = results ? ", results: results.xml" : ""
         return """
             target_branch: main
             gates:
-              - {name: check, type: custom, command: '\(gate.replacingOccurrences(of: "'", with: "''"))'\(reported), criteria: {timeout_seconds: 60}}
+              - {name: check, type: custom, command: '\(gate.replacingOccurrences(of: "'", with: "''"))'\(reported), criteria: {timeout_seconds: 60\(criteria)}}
             policy: {tests: ["tests/**"], max_apply_attempts: 3}
             logs: {grace_seconds: 1}
             merge_queue: {batch_size: \(batchSize)}
             flaky: {reruns: 1}
+            \(extra)
             """
     }
 
     @Test("a test that fails and then passes on a rerun is flaky: the patch lands, and the test is listed")
     func flakyTestLands() async throws {
-        let fixture = try PipelineTests.Fixture(config: Self.config(gate: Self.flakyGate, results: true))
+        let counter = TemporaryDirectory(prefix: "sluice-flaky")
+        let fixture = try PipelineTests.Fixture(
+            config: Self.config(gate: Self.flakyGate(counter.file("ran")), results: true, extra: "sandbox: none"))
         let entries = try await MergeQueueTests().submit(["a"], to: fixture)
         let summary = try await fixture.run()
         #expect(summary.landed == [try #require(entries["a"]).ledgerID.description], "\(summary)")
@@ -86,6 +92,10 @@ struct FlakyVerdictTests {
         for name in ["a", "b"] {
             #expect(try await fixture.engine.patches.get(try #require(entries[name]).ledgerID).state == .queued)
         }
+        // a's attempt on the red branch is not one it is blamed for.
+        let held = try await fixture.engine.patches.get(try #require(entries["a"]).ledgerID)
+        #expect(held.apply.attempts == 1 && held.apply.lastErrorCode == "target_red")
+        #expect(try await fixture.pipeline.blamedAttempts(held) == 0)
         #expect(try await fixture.engine.status().redBranch?.contains("fails gate check") == true)
         // The next run checks the branch first (one gate run), finds it still red, and stops again.
         let second = try await fixture.run()
@@ -99,6 +109,59 @@ struct FlakyVerdictTests {
         for name in ["a", "b"] {
             #expect(try await fixture.engine.patches.get(try #require(entries[name]).ledgerID).state == .committed)
         }
+    }
+
+    /// What a patch's `code.sh` does in its gate run to dodge the blame.
+    static let dodges = [
+        // Rewrites the gate's own script to one that puts it back and passes: a rerun in the same
+        // workspace would pass.
+        "cp gate.sh .orig; printf 'cp .orig gate.sh; rm -f .orig; exit 0\\n' > gate.sh; exit 1",
+        // Poisons the shared cache the gate reads: a check of the branch with that cache would fail.
+        "echo 'exit 1' > \"$XDG_CACHE_HOME/dep.sh\"; exit 1",
+        // Leaves an untracked .gitattributes that garbles a checkout in the same workspace.
+        "printf '* working-tree-encoding=UTF-16\\n' > .gitattributes; exit 1",
+    ]
+
+    @Test(
+        "what a failing patch's gate leaves (files, the cache) neither passes its rerun nor reddens the branch",
+        arguments: Self.dodges)
+    func leftoversDoNotDodgeBlame(dodge: String) async throws {
+        let gate = """
+            [ -f "$XDG_CACHE_HOME/dep.sh" ] || echo 'exit 0' > "$XDG_CACHE_HOME/dep.sh"
+            sh "$XDG_CACHE_HOME/dep.sh" || exit 1
+            sh code.sh
+            """
+        let fixture = try PipelineTests.Fixture(
+            config: Self.config(gate: "sh gate.sh"), files: ["gate.sh": gate + "\n", "code.sh": "exit 0\n"])
+        let diff = try fixture.repository.diff { try $0.write("code.sh", dodge + "\n") }
+        let entry = try await fixture.submit(diff)
+        let summary = try await fixture.run()
+        #expect(summary.quarantined.map(\.ledgerID) == [entry.ledgerID.description], "\(summary)")
+        #expect(summary.redBranch == nil && summary.landed.isEmpty)
+        let reason = try await fixture.engine.patches.get(entry.ledgerID).quarantine.quarantineReason ?? ""
+        #expect(reason.contains("passes on main"), "\(reason)")
+        #expect(try await fixture.engine.status().redBranch == nil)
+    }
+
+    @Test("a test that failed again on the rerun, within max_failures, is not called flaky")
+    func failingAgainIsNotFlaky() async throws {
+        let counter = TemporaryDirectory(prefix: "sluice-flaky")
+        let ran = counter.file("ran")
+        // First run: t1 and t3 fail; every later run: t3 alone, which max_failures 1 allows.
+        let gate =
+            "if [ -e \(ran) ]; then a=; else touch \(ran); a='<failure/>'; fi; "
+            + "printf '<testsuite><testcase classname=\"s\" name=\"t1\">%s</testcase>"
+            + "<testcase classname=\"s\" name=\"t2\"/><testcase classname=\"s\" name=\"t3\"><failure/></testcase>"
+            + "</testsuite>' \"$a\" > results.xml"
+        let fixture = try PipelineTests.Fixture(
+            config: Self.config(gate: gate, results: true, criteria: ", max_failures: 1", extra: "sandbox: none"))
+        _ = try await MergeQueueTests().submit(["a"], to: fixture)
+        let summary = try await fixture.run()
+        #expect(summary.landed.count == 1 && summary.gateRuns == 2, "\(summary)")
+        #expect(try await fixture.engine.flakyTests().map(\.test) == ["s.t1"])
+        let message = try fixture.repository.git("log", "-1", "--format=%B", "main")
+        #expect(
+            message.contains("Sluice-Flaky: check passed on a rerun after failing s.t1") && !message.contains("s.t3"))
     }
 
     @Test("on a red branch an urgent fix is gated alone and lands; then the queue goes on")
@@ -117,6 +180,55 @@ struct FlakyVerdictTests {
         #expect(summary.redBranch == nil && summary.gateRuns == 4)
     }
 
+    @Test("an urgent patch held back on a red head is not gated again there by the next run")
+    func urgentHeldBackStaysBack() async throws {
+        let fixture = try PipelineTests.Fixture(config: Self.config(), files: ["broken.txt": "RED\n"])
+        let diff = try fixture.repository.diff { try $0.write("other.txt", "not a fix\n") }
+        let urgent = try await fixture.pipeline.submit(
+            Array(diff.utf8), .init(project: "calc", message: "not a fix", priority: .urgent))
+        let first = try await fixture.run()
+        #expect(first.redBranch != nil && first.gateRuns == 3, "\(first)")
+        // The next run checks the head (1 gate run) and, the branch still red there, leaves the urgent patch.
+        let second = try await fixture.run()
+        #expect(second.redBranch != nil && second.gateRuns == 1, "\(second)")
+        #expect(try await fixture.engine.patches.get(urgent.ledgerID).state == .queued)
+    }
+
+    @Test("a patch held back on a red branch max_apply_attempts times is blamed the next time")
+    func heldBackTooOften() async throws {
+        let fixture = try PipelineTests.Fixture(config: Self.config(), files: ["broken.txt": "RED\n"])
+        let id = try #require(try await MergeQueueTests().submit(["a"], to: fixture)["a"]).ledgerID
+        for _ in 1...3 {
+            #expect(try await fixture.run().redBranch != nil)
+            // A passing check of the branch on record (as if it had passed in between): the next run
+            // tries the patch again instead of checking the branch first.
+            let check = try await fixture.engine.gates.create(
+                name: "check", type: .custom,
+                metadata: ["check": .string("base"), "base_commit": .string(try fixture.head())], starting: "true")
+            _ = try await fixture.engine.gates.complete(check.gateID, exitCode: 0, results: nil)
+        }
+        #expect(try await fixture.engine.patches.get(id).apply.attempts == 3)
+        let last = try await fixture.run()
+        #expect(last.quarantined.map(\.ledgerID) == [id.description] && last.redBranch == nil, "\(last)")
+        let reason = try await fixture.engine.patches.get(id).quarantine.quarantineReason ?? ""
+        #expect(reason.contains("found red under this patch 3 times before"), "\(reason)")
+    }
+
+    @Test("a check of the branch that ends in error (its time limit) neither reddens the branch nor clears blame")
+    func erroredCheckIsNotRed() async throws {
+        let fixture = try PipelineTests.Fixture(
+            config: Self.config(gate: "if grep -qs RED *.txt; then sleep 30; fi; ! grep -qs CULPRIT *.txt")
+                .replacingOccurrences(of: "timeout_seconds: 60", with: "timeout_seconds: 2"),
+            files: ["broken.txt": "RED\n"])
+        let diff = try fixture.repository.diff { try $0.write("broken.txt", "CULPRIT\n") }
+        let entry = try await fixture.submit(diff)
+        let summary = try await fixture.run()
+        #expect(summary.quarantined.map(\.ledgerID) == [entry.ledgerID.description] && summary.redBranch == nil)
+        let reason = try await fixture.engine.patches.get(entry.ledgerID).quarantine.quarantineReason ?? ""
+        #expect(reason.contains("ended error"), "\(reason)")
+        #expect(try await fixture.engine.status().redBranch == nil)
+    }
+
     @Test("a red branch under a batch sends the whole batch back unblamed")
     func redBranchUnderBatch() async throws {
         let fixture = try PipelineTests.Fixture(config: Self.config(batchSize: 4), files: ["broken.txt": "RED\n"])
@@ -133,7 +245,10 @@ struct FlakyVerdictTests {
 
     @Test("a flaky failure of a batch does not bisect it: the rerun passes and the batch lands whole")
     func flakyBatchLands() async throws {
-        let fixture = try PipelineTests.Fixture(config: Self.config(gate: Self.flakyGate, results: true, batchSize: 4))
+        let counter = TemporaryDirectory(prefix: "sluice-flaky")
+        let fixture = try PipelineTests.Fixture(
+            config: Self.config(
+                gate: Self.flakyGate(counter.file("ran")), results: true, batchSize: 4, extra: "sandbox: none"))
         _ = try await MergeQueueTests().submit(["a", "b", "c"], to: fixture)
         let summary = try await fixture.run()
         #expect(summary.landed.count == 3 && summary.gateRuns == 2 && summary.quarantined.isEmpty, "\(summary)")

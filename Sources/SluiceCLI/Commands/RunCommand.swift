@@ -61,8 +61,8 @@ struct RunCommand: AsyncParsableCommand {
             --watch and no --workers, the run waits for the budget instead). Exits 1 when a patch was rejected or \
             quarantined, a task failed, or the run stopped on a budget or on a red target branch.
 
-            With `flaky: {reruns: N}` in sluice.yml, a failed gate is run again up to N times before the \
-            patch is blamed: a pass makes the failure flaky and the patch lands. When every rerun fails, the \
+            With `flaky: {reruns: N}` in sluice.yml, a failed gate is run again on the same tree, from scratch, \
+            up to N times before the patch is blamed: a pass makes the failure flaky and the patch lands. When every rerun fails, the \
             gate runs on the target branch without the patch; failing there too, the branch is red: no patch \
             is blamed, only urgent patches go until a check of the branch passes, and the run stops.
 

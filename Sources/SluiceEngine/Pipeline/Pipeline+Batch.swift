@@ -67,7 +67,8 @@ extension Pipeline {
                 case .gate(let ids):
                     let verdict = try await gateStack(
                         Array(stack.prefix(ids.count)), base: head, of: stack.count, config: config,
-                        bubblewrap: bubblewrap, greenOnBase: &greenOnHead, &summary, emit: emit)
+                        bubblewrap: bubblewrap, anew: machine.gateRuns > 1, greenOnBase: &greenOnHead, &summary,
+                        emit: emit)
                     if let red = verdict.red {
                         // No patch is blamed on a red branch: the whole batch waits in the queue.
                         summary.redBranch = red
@@ -146,18 +147,23 @@ extension Pipeline {
     /// they tested. The gates must leave the tested tree as they found it, or the run fails.
     func gateStack(
         _ stack: [StackedPatch], base: String, of size: Int, config: SluiceConfig, bubblewrap: String?,
-        greenOnBase: inout Set<String>, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
+        anew: Bool, greenOnBase: inout Set<String>, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
     ) async throws -> StackVerdict {
         guard let top = stack.last else { return StackVerdict(passed: true, verdicts: [], reason: "", gateIDs: []) }
-        let workspace = workspacePath
-        try await git.checked(["checkout", "--quiet", "--force", "--detach", top.commit], in: workspace)
-        try await git.checked(["clean", "-ffdxq"], in: workspace)
+        // A workspace a gate ran in is made anew: what that gate left there (a `.gitattributes`, say)
+        // would otherwise act on the checkout of the next stack.
+        let workspace = anew ? try await recreateWorkspace(at: top.commit) : workspacePath
+        if !anew {
+            try await git.checked(["clean", "-ffdxq"], in: workspace)
+            try await git.checked(["checkout", "--quiet", "--force", "--detach", top.commit], in: workspace)
+            try await git.checked(["clean", "-ffdxq"], in: workspace)
+        }
         summary.gateRuns += config.gates.isEmpty ? 0 : 1
         let tested = stack.map { JSONValue.string($0.id.description) }
         let what = stack.count == 1 ? "alone" : "with the \(stack.count - 1) below it"
         var verdicts: [GateVerdict] = []
         var gateIDs: [GateID] = []
-        for gate in config.gates {
+        for (index, gate) in config.gates.enumerated() {
             let mustRun = try await mustRun(gate.name, on: base, for: top.entry)
             let metadata: [String: JSONValue] = ["batch": .array(tested), "batch_size": .number(Decimal(size))]
             let (first, seconds) = try await GateRunner(engine: engine, runner: processes).run(
@@ -165,7 +171,8 @@ extension Pipeline {
                 sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap), cache: gateCachePath,
                 mustRun: mustRun, metadata: metadata)
             let judged = try await judge(
-                failed: first, of: gate, for: top.entry, in: workspace, base: base, config: config,
+                failed: first, index: index, for: top.entry, tested: GatedTree(commit: top.commit), base: base,
+                config: config,
                 bubblewrap: bubblewrap, mustRun: mustRun, metadata: metadata, greenOnBase: &greenOnBase, emit: emit)
             summary.gateSeconds += seconds + judged.seconds
             summary.gateRuns += judged.runs
@@ -175,7 +182,8 @@ extension Pipeline {
                 name: record.name, state: record.state,
                 reason: judged.flakyTests.map { "passed on a rerun; flaky: \(Self.list($0))" }
                     ?? (record.state == .passed ? record.decision?.reason : judged.blame),
-                passedTests: record.results?.passedTests, totalTests: record.results?.totalTests, seconds: seconds)
+                passedTests: record.results?.passedTests, totalTests: record.results?.totalTests, seconds: seconds,
+                flakyTests: judged.flakyTests)
             verdicts.append(verdict)
             emit(
                 PipelineEvent(

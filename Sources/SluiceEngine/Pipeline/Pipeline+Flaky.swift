@@ -22,41 +22,49 @@ extension Pipeline {
         var blame: String
     }
 
-    /// Reruns `gate`, which `failed` for `entry` in `workspace` (the tree applied on `base`), up to
-    /// `flaky.reruns` times; when no rerun passes, runs it on `base` alone in the same workspace (which
-    /// is left at `base`), unless `greenOnBase` says it passed there already; a pass is added to it.
-    /// With no reruns configured, the failure is the patch's, as it always was.
+    /// What a failed gate run was on: the tree (applied on `commit`, or `commit`'s own when nil).
+    struct GatedTree {
+        var commit: String
+        var tree: String? = nil
+    }
+
+    /// Reruns the gate `index` of the configuration, which `failed` for `entry` on `tested` (applied
+    /// on `base`), up to `flaky.reruns` times. Each rerun starts from scratch: a workspace made anew
+    /// at the tested tree, an empty cache, and the gates before it run again first; nothing the failed
+    /// run left (files, the cache) can make it pass. When no rerun passes, the same gates run on
+    /// `base` alone, from scratch too, unless `greenOnBase` says they passed there already; a pass is
+    /// added to it. With no reruns configured, the failure is the patch's, as it always was.
     func judge(
-        failed: TestGateRecord, of gate: GateConfig, for entry: PatchLedgerEntry, in workspace: String, base: String,
+        failed: TestGateRecord, index: Int, for entry: PatchLedgerEntry, tested: GatedTree, base: String,
         config: SluiceConfig, bubblewrap: String?, mustRun: [String], metadata: [String: JSONValue] = [:],
         greenOnBase: inout Set<String>, emit: (PipelineEvent) -> Void
     ) async throws -> FailureJudgement {
         let decided = failed.decision?.reason ?? failed.state.rawValue
         var judgement = FailureJudgement(record: failed, seconds: 0, runs: 0, blame: decided)
-        guard failed.state == .failed, config.flaky.reruns > 0 else { return judgement }
+        guard failed.state == .failed, config.flaky.reruns > 0, config.gates.indices.contains(index) else {
+            return judgement
+        }
+        let gate = config.gates[index]
         emit(
             PipelineEvent(
                 step: "gate", ledgerID: entry.ledgerID, outcome: "failed",
-                message: "\(gate.name): \(decided); rerunning the same tree before blaming the patch"))
-        let runner = GateRunner(engine: engine, runner: processes)
-        let logs = path("logs", entry.ledgerID.description)
-        let sealed = sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap)
+                message: "\(gate.name): \(decided); gating the same tree again before blaming the patch"))
         var failing = Set(Self.failingTests(failed))
         var runs = [failed.gateID.description]
         for rerun in 1...config.flaky.reruns {
-            let extra = metadata.merging([
-                "check": .string("rerun \(rerun)"), "rerun_of": .string(failed.gateID.description),
-                "failed_tests": .array(failing.sorted().map(JSONValue.string)),
-            ]) { _, new in new }
-            let (record, seconds) = try await runner.run(
-                gate, for: entry, in: workspace, logDirectory: logs, config: config, sandbox: sealed,
-                cache: gateCachePath, mustRun: mustRun, metadata: extra)
+            let (record, seconds) = try await fromScratch(
+                through: index, on: tested, for: entry, config: config, bubblewrap: bubblewrap, mustRun: mustRun,
+                metadata: metadata.merging(["check": .string("rerun \(rerun)")]) { _, new in new },
+                last: [
+                    "rerun_of": .string(failed.gateID.description),
+                    "failed_tests": .array(failing.sorted().map(JSONValue.string)),
+                ])
             judgement.record = record
             judgement.seconds += seconds
             judgement.runs += 1
             runs.append(record.gateID.description)
-            guard record.state != .passed else {
-                let flaky = failing.subtracting(Self.failingTests(record)).sorted()
+            guard !(record.state == .passed && record.name == gate.name) else {
+                let flaky = Self.passedTests(record, of: failing)
                 judgement.flakyTests = flaky
                 emit(
                     PipelineEvent(
@@ -68,9 +76,8 @@ extension Pipeline {
             emit(
                 PipelineEvent(
                     step: "gate", ledgerID: entry.ledgerID, outcome: record.state.rawValue,
-                    message: "\(gate.name) rerun \(rerun): \(record.decision?.reason ?? "")", seconds: seconds))
-            guard record.state == .failed else { break }
-            failing.formUnion(Self.failingTests(record))
+                    message: "\(record.name) rerun \(rerun): \(record.decision?.reason ?? "")", seconds: seconds))
+            if record.name == gate.name { failing.formUnion(Self.failingTests(record)) }
         }
         // Every rerun failed: is it the patch, or does the branch fail without it?
         let again = config.flaky.reruns == 1 ? "its rerun" : "all \(config.flaky.reruns) reruns"
@@ -80,10 +87,9 @@ extension Pipeline {
                 + "without the patch earlier in this batch (gate runs \(runs.joined(separator: ", ")))"
             return judgement
         }
-        try await git.checked(["checkout", "--quiet", "--force", "--detach", base], in: workspace)
-        try await git.checked(["clean", "-ffdxq"], in: workspace)
-        let (check, seconds) = try await runner.run(
-            gate, for: entry, in: workspace, logDirectory: logs, config: config, sandbox: sealed, cache: gateCachePath,
+        let (check, seconds) = try await fromScratch(
+            through: index, on: GatedTree(commit: base), for: entry, config: config, bubblewrap: bubblewrap,
+            mustRun: [],
             metadata: metadata.merging(["check": .string("base"), "base_commit": .string(base)]) { _, new in new })
         judgement.seconds += seconds
         judgement.runs += 1
@@ -92,7 +98,7 @@ extension Pipeline {
         switch check.state {
         case .failed:
             judgement.red =
-                "\(config.targetBranch) at \(base.prefix(12)) fails gate \(gate.name) without the patch too: "
+                "\(config.targetBranch) at \(base.prefix(12)) fails gate \(check.name) without the patch too: "
                 + "\(check.decision?.reason ?? "failed") (\(tried))"
         case .passed:
             greenOnBase.insert(gate.name)
@@ -101,15 +107,50 @@ extension Pipeline {
                 + "without the patch (\(tried))"
         default:
             judgement.blame =
-                "\(decided); failed again on its reruns, and on \(config.targetBranch) without the patch the gate "
-                + "ended \(check.state.rawValue): \(check.decision?.reason ?? "") (\(tried))"
+                "\(decided); failed again on \(again), and on \(config.targetBranch) without the patch gate "
+                + "\(check.name) ended \(check.state.rawValue): \(check.decision?.reason ?? "") (\(tried))"
         }
         emit(
             PipelineEvent(
                 step: "gate", ledgerID: entry.ledgerID, outcome: check.state == .failed ? "red" : check.state.rawValue,
-                message: "\(gate.name) on \(config.targetBranch) at \(base.prefix(12)) without the patch",
+                message: "\(check.name) on \(config.targetBranch) at \(base.prefix(12)) without the patch",
                 seconds: seconds))
         return judgement
+    }
+
+    /// Runs the configured gates up to `index` on `tested` from scratch (a workspace made anew, an
+    /// empty cache), stopping at the first that does not pass; returns the last run and the time of
+    /// all. The gate `index` gets `mustRun` and `last` in its metadata.
+    private func fromScratch(
+        through index: Int, on tested: GatedTree, for entry: PatchLedgerEntry, config: SluiceConfig,
+        bubblewrap: String?, mustRun: [String], metadata: [String: JSONValue], last: [String: JSONValue] = [:]
+    ) async throws -> (TestGateRecord, Double) {
+        let workspace = try await recreateWorkspace(at: tested.commit)
+        if let tree = tested.tree { try await git.checked(["read-tree", "--reset", "-u", tree], in: workspace) }
+        let cache = try emptyCheckCache()
+        var seconds = 0.0
+        var record: TestGateRecord?
+        for (position, gate) in config.gates.prefix(index + 1).enumerated() {
+            let (run, took) = try await GateRunner(engine: engine, runner: processes).run(
+                gate, for: entry, in: workspace, logDirectory: path("logs", entry.ledgerID.description), config: config,
+                sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap, cache: cache), cache: cache,
+                mustRun: position == index ? mustRun : [],
+                metadata: position == index ? metadata.merging(last) { _, new in new } : metadata)
+            seconds += took
+            record = run
+            guard run.state == .passed else { break }
+        }
+        guard let record else { throw SluiceError(code: .blocked, message: "no gate to run again") }
+        return (record, seconds)
+    }
+
+    /// Of `names` (tests that failed), those `record` ran and passed; a gate's own name (a gate without
+    /// results) when it passed.
+    static func passedTests(_ record: TestGateRecord, of names: Set<String>) -> [String] {
+        guard record.state == .passed else { return [] }
+        let passed = Set((record.results?.testCases ?? []).filter { $0.status == .passed }.map(\.qualifiedName))
+        return names.filter { passed.contains($0) || ($0 == record.name && record.results?.testCases.isEmpty != false) }
+            .sorted()
     }
 
     /// A target branch that failed its own gate at `head`.
@@ -126,7 +167,7 @@ extension Pipeline {
     /// found it red): red when that check failed; the head it checked is checked again before the
     /// next patch goes.
     func redBranch() async throws -> RedBranch? {
-        guard let check = try await engine.lastBranchCheck(), check.state != .passed,
+        guard let check = try await engine.lastBranchCheck(), check.state == .failed,
             case .string(let head)? = check.metadata["base_commit"]
         else { return nil }
         return RedBranch(head: head, checked: false, reason: Self.redReason(check, head: head, config: nil))
@@ -142,13 +183,24 @@ extension Pipeline {
         guard !config.gates.isEmpty else { return nil }
         let bubblewrap = try sealing(config, available: available) { _ in }
         let workspace = try await recreateWorkspace(at: head)
+        let cache = try emptyCheckCache()
         summary.gateRuns += 1
         for gate in config.gates {
             let (record, seconds) = try await GateRunner(engine: engine, runner: processes).run(
                 gate, for: entry, in: workspace, logDirectory: path("logs", entry.ledgerID.description), config: config,
-                sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap), cache: gateCachePath,
+                sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap, cache: cache), cache: cache,
                 metadata: ["check": .string("base"), "base_commit": .string(head)])
             summary.gateSeconds += seconds
+            if record.state != .passed && record.state != .failed {
+                // Ended in error (a time limit, no results): that says nothing of the branch's tests.
+                emit(
+                    PipelineEvent(
+                        step: "branch", ledgerID: entry.ledgerID, outcome: record.state.rawValue,
+                        message: "the check of \(config.targetBranch) at \(head.prefix(12)) ended "
+                            + "\(record.state.rawValue) (\(record.decision?.reason ?? "")); the queue goes on",
+                        seconds: seconds))
+                return nil
+            }
             guard record.state == .passed else {
                 let reason = Self.redReason(record, head: head, config: config)
                 emit(
@@ -164,6 +216,28 @@ extension Pipeline {
         return nil
     }
 
+    /// The attempts a patch is blamed for: its application attempts less those that ended with the
+    /// target branch red (`target_red`), which were not its fault.
+    func blamedAttempts(_ entry: PatchLedgerEntry) async throws -> Int {
+        guard entry.apply.lastErrorCode == "target_red" || entry.apply.attempts > 1 else { return entry.apply.attempts }
+        return max(entry.apply.attempts - (try await timesHeldBack(entry)), 0)
+    }
+
+    /// How many times the patch went back to the queue unblamed, on a red target branch.
+    func timesHeldBack(_ entry: PatchLedgerEntry) async throws -> Int {
+        try await engine.events(entityID: entry.ledgerID.description).filter {
+            $0.toState == PatchState.applyFailed.rawValue && $0.reason?.hasPrefix("target_red:") == true
+        }.count
+    }
+
+    /// ``checkCachePath``, emptied.
+    func emptyCheckCache() throws -> String {
+        let cache = checkCachePath
+        try? FileManager.default.removeItem(atPath: cache)
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        return cache
+    }
+
     static func redReason(_ check: TestGateRecord, head: String, config: SluiceConfig?) -> String {
         let failing = failingTests(check)
         return
@@ -171,7 +245,7 @@ extension Pipeline {
             + "(gate run \(check.gateID)): \(check.decision?.reason ?? check.state.rawValue); failing: \(list(failing))"
     }
 
-    /// The tests that failed in a gate run; the gate's own name when it has no results.
+    /// The tests that failed in a gate run; the gate's own name when it has no results (or none failed).
     static func failingTests(_ record: TestGateRecord) -> [String] {
         guard record.state != .passed else { return [] }
         guard let cases = record.results?.testCases, !cases.isEmpty else { return [record.name] }

@@ -141,8 +141,13 @@ extension Pipeline {
                 }
                 if red != nil {
                     red = known
+                    // An urgent patch held back on this red head (by this run or an earlier one) is not
+                    // tried again until the head moves.
+                    let heldHere = " at \(head.prefix(12)) "
                     candidate = ready.first {
                         priorities[$0.ledgerID] == .urgent && !known.heldBack.contains($0.ledgerID)
+                            && !($0.apply.lastErrorCode == "target_red"
+                                && $0.apply.lastErrorMessage?.contains(heldHere) == true)
                             && refused[$0.ledgerID] == nil && !refusedProjects.contains($0.projectID)
                     }
                     if candidate == nil {
@@ -242,6 +247,9 @@ extension Pipeline {
                     known.reason = reason
                     known.heldBack.insert(next.ledgerID)
                     red = known
+                } else if red != nil, try await engine.lastBranchCheck()?.state == .passed {
+                    // The patch's failure checked the branch, and it passed there: it is green again.
+                    red = nil
                 }
             } catch let error as SluiceError where error.code == .invalidTransition || error.code == .lostRace {
                 // Someone else (a `patch drop`, a `patch quarantine`) moved the patch while it was processed.
@@ -473,16 +481,16 @@ extension Pipeline {
         _ entry: PatchLedgerEntry, policy: PatchPolicy, reason: String, _ summary: inout PipelineSummary,
         emit: (PipelineEvent) -> Void
     ) async throws {
-        if entry.apply.attempts >= policy.maxApplyAttempts {
-            try await setAside(
-                entry.ledgerID, reason: "\(reason) (after \(entry.apply.attempts) attempts)", &summary, emit: emit)
+        let attempts = try await blamedAttempts(entry)
+        if attempts >= policy.maxApplyAttempts {
+            try await setAside(entry.ledgerID, reason: "\(reason) (after \(attempts) attempts)", &summary, emit: emit)
         } else {
             _ = try await engine.patches.queue(entry.ledgerID)
             summary.requeued += 1
             emit(
                 PipelineEvent(
                     step: "requeue", ledgerID: entry.ledgerID, outcome: "queued",
-                    message: "attempt \(entry.apply.attempts) of \(policy.maxApplyAttempts) failed"))
+                    message: "attempt \(attempts) of \(policy.maxApplyAttempts) failed"))
         }
     }
 

@@ -134,7 +134,7 @@ extension Pipeline {
                 id, on: course.plan.base, workspace: course.plan.workspace, files: files)
         case .applyFailed(let code, let message):
             let failed = try await engine.patches.applyFailed(id, code: code, message: message)
-            return .failedAttemptRecorded(attempts: failed.apply.attempts)
+            return .failedAttemptRecorded(attempts: try await blamedAttempts(failed))
         case .failed(let reason):
             _ = try await engine.patches.verify(id, passed: false, reason: reason)
         case .tested(let commit, let reason):
@@ -144,7 +144,7 @@ extension Pipeline {
         case .queued:
             _ = try await engine.patches.queue(id)
         case .heldBack(let reason):
-            _ = try await engine.patches.applyFailed(id, code: "target_red", message: reason)
+            _ = try await engine.patches.applyFailed(id, code: "target_red", message: "not blamed: \(reason)")
             _ = try await engine.patches.queue(id)
         case .landed(let commit):
             if let paths = course.changedPaths {
@@ -192,17 +192,32 @@ extension Pipeline {
             gate, for: entry, in: workspace, logDirectory: path("logs", course.id.description), config: course.config,
             sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: course.bubblewrap), cache: gateCachePath,
             mustRun: mustRun)
+        guard case .gating(let gating) = course.machine.state else {
+            throw SluiceError(
+                code: .blocked, message: "landing patch \(course.id): gate \(index + 1) ran while not gating")
+        }
         let judged = try await judge(
-            failed: first, of: gate, for: entry, in: workspace, base: course.plan.base, config: course.config,
-            bubblewrap: course.bubblewrap, mustRun: mustRun, greenOnBase: &greenOnBase, emit: emit)
+            failed: first, index: index, for: entry, tested: GatedTree(commit: course.plan.base, tree: gating.tree),
+            base: course.plan.base, config: course.config, bubblewrap: course.bubblewrap, mustRun: mustRun,
+            greenOnBase: &greenOnBase, emit: emit)
         summary.gateRuns += judged.runs
+        var red = judged.red
+        var blame = judged.blame
+        if let reason = red, try await timesHeldBack(entry) >= course.config.policy.maxApplyAttempts {
+            // Held back this often, each time after the branch was found green or not checked: the
+            // failures follow the patch, not the branch.
+            red = nil
+            blame =
+                "\(reason); but the branch was found red under this patch "
+                + "\(course.config.policy.maxApplyAttempts) times before (max_apply_attempts): the patch is blamed"
+        }
         let record = judged.record
         return GateVerdict(
             name: record.name, state: record.state,
             reason: judged.flakyTests.map { "passed on a rerun; flaky: \(Self.list($0))" }
-                ?? (record.state == .passed ? record.decision?.reason : judged.blame),
+                ?? (record.state == .passed ? record.decision?.reason : blame),
             passedTests: record.results?.passedTests, totalTests: record.results?.totalTests,
-            seconds: seconds + judged.seconds, redBranch: judged.red, flakyTests: judged.flakyTests)
+            seconds: seconds + judged.seconds, redBranch: red, flakyTests: judged.flakyTests)
     }
 
     /// Commits the tested tree on the base, with the patch's author and message and Sluice's trailers.
