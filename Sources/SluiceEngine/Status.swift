@@ -59,8 +59,11 @@ extension Engine {
     }
 
     /// The newest gate run on the target branch without a patch (metadata `check: base`, a flake
-    /// verdict's check), among the newest 500 gate runs.
+    /// verdict's check) that passed or failed, among the newest 500 gate runs: one still running, or
+    /// ended in error (killed, out of time), says nothing of the branch.
     public func lastBranchCheck() async throws -> TestGateRecord? {
-        try await gates.list(GateFilter(limit: 500)).first { $0.metadata["check"] == .string("base") }
+        try await gates.list(GateFilter(limit: 500)).first {
+            $0.metadata["check"] == .string("base") && ($0.state == .passed || $0.state == .failed)
+        }
     }
 }

@@ -36,17 +36,20 @@ public struct GateFilter: Hashable, Sendable {
     public var state: GateState?
     public var gateType: GateType?
     public var name: String?
+    /// Only the gate runs of this patch (`metadata.ledger_id`, as the pipeline records it).
+    public var ledgerID: String?
     /// The most gates listed (the newest); nil lists all.
     public var limit: Int?
 
     public init(
         projectID: String? = nil, state: GateState? = nil, gateType: GateType? = nil, name: String? = nil,
-        limit: Int? = nil
+        ledgerID: String? = nil, limit: Int? = nil
     ) {
         self.projectID = projectID
         self.state = state
         self.gateType = gateType
         self.name = name
+        self.ledgerID = ledgerID
         self.limit = limit
     }
 }

@@ -278,6 +278,20 @@ struct TrustTests {
         #expect(dropped.quarantine.quarantineReason?.contains("tests_missing") == true)
         #expect(dropped.quarantine.quarantineReason?.contains("t.two") == true)
 
+        // Passing runs of the gate by other patches, however many (here 30 passed checks of the branch,
+        // as failing patches' flake verdicts leave), do not hide the run that landed main's head.
+        for _ in 1...30 {
+            let check = try await fixture.engine.gates.create(
+                name: "unit", type: .custom,
+                metadata: [
+                    "check": .string("base"), "base_commit": .string(try fixture.head()),
+                    "ledger_id": .string(dropped.ledgerID.description),
+                ], starting: "true")
+            _ = try await fixture.engine.gates.complete(check.gateID, exitCode: 0, results: nil)
+        }
+        let (again, _) = try await submitAndRun(fixture, dropTwo)
+        #expect(again.quarantine.quarantineReason?.contains("tests_missing") == true)
+
         // A person can decide the test is gone for good.
         let held = try await fixture.submit(dropTwo, hold: true)
         _ = try await fixture.engine.patches.approve(held.ledgerID, by: "alice")

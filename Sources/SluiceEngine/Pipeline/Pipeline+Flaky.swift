@@ -127,21 +127,22 @@ extension Pipeline {
     ) async throws -> (TestGateRecord, Double) {
         let workspace = try await recreateWorkspace(at: tested.commit)
         if let tree = tested.tree { try await git.checked(["read-tree", "--reset", "-u", tree], in: workspace) }
-        let cache = try emptyCheckCache()
-        var seconds = 0.0
-        var record: TestGateRecord?
-        for (position, gate) in config.gates.prefix(index + 1).enumerated() {
-            let (run, took) = try await GateRunner(engine: engine, runner: processes).run(
-                gate, for: entry, in: workspace, logDirectory: path("logs", entry.ledgerID.description), config: config,
-                sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap, cache: cache), cache: cache,
-                mustRun: position == index ? mustRun : [],
-                metadata: position == index ? metadata.merging(last) { _, new in new } : metadata)
-            seconds += took
-            record = run
-            guard run.state == .passed else { break }
+        return try await withEmptyCache { cache in
+            var seconds = 0.0
+            var record: TestGateRecord?
+            for (position, gate) in config.gates.prefix(index + 1).enumerated() {
+                let (run, took) = try await GateRunner(engine: engine, runner: processes).run(
+                    gate, for: entry, in: workspace, logDirectory: path("logs", entry.ledgerID.description),
+                    config: config, sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap),
+                    cache: cache, mustRun: position == index ? mustRun : [],
+                    metadata: position == index ? metadata.merging(last) { _, new in new } : metadata)
+                seconds += took
+                record = run
+                guard run.state == .passed else { break }
+            }
+            guard let record else { throw SluiceError(code: .blocked, message: "no gate to run again") }
+            return (record, seconds)
         }
-        guard let record else { throw SluiceError(code: .blocked, message: "no gate to run again") }
-        return (record, seconds)
     }
 
     /// Of `names` (tests that failed), those `record` ran and passed; a gate's own name (a gate without
@@ -183,31 +184,27 @@ extension Pipeline {
         guard !config.gates.isEmpty else { return nil }
         let bubblewrap = try sealing(config, available: available) { _ in }
         let workspace = try await recreateWorkspace(at: head)
-        let cache = try emptyCheckCache()
         summary.gateRuns += 1
-        for gate in config.gates {
-            let (record, seconds) = try await GateRunner(engine: engine, runner: processes).run(
-                gate, for: entry, in: workspace, logDirectory: path("logs", entry.ledgerID.description), config: config,
-                sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap, cache: cache), cache: cache,
-                metadata: ["check": .string("base"), "base_commit": .string(head)])
-            summary.gateSeconds += seconds
-            if record.state != .passed && record.state != .failed {
-                // Ended in error (a time limit, no results): that says nothing of the branch's tests.
-                emit(
-                    PipelineEvent(
-                        step: "branch", ledgerID: entry.ledgerID, outcome: record.state.rawValue,
-                        message: "the check of \(config.targetBranch) at \(head.prefix(12)) ended "
-                            + "\(record.state.rawValue) (\(record.decision?.reason ?? "")); the queue goes on",
-                        seconds: seconds))
-                return nil
+        let (record, seconds) = try await withEmptyCache { cache in
+            var seconds = 0.0
+            for gate in config.gates {
+                let (record, took) = try await GateRunner(engine: engine, runner: processes).run(
+                    gate, for: entry, in: workspace, logDirectory: path("logs", entry.ledgerID.description),
+                    config: config, sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap),
+                    cache: cache, metadata: ["check": .string("base"), "base_commit": .string(head)])
+                seconds += took
+                guard record.state == .passed else { return (Optional(record), seconds) }
             }
-            guard record.state == .passed else {
-                let reason = Self.redReason(record, head: head, config: config)
-                emit(
-                    PipelineEvent(
-                        step: "branch", ledgerID: entry.ledgerID, outcome: "red", message: reason, seconds: seconds))
-                return reason
-            }
+            return (nil, seconds)
+        }
+        summary.gateSeconds += seconds
+        // Anything but a pass (an error too: out of time, killed) leaves the branch red.
+        if let record {
+            let reason = Self.redReason(record, head: head, config: config)
+            emit(
+                PipelineEvent(
+                    step: "branch", ledgerID: entry.ledgerID, outcome: "red", message: reason, seconds: seconds))
+            return reason
         }
         emit(
             PipelineEvent(
@@ -224,19 +221,34 @@ extension Pipeline {
     }
 
     /// How many times the patch went back to the queue unblamed, on a red target branch.
-    func timesHeldBack(_ entry: PatchLedgerEntry) async throws -> Int {
+    private func timesHeldBack(_ entry: PatchLedgerEntry) async throws -> Int {
         try await engine.events(entityID: entry.ledgerID.description).filter {
             $0.toState == PatchState.applyFailed.rawValue && $0.reason?.hasPrefix("target_red:") == true
         }.count
     }
 
-    /// ``checkCachePath``, emptied.
-    func emptyCheckCache() throws -> String {
-        let cache = checkCachePath
-        try? FileManager.default.removeItem(atPath: cache)
-        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
-        return cache
+    /// Runs `body` with the gates' cache empty at its usual path (``gateCachePath``): the kept one is
+    /// moved aside first and put back after, whatever happens, so what an earlier gate left there
+    /// cannot act, and a gate cannot tell a rerun or a check from a first run by its cache's path.
+    func withEmptyCache<T>(_ body: (String) async throws -> T) async throws -> T {
+        let files = FileManager.default
+        let cache = gateCachePath
+        restoreKeptCache()
+        if files.fileExists(atPath: cache) { try files.moveItem(atPath: cache, toPath: keptCachePath) }
+        defer { restoreKeptCache() }
+        try files.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        return try await body(cache)
     }
+
+    /// Puts back the cache ``withEmptyCache(_:)`` moved aside (a run killed inside it left it there).
+    func restoreKeptCache() {
+        let files = FileManager.default
+        guard files.fileExists(atPath: keptCachePath) else { return }
+        try? files.removeItem(atPath: gateCachePath)
+        try? files.moveItem(atPath: keptCachePath, toPath: gateCachePath)
+    }
+
+    var keptCachePath: String { gateCachePath + ".kept" }
 
     static func redReason(_ check: TestGateRecord, head: String, config: SluiceConfig?) -> String {
         let failing = failingTests(check)

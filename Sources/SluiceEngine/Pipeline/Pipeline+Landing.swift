@@ -432,17 +432,24 @@ extension Pipeline {
     }
 
     /// The tests that passed in the last run of a gate on the target branch at `head`: the run of the
-    /// patch that landed `head`. Empty when `head` was not landed by Sluice (a commit made by hand).
+    /// patch that landed `head` (named by the commit's `Sluice-Ledger-Id` trailer, and recorded as
+    /// landed there). Empty when `head` was not landed by Sluice (a commit made by hand). Looked up
+    /// by the patch, not among the newest runs: runs of other patches (failing ones' earlier gates,
+    /// checks of the branch) can never push it out of view.
     func testsThatPassed(_ gate: String, on head: String) async throws -> [String] {
-        for record in try await engine.gates.list(GateFilter(state: .passed, name: gate, limit: 20)) {
-            // A check of the branch without the patch is not the patch's run.
-            guard record.metadata["check"] != .string("base"), case .string(let text)? = record.metadata["ledger_id"],
-                let ledgerID = try? LedgerID(parsing: text),
-                try await engine.context.storage.patchSource(ledgerID)?.landedCommit == head
-            else { continue }
-            return (record.results?.testCases ?? []).filter { $0.status == .passed }.map(\.qualifiedName)
-        }
-        return []
+        // No run of the gate ever passed: nothing to ask git.
+        guard try await !engine.gates.list(GateFilter(state: .passed, name: gate, limit: 1)).isEmpty else { return [] }
+        let trailer = try await git.run(
+            ["log", "-1", "--no-show-signature", "--format=%(trailers:key=Sluice-Ledger-Id,valueonly)", head])
+        guard trailer.succeeded, let line = trailer.line.split(separator: "\n").last,
+            let ledgerID = try? LedgerID(parsing: line.trimmingCharacters(in: .whitespaces)),
+            try await engine.context.storage.patchSource(ledgerID)?.landedCommit == head
+        else { return [] }
+        let runs = try await engine.gates.list(
+            GateFilter(state: .passed, name: gate, ledgerID: ledgerID.description, limit: 50))
+        // A check of the branch without the patch is not the patch's run.
+        guard let landing = runs.first(where: { $0.metadata["check"] != .string("base") }) else { return [] }
+        return (landing.results?.testCases ?? []).filter { $0.status == .passed }.map(\.qualifiedName)
     }
 
     /// The tree of `bytes` applied on `madeOn` and merged onto `base` (three ways, with `madeOn` as

@@ -201,23 +201,13 @@ extension Pipeline {
             base: course.plan.base, config: course.config, bubblewrap: course.bubblewrap, mustRun: mustRun,
             greenOnBase: &greenOnBase, emit: emit)
         summary.gateRuns += judged.runs
-        var red = judged.red
-        var blame = judged.blame
-        if let reason = red, try await timesHeldBack(entry) >= course.config.policy.maxApplyAttempts {
-            // Held back this often, each time after the branch was found green or not checked: the
-            // failures follow the patch, not the branch.
-            red = nil
-            blame =
-                "\(reason); but the branch was found red under this patch "
-                + "\(course.config.policy.maxApplyAttempts) times before (max_apply_attempts): the patch is blamed"
-        }
         let record = judged.record
         return GateVerdict(
             name: record.name, state: record.state,
             reason: judged.flakyTests.map { "passed on a rerun; flaky: \(Self.list($0))" }
-                ?? (record.state == .passed ? record.decision?.reason : blame),
+                ?? (record.state == .passed ? record.decision?.reason : judged.blame),
             passedTests: record.results?.passedTests, totalTests: record.results?.totalTests,
-            seconds: seconds + judged.seconds, redBranch: red, flakyTests: judged.flakyTests)
+            seconds: seconds + judged.seconds, redBranch: judged.red, flakyTests: judged.flakyTests)
     }
 
     /// Commits the tested tree on the base, with the patch's author and message and Sluice's trailers.

@@ -13,6 +13,8 @@ extension Pipeline {
     func recover(_ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void) async throws {
         let (config, _) = try await configuration()
         killOrphanedGates()
+        // A run killed during a rerun or a check of the branch left the gates' cache moved aside.
+        restoreKeptCache()
         // On a ledger several clones share (PostgreSQL), the run lock on the database is held by this run:
         // a gate running or a patch applied now belongs to a run that died, in whichever clone.
         let ours: (TestGateRecord) -> Bool = { $0.metadata["ledger_id"] != nil }

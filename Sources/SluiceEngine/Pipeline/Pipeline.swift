@@ -73,10 +73,6 @@ public struct Pipeline: Sendable {
             .appendingPathComponent(repositoryKey)
     }
 
-    /// The cache of a check of the target branch without a patch: emptied before each check, so that
-    /// what a patch's gate left in ``gateCachePath`` cannot make the branch look red.
-    var checkCachePath: String { gateCachePath + ".check" }
-
     var repository: String { git.repository }
 
     /// Creates `.sluice/` and keeps it out of git's view (`info/exclude` of the repository's common git

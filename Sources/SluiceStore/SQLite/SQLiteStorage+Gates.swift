@@ -56,6 +56,7 @@ extension SQLiteTransaction {
         conditions.equal("state", filter.state?.rawValue)
         conditions.equal("gate_type", filter.gateType?.rawValue)
         conditions.equal("name", filter.name)
+        conditions.equal("json_extract(metadata, '$.ledger_id')", filter.ledgerID)
         return try Row.fetchAll(
             db.cachedStatement(
                 sql:
