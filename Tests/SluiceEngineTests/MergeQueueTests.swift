@@ -179,6 +179,24 @@ struct MergeQueueTests {
         }
     }
 
+    @Test("a verified batch whose middle patch was set aside: nothing lands, each set aside with its own reason")
+    func verifiedBatchWithoutMiddle() async throws {
+        let fixture = try PipelineTests.Fixture(config: Self.config())
+        let before = try fixture.head()
+        let entries = try await stopVerified(["a", "b", "c"], fixture)
+        try await fixture.pipeline.quarantine(try #require(entries["b"]).ledgerID, reason: "set aside by hand")
+        try fixture.repository.git("checkout", "--", "README.md")
+        let summary = try await fixture.run()
+        #expect(try summary.landed.isEmpty && fixture.head() == before, "\(summary)")
+        let bottom = try await fixture.engine.patches.get(try #require(entries["a"]).ledgerID)
+        #expect(bottom.quarantine.quarantineReason?.contains("whose top did not land with it") == true)
+        let top = try await fixture.engine.patches.get(try #require(entries["c"]).ledgerID)
+        #expect(
+            top.quarantine.quarantineReason?.contains("top of a batch of 3 whose lower patches did not all land")
+                == true,
+            "\(top.quarantine.quarantineReason ?? "")")
+    }
+
     @Test("a checkout a batch's landing left behind (the run stopped after the swap) is moved to the batch's top")
     func checkoutRepairedAfterBatch() async throws {
         let fixture = try PipelineTests.Fixture(config: Self.config())

@@ -305,6 +305,12 @@ extension Pipeline {
                 entry.ledgerID,
                 reason: "verified as part of a batch whose top did not land with it (the gates never ran on it "
                     + "without the patches above it); resubmit it", step: "recover", &summary, emit: emit)
+        } else if head != base, case .top(let size) = try await batchPosition(of: tested), size > 1 {
+            // The top of a batch whose lower patches did not all land (one was set aside by hand).
+            try await setAside(
+                entry.ledgerID,
+                reason: "verified as the top of a batch of \(size) whose lower patches did not all land with it (the "
+                    + "gates ran on it only on top of them); resubmit it", step: "recover", &summary, emit: emit)
         } else if head == base {
             try await land(entry.ledgerID, tested: tested, base: base, config: config, &summary, emit: emit)
         } else {
