@@ -1,9 +1,10 @@
 import Foundation
 import SluiceCore
-import SluiceEngine
 import SluiceStore
 import SluiceTesting
 import Testing
+
+@testable import SluiceEngine
 
 /// `merge_queue.batch_size`: batches stacked, gated once at the top and landed with one swap, on real
 /// git repositories with real gate processes.
@@ -96,6 +97,12 @@ struct MergeQueueTests {
         #expect(
             quarantined.quarantine.quarantineReason?.contains(
                 position == 0 ? "alone on the branch" : "on top of \(position) patches") == true)
+        // Those stacked above it were applied twice, the first time not by their fault.
+        for name in names.dropFirst(position + 1) {
+            let above = try await fixture.engine.patches.get(try #require(entries[name]).ledgerID)
+            let blamed = try await fixture.pipeline.blamedAttempts(above)
+            #expect(above.apply.attempts == 2 && blamed == 1, "\(name): \(above.apply.attempts), \(blamed)")
+        }
         // Its own failing run is on record with it.
         let logs = try #require(quarantined.quarantine.quarantinePath)
         #expect(FileManager.default.fileExists(atPath: logs + "/check.log"))

@@ -213,19 +213,22 @@ extension Pipeline {
         return nil
     }
 
-    /// The attempts a patch is blamed for: its application attempts less those that ended with the
-    /// target branch red (`target_red`), which were not its fault.
+    /// The attempts a patch is blamed for: its application attempts less those that went back to the
+    /// queue through no fault of its own: on a red target branch (`target_red`), or stacked above a
+    /// batch's culprit (`batch_culprit`).
     func blamedAttempts(_ entry: PatchLedgerEntry) async throws -> Int {
-        guard entry.apply.lastErrorCode == "target_red" || entry.apply.attempts > 1 else { return entry.apply.attempts }
-        return max(entry.apply.attempts - (try await timesHeldBack(entry)), 0)
+        guard entry.apply.attempts > 1 || Self.unblamedCodes.contains(entry.apply.lastErrorCode ?? "") else {
+            return entry.apply.attempts
+        }
+        let unblamed = try await engine.events(entityID: entry.ledgerID.description).filter { event in
+            event.toState == PatchState.applyFailed.rawValue
+                && Self.unblamedCodes.contains { event.reason?.hasPrefix("\($0):") == true }
+        }.count
+        return max(entry.apply.attempts - unblamed, 0)
     }
 
-    /// How many times the patch went back to the queue unblamed, on a red target branch.
-    private func timesHeldBack(_ entry: PatchLedgerEntry) async throws -> Int {
-        try await engine.events(entityID: entry.ledgerID.description).filter {
-            $0.toState == PatchState.applyFailed.rawValue && $0.reason?.hasPrefix("target_red:") == true
-        }.count
-    }
+    /// The error codes of attempts that were not the patch's fault.
+    static let unblamedCodes: Set<String> = ["target_red", "batch_culprit"]
 
     /// Runs `body` with the gates' cache empty at its usual path (``gateCachePath``): the kept one is
     /// moved aside first and put back after, whatever happens, so what an earlier gate left there
