@@ -285,6 +285,7 @@ extension Pipeline {
             configurationMemo.carry(
                 from: index == 0 ? base : commits[index - 1], to: commits[index], changing: patch.files)
             _ = try await engine.patches.committed(patch.id, landed: commits[index])
+            configurationMemo.remember(landed: commits[index], by: patch.id)
             summary.landed.append(patch.id.description)
             emit(
                 PipelineEvent(

@@ -439,17 +439,25 @@ extension Pipeline {
     func testsThatPassed(_ gate: String, on head: String) async throws -> [String] {
         // No run of the gate ever passed: nothing to ask git.
         guard try await !engine.gates.list(GateFilter(state: .passed, name: gate, limit: 1)).isEmpty else { return [] }
-        let trailer = try await git.run(
-            ["log", "-1", "--no-show-signature", "--format=%(trailers:key=Sluice-Ledger-Id,valueonly)", head])
-        guard trailer.succeeded, let line = trailer.line.split(separator: "\n").last,
-            let ledgerID = try? LedgerID(parsing: line.trimmingCharacters(in: .whitespaces)),
-            try await engine.context.storage.patchSource(ledgerID)?.landedCommit == head
-        else { return [] }
+        guard let ledgerID = try await landedLedger(head) else { return [] }
         let runs = try await engine.gates.list(
             GateFilter(state: .passed, name: gate, ledgerID: ledgerID.description, limit: 50))
         // A check of the branch without the patch is not the patch's run.
         guard let landing = runs.first(where: { $0.metadata["check"] != .string("base") }) else { return [] }
         return (landing.results?.testCases ?? []).filter { $0.status == .passed }.map(\.qualifiedName)
+    }
+
+    /// The patch recorded as landed as `head`: the one this run just landed there, else the one its
+    /// commit's `Sluice-Ledger-Id` trailer names (checked against the ledger); nil for a commit made by hand.
+    func landedLedger(_ head: String) async throws -> LedgerID? {
+        if let known = configurationMemo.landed(head) { return known }
+        let trailer = try await git.run(
+            ["log", "-1", "--no-show-signature", "--format=%(trailers:key=Sluice-Ledger-Id,valueonly)", head])
+        guard trailer.succeeded, let line = trailer.line.split(separator: "\n").last,
+            let ledgerID = try? LedgerID(parsing: line.trimmingCharacters(in: .whitespaces)),
+            try await engine.context.storage.patchSource(ledgerID)?.landedCommit == head
+        else { return nil }
+        return ledgerID
     }
 
     /// The tree of `bytes` applied on `madeOn` and merged onto `base` (three ways, with `madeOn` as

@@ -151,6 +151,7 @@ extension Pipeline {
                 configurationMemo.carry(from: course.plan.base, to: commit, changing: paths)
             }
             _ = try await engine.patches.committed(id, landed: commit)
+            configurationMemo.remember(landed: commit, by: id)
         }
         return nil
     }

@@ -436,6 +436,8 @@ public struct Pipeline: Sendable {
 /// `sluice.yml` as the pipeline last read it, with the commit it was read at. A landing whose patch
 /// leaves the file alone carries it to the commit it made (the patch's paths are all the tree's
 /// changes, or the inspection refused it), so the next patch's configuration costs no `git show`.
+/// Also the patch last landed, with its commit, so the next patch's vanished-tests check costs no
+/// `git log`.
 package final class ConfigurationMemo: Sendable {
     private let last = Mutex<(commit: String, text: String)?>(nil)
 
@@ -448,6 +450,18 @@ package final class ConfigurationMemo: Sendable {
 
     package func remember(_ text: String, at commit: String) {
         last.withLock { $0 = (commit, text) }
+    }
+
+    private let landing = Mutex<(commit: String, ledgerID: LedgerID)?>(nil)
+
+    /// The patch this process last landed as `commit`, when `commit` is that landing.
+    package func landed(_ commit: String) -> LedgerID? {
+        landing.withLock { $0?.commit == commit ? $0?.ledgerID : nil }
+    }
+
+    /// Remembers that `ledgerID` landed as `commit`: the next patch's vanished-tests check asks.
+    package func remember(landed commit: String, by ledgerID: LedgerID) {
+        landing.withLock { $0 = (commit, ledgerID) }
     }
 
     /// After `landed` was made on `base` from a patch changing `paths`: the file at `landed` is the
