@@ -143,6 +143,29 @@ struct FlakyVerdictTests {
         #expect(try await fixture.engine.status().redBranch == nil)
     }
 
+    @Test("with two gates, a rerun that fails at the first blames the patch in words, without stopping the run")
+    func rerunFailsAtEarlierGate() async throws {
+        let counter = TemporaryDirectory(prefix: "sluice-flaky")
+        let ran = counter.file("ran")
+        // build passes the first time only; test fails whenever a .txt file says CULPRIT.
+        let config = """
+            target_branch: main
+            gates:
+              - {name: build, type: custom, command: 'test ! -e \(ran) && touch \(ran)'}
+              - {name: test, type: custom, command: '! grep -qs CULPRIT *.txt'}
+            policy: {tests: ["tests/**"], max_apply_attempts: 3}
+            logs: {grace_seconds: 1}
+            flaky: {reruns: 1}
+            sandbox: none
+            """
+        let fixture = try PipelineTests.Fixture(config: config)
+        let entry = try #require(try await MergeQueueTests().submit(["a"], culprits: ["a"], to: fixture)["a"])
+        let summary = try await fixture.run()
+        // build, test (failed); the rerun: build (failed); main without the patch: build (failed).
+        #expect(summary.quarantined.isEmpty && summary.redBranch?.contains("fails gate build") == true, "\(summary)")
+        #expect(try await fixture.engine.patches.get(entry.ledgerID).state == .queued)
+    }
+
     @Test("a test that failed again on the rerun, within max_failures, is not called flaky")
     func failingAgainIsNotFlaky() async throws {
         let counter = TemporaryDirectory(prefix: "sluice-flaky")

@@ -179,7 +179,7 @@ extension Pipeline {
             let record = judged.record
             gateIDs.append(record.gateID)
             let verdict = GateVerdict(
-                name: record.name, state: record.state,
+                name: gate.name, state: record.state,
                 reason: judged.flakyTests.map { "passed on a rerun; flaky: \(Self.list($0))" }
                     ?? (record.state == .passed ? record.decision?.reason : judged.blame),
                 passedTests: record.results?.passedTests, totalTests: record.results?.totalTests, seconds: seconds,

@@ -203,8 +203,9 @@ extension Pipeline {
             greenOnBase: &greenOnBase, emit: emit)
         summary.gateRuns += judged.runs
         let record = judged.record
+        // Named for the gate asked for: a rerun may have ended at a gate before it (`record`).
         return GateVerdict(
-            name: record.name, state: record.state,
+            name: gate.name, state: record.state,
             reason: judged.flakyTests.map { "passed on a rerun; flaky: \(Self.list($0))" }
                 ?? (record.state == .passed ? record.decision?.reason : judged.blame),
             passedTests: record.results?.passedTests, totalTests: record.results?.totalTests,
