@@ -192,10 +192,15 @@ struct SupervisorTests {
         let agent = try fixture.agent(
             "i=0; while [ ! -e go ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done; rm -f go; echo change > new.txt"
         )
-        let run = Task { try await fixture.supervise(fixture.options([agent])) }
+        let ended = Shared(false)
+        let run = Task {
+            defer { ended.value = true }
+            return try await fixture.supervise(fixture.options([agent]))
+        }
         let deadline = ContinuousClock.now + .seconds(120)
         var leader: Int32?
-        while leader == nil, ContinuousClock.now < deadline {
+        // Until the agent is seen, or the supervisor ended without it (then its events say why).
+        while leader == nil, !ended.value, ContinuousClock.now < deadline {
             leader = Self.processes(holding: agent).first { getsid($0) == $0 }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -203,7 +208,13 @@ struct SupervisorTests {
         if let leader, let workspace = Self.environment(of: leader)["SLUICE_WORKSPACE"] {
             FileManager.default.createFile(atPath: workspace + "/go", contents: nil)
         }
-        let pid = try #require(leader, "the agent did not start")
+        guard let pid = leader else {
+            let outcome =
+                ended.value ? (try? await run.value).map { "\($0.0) \($0.1.map(\.message))" } : "still running"
+            Issue.record("the agent was not seen as a session leader; the supervisor: \(outcome ?? "threw")")
+            run.cancel()
+            return
+        }
         #expect(registered == true)
         let (summary, events) = try await run.value
         #expect(summary.done == 1, "\(events.map(\.message))")
