@@ -263,8 +263,7 @@ extension Pipeline {
     /// The tests that failed in a gate run; the gate's own name when it has no results (or none failed).
     static func failingTests(_ record: TestGateRecord) -> [String] {
         guard record.state != .passed else { return [] }
-        guard let cases = record.results?.testCases, !cases.isEmpty else { return [record.name] }
-        let failing = cases.filter { $0.status == .failed || $0.status == .error }.map(\.qualifiedName)
+        let failing = record.results?.failedTestNames ?? []
         return failing.isEmpty ? [record.name] : failing
     }
 
