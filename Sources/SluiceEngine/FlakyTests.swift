@@ -13,12 +13,14 @@ public struct FlakyTest: Sendable, Hashable, Encodable {
     /// Gate runs on record that ran it (a gate without results: runs of the gate).
     public var runs: Int
     public var lastSeen: Timestamp
+    /// Quarantined now: its failures do not decide its gate.
+    public var quarantined = false
 
     /// Flakes per run.
     public var failureRate: Double { runs > 0 ? Double(flakes) / Double(runs) : 0 }
 
     enum CodingKeys: String, CodingKey {
-        case test, gate, flakes, runs
+        case test, gate, flakes, runs, quarantined
         case failureRate = "failure_rate"
         case lastSeen = "last_seen"
     }
@@ -31,6 +33,7 @@ public struct FlakyTest: Sendable, Hashable, Encodable {
         try container.encode(runs, forKey: .runs)
         try container.encode((failureRate * 10_000).rounded() / 10_000, forKey: .failureRate)
         try container.encode(lastSeen, forKey: .lastSeen)
+        try container.encode(quarantined, forKey: .quarantined)
     }
 }
 
@@ -42,9 +45,9 @@ extension Engine {
         var found: [String: FlakyTest] = [:]
         func key(_ gate: String, _ test: String) -> String { "\(gate)\u{0}\(test)" }
         for record in records where record.state == .passed && record.metadata["rerun_of"] != nil {
-            guard case .array(let names)? = record.metadata["failed_tests"] else { continue }
+            let failed = Self.failedNames(record)
+            guard !failed.isEmpty else { continue }
             let seen = record.execution.completedAt ?? record.updatedAt
-            let failed = Set(names.compactMap { if case .string(let name) = $0 { name } else { nil } })
             // Only those the rerun ran and passed: a test that failed again (within max_failures) is not flaky.
             for test in Pipeline.passedTests(record, of: failed) {
                 var entry =
@@ -62,6 +65,9 @@ extension Engine {
             for (name, entry) in found where entry.gate == record.name {
                 if entry.test == record.name || cases.contains(entry.test) { found[name]?.runs += 1 }
             }
+        }
+        for quarantine in try await testQuarantines() {
+            found[key(quarantine.gate, quarantine.test)]?.quarantined = true
         }
         return found.values.sorted {
             ($0.flakes, $0.lastSeen, $1.test) > ($1.flakes, $1.lastSeen, $0.test)

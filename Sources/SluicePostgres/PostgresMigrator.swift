@@ -15,7 +15,7 @@ enum PostgresMigrator {
         PostgresStorage.migration0004, PostgresStorage.migration0005,
         PostgresStorage.migration0006, PostgresStorage.migration0007, PostgresStorage.migration0008,
         PostgresStorage.migration0009, PostgresStorage.migration0010, PostgresStorage.migration0011,
-        PostgresStorage.migration0012,
+        PostgresStorage.migration0012, PostgresStorage.migration0013,
     ]
 
     /// 8317151707346042882 = 0x736C756963650002 ('sluice', 2): the migrations' lock.

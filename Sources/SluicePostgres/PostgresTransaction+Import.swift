@@ -19,7 +19,7 @@ extension PostgresTransaction: LedgerImporting {
     func holdsNothing() throws -> Bool {
         let tables = [
             "workers", "patch_ledger", "patch_sources", "patch_contents", "test_gates", "costs", "cost_rollups",
-            "tasks", "budgets", "budget_spend", "budget_holds", "currency_rates", "gate_holds",
+            "tasks", "budgets", "budget_spend", "budget_holds", "currency_rates", "gate_holds", "test_quarantines",
             "events",
         ]
         let sql = "SELECT NOT (" + tables.map { "EXISTS (SELECT 1 FROM \($0))" }.joined(separator: " OR ") + ")"

@@ -30,8 +30,8 @@ package protocol LedgerImporting: StorageWriter, LedgerIdentifying {
 }
 
 extension LedgerImporting {
-    /// Stores the ledger's budgets, their windows' spend, the holds in flight and the currency rates, as
-    /// they were.
+    /// Stores the ledger's budgets, their windows' spend, the holds in flight, the currency rates and
+    /// the test quarantines, as they were.
     package func importBudgets(_ ledger: LedgerSnapshot) throws {
         for budget in ledger.budgets { try putBudgetRow(budget) }
         for spend in ledger.budgetSpends {
@@ -41,6 +41,7 @@ extension LedgerImporting {
         }
         for hold in ledger.budgetHolds { try putHold(hold) }
         for rate in ledger.currencyRates { try putRateRow(rate) }
+        for quarantine in ledger.testQuarantines { try putTestQuarantine(quarantine, event: nil) }
     }
 
     /// The checks both backends make before importing, inside the importing unit.

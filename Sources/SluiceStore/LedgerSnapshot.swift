@@ -29,6 +29,8 @@ package struct LedgerSnapshot: Hashable, Sendable {
     package var budgetHolds: [BudgetHold] = []
     /// Every currency rate, by pair and time recorded.
     package var currencyRates: [CurrencyRate] = []
+    /// Every test quarantine, released ones too, by gate and test.
+    package var testQuarantines: [TestQuarantine] = []
     /// Totals per currency, from the running sums (derived: not imported, compared).
     package var costTotals: [CostTotal]
     /// Totals per resource type and currency, from the running sums (derived: not imported, compared).
@@ -66,6 +68,7 @@ package struct LedgerSnapshot: Hashable, Sendable {
         snapshot.budgetSpends = try reader.budgetSpends(nil)
         snapshot.budgetHolds = try reader.budgetHolds(taskID: nil)
         snapshot.currencyRates = try reader.currencyRates()
+        snapshot.testQuarantines = try reader.testQuarantines(gate: nil)
         return snapshot
     }
 
@@ -85,6 +88,7 @@ package struct LedgerSnapshot: Hashable, Sendable {
         package var budgetWindows: Int
         package var budgetHolds: Int
         package var currencyRates: Int
+        package var testQuarantines: Int
         package var events: Int
         /// The highest event sequence number (0 for an empty log).
         package var lastSequence: Int64
@@ -94,6 +98,7 @@ package struct LedgerSnapshot: Hashable, Sendable {
             case budgetWindows = "budget_windows"
             case budgetHolds = "budget_holds"
             case currencyRates = "currency_rates"
+            case testQuarantines = "test_quarantines"
             case patchSources = "patch_sources"
             case lastSequence = "last_sequence"
         }
@@ -103,7 +108,8 @@ package struct LedgerSnapshot: Hashable, Sendable {
         Counts(
             workers: workers.count, patches: patches.count, patchSources: sources.count, gates: gates.count,
             costs: costs.count, tasks: tasks.count, budgets: budgets.count, budgetWindows: budgetSpends.count,
-            budgetHolds: budgetHolds.count, currencyRates: currencyRates.count, events: events.count,
+            budgetHolds: budgetHolds.count, currencyRates: currencyRates.count,
+            testQuarantines: testQuarantines.count, events: events.count,
             lastSequence: events.last?.sequence ?? 0)
     }
 
@@ -111,6 +117,7 @@ package struct LedgerSnapshot: Hashable, Sendable {
     package var isEmpty: Bool {
         workers.isEmpty && patches.isEmpty && gates.isEmpty && costs.isEmpty && tasks.isEmpty && events.isEmpty
             && budgets.isEmpty && budgetSpends.isEmpty && budgetHolds.isEmpty && currencyRates.isEmpty
+            && testQuarantines.isEmpty
     }
 
     /// SHA-256, in hex, of every record, diff and event in a canonical form: each kind in id (or
@@ -150,6 +157,7 @@ package struct LedgerSnapshot: Hashable, Sendable {
         try section("budget_spend", budgetSpends)
         try section("budget_holds", budgetHolds)
         try section("currency_rates", currencyRates)
+        try section("test_quarantines", testQuarantines)
         return SHA256.hex(bytes)
     }
 
@@ -188,16 +196,17 @@ package struct LedgerSnapshot: Hashable, Sendable {
         if budgets != other.budgets { return "the budgets differ" }
         if budgetSpends != other.budgetSpends { return "the budgets' spend differs" }
         if budgetHolds != other.budgetHolds { return "the budgets' holds differ" }
-        return "the currency rates differ"
+        if currencyRates != other.currencyRates { return "the currency rates differ" }
+        return "the test quarantines differ"
     }
 }
 
 extension LedgerSnapshot.Counts {
     /// "3 workers, 5 patches (2 with diffs), 2 gates, 3 cost records, 4 tasks, 1 budgets (2 windows,
-    /// 0 holds, 1 currency rates), 40 events".
+    /// 0 holds, 1 currency rates), 0 test quarantines, 40 events".
     package var summary: String {
         "\(workers) workers, \(patches) patches (\(patchSources) with diffs), \(gates) gates, \(costs) cost records, "
             + "\(tasks) tasks, \(budgets) budgets (\(budgetWindows) windows, \(budgetHolds) holds, "
-            + "\(currencyRates) currency rates), \(events) events"
+            + "\(currencyRates) currency rates), \(testQuarantines) test quarantines, \(events) events"
     }
 }

@@ -200,6 +200,8 @@ public protocol StorageReader {
     func currencyRates() throws -> [CurrencyRate]
     /// The holds for patches' gate runs, by ledger id.
     func gateHolds() throws -> [GateHold]
+    /// The tests kept out of their gates' verdicts, and those released since, by gate and test; of one gate when `gate` is given.
+    func testQuarantines(gate: String?) throws -> [TestQuarantine]
 
     // MARK: - Counts
 
@@ -310,6 +312,9 @@ public protocol StorageWriter: StorageReader {
     /// Records a currency rate. - Throws: `conflict` when one for the same pair was recorded at the
     /// same instant.
     func putRate(_ rate: CurrencyRate, event: Event) throws
+    /// Stores a test's quarantine, replacing the gate's record for the test, with `event` when it
+    /// changes the test's standing (a count of passes alone changes none).
+    func putTestQuarantine(_ quarantine: TestQuarantine, event: Event?) throws
 
     // MARK: - Events
 

@@ -17,10 +17,12 @@ struct CommandTests {
                 "0001_initial", "0002_copied_events", "0003_shared_event_lock", "0004_settled_bound", "0005_tasks",
                 "0006_patch_history", "0007_budgets", "0008_cost_daily", "0009_unpriced",
                 "0010_currency_rates", "0011_gate_holds", "0012_patch_priority",
+                "0013_test_quarantines",
             ]
             : [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
                 "0006_cost_daily", "0007_unpriced", "0008_currency_rates", "0009_gate_holds", "0010_patch_priority",
+                "0011_test_quarantines",
             ]
         #expect(first["migrations"] as? [String] == migrations)
         let second = await cli.run(["init"])

@@ -227,6 +227,14 @@ struct ConfigLoaderTests {
         expectRefused("flaky: {reruns: -1}\n", "reruns must be a whole number from 0 to 5")
         expectRefused("flaky: {rerun: 1}\n", "unknown key 'rerun' in flaky")
         expectRefused("flaky: 1\n", "flaky")
+        let quarantine = try ConfigLoader.parse(
+            "flaky: {reruns: 1, quarantine_after: 3, release_after: 20}\n", defaultBranch: "main"
+        ).flaky
+        #expect(quarantine.quarantineAfter == 3 && quarantine.releaseAfter == 20)
+        #expect(try ConfigLoader.parse("", defaultBranch: "main").flaky.quarantineAfter == 0)
+        expectRefused("flaky: {quarantine_after: 2}\n", "quarantine_after needs reruns above 0")
+        expectRefused("flaky: {reruns: 1, release_after: 0}\n", "release_after must be a whole number from 1 to 1000")
+        expectRefused("flaky: {reruns: 1, quarantine_after: 1001}\n", "quarantine_after must be a whole number")
     }
 
     @Test("the largest values in range are taken")

@@ -24,7 +24,7 @@ struct PostgresMigrationTests {
             try await again.appliedMigrations() == [
                 "0001_initial", "0002_copied_events", "0003_shared_event_lock", "0004_settled_bound", "0005_tasks",
                 "0006_patch_history", "0007_budgets", "0008_cost_daily", "0009_unpriced",
-                "0010_currency_rates", "0011_gate_holds", "0012_patch_priority",
+                "0010_currency_rates", "0011_gate_holds", "0012_patch_priority", "0013_test_quarantines",
             ])
     }
 
@@ -59,6 +59,7 @@ struct PostgresMigrationTests {
         #expect(
             storage.migratedOnOpen == [
                 "0009_unpriced", "0010_currency_rates", "0011_gate_holds", "0012_patch_priority",
+                "0013_test_quarantines",
             ])
         #expect(try await storage.cost(unpricedID)?.amount == nil)
         #expect(try await storage.cost(pricedID)?.amount == ExactDecimal(units: 2_500_000_000))

@@ -65,6 +65,12 @@ struct LedgerImportTests {
                 from: Currency("EUR"), to: .usd, rate: ExactDecimal(parsing: "1.08"), quotedOn: "2026-01-01",
                 source: "ECB reference rate", recordedAt: now)
         ]
+        snapshot.testQuarantines = [
+            TestQuarantine(
+                gate: "tests", test: "suite.flaky", automatic: false, quarantinedBy: "ana", quarantinedAt: now,
+                reason: "evicts at random", passesInARow: 2, releasedBy: "bo", releasedAt: now, releaseReason: "fixed"
+            ).released(by: "bo", at: now, reason: "fixed")
+        ]
         return snapshot
     }
 
@@ -96,9 +102,11 @@ struct LedgerImportTests {
         #expect(copied.budgetSpends == ledger.budgetSpends)
         #expect(copied.budgetHolds == ledger.budgetHolds)
         #expect(copied.currencyRates == ledger.currencyRates)
+        #expect(copied.testQuarantines == ledger.testQuarantines && copied.testQuarantines.count == 1)
         #expect(
             copied.counts.summary.contains(
-                "2 cost records, 1 tasks, 1 budgets (1 windows, 1 holds, 1 currency rates), 4 events"))
+                "2 cost records, 1 tasks, 1 budgets (1 windows, 1 holds, 1 currency rates), 1 test quarantines, 4 events"
+            ))
         try await storage.append(event(0, "note", to: nil))
         #expect(try await storage.events(entityID: nil, after: 9, limit: nil).map(\.sequence) == [10])
     }
@@ -163,7 +171,12 @@ struct LedgerImportTests {
         reordered.budgetSpends = ledger.budgetSpends
         reordered.budgetHolds = ledger.budgetHolds
         reordered.currencyRates = ledger.currencyRates
+        reordered.testQuarantines = ledger.testQuarantines
         #expect(try ledger.digest() == reordered.digest())
+        // So are the test quarantines.
+        var unquarantined = ledger
+        unquarantined.testQuarantines = []
+        #expect(try unquarantined.digest() != ledger.digest())
         // The budgets and the currency rates are part of what a copy must carry.
         var unbudgeted = ledger
         unbudgeted.budgetHolds = []

@@ -34,12 +34,14 @@ struct SQLiteStorageTests {
             try first.appliedMigrations() == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
                 "0006_cost_daily", "0007_unpriced", "0008_currency_rates", "0009_gate_holds", "0010_patch_priority",
+                "0011_test_quarantines",
             ])
         let again = try SQLiteStorage(path: path)
         #expect(
             try again.appliedMigrations() == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
                 "0006_cost_daily", "0007_unpriced", "0008_currency_rates", "0009_gate_holds", "0010_patch_priority",
+                "0011_test_quarantines",
             ])
     }
 
@@ -66,7 +68,7 @@ struct SQLiteStorageTests {
             }
         }
         let storage = try SQLiteStorage(path: path)
-        #expect(try await storage.appliedMigrations().last == "0010_patch_priority")
+        #expect(try await storage.appliedMigrations().last == "0011_test_quarantines")
         let events = try await storage.events(entityID: nil, after: 0, limit: nil)
         #expect(events.map(\.sequence) == [5, 9] && events.allSatisfy { $0.actor == "old" })
         try await storage.append(
@@ -186,6 +188,7 @@ struct SQLiteStorageTests {
             ("0008_currency_rates", "bd486ac51f06f2820243e4f84414d3c0dfe1ba4560b14c97133d0ff8b0f74d93"),
             ("0009_gate_holds", "536fb83e938206bb19076a34961667b9cf91853feff5e23b04456a79ea022a2a"),
             ("0010_patch_priority", "952fbd9cc8858ba5dd3117c0033ce701990b962d4d07a412a585f6dfa7f9a609"),
+            ("0011_test_quarantines", "a8f17b9a60ed96fd6b77ccdd3b013c049c1b99e2cb549f240904e121ce127202"),
         ]
         let embedded = SQLiteStorage.migrations.map { ($0.name, SHA256.hex(Array($0.sql.utf8))) }
         #expect(embedded.map(\.0) == released.map(\.0))
@@ -321,6 +324,7 @@ struct SQLiteStorageTests {
             applied == [
                 "0001_initial", "0002_patch_contents", "0003_patch_origin", "0004_tasks", "0005_budgets",
                 "0006_cost_daily", "0007_unpriced", "0008_currency_rates", "0009_gate_holds", "0010_patch_priority",
+                "0011_test_quarantines",
                 "0099_future",
             ])
     }

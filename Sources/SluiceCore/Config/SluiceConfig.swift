@@ -100,13 +100,23 @@ public struct FlakySettings: Hashable, Sendable {
     /// pass on a rerun means the gate's failure was flaky, and the patch is not blamed for it. 0 (the
     /// default) blames the patch for the first failure, and checks nothing on the target branch.
     public var reruns = 0
+    /// A test that flake verdicts named this many times (since it was last released) is quarantined:
+    /// it still runs and is reported, but its failures no longer decide its gate. 0 (the default)
+    /// quarantines nothing by itself. A gate's `required_tests` are never quarantined this way.
+    public var quarantineAfter = 0
+    /// A test Sluice quarantined is released once this many runs of its gate in a row ran it and passed it.
+    public var releaseAfter = 10
 
-    public init(reruns: Int = 0) {
+    public init(reruns: Int = 0, quarantineAfter: Int = 0, releaseAfter: Int = 10) {
         self.reruns = reruns
+        self.quarantineAfter = quarantineAfter
+        self.releaseAfter = releaseAfter
     }
 
     /// The most reruns of one failed gate.
     public static let maxReruns = 5
+    /// The bound of `quarantine_after` and `release_after`.
+    public static let maxCount = 1000
 }
 
 /// `sluice.yml`: the target branch, the gates, the patch policy and cost rates.

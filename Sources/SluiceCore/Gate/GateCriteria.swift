@@ -81,18 +81,22 @@ public struct GateCriteria: Hashable, Sendable, Codable {
     ///
     /// `max_failures` always applies (as 0 when not given), so failing tests never pass a gate by omission.
     ///
-    /// - Parameter mustRun: tests that passed in the last run of this gate on the target branch; one
-    ///   absent from `results`, or skipped there, fails the gate (`tests_missing`), whatever did it.
-    public func evaluate(_ results: GateResults, mustRun: [String] = []) -> GateDecision {
+    /// - Parameters:
+    ///   - mustRun: tests that passed in the last run of this gate on the target branch; one
+    ///     absent from `results`, or skipped there, fails the gate (`tests_missing`), whatever did it.
+    ///   - excused: quarantined tests: their failures (failed or error) count toward no criterion, and
+    ///     the reason names them. Absent or skipped, they count as any other test does.
+    public func evaluate(_ results: GateResults, mustRun: [String] = [], excused: [String] = []) -> GateDecision {
         var met: [String: Bool] = [:]
         var problems: [String] = []
+        let excusedFailures = results.failedTests(matching: excused)
 
         let allowed = maxFailures ?? 0
-        let failed = results.failureCount
+        let failed = results.failureCount(excusing: excused)
         met["max_failures"] = failed <= allowed
         if failed > allowed {
             var text = "max_failures: \(failed) failed, \(allowed) allowed"
-            let names = results.failedTestNames
+            let names = results.failedTestNames.filter { !excusedFailures.contains($0) }
             if !names.isEmpty {
                 text += " (" + names.prefix(10).joined(separator: ", ") + (names.count > 10 ? ", …" : "") + ")"
             }
@@ -119,8 +123,10 @@ public struct GateCriteria: Hashable, Sendable, Codable {
                 let matches = results.testCases.filter { $0.matches(name) }
                 if matches.isEmpty {
                     missing.append(name)
-                } else if !matches.allSatisfy({ $0.status == .passed }) {
-                    let status = matches.first { $0.status != .passed }!.status.rawValue
+                } else if let test = matches.first(where: { test in
+                    test.status != .passed && !(test.status != .skipped && excusedFailures.contains(test.qualifiedName))
+                }) {
+                    let status = test.status.rawValue
                     notPassed.append("\(name) \(status)")
                 }
             }
@@ -143,10 +149,15 @@ public struct GateCriteria: Hashable, Sendable, Codable {
         }
 
         let passed = problems.isEmpty
-        let reason =
+        var reason =
             passed
             ? "passed: \(results.passedTests) of \(results.totalTests) tests passed; all criteria met"
             : "failed: " + problems.joined(separator: "; ")
+        if !excusedFailures.isEmpty {
+            reason +=
+                "; quarantined, not deciding: \(excusedFailures.count) failed ("
+                + excusedFailures.prefix(10).joined(separator: ", ") + (excusedFailures.count > 10 ? ", …" : "") + ")"
+        }
         return GateDecision(passed: passed, reason: reason, criteriaMet: met)
     }
 

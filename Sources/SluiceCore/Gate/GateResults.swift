@@ -172,6 +172,28 @@ public struct GateResults: Hashable, Sendable, Codable {
     /// Whether anything in the results shows a failure.
     public var showsFailure: Bool { failureCount > 0 }
 
+    /// Of the failed tests, those a name in `names` matches (`classname.name` or `name`), by qualified name.
+    public func failedTests(matching names: [String]) -> [String] {
+        guard !names.isEmpty else { return [] }
+        let fromCases = testCases.filter { test in
+            (test.status == .failed || test.status == .error) && names.contains(where: test.matches)
+        }.map(\.qualifiedName)
+        let fromFailures = failures.map(\.testName).filter { names.contains($0) && !fromCases.contains($0) }
+        return Array(Set(fromCases + fromFailures)).sorted()
+    }
+
+    /// Failed tests as ``failureCount`` counts them, less those `excused` names (every case and failure
+    /// entry of them): a report's own count loses as many as the excused cases.
+    public func failureCount(excusing excused: [String]) -> Int {
+        guard !excused.isEmpty else { return failureCount }
+        let failing = testCases.filter { $0.status == .failed || $0.status == .error }
+        let kept = failing.filter { test in !excused.contains(where: test.matches) }
+        let excusedNames = Set(failing.filter { test in excused.contains(where: test.matches) }.map(\.qualifiedName))
+        let keptFailures = failures.filter { !excused.contains($0.testName) && !excusedNames.contains($0.testName) }
+        let excusedCount = max(failing.count - kept.count, failures.count - keptFailures.count)
+        return max(failedTests - excusedCount, kept.count, keptFailures.count, 0)
+    }
+
     /// The names of the failed tests, from the cases or else from the failures.
     public var failedTestNames: [String] {
         let fromCases = testCases.filter { $0.status == .failed || $0.status == .error }.map(\.qualifiedName)

@@ -34,7 +34,8 @@ public enum GateEvent: Sendable, Hashable {
     case start(command: String?)
     /// The check ended with an exit code and, when it produced them, parsed results.
     /// `mustRun`: tests that passed on the target branch; any of them absent from the results fails the gate.
-    case complete(exitCode: Int?, results: GateResults?, mustRun: [String] = [])
+    /// `excused`: quarantined tests, whose failures decide nothing.
+    case complete(exitCode: Int?, results: GateResults?, mustRun: [String] = [], excused: [String] = [])
     /// The check produced no trustworthy results (could not start, crashed, timed out).
     case error(message: String, exitCode: Int?)
     /// The gate is not run, with a reason.
@@ -148,7 +149,7 @@ public struct TestGateRecord: Hashable, Sendable, Codable {
             next.state = .running
             next.execution.startedAt = now
             next.execution.command = command
-        case .complete(let exitCode, let results, let mustRun):
+        case .complete(let exitCode, let results, let mustRun, let excused):
             next.finish(at: now, exitCode: exitCode)
             if let results {
                 let results = try results.validated()
@@ -177,7 +178,7 @@ public struct TestGateRecord: Hashable, Sendable, Codable {
                             + "they cannot be trusted",
                         criteriaMet: [:])
                 } else {
-                    let decision = criteria.evaluate(results, mustRun: mustRun)
+                    let decision = criteria.evaluate(results, mustRun: mustRun, excused: excused)
                     next.decision = decision
                     next.state = decision.passed ? .passed : .failed
                 }

@@ -91,9 +91,20 @@ public enum ConfigLoader {
         }
         if let flaky = top["flaky"] {
             let map = try mapping(flaky, "flaky")
-            try refuseUnknown(map, ["reruns"], in: "flaky")
+            try refuseUnknown(map, ["reruns", "quarantine_after", "release_after"], in: "flaky")
             if let reruns = map["reruns"] {
                 config.flaky.reruns = try integer(reruns, "reruns", 0...FlakySettings.maxReruns)
+            }
+            if let after = map["quarantine_after"] {
+                config.flaky.quarantineAfter = try integer(after, "quarantine_after", 0...FlakySettings.maxCount)
+                if config.flaky.quarantineAfter > 0, config.flaky.reruns == 0 {
+                    throw problem(
+                        after,
+                        "quarantine_after needs reruns above 0: only a rerun that passes finds a test flaky")
+                }
+            }
+            if let after = map["release_after"] {
+                config.flaky.releaseAfter = try integer(after, "release_after", 1...FlakySettings.maxCount)
             }
         }
         if let logs = top["logs"] {

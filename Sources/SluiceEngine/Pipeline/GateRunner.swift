@@ -9,7 +9,8 @@ struct GateRunner: Sendable {
 
     /// Runs `gate` for `entry` in `workspace`, logging to `logDirectory/<gate>.log`, sealed by
     /// `sandbox`, with `cache` as its writable `XDG_CACHE_HOME`. Tests named in `mustRun` (those that
-    /// passed on the target branch) fail the gate when absent from its results.
+    /// passed on the target branch) fail the gate when absent from its results. The gate's quarantined
+    /// tests do not decide it, and the run counts toward their release.
     func run(
         _ gate: GateConfig, for entry: PatchLedgerEntry, in workspace: String, logDirectory: String,
         config: SluiceConfig, sandbox: ProcessSandbox = .unsealed, cache: String, mustRun: [String] = [],
@@ -19,6 +20,7 @@ struct GateRunner: Sendable {
             "ledger_id": .string(entry.ledgerID.description), "patch_id": .string(entry.patchID.description),
         ]
         metadata.merge(extra) { own, _ in own }
+        let quarantined = try await engine.testQuarantines(gate: gate.name).map(\.test)
         var record = try await engine.gates.create(
             name: gate.name, type: gate.type, project: entry.projectID, request: entry.executionRequestID,
             criteria: gate.criteria, metadata: metadata, starting: gate.command)
@@ -47,14 +49,18 @@ struct GateRunner: Sendable {
         }
         try? FileManager.default.removeItem(atPath: pidFile)
         if let link { try GateRunner.restore(link, at: gitLink) }
-        let ending = finish(gate, outcome: outcome, resultsPath: resultsPath, workspace: workspace, mustRun: mustRun)
+        let ending = finish(
+            gate, outcome: outcome, resultsPath: resultsPath, workspace: workspace, mustRun: mustRun,
+            excused: quarantined)
         // The gate's end and what it cost are one unit: a crash between them cannot leave one without the other.
         let (_, cost) = try costRecording(
             record, entry: entry, milliseconds: outcome.milliseconds, config: config, timeLimit: gate.timeoutSeconds)
         let end = engine.gates.step(ending, record.gateID)
+        let now = engine.context.clock.now()
         record = try await engine.context.storage.write { tx in
             let ended = try end(tx)
             try cost(tx)
+            try Engine.countQuarantinedRuns(ended, releaseAfter: config.flaky.releaseAfter, at: now, tx)
             return ended
         }
         return (record, outcome.seconds)
@@ -63,7 +69,8 @@ struct GateRunner: Sendable {
     /// Turns what the process did into the gate's end state, as DESIGN.md defines it: parsed results
     /// decide passed or failed; no trustworthy results is error.
     func finish(
-        _ gate: GateConfig, outcome: ProcessOutcome, resultsPath: String?, workspace: String, mustRun: [String] = []
+        _ gate: GateConfig, outcome: ProcessOutcome, resultsPath: String?, workspace: String, mustRun: [String] = [],
+        excused: [String] = []
     ) -> GateEvent {
         if let problem = outcome.launchError { return .error(message: "could not start: \(problem)", exitCode: nil) }
         if outcome.timedOut {
@@ -115,7 +122,7 @@ struct GateRunner: Sendable {
         {
             results.coveragePercent = try? CoverageReport.percent(Array(bytes))
         }
-        return .complete(exitCode: outcome.exitCode, results: results, mustRun: mustRun)
+        return .complete(exitCode: outcome.exitCode, results: results, mustRun: mustRun, excused: excused)
     }
 
     /// A `compute_time` cost: the gate's `milliseconds` at the configured rate, at most its time limit

@@ -71,6 +71,13 @@ extension Pipeline {
                         step: "gate", ledgerID: entry.ledgerID, outcome: "flaky",
                         message: "\(gate.name) passed on rerun \(rerun) of the same tree; flaky: "
                             + Self.list(flaky), seconds: seconds))
+                for quarantine in try await engine.quarantineFlaky(flaky, of: gate, settings: config.flaky) {
+                    emit(
+                        PipelineEvent(
+                            step: "gate", ledgerID: entry.ledgerID, outcome: "quarantined",
+                            message: "\(quarantine.test) of gate \(gate.name) no longer decides it: "
+                                + quarantine.reason))
+                }
                 return judgement
             }
             emit(

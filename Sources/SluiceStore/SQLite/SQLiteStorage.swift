@@ -347,7 +347,7 @@ public final class SQLiteStorage: Storage {
     /// an installed binary needs no resource bundle beside it. A new migration gets the next number.
     package static let migrations: [(name: String, sql: String)] = [
         migration0001, migration0002, migration0003, migration0004, migration0005, migration0006,
-        migration0007, migration0008, migration0009, migration0010,
+        migration0007, migration0008, migration0009, migration0010, migration0011,
     ]
 
     // MARK: - Transactions
