@@ -78,6 +78,7 @@ extension Engine {
         guard settings.quarantineAfter > 0 else { return [] }
         let candidates = tests.filter { test in
             test != gate.name && !gate.criteria.requiredTests.contains { Self.names($0, test) }
+                && !Self.isPositional(test, of: gate)
         }
         guard !candidates.isEmpty else { return [] }
         let reruns = try await gates.list(GateFilter(state: .passed, name: gate.name)).filter {
@@ -114,15 +115,32 @@ extension Engine {
         }
     }
 
-    /// Inside the unit that ends gate run `record`: counts the run toward each quarantined test of its
-    /// gate, and releases one Sluice quarantined that passed `releaseAfter` runs in a row.
-    static func countQuarantinedRuns(
+    /// Once patch `id` landed: counts the runs that passed it (the newest passing run of each gate, not
+    /// a check of the branch) toward each quarantined test of their gate, and releases one Sluice
+    /// quarantined that passed `releaseAfter` runs in a row. Only landed trees count: a patch that
+    /// never lands can neither release a test nor keep one quarantined, and nothing is released while
+    /// a patch is being judged.
+    func countTowardRelease(landed id: LedgerID, releaseAfter: Int) async throws {
+        guard try await !testQuarantines().isEmpty else { return }
+        let runs = try await gates.list(GateFilter(state: .passed, ledgerID: id.description))
+        var counted: Set<String> = []
+        for run in runs where run.metadata["check"] != .string("base") && counted.insert(run.name).inserted {
+            let now = context.clock.now()
+            try await context.storage.write { tx in
+                try Self.countQuarantinedRun(run, releaseAfter: releaseAfter, at: now, tx)
+            }
+        }
+    }
+
+    /// Counts gate run `record` toward each test of its gate quarantined before the run ended.
+    static func countQuarantinedRun(
         _ record: TestGateRecord, releaseAfter: Int, at now: Timestamp, _ tx: any StorageWriter
     ) throws {
         guard record.state == .passed || record.state == .failed, let results = record.results,
             !results.testCases.isEmpty
         else { return }
-        for quarantine in try tx.testQuarantines(gate: record.name) {
+        let ended = record.execution.completedAt ?? record.updatedAt
+        for quarantine in try tx.testQuarantines(gate: record.name) where quarantine.quarantinedAt < ended {
             guard var next = quarantine.counting(results) else { continue }
             if next.automatic, next.passesInARow >= releaseAfter {
                 next = next.released(
@@ -154,10 +172,21 @@ extension Engine {
         required == test || test.hasSuffix("." + required)
     }
 
+    /// Whether `test` is a TAP test without a description, named by its position ("test 3"): another
+    /// test can take that position, so such a name is never quarantined.
+    public static func isPositional(_ test: String, of gate: GateConfig) -> Bool {
+        guard gate.resultsFormat == .tap, test.hasPrefix("test ") else { return false }
+        let rest = test.dropFirst("test ".count)
+        let number = rest.prefix { $0.isASCII && $0.isNumber }
+        return !number.isEmpty
+            && (number.count == rest.count || rest.dropFirst(number.count) == " (planned, never reported)")
+    }
+
     static func person(_ name: String) throws -> String {
         let name = name.trimmingCharacters(in: .whitespaces)
-        guard !name.isEmpty, !name.contains(where: \.isNewline) else {
-            throw SluiceError.invalidInput("--by needs the name of the person who decides")
+        guard !name.isEmpty, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw SluiceError.invalidInput("--by needs the name of the person who decides, on one line")
         }
         guard name.lowercased() != TestQuarantine.automaticActor else {
             throw SluiceError.invalidInput(
@@ -167,10 +196,13 @@ extension Engine {
     }
 
     static func testName(_ name: String) throws -> String {
-        guard !name.trimmingCharacters(in: .whitespaces).isEmpty, !name.contains(where: \.isNewline),
-            name.count <= 1000
+        guard !name.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw SluiceError.invalidInput("a test's name is needed, as its gate's results give it")
+        }
+        guard !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }), name.count <= 1000
         else {
-            throw SluiceError.invalidInput("a test's name must be one line of at most 1000 characters")
+            throw SluiceError.invalidInput(
+                "a test's name must be at most 1000 characters, without control characters (tabs, line breaks)")
         }
         return name
     }

@@ -50,7 +50,7 @@ extension PostgresTransaction {
         for (column, value) in [
             ("project_id", filter.projectID), ("state", filter.state?.rawValue),
             ("gate_type", filter.gateType?.rawValue), ("name", filter.name),
-            ("metadata->>'ledger_id'", filter.ledgerID),
+            ("metadata->>'ledger_id'", filter.ledgerID), ("metadata->>'check'", filter.check),
         ] {
             guard let value else { continue }
             binds.add(value)

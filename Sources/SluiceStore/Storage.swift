@@ -38,18 +38,22 @@ public struct GateFilter: Hashable, Sendable {
     public var name: String?
     /// Only the gate runs of this patch (`metadata.ledger_id`, as the pipeline records it).
     public var ledgerID: String?
+    /// Only the gate runs the pipeline recorded as this kind of check (`metadata.check`: `base` for a
+    /// check of the target branch without a patch, `rerun 1` …).
+    public var check: String?
     /// The most gates listed (the newest); nil lists all.
     public var limit: Int?
 
     public init(
         projectID: String? = nil, state: GateState? = nil, gateType: GateType? = nil, name: String? = nil,
-        ledgerID: String? = nil, limit: Int? = nil
+        ledgerID: String? = nil, check: String? = nil, limit: Int? = nil
     ) {
         self.projectID = projectID
         self.state = state
         self.gateType = gateType
         self.name = name
         self.ledgerID = ledgerID
+        self.check = check
         self.limit = limit
     }
 }

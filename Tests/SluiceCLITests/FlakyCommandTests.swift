@@ -94,6 +94,7 @@ struct FlakyCommandTests {
         let run = try await sluice(["run"], in: repository)
         #expect(run.status == 0 && run.stdout.contains("summary: 1 landed"), "\(run.stdout)")
         let listed = try await sluice(["tests", "quarantined"], in: repository).stdout
+        #expect(try await sluice(["status"], in: repository).stdout.contains(" · 1 quarantined tests"))
         #expect(listed.contains("cache.evicts") && listed.contains("ana") && listed.contains("evicts at random"))
         let released = try await sluice(["tests", "unquarantine", "cache.evicts", "--by", "bo"], in: repository)
         #expect(released.status == 0 && released.stdout.contains("released cache.evicts of gate check"))
@@ -102,5 +103,7 @@ struct FlakyCommandTests {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         #expect(object["quarantined"] as? Bool == false && object["quarantined_by"] as? String == "ana")
         #expect(object["released_by"] as? String == "bo" && object["automatic"] as? Bool == false)
+        let events = try await sluice(["events", "--entity", "tests/check/cache.evicts"], in: repository).stdout
+        #expect(events.contains("quarantined") && events.contains("deciding"), "\(events)")
     }
 }

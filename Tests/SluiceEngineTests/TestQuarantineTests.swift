@@ -11,13 +11,16 @@ import Testing
 @Suite("Test quarantine")
 struct TestQuarantineTests {
     /// A gate whose test `cache.evicts` fails on the runs numbered in `failing` (counted in a file
-    /// outside every workspace, so it runs unsealed) and `calc.adds` always passes.
+    /// outside every workspace, so it runs unsealed) and is skipped when a file says SKIP; `calc.adds`
+    /// fails when a file says CULPRIT.
     static func gate(_ counter: String, failing: [Int]) -> String {
         let runs = failing.map(String.init).joined(separator: " ")
         return "echo x >> \(counter); n=$(wc -l < \(counter)); case \" \(runs) \" in *\" $n \"*) "
             + "f='<failure message=\"evicted\"/>';; *) f=;; esac; "
+            + "if grep -qs SKIP *.txt; then f='<skipped/>'; fi; "
+            + "if grep -qs CULPRIT *.txt; then g='<failure message=\"culprit\"/>'; else g=; fi; "
             + "printf '<testsuite name=\"t\"><testcase classname=\"cache\" name=\"evicts\">%s</testcase>"
-            + "<testcase classname=\"calc\" name=\"adds\"/></testsuite>' \"$f\" > results.xml"
+            + "<testcase classname=\"calc\" name=\"adds\">%s</testcase></testsuite>' \"$f\" \"$g\" > results.xml"
     }
 
     static func fixture(
@@ -111,6 +114,49 @@ struct TestQuarantineTests {
         }
         let events = try await fixture.engine.events(entityID: "tests/check/cache.evicts")
         #expect(events.map(\.actor) == ["ana", "bo"] && events.last?.reason == "fixed")
+    }
+
+    @Test("a patch that does not land counts nothing toward a release, and a release never turns its blame to red")
+    func onlyLandedRunsCount() async throws {
+        // a: flakes (runs 1, 2), which quarantines the test. b breaks calc.adds and passes evicts on its
+        // run, rerun and the branch's check (runs 3 to 5): blamed, and its passes count for nothing.
+        let (fixture, counter) = try Self.fixture(
+            failing: [1], flaky: "reruns: 1, quarantine_after: 1, release_after: 2")
+        _ = counter
+        let entries = try await MergeQueueTests().submit(["a", "b", "c"], culprits: ["b"], to: fixture)
+        let summary = try await fixture.run()
+        let b = try #require(entries["b"]).ledgerID.description
+        #expect(summary.quarantined.map(\.ledgerID) == [b] && summary.redBranch == nil, "\(summary)")
+        #expect(summary.landed.count == 2 && summary.gateRuns == 6, "\(summary)")
+        // Only c's run counted: the rerun that found the flake ended before the quarantine.
+        let held = try #require(try await fixture.engine.testQuarantines().first)
+        #expect(held.automatic && held.quarantined && held.passesInARow == 1, "\(held)")
+    }
+
+    @Test("a patch that skips a quarantined test that ran on the branch fails tests_missing")
+    func skippedQuarantinedTestIsMissing() async throws {
+        let (fixture, counter) = try Self.fixture(failing: [1, 2], flaky: "reruns: 0")
+        _ = counter
+        try await fixture.engine.quarantineTest("cache.evicts", gate: "check", by: "ana", reason: nil)
+        let landed = try await MergeQueueTests().submit(["a"], to: fixture)
+        #expect(try await fixture.run().landed == [try #require(landed["a"]).ledgerID.description])
+        // Run 2 would fail it (excused); the patch skips it instead.
+        let diff = try fixture.repository.diff { try $0.write("skip.txt", "SKIP\n") }
+        let entry = try await fixture.submit(diff)
+        let summary = try await fixture.run()
+        #expect(summary.quarantined.map(\.ledgerID) == [entry.ledgerID.description], "\(summary)")
+        let reason = try #require(try await fixture.engine.patches.get(entry.ledgerID).quarantine.quarantineReason)
+        #expect(reason.contains("tests_missing") && reason.contains("cache.evicts"), "\(reason)")
+    }
+
+    @Test("a TAP test without a description, named by its position, is never quarantined")
+    func positionalNames() {
+        let tap = GateConfig(name: "t", type: .custom, command: "x", results: "r.tap")
+        let junit = GateConfig(name: "j", type: .custom, command: "x", results: "r.xml")
+        #expect(
+            Engine.isPositional("test 2", of: tap) && Engine.isPositional("test 12 (planned, never reported)", of: tap))
+        #expect(!Engine.isPositional("test 2", of: junit) && !Engine.isPositional("test two", of: tap))
+        #expect(!Engine.isPositional("test 2 adds", of: tap) && !Engine.isPositional("test ", of: tap))
     }
 
     @Test("a quarantined test excuses only its own failures: another failing test still fails the gate")

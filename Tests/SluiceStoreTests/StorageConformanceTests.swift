@@ -192,6 +192,22 @@ struct StorageConformanceTests {
         await #expect(try storage.gates(GateFilter(state: .failed)).isEmpty)
     }
 
+    @Test("gate runs are found by the patch and the kind of check their metadata names", arguments: StoreKind.allCases)
+    func gatesByMetadata(kind: StoreKind) async throws {
+        let storage = try await kind.make()
+        for (ledger, check) in [("L1", "base"), ("L1", "rerun 1"), ("L2", nil), ("L2", "base")] {
+            var metadata: [String: JSONValue] = ["ledger_id": .string(ledger)]
+            if let check { metadata["check"] = .string(check) }
+            let gate = TestGateRecord(gateID: .make(), name: "unit", gateType: .custom, metadata: metadata, at: now)
+            try await storage.insertGate(gate, event: event(.gate, gate.gateID.description, from: nil, to: "pending"))
+        }
+        await #expect(try storage.gates(GateFilter(check: "base")).count == 2)
+        await #expect(
+            try storage.gates(GateFilter(check: "rerun 1")).map { $0.metadata["ledger_id"] } == [.string("L1")])
+        await #expect(try storage.gates(GateFilter(ledgerID: "L2", check: "base")).count == 1)
+        await #expect(try storage.gates(GateFilter(check: "Base")).isEmpty)
+    }
+
     @Test("costs total exactly per currency and deletion updates the totals", arguments: StoreKind.allCases)
     func costTotals(kind: StoreKind) async throws {
         let storage = try await kind.make()

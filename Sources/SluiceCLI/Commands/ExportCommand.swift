@@ -34,7 +34,9 @@ struct EventsCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @Option(
-        help: "Only events of this entity: the ULID of a worker, patch, gate, cost record or task, or a budget's scope."
+        help: ArgumentHelp(
+            "Only events of this entity: the ULID of a worker, patch, gate, cost record or task, a budget's scope, "
+                + "or a quarantined test as tests/<gate>/<test>.")
     )
     var entity: String?
     @Option(help: "Only events after this sequence number.") var after: Int64 = 0
@@ -50,6 +52,8 @@ struct EventsCommand: AsyncParsableCommand {
     func run() async throws {
         // Any kind of id, in the canonical form the log stores (lower case is accepted).
         let entityID = try entity.map { text in
+            // A test's quarantine and release are filed under `tests/<gate>/<test>`, as given.
+            if text.hasPrefix("tests/") { return text }
             // A budget's events are filed under its scope (`global`, `project:web`).
             if text == "global" || text.contains(":") {
                 do {

@@ -39,9 +39,10 @@ struct TestsCommand: AsyncParsableCommand {
             abstract: "List quarantined tests: they run and are reported, but their failures decide no gate.",
             discussion: """
                 Sluice quarantines a test that flake verdicts named `flaky.quarantine_after` times (BY sluice), \
-                and releases it after `flaky.release_after` runs of its gate in a row that passed it (PASSES \
-                counts them). A person quarantines or releases any test with `sluice tests quarantine` and \
-                `sluice tests unquarantine`; Sluice never releases what a person quarantined.
+                and releases it after `flaky.release_after` landed patches in a row whose gate run passed it \
+                (PASSES counts them, for a person's quarantine too). A person quarantines or releases any test \
+                with `sluice tests quarantine` and `sluice tests unquarantine`; Sluice never releases what a \
+                person quarantined.
                 """)
         @OptionGroup var global: GlobalOptions
         @Flag(help: "Released tests too, with who released them and why.") var all = false
@@ -64,7 +65,8 @@ struct TestsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Quarantine a test by hand: it still runs and is reported, but its failures decide no gate.",
             discussion: """
-                The test is named as its gate's results name it (`classname.name`). A gate's required tests \
+                The test is named as its gate's results name it (`classname.name`); a TAP test without a \
+                description (named by its position, `test 3`) cannot be quarantined. A gate's required tests \
                 (`required_tests`) are quarantined only this way, never by Sluice itself. Sluice does not \
                 release a test a person quarantined: `sluice tests unquarantine` does. Run inside the \
                 repository: the gate is checked against sluice.yml on the target branch.
@@ -80,13 +82,19 @@ struct TestsCommand: AsyncParsableCommand {
             let pipeline = try await global.pipeline()
             let (config, _) = try await pipeline.configuration()
             let chosen = try Self.gate(gate, in: config)
+            if Engine.isPositional(test, of: chosen) {
+                throw SluiceError.invalidInput(
+                    "\(Console.printable(test)) is a TAP test without a description, named by its position: another "
+                        + "test can take that position, so it cannot be quarantined; give the test a description in "
+                        + "the TAP output")
+            }
             let engine = try await global.engine()
             let quarantine = try await engine.quarantineTest(test, gate: chosen.name, by: by, reason: reason)
             let recent = try await engine.gates.list(GateFilter(name: chosen.name, limit: 50))
             if !recent.contains(where: { $0.results?.testCases.contains { $0.matches(test) } == true }) {
                 Console.current.errorLine(
                     "warning: no recent run of gate \(chosen.name) reported a test named \(Console.printable(test)); "
-                        + "check the name against `sluice gate show`")
+                        + "check the name against the results of a run (`sluice gate list --json`)")
             }
             try Output(global).record(
                 quarantine,
@@ -108,6 +116,7 @@ struct TestsCommand: AsyncParsableCommand {
                 }
                 return only
             }
+            guard !name.isEmpty else { throw SluiceError.invalidInput("--gate needs a gate's name") }
             guard let found = config.gates.first(where: { $0.name == name }) else {
                 throw SluiceError.invalidInput(
                     "no gate named \(Console.printable(name)) in \(config.targetBranch)'s sluice.yml (gates: "

@@ -10,7 +10,7 @@ struct GateRunner: Sendable {
     /// Runs `gate` for `entry` in `workspace`, logging to `logDirectory/<gate>.log`, sealed by
     /// `sandbox`, with `cache` as its writable `XDG_CACHE_HOME`. Tests named in `mustRun` (those that
     /// passed on the target branch) fail the gate when absent from its results. The gate's quarantined
-    /// tests do not decide it, and the run counts toward their release.
+    /// tests do not decide it.
     func run(
         _ gate: GateConfig, for entry: PatchLedgerEntry, in workspace: String, logDirectory: String,
         config: SluiceConfig, sandbox: ProcessSandbox = .unsealed, cache: String, mustRun: [String] = [],
@@ -56,11 +56,9 @@ struct GateRunner: Sendable {
         let (_, cost) = try costRecording(
             record, entry: entry, milliseconds: outcome.milliseconds, config: config, timeLimit: gate.timeoutSeconds)
         let end = engine.gates.step(ending, record.gateID)
-        let now = engine.context.clock.now()
         record = try await engine.context.storage.write { tx in
             let ended = try end(tx)
             try cost(tx)
-            try Engine.countQuarantinedRuns(ended, releaseAfter: config.flaky.releaseAfter, at: now, tx)
             return ended
         }
         return (record, outcome.seconds)

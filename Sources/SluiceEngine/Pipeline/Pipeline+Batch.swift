@@ -293,6 +293,8 @@ extension Pipeline {
                     message: "\(branch) is now \(landed.prefix(12)) (\(index + 1) of a batch of \(prefix.count))"))
         }
         if checkedOut { try await moveCheckout(from: base, to: landed) }
+        // One run tested the batch: it counts once, toward the quarantined tests' release.
+        try await engine.countTowardRelease(landed: top.id, releaseAfter: config.flaky.releaseAfter)
         return landed
     }
 

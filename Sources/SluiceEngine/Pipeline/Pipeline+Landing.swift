@@ -422,12 +422,15 @@ extension Pipeline {
     /// only those that also passed before its original landed (the tests the original added may go
     /// with it).
     func mustRun(_ gate: String, on base: String, for entry: PatchLedgerEntry) async throws -> [String] {
-        let passed = try await testsThatPassed(gate, on: base)
+        // A quarantined test must run too, though it failed there: else a patch could skip it, and it
+        // would never pass again to be released.
+        let quarantined = try await engine.testQuarantines(gate: gate).map(\.test)
+        let passed = try await testsThatPassed(gate, on: base, orRan: quarantined)
         guard let original = entry.relations.rollbackOfPatchID, !passed.isEmpty else { return passed }
         guard let reverted = try await engine.context.storage.patch(patchID: original),
             let originalBase = try await engine.context.storage.patchSource(reverted.ledgerID)?.baseCommit
         else { return [] }
-        let before = await Set(try testsThatPassed(gate, on: originalBase))
+        let before = await Set(try testsThatPassed(gate, on: originalBase, orRan: quarantined))
         return passed.filter(before.contains)
     }
 
@@ -435,8 +438,9 @@ extension Pipeline {
     /// patch that landed `head` (named by the commit's `Sluice-Ledger-Id` trailer, and recorded as
     /// landed there). Empty when `head` was not landed by Sluice (a commit made by hand). Looked up
     /// by the patch, not among the newest runs: runs of other patches (failing ones' earlier gates,
-    /// checks of the branch) can never push it out of view.
-    func testsThatPassed(_ gate: String, on head: String) async throws -> [String] {
+    /// checks of the branch) can never push it out of view. Tests named in `orRan` count when they
+    /// ran there at all (passed, failed or error).
+    func testsThatPassed(_ gate: String, on head: String, orRan: [String] = []) async throws -> [String] {
         // No run of the gate ever passed: nothing to ask git.
         guard try await !engine.gates.list(GateFilter(state: .passed, name: gate, limit: 1)).isEmpty else { return [] }
         guard let ledgerID = try await landedLedger(head) else { return [] }
@@ -444,7 +448,9 @@ extension Pipeline {
             GateFilter(state: .passed, name: gate, ledgerID: ledgerID.description, limit: 50))
         // A check of the branch without the patch is not the patch's run.
         guard let landing = runs.first(where: { $0.metadata["check"] != .string("base") }) else { return [] }
-        return (landing.results?.testCases ?? []).filter { $0.status == .passed }.map(\.qualifiedName)
+        return (landing.results?.testCases ?? []).filter { test in
+            test.status == .passed || (test.status != .skipped && orRan.contains(where: test.matches))
+        }.map(\.qualifiedName)
     }
 
     /// The patch recorded as landed as `head`: the one this run just landed there, else the one its

@@ -152,6 +152,7 @@ extension Pipeline {
             }
             _ = try await engine.patches.committed(id, landed: commit)
             configurationMemo.remember(landed: commit, by: id)
+            try await engine.countTowardRelease(landed: id, releaseAfter: course.config.flaky.releaseAfter)
         }
         return nil
     }

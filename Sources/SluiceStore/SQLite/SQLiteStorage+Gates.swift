@@ -57,6 +57,7 @@ extension SQLiteTransaction {
         conditions.equal("gate_type", filter.gateType?.rawValue)
         conditions.equal("name", filter.name)
         conditions.equal("json_extract(metadata, '$.ledger_id')", filter.ledgerID)
+        conditions.equal("json_extract(metadata, '$.check')", filter.check)
         return try Row.fetchAll(
             db.cachedStatement(
                 sql:
