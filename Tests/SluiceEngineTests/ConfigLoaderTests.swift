@@ -201,17 +201,19 @@ struct ConfigLoaderTests {
     func mergeQueue() throws {
         #expect(try ConfigLoader.parse("", defaultBranch: "main").mergeQueue == MergeQueueSettings())
         let config = try ConfigLoader.parse(
-            "merge_queue: {batch_size: 32, batch_wait_seconds: 3600, max_parallel: 1}\n", defaultBranch: "main")
-        #expect(config.mergeQueue == MergeQueueSettings(batchSize: 32, batchWaitSeconds: 3600))
+            "merge_queue: {batch_size: 32, batch_wait_seconds: 3600, max_parallel: 8}\n", defaultBranch: "main")
+        #expect(config.mergeQueue == MergeQueueSettings(batchSize: 32, batchWaitSeconds: 3600, maxParallel: 8))
+        #expect(config.mergeQueue.patchesPerTurn == 256)
     }
 
     @Test(
-        "merge_queue: a value out of range, an unknown key or speculative gates (max_parallel) are refused",
+        "merge_queue: a value out of range or an unknown key is refused",
         arguments: [
             ("merge_queue: {batch_size: 0}\n", "batch_size must be a whole number from 1 to 32"),
             ("merge_queue: {batch_size: 33}\n", "batch_size must be a whole number from 1 to 32"),
             ("merge_queue: {batch_wait_seconds: -1}\n", "batch_wait_seconds must be a whole number from 0 to 3600"),
-            ("merge_queue: {max_parallel: 2}\n", "max_parallel must be 1"),
+            ("merge_queue: {max_parallel: 0}\n", "max_parallel must be a whole number from 1 to 8"),
+            ("merge_queue: {max_parallel: 9}\n", "max_parallel must be a whole number from 1 to 8"),
             ("merge_queue: {batch: 4}\n", "unknown key 'batch' in merge_queue"),
             ("merge_queue: 4\n", "merge_queue"),
         ])

@@ -490,14 +490,15 @@ struct SupervisorTests {
     @Test("the claim is heartbeated while its workspace is made: a checkout longer than the lease loses nothing")
     func slowCheckout() async throws {
         let fixture = try Fixture()
-        // Each checkout of calc.py takes 15 s (a smudge filter, as LFS has), more than twice the lease
-        // (6 s: twenty heartbeats, room for a busy machine).
-        _ = try fixture.repository.git("config", "filter.slow.smudge", "sleep 15; cat")
+        // Each checkout of calc.py takes 25 s (a smudge filter, as LFS has), more than twice the lease
+        // (10 s: room for a machine so busy, running the whole suite, that a heartbeat waits seconds
+        // for a thread; at 6 s the suite lost the claim on a 2-core machine).
+        _ = try fixture.repository.git("config", "filter.slow.smudge", "sleep 25; cat")
         try fixture.repository.commit([".gitattributes": "*.py filter=slow\n"], message: "slow")
         let task = try await fixture.task()
         let agent = try fixture.agent("echo change > new.txt")
         var options = fixture.options([agent])
-        options.leaseSeconds = 6
+        options.leaseSeconds = 10
         let (summary, events) = try await fixture.supervise(options)
         #expect(summary.done == 1 && summary.lost == 0 && summary.reaped == 0, "\(events.map(\.message))")
         #expect(try await fixture.get(task).state == .done)

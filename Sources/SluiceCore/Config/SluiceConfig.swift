@@ -84,14 +84,23 @@ public struct MergeQueueSettings: Hashable, Sendable {
     public var batchSize = 1
     /// How long `sluice run --watch` waits for a batch to fill before it gates a smaller one.
     public var batchWaitSeconds = 0
+    /// Up to this many batches are stacked one on another and their first gate runs go at once, each
+    /// in its own workspace (speculative gates): a batch is gated as if those below it will pass.
+    public var maxParallel = 1
 
-    public init(batchSize: Int = 1, batchWaitSeconds: Int = 0) {
+    public init(batchSize: Int = 1, batchWaitSeconds: Int = 0, maxParallel: Int = 1) {
         self.batchSize = batchSize
         self.batchWaitSeconds = batchWaitSeconds
+        self.maxParallel = maxParallel
     }
+
+    /// The most patches one turn of the queue takes: `max_parallel` batches.
+    public var patchesPerTurn: Int { batchSize * maxParallel }
 
     /// The largest batch: bisecting 32 patches takes at most 7 gate runs for one culprit.
     public static let maxBatchSize = 32
+    /// The most batches gated at once.
+    public static let maxParallelBatches = 8
 }
 
 /// `flaky:` in `sluice.yml`: what a run does before it blames a patch for a failed gate.

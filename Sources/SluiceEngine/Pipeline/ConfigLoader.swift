@@ -82,11 +82,9 @@ public enum ConfigLoader {
             if let wait = map["batch_wait_seconds"] {
                 config.mergeQueue.batchWaitSeconds = try integer(wait, "batch_wait_seconds", 0...3600)
             }
-            if let parallel = map["max_parallel"], try integer(parallel, "max_parallel", 1...16) != 1 {
-                throw problem(
-                    parallel,
-                    "max_parallel must be 1: this version gates one batch at a time (speculative gates of the "
-                        + "next batch are not built yet)")
+            if let parallel = map["max_parallel"] {
+                config.mergeQueue.maxParallel = try integer(
+                    parallel, "max_parallel", 1...MergeQueueSettings.maxParallelBatches)
             }
         }
         if let flaky = top["flaky"] {

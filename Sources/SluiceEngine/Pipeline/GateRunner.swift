@@ -49,9 +49,13 @@ struct GateRunner: Sendable {
         }
         try? FileManager.default.removeItem(atPath: pidFile)
         if let link { try GateRunner.restore(link, at: gitLink) }
-        let ending = finish(
-            gate, outcome: outcome, resultsPath: resultsPath, workspace: workspace, mustRun: mustRun,
-            excused: quarantined)
+        // Stopped by the run (a speculative gate whose batch below failed): its result no longer matters.
+        let ending =
+            Task.isCancelled
+            ? .error(message: "stopped: its result could no longer matter", exitCode: nil)
+            : finish(
+                gate, outcome: outcome, resultsPath: resultsPath, workspace: workspace, mustRun: mustRun,
+                excused: quarantined)
         // The gate's end and what it cost are one unit: a crash between them cannot leave one without the other.
         let (_, cost) = try costRecording(
             record, entry: entry, milliseconds: outcome.milliseconds, config: config, timeLimit: gate.timeoutSeconds)

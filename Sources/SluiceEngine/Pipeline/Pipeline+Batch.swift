@@ -37,13 +37,18 @@ extension Pipeline {
         return try await engine.patches.approver(of: entry.ledgerID) == nil
     }
 
-    /// Gates `batch` (queued patches, in queue order) as one batch on `head`. Each patch is applied on
-    /// the one below it and committed; one that does not apply, or that the inspection refuses, ends
-    /// its course as it would alone and leaves the batch. The stack is gated at its top: passed, it
-    /// lands with one compare-and-swap. Failed, ``BatchMachine`` bisects over its prefixes: the
-    /// longest passing prefix lands, the patch whose addition fails is quarantined with the failing
-    /// run on record, and the patches above it go back to the queue, to be stacked again on the new
-    /// head by the next batch.
+    /// Gates `batch` (queued patches, in queue order) on `head`, in batches of `merge_queue.batch_size`.
+    /// Each patch is applied on the one below it and committed; one that does not apply, or that the
+    /// inspection refuses, ends its course as it would alone and leaves the batch. Each batch is gated
+    /// at its top: passed, it lands with one compare-and-swap. Failed, ``BatchMachine`` bisects over
+    /// its prefixes: the longest passing prefix lands, the patch whose addition fails is quarantined
+    /// with the failing run on record, and the patches above it go back to the queue, to be stacked
+    /// again on the new head by the next batch.
+    ///
+    /// With more than one batch (`max_parallel`), the first gate runs of every batch's top go at once,
+    /// each in its own workspace, every batch stacked on those below it as if they will pass. Then the
+    /// batches are settled in order, each using its first run; once one does not land whole, what was
+    /// tested on top of it goes back to the queue, and its runs still going are stopped at once.
     func processBatch(
         _ batch: [PatchLedgerEntry], configuration: (SluiceConfig, String),
         bubblewrap available: Result<String, SandboxUnavailable>, _ summary: inout PipelineSummary,
@@ -53,8 +58,184 @@ extension Pipeline {
         let bubblewrap = try sealing(config, available: available) { _ in }
         let stack = try await stackUp(batch, on: head, config: config, bubblewrap: bubblewrap, &summary, emit: emit)
         guard !stack.isEmpty else { return }
+        let size = max(config.mergeQueue.batchSize, 1)
+        let segments = stride(from: 0, to: stack.count, by: size).map {
+            Array(stack[$0..<min($0 + size, stack.count)])
+        }
+        guard segments.count > 1 else {
+            _ = try await settle(stack, on: head, config: config, bubblewrap: bubblewrap, &summary, emit: emit)
+            return
+        }
+        let first = try await gateSpeculatively(
+            segments, on: head, config: config, bubblewrap: bubblewrap, &summary, emit: emit)
+        var base = head
+        for (index, segment) in segments.enumerated() {
+            let landed = try await settle(
+                segment, on: base, reusing: first[index], config: config, bubblewrap: bubblewrap, &summary,
+                emit: emit)
+            guard let landed else {
+                // It did not land whole: what was gated on top of it is stacked again by the next turn.
+                try await sendBack(
+                    Array(segments.dropFirst(index + 1).joined()), code: "batch_culprit",
+                    message: "the batch below it did not land whole; stacked again on the new head", &summary,
+                    emit: emit)
+                return
+            }
+            base = landed
+        }
+    }
+
+    /// What the first gate runs of a batch's top, gated speculatively, came to: their records in the
+    /// configured order (up to the first that did not pass), and whether all passed and left the tree
+    /// as they found it.
+    struct SpeculativeRun: Sendable {
+        var records: [TestGateRecord]
+        var seconds: Double
+        var passed: Bool
+    }
+
+    /// Runs the gates at the top of every segment at once: the first in the run's workspace, each other
+    /// in a workspace of its own, with a cache of its own. A segment's runs are stopped as soon as one
+    /// below it is known to fail (their result can no longer matter); they are nil then.
+    func gateSpeculatively(
+        _ segments: [[StackedPatch]], on head: String, config: SluiceConfig, bubblewrap: String?,
+        _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
+    ) async throws -> [SpeculativeRun?] {
+        guard !config.gates.isEmpty else { return segments.map { _ in nil } }
+        var workspaces: [String] = []
+        for (index, segment) in segments.enumerated() {
+            guard let top = segment.last else { return segments.map { _ in nil } }
+            if index == 0 {
+                try await git.checked(["clean", "-ffdxq"], in: workspacePath)
+                try await git.checked(["checkout", "--quiet", "--force", "--detach", top.commit], in: workspacePath)
+                try await git.checked(["clean", "-ffdxq"], in: workspacePath)
+                workspaces.append(workspacePath)
+            } else {
+                workspaces.append(try await makeSlot(index, at: top.commit))
+            }
+        }
+        var tasks: [Task<SpeculativeRun, any Error>] = []
+        for (index, segment) in segments.enumerated() {
+            let workspace = workspaces[index]
+            let cache = index == 0 ? gateCachePath : slotCachePath(index)
+            let sealed = bubblewrap
+            tasks.append(
+                Task { [self] in
+                    try await firstRuns(
+                        of: segment, among: segments.count, in: workspace, cache: cache, on: head, config: config,
+                        bubblewrap: sealed)
+                })
+        }
+        summary.gateRuns += segments.count
+        var runs: [SpeculativeRun?] = []
+        var failedBelow = false
+        for (index, task) in tasks.enumerated() {
+            guard !failedBelow else {
+                // Stopped: what it tested stands on a batch that failed.
+                summary.gateSeconds += (try? await task.value)?.seconds ?? 0
+                runs.append(nil)
+                if let top = segments[index].last?.id {
+                    emit(
+                        PipelineEvent(
+                            step: "gate", ledgerID: top, outcome: "stopped",
+                            message: "its speculative gate run was stopped: the batch below it failed"))
+                }
+                continue
+            }
+            let run: SpeculativeRun
+            do {
+                run = try await task.value
+            } catch {
+                for later in tasks { later.cancel() }
+                for later in tasks { _ = try? await later.value }
+                throw error
+            }
+            summary.gateSeconds += run.seconds
+            runs.append(run)
+            if !run.passed {
+                failedBelow = true
+                for later in tasks.dropFirst(index + 1) { later.cancel() }
+            }
+        }
+        return runs
+    }
+
+    /// The configured gates at the top of `segment` in `workspace`, in order, up to the first that does
+    /// not pass; then whether they left the tested tree as it was.
+    func firstRuns(
+        of segment: [StackedPatch], among count: Int, in workspace: String, cache: String, on head: String,
+        config: SluiceConfig, bubblewrap: String?
+    ) async throws -> SpeculativeRun {
+        guard let top = segment.last else { return SpeculativeRun(records: [], seconds: 0, passed: false) }
+        var run = SpeculativeRun(records: [], seconds: 0, passed: false)
+        let metadata: [String: JSONValue] = [
+            "batch": .array(segment.map { JSONValue.string($0.id.description) }),
+            "batch_size": .number(Decimal(segment.count)), "speculative": .bool(count > 1),
+        ]
+        for gate in config.gates {
+            let mustRun = try await mustRun(gate.name, on: head, for: top.entry)
+            let (record, seconds) = try await GateRunner(engine: engine, runner: processes).run(
+                gate, for: top.entry, in: workspace, logDirectory: path("logs", top.id.description), config: config,
+                sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap), cache: cache,
+                mustRun: mustRun, metadata: metadata)
+            run.records.append(record)
+            run.seconds += seconds
+            guard record.state == .passed else { return run }
+        }
+        let untouched = try await git.run(
+            ["diff", "--quiet", "--no-ext-diff", "--no-textconv", top.tree], in: workspace)
+        // A tree the gates changed is gated again in the run's own workspace, where that is caught.
+        run.passed = untouched.succeeded
+        if !untouched.succeeded { run.records = [] }
+        return run
+    }
+
+    /// A workspace of its own for the speculative gates of the batch at `index` (above the first), at
+    /// `commit`: kept from turn to turn, and cleaned and checked out as the run's own workspace is for
+    /// a batch's first run; made anew when that fails (a killed run left it half made).
+    func makeSlot(_ index: Int, at commit: String) async throws -> String {
+        let slot = (slotsDirectory as NSString).appendingPathComponent("slot-\(index)")
+        if FileManager.default.fileExists(atPath: (slot as NSString).appendingPathComponent(".git")) {
+            let cleaned = try await git.run(["clean", "-ffdxq"], in: slot)
+            let checkedOut = try await git.run(["checkout", "--quiet", "--force", "--detach", commit], in: slot)
+            let again = try await git.run(["clean", "-ffdxq"], in: slot)
+            if cleaned.succeeded, checkedOut.succeeded, again.succeeded { return slot }
+        }
+        try await removeSlot(slot)
+        try FileManager.default.createDirectory(atPath: slotsDirectory, withIntermediateDirectories: true)
+        try await WorktreeLock.holding(for: repository) {
+            try await git.checked(["worktree", "add", "--detach", "--quiet", slot, commit])
+        }
+        return slot
+    }
+
+    private func removeSlot(_ slot: String) async throws {
+        _ = try await WorktreeLock.holding(for: repository) {
+            _ = try await git.run(["worktree", "unlock", slot])
+            return try await git.run(["worktree", "remove", "--force", slot])
+        }
+        try? FileManager.default.removeItem(atPath: slot)
+        _ = try await WorktreeLock.holding(for: repository) { try await git.run(["worktree", "prune"]) }
+    }
+
+    /// Where the speculative gates' workspaces are: beside the run's, outside its folder (which is
+    /// made anew while they run).
+    var slotsDirectory: String { workspacesDirectory + "-speculative" }
+
+    /// The gates' kept cache of the speculative workspace `index`: one per workspace, so that gates
+    /// running at once never share one.
+    func slotCachePath(_ index: Int) -> String { gateCachePath + "-\(index)" }
+
+    /// Settles one batch stacked on `head`: gates it (its first run given by `reusing`, when its gates
+    /// ran speculatively), lands it or bisects it. Returns the new head when all of it landed; nil when
+    /// it did not (a culprit, a red branch, a moved branch), the rest of it back in the queue.
+    func settle(
+        _ stack: [StackedPatch], on head: String, reusing first: SpeculativeRun? = nil, config: SluiceConfig,
+        bubblewrap: String?, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
+    ) async throws -> String? {
         var machine = BatchMachine(stack.map(\.id))
         var base = head
+        var reuse = first?.records ?? []
         var passing: [Int: StackVerdict] = [:]
         var failing: [Int: StackVerdict] = [:]
         // The gates that passed on `head` alone, in a check after a failure: not checked again.
@@ -67,14 +248,15 @@ extension Pipeline {
                 case .gate(let ids):
                     let verdict = try await gateStack(
                         Array(stack.prefix(ids.count)), base: head, of: stack.count, config: config,
-                        bubblewrap: bubblewrap, anew: machine.gateRuns > 1, greenOnBase: &greenOnHead, &summary,
-                        emit: emit)
+                        bubblewrap: bubblewrap, anew: machine.gateRuns > 1, reusing: reuse, greenOnBase: &greenOnHead,
+                        &summary, emit: emit)
+                    reuse = []
                     if let red = verdict.red {
                         // No patch is blamed on a red branch: the whole batch waits in the queue.
                         summary.redBranch = red
                         try await sendBack(
                             stack, code: "target_red", message: "not blamed: \(red)", &summary, emit: emit)
-                        return
+                        return nil
                     }
                     if verdict.passed { passing[ids.count] = verdict } else { failing[ids.count] = verdict }
                     input = verdict.passed ? .passed : .failed
@@ -90,7 +272,7 @@ extension Pipeline {
                         let landed = try await landStack(
                             Array(stack.prefix(ids.count)), on: base, above: Array(stack.dropFirst(ids.count)),
                             verdict: verdict, config: config, &summary, emit: emit)
-                    else { return }
+                    else { return nil }
                     base = landed
                 case .quarantine(let id, let below):
                     let reason =
@@ -102,16 +284,17 @@ extension Pipeline {
                         Array(stack.dropFirst(below.count + 1)), code: "batch_culprit",
                         message: "patch \(id) below it failed the gates; stacked again without it", &summary,
                         emit: emit)
-                    return
+                    return nil
                 case .finished:
-                    return
+                    return base
                 case .refuse(let refusal):
                     throw SluiceError(code: .blocked, message: "merge queue batch: \(refusal)")
                 }
             }
-            guard let input else { return }
+            guard let input else { return nil }
             actions = machine.receive(input)
         }
+        return nil
     }
 
     /// Applies each patch on the one below it (the first on `head`) and commits it there. A patch that
@@ -144,21 +327,38 @@ extension Pipeline {
 
     /// Runs the configured gates on the workspace at the top of `stack` (the first `stack.count` of a
     /// batch of `size` stacked on `base`), as TestGate records of its top patch that name every patch
-    /// they tested. The gates must leave the tested tree as they found it, or the run fails.
+    /// they tested. The gates must leave the tested tree as they found it, or the run fails. The runs
+    /// in `reusing` (the stack's speculative first runs, in the configured order) stand for the gates
+    /// they ran, and are judged as if they had just ended.
     func gateStack(
         _ stack: [StackedPatch], base: String, of size: Int, config: SluiceConfig, bubblewrap: String?,
-        anew: Bool, greenOnBase: inout Set<String>, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
+        anew: Bool, reusing reuse: [TestGateRecord] = [], greenOnBase: inout Set<String>,
+        _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
     ) async throws -> StackVerdict {
         guard let top = stack.last else { return StackVerdict(passed: true, verdicts: [], reason: "", gateIDs: []) }
+        // A speculative run was told which tests must run by the branch as it was then; the batches
+        // below it have landed since, with tests of their own. A run that left out one of those is
+        // not reused: the gates run again here, on the branch as it is.
+        var reuse = reuse
+        for (index, gate) in config.gates.enumerated() where reuse.indices.contains(index) {
+            let needed = try await mustRun(gate.name, on: base, for: top.entry)
+            let cases = reuse[index].results?.testCases ?? []
+            if !needed.allSatisfy({ name in cases.contains { $0.matches(name) && $0.status != .skipped } }) {
+                reuse = Array(reuse.prefix(index))
+                break
+            }
+        }
+        // All passed where they ran, which checked the tree they left: nothing to run here.
+        let ranAll = reuse.count == config.gates.count && reuse.allSatisfy { $0.state == .passed }
         // A workspace a gate ran in is made anew: what that gate left there (a `.gitattributes`, say)
         // would otherwise act on the checkout of the next stack.
-        let workspace = anew ? try await recreateWorkspace(at: top.commit) : workspacePath
-        if !anew {
+        let workspace = anew && !ranAll ? try await recreateWorkspace(at: top.commit) : workspacePath
+        if !anew && !ranAll {
             try await git.checked(["clean", "-ffdxq"], in: workspace)
             try await git.checked(["checkout", "--quiet", "--force", "--detach", top.commit], in: workspace)
             try await git.checked(["clean", "-ffdxq"], in: workspace)
         }
-        summary.gateRuns += config.gates.isEmpty ? 0 : 1
+        summary.gateRuns += config.gates.isEmpty || !reuse.isEmpty ? 0 : 1
         let tested = stack.map { JSONValue.string($0.id.description) }
         let what = stack.count == 1 ? "alone" : "with the \(stack.count - 1) below it"
         var verdicts: [GateVerdict] = []
@@ -166,10 +366,13 @@ extension Pipeline {
         for (index, gate) in config.gates.enumerated() {
             let mustRun = try await mustRun(gate.name, on: base, for: top.entry)
             let metadata: [String: JSONValue] = ["batch": .array(tested), "batch_size": .number(Decimal(size))]
-            let (first, seconds) = try await GateRunner(engine: engine, runner: processes).run(
-                gate, for: top.entry, in: workspace, logDirectory: path("logs", top.id.description), config: config,
-                sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap), cache: gateCachePath,
-                mustRun: mustRun, metadata: metadata)
+            let (first, seconds) =
+                reuse.indices.contains(index)
+                ? (reuse[index], 0)
+                : try await GateRunner(engine: engine, runner: processes).run(
+                    gate, for: top.entry, in: workspace, logDirectory: path("logs", top.id.description),
+                    config: config, sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap),
+                    cache: gateCachePath, mustRun: mustRun, metadata: metadata)
             let judged = try await judge(
                 failed: first, index: index, for: top.entry, tested: GatedTree(commit: top.commit), base: base,
                 config: config,
@@ -201,6 +404,9 @@ extension Pipeline {
                             ? "alone on the branch" : "on top of \(stack.count - 1) patches of its batch")
                         + ": \(verdict.reason ?? "")", gateIDs: gateIDs)
             }
+        }
+        if ranAll {
+            return StackVerdict(passed: true, verdicts: verdicts, reason: "all gates passed", gateIDs: gateIDs)
         }
         // What lands is what was tested: the gates may not have changed the tracked files they ran on.
         let untouched = try await git.run(

@@ -193,11 +193,12 @@ extension Pipeline {
                 }
                 break
             }
-            if config.mergeQueue.batchSize > 1, red == nil {
-                // The patches that can go next, in queue order, up to the first that must go alone.
+            if config.mergeQueue.patchesPerTurn > 1, red == nil {
+                // The patches that can go next, in queue order, up to the first that must go alone: a
+                // batch, or with speculative gates (max_parallel), several batches stacked.
                 var batch: [PatchLedgerEntry] = []
                 for entry in ready.drop(while: { $0.ledgerID != next.ledgerID })
-                where batch.count < config.mergeQueue.batchSize {
+                where batch.count < config.mergeQueue.patchesPerTurn {
                     if refused[entry.ledgerID] != nil || refusedProjects.contains(entry.projectID) { continue }
                     guard try await batchable(entry, priority: priorities[entry.ledgerID] ?? .normal) else { break }
                     batch.append(entry)

@@ -1,0 +1,97 @@
+import Foundation
+import SluiceCore
+import SluiceStore
+import SluiceTesting
+import Testing
+
+@testable import SluiceEngine
+
+/// `merge_queue.max_parallel`: batches stacked one on another, their first gate runs at once, each in
+/// its own workspace; real git repositories and real gate processes.
+@Suite("Merge queue: speculative gates")
+struct SpeculativeGateTests {
+    /// A gate that fails while a `.txt` file says CULPRIT, and that first waits (up to 10 s) until two
+    /// gate runs have started: run one after the other, the first would give up waiting and fail.
+    static func config(_ meeting: String) -> String {
+        let gate =
+            "touch \(meeting)/$$; n=0; while [ $(ls \(meeting) | wc -l) -lt 2 ] && [ $n -lt 100 ]; do sleep 0.1; "
+            + "n=$((n+1)); done; [ $(ls \(meeting) | wc -l) -ge 2 ] && ! grep -qs CULPRIT *.txt"
+        return MergeQueueTests.config(
+            batchSize: 2, gate: gate, extra: "sandbox: none"
+        ).replacingOccurrences(
+            of: "merge_queue: {batch_size: 2}", with: "merge_queue: {batch_size: 2, max_parallel: 2}")
+    }
+
+    @Test(
+        "two batches gated at once land whole after two gate runs, in queue order",
+        arguments: [StoreKind.sqliteFile, .postgres])
+    func bothPass(kind: StoreKind) async throws {
+        let meeting = TemporaryDirectory(prefix: "sluice-speculative")
+        let fixture = try PipelineTests.Fixture(config: Self.config(meeting.path), storage: try await kind.make())
+        let entries = try await MergeQueueTests().submit(["a", "b", "c", "d"], to: fixture)
+        let summary = try await fixture.run()
+        #expect(summary.landed == ["a", "b", "c", "d"].map { entries[$0]!.ledgerID.description }, "\(summary)")
+        #expect(summary.gateRuns == 2 && summary.quarantined.isEmpty, "\(summary)")
+        #expect(try MergeQueueTests().subjects(fixture, 4) == ["add a", "add b", "add c", "add d"])
+        // The upper batch was tested on top of the lower one: its top's run names only its own patches,
+        // and its commits name that run.
+        let runs = try await fixture.engine.gates.list()
+        #expect(runs.count == 2 && runs.allSatisfy { $0.state == .passed && $0.metadata["speculative"] == .bool(true) })
+        let top = try fixture.repository.git("log", "-1", "--format=%B", "main")
+        let upper = try #require(runs.first { $0.metadata["ledger_id"] == .string(entries["d"]!.ledgerID.description) })
+        #expect(top.contains("Sluice-Gate-Run: \(upper.gateID)") && top.contains("Sluice-Batch: top of 2"), "\(top)")
+    }
+
+    @Test("a culprit in the lower batch stops the upper batch's run; it is stacked again on the new head and lands")
+    func lowerFails() async throws {
+        let meeting = TemporaryDirectory(prefix: "sluice-speculative")
+        let fixture = try PipelineTests.Fixture(config: Self.config(meeting.path))
+        let entries = try await MergeQueueTests().submit(["a", "b", "c", "d"], culprits: ["b"], to: fixture)
+        let summary = try await fixture.run()
+        // 2 at once; a alone (passes: a lands, b is the culprit); then c and d as a batch on the new head.
+        #expect(summary.quarantined.map(\.ledgerID) == [entries["b"]!.ledgerID.description], "\(summary)")
+        #expect(summary.landed == ["a", "c", "d"].map { entries[$0]!.ledgerID.description }, "\(summary)")
+        #expect(summary.gateRuns == 4, "\(summary)")
+        #expect(try MergeQueueTests().subjects(fixture, 3) == ["add a", "add c", "add d"])
+        // c and d went back through no fault of their own: not an attempt they are blamed for.
+        let c = try await fixture.engine.patches.get(entries["c"]!.ledgerID)
+        #expect(try await fixture.pipeline.blamedAttempts(c) == 1 && c.state == .committed)
+        let reason = try #require(
+            try await fixture.engine.patches.get(entries["b"]!.ledgerID).quarantine.quarantineReason)
+        #expect(reason.contains("gate check failed"), "\(reason)")
+    }
+
+    @Test("a culprit in the upper batch: the lower lands on its speculative run, the upper is bisected on top of it")
+    func upperFails() async throws {
+        let meeting = TemporaryDirectory(prefix: "sluice-speculative")
+        let fixture = try PipelineTests.Fixture(config: Self.config(meeting.path))
+        let entries = try await MergeQueueTests().submit(["a", "b", "c", "d"], culprits: ["d"], to: fixture)
+        let summary = try await fixture.run()
+        #expect(summary.quarantined.map(\.ledgerID) == [entries["d"]!.ledgerID.description], "\(summary)")
+        #expect(summary.landed == ["a", "b", "c"].map { entries[$0]!.ledgerID.description }, "\(summary)")
+        // 2 at once, then c alone on top of a and b.
+        #expect(summary.gateRuns == 3, "\(summary)")
+        #expect(try MergeQueueTests().subjects(fixture, 3) == ["add a", "add b", "add c"])
+    }
+
+    @Test("a speculative run still going when the batch below fails is stopped at once, and says so")
+    func stoppedAtOnce() async throws {
+        // The lower batch (a and b) fails at once; the upper one's gate would sleep 60 s while a is
+        // below it (a fails only without c, so the upper run cannot end by itself).
+        let gate =
+            "if [ -e a.txt ] && [ ! -e c.txt ]; then exit 1; fi; if [ -e a.txt ] && [ -e d.txt ]; then sleep 60; fi"
+        let config = MergeQueueTests.config(batchSize: 2, gate: gate).replacingOccurrences(
+            of: "merge_queue: {batch_size: 2}", with: "merge_queue: {batch_size: 2, max_parallel: 2}")
+        let fixture = try PipelineTests.Fixture(config: config)
+        let entries = try await MergeQueueTests().submit(["a", "b", "c", "d"], to: fixture)
+        let started = ContinuousClock.now
+        let summary = try await fixture.run()
+        #expect(ContinuousClock.now - started < .seconds(50), "the upper batch's run was not stopped")
+        #expect(summary.quarantined.map(\.ledgerID) == [entries["a"]!.ledgerID.description], "\(summary)")
+        #expect(summary.landed.count == 3, "\(summary)")
+        let runs = try await fixture.engine.gates.list(GateFilter(ledgerID: entries["d"]!.ledgerID.description))
+        let stopped = try #require(
+            runs.first { $0.state == .error }, "\(runs.map { ($0.state, $0.decision?.reason ?? "-") })")
+        #expect(stopped.decision?.reason.contains("stopped: its result could no longer matter") == true)
+    }
+}
