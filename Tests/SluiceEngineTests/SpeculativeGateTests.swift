@@ -2,6 +2,7 @@ import Foundation
 import SluiceCore
 import SluiceStore
 import SluiceTesting
+import Synchronization
 import Testing
 
 @testable import SluiceEngine
@@ -48,10 +49,11 @@ struct SpeculativeGateTests {
         let fixture = try PipelineTests.Fixture(config: Self.config(meeting.path))
         let entries = try await MergeQueueTests().submit(["a", "b", "c", "d"], culprits: ["b"], to: fixture)
         let summary = try await fixture.run()
-        // 2 at once; a alone (passes: a lands, b is the culprit); then c and d as a batch on the new head.
+        // 2 at once; a and b again alone (a speculative failure blames no one), then a alone (passes: a
+        // lands, b is the culprit); then c and d as a batch on the new head.
         #expect(summary.quarantined.map(\.ledgerID) == [entries["b"]!.ledgerID.description], "\(summary)")
         #expect(summary.landed == ["a", "c", "d"].map { entries[$0]!.ledgerID.description }, "\(summary)")
-        #expect(summary.gateRuns == 4, "\(summary)")
+        #expect(summary.gateRuns == 5, "\(summary)")
         #expect(try MergeQueueTests().subjects(fixture, 3) == ["add a", "add c", "add d"])
         // c and d went back through no fault of their own: not an attempt they are blamed for.
         let c = try await fixture.engine.patches.get(entries["c"]!.ledgerID)
@@ -69,8 +71,8 @@ struct SpeculativeGateTests {
         let summary = try await fixture.run()
         #expect(summary.quarantined.map(\.ledgerID) == [entries["d"]!.ledgerID.description], "\(summary)")
         #expect(summary.landed == ["a", "b", "c"].map { entries[$0]!.ledgerID.description }, "\(summary)")
-        // 2 at once, then c alone on top of a and b.
-        #expect(summary.gateRuns == 3, "\(summary)")
+        // 2 at once (a and b land on theirs), then c and d again alone on top of them, then c alone.
+        #expect(summary.gateRuns == 4, "\(summary)")
         #expect(try MergeQueueTests().subjects(fixture, 3) == ["add a", "add b", "add c"])
     }
 
@@ -93,5 +95,34 @@ struct SpeculativeGateTests {
         let stopped = try #require(
             runs.first { $0.state == .error }, "\(runs.map { ($0.state, $0.decision?.reason ?? "-") })")
         #expect(stopped.decision?.reason.contains("stopped: its result could no longer matter") == true)
+    }
+
+    @Test("a failure only a speculative run sees (its workspace, a gate beside it) blames no patch")
+    func speculativeFailureBlamesNoOne() async throws {
+        // Fails in any workspace but the run's own: only the upper batch's speculative run sees it.
+        let config = MergeQueueTests.config(batchSize: 2, gate: "case \"$PWD\" in *speculative*) exit 1;; esac")
+            .replacingOccurrences(
+                of: "merge_queue: {batch_size: 2}", with: "merge_queue: {batch_size: 2, max_parallel: 2}")
+        let fixture = try PipelineTests.Fixture(config: config)
+        _ = try await MergeQueueTests().submit(["a", "b", "c", "d"], to: fixture)
+        let summary = try await fixture.run()
+        #expect(summary.landed.count == 4 && summary.quarantined.isEmpty && summary.gateRuns == 3, "\(summary)")
+        // The speculative run's log is kept beside the one of the batch gated again.
+        let runs = try await fixture.engine.gates.list(GateFilter(check: "speculative"))
+        #expect(runs.count == 2 && runs.filter { $0.state == .failed }.count == 1)
+    }
+
+    @Test("the lower batch lands as soon as its run passed, before the upper batch's run is waited for")
+    func landsWithoutWaiting() async throws {
+        let meeting = TemporaryDirectory(prefix: "sluice-speculative")
+        let fixture = try PipelineTests.Fixture(config: Self.config(meeting.path))
+        let entries = try await MergeQueueTests().submit(["a", "b", "c", "d"], to: fixture)
+        let events = Mutex<[PipelineEvent]>([])
+        let summary = try await fixture.pipeline.run { event in events.withLock { $0.append(event) } }
+        #expect(summary.landed.count == 4, "\(summary)")
+        let seen = events.withLock { $0 }
+        let landedB = seen.firstIndex { $0.step == "land" && $0.ledgerID == entries["b"]!.ledgerID.description }
+        let gatedD = seen.firstIndex { $0.step == "gate" && $0.ledgerID == entries["d"]!.ledgerID.description }
+        #expect(landedB != nil && gatedD != nil && landedB! < gatedD!, "\(seen.map(\.message))")
     }
 }

@@ -46,9 +46,11 @@ extension Pipeline {
     /// again on the new head by the next batch.
     ///
     /// With more than one batch (`max_parallel`), the first gate runs of every batch's top go at once,
-    /// each in its own workspace, every batch stacked on those below it as if they will pass. Then the
-    /// batches are settled in order, each using its first run; once one does not land whole, what was
-    /// tested on top of it goes back to the queue, and its runs still going are stopped at once.
+    /// each in its own workspace, every batch stacked on those below it as if they will pass. The
+    /// batches are settled lowest first, each as soon as its run has ended: one whose run passed lands
+    /// on it; one whose run failed stops the runs above it at once, and is gated again alone (a
+    /// failure there could be the concurrency's or the workspace's) before anyone is blamed. Once a
+    /// batch does not land whole, what was stacked on it goes back to the queue.
     func processBatch(
         _ batch: [PatchLedgerEntry], configuration: (SluiceConfig, String),
         bubblewrap available: Result<String, SandboxUnavailable>, _ summary: inout PipelineSummary,
@@ -62,26 +64,50 @@ extension Pipeline {
         let segments = stride(from: 0, to: stack.count, by: size).map {
             Array(stack[$0..<min($0 + size, stack.count)])
         }
-        guard segments.count > 1 else {
+        guard segments.count > 1, !config.gates.isEmpty else {
             _ = try await settle(stack, on: head, config: config, bubblewrap: bubblewrap, &summary, emit: emit)
             return
         }
-        let first = try await gateSpeculatively(
-            segments, on: head, config: config, bubblewrap: bubblewrap, &summary, emit: emit)
-        var base = head
-        for (index, segment) in segments.enumerated() {
-            let landed = try await settle(
-                segment, on: base, reusing: first[index], config: config, bubblewrap: bubblewrap, &summary,
-                emit: emit)
-            guard let landed else {
-                // It did not land whole: what was gated on top of it is stacked again by the next turn.
-                try await sendBack(
-                    Array(segments.dropFirst(index + 1).joined()), code: "batch_culprit",
-                    message: "the batch below it did not land whole; stacked again on the new head", &summary,
-                    emit: emit)
-                return
+        let tasks = try await startSpeculativeRuns(segments, on: head, config: config, bubblewrap: bubblewrap)
+        summary.gateRuns += segments.count
+        // The runs are tasks of their own: a run stopped (interrupted) while it waits stops them too.
+        try await withTaskCancellationHandler {
+            var base = head
+            for (index, segment) in segments.enumerated() {
+                let first: SpeculativeRun
+                do {
+                    first = try await tasks[index].value
+                } catch {
+                    try await stop(tasks.dropFirst(index), of: segments.dropFirst(index), &summary, emit: emit)
+                    throw error
+                }
+                summary.gateSeconds += first.seconds
+                if !first.passed, let top = segment.last {
+                    // What stands on it can no longer matter: stopped before this batch is judged.
+                    emit(
+                        PipelineEvent(
+                            step: "gate", ledgerID: top.id, outcome: "failed",
+                            message: "speculative gate run of patch \(top.id) (batch of \(segment.count)) did not "
+                                + "pass: \(first.reason); gated again alone before anyone is blamed",
+                            seconds: first.seconds))
+                    try await stop(tasks.dropFirst(index + 1), of: segments.dropFirst(index + 1), &summary, emit: emit)
+                }
+                let landed = try await settle(
+                    segment, on: base, reusing: first.passed ? first : nil, config: config, bubblewrap: bubblewrap,
+                    &summary, emit: emit)
+                guard let landed else {
+                    // It did not land whole: what was gated on top of it is stacked again by the next turn.
+                    try await stop(tasks.dropFirst(index + 1), of: segments.dropFirst(index + 1), &summary, emit: emit)
+                    try await sendBack(
+                        Array(segments.dropFirst(index + 1).joined()), code: "batch_culprit",
+                        message: "the batch below it did not land whole; stacked again on the new head", &summary,
+                        emit: emit)
+                    return
+                }
+                base = landed
             }
-            base = landed
+        } onCancel: {
+            for task in tasks { task.cancel() }
         }
     }
 
@@ -92,19 +118,18 @@ extension Pipeline {
         var records: [TestGateRecord]
         var seconds: Double
         var passed: Bool
+        /// Why it did not pass.
+        var reason = ""
     }
 
-    /// Runs the gates at the top of every segment at once: the first in the run's workspace, each other
-    /// in a workspace of its own, with a cache of its own. A segment's runs are stopped as soon as one
-    /// below it is known to fail (their result can no longer matter); they are nil then.
-    func gateSpeculatively(
-        _ segments: [[StackedPatch]], on head: String, config: SluiceConfig, bubblewrap: String?,
-        _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
-    ) async throws -> [SpeculativeRun?] {
-        guard !config.gates.isEmpty else { return segments.map { _ in nil } }
+    /// Starts the gates at the top of every segment at once: the first in the run's workspace, each
+    /// other in a workspace of its own, with a cache of its own.
+    func startSpeculativeRuns(
+        _ segments: [[StackedPatch]], on head: String, config: SluiceConfig, bubblewrap: String?
+    ) async throws -> [Task<SpeculativeRun, any Error>] {
         var workspaces: [String] = []
         for (index, segment) in segments.enumerated() {
-            guard let top = segment.last else { return segments.map { _ in nil } }
+            guard let top = segment.last else { continue }
             if index == 0 {
                 try await git.checked(["clean", "-ffdxq"], in: workspacePath)
                 try await git.checked(["checkout", "--quiet", "--force", "--detach", top.commit], in: workspacePath)
@@ -118,59 +143,46 @@ extension Pipeline {
         for (index, segment) in segments.enumerated() {
             let workspace = workspaces[index]
             let cache = index == 0 ? gateCachePath : slotCachePath(index)
-            let sealed = bubblewrap
             tasks.append(
                 Task { [self] in
                     try await firstRuns(
-                        of: segment, among: segments.count, in: workspace, cache: cache, on: head, config: config,
-                        bubblewrap: sealed)
+                        of: segment, in: workspace, cache: cache, on: head, config: config, bubblewrap: bubblewrap)
                 })
         }
-        summary.gateRuns += segments.count
-        var runs: [SpeculativeRun?] = []
-        var failedBelow = false
-        for (index, task) in tasks.enumerated() {
-            guard !failedBelow else {
-                // Stopped: what it tested stands on a batch that failed.
-                summary.gateSeconds += (try? await task.value)?.seconds ?? 0
-                runs.append(nil)
-                if let top = segments[index].last?.id {
-                    emit(
-                        PipelineEvent(
-                            step: "gate", ledgerID: top, outcome: "stopped",
-                            message: "its speculative gate run was stopped: the batch below it failed"))
-                }
-                continue
-            }
-            let run: SpeculativeRun
-            do {
-                run = try await task.value
-            } catch {
-                for later in tasks { later.cancel() }
-                for later in tasks { _ = try? await later.value }
-                throw error
-            }
-            summary.gateSeconds += run.seconds
-            runs.append(run)
-            if !run.passed {
-                failedBelow = true
-                for later in tasks.dropFirst(index + 1) { later.cancel() }
+        return tasks
+    }
+
+    /// Stops the speculative runs of `segments` (what they test stands on a batch that failed) and
+    /// waits for them to end.
+    private func stop(
+        _ tasks: ArraySlice<Task<SpeculativeRun, any Error>>, of segments: ArraySlice<[StackedPatch]>,
+        _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
+    ) async throws {
+        for task in tasks { task.cancel() }
+        for (task, segment) in zip(tasks, segments) {
+            summary.gateSeconds += (try? await task.value)?.seconds ?? 0
+            if let top = segment.last {
+                emit(
+                    PipelineEvent(
+                        step: "gate", ledgerID: top.id, outcome: "stopped",
+                        message: "its speculative gate run was stopped: the batch below it failed"))
             }
         }
-        return runs
     }
 
     /// The configured gates at the top of `segment` in `workspace`, in order, up to the first that does
     /// not pass; then whether they left the tested tree as it was.
     func firstRuns(
-        of segment: [StackedPatch], among count: Int, in workspace: String, cache: String, on head: String,
+        of segment: [StackedPatch], in workspace: String, cache: String, on head: String,
         config: SluiceConfig, bubblewrap: String?
     ) async throws -> SpeculativeRun {
         guard let top = segment.last else { return SpeculativeRun(records: [], seconds: 0, passed: false) }
         var run = SpeculativeRun(records: [], seconds: 0, passed: false)
         let metadata: [String: JSONValue] = [
             "batch": .array(segment.map { JSONValue.string($0.id.description) }),
-            "batch_size": .number(Decimal(segment.count)), "speculative": .bool(count > 1),
+            "batch_size": .number(Decimal(segment.count)), "speculative": .bool(true),
+            // Its own log (`<gate>.speculative.log`): a run of the batch alone after it keeps its own.
+            "check": .string("speculative"),
         ]
         for gate in config.gates {
             let mustRun = try await mustRun(gate.name, on: head, for: top.entry)
@@ -180,13 +192,19 @@ extension Pipeline {
                 mustRun: mustRun, metadata: metadata)
             run.records.append(record)
             run.seconds += seconds
-            guard record.state == .passed else { return run }
+            guard record.state == .passed else {
+                run.reason = "gate \(gate.name) \(record.state.rawValue): \(record.decision?.reason ?? "")"
+                return run
+            }
         }
         let untouched = try await git.run(
             ["diff", "--quiet", "--no-ext-diff", "--no-textconv", top.tree], in: workspace)
         // A tree the gates changed is gated again in the run's own workspace, where that is caught.
         run.passed = untouched.succeeded
-        if !untouched.succeeded { run.records = [] }
+        if !untouched.succeeded {
+            run.records = []
+            run.reason = "the gates changed tracked files they tested"
+        }
         return run
     }
 
@@ -380,19 +398,22 @@ extension Pipeline {
             summary.gateSeconds += seconds + judged.seconds
             summary.gateRuns += judged.runs
             let record = judged.record
+            // A speculative run was counted when it ended; shown with its own time.
+            let took = reuse.indices.contains(index) ? first.execution.durationSeconds ?? 0 : seconds
             gateIDs.append(record.gateID)
             let verdict = GateVerdict(
                 name: gate.name, state: record.state,
                 reason: judged.flakyTests.map { "passed on a rerun; flaky: \(Self.list($0))" }
                     ?? (record.state == .passed ? record.decision?.reason : judged.blame),
-                passedTests: record.results?.passedTests, totalTests: record.results?.totalTests, seconds: seconds,
+                passedTests: record.results?.passedTests, totalTests: record.results?.totalTests, seconds: took,
                 flakyTests: judged.flakyTests)
             verdicts.append(verdict)
             emit(
                 PipelineEvent(
                     step: "gate", ledgerID: top.id, outcome: record.state.rawValue,
-                    message: "\(gate.name) on patch \(top.id) \(what) (batch of \(size)): \(verdict.reason ?? "")",
-                    seconds: seconds))
+                    message: "\(gate.name) on patch \(top.id) \(what) (batch of \(size))"
+                        + (reuse.indices.contains(index) ? ", gated speculatively" : "") + ": \(verdict.reason ?? "")",
+                    seconds: took))
             if let red = judged.red {
                 return StackVerdict(passed: false, verdicts: verdicts, reason: red, gateIDs: gateIDs, red: red)
             }
