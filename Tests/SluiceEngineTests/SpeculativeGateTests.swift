@@ -125,4 +125,24 @@ struct SpeculativeGateTests {
         let gatedD = seen.firstIndex { $0.step == "gate" && $0.ledgerID == entries["d"]!.ledgerID.description }
         #expect(landedB != nil && gatedD != nil && landedB! < gatedD!, "\(seen.map(\.message))")
     }
+
+    @Test(
+        "sealed, a speculative gate writes only its own workspace and its own kept cache, never the run's",
+        .enabled(if: TestBubblewrap.isInstalled, Comment(rawValue: TestBubblewrap.skipReason)))
+    func sealedSlotsKeepApart() async throws {
+        guard await PipelineSandboxTests.haveBubblewrap() else { return }
+        // Beside the run's cache, the upper batch's is `<cache>-1`: its gate tries to write the run's.
+        let gate = "c=$XDG_CACHE_HOME; case $c in *-1) touch \"${c%-1}/evil\" 2>/dev/null;; esac; touch \"$c/mine\""
+        let config = MergeQueueTests.config(batchSize: 2, gate: gate, extra: "sandbox: bubblewrap")
+            .replacingOccurrences(
+                of: "merge_queue: {batch_size: 2}", with: "merge_queue: {batch_size: 2, max_parallel: 2}")
+        let fixture = try PipelineTests.Fixture(config: config)
+        _ = try await MergeQueueTests().submit(["a", "b", "c", "d"], to: fixture)
+        let summary = try await fixture.run()
+        #expect(summary.landed.count == 4 && summary.gateRuns == 2, "\(summary)")
+        let files = FileManager.default
+        #expect(!files.fileExists(atPath: fixture.pipeline.gateCachePath + "/evil"))
+        #expect(files.fileExists(atPath: fixture.pipeline.slotCachePath(1) + "/mine"))
+        #expect(files.fileExists(atPath: fixture.pipeline.gateCachePath + "/mine"))
+    }
 }

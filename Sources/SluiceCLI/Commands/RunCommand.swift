@@ -54,7 +54,10 @@ struct RunCommand: AsyncParsableCommand {
             "Apply, gate and land (or quarantine) every queued patch (the highest priority first, then the oldest) until the queue is empty.",
         discussion: """
             Each patch is applied in a git worktree of its own at the target branch's head, gated there, and lands \
-            with a compare-and-swap only if the branch has not moved. A run that was killed is recovered from the \
+            with a compare-and-swap only if the branch has not moved. With merge_queue.batch_size above 1, queued \
+            patches are stacked, one commit each, gated once at the top and landed together (bisected when the gate \
+            fails); with merge_queue.max_parallel above 1, several such batches are gated at once, each on top of \
+            the ones below it (see docs/pipeline.md). A run that was killed is recovered from the \
             ledger by the next one; SIGINT or SIGTERM (without --workers) first kills the gates running and \
             releases what was held on the budgets for them. Before a patch's gates run, what they may cost (costs.compute_rate × their time \
             limits and grace) is held on the budgets; a hard budget that cannot cover it stops the run there (with \

@@ -188,7 +188,7 @@ extension Pipeline {
             let mustRun = try await mustRun(gate.name, on: head, for: top.entry)
             let (record, seconds) = try await GateRunner(engine: engine, runner: processes).run(
                 gate, for: top.entry, in: workspace, logDirectory: path("logs", top.id.description), config: config,
-                sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap), cache: cache,
+                sandbox: sandbox(for: gate, workspace: workspace, cache: cache, bubblewrap: bubblewrap), cache: cache,
                 mustRun: mustRun, metadata: metadata)
             run.records.append(record)
             run.seconds += seconds

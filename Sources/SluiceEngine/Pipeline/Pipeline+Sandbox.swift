@@ -46,8 +46,10 @@ extension Pipeline {
 
     /// The seal of one gate: bubblewrap with only the workspace and the gate's cache writable (see
     /// ``seal(bubblewrap:writable:network:)``).
-    func sandbox(for gate: GateConfig, workspace: String, bubblewrap: String?) -> ProcessSandbox {
-        seal(bubblewrap: bubblewrap, writable: [workspace, gateCachePath], network: gate.network)
+    func sandbox(
+        for gate: GateConfig, workspace: String, cache: String? = nil, bubblewrap: String?
+    ) -> ProcessSandbox {
+        seal(bubblewrap: bubblewrap, writable: [workspace, cache ?? gateCachePath], network: gate.network)
     }
 
     /// The seal gates and agents share: bubblewrap with only `writable` writable, and the ledger, logs,
