@@ -28,6 +28,9 @@ extension Pipeline {
         let gateIDs: [GateID]
         /// Set when the stack failed and the target branch fails the gate without it too: why.
         var red: String?
+        /// Set when the failure is a speculative run's alone (no rerun of it): the stack has not failed
+        /// alone in the run's own workspace.
+        var speculative = false
     }
 
     /// Whether a queued patch may share a batch: an urgent patch goes alone, ahead of any batch; so do
@@ -88,13 +91,13 @@ extension Pipeline {
                         PipelineEvent(
                             step: "gate", ledgerID: top.id, outcome: "failed",
                             message: "speculative gate run of patch \(top.id) (batch of \(segment.count)) did not "
-                                + "pass: \(first.reason); gated again alone before anyone is blamed",
+                                + "pass: \(first.reason); bisected alone, and a blame that rests on this run is "
+                                + "checked alone first",
                             seconds: first.seconds))
                     try await stop(tasks.dropFirst(index + 1), of: segments.dropFirst(index + 1), &summary, emit: emit)
                 }
                 let landed = try await settle(
-                    segment, on: base, reusing: first.passed ? first : nil, config: config, bubblewrap: bubblewrap,
-                    &summary, emit: emit)
+                    segment, on: base, reusing: first, config: config, bubblewrap: bubblewrap, &summary, emit: emit)
                 guard let landed else {
                     // It did not land whole: what was gated on top of it is stacked again by the next turn.
                     try await stop(tasks.dropFirst(index + 1), of: segments.dropFirst(index + 1), &summary, emit: emit)
@@ -260,6 +263,28 @@ extension Pipeline {
         var greenOnHead: Set<String> = []
         var actions = machine.start()
         while !actions.isEmpty {
+            // A culprit found at the top rests on the whole stack failing; a speculative run's failure
+            // alone (beside other gates, in another workspace) blames no one: the stack is gated alone.
+            if failing[stack.count]?.speculative == true,
+                actions.contains(where: {
+                    if case .quarantine(_, let below) = $0 { below.count == stack.count - 1 } else { false }
+                })
+            {
+                let alone = try await gateStack(
+                    stack, base: head, of: stack.count, config: config, bubblewrap: bubblewrap, anew: true,
+                    greenOnBase: &greenOnHead, &summary, emit: emit)
+                if let red = alone.red {
+                    summary.redBranch = red
+                    try await sendBack(stack, code: "target_red", message: "not blamed: \(red)", &summary, emit: emit)
+                    return nil
+                }
+                if alone.passed {
+                    passing[stack.count] = alone
+                    actions = [.land(stack.map(\.id)), .finished]
+                } else {
+                    failing[stack.count] = alone
+                }
+            }
             var input: BatchMachine.Input?
             for action in actions {
                 switch action {
@@ -418,12 +443,14 @@ extension Pipeline {
                 return StackVerdict(passed: false, verdicts: verdicts, reason: red, gateIDs: gateIDs, red: red)
             }
             guard record.state == .passed else {
-                return StackVerdict(
+                var failed = StackVerdict(
                     passed: false, verdicts: verdicts,
                     reason: "gate \(gate.name) \(record.state.rawValue) with this patch "
                         + (stack.count == 1
                             ? "alone on the branch" : "on top of \(stack.count - 1) patches of its batch")
                         + ": \(verdict.reason ?? "")", gateIDs: gateIDs)
+                failed.speculative = reuse.indices.contains(index) && judged.runs == 0
+                return failed
             }
         }
         if ranAll {
