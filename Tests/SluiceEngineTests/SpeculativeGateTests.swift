@@ -34,6 +34,9 @@ struct SpeculativeGateTests {
         #expect(summary.landed == ["a", "b", "c", "d"].map { entries[$0]!.ledgerID.description }, "\(summary)")
         #expect(summary.gateRuns == 2 && summary.quarantined.isEmpty, "\(summary)")
         #expect(try MergeQueueTests().subjects(fixture, 4) == ["add a", "add b", "add c", "add d"])
+        // The speculative workspace is gone with the run, from the disk and from git's list.
+        #expect(!FileManager.default.fileExists(atPath: fixture.pipeline.slotsDirectory))
+        #expect(!(try fixture.repository.git("worktree", "list")).contains("slot-1"))
         // The upper batch was tested on top of the lower one: its top's run names only its own patches,
         // and its commits name that run.
         let runs = try await fixture.engine.gates.list()

@@ -230,6 +230,16 @@ extension Pipeline {
         return slot
     }
 
+    /// Removes the speculative workspaces (a run removes them as it ends; a killed run's, the next
+    /// one's recovery). Never while speculative gates run: the run's own workspace is made anew
+    /// between them, but these are not.
+    func removeSlots() async {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: slotsDirectory)) ?? [] {
+            try? await removeSlot((slotsDirectory as NSString).appendingPathComponent(name))
+        }
+        try? FileManager.default.removeItem(atPath: slotsDirectory)
+    }
+
     private func removeSlot(_ slot: String) async throws {
         _ = try await WorktreeLock.holding(for: repository) {
             _ = try await git.run(["worktree", "unlock", slot])

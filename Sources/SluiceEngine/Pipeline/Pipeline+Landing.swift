@@ -69,10 +69,12 @@ extension Pipeline {
             try await processQueue(watch: watch, until: stop, bubblewrap: bubblewrap, &summary, emit: emit)
         } catch {
             try? await removeWorkspace()
+            await removeSlots()
             // A cancelled run's git commands fail in any number of ways; what happened is the cancellation.
             throw Task.isCancelled ? CancellationError() : error
         }
         try await removeWorkspace()
+        await removeSlots()
         return summary
     }
 

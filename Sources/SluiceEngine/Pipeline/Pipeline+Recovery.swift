@@ -68,6 +68,7 @@ extension Pipeline {
         try await repairCheckout(branch: config.targetBranch, emit: emit)
         // A workspace left by a killed run belongs to no patch in flight any more.
         try await removeWorkspace()
+        await removeSlots()
     }
 
     /// What a run asked to stop at once (SIGINT, SIGTERM) does before its process exits: releases what
