@@ -149,4 +149,52 @@ struct SpeculativeGateTests {
         #expect(files.fileExists(atPath: fixture.pipeline.slotCachePath(1) + "/mine"))
         #expect(files.fileExists(atPath: fixture.pipeline.gateCachePath + "/mine"))
     }
+
+    @Test("a slot whose .git a gate rewrote is made anew before git runs in it")
+    func rewrittenSlotLink() async throws {
+        let fixture = try PipelineTests.Fixture(config: MergeQueueTests.config(batchSize: 2))
+        let head = try fixture.head()
+        let slot = try await fixture.pipeline.makeSlot(1, at: head)
+        let link = slot + "/.git"
+        let written = try String(contentsOfFile: link, encoding: .utf8)
+        // As a gate could leave it, had its run been killed: pointing at a repository it made.
+        try "gitdir: \(slot)/evil/.git\n".write(toFile: link, atomically: true, encoding: .utf8)
+        let again = try await fixture.pipeline.makeSlot(1, at: head)
+        let restored = try String(contentsOfFile: link, encoding: .utf8)
+        #expect(again == slot && restored == written)
+        await fixture.pipeline.removeSlots()
+        #expect(!FileManager.default.fileExists(atPath: fixture.pipeline.slotsDirectory))
+    }
+
+    @Test("a speculative run that a quarantine excused is judged again once the test was released below it")
+    func releasedBelow() async throws {
+        // t.q fails on the first run (a flake: quarantined, released after one landed pass) and while a
+        // file says FAILQ.
+        let counter = TemporaryDirectory(prefix: "sluice-speculative")
+        let gate =
+            "echo x >> \(counter.file("ran")); n=$(wc -l < \(counter.file("ran"))); "
+            + "if [ $n = 1 ] || grep -qs FAILQ *.txt; then f='<failure/>'; else f=; fi; "
+            + "printf '<testsuite><testcase classname=\"t\" name=\"q\">%s</testcase>"
+            + "<testcase classname=\"t\" name=\"ok\"/></testsuite>' \"$f\" > results.xml"
+        let config = FlakyVerdictTests.config(
+            gate: gate, results: true, batchSize: 1,
+            extra: "sandbox: none\nflaky: {reruns: 1, quarantine_after: 1, release_after: 1}"
+        ).replacingOccurrences(of: "flaky: {reruns: 1}\n", with: "")
+            .replacingOccurrences(
+                of: "merge_queue: {batch_size: 1}", with: "merge_queue: {batch_size: 1, max_parallel: 2}")
+        let fixture = try PipelineTests.Fixture(config: config)
+        _ = try await MergeQueueTests().submit(["a"], to: fixture)
+        #expect(try await fixture.run().landed.count == 1)
+        #expect(try await fixture.engine.testQuarantines().map(\.test) == ["t.q"])
+        let p1 = try fixture.repository.diff { try $0.write("p1.txt", "one\n") }
+        _ = try await fixture.submit(p1)
+        let p2 = try fixture.repository.diff { try $0.write("p2.txt", "FAILQ\n") }
+        let bad = try await fixture.submit(p2)
+        let summary = try await fixture.run()
+        // p1 lands and releases t.q; p2's speculative pass rested on it, so p2 is gated again and blamed.
+        #expect(
+            summary.landed.count == 1 && summary.quarantined.map(\.ledgerID) == [bad.ledgerID.description], "\(summary)"
+        )
+        #expect(try await fixture.engine.testQuarantines().isEmpty)
+    }
 }

@@ -76,16 +76,22 @@ extension Pipeline {
         // The runs are tasks of their own: a run stopped (interrupted) while it waits stops them too.
         try await withTaskCancellationHandler {
             var base = head
+            // The segments whose runs were stopped (or dropped): gated anew if they are reached.
+            var stopped = 0..<0
             for (index, segment) in segments.enumerated() {
-                let first: SpeculativeRun
-                do {
-                    first = try await tasks[index].value
-                } catch {
-                    try await stop(tasks.dropFirst(index), of: segments.dropFirst(index), &summary, emit: emit)
-                    throw error
+                let first: SpeculativeRun?
+                if stopped.contains(index) {
+                    first = nil
+                } else {
+                    do {
+                        first = try await tasks[index].value
+                    } catch {
+                        try await stop(index..<segments.count, tasks, of: segments, &stopped, &summary, emit: emit)
+                        throw error
+                    }
                 }
-                summary.gateSeconds += first.seconds
-                if !first.passed, let top = segment.last {
+                summary.gateSeconds += first?.seconds ?? 0
+                if let first, !first.passed, let top = segment.last {
                     // What stands on it can no longer matter: stopped before this batch is judged.
                     emit(
                         PipelineEvent(
@@ -94,13 +100,13 @@ extension Pipeline {
                                 + "pass: \(first.reason); bisected alone, and a blame that rests on this run is "
                                 + "checked alone first",
                             seconds: first.seconds))
-                    try await stop(tasks.dropFirst(index + 1), of: segments.dropFirst(index + 1), &summary, emit: emit)
+                    try await stop(index + 1..<segments.count, tasks, of: segments, &stopped, &summary, emit: emit)
                 }
                 let landed = try await settle(
                     segment, on: base, reusing: first, config: config, bubblewrap: bubblewrap, &summary, emit: emit)
                 guard let landed else {
                     // It did not land whole: what was gated on top of it is stacked again by the next turn.
-                    try await stop(tasks.dropFirst(index + 1), of: segments.dropFirst(index + 1), &summary, emit: emit)
+                    try await stop(index + 1..<segments.count, tasks, of: segments, &stopped, &summary, emit: emit)
                     try await sendBack(
                         Array(segments.dropFirst(index + 1).joined()), code: "batch_culprit",
                         message: "the batch below it did not land whole; stacked again on the new head", &summary,
@@ -158,19 +164,27 @@ extension Pipeline {
     /// Stops the speculative runs of `segments` (what they test stands on a batch that failed) and
     /// waits for them to end.
     private func stop(
-        _ tasks: ArraySlice<Task<SpeculativeRun, any Error>>, of segments: ArraySlice<[StackedPatch]>,
-        _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
+        _ range: Range<Int>, _ tasks: [Task<SpeculativeRun, any Error>], of segments: [[StackedPatch]],
+        _ stopped: inout Range<Int>, _ summary: inout PipelineSummary, emit: (PipelineEvent) -> Void
     ) async throws {
-        for task in tasks { task.cancel() }
-        for (task, segment) in zip(tasks, segments) {
-            summary.gateSeconds += (try? await task.value)?.seconds ?? 0
-            if let top = segment.last {
+        // Those stopped already are not stopped (nor told) twice.
+        let upper = stopped.isEmpty ? range.upperBound : min(range.upperBound, stopped.lowerBound)
+        guard range.lowerBound < upper else { return }
+        let fresh = range.lowerBound..<upper
+        for index in fresh { tasks[index].cancel() }
+        for index in fresh {
+            let run = try? await tasks[index].value
+            summary.gateSeconds += run?.seconds ?? 0
+            if let top = segments[index].last {
+                let ended = run?.records.last.map { $0.state == .error ? "stopped" : "ended, \($0.state.rawValue)" }
                 emit(
                     PipelineEvent(
                         step: "gate", ledgerID: top.id, outcome: "stopped",
-                        message: "its speculative gate run was stopped: the batch below it failed"))
+                        message: "its speculative gate run no longer matters (\(ended ?? "stopped")): the batch "
+                            + "below it failed; gated anew if it is reached"))
             }
         }
+        stopped = fresh.lowerBound..<max(stopped.upperBound, range.upperBound)
     }
 
     /// The configured gates at the top of `segment` in `workspace`, in order, up to the first that does
@@ -216,17 +230,26 @@ extension Pipeline {
     /// a batch's first run; made anew when that fails (a killed run left it half made).
     func makeSlot(_ index: Int, at commit: String) async throws -> String {
         let slot = (slotsDirectory as NSString).appendingPathComponent("slot-\(index)")
-        if FileManager.default.fileExists(atPath: (slot as NSString).appendingPathComponent(".git")) {
+        let link = (slot as NSString).appendingPathComponent(".git")
+        // The `.git` git wrote, kept where no gate can reach it: a slot whose link a gate rewrote (and a
+        // killed run could not put back) is never given to git, which would run what it points at.
+        let kept = slot + ".gitlink"
+        let files = FileManager.default
+        if let written = files.contents(atPath: kept), files.contents(atPath: link) == written {
             let cleaned = try await git.run(["clean", "-ffdxq"], in: slot)
             let checkedOut = try await git.run(["checkout", "--quiet", "--force", "--detach", commit], in: slot)
             let again = try await git.run(["clean", "-ffdxq"], in: slot)
             if cleaned.succeeded, checkedOut.succeeded, again.succeeded { return slot }
         }
         try await removeSlot(slot)
-        try FileManager.default.createDirectory(atPath: slotsDirectory, withIntermediateDirectories: true)
+        try files.createDirectory(atPath: slotsDirectory, withIntermediateDirectories: true)
         try await WorktreeLock.holding(for: repository) {
             try await git.checked(["worktree", "add", "--detach", "--quiet", slot, commit])
         }
+        guard let written = files.contents(atPath: link) else {
+            throw SluiceError(code: .storage, message: "git made the worktree \(slot) without a .git file")
+        }
+        try written.write(to: URL(fileURLWithPath: kept))
         return slot
     }
 
@@ -234,7 +257,8 @@ extension Pipeline {
     /// one's recovery). Never while speculative gates run: the run's own workspace is made anew
     /// between them, but these are not.
     func removeSlots() async {
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: slotsDirectory)) ?? [] {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: slotsDirectory)) ?? []
+        where !name.hasSuffix(".gitlink") {
             try? await removeSlot((slotsDirectory as NSString).appendingPathComponent(name))
         }
         try? FileManager.default.removeItem(atPath: slotsDirectory)
@@ -246,6 +270,7 @@ extension Pipeline {
             return try await git.run(["worktree", "remove", "--force", slot])
         }
         try? FileManager.default.removeItem(atPath: slot)
+        try? FileManager.default.removeItem(atPath: slot + ".gitlink")
         _ = try await WorktreeLock.holding(for: repository) { try await git.run(["worktree", "prune"]) }
     }
 
@@ -392,11 +417,15 @@ extension Pipeline {
         // A speculative run was told which tests must run by the branch as it was then; the batches
         // below it have landed since, with tests of their own. A run that left out one of those is
         // not reused: the gates run again here, on the branch as it is.
+        // Tests quarantined then may have been released since, as the batches below landed: a passing
+        // run is judged again, by its own results, as a run ending now would be.
         var reuse = reuse
         for (index, gate) in config.gates.enumerated() where reuse.indices.contains(index) {
+            let record = reuse[index]
+            guard record.state == .passed, let results = record.results, results.reportsTests else { continue }
             let needed = try await mustRun(gate.name, on: base, for: top.entry)
-            let cases = reuse[index].results?.testCases ?? []
-            if !needed.allSatisfy({ name in cases.contains { $0.matches(name) && $0.status != .skipped } }) {
+            let excused = try await engine.testQuarantines(gate: gate.name).map(\.test)
+            if !record.criteria.evaluate(results, mustRun: needed, excused: excused).passed {
                 reuse = Array(reuse.prefix(index))
                 break
             }
@@ -426,10 +455,16 @@ extension Pipeline {
                     gate, for: top.entry, in: workspace, logDirectory: path("logs", top.id.description),
                     config: config, sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap),
                     cache: gateCachePath, mustRun: mustRun, metadata: metadata)
-            let judged = try await judge(
-                failed: first, index: index, for: top.entry, tested: GatedTree(commit: top.commit), base: base,
-                config: config,
-                bubblewrap: bubblewrap, mustRun: mustRun, metadata: metadata, greenOnBase: &greenOnBase, emit: emit)
+            // A speculative run's failure is not rerun here: what it says is checked by runs alone (the
+            // bisection's probes, and the whole batch before its top is blamed), which are judged.
+            let judged =
+                reuse.indices.contains(index)
+                ? FailureJudgement(
+                    record: first, seconds: 0, runs: 0, blame: first.decision?.reason ?? first.state.rawValue)
+                : try await judge(
+                    failed: first, index: index, for: top.entry, tested: GatedTree(commit: top.commit), base: base,
+                    config: config, bubblewrap: bubblewrap, mustRun: mustRun, metadata: metadata,
+                    greenOnBase: &greenOnBase, emit: emit)
             summary.gateSeconds += seconds + judged.seconds
             summary.gateRuns += judged.runs
             let record = judged.record

@@ -219,7 +219,11 @@ extension Pipeline {
                     try await processBatchHolding(
                         batch, configuration: (config, head), bubblewrap: bubblewrap, refused: &refused,
                         refusedProjects: &refusedProjects, waitingOnBudget: &waitingOnBudget, &summary, emit: emit)
-                    if let reason = summary.redBranch { red = RedBranch(head: head, checked: true, reason: reason) }
+                    if let reason = summary.redBranch {
+                        // Checked on the head the batches below it landed, not the one this turn began on.
+                        let now = try await git.commit(of: "refs/heads/\(config.targetBranch)") ?? head
+                        red = RedBranch(head: now, checked: true, reason: reason)
+                    }
                     continue
                 }
             }
