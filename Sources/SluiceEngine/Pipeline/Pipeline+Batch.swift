@@ -102,8 +102,16 @@ extension Pipeline {
                             seconds: first.seconds))
                     try await stop(index + 1..<segments.count, tasks, of: segments, &stopped, &summary, emit: emit)
                 }
-                let landed = try await settle(
-                    segment, on: base, reusing: first, config: config, bubblewrap: bubblewrap, &summary, emit: emit)
+                let landed: String?
+                do {
+                    landed = try await settle(
+                        segment, on: base, reusing: first, config: config, bubblewrap: bubblewrap, &summary,
+                        emit: emit)
+                } catch {
+                    // No gate is left running in a workspace the run is about to remove.
+                    try? await stop(index + 1..<segments.count, tasks, of: segments, &stopped, &summary, emit: emit)
+                    throw error
+                }
                 guard let landed else {
                     // It did not land whole: what was gated on top of it is stacked again by the next turn.
                     try await stop(index + 1..<segments.count, tasks, of: segments, &stopped, &summary, emit: emit)
