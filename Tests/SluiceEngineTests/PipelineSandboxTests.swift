@@ -57,9 +57,9 @@ struct PipelineSandboxTests {
         return true
     }
 
-    func land(_ fixture: PipelineTests.Fixture) async throws -> (PatchLedgerEntry, String) {
+    func land(_ fixture: PipelineTests.Fixture, pipeline: Pipeline? = nil) async throws -> (PatchLedgerEntry, String) {
         let entry = try await fixture.submit(try fixture.repository.diff { try $0.write("README.md", "more\n") })
-        _ = try await fixture.run()
+        _ = try await (pipeline ?? fixture.pipeline).run { _ in }
         let result = try await fixture.engine.patches.get(entry.ledgerID)
         let log =
             (try? String(
@@ -186,7 +186,6 @@ struct PipelineSandboxTests {
         "a secret in Sluice's environment is not the gate's; pass_env passes it and env sets one",
         arguments: ["auto", "none"])
     func environment(sandbox: String) async throws {
-        setenv("SLUICE_TEST_API_SECRET", "hunter2", 1)
         let extra = """
               - name: passed
                 type: custom
@@ -198,7 +197,13 @@ struct PipelineSandboxTests {
             config: Self.config(
                 gate: "'env; test -z \"$SLUICE_TEST_API_SECRET\" && test -z \"$MODE\"'", sandbox: sandbox, extra: extra)
         )
-        let (entry, log) = try await land(fixture)
+        // A secret in Sluice's environment (given here, not set in this process: setenv while other
+        // tests' threads start processes crashed the suite).
+        var pipeline = fixture.pipeline
+        pipeline.inheritedEnvironment = {
+            ProcessInfo.processInfo.environment.merging(["SLUICE_TEST_API_SECRET": "hunter2"]) { _, new in new }
+        }
+        let (entry, log) = try await land(fixture, pipeline: pipeline)
         #expect(entry.state == .committed, "\(log)")
         let gates = try await fixture.engine.gates.list()
         #expect(gates.count == 2 && gates.allSatisfy { $0.state == .passed }, "\(gates.map(\.decision))")

@@ -6,6 +6,8 @@ import SluiceStore
 struct GateRunner: Sendable {
     let engine: Engine
     let runner: any ProcessLaunching
+    /// What `pass_env` takes variables from.
+    var inherited: [String: String] = ProcessInfo.processInfo.environment
 
     /// Runs `gate` for `entry` in `workspace`, logging to `logDirectory/<gate>.log`, sealed by
     /// `sandbox`, with `cache` as its writable `XDG_CACHE_HOME`. Tests named in `mustRun` (those that
@@ -41,7 +43,7 @@ struct GateRunner: Sendable {
         let outcome = await runner.run(
             shell: gate.command, in: workspace, timeout: .seconds(gate.timeoutSeconds),
             grace: .seconds(config.graceSeconds), log: log, logLimit: config.logLimitBytes,
-            environment: Pipeline.environment(for: gate, cache: cache), sandbox: sandbox
+            environment: Pipeline.environment(for: gate, cache: cache, inherited: inherited), sandbox: sandbox
         ) { pid in
             if let record = ProcessGroupRecord.current(leader: pid) {
                 try? Data(record.line.utf8).write(to: URL(fileURLWithPath: pidFile))

@@ -211,7 +211,9 @@ extension Pipeline {
         ]
         for gate in config.gates {
             let mustRun = try await mustRun(gate.name, on: head, for: top.entry)
-            let (record, seconds) = try await GateRunner(engine: engine, runner: processes).run(
+            let (record, seconds) = try await GateRunner(
+                engine: engine, runner: processes, inherited: inheritedEnvironment()
+            ).run(
                 gate, for: top.entry, in: workspace, logDirectory: path("logs", top.id.description), config: config,
                 sandbox: sandbox(for: gate, workspace: workspace, cache: cache, bubblewrap: bubblewrap), cache: cache,
                 mustRun: mustRun, metadata: metadata)
@@ -459,7 +461,7 @@ extension Pipeline {
             let (first, seconds) =
                 reuse.indices.contains(index)
                 ? (reuse[index], 0)
-                : try await GateRunner(engine: engine, runner: processes).run(
+                : try await GateRunner(engine: engine, runner: processes, inherited: inheritedEnvironment()).run(
                     gate, for: top.entry, in: workspace, logDirectory: path("logs", top.id.description),
                     config: config, sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap),
                     cache: gateCachePath, mustRun: mustRun, metadata: metadata)

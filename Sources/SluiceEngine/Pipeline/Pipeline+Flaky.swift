@@ -138,7 +138,9 @@ extension Pipeline {
             var seconds = 0.0
             var record: TestGateRecord?
             for (position, gate) in config.gates.prefix(index + 1).enumerated() {
-                let (run, took) = try await GateRunner(engine: engine, runner: processes).run(
+                let (run, took) = try await GateRunner(
+                    engine: engine, runner: processes, inherited: inheritedEnvironment()
+                ).run(
                     gate, for: entry, in: workspace, logDirectory: path("logs", entry.ledgerID.description),
                     config: config, sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap),
                     cache: cache, mustRun: position == index ? mustRun : [],
@@ -195,7 +197,9 @@ extension Pipeline {
         let (record, seconds) = try await withEmptyCache { cache in
             var seconds = 0.0
             for gate in config.gates {
-                let (record, took) = try await GateRunner(engine: engine, runner: processes).run(
+                let (record, took) = try await GateRunner(
+                    engine: engine, runner: processes, inherited: inheritedEnvironment()
+                ).run(
                     gate, for: entry, in: workspace, logDirectory: path("logs", entry.ledgerID.description),
                     config: config, sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: bubblewrap),
                     cache: cache, metadata: ["check": .string("base"), "base_commit": .string(head)])

@@ -190,7 +190,9 @@ extension Pipeline {
         let workspace = course.plan.workspace
         var greenOnBase: Set<String> = []
         let mustRun = checkVanishedTests ? try await mustRun(gate.name, on: course.plan.base, for: entry) : []
-        let (first, seconds) = try await GateRunner(engine: engine, runner: processes).run(
+        let (first, seconds) = try await GateRunner(
+            engine: engine, runner: processes, inherited: inheritedEnvironment()
+        ).run(
             gate, for: entry, in: workspace, logDirectory: path("logs", course.id.description), config: course.config,
             sandbox: sandbox(for: gate, workspace: workspace, bubblewrap: course.bubblewrap), cache: gateCachePath,
             mustRun: mustRun)

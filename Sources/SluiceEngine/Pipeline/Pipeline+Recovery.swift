@@ -107,7 +107,7 @@ extension Pipeline {
             let timeLimit =
                 config.gates.first { $0.name == gate.name }?.timeoutSeconds ?? gate.criteria.timeoutSeconds
                 ?? GateCriteria.maxTimeoutSeconds
-            cost = try GateRunner(engine: engine, runner: processes).costRecording(
+            cost = try GateRunner(engine: engine, runner: processes, inherited: inheritedEnvironment()).costRecording(
                 gate, entry: entry, milliseconds: end.milliseconds - start.milliseconds, config: config,
                 timeLimit: timeLimit, metadata: ["interrupted": .bool(true)]
             ).1

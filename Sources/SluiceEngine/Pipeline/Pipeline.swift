@@ -22,6 +22,9 @@ public struct Pipeline: Sendable {
     public var locateBubblewrap: @Sendable () async -> Result<String, SandboxUnavailable> = {
         await ProcessSandbox.locateBubblewrap()
     }
+    /// The environment gates may inherit from (`pass_env`): Sluice's own; replaceable, so that a test
+    /// need not change its process's environment while other threads start processes.
+    public var inheritedEnvironment: @Sendable () -> [String: String] = { ProcessInfo.processInfo.environment }
     /// Starts the gates' processes: ``ProcessRunner`` unless a test gave another.
     let processes: any ProcessLaunching
     /// `sluice.yml` as last read, by commit (see ``ConfigurationMemo``).
